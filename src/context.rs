@@ -1,0 +1,153 @@
+//! Thread-local context: which runtime this thread belongs to, which worker
+//! runs here, which task is being polled, and its cooperative budget.
+
+use std::cell::{Cell, RefCell};
+
+use crate::runtime::Handle;
+use crate::scheduler::Worker;
+use crate::task::RawTask;
+
+struct Context {
+    /// The runtime entered on this thread (a worker, or inside `block_on`).
+    handle: RefCell<Option<Handle>>,
+    /// The worker running on this thread, if it is a worker thread.
+    worker: Cell<*const Worker>,
+    /// The task being polled right now.
+    task: Cell<Option<RawTask>>,
+    /// Operations left before the current task must yield; `None` when no
+    /// ferrio poll is on the stack (unconstrained).
+    budget: Cell<Option<u8>>,
+}
+
+crate::loom::thread_local! {
+    static CONTEXT: Context = Context {
+        handle: RefCell::new(None),
+        worker: Cell::new(std::ptr::null()),
+        task: Cell::new(None),
+        budget: Cell::new(None),
+    };
+}
+
+/// Operations a task may complete in one poll before it is made to yield.
+pub(crate) const BUDGET: u8 = 128;
+
+/// Marks this thread as inside a runtime until the guard drops.
+pub(crate) struct EnterGuard {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+/// Enters `handle`'s runtime on this thread. Fails when this thread is
+/// already inside a runtime (a worker, or another `block_on`).
+pub(crate) fn try_enter(handle: &Handle, worker: *const Worker) -> Result<EnterGuard, ()> {
+    CONTEXT.with(|c| {
+        let mut h = c.handle.borrow_mut();
+        if h.is_some() {
+            return Err(());
+        }
+        *h = Some(handle.clone());
+        c.worker.set(worker);
+        Ok(EnterGuard {
+            _not_send: std::marker::PhantomData,
+        })
+    })
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        let _ = CONTEXT.try_with(|c| {
+            c.worker.set(std::ptr::null());
+            c.handle.borrow_mut().take()
+        });
+    }
+}
+
+/// The handle of the runtime entered on this thread.
+pub(crate) fn current_handle() -> Option<Handle> {
+    CONTEXT
+        .try_with(|c| c.handle.borrow().clone())
+        .ok()
+        .flatten()
+}
+
+/// Runs `f` with the worker running on this thread, if any.
+pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
+    let ptr = CONTEXT
+        .try_with(|c| c.worker.get())
+        .unwrap_or(std::ptr::null());
+    // SAFETY: the pointer is set by the worker for the span of its run loop
+    // (which outlives every call made from inside it) and cleared before
+    // the worker is dropped; it is only ever read on its own thread.
+    f(unsafe { ptr.as_ref() })
+}
+
+/// Sets the current task and a fresh budget while polling it.
+pub(crate) struct TaskGuard {
+    prev_task: Option<RawTask>,
+    prev_budget: Option<u8>,
+}
+
+pub(crate) fn enter_task(task: RawTask) -> TaskGuard {
+    CONTEXT
+        .try_with(|c| TaskGuard {
+            prev_task: c.task.replace(Some(task)),
+            prev_budget: c.budget.replace(Some(BUDGET)),
+        })
+        .unwrap_or_else(|_| TaskGuard {
+            prev_task: None,
+            prev_budget: None,
+        })
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        let _ = CONTEXT.try_with(|c| {
+            c.task.set(self.prev_task);
+            c.budget.set(self.prev_budget);
+        });
+    }
+}
+
+/// A fresh budget for a `block_on` poll (no task).
+pub(crate) fn enter_block_on_poll() -> TaskGuard {
+    CONTEXT
+        .try_with(|c| TaskGuard {
+            prev_task: c.task.replace(None),
+            prev_budget: c.budget.replace(Some(BUDGET)),
+        })
+        .unwrap_or_else(|_| TaskGuard {
+            prev_task: None,
+            prev_budget: None,
+        })
+}
+
+pub(crate) fn current_task() -> Option<RawTask> {
+    CONTEXT.try_with(|c| c.task.get()).ok().flatten()
+}
+
+/// Spends one unit of budget; false when it is exhausted.
+pub(crate) fn consume_budget() -> bool {
+    CONTEXT
+        .try_with(|c| match c.budget.get() {
+            None => true,
+            Some(0) => false,
+            Some(n) => {
+                c.budget.set(Some(n - 1));
+                true
+            }
+        })
+        .unwrap_or(true)
+}
+
+/// Runs `f` with the handle of the runtime entered on this thread, without
+/// cloning it.
+pub(crate) fn with_current_handle<R>(f: impl FnOnce(Option<&Handle>) -> R) -> R {
+    let mut f = Some(f);
+    let res = CONTEXT.try_with(|c| {
+        let h = c.handle.borrow();
+        (f.take().unwrap())(h.as_ref())
+    });
+    match res {
+        Ok(r) => r,
+        Err(_) => (f.take().unwrap())(None),
+    }
+}

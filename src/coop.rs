@@ -1,0 +1,19 @@
+//! Cooperative scheduling: a task gets a budget of operations per poll
+//! (`context::BUDGET`). Leaf futures that can be ready many times in a row
+//! (joining finished tasks, receiving from a full queue, ...) spend one unit
+//! each; once the budget is spent they return `Pending` after waking the
+//! task, which sends it to the back of the queue. A task that is always
+//! ready cannot starve its worker.
+
+use std::task::Context;
+
+/// Spends one unit of the current task's budget. When it is spent, wakes
+/// the task and returns false: the caller must return `Pending`.
+pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> bool {
+    if crate::context::consume_budget() {
+        true
+    } else {
+        cx.waker().wake_by_ref();
+        false
+    }
+}

@@ -1,0 +1,108 @@
+//! # ferrio
+//!
+//! A multi-threaded, work-stealing async runtime for Linux whose user-facing
+//! API speaks the vocabulary of Python's asyncio.
+//!
+//! ```
+//! let total = ferrio::run(async {
+//!     let tasks: Vec<_> = (1..=10u64).map(|i| ferrio::spawn(async move { i * i })).collect();
+//!     let mut sum = 0;
+//!     for t in tasks {
+//!         sum += t.await.unwrap();
+//!     }
+//!     sum
+//! });
+//! assert_eq!(total, 385);
+//! ```
+//!
+//! ## From asyncio to ferrio
+//! | asyncio | ferrio |
+//! | --- | --- |
+//! | `asyncio.run(main())` | [`run`] |
+//! | `asyncio.create_task(coro)` | [`spawn`], [`Handle::spawn`], [`task::Builder`] |
+//! | `await task` | `task.await` → `Result<T, TaskError>` |
+//! | `task.cancel()` | [`Task::cancel`] (drops the future; see [`task`]) |
+//! | `asyncio.sleep(0)` | [`yield_now`] |
+//! | `current_task()`, `all_tasks()` | [`current_task`], [`all_tasks`] |
+//! | `loop.call_soon_threadsafe(f)` | [`Handle::call_soon_threadsafe`] |
+//!
+//! Cancellation in Rust is dropping a future: "cancel a task" means its
+//! future is dropped and its [`Task`] resolves to `Err(TaskError::Cancelled)`.
+//! Dropping a [`Task`] handle detaches the task; it keeps running.
+#![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub(crate) mod loom;
+
+mod context;
+mod coop;
+pub mod runtime;
+mod scheduler;
+pub mod task;
+
+#[cfg(ferrio_loom)]
+#[doc(hidden)]
+pub mod __loom;
+
+// Lets the in-crate behaviour tests spell paths as users do.
+#[cfg(all(test, not(ferrio_loom)))]
+extern crate self as ferrio;
+
+#[cfg(all(test, not(ferrio_loom)))]
+mod tests;
+
+use std::future::Future;
+
+pub use runtime::{Builder, Handle, Runtime};
+pub use task::{current_task, yield_now, Outcome, Task, TaskError, TaskId, TaskInfo, TaskState};
+
+/// Runs `future` on a fresh runtime and shuts it down (asyncio's
+/// `asyncio.run`). Every task still alive at the end is cancelled.
+///
+/// # Panics
+/// When the runtime cannot start (use [`Runtime::new`] to handle that
+/// error), when called from inside a runtime, or when `future` panics.
+///
+/// ```
+/// assert_eq!(ferrio::run(async { 1 + 1 }), 2);
+/// ```
+pub fn run<F: Future>(future: F) -> F::Output {
+    let rt = Runtime::new().unwrap_or_else(|e| panic!("ferrio::run: cannot start a runtime: {e}"));
+    rt.block_on(future)
+}
+
+/// Spawns a task onto the current runtime (asyncio's `create_task`).
+///
+/// The task starts running on a worker right away, whether or not the
+/// returned [`Task`] is awaited. Dropping the handle detaches the task.
+///
+/// # Panics
+/// Outside a runtime; spawn through a [`Handle`] from other threads.
+///
+/// ```
+/// ferrio::run(async {
+///     let t = ferrio::spawn(async { "hello" });
+///     assert_eq!(t.await.unwrap(), "hello");
+/// });
+/// ```
+pub fn spawn<F>(future: F) -> Task<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    context::with_current_handle(|h| match h {
+        Some(h) => h.spawn(future),
+        None => panic!(
+            "ferrio::spawn called outside a ferrio runtime: call it from a task or inside \
+             Runtime::block_on / ferrio::run, or use Handle::spawn from other threads"
+        ),
+    })
+}
+
+/// Every live task of the current runtime (asyncio's `all_tasks()`).
+///
+/// # Panics
+/// Outside a runtime.
+pub fn all_tasks() -> Vec<TaskInfo> {
+    Handle::current().all_tasks()
+}

@@ -1,0 +1,84 @@
+//! The one place where ferrio chooses between `std` and `loom`.
+//!
+//! Every atomic, cell, lock and thread that takes part in a concurrent
+//! protocol is imported from here. A normal build gets `std`; a build with
+//! `RUSTFLAGS="--cfg ferrio_loom"` gets loom's model-checked stand-ins, so
+//! the protocols in `loom-tests/` run the very code that ships. The cfg is
+//! namespaced (not plain `loom`) so that dependencies which also know a
+//! `loom` cfg are not switched along with us.
+
+#[cfg(not(ferrio_loom))]
+mod imp {
+    pub(crate) mod sync {
+        pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+        pub(crate) mod atomic {
+            pub(crate) use std::sync::atomic::{
+                fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
+                Ordering,
+            };
+        }
+    }
+
+    pub(crate) mod cell {
+        /// `std::cell::UnsafeCell` with loom's closure-based access API, so
+        /// that the same call sites compile against both.
+        #[derive(Debug)]
+        pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+        impl<T> UnsafeCell<T> {
+            pub(crate) const fn new(value: T) -> UnsafeCell<T> {
+                UnsafeCell(std::cell::UnsafeCell::new(value))
+            }
+
+            #[inline(always)]
+            pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+                f(self.0.get())
+            }
+
+            #[inline(always)]
+            pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+                f(self.0.get())
+            }
+        }
+    }
+
+    pub(crate) mod thread {
+        pub(crate) use std::thread::{current, park, spawn, yield_now, Builder, JoinHandle};
+    }
+
+    pub(crate) use std::thread_local;
+}
+
+#[cfg(ferrio_loom)]
+mod imp {
+    pub(crate) mod sync {
+        pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+        pub(crate) mod atomic {
+            pub(crate) use loom::sync::atomic::{
+                fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
+                Ordering,
+            };
+        }
+    }
+
+    pub(crate) mod cell {
+        pub(crate) use loom::cell::UnsafeCell;
+    }
+
+    pub(crate) mod thread {
+        pub(crate) use loom::thread::{current, park, spawn, yield_now, Builder, JoinHandle};
+    }
+
+    pub(crate) use loom::thread_local;
+}
+
+pub(crate) use imp::*;
+
+/// Counters that only hand out unique numbers (task ids) and take part in no
+/// protocol. They live in `static`s, which loom's atomics cannot, so they
+/// always come from `std`.
+pub(crate) mod plain {
+    pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
+}

@@ -1,0 +1,125 @@
+//! Who is searching for work and who is asleep.
+//!
+//! One atomic word counts searching workers (low half) and unparked workers
+//! (high half); a mutex-protected list names the sleepers. The rules:
+//! - at most half the workers search at once (`to_searching`);
+//! - a notification wakes one sleeper, and only when nobody is searching
+//!   (a searcher will find the new work; the last searcher to give up
+//!   re-checks every queue before it sleeps);
+//! - the woken worker starts out searching, and when a searcher finds work
+//!   and was the last one searching, it wakes one more (the cascade that
+//!   spreads a burst of work over the workers).
+//! Under the sleepers lock, `sleepers.len() == workers - unparked`.
+
+use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use crate::loom::sync::Mutex;
+
+const UNPARK_SHIFT: usize = 16;
+const SEARCH_MASK: usize = (1 << UNPARK_SHIFT) - 1;
+const ONE_SEARCHING: usize = 1;
+const ONE_UNPARKED: usize = 1 << UNPARK_SHIFT;
+
+pub(crate) struct Idle {
+    state: AtomicUsize,
+    sleepers: Mutex<Vec<usize>>,
+    workers: usize,
+}
+
+fn searching(s: usize) -> usize {
+    s & SEARCH_MASK
+}
+
+fn unparked(s: usize) -> usize {
+    s >> UNPARK_SHIFT
+}
+
+impl Idle {
+    pub(crate) fn new(workers: usize) -> Idle {
+        assert!(workers < SEARCH_MASK);
+        Idle {
+            state: AtomicUsize::new(workers << UNPARK_SHIFT),
+            sleepers: Mutex::new(Vec::with_capacity(workers)),
+            workers,
+        }
+    }
+
+    fn lock(&self) -> crate::loom::sync::MutexGuard<'_, Vec<usize>> {
+        self.sleepers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn should_wake(&self) -> bool {
+        let s = self.state.load(SeqCst);
+        searching(s) == 0 && unparked(s) < self.workers
+    }
+
+    /// Picks a sleeper to wake for new work, accounting for it as unparked
+    /// and searching. `None` when a searcher exists or nobody sleeps.
+    ///
+    /// The caller published the work before calling (it is visible to any
+    /// searcher that decrements the counter after our load).
+    pub(crate) fn worker_to_notify(&self) -> Option<usize> {
+        if !self.should_wake() {
+            return None;
+        }
+        let mut sleepers = self.lock();
+        if !self.should_wake() {
+            return None;
+        }
+        let index = sleepers.pop()?;
+        self.state.fetch_add(ONE_SEARCHING | ONE_UNPARKED, SeqCst);
+        Some(index)
+    }
+
+    /// A worker wants to search. Refused when half the workers already do.
+    pub(crate) fn to_searching(&self) -> bool {
+        let s = self.state.load(SeqCst);
+        if 2 * searching(s) >= self.workers {
+            return false;
+        }
+        self.state.fetch_add(ONE_SEARCHING, SeqCst);
+        true
+    }
+
+    /// A searcher found work. Returns true when it was the last searcher
+    /// (it must then wake another worker).
+    pub(crate) fn from_searching(&self) -> bool {
+        let prev = self.state.fetch_sub(ONE_SEARCHING, SeqCst);
+        debug_assert!(searching(prev) > 0);
+        searching(prev) == 1
+    }
+
+    /// A worker goes to sleep. Returns true when it was the last searcher:
+    /// it must then re-check the queues (work may have been pushed by a
+    /// producer that saw it searching and did not notify).
+    pub(crate) fn to_parked(&self, index: usize, is_searching: bool) -> bool {
+        let mut sleepers = self.lock();
+        let dec = ONE_UNPARKED + if is_searching { ONE_SEARCHING } else { 0 };
+        let prev = self.state.fetch_sub(dec, SeqCst);
+        sleepers.push(index);
+        is_searching && searching(prev) == 1
+    }
+
+    /// After waking: if the worker is still listed as a sleeper, nobody
+    /// notified it (a spurious or driver wake-up); it takes itself off the
+    /// list and returns true. Returns false when a notifier already did
+    /// (and counted it as searching).
+    pub(crate) fn unpark_self(&self, index: usize) -> bool {
+        let mut sleepers = self.lock();
+        match sleepers.iter().position(|&i| i == index) {
+            Some(pos) => {
+                sleepers.swap_remove(pos);
+                self.state.fetch_add(ONE_UNPARKED, SeqCst);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn num_searching(&self) -> usize {
+        searching(self.state.load(SeqCst))
+    }
+
+    pub(crate) fn num_unparked(&self) -> usize {
+        unparked(self.state.load(SeqCst))
+    }
+}

@@ -1,0 +1,377 @@
+//! The typed half of a task: its allocation and the operations that need to
+//! know the future's type. Each is reached through the `Vtable`.
+
+use std::future::Future;
+use std::mem::ManuallyDrop;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+use super::raw::{Header, Notified, RawTask, Vtable};
+use super::state::{State, ToIdle, ToNotified, ToRunning};
+use super::{Outcome, Schedule, TaskError, TaskId, Trailer};
+use crate::loom::cell::UnsafeCell;
+
+#[repr(C)]
+pub(crate) struct Cell<F: Future, S> {
+    header: Header,
+    scheduler: S,
+    stage: UnsafeCell<Stage<F>>,
+    trailer: Trailer,
+}
+
+enum Stage<F: Future> {
+    Running(F),
+    Finished(Result<F::Output, TaskError>),
+    Consumed,
+}
+
+impl<F, S> Cell<F, S>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    S: Schedule,
+{
+    /// Allocates a task holding three references (owned list, first
+    /// notification, join handle) and returns its pointer.
+    pub(crate) fn allocate(future: F, scheduler: S, id: TaskId, trailer: Trailer) -> RawTask {
+        let cell = Box::new(Cell {
+            header: Header {
+                state: State::new(),
+                vtable: Self::VTABLE,
+                id,
+                owner_slot: UnsafeCell::new(usize::MAX),
+            },
+            scheduler,
+            stage: UnsafeCell::new(Stage::Running(future)),
+            trailer,
+        });
+        let ptr = NonNull::from(Box::leak(cell)).cast::<Header>();
+        RawTask::from_raw(ptr)
+    }
+
+    const VTABLE: &'static Vtable = &Vtable {
+        poll: Self::poll,
+        schedule: Self::schedule,
+        dealloc: Self::dealloc,
+        try_read_output: Self::try_read_output,
+        drop_join_handle_slow: Self::drop_join_handle_slow,
+        cancel_locked: Self::cancel_locked,
+        trailer_offset: std::mem::offset_of!(Cell<F, S>, trailer),
+    };
+
+    /// # Safety
+    /// `ptr` points to a live `Cell<F, S>` (the vtable says so).
+    unsafe fn cell<'a>(ptr: NonNull<Header>) -> &'a Cell<F, S> {
+        // SAFETY: `Cell` is repr(C) with the header first, and the vtable
+        // that led here belongs to this exact `Cell<F, S>`.
+        unsafe { ptr.cast::<Cell<F, S>>().as_ref() }
+    }
+
+    fn raw(&self) -> RawTask {
+        RawTask::from_raw(NonNull::from(&self.header))
+    }
+
+    unsafe fn poll(ptr: NonNull<Header>) {
+        // SAFETY: the caller passes a notification reference to a live cell.
+        let this = unsafe { Self::cell(ptr) };
+        match this.header.state.transition_to_running() {
+            ToRunning::Poll => this.poll_locked(),
+            ToRunning::Cancel => this.cancel_and_complete(),
+            ToRunning::Skip => {}
+            ToRunning::Dealloc => this.raw().dealloc(),
+        }
+    }
+
+    /// We hold RUNNING and one reference.
+    fn poll_locked(&self) {
+        let waker = ManuallyDrop::new(waker_for(self.raw()));
+        let mut cx = Context::from_waker(&waker);
+        let current = crate::context::enter_task(self.raw());
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: RUNNING is held, so nobody else touches the stage.
+            self.stage.with_mut(|stage| match unsafe { &mut *stage } {
+                Stage::Running(fut) => {
+                    // SAFETY: the future lives in the heap cell and is never
+                    // moved until it is dropped in place.
+                    let fut = unsafe { Pin::new_unchecked(fut) };
+                    fut.poll(&mut cx)
+                }
+                _ => unreachable!("polled a task whose future is gone"),
+            })
+        }));
+        drop(current);
+        match result {
+            Ok(Poll::Pending) => match self.header.state.transition_to_idle() {
+                ToIdle::Idle => {}
+                ToIdle::Reschedule => {
+                    let raw = self.raw();
+                    // SAFETY: transition_to_idle counted a reference for the
+                    // notification.
+                    let task = unsafe { Notified::from_raw(raw) };
+                    self.scheduler.schedule(task, true);
+                    // Our own reference kept the cell (and `self.scheduler`)
+                    // alive through the call; now it goes.
+                    raw.drop_reference();
+                }
+                ToIdle::Cancel => self.cancel_and_complete(),
+            },
+            Ok(Poll::Ready(output)) => {
+                self.drop_future_quietly();
+                self.complete(Ok(output));
+            }
+            Err(panic) => {
+                self.drop_future_quietly();
+                self.complete(Err(TaskError::Panicked(panic)));
+            }
+        }
+    }
+
+    /// Drops the future (or output) in place; a panic in its destructor is
+    /// returned rather than unwinding into the worker.
+    fn drop_stage(&self) -> Result<(), Box<dyn std::any::Any + Send>> {
+        catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: RUNNING is held.
+            self.stage
+                .with_mut(|stage| unsafe { *stage = Stage::Consumed });
+        }))
+    }
+
+    fn drop_future_quietly(&self) {
+        let _ = self.drop_stage();
+    }
+
+    /// We hold RUNNING and one reference: drop the future and complete.
+    fn cancel_and_complete(&self) {
+        let output = match self.drop_stage() {
+            Ok(()) => Err(TaskError::Cancelled),
+            Err(panic) => Err(TaskError::Panicked(panic)),
+        };
+        self.complete(output);
+    }
+
+    unsafe fn cancel_locked(ptr: NonNull<Header>) {
+        // SAFETY: the caller holds the lock and a reference.
+        let this = unsafe { Self::cell(ptr) };
+        this.cancel_and_complete();
+    }
+
+    /// We hold RUNNING and one reference; the future is already dropped.
+    fn complete(&self, output: Result<F::Output, TaskError>) {
+        let is_panic = matches!(output, Err(TaskError::Panicked(_)));
+        // SAFETY: RUNNING is held.
+        self.stage
+            .with_mut(|stage| unsafe { *stage = Stage::Finished(output) });
+        let prev = self.header.state.transition_to_complete(|seen| {
+            if seen.is_cancelled() && !is_panic {
+                // asyncio: a cancel that lands while the task finishes wins;
+                // `cancel()` returned true, so the handle reports Cancelled.
+                // SAFETY: RUNNING is still held until the CAS succeeds.
+                let _ = catch_unwind(AssertUnwindSafe(|| {
+                    self.stage.with_mut(|stage| unsafe {
+                        if let Stage::Finished(Ok(_)) = &*stage {
+                            *stage = Stage::Finished(Err(TaskError::Cancelled));
+                        }
+                    })
+                }));
+            }
+            is_panic
+        });
+
+        let outcome = if is_panic {
+            Outcome::Panicked
+        } else if prev.is_cancelled() {
+            Outcome::Cancelled
+        } else {
+            Outcome::Completed
+        };
+
+        if !prev.is_join_interested() {
+            // Nobody will read the output: drop it here, and report a panic
+            // that nobody will ever retrieve.
+            self.discard_output();
+        } else if prev.is_join_waker_set() {
+            self.trailer.wake_join();
+            let now = self.header.state.unset_join_waker_after_complete();
+            if !now.is_join_interested() {
+                // SAFETY: JOIN_WAKER is clear and the handle is gone: the
+                // slot is ours.
+                unsafe { self.trailer.set_join_waker(None) };
+            }
+        }
+
+        if prev.has_callbacks() {
+            self.trailer.run_callbacks(outcome);
+        }
+
+        let listed = self.scheduler.release(self.raw());
+        let last = if listed {
+            self.header.state.ref_dec_twice()
+        } else {
+            self.header.state.ref_dec()
+        };
+        if last {
+            self.raw().dealloc();
+        }
+    }
+
+    /// Takes the output nobody will read; reports it if it is a panic.
+    fn discard_output(&self) {
+        // SAFETY: COMPLETE and no join interest: the stage is ours alone.
+        let stage = self
+            .stage
+            .with_mut(|stage| unsafe { std::mem::replace(&mut *stage, Stage::Consumed) });
+        if let Stage::Finished(Err(TaskError::Panicked(payload))) = &stage {
+            let info = super::info_of(self.raw());
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                self.scheduler.unhandled_panic(&info, payload.as_ref())
+            }));
+        }
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(stage)));
+    }
+
+    unsafe fn schedule(ptr: NonNull<Header>) {
+        // SAFETY: the caller passes a counted notification reference.
+        let this = unsafe { Self::cell(ptr) };
+        // SAFETY: as above.
+        let task = unsafe { Notified::from_raw(this.raw()) };
+        this.scheduler.schedule(task, false);
+    }
+
+    unsafe fn dealloc(ptr: NonNull<Header>) {
+        // SAFETY: the last reference is gone; the cell came from Box::leak.
+        let cell = unsafe { Box::from_raw(ptr.cast::<Cell<F, S>>().as_ptr()) };
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(cell)));
+    }
+
+    unsafe fn try_read_output(ptr: NonNull<Header>, dst: *mut (), waker: &Waker) {
+        // SAFETY: called by the join handle, which keeps the cell alive.
+        let this = unsafe { Self::cell(ptr) };
+        if this.can_read_output(waker) {
+            // SAFETY: COMPLETE and JOIN_INTEREST: the output belongs to the
+            // handle, the only caller.
+            let stage = this
+                .stage
+                .with_mut(|stage| unsafe { std::mem::replace(&mut *stage, Stage::Consumed) });
+            let out = match stage {
+                Stage::Finished(out) => out,
+                _ => panic!("ferrio::Task polled after it returned its output"),
+            };
+            // SAFETY: the handle passes a `*mut Poll<Result<T, TaskError>>`
+            // with T = F::Output.
+            unsafe {
+                *(dst as *mut Poll<Result<F::Output, TaskError>>) = Poll::Ready(out);
+            }
+        }
+    }
+
+    /// The join waker hand-off. Returns true when the output can be read;
+    /// otherwise leaves `waker` registered.
+    fn can_read_output(&self, waker: &Waker) -> bool {
+        let state = &self.header.state;
+        let snapshot = state.load();
+        if snapshot.is_complete() {
+            return true;
+        }
+        let res = if snapshot.is_join_waker_set() {
+            // SAFETY: JOIN_WAKER set: the completer may read the slot, and
+            // only we (the handle) ever write it; reading is fine.
+            let same = unsafe { self.trailer.join_waker_will_wake(waker) };
+            if same {
+                return false;
+            }
+            state
+                .unset_join_waker()
+                .and_then(|_| self.install_join_waker(waker))
+        } else {
+            self.install_join_waker(waker)
+        };
+        match res {
+            Ok(_) => false,
+            Err(s) => {
+                debug_assert!(s.is_complete());
+                true
+            }
+        }
+    }
+
+    fn install_join_waker(
+        &self,
+        waker: &Waker,
+    ) -> Result<super::state::Snapshot, super::state::Snapshot> {
+        // SAFETY: JOIN_WAKER is clear and we are the handle: the slot is
+        // ours alone.
+        unsafe { self.trailer.set_join_waker(Some(waker.clone())) };
+        let res = self.header.state.set_join_waker();
+        if res.is_err() {
+            // SAFETY: the flag never got set; the slot is still ours.
+            unsafe { self.trailer.set_join_waker(None) };
+        }
+        res
+    }
+
+    unsafe fn drop_join_handle_slow(ptr: NonNull<Header>) {
+        // SAFETY: the handle's reference keeps the cell alive.
+        let this = unsafe { Self::cell(ptr) };
+        let (drop_output, drop_waker) = this.header.state.transition_to_join_handle_dropped();
+        if drop_output {
+            this.discard_output();
+        }
+        if drop_waker {
+            // SAFETY: JOIN_WAKER is clear (we cleared it, or the completer
+            // did) and the handle owns the slot.
+            unsafe { this.trailer.set_join_waker(None) };
+        }
+        this.raw().drop_reference();
+    }
+}
+
+/// The waker of a task is the task pointer itself; waking allocates nothing.
+pub(crate) fn waker_for(task: RawTask) -> Waker {
+    let raw = RawWaker::new(task.header_ptr().as_ptr() as *const (), &WAKER_VTABLE);
+    // SAFETY: the vtable below upholds RawWaker's contract with the task's
+    // reference count: clone adds a reference, wake/drop consume one.
+    unsafe { Waker::from_raw(raw) }
+}
+
+static WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+fn task_of(data: *const ()) -> RawTask {
+    // SAFETY: the data pointer of our RawWaker is always a non-null header.
+    RawTask::from_raw(unsafe { NonNull::new_unchecked(data as *mut Header) })
+}
+
+unsafe fn waker_clone(data: *const ()) -> RawWaker {
+    task_of(data).ref_inc();
+    RawWaker::new(data, &WAKER_VTABLE)
+}
+
+unsafe fn waker_wake(data: *const ()) {
+    let task = task_of(data);
+    match task.header().state.transition_to_notified_by_val() {
+        ToNotified::Submit => {
+            // SAFETY: a reference was counted for the notification; the
+            // waker's own keeps the cell alive through the call.
+            unsafe { (task.header().vtable.schedule)(task.header_ptr()) };
+            task.drop_reference();
+        }
+        ToNotified::Dealloc => task.dealloc(),
+        ToNotified::Nothing => {}
+    }
+}
+
+unsafe fn waker_wake_by_ref(data: *const ()) {
+    let task = task_of(data);
+    match task.header().state.transition_to_notified_by_ref() {
+        // SAFETY: a new reference was counted for the notification.
+        ToNotified::Submit => unsafe { (task.header().vtable.schedule)(task.header_ptr()) },
+        ToNotified::Dealloc => unreachable!("wake_by_ref never drops a reference"),
+        ToNotified::Nothing => {}
+    }
+}
+
+unsafe fn waker_drop(data: *const ()) {
+    task_of(data).drop_reference();
+}

@@ -1,0 +1,6 @@
+//! Behaviour tests of the public API. They live inside the crate (as
+//! `cfg(test)` modules) so the repository's top level stays as the design
+//! card lays it out; they use only public paths (`ferrio::...`).
+
+mod common;
+mod tasks;
