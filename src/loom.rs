@@ -14,8 +14,7 @@ mod imp {
 
         pub(crate) mod atomic {
             pub(crate) use std::sync::atomic::{
-                fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
-                Ordering,
+                fence, AtomicBool, AtomicUsize, Ordering,
             };
         }
     }
@@ -44,7 +43,7 @@ mod imp {
     }
 
     pub(crate) mod thread {
-        pub(crate) use std::thread::{current, park, spawn, yield_now, Builder, JoinHandle};
+        pub(crate) use std::thread::{Builder, JoinHandle};
     }
 
     pub(crate) use std::thread_local;
@@ -57,8 +56,7 @@ mod imp {
 
         pub(crate) mod atomic {
             pub(crate) use loom::sync::atomic::{
-                fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
-                Ordering,
+                fence, AtomicBool, AtomicUsize, Ordering,
             };
         }
     }
@@ -68,7 +66,7 @@ mod imp {
     }
 
     pub(crate) mod thread {
-        pub(crate) use loom::thread::{current, park, spawn, yield_now, Builder, JoinHandle};
+        pub(crate) use loom::thread::{Builder, JoinHandle};
     }
 
     pub(crate) use loom::thread_local;

@@ -114,12 +114,4 @@ impl Idle {
             None => false,
         }
     }
-
-    pub(crate) fn num_searching(&self) -> usize {
-        searching(self.state.load(SeqCst))
-    }
-
-    pub(crate) fn num_unparked(&self) -> usize {
-        unparked(self.state.load(SeqCst))
-    }
 }

@@ -47,12 +47,6 @@ mod imp {
         pub(crate) fn pop(&self) -> Option<T> {
             self.0.pop()
         }
-        pub(crate) fn is_empty(&self) -> bool {
-            self.0.is_empty()
-        }
-        pub(crate) fn len(&self) -> usize {
-            self.0.len()
-        }
     }
 
     impl<T> Stealer<T> {
@@ -119,12 +113,6 @@ mod imp {
         }
         pub(crate) fn pop(&self) -> Option<T> {
             self.0.lock().unwrap().pop_front()
-        }
-        pub(crate) fn is_empty(&self) -> bool {
-            self.0.lock().unwrap().is_empty()
-        }
-        pub(crate) fn len(&self) -> usize {
-            self.0.lock().unwrap().len()
         }
     }
 

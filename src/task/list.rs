@@ -6,13 +6,11 @@
 //! `Header::owner_slot`, which is only touched under the shard's lock.
 
 use super::RawTask;
-use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::{Mutex, MutexGuard};
 
 pub(crate) struct OwnedTasks {
     shards: Box<[Mutex<Shard>]>,
     mask: usize,
-    closed: AtomicBool,
 }
 
 #[derive(Default)]
@@ -28,7 +26,6 @@ impl OwnedTasks {
         OwnedTasks {
             shards: (0..n).map(|_| Mutex::new(Shard::default())).collect(),
             mask: n - 1,
-            closed: AtomicBool::new(false),
         }
     }
 
@@ -80,11 +77,6 @@ impl OwnedTasks {
         for shard in self.shards.iter() {
             lock(shard).closed = true;
         }
-        self.closed.store(true, Ordering::Release);
-    }
-
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
     }
 
     /// Takes every task out of shard `i` (the list's references go to the

@@ -294,8 +294,6 @@ where
     (raw, notified, handle)
 }
 
-pub(crate) use harness::waker_for;
-
 /// A handle to a spawned task (asyncio's `Task`): await it for the output.
 ///
 /// `Task<T>` is a `Future<Output = Result<T, TaskError>>`. Dropping it

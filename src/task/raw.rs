@@ -137,10 +137,6 @@ impl Notified {
         Notified(raw)
     }
 
-    pub(crate) fn raw(&self) -> RawTask {
-        self.0
-    }
-
     /// Polls the task (or lets the reference go when it is already running
     /// elsewhere or complete).
     pub(crate) fn run(self) {

@@ -4,3 +4,5 @@
 
 mod common;
 mod tasks;
+mod shutdown;
+mod stress;
