@@ -163,9 +163,9 @@ impl Idle {
     pub fn to_searching(&self) -> bool {
         self.0.to_searching()
     }
-    /// See `Idle::from_searching`.
-    pub fn from_searching(&self) -> bool {
-        self.0.from_searching()
+    /// See `Idle::stop_searching`.
+    pub fn stop_searching(&self) -> bool {
+        self.0.stop_searching()
     }
     /// See `Idle::to_parked`.
     pub fn to_parked(&self, index: usize, is_searching: bool) -> bool {

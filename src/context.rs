@@ -1,6 +1,9 @@
 //! Thread-local context: which runtime this thread belongs to, which worker
 //! runs here, which task is being polled, and its cooperative budget.
 
+// loom's `thread_local!` takes no `const` initialisers.
+#![allow(clippy::missing_const_for_thread_local)]
+
 use std::cell::{Cell, RefCell};
 
 use crate::runtime::Handle;

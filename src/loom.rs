@@ -13,9 +13,7 @@ mod imp {
         pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
         pub(crate) mod atomic {
-            pub(crate) use std::sync::atomic::{
-                fence, AtomicBool, AtomicUsize, Ordering,
-            };
+            pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
         }
     }
 
@@ -55,9 +53,7 @@ mod imp {
         pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 
         pub(crate) mod atomic {
-            pub(crate) use loom::sync::atomic::{
-                fence, AtomicBool, AtomicUsize, Ordering,
-            };
+            pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
         }
     }
 

@@ -80,7 +80,7 @@ fn worker_takes_remote_push(workers: usize) {
                         searching = true;
                         if queue.lock().unwrap().pop().is_some() {
                             taken.fetch_add(1, SeqCst);
-                            if idle.from_searching() {
+                            if idle.stop_searching() {
                                 notify();
                             }
                             // Wake the other worker so it can exit.

@@ -38,7 +38,12 @@ impl Drop for Gate {
     }
 }
 
-fn gate() -> (Gate, Arc<AtomicBool>, Arc<Mutex<Option<Waker>>>, Arc<AtomicUsize>) {
+fn gate() -> (
+    Gate,
+    Arc<AtomicBool>,
+    Arc<Mutex<Option<Waker>>>,
+    Arc<AtomicUsize>,
+) {
     let ready = Arc::new(AtomicBool::new(false));
     let slot = Arc::new(Mutex::new(None));
     let drops = Arc::new(AtomicUsize::new(0));
@@ -129,7 +134,10 @@ fn cancel_races_completion() {
         let mut task = Arc::try_unwrap(task).unwrap();
         match poll_once(&mut task) {
             Poll::Ready(Ok(out)) => {
-                assert!(!cancelled, "cancel() returned true but the output came through");
+                assert!(
+                    !cancelled,
+                    "cancel() returned true but the output came through"
+                );
                 drop(out);
             }
             Poll::Ready(Err(e)) => {

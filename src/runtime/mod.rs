@@ -145,7 +145,9 @@ impl Builder {
             ));
         }
         let config = Config {
-            on_task_panic: self.on_task_panic.unwrap_or_else(|| StdArc::new(report_panic)),
+            on_task_panic: self
+                .on_task_panic
+                .unwrap_or_else(|| StdArc::new(report_panic)),
         };
         let (shared, parts) = Shared::new(workers, config);
         let handle = Handle {
@@ -167,7 +169,11 @@ impl Builder {
             }
             let spawned = b.spawn(move || {
                 // Counts the exit even if the worker loop itself panics.
-                let _exit = ExitGuard(exited);
+                let _exit = ExitGuard {
+                    exited,
+                    shared: handle.shared.clone(),
+                    workers,
+                };
                 let worker = Worker::new(handle.shared.clone(), part);
                 let enter = context::try_enter(&handle, &worker as *const Worker)
                     .unwrap_or_else(|()| unreachable!("a new thread is in no runtime"));
@@ -391,10 +397,15 @@ impl Handle {
         self.shared.num_tasks()
     }
 
-    /// A snapshot of every live task (asyncio's `all_tasks()`).
+    /// A snapshot of every task not yet done (asyncio's `all_tasks()`).
     pub fn all_tasks(&self) -> Vec<TaskInfo> {
         let mut out = Vec::new();
-        self.shared.owned.for_each(|t| out.push(task::info_of(t)));
+        self.shared.owned.for_each(|t| {
+            let info = task::info_of(t);
+            if info.state != task::TaskState::Done {
+                out.push(info);
+            }
+        });
         out.sort_by_key(|i| i.id);
         out
     }
@@ -424,11 +435,20 @@ impl Wake for ThreadWaker {
     }
 }
 
-struct ExitGuard(Arc<Latch>);
+/// Counts a worker's exit even if its loop panicked; the last worker out
+/// drops what is left in the injector (the owner may not be waiting, when
+/// the runtime was dropped on a worker thread or timed out).
+struct ExitGuard {
+    exited: Arc<Latch>,
+    shared: Arc<Shared>,
+    workers: usize,
+}
 
 impl Drop for ExitGuard {
     fn drop(&mut self) {
-        self.0.count_up();
+        if self.exited.count_up() == self.workers {
+            self.shared.drain_injector();
+        }
     }
 }
 
@@ -446,9 +466,14 @@ impl Latch {
         }
     }
 
-    fn count_up(&self) {
-        *self.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    /// Returns the new count.
+    fn count_up(&self) -> usize {
+        let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        *count += 1;
+        let now = *count;
+        drop(count);
         self.cvar.notify_all();
+        now
     }
 
     /// Waits until the count reaches `n`; false on timeout.

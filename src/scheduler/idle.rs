@@ -9,6 +9,7 @@
 //! - the woken worker starts out searching, and when a searcher finds work
 //!   and was the last one searching, it wakes one more (the cascade that
 //!   spreads a burst of work over the workers).
+//!
 //! Under the sleepers lock, `sleepers.len() == workers - unparked`.
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -72,17 +73,24 @@ impl Idle {
 
     /// A worker wants to search. Refused when half the workers already do.
     pub(crate) fn to_searching(&self) -> bool {
-        let s = self.state.load(SeqCst);
-        if 2 * searching(s) >= self.workers {
-            return false;
+        let mut s = self.state.load(SeqCst);
+        loop {
+            if 2 * searching(s) >= self.workers {
+                return false;
+            }
+            match self
+                .state
+                .compare_exchange_weak(s, s + ONE_SEARCHING, SeqCst, SeqCst)
+            {
+                Ok(_) => return true,
+                Err(actual) => s = actual,
+            }
         }
-        self.state.fetch_add(ONE_SEARCHING, SeqCst);
-        true
     }
 
     /// A searcher found work. Returns true when it was the last searcher
     /// (it must then wake another worker).
-    pub(crate) fn from_searching(&self) -> bool {
+    pub(crate) fn stop_searching(&self) -> bool {
         let prev = self.state.fetch_sub(ONE_SEARCHING, SeqCst);
         debug_assert!(searching(prev) > 0);
         searching(prev) == 1

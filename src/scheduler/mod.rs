@@ -103,7 +103,16 @@ impl Shared {
     /// Schedules from a thread that is not one of our workers.
     fn schedule_remote(&self, task: Notified) {
         self.injector.push(task);
-        self.notify_parked();
+        // Pairs with the SeqCst store in `begin_shutdown`: either the
+        // runtime's final drain sees our push, or we see the shutdown and
+        // drain ourselves (a notification queued after shutdown would
+        // otherwise keep `Shared` alive through its task: a cycle).
+        fence(Ordering::SeqCst);
+        if self.is_shutdown() {
+            self.drain_injector();
+        } else {
+            self.notify_parked();
+        }
     }
 
     /// Wakes one sleeping worker if nobody is searching.
@@ -121,12 +130,12 @@ impl Shared {
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {
-        self.shutdown.load(Ordering::Acquire)
+        self.shutdown.load(Ordering::SeqCst)
     }
 
     /// Starts shutdown: workers notice, drop every task, drain, and exit.
     pub(crate) fn begin_shutdown(&self) {
-        self.shutdown.store(true, Ordering::Release);
+        self.shutdown.store(true, Ordering::SeqCst);
         self.owned.close();
         for r in self.remotes.iter() {
             r.unparker.unpark();
@@ -149,13 +158,21 @@ impl Shared {
     /// Drops the notifications left in the injector (after all workers
     /// stopped).
     pub(crate) fn drain_injector(&self) {
-        while let Some(task) = self.injector.pop() {
-            drop(task);
+        // `pop` gives up on contention; loop until the queue is empty.
+        while !self.injector.is_empty() {
+            drop(self.injector.pop());
         }
     }
 
+    /// Tasks spawned and not yet done.
     pub(crate) fn num_tasks(&self) -> usize {
-        self.owned.len()
+        let mut n = 0;
+        self.owned.for_each(|t| {
+            if !t.header().state.load().is_complete() {
+                n += 1;
+            }
+        });
+        n
     }
 }
 
@@ -213,6 +230,10 @@ impl Worker {
     pub(crate) fn run(&self) {
         while !self.shared.is_shutdown() {
             if let Some(task) = self.next_task() {
+                // A worker woken by a notification starts out counted as
+                // searching; having found work, it must stop counting as
+                // one, or notifications stay silenced while it runs.
+                self.end_search();
                 task.run();
                 continue;
             }
@@ -289,14 +310,17 @@ impl Worker {
             .find_map(|i| self.shared.remotes[i].stealer.steal_into(&self.local))
             .or_else(|| self.shared.injector.steal_into(&self.local));
         if found.is_some() {
-            self.is_searching.set(false);
-            if self.shared.idle.from_searching() {
-                // We were the last searcher and there may be more work:
-                // wake another worker to look (the cascade).
-                self.shared.notify_parked();
-            }
+            self.end_search();
         }
         found
+    }
+
+    /// Leaves the searching state; the last searcher to find work wakes
+    /// another worker to look for more (the cascade).
+    fn end_search(&self) {
+        if self.is_searching.replace(false) && self.shared.idle.stop_searching() {
+            self.shared.notify_parked();
+        }
     }
 
     fn park(&self) {
@@ -318,7 +342,7 @@ impl Worker {
 
     fn shutdown(&self) {
         if self.is_searching.replace(false) {
-            self.shared.idle.from_searching();
+            self.shared.idle.stop_searching();
         }
         self.shared.shutdown_tasks(self.index);
         drop(self.lifo.take());

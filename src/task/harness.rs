@@ -63,7 +63,7 @@ where
 
     /// # Safety
     /// `ptr` points to a live `Cell<F, S>` (the vtable says so).
-    unsafe fn cell<'a>(ptr: NonNull<Header>) -> &'a Cell<F, S> {
+    unsafe fn from_header<'a>(ptr: NonNull<Header>) -> &'a Cell<F, S> {
         // SAFETY: `Cell` is repr(C) with the header first, and the vtable
         // that led here belongs to this exact `Cell<F, S>`.
         unsafe { ptr.cast::<Cell<F, S>>().as_ref() }
@@ -75,23 +75,30 @@ where
 
     unsafe fn poll(ptr: NonNull<Header>) {
         // SAFETY: the caller passes a notification reference to a live cell.
-        let this = unsafe { Self::cell(ptr) };
-        match this.header.state.transition_to_running() {
-            ToRunning::Poll => this.poll_locked(),
-            ToRunning::Cancel => this.cancel_and_complete(),
+        let state = unsafe { &ptr.as_ref().state };
+        match state.transition_to_running() {
+            ToRunning::Poll => Self::poll_locked(ptr),
+            ToRunning::Cancel => Self::cancel_and_complete(ptr),
             ToRunning::Skip => {}
-            ToRunning::Dealloc => this.raw().dealloc(),
+            ToRunning::Dealloc => RawTask::from_raw(ptr).dealloc(),
         }
     }
 
     /// We hold RUNNING and one reference.
-    fn poll_locked(&self) {
-        let waker = ManuallyDrop::new(waker_for(self.raw()));
+    ///
+    /// The operations that may free the task take the pointer, never
+    /// `&self`: a reference passed as an argument must stay valid for the
+    /// whole call, and the cell can be freed before they return.
+    fn poll_locked(ptr: NonNull<Header>) {
+        // SAFETY: our reference keeps the cell alive until `complete` or
+        // the transition to idle gives it up; `this` is not used after.
+        let this = unsafe { Self::from_header(ptr) };
+        let waker = ManuallyDrop::new(waker_for(this.raw()));
         let mut cx = Context::from_waker(&waker);
-        let current = crate::context::enter_task(self.raw());
+        let current = crate::context::enter_task(this.raw());
         let result = catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: RUNNING is held, so nobody else touches the stage.
-            self.stage.with_mut(|stage| match unsafe { &mut *stage } {
+            this.stage.with_mut(|stage| match unsafe { &mut *stage } {
                 Stage::Running(fut) => {
                     // SAFETY: the future lives in the heap cell and is never
                     // moved until it is dropped in place.
@@ -103,27 +110,27 @@ where
         }));
         drop(current);
         match result {
-            Ok(Poll::Pending) => match self.header.state.transition_to_idle() {
+            Ok(Poll::Pending) => match this.header.state.transition_to_idle() {
                 ToIdle::Idle => {}
                 ToIdle::Reschedule => {
-                    let raw = self.raw();
+                    let raw = this.raw();
                     // SAFETY: transition_to_idle counted a reference for the
                     // notification.
                     let task = unsafe { Notified::from_raw(raw) };
-                    self.scheduler.schedule(task, true);
-                    // Our own reference kept the cell (and `self.scheduler`)
+                    this.scheduler.schedule(task, true);
+                    // Our own reference kept the cell (and `this.scheduler`)
                     // alive through the call; now it goes.
                     raw.drop_reference();
                 }
-                ToIdle::Cancel => self.cancel_and_complete(),
+                ToIdle::Cancel => Self::cancel_and_complete(ptr),
             },
             Ok(Poll::Ready(output)) => {
-                self.drop_future_quietly();
-                self.complete(Ok(output));
+                this.drop_future_quietly();
+                Self::complete(ptr, Ok(output));
             }
             Err(panic) => {
-                self.drop_future_quietly();
-                self.complete(Err(TaskError::Panicked(panic)));
+                this.drop_future_quietly();
+                Self::complete(ptr, Err(TaskError::Panicked(panic)));
             }
         }
     }
@@ -139,42 +146,49 @@ where
     }
 
     fn drop_future_quietly(&self) {
-        let _ = self.drop_stage();
+        if let Err(payload) = self.drop_stage() {
+            drop_payload(payload);
+        }
     }
 
     /// We hold RUNNING and one reference: drop the future and complete.
-    fn cancel_and_complete(&self) {
-        let output = match self.drop_stage() {
+    fn cancel_and_complete(ptr: NonNull<Header>) {
+        // SAFETY: our reference keeps the cell alive until `complete`.
+        let this = unsafe { Self::from_header(ptr) };
+        let output = match this.drop_stage() {
             Ok(()) => Err(TaskError::Cancelled),
             Err(panic) => Err(TaskError::Panicked(panic)),
         };
-        self.complete(output);
+        Self::complete(ptr, output);
     }
 
     unsafe fn cancel_locked(ptr: NonNull<Header>) {
-        // SAFETY: the caller holds the lock and a reference.
-        let this = unsafe { Self::cell(ptr) };
-        this.cancel_and_complete();
+        // The caller holds the lock and a reference.
+        Self::cancel_and_complete(ptr);
     }
 
     /// We hold RUNNING and one reference; the future is already dropped.
-    fn complete(&self, output: Result<F::Output, TaskError>) {
+    /// Gives the reference up (possibly freeing the task).
+    fn complete(ptr: NonNull<Header>, output: Result<F::Output, TaskError>) {
+        // SAFETY: our reference keeps the cell alive; `this` is not used
+        // after the reference is dropped at the end.
+        let this = unsafe { Self::from_header(ptr) };
         let is_panic = matches!(output, Err(TaskError::Panicked(_)));
         // SAFETY: RUNNING is held.
-        self.stage
+        this.stage
             .with_mut(|stage| unsafe { *stage = Stage::Finished(output) });
-        let prev = self.header.state.transition_to_complete(|seen| {
+        let prev = this.header.state.transition_to_complete(|seen| {
             if seen.is_cancelled() && !is_panic {
                 // asyncio: a cancel that lands while the task finishes wins;
                 // `cancel()` returned true, so the handle reports Cancelled.
                 // SAFETY: RUNNING is still held until the CAS succeeds.
-                let _ = catch_unwind(AssertUnwindSafe(|| {
-                    self.stage.with_mut(|stage| unsafe {
+                contain(|| {
+                    this.stage.with_mut(|stage| unsafe {
                         if let Stage::Finished(Ok(_)) = &*stage {
                             *stage = Stage::Finished(Err(TaskError::Cancelled));
                         }
                     })
-                }));
+                });
             }
             is_panic
         });
@@ -190,29 +204,31 @@ where
         if !prev.is_join_interested() {
             // Nobody will read the output: drop it here, and report a panic
             // that nobody will ever retrieve.
-            self.discard_output();
+            this.discard_output();
         } else if prev.is_join_waker_set() {
-            self.trailer.wake_join();
-            let now = self.header.state.unset_join_waker_after_complete();
+            // The join waker is user code (the handle may be awaited on any
+            // executor): a panic in it must not unwind into the worker.
+            contain(|| this.trailer.wake_join());
+            let now = this.header.state.unset_join_waker_after_complete();
             if !now.is_join_interested() {
                 // SAFETY: JOIN_WAKER is clear and the handle is gone: the
                 // slot is ours.
-                unsafe { self.trailer.set_join_waker(None) };
+                contain(|| unsafe { this.trailer.set_join_waker(None) });
             }
         }
 
         if prev.has_callbacks() {
-            self.trailer.run_callbacks(outcome);
+            this.trailer.run_callbacks(outcome);
         }
 
-        let listed = self.scheduler.release(self.raw());
+        let listed = this.scheduler.release(this.raw());
         let last = if listed {
-            self.header.state.ref_dec_twice()
+            this.header.state.ref_dec_twice()
         } else {
-            self.header.state.ref_dec()
+            this.header.state.ref_dec()
         };
         if last {
-            self.raw().dealloc();
+            RawTask::from_raw(ptr).dealloc();
         }
     }
 
@@ -224,16 +240,14 @@ where
             .with_mut(|stage| unsafe { std::mem::replace(&mut *stage, Stage::Consumed) });
         if let Stage::Finished(Err(TaskError::Panicked(payload))) = &stage {
             let info = super::info_of(self.raw());
-            let _ = catch_unwind(AssertUnwindSafe(|| {
-                self.scheduler.unhandled_panic(&info, payload.as_ref())
-            }));
+            contain(|| self.scheduler.unhandled_panic(&info, payload.as_ref()));
         }
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(stage)));
+        contain(move || drop(stage));
     }
 
     unsafe fn schedule(ptr: NonNull<Header>) {
         // SAFETY: the caller passes a counted notification reference.
-        let this = unsafe { Self::cell(ptr) };
+        let this = unsafe { Self::from_header(ptr) };
         // SAFETY: as above.
         let task = unsafe { Notified::from_raw(this.raw()) };
         this.scheduler.schedule(task, false);
@@ -242,12 +256,12 @@ where
     unsafe fn dealloc(ptr: NonNull<Header>) {
         // SAFETY: the last reference is gone; the cell came from Box::leak.
         let cell = unsafe { Box::from_raw(ptr.cast::<Cell<F, S>>().as_ptr()) };
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(cell)));
+        contain(move || drop(cell));
     }
 
     unsafe fn try_read_output(ptr: NonNull<Header>, dst: *mut (), waker: &Waker) {
         // SAFETY: called by the join handle, which keeps the cell alive.
-        let this = unsafe { Self::cell(ptr) };
+        let this = unsafe { Self::from_header(ptr) };
         if this.can_read_output(waker) {
             // SAFETY: COMPLETE and JOIN_INTEREST: the output belongs to the
             // handle, the only caller.
@@ -313,7 +327,7 @@ where
 
     unsafe fn drop_join_handle_slow(ptr: NonNull<Header>) {
         // SAFETY: the handle's reference keeps the cell alive.
-        let this = unsafe { Self::cell(ptr) };
+        let this = unsafe { Self::from_header(ptr) };
         let (drop_output, drop_waker) = this.header.state.transition_to_join_handle_dropped();
         if drop_output {
             this.discard_output();
@@ -324,6 +338,20 @@ where
             unsafe { this.trailer.set_join_waker(None) };
         }
         this.raw().drop_reference();
+    }
+}
+
+/// Runs `f`, containing a panic (and a panic from dropping its payload).
+pub(crate) fn contain(f: impl FnOnce()) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+        drop_payload(payload);
+    }
+}
+
+/// Drops a panic payload whose own destructor might panic.
+pub(crate) fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
     }
 }
 

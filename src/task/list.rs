@@ -84,7 +84,10 @@ impl OwnedTasks {
     pub(crate) fn drain_shard(&self, i: usize) -> Vec<RawTask> {
         let mut shard = lock(&self.shards[i & self.mask]);
         shard.free.clear();
-        std::mem::take(&mut shard.slots).into_iter().flatten().collect()
+        std::mem::take(&mut shard.slots)
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     pub(crate) fn num_shards(&self) -> usize {
@@ -100,6 +103,7 @@ impl OwnedTasks {
         }
     }
 
+    #[cfg_attr(not(ferrio_loom), allow(dead_code))]
     pub(crate) fn len(&self) -> usize {
         self.shards
             .iter()

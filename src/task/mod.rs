@@ -246,7 +246,8 @@ impl Trailer {
     /// JOIN_WAKER is set and the caller is the join handle (the only writer).
     pub(crate) unsafe fn join_waker_will_wake(&self, other: &Waker) -> bool {
         // SAFETY: only shared reads happen while JOIN_WAKER is set.
-        self.waker.with(|w| unsafe { (*w).as_ref() }.is_some_and(|w| w.will_wake(other)))
+        self.waker
+            .with(|w| unsafe { (*w).as_ref() }.is_some_and(|w| w.will_wake(other)))
     }
 
     /// Called by the completer while JOIN_WAKER is set.
@@ -262,7 +263,7 @@ impl Trailer {
     pub(crate) fn run_callbacks(&self, outcome: Outcome) {
         let list = std::mem::take(&mut *lock(&self.callbacks));
         for cb in list {
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || cb(outcome)));
+            harness::contain(move || cb(outcome));
         }
     }
 }
@@ -401,8 +402,7 @@ impl<T> Task<T> {
                 Outcome::Completed
             };
             for cb in pending {
-                let _ =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || cb(outcome)));
+                harness::contain(move || cb(outcome));
             }
         }
     }

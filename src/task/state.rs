@@ -75,7 +75,10 @@ impl Snapshot {
         (self.0 & REF_MASK) >> REF_SHIFT
     }
     fn ref_inc(&mut self) {
-        assert!(self.0 <= isize::MAX as usize, "task reference count overflow");
+        assert!(
+            self.0 <= isize::MAX as usize,
+            "task reference count overflow"
+        );
         self.0 += REF_ONE;
     }
     fn ref_dec(&mut self) {
@@ -343,7 +346,12 @@ impl State {
     /// task never ran: one CAS from the initial state.
     pub(crate) fn drop_join_handle_fast(&self) -> bool {
         self.val
-            .compare_exchange(INITIAL, (INITIAL - REF_ONE) & !JOIN_INTEREST, Release, Relaxed)
+            .compare_exchange(
+                INITIAL,
+                (INITIAL - REF_ONE) & !JOIN_INTEREST,
+                Release,
+                Relaxed,
+            )
             .is_ok()
     }
 

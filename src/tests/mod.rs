@@ -3,6 +3,6 @@
 //! card lays it out; they use only public paths (`ferrio::...`).
 
 mod common;
-mod tasks;
 mod shutdown;
 mod stress;
+mod tasks;

@@ -1,7 +1,5 @@
 //! Spawning, joining, cancelling, detaching and panics.
 
-
-
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
@@ -65,7 +63,11 @@ fn cancel_idle_task_is_synchronous() {
         std::thread::yield_now();
     }
     assert!(task.cancel());
-    assert_eq!(drops.count(), 1, "an idle task's future is dropped inside cancel()");
+    assert_eq!(
+        drops.count(),
+        1,
+        "an idle task's future is dropped inside cancel()"
+    );
     assert!(task.is_done());
     assert!(task.is_cancelled());
     assert!(block_on_plain(task).unwrap_err().is_cancelled());
@@ -189,7 +191,10 @@ fn detached_panic_is_reported_with_task_name() {
         &[("doomed".to_string(), "nobody listens".to_string())]
     );
     // Still serving.
-    assert_eq!(rt.block_on(async { ferrio::spawn(async { 3 }).await.unwrap() }), 3);
+    assert_eq!(
+        rt.block_on(async { ferrio::spawn(async { 3 }).await.unwrap() }),
+        3
+    );
 }
 
 #[test]
@@ -236,7 +241,10 @@ fn block_on_inside_runtime_panics_clearly() {
         .unwrap_err()
     });
     let msg = err.panic_message().unwrap().to_string();
-    assert!(msg.contains("block_on called from inside a runtime"), "{msg}");
+    assert!(
+        msg.contains("block_on called from inside a runtime"),
+        "{msg}"
+    );
     // Nested block_on on the block_on thread itself is refused too.
     let h = rt.handle();
     let nested = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -267,9 +275,14 @@ fn names_ids_and_current_task() {
         let info = t.await.unwrap();
         assert_eq!(info.id, id);
         assert_eq!(info.state, TaskState::Running);
-        assert!(ferrio::current_task().is_none(), "block_on's future is not a task");
+        assert!(
+            ferrio::current_task().is_none(),
+            "block_on's future is not a task"
+        );
 
-        let named = ferrio::task::Builder::new().name("worker-a").spawn(async {});
+        let named = ferrio::task::Builder::new()
+            .name("worker-a")
+            .spawn(async {});
         assert_eq!(named.name(), "worker-a");
         named.await.unwrap();
     });
