@@ -14,6 +14,7 @@
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::Mutex;
+use crossbeam_utils::CachePadded;
 
 const UNPARK_SHIFT: usize = 16;
 const SEARCH_MASK: usize = (1 << UNPARK_SHIFT) - 1;
@@ -21,7 +22,8 @@ const ONE_SEARCHING: usize = 1;
 const ONE_UNPARKED: usize = 1 << UNPARK_SHIFT;
 
 pub(crate) struct Idle {
-    state: AtomicUsize,
+    /// Written by every park, wake and search: on a cache line of its own.
+    state: CachePadded<AtomicUsize>,
     sleepers: Mutex<Vec<usize>>,
     workers: usize,
 }
@@ -38,7 +40,7 @@ impl Idle {
     pub(crate) fn new(workers: usize) -> Idle {
         assert!(workers < SEARCH_MASK);
         Idle {
-            state: AtomicUsize::new(workers << UNPARK_SHIFT),
+            state: CachePadded::new(AtomicUsize::new(workers << UNPARK_SHIFT)),
             sleepers: Mutex::new(Vec::with_capacity(workers)),
             workers,
         }
