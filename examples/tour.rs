@@ -40,7 +40,10 @@ fn main() {
                     .name(format!("square-{i}"))
                     .spawn(async move {
                         ferrio::yield_now().await;
-                        (i * i, std::thread::current().name().unwrap_or("?").to_string())
+                        (
+                            i * i,
+                            std::thread::current().name().unwrap_or("?").to_string(),
+                        )
                     })
             })
             .collect();
