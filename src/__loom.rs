@@ -63,7 +63,7 @@ impl TestScheduler {
         F::Output: Send + 'static,
     {
         let (listed, notified, handle) = task::new_task(future, self.clone(), None);
-        match self.inner.owned.bind(listed) {
+        match self.inner.owned.bind(listed, 0) {
             Ok(()) => self.schedule(notified, false),
             Err(listed) => {
                 drop(notified);

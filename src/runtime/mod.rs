@@ -331,7 +331,7 @@ impl Handle {
         F::Output: Send + 'static,
     {
         let (listed, notified, task) = task::new_task(future, self.clone(), name);
-        match self.shared.owned.bind(listed) {
+        match self.shared.bind(listed) {
             Ok(()) => task::Schedule::schedule(self, notified, false),
             Err(listed) => {
                 // The runtime is shutting down: the task never runs.

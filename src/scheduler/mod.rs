@@ -28,6 +28,10 @@ use park::{Parker, Unparker};
 /// queue, so tasks from outside cannot starve behind local ones.
 const GLOBAL_QUEUE_INTERVAL: u32 = 61;
 
+/// Owned-list shards for tasks spawned from outside the workers (each
+/// worker has one of its own).
+const REMOTE_SHARDS: usize = 4;
+
 /// How many times in a row the LIFO slot may pre-empt the FIFO queue.
 const MAX_LIFO_POLLS: u8 = 3;
 
@@ -89,11 +93,22 @@ impl Shared {
             remotes: remotes.into_boxed_slice(),
             injector: queue::Injector::new(),
             idle: Idle::new(workers),
-            owned: OwnedTasks::new(workers * 4),
+            owned: OwnedTasks::new(workers + REMOTE_SHARDS),
             shutdown: AtomicBool::new(false),
             config,
         };
         (shared, parts)
+    }
+
+    /// Binds a new task into the owned list: into the spawning worker's
+    /// shard, or a remote one.
+    pub(crate) fn bind(&self, task: RawTask) -> Result<(), RawTask> {
+        let workers = self.remotes.len();
+        let hint = crate::context::with_worker(|w| match w {
+            Some(w) if std::ptr::eq(Arc::as_ptr(&w.shared), self) => w.index,
+            _ => workers + (task.id().as_u64() as usize % REMOTE_SHARDS),
+        });
+        self.owned.bind(task, hint)
     }
 
     pub(crate) fn num_workers(&self) -> usize {

@@ -1,17 +1,23 @@
 //! The owned-task list: every live task of a runtime, so that shutdown can
 //! reach (and drop) each one exactly once.
 //!
-//! Sharded by task id to keep spawners on different workers off each
-//! other's lock. Each shard is a slab; a task remembers its slot in
-//! `Header::owner_slot`, which is only touched under the shard's lock.
+//! Sharded by spawner: a worker binds the tasks it spawns into its own
+//! shard, so spawning takes an uncontended lock whose cache line stays on
+//! that worker (tasks mostly complete where they were spawned); spawns from
+//! outside the workers spread over a few extra shards. Each shard is a
+//! slab. A task remembers `(shard, slot)` in `Header::owner_slot`, written
+//! once at bind under the shard's lock, before the task is first scheduled
+//! (so every later reader happens-after the write).
 
 use super::RawTask;
 use crate::loom::sync::{Mutex, MutexGuard};
 
 pub(crate) struct OwnedTasks {
     shards: Box<[Mutex<Shard>]>,
-    mask: usize,
 }
+
+const SLOT_BITS: u32 = 40;
+const SLOT_MASK: usize = (1 << SLOT_BITS) - 1;
 
 #[derive(Default)]
 struct Shard {
@@ -22,22 +28,19 @@ struct Shard {
 
 impl OwnedTasks {
     pub(crate) fn new(shards: usize) -> OwnedTasks {
-        let n = shards.max(1).next_power_of_two();
         OwnedTasks {
-            shards: (0..n).map(|_| Mutex::new(Shard::default())).collect(),
-            mask: n - 1,
+            shards: (0..shards.max(1))
+                .map(|_| Mutex::new(Shard::default()))
+                .collect(),
         }
     }
 
-    fn shard(&self, task: RawTask) -> MutexGuard<'_, Shard> {
-        let i = task.id().as_u64() as usize & self.mask;
-        lock(&self.shards[i])
-    }
-
-    /// Adds a task (taking over the reference meant for the list). Fails,
-    /// handing the reference back, once the list is closed.
-    pub(crate) fn bind(&self, task: RawTask) -> Result<(), RawTask> {
-        let mut shard = self.shard(task);
+    /// Adds a task (taking over the reference meant for the list) to shard
+    /// `hint % shards`. Fails, handing the reference back, once the list is
+    /// closed.
+    pub(crate) fn bind(&self, task: RawTask, hint: usize) -> Result<(), RawTask> {
+        let index = hint % self.shards.len();
+        let mut shard = lock(&self.shards[index]);
         if shard.closed {
             return Err(task);
         }
@@ -51,17 +54,25 @@ impl OwnedTasks {
                 shard.slots.len() - 1
             }
         };
-        // SAFETY: owner_slot is only accessed under this shard's lock.
-        task.header().owner_slot.with_mut(|s| unsafe { *s = slot });
+        debug_assert!(slot <= SLOT_MASK);
+        // SAFETY: written once, here, under the shard lock, before the task
+        // is scheduled; readers happen-after (see the module docs).
+        task.header()
+            .owner_slot
+            .with_mut(|s| unsafe { *s = (index << SLOT_BITS) | slot });
         Ok(())
     }
 
     /// Removes a completed task. Returns true when it was listed: the
     /// list's reference then belongs to the caller.
     pub(crate) fn remove(&self, task: RawTask) -> bool {
-        let mut shard = self.shard(task);
-        // SAFETY: owner_slot is only accessed under this shard's lock.
-        let slot = task.header().owner_slot.with(|s| unsafe { *s });
+        // SAFETY: no write races this read (see the module docs).
+        let packed = task.header().owner_slot.with(|s| unsafe { *s });
+        let (index, slot) = (packed >> SLOT_BITS, packed & SLOT_MASK);
+        let Some(shard) = self.shards.get(index) else {
+            return false;
+        };
+        let mut shard = lock(shard);
         match shard.slots.get_mut(slot) {
             Some(entry) if *entry == Some(task) => {
                 *entry = None;
@@ -82,7 +93,7 @@ impl OwnedTasks {
     /// Takes every task out of shard `i` (the list's references go to the
     /// caller). Only meaningful after `close`, when no task can be added.
     pub(crate) fn drain_shard(&self, i: usize) -> Vec<RawTask> {
-        let mut shard = lock(&self.shards[i & self.mask]);
+        let mut shard = lock(&self.shards[i % self.shards.len()]);
         shard.free.clear();
         std::mem::take(&mut shard.slots)
             .into_iter()
