@@ -36,9 +36,15 @@ pub(crate) mod loom;
 
 mod context;
 mod coop;
+mod driver;
+#[cfg(not(ferrio_loom))]
+pub mod fs;
+#[cfg(not(ferrio_loom))]
+pub mod io;
 pub mod runtime;
 mod scheduler;
 pub mod task;
+pub mod time;
 
 #[cfg(ferrio_loom)]
 #[doc(hidden)]
@@ -53,8 +59,12 @@ mod tests;
 
 use std::future::Future;
 
-pub use runtime::{Builder, Handle, Runtime};
+pub use runtime::{Builder, Handle, Runtime, RuntimeMetrics};
 pub use task::{current_task, yield_now, Outcome, Task, TaskError, TaskId, TaskInfo, TaskState};
+pub use time::{
+    interval, sleep, sleep_until, timeout, timeout_at, wait_for, Interval, Sleep, TimeoutError,
+    TimeoutScope,
+};
 
 /// Runs `future` on a fresh runtime and shuts it down (asyncio's
 /// `asyncio.run`). Every task still alive at the end is cancelled.

@@ -64,6 +64,7 @@ pub struct Builder {
     thread_name: String,
     stack_size: Option<usize>,
     on_task_panic: Option<PanicHandler>,
+    simulate_setup_error: Option<i32>,
 }
 
 impl fmt::Debug for Builder {
@@ -83,6 +84,7 @@ impl Default for Builder {
             thread_name: "ferrio-worker".to_string(),
             stack_size: None,
             on_task_panic: None,
+            simulate_setup_error: None,
         }
     }
 }
@@ -125,11 +127,31 @@ impl Builder {
         self
     }
 
-    /// Starts the worker threads.
+    /// Makes io_uring setup fail with the OS error `errno`, as it would
+    /// where io_uring is disabled (for testing how an application reports
+    /// that; see [`build`](Builder::build)).
+    #[doc(hidden)]
+    pub fn simulate_io_uring_setup_error(mut self, errno: i32) -> Builder {
+        self.simulate_setup_error = Some(errno);
+        self
+    }
+
+    /// Starts the worker threads, each with its own io_uring ring.
     ///
     /// # Errors
-    /// `InvalidInput` when `worker_threads` is zero or too large; the OS
-    /// error when a thread cannot be spawned.
+    /// - `InvalidInput` when `worker_threads` is zero or too large;
+    /// - when io_uring cannot be used here: the error names the cause and
+    ///   the fix (kernel too old, `kernel.io_uring_disabled`, a seccomp
+    ///   profile such as Docker's default, the locked-memory limit);
+    /// - the OS error when a thread cannot be spawned.
+    ///
+    /// ```
+    /// let err = ferrio::Runtime::builder()
+    ///     .simulate_io_uring_setup_error(1) // EPERM, as under Docker's seccomp profile
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("io_uring is unavailable"));
+    /// ```
     pub fn build(self) -> io::Result<Runtime> {
         let workers = self.worker_threads.unwrap_or_else(num_cpus::get);
         if workers == 0 {
@@ -144,12 +166,16 @@ impl Builder {
                 format!("ferrio: worker_threads = {workers} is more than the supported 4096"),
             ));
         }
+        // Fail fast, with the reason, where io_uring is unavailable.
+        #[cfg(not(ferrio_loom))]
+        crate::driver::probe(self.simulate_setup_error)?;
         let config = Config {
             on_task_panic: self
                 .on_task_panic
                 .unwrap_or_else(|| StdArc::new(report_panic)),
+            simulate_setup_error: self.simulate_setup_error,
         };
-        let (shared, parts) = Shared::new(workers, config);
+        let (shared, parts) = Shared::new(workers, config)?;
         let handle = Handle {
             shared: Arc::new(shared),
         };
@@ -159,10 +185,12 @@ impl Builder {
             threads: Vec::with_capacity(workers),
             exited: exited.clone(),
         };
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<io::Result<()>>();
         for part in parts {
             let index = part.index();
             let handle = handle.clone();
             let exited = exited.clone();
+            let ready_tx = ready_tx.clone();
             let mut b = thread::Builder::new().name(format!("{}-{index}", self.thread_name));
             if let Some(size) = self.stack_size {
                 b = b.stack_size(size);
@@ -174,7 +202,19 @@ impl Builder {
                     shared: handle.shared.clone(),
                     workers,
                 };
-                let worker = Worker::new(handle.shared.clone(), part);
+                let simulate = handle.shared.config.simulate_setup_error;
+                let (index, local, park) = match part.into_parts(simulate) {
+                    Ok(p) => {
+                        let _ = ready_tx.send(Ok(()));
+                        p
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                drop(ready_tx);
+                let worker = Worker::new(handle.shared.clone(), index, local, park);
                 let enter = context::try_enter(&handle, &worker as *const Worker)
                     .unwrap_or_else(|()| unreachable!("a new thread is in no runtime"));
                 worker.run();
@@ -190,6 +230,19 @@ impl Builder {
                         e.kind(),
                         format!("ferrio: could not spawn worker thread {index}: {e}"),
                     ));
+                }
+            }
+        }
+        drop(ready_tx);
+        // Each worker creates its ring on its own thread; wait for all.
+        for _ in 0..workers {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    return Err(io::Error::other(
+                        "ferrio: a worker thread exited before its ring was ready",
+                    ))
                 }
             }
         }
@@ -410,6 +463,23 @@ impl Handle {
         out
     }
 
+    /// Counters of the runtime's io_uring rings (summed over workers).
+    #[cfg(not(ferrio_loom))]
+    pub fn metrics(&self) -> RuntimeMetrics {
+        let [io_uring_enters, ops_submitted, ops_completed, parks, features] =
+            self.shared.ring_stats();
+        RuntimeMetrics {
+            io_uring_enters,
+            ops_submitted,
+            ops_completed,
+            parks,
+            single_issuer: features & 1 != 0,
+            defer_taskrun: features & 2 != 0,
+            coop_taskrun: features & 4 != 0,
+            ext_arg: features & 8 != 0,
+        }
+    }
+
     /// True once the runtime began shutting down.
     pub fn is_shutdown(&self) -> bool {
         self.shared.is_shutdown()
@@ -422,6 +492,28 @@ impl fmt::Debug for Handle {
             .field("workers", &self.num_workers())
             .finish_non_exhaustive()
     }
+}
+
+/// Counters of a runtime's io_uring rings, summed over its workers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeMetrics {
+    /// `io_uring_enter` system calls (submits and waits).
+    pub io_uring_enters: u64,
+    /// Operations submitted to the rings.
+    pub ops_submitted: u64,
+    /// Operations whose final completion was reaped.
+    pub ops_completed: u64,
+    /// Times a worker went to sleep on its ring.
+    pub parks: u64,
+    /// The rings were set up with `IORING_SETUP_SINGLE_ISSUER` (6.0+).
+    pub single_issuer: bool,
+    /// ... with `IORING_SETUP_DEFER_TASKRUN` (6.1+).
+    pub defer_taskrun: bool,
+    /// ... with `IORING_SETUP_COOP_TASKRUN` (5.19+).
+    pub coop_taskrun: bool,
+    /// The kernel takes a timeout with the wait (`IORING_FEAT_EXT_ARG`,
+    /// 5.11+); otherwise parks arm an `IORING_OP_TIMEOUT`.
+    pub ext_arg: bool,
 }
 
 struct ThreadWaker(Unparker);

@@ -6,23 +6,107 @@
 //! `MAX_LIFO_POLLS` times in a row. Tasks scheduled from outside the
 //! workers go into the shared `Injector`. An idle worker steals half of a
 //! random sibling's queue, then a batch from the injector, under the
-//! searching rules in `idle.rs`; finding nothing, it parks (`park.rs`).
+//! searching rules in `idle.rs`; finding nothing, it parks on its
+//! io_uring ring (`driver`), with a timeout set by its timer wheel.
+//!
+//! Every `GLOBAL_QUEUE_INTERVAL` ticks (and before parking) a worker does
+//! its maintenance: fires due timers, submits queued SQEs and reaps
+//! completions.
 
 use std::any::Any;
+use std::cell::RefCell;
+use std::io;
 use std::sync::Arc as StdArc;
+use std::time::{Duration, Instant};
 
-use crate::loom::sync::atomic::{fence, AtomicBool, Ordering};
-use crate::loom::sync::Arc;
+use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use crate::loom::sync::{Arc, Mutex};
 use crate::runtime::Handle;
 use crate::task::list::OwnedTasks;
 use crate::task::{Notified, RawTask, Schedule, TaskInfo};
+use crate::time::wheel::{Key, Wheel};
+use crate::time::TimerShared;
 
 pub(crate) mod idle;
 pub(crate) mod park;
 pub(crate) mod queue;
 
 use idle::Idle;
-use park::{Parker, Unparker};
+pub(crate) use seam::{Park, Seed, Unparker};
+
+/// Where a worker sleeps. Normally its io_uring ring; under loom (which
+/// cannot run io_uring) the condition-variable parker with the same state
+/// protocol.
+#[cfg(not(ferrio_loom))]
+mod seam {
+    use crate::driver::{Driver, DriverShared, SetupHook};
+    use std::io;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    pub(crate) type Park = Driver;
+    pub(crate) type Unparker = Arc<DriverShared>;
+    pub(crate) struct Seed(Arc<DriverShared>);
+
+    pub(crate) fn pair() -> io::Result<(Seed, Unparker)> {
+        let shared = DriverShared::new()?;
+        Ok((Seed(shared.clone()), shared))
+    }
+
+    impl Seed {
+        /// Creates the worker's ring, on the worker's own thread.
+        pub(crate) fn into_park(self, simulate: SetupHook) -> io::Result<Park> {
+            Driver::new(self.0, simulate)
+        }
+    }
+
+    pub(crate) fn park(p: &Park, timeout: Option<Duration>) {
+        p.park(timeout);
+    }
+    pub(crate) fn maintain(p: &Park) {
+        p.maintain();
+    }
+    pub(crate) fn shutdown(p: &Park) {
+        p.shutdown();
+    }
+}
+
+#[cfg(ferrio_loom)]
+mod seam {
+    use super::park::{Parker, Unparker as CvUnparker};
+    use std::io;
+    use std::time::Duration;
+
+    pub(crate) type Park = Parker;
+    pub(crate) type Unparker = CvUnparker;
+    pub(crate) struct Seed(Parker);
+
+    pub(crate) fn pair() -> io::Result<(Seed, Unparker)> {
+        let p = Parker::new();
+        let u = p.unparker();
+        Ok((Seed(p), u))
+    }
+
+    impl Seed {
+        pub(crate) fn into_park(self, _simulate: Option<i32>) -> io::Result<Park> {
+            Ok(self.0)
+        }
+    }
+
+    pub(crate) fn park(p: &Park, timeout: Option<Duration>) {
+        p.park(timeout);
+    }
+    pub(crate) fn maintain(_: &Park) {}
+    pub(crate) fn shutdown(_: &Park) {}
+}
+
+/// Timer requests from other threads for one worker's wheel.
+#[derive(Default)]
+struct TimerQueues {
+    register: Mutex<Vec<(u64, StdArc<TimerShared>)>>,
+    cancel: Mutex<Vec<u64>>,
+    pending: AtomicUsize,
+}
 
 /// Every this many ticks a worker looks at the injector before its own
 /// queue, so tasks from outside cannot starve behind local ones.
@@ -39,6 +123,8 @@ pub(crate) type PanicHandler = StdArc<dyn Fn(&TaskInfo, &(dyn Any + Send)) + Sen
 
 pub(crate) struct Config {
     pub(crate) on_task_panic: PanicHandler,
+    /// Makes ring setup fail with this errno (tests of that path).
+    pub(crate) simulate_setup_error: Option<i32>,
 }
 
 /// What the workers share.
@@ -49,45 +135,55 @@ pub(crate) struct Shared {
     pub(crate) owned: OwnedTasks,
     shutdown: AtomicBool,
     pub(crate) config: Config,
+    /// Time zero of every timer wheel of this runtime.
+    start: Instant,
+    /// Round-robin choice of a worker for requests from outside.
+    next_remote: AtomicUsize,
 }
 
 /// What other threads may touch of a worker.
 struct Remote {
     stealer: queue::Stealer<Notified>,
     unparker: Unparker,
+    timers: TimerQueues,
 }
 
 /// The parts of a worker that stay on its thread.
 pub(crate) struct WorkerParts {
     index: usize,
     local: queue::Local<Notified>,
-    parker: Parker,
+    seed: Seed,
 }
 
 impl WorkerParts {
     pub(crate) fn index(&self) -> usize {
         self.index
     }
+
+    /// Creates the worker's park (its ring) on the calling thread.
+    pub(crate) fn into_parts(
+        self,
+        simulate: Option<i32>,
+    ) -> io::Result<(usize, queue::Local<Notified>, Park)> {
+        Ok((self.index, self.local, self.seed.into_park(simulate)?))
+    }
 }
 
 impl Shared {
     /// Creates the shared state and the per-worker parts to move into the
     /// worker threads.
-    pub(crate) fn new(workers: usize, config: Config) -> (Shared, Vec<WorkerParts>) {
+    pub(crate) fn new(workers: usize, config: Config) -> io::Result<(Shared, Vec<WorkerParts>)> {
         let mut remotes = Vec::with_capacity(workers);
         let mut parts = Vec::with_capacity(workers);
         for index in 0..workers {
             let (local, stealer) = queue::local();
-            let parker = Parker::new();
+            let (seed, unparker) = seam::pair()?;
             remotes.push(Remote {
                 stealer,
-                unparker: parker.unparker(),
+                unparker,
+                timers: TimerQueues::default(),
             });
-            parts.push(WorkerParts {
-                index,
-                local,
-                parker,
-            });
+            parts.push(WorkerParts { index, local, seed });
         }
         let shared = Shared {
             remotes: remotes.into_boxed_slice(),
@@ -96,8 +192,93 @@ impl Shared {
             owned: OwnedTasks::new(workers + REMOTE_SHARDS),
             shutdown: AtomicBool::new(false),
             config,
+            start: Instant::now(),
+            next_remote: AtomicUsize::new(0),
         };
-        (shared, parts)
+        Ok((shared, parts))
+    }
+
+    fn pick_worker(&self) -> usize {
+        self.next_remote.fetch_add(1, Ordering::Relaxed) % self.remotes.len()
+    }
+
+    /// Milliseconds of the runtime's clock, rounded down.
+    pub(crate) fn now_ms(&self) -> u64 {
+        Instant::now()
+            .saturating_duration_since(self.start)
+            .as_millis() as u64
+    }
+
+    /// A deadline in milliseconds of the runtime's clock, rounded up so a
+    /// timer never fires early.
+    pub(crate) fn deadline_ms(&self, deadline: Instant) -> u64 {
+        let ns = deadline.saturating_duration_since(self.start).as_nanos();
+        ns.div_ceil(1_000_000).min(u64::MAX as u128) as u64
+    }
+
+    fn instant_of(&self, ms: u64) -> Instant {
+        self.start + Duration::from_millis(ms)
+    }
+
+    /// Registers a timer from a thread that is not a worker: it goes to a
+    /// worker's queue, and that worker is woken to take it into its wheel
+    /// (and shorten its sleep). Returns the worker.
+    pub(crate) fn register_timer_remote(&self, ms: u64, timer: StdArc<TimerShared>) -> usize {
+        let index = self.pick_worker();
+        let remote = &self.remotes[index];
+        lock(&remote.timers.register).push((ms, timer));
+        remote.timers.pending.fetch_add(1, Ordering::SeqCst);
+        remote.unparker.unpark();
+        index
+    }
+
+    /// Removes a timer from worker `index`'s wheel: directly when called on
+    /// that worker, else through its cancellation queue (drained at its
+    /// next maintenance or wake-up).
+    pub(crate) fn cancel_timer(&self, index: usize, key: u64) {
+        let local = crate::context::with_worker(|w| match w {
+            Some(w) if std::ptr::eq(Arc::as_ptr(&w.shared), self) && w.index == index => {
+                w.remove_timer(key);
+                true
+            }
+            _ => false,
+        });
+        if !local {
+            let remote = &self.remotes[index];
+            lock(&remote.timers.cancel).push(key);
+            remote.timers.pending.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Hands an SQE from a thread that is not a worker to a worker's ring.
+    #[cfg(not(ferrio_loom))]
+    pub(crate) fn submit_remote(
+        &self,
+        entry: io_uring::squeue::Entry,
+    ) -> io::Result<StdArc<crate::driver::DriverShared>> {
+        if self.is_shutdown() {
+            return Err(io::Error::other(
+                "ferrio: the runtime is shutting down; no new I/O can start",
+            ));
+        }
+        let ring = self.remotes[self.pick_worker()].unparker.clone();
+        ring.submit_remote(entry);
+        Ok(ring)
+    }
+
+    /// io_uring counters summed over the workers' rings.
+    #[cfg(not(ferrio_loom))]
+    pub(crate) fn ring_stats(&self) -> [u64; 5] {
+        let mut out = [0; 5];
+        out[4] = self.remotes[0].unparker.features.load(Ordering::Relaxed) as u64;
+        for r in self.remotes.iter() {
+            let s = &r.unparker.stats;
+            out[0] += s.enters.load(Ordering::Relaxed);
+            out[1] += s.ops_submitted.load(Ordering::Relaxed);
+            out[2] += s.ops_completed.load(Ordering::Relaxed);
+            out[3] += s.parks.load(Ordering::Relaxed);
+        }
+        out
     }
 
     /// Binds a new task into the owned list: into the spawning worker's
@@ -220,24 +401,131 @@ pub(crate) struct Worker {
     is_searching: std::cell::Cell<bool>,
     tick: std::cell::Cell<u32>,
     rng: std::cell::Cell<u64>,
-    parker: Parker,
+    park: Park,
+    wheel: RefCell<Wheel<StdArc<TimerShared>>>,
+    fired: RefCell<Vec<StdArc<TimerShared>>>,
 }
 
 impl Worker {
-    pub(crate) fn new(shared: Arc<Shared>, parts: WorkerParts) -> Worker {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        index: usize,
+        local: queue::Local<Notified>,
+        park: Park,
+    ) -> Worker {
         let seed =
-            0x9E37_79B9_7F4A_7C15u64 ^ (parts.index as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            0x9E37_79B9_7F4A_7C15u64 ^ (index as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         Worker {
             shared,
-            index: parts.index,
-            local: parts.local,
+            index,
+            local,
             lifo: std::cell::Cell::new(None),
             lifo_polls: std::cell::Cell::new(0),
             is_searching: std::cell::Cell::new(false),
             tick: std::cell::Cell::new(0),
             rng: std::cell::Cell::new(seed),
-            parker: parts.parker,
+            park,
+            wheel: RefCell::new(Wheel::new()),
+            fired: RefCell::new(Vec::new()),
         }
+    }
+
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    pub(crate) fn handle(&self) -> Handle {
+        Handle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// This worker's io_uring driver.
+    #[cfg(not(ferrio_loom))]
+    pub(crate) fn driver(&self) -> &crate::driver::Driver {
+        &self.park
+    }
+
+    /// Inserts a timer into this worker's wheel.
+    pub(crate) fn insert_timer(&self, ms: u64, timer: StdArc<TimerShared>) {
+        let key = self.wheel.borrow_mut().insert(ms, timer.clone());
+        timer.set_key(key.to_bits());
+    }
+
+    /// Removes a timer from this worker's wheel (stale keys are ignored).
+    pub(crate) fn remove_timer(&self, key: u64) {
+        match self.wheel.try_borrow_mut() {
+            Ok(mut wheel) => drop(wheel.remove(Key::from_bits(key))),
+            Err(_) => {
+                let q = &self.shared.remotes[self.index].timers;
+                lock(&q.cancel).push(key);
+                q.pending.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Takes queued timer requests, advances the wheel to now and fires
+    /// what is due. Returns how many fired.
+    fn process_timers(&self) -> usize {
+        let q = &self.shared.remotes[self.index].timers;
+        if q.pending.load(Ordering::SeqCst) > 0 {
+            q.pending.store(0, Ordering::SeqCst);
+            let registers = std::mem::take(&mut *lock(&q.register));
+            let cancels = std::mem::take(&mut *lock(&q.cancel));
+            let mut wheel = self.wheel.borrow_mut();
+            for (ms, timer) in registers {
+                if timer.is_cancelled() {
+                    continue;
+                }
+                let key = wheel.insert(ms, timer.clone());
+                timer.set_key(key.to_bits());
+                // A cancel that raced the insert saw no key yet.
+                if timer.is_cancelled() {
+                    wheel.remove(key);
+                }
+            }
+            for key in cancels {
+                wheel.remove(Key::from_bits(key));
+            }
+        }
+        let mut fired = self.fired.borrow_mut();
+        {
+            let mut wheel = self.wheel.borrow_mut();
+            if wheel.len() == 0 {
+                return 0;
+            }
+            let now = self.shared.now_ms();
+            wheel.advance(now, |t| fired.push(t));
+        }
+        let n = fired.len();
+        // Wake outside the wheel borrow.
+        for t in fired.drain(..) {
+            t.fire();
+        }
+        n
+    }
+
+    /// How long the worker may sleep before its next timer is due.
+    fn park_timeout(&self) -> Option<Duration> {
+        let next = self.wheel.borrow().next_expiration()?;
+        Some(
+            self.shared
+                .instant_of(next)
+                .saturating_duration_since(Instant::now()),
+        )
+    }
+
+    /// Timers, submissions, completions.
+    fn maintain(&self) {
+        self.process_timers();
+        seam::maintain(&self.park);
+    }
+
+    fn has_local_work(&self) -> bool {
+        let lifo = self.lifo.take();
+        let some = lifo.is_some();
+        self.lifo.set(lifo);
+        some || !self.local.is_empty()
     }
 
     /// The worker loop. Returns after shutdown, with every task it held
@@ -278,6 +566,7 @@ impl Worker {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
         if tick % GLOBAL_QUEUE_INTERVAL == 0 {
+            self.maintain();
             if let Some(task) = self.shared.injector.pop() {
                 return Some(task);
             }
@@ -339,6 +628,11 @@ impl Worker {
     }
 
     fn park(&self) {
+        // Due timers and finished I/O may have work for us.
+        self.maintain();
+        if self.has_local_work() {
+            return;
+        }
         let was_searching = self.is_searching.replace(false);
         let last_searcher = self.shared.idle.to_parked(self.index, was_searching);
         // Pairs with the fence in `notify_parked`.
@@ -347,7 +641,8 @@ impl Worker {
             self.shared.notify_parked();
         }
         if !self.shared.is_shutdown() {
-            self.parker.park(None);
+            seam::park(&self.park, self.park_timeout());
+            self.process_timers();
         }
         if !self.shared.idle.unpark_self(self.index) {
             // A notifier picked us and counted us as searching.
@@ -364,5 +659,18 @@ impl Worker {
         while let Some(task) = self.local.pop() {
             drop(task);
         }
+        // Every task is gone: cancel what is still in flight on our ring
+        // and wait (bounded) until the kernel has let go of every buffer.
+        seam::shutdown(&self.park);
+        drop(self.lifo.take());
+        while let Some(task) = self.local.pop() {
+            drop(task);
+        }
+        let timers = std::mem::replace(&mut *self.wheel.borrow_mut(), Wheel::new());
+        drop(timers);
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> crate::loom::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -18,8 +18,62 @@ const EMPTY: usize = 0;
 const PARKED: usize = 1;
 const NOTIFIED: usize = 2;
 
-struct Inner {
+/// The park/unpark protocol, independent of how a thread sleeps. The
+/// condition-variable `Parker` below and the io_uring driver (sleeping in
+/// `io_uring_enter`, woken by an eventfd write) both use it.
+pub(crate) struct ParkState {
     state: AtomicUsize,
+}
+
+impl ParkState {
+    pub(crate) fn new() -> ParkState {
+        ParkState {
+            state: AtomicUsize::new(EMPTY),
+        }
+    }
+
+    /// Before sleeping. Returns false when a notification is pending (it
+    /// is consumed; do not sleep), true when the state is now PARKED and
+    /// the caller must sleep until signalled (or time out), then call
+    /// `end_park`.
+    pub(crate) fn begin_park(&self) -> bool {
+        if self
+            .state
+            .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
+            .is_ok()
+        {
+            return false;
+        }
+        match self.state.compare_exchange(EMPTY, PARKED, SeqCst, SeqCst) {
+            Ok(_) => true,
+            Err(NOTIFIED) => {
+                self.state.swap(EMPTY, SeqCst);
+                false
+            }
+            Err(other) => unreachable!("park state {other}: two threads parked on one parker"),
+        }
+    }
+
+    /// After waking, for whatever reason. Returns true when woken by a
+    /// notification.
+    pub(crate) fn end_park(&self) -> bool {
+        self.state.swap(EMPTY, SeqCst) == NOTIFIED
+    }
+
+    /// True when a notification is pending.
+    fn is_notified(&self) -> bool {
+        self.state.load(SeqCst) == NOTIFIED
+    }
+
+    /// Marks a notification. Returns true when the target is asleep and
+    /// must be signalled (the only case that costs a syscall).
+    pub(crate) fn unpark(&self) -> bool {
+        self.state.swap(NOTIFIED, SeqCst) == PARKED
+    }
+}
+
+struct Inner {
+    state: ParkState,
     lock: Mutex<()>,
     cvar: Condvar,
 }
@@ -39,7 +93,7 @@ impl Parker {
     pub(crate) fn new() -> Parker {
         Parker {
             inner: Arc::new(Inner {
-                state: AtomicUsize::new(EMPTY),
+                state: ParkState::new(),
                 lock: Mutex::new(()),
                 cvar: Condvar::new(),
             }),
@@ -55,56 +109,28 @@ impl Parker {
     /// Sleeps until `unpark` (or, with a timeout, until it elapses).
     /// Returns at once when an `unpark` arrived since the last `park`.
     pub(crate) fn park(&self, timeout: Option<Duration>) {
-        self.inner.park(timeout)
-    }
-}
-
-impl Inner {
-    fn park(&self, timeout: Option<Duration>) {
-        // Fast path: a notification is already pending.
-        if self
-            .state
-            .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
-            .is_ok()
-        {
+        let inner = &*self.inner;
+        if timeout == Some(Duration::ZERO) || !inner.state.begin_park() {
             return;
         }
-        if timeout == Some(Duration::ZERO) {
-            return;
-        }
-        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        match self.state.compare_exchange(EMPTY, PARKED, SeqCst, SeqCst) {
-            Ok(_) => {}
-            Err(NOTIFIED) => {
-                // Arrived between the fast path and taking the lock.
-                self.state.swap(EMPTY, SeqCst);
-                return;
-            }
-            Err(other) => unreachable!("park state {other}: two threads parked on one parker"),
-        }
-        loop {
-            guard = match timeout {
-                None => self.cvar.wait(guard).unwrap_or_else(|e| e.into_inner()),
+        let mut guard = inner.lock.lock().unwrap_or_else(|e| e.into_inner());
+        // Checked under the lock: an unparker that saw PARKED takes the
+        // lock before notifying, so its notify cannot fall between this
+        // check and the wait.
+        while !inner.state.is_notified() {
+            match timeout {
+                None => guard = inner.cvar.wait(guard).unwrap_or_else(|e| e.into_inner()),
                 Some(t) => {
-                    let (g, res) = wait_timeout(&self.cvar, guard, t);
-                    if res {
-                        // Timed out: leave PARKED, consuming a racing
-                        // notification if there is one.
-                        self.state.swap(EMPTY, SeqCst);
-                        return;
+                    let (g, timed_out) = wait_timeout(&inner.cvar, guard, t);
+                    guard = g;
+                    if timed_out {
+                        break;
                     }
-                    g
                 }
-            };
-            if self
-                .state
-                .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
-                .is_ok()
-            {
-                return;
             }
-            // Spurious wake-up: sleep again.
         }
+        drop(guard);
+        inner.state.end_park();
     }
 }
 
@@ -133,16 +159,9 @@ fn wait_timeout<'a>(
 impl Unparker {
     /// Wakes the parker, or makes its next `park` return at once.
     pub(crate) fn unpark(&self) {
-        match self.inner.state.swap(NOTIFIED, SeqCst) {
-            EMPTY | NOTIFIED => {}
-            PARKED => {
-                // Taking the lock orders us after the parker's check of the
-                // state, so the notify cannot fall between its check and its
-                // wait.
-                drop(self.inner.lock.lock().unwrap_or_else(|e| e.into_inner()));
-                self.inner.cvar.notify_one();
-            }
-            other => unreachable!("unpark state {other}"),
+        if self.inner.state.unpark() {
+            drop(self.inner.lock.lock().unwrap_or_else(|e| e.into_inner()));
+            self.inner.cvar.notify_one();
         }
     }
 }

@@ -3,6 +3,8 @@
 //! card lays it out; they use only public paths (`ferrio::...`).
 
 mod common;
+mod io;
 mod shutdown;
 mod stress;
 mod tasks;
+mod time;

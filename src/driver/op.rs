@@ -1,0 +1,149 @@
+//! The lifecycle of one io_uring operation.
+//!
+//! An operation's resources (buffers, paths, sockaddrs) are owned by its
+//! future until the future is dropped; from then until the final
+//! completion arrives they are owned by the operation's shared cell, so the
+//! kernel never writes into freed memory. The cell (`OpCell`) is shared by
+//! the future and the ring through one `Arc`: the pointer the kernel sees
+//! as `user_data` is that `Arc`'s reference, given up when the last CQE of
+//! the operation arrives.
+//!
+//! States (under the cell's mutex):
+//! - waiting: results not yet complete; `waker` is the future's;
+//! - done: the final CQE arrived; results wait for the future;
+//! - abandoned: the future was dropped early; its resources sit in the
+//!   cell and are freed by the final CQE (an fd produced after abandonment
+//!   is closed).
+//!
+//! Multi-shot operations deliver several CQEs (`IORING_CQE_F_MORE`); they
+//! queue in `results` until the future takes them.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::task::Waker;
+
+use crate::loom::sync::{Mutex, MutexGuard};
+
+/// One completion: `res` is the syscall-style result (negative errno on
+/// failure), `flags` the CQE flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Completion {
+    pub(crate) res: i32,
+    pub(crate) flags: u32,
+}
+
+#[derive(Default)]
+struct OpState {
+    results: VecDeque<Completion>,
+    /// No more CQEs will come.
+    finished: bool,
+    waker: Option<Waker>,
+    /// Resources of a dropped future, freed by the final CQE.
+    abandoned: Option<Box<dyn Any + Send>>,
+    /// Results of this op are file descriptors: close any nobody takes.
+    yields_fd: bool,
+}
+
+/// The cell shared by an operation's future and its ring.
+pub(crate) struct OpCell {
+    state: Mutex<OpState>,
+}
+
+/// What the future sees when it polls.
+pub(crate) enum Poll {
+    Pending,
+    /// One result; `last` when no more will come.
+    #[allow(dead_code)] // `last` is read by multi-shot operations
+    Ready {
+        completion: Completion,
+        last: bool,
+    },
+}
+
+impl OpCell {
+    pub(crate) fn new(waker: Waker, yields_fd: bool) -> Arc<OpCell> {
+        Arc::new(OpCell {
+            state: Mutex::new(OpState {
+                waker: Some(waker),
+                yields_fd,
+                ..OpState::default()
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, OpState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The ring delivers a CQE. Returns true when it was the last one (the
+    /// kernel's reference must then be dropped by the caller).
+    pub(crate) fn complete(&self, c: Completion, more: bool) -> bool {
+        let mut st = self.lock();
+        let last = !more;
+        if st.abandoned.is_some() {
+            if st.yields_fd && c.res >= 0 {
+                close_fd(c.res);
+            }
+            if last {
+                st.finished = true;
+                let resources = st.abandoned.take();
+                drop(st);
+                drop(resources);
+            }
+            return last;
+        }
+        st.results.push_back(c);
+        st.finished = last;
+        let waker = st.waker.take();
+        drop(st);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        last
+    }
+
+    /// The future polls: takes the next result, or registers `waker`.
+    pub(crate) fn poll(&self, waker: &Waker) -> Poll {
+        let mut st = self.lock();
+        if let Some(completion) = st.results.pop_front() {
+            let last = st.finished && st.results.is_empty();
+            return Poll::Ready { completion, last };
+        }
+        match &st.waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => st.waker = Some(waker.clone()),
+        }
+        Poll::Pending
+    }
+
+    /// The future is dropped. If the operation is still in flight, its
+    /// resources move here and the caller must request cancellation
+    /// (returns true); otherwise they are dropped with the future (and any
+    /// fd result that was never taken is closed).
+    pub(crate) fn abandon(&self, resources: Box<dyn Any + Send>) -> bool {
+        let mut st = self.lock();
+        st.waker = None;
+        if st.yields_fd {
+            for c in st.results.drain(..) {
+                if c.res >= 0 {
+                    close_fd(c.res);
+                }
+            }
+        }
+        if st.finished {
+            drop(st);
+            drop(resources);
+            false
+        } else {
+            st.abandoned = Some(resources);
+            true
+        }
+    }
+}
+
+fn close_fd(fd: i32) {
+    // SAFETY: the fd was produced by the kernel for this op and nobody
+    // else has seen it.
+    unsafe { libc::close(fd) };
+}

@@ -1,0 +1,570 @@
+//! The io_uring driver: one ring per worker.
+//!
+//! A worker parks by submitting its pending SQEs and waiting for one
+//! completion in a single `io_uring_enter` (with a timeout equal to its next
+//! timer deadline). Other threads wake it through an eventfd on which the
+//! ring keeps a read armed; they only write the eventfd when the worker is
+//! actually parked (`park::ParkState`), so waking a busy worker costs no
+//! syscall. SQEs are pushed as tasks create operations and submitted
+//! lazily: at every park and at the scheduler's maintenance ticks.
+//! Completions are reaped at the same points and wake their tasks.
+//!
+//! Threads that are not workers of the runtime (the `block_on` thread, a
+//! task's future polled elsewhere) hand their SQEs to a worker's remote
+//! queue and wake it; cancellations of operations that live on another
+//! worker's ring travel the same way.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use io_uring::{opcode, squeue, types, IoUring};
+
+use crate::scheduler::park::ParkState;
+
+use super::op::{Completion, OpCell};
+
+/// `user_data` values that are not operation cells (cells are 8-aligned
+/// pointers, so small numbers never collide with them).
+const EVENTFD_TOKEN: u64 = 1;
+const TIMEOUT_TOKEN: u64 = 2;
+const CANCEL_TOKEN: u64 = 3;
+
+/// Submission queue entries per ring; the completion queue is 8× larger.
+const RING_ENTRIES: u32 = 256;
+
+/// How long a worker waits at shutdown for its in-flight operations to
+/// complete after cancelling them all.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(2);
+
+/// Counters of one ring, readable from any thread.
+#[derive(Default)]
+pub(crate) struct RingStats {
+    pub(crate) enters: AtomicU64,
+    pub(crate) ops_submitted: AtomicU64,
+    pub(crate) ops_completed: AtomicU64,
+    pub(crate) parks: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    // Only the ring's owner writes: no read-modify-write needed.
+    c.store(c.load(Relaxed) + 1, Relaxed);
+}
+
+enum RemoteRequest {
+    Submit(squeue::Entry),
+    Cancel(u64),
+}
+
+/// The part of a worker's driver that other threads touch.
+pub(crate) struct DriverShared {
+    park: ParkState,
+    eventfd: OwnedFd,
+    remote: Mutex<Vec<RemoteRequest>>,
+    remote_len: AtomicUsize,
+    pub(crate) stats: RingStats,
+    /// The setup flags the ring got (`RingFlags::bits`), for metrics.
+    pub(crate) features: std::sync::atomic::AtomicU8,
+}
+
+impl DriverShared {
+    pub(crate) fn new() -> io::Result<Arc<DriverShared>> {
+        // SAFETY: plain syscall; the returned fd is checked.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Arc::new(DriverShared {
+            park: ParkState::new(),
+            // SAFETY: `fd` is a fresh descriptor we own.
+            eventfd: unsafe { OwnedFd::from_raw_fd(fd) },
+            remote: Mutex::new(Vec::new()),
+            remote_len: AtomicUsize::new(0),
+            stats: RingStats::default(),
+            features: std::sync::atomic::AtomicU8::new(0),
+        }))
+    }
+
+    /// Wakes the worker if it is parked on its ring (one eventfd write);
+    /// otherwise only marks it notified.
+    pub(crate) fn unpark(&self) {
+        if self.park.unpark() {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a live u64 to our eventfd.
+            let _ = unsafe {
+                libc::write(
+                    self.eventfd.as_raw_fd(),
+                    &one as *const u64 as *const libc::c_void,
+                    8,
+                )
+            };
+        }
+    }
+
+    fn push_remote(&self, req: RemoteRequest) {
+        let mut q = self.remote.lock().unwrap_or_else(|e| e.into_inner());
+        q.push(req);
+        self.remote_len.store(q.len(), Relaxed);
+        drop(q);
+        self.unpark();
+    }
+
+    /// Queues an SQE for this ring from another thread.
+    pub(crate) fn submit_remote(&self, entry: squeue::Entry) {
+        self.push_remote(RemoteRequest::Submit(entry));
+    }
+
+    /// Asks this ring to cancel the operation `user_data`.
+    pub(crate) fn cancel_remote(&self, user_data: u64) {
+        self.push_remote(RemoteRequest::Cancel(user_data));
+    }
+}
+
+/// Which io_uring features the ring got.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RingFlags {
+    pub(crate) single_issuer: bool,
+    pub(crate) defer_taskrun: bool,
+    pub(crate) coop_taskrun: bool,
+    pub(crate) ext_arg: bool,
+}
+
+impl RingFlags {
+    pub(crate) fn bits(self) -> u8 {
+        u8::from(self.single_issuer)
+            | (u8::from(self.defer_taskrun) << 1)
+            | (u8::from(self.coop_taskrun) << 2)
+            | (u8::from(self.ext_arg) << 3)
+    }
+}
+
+/// A worker's ring; lives on (and is only touched by) its thread.
+pub(crate) struct Driver {
+    ring: RefCell<Option<IoUring>>,
+    shared: Arc<DriverShared>,
+    flags: RingFlags,
+    /// Where the armed eventfd read writes (owned by the kernel while armed).
+    eventfd_buf: *mut u64,
+    eventfd_armed: Cell<bool>,
+    /// The timespec of an armed IORING_OP_TIMEOUT (kernels without EXT_ARG).
+    timeout_ts: *mut types::Timespec,
+    timeout_armed: Cell<bool>,
+    /// Operations submitted whose final CQE has not arrived.
+    in_flight: Cell<usize>,
+    /// SQEs pushed but not yet submitted.
+    unsubmitted: Cell<usize>,
+    cqes: RefCell<Vec<(u64, i32, u32)>>,
+}
+
+/// Simulated setup failure (tests of the unavailable path).
+pub(crate) type SetupHook = Option<i32>;
+
+/// Creates a ring, probing flags from the most to the least capable.
+fn build_ring(simulate: SetupHook) -> io::Result<(IoUring, RingFlags)> {
+    if let Some(errno) = simulate {
+        return Err(explain_setup_error(io::Error::from_raw_os_error(errno)));
+    }
+    // (single_issuer, defer_taskrun, coop_taskrun)
+    let attempts = [
+        (true, true, true),
+        (true, false, true),
+        (false, false, true),
+        (false, false, false),
+    ];
+    let mut last = None;
+    for (single, defer, coop) in attempts {
+        let mut b = IoUring::builder();
+        b.setup_cqsize(RING_ENTRIES * 8);
+        if single {
+            b.setup_single_issuer();
+        }
+        if defer {
+            b.setup_defer_taskrun();
+        }
+        if coop {
+            b.setup_coop_taskrun();
+            b.setup_taskrun_flag();
+        }
+        match b.build(RING_ENTRIES) {
+            Ok(ring) => {
+                let ext_arg = ring.params().is_feature_ext_arg();
+                return Ok((
+                    ring,
+                    RingFlags {
+                        single_issuer: single,
+                        defer_taskrun: defer,
+                        coop_taskrun: coop,
+                        ext_arg,
+                    },
+                ));
+            }
+            // An older kernel rejects a flag it does not know: try fewer.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),
+            Err(e) => return Err(explain_setup_error(e)),
+        }
+    }
+    Err(explain_setup_error(last.unwrap_or_else(|| {
+        io::Error::from_raw_os_error(libc::EINVAL)
+    })))
+}
+
+/// Checks that io_uring can be used here, with a clear error if not.
+pub(crate) fn probe(simulate: SetupHook) -> io::Result<()> {
+    build_ring(simulate).map(drop)
+}
+
+/// Turns a setup error into one that names the cause and the fix.
+pub(crate) fn explain_setup_error(e: io::Error) -> io::Error {
+    let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok());
+    let why = match e.raw_os_error() {
+        Some(libc::ENOSYS) => "this kernel has no io_uring (io_uring_setup returned ENOSYS); \
+             ferrio needs Linux 5.11 or newer built with CONFIG_IO_URING"
+            .to_string(),
+        Some(libc::EPERM) => match disabled {
+            Some(2) => "io_uring is disabled by the sysctl kernel.io_uring_disabled=2; \
+                 enable it with `sysctl -w kernel.io_uring_disabled=0`"
+                .to_string(),
+            Some(1) => "io_uring is restricted by the sysctl kernel.io_uring_disabled=1 to \
+                 members of the group in kernel.io_uring_group; add this user to that group or \
+                 set kernel.io_uring_disabled=0"
+                .to_string(),
+            _ => "io_uring_setup was denied (EPERM), most likely by a seccomp profile: \
+                 Docker's and Podman's default profiles block io_uring. Run the container \
+                 with a profile that allows io_uring_setup, io_uring_enter and \
+                 io_uring_register (for example --security-opt seccomp=<profile>), or \
+                 outside such a sandbox"
+                .to_string(),
+        },
+        Some(libc::ENOMEM) => "io_uring_setup failed with ENOMEM: the locked-memory limit \
+             (ulimit -l, RLIMIT_MEMLOCK) is too low for the rings; raise it or use Linux 5.12+ \
+             which accounts rings to the memory cgroup instead"
+            .to_string(),
+        Some(libc::EOPNOTSUPP) | Some(libc::EINVAL) => "io_uring is not supported in this \
+             environment (io_uring_setup returned EOPNOTSUPP/EINVAL), as in some sandboxes \
+             such as gVisor"
+            .to_string(),
+        Some(libc::EMFILE) | Some(libc::ENFILE) => "no file descriptor left for the ring \
+             (EMFILE/ENFILE); raise the open-file limit (ulimit -n)"
+            .to_string(),
+        _ => format!("io_uring_setup failed: {e}"),
+    };
+    io::Error::new(
+        e.kind(),
+        format!("ferrio: io_uring is unavailable: {why} [{e}]"),
+    )
+}
+
+impl Driver {
+    /// Creates the ring; called on the worker's own thread (the ring is
+    /// single-issuer where the kernel supports it).
+    pub(crate) fn new(shared: Arc<DriverShared>, simulate: SetupHook) -> io::Result<Driver> {
+        let (ring, flags) = build_ring(simulate)?;
+        shared.features.store(flags.bits(), Relaxed);
+        Ok(Driver {
+            ring: RefCell::new(Some(ring)),
+            shared,
+            flags,
+            eventfd_buf: Box::into_raw(Box::new(0u64)),
+            eventfd_armed: Cell::new(false),
+            timeout_ts: Box::into_raw(Box::new(types::Timespec::new())),
+            timeout_armed: Cell::new(false),
+            in_flight: Cell::new(0),
+            unsubmitted: Cell::new(0),
+            cqes: RefCell::new(Vec::with_capacity(64)),
+        })
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<DriverShared> {
+        &self.shared
+    }
+
+    /// Pushes an SQE whose resources stay alive until its completion.
+    /// Never drops it: when the queue is full, submits to make room.
+    pub(crate) fn push(&self, entry: &squeue::Entry, counts_as_op: bool) {
+        loop {
+            let pushed = {
+                let mut guard = self.ring.borrow_mut();
+                let ring = guard.as_mut().expect("ring alive while the worker runs");
+                let mut sq = ring.submission();
+                // SAFETY: every SQE we push points only into memory owned
+                // by an operation cell (or the driver) that stays alive
+                // until the SQE's completion is reaped.
+                let ok = unsafe { sq.push(entry).is_ok() };
+                drop(sq);
+                ok
+            };
+            if pushed {
+                break;
+            }
+            // The SQ is full: hand it to the kernel and reap, then retry.
+            self.submit(false);
+            self.reap();
+        }
+        self.unsubmitted.set(self.unsubmitted.get() + 1);
+        if counts_as_op {
+            self.in_flight.set(self.in_flight.get() + 1);
+            bump(&self.shared.stats.ops_submitted);
+        }
+    }
+
+    /// Submits pending SQEs without waiting.
+    fn submit(&self, force: bool) {
+        if self.unsubmitted.get() == 0 && !force && !self.needs_enter() {
+            return;
+        }
+        let ring = self.ring.borrow();
+        let ring = ring.as_ref().expect("ring alive");
+        bump(&self.shared.stats.enters);
+        match ring.submit() {
+            Ok(_) => self.unsubmitted.set(0),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::EAGAIN)) => {
+                // The CQ is full (or resources are short): the caller reaps
+                // and we will submit again.
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+            Err(e) => eprintln!("ferrio: io_uring submit failed: {e}"),
+        }
+    }
+
+    /// True when the kernel has completions or task work for us that only
+    /// an enter with GETEVENTS delivers.
+    fn needs_enter(&self) -> bool {
+        let mut ring = self.ring.borrow_mut();
+        let ring = ring.as_mut().expect("ring alive");
+        let sq = ring.submission();
+        sq.cq_overflow() || sq.taskrun()
+    }
+
+    /// Moves requests from other threads into the ring.
+    fn drain_remote(&self) {
+        if self.shared.remote_len.load(Relaxed) == 0 {
+            return;
+        }
+        let reqs = {
+            let mut q = self.shared.remote.lock().unwrap_or_else(|e| e.into_inner());
+            self.shared.remote_len.store(0, Relaxed);
+            std::mem::take(&mut *q)
+        };
+        for req in reqs {
+            match req {
+                RemoteRequest::Submit(entry) => self.push(&entry, true),
+                RemoteRequest::Cancel(user_data) => self.push_cancel(user_data),
+            }
+        }
+    }
+
+    /// Requests cancellation of the operation `user_data` on this ring.
+    pub(crate) fn push_cancel(&self, user_data: u64) {
+        let entry = opcode::AsyncCancel::new(user_data)
+            .build()
+            .user_data(CANCEL_TOKEN);
+        self.push(&entry, false);
+    }
+
+    /// Reaps every available completion and delivers it. Returns how many.
+    pub(crate) fn reap(&self) -> usize {
+        let mut total = 0;
+        loop {
+            let mut cqes = self.cqes.borrow_mut();
+            {
+                let mut ring = self.ring.borrow_mut();
+                let ring = ring.as_mut().expect("ring alive");
+                for cqe in ring.completion() {
+                    cqes.push((cqe.user_data(), cqe.result(), cqe.flags()));
+                }
+            }
+            if cqes.is_empty() {
+                break;
+            }
+            total += cqes.len();
+            // Deliver outside the ring borrow: wakers and dropped resources
+            // run user code.
+            for (user_data, res, flags) in cqes.drain(..) {
+                self.deliver(user_data, res, flags);
+            }
+            drop(cqes);
+            // Completions the kernel buffered on CQ overflow are flushed by
+            // another enter; keep going until the queue stays empty.
+            if self.needs_enter() {
+                self.submit(true);
+            }
+        }
+        total
+    }
+
+    fn deliver(&self, user_data: u64, res: i32, flags: u32) {
+        match user_data {
+            EVENTFD_TOKEN => self.eventfd_armed.set(false),
+            TIMEOUT_TOKEN => self.timeout_armed.set(false),
+            CANCEL_TOKEN => {}
+            ptr => {
+                let more = io_uring::cqueue::more(flags);
+                let cell = ptr as *const OpCell;
+                // SAFETY: non-token user_data is a pointer from
+                // `Arc::into_raw` of an OpCell; the kernel's reference is
+                // alive until the last CQE, which releases it below.
+                let last = unsafe { (*cell).complete(Completion { res, flags }, more) };
+                if last {
+                    // SAFETY: the last CQE of the op: drop the reference
+                    // the SQE carried.
+                    drop(unsafe { Arc::from_raw(cell) });
+                    self.in_flight.set(self.in_flight.get() - 1);
+                    bump(&self.shared.stats.ops_completed);
+                }
+            }
+        }
+    }
+
+    fn arm_eventfd(&self) {
+        if self.eventfd_armed.get() {
+            return;
+        }
+        let entry = opcode::Read::new(
+            types::Fd(self.shared.eventfd.as_raw_fd()),
+            self.eventfd_buf as *mut u8,
+            8,
+        )
+        .build()
+        .user_data(EVENTFD_TOKEN);
+        self.push(&entry, false);
+        self.eventfd_armed.set(true);
+    }
+
+    /// Submits, reaps, and handles requests from other threads; no waiting.
+    pub(crate) fn maintain(&self) -> usize {
+        self.drain_remote();
+        self.submit(false);
+        self.reap()
+    }
+
+    /// Parks the worker on its ring until a completion, a wake-up from
+    /// another thread, or the timeout. Returns how many completions were
+    /// delivered.
+    pub(crate) fn park(&self, timeout: Option<Duration>) -> usize {
+        self.drain_remote();
+        if timeout == Some(Duration::ZERO) || !self.shared.park.begin_park() {
+            return self.maintain();
+        }
+        bump(&self.shared.stats.parks);
+        self.arm_eventfd();
+        self.wait(timeout);
+        self.shared.park.end_park();
+        self.drain_remote();
+        self.reap()
+    }
+
+    /// One `io_uring_enter`: submit everything and wait for one CQE.
+    fn wait(&self, timeout: Option<Duration>) {
+        let ts = timeout.map(|t| {
+            types::Timespec::new()
+                .sec(t.as_secs())
+                .nsec(t.subsec_nanos())
+        });
+        if let (Some(ts), false) = (&ts, self.flags.ext_arg) {
+            if !self.timeout_armed.get() {
+                // SAFETY: the timespec lives in the driver until the
+                // timeout's CQE (TIMEOUT_TOKEN) arrives.
+                unsafe { *self.timeout_ts = *ts };
+                let entry = opcode::Timeout::new(self.timeout_ts)
+                    .count(1)
+                    .build()
+                    .user_data(TIMEOUT_TOKEN);
+                self.push(&entry, false);
+                self.timeout_armed.set(true);
+            }
+        }
+        let ring = self.ring.borrow();
+        let ring = ring.as_ref().expect("ring alive");
+        bump(&self.shared.stats.enters);
+        let res = match (&ts, self.flags.ext_arg) {
+            (Some(ts), true) => {
+                let args = types::SubmitArgs::new().timespec(ts);
+                ring.submitter().submit_with_args(1, &args)
+            }
+            _ => ring.submit_and_wait(1),
+        };
+        match res {
+            Ok(_) => self.unsubmitted.set(0),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
+                ) =>
+            {
+                // Timed out, interrupted, or the CQ needs reaping first:
+                // what was submitted before the error stays submitted.
+                if e.raw_os_error() == Some(libc::ETIME) {
+                    self.unsubmitted.set(0);
+                }
+            }
+            Err(e) => eprintln!("ferrio: io_uring wait failed: {e}"),
+        }
+    }
+
+    /// Cancels everything in flight and waits (bounded) for the kernel to
+    /// let go of every buffer. If it does not in time, the ring and the
+    /// operations' resources are leaked rather than freed under the
+    /// kernel's feet.
+    pub(crate) fn shutdown(&self) {
+        self.drain_remote();
+        let cancel_all = opcode::AsyncCancel2::new(types::CancelBuilder::any())
+            .build()
+            .user_data(CANCEL_TOKEN);
+        self.push(&cancel_all, false);
+        if self.eventfd_armed.get() || self.timeout_armed.get() {
+            // Covered by cancel-any; nothing else to do.
+        }
+        let deadline = Instant::now() + SHUTDOWN_DRAIN;
+        loop {
+            self.drain_remote();
+            self.submit(true);
+            self.reap();
+            let busy =
+                self.in_flight.get() > 0 || self.eventfd_armed.get() || self.timeout_armed.get();
+            let now = Instant::now();
+            if !busy || now >= deadline {
+                break;
+            }
+            self.wait(Some((deadline - now).min(Duration::from_millis(10))));
+        }
+        if self.in_flight.get() > 0 || self.eventfd_armed.get() || self.timeout_armed.get() {
+            eprintln!(
+                "ferrio: {} io_uring operations did not complete within {:?} of shutdown; \
+                 leaking their ring and buffers rather than freeing memory the kernel may \
+                 still write",
+                self.in_flight.get(),
+                SHUTDOWN_DRAIN
+            );
+            if let Some(ring) = self.ring.borrow_mut().take() {
+                std::mem::forget(ring);
+            }
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let ring = self.ring.get_mut().take();
+        let kernel_done = ring.is_some()
+            && self.in_flight.get() == 0
+            && !self.eventfd_armed.get()
+            && !self.timeout_armed.get();
+        if kernel_done {
+            drop(ring);
+            // SAFETY: no SQE refers to these any more (their CQEs arrived)
+            // and they came from Box::into_raw.
+            unsafe {
+                drop(Box::from_raw(self.eventfd_buf));
+                drop(Box::from_raw(self.timeout_ts));
+            }
+        } else if let Some(ring) = ring {
+            // The kernel may still write: leak rather than free.
+            std::mem::forget(ring);
+        }
+    }
+}

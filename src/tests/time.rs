@@ -1,0 +1,282 @@
+//! Sleeps, timeouts, intervals and timeout scopes on the runtime.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::common::{rt, DropCounter};
+
+#[test]
+fn sleeps_never_wake_early() {
+    let rt = rt(2);
+    let late = rt.block_on(async {
+        let tasks: Vec<_> = (0..200u64)
+            .map(|i| {
+                ferrio::spawn(async move {
+                    let d = Duration::from_micros(300 * i + 100);
+                    let start = Instant::now();
+                    ferrio::sleep(d).await;
+                    (start.elapsed(), d)
+                })
+            })
+            .collect();
+        let mut worst = Duration::ZERO;
+        for t in tasks {
+            let (took, asked) = t.await.unwrap();
+            assert!(took >= asked, "woke after {took:?}, asked {asked:?}");
+            worst = worst.max(took - asked);
+        }
+        worst
+    });
+    // Generous: this is about not hanging, not about latency.
+    assert!(late < Duration::from_secs(5), "a sleep was {late:?} late");
+}
+
+#[test]
+fn sleeps_in_deadline_order_on_one_task() {
+    let rt = rt(1);
+    rt.block_on(rt.spawn(async {
+        let mut last = Instant::now();
+        for ms in [3u64, 1, 4, 1, 5] {
+            ferrio::sleep(Duration::from_millis(ms)).await;
+            let now = Instant::now();
+            assert!(now - last >= Duration::from_millis(ms));
+            last = now;
+        }
+    }))
+    .unwrap();
+}
+
+#[test]
+fn sleep_in_block_on_registers_remotely() {
+    let rt = rt(2);
+    let start = Instant::now();
+    rt.block_on(ferrio::sleep(Duration::from_millis(15)));
+    assert!(start.elapsed() >= Duration::from_millis(15));
+}
+
+#[test]
+fn zero_and_past_sleeps_are_ready_at_once() {
+    ferrio::run(async {
+        ferrio::sleep(Duration::ZERO).await;
+        ferrio::sleep_until(Instant::now() - Duration::from_secs(1)).await;
+        let s = ferrio::sleep(Duration::MAX);
+        assert!(!s.is_elapsed());
+    });
+}
+
+#[test]
+fn hundred_thousand_concurrent_sleeps_all_fire() {
+    let rt = rt(2);
+    let fired = Arc::new(AtomicUsize::new(0));
+    let f = fired.clone();
+    rt.block_on(async move {
+        let tasks: Vec<_> = (0..100_000u64)
+            .map(|i| {
+                let f = f.clone();
+                ferrio::spawn(async move {
+                    ferrio::sleep(Duration::from_millis(1 + i % 50)).await;
+                    f.fetch_add(1, Ordering::Relaxed);
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    assert_eq!(fired.load(Ordering::Relaxed), 100_000);
+}
+
+#[test]
+fn dropping_unfired_sleeps_cancels_them() {
+    // Register many long timers, then drop them from inside and outside
+    // the workers; the runtime shuts down without waiting for them.
+    let rt = rt(2);
+    let start = Instant::now();
+    let sleeps: Vec<ferrio::Sleep> = rt.block_on(async {
+        let t = ferrio::spawn(async {
+            let mut v = Vec::new();
+            for _ in 0..1_000 {
+                let mut s = ferrio::sleep(Duration::from_secs(3600));
+                // Poll once so it registers in this worker's wheel.
+                let waker = std::task::Waker::noop();
+                let mut cx = std::task::Context::from_waker(waker);
+                assert!(std::pin::Pin::new(&mut s).poll(&mut cx).is_pending());
+                v.push(s);
+            }
+            v
+        });
+        t.await.unwrap()
+    });
+    // Cancelled from a plain thread: goes through the owner's queue.
+    std::thread::spawn(move || drop(sleeps)).join().unwrap();
+    rt.block_on(ferrio::sleep(Duration::from_millis(5)));
+    drop(rt);
+    assert!(start.elapsed() < Duration::from_secs(60));
+}
+
+use std::future::Future;
+
+#[test]
+fn wait_for_times_out_and_drops_the_inner_future() {
+    let drops = DropCounter::new();
+    let token = drops.token();
+    ferrio::run(async move {
+        let inner = async move {
+            let _t = token;
+            std::future::pending::<u32>().await
+        };
+        let r = ferrio::wait_for(inner, Duration::from_millis(10)).await;
+        assert_eq!(r, Err(ferrio::TimeoutError::clone(&r.unwrap_err())));
+        assert!(r.is_err());
+    });
+    assert_eq!(drops.count(), 1);
+}
+
+#[test]
+fn wait_for_returns_value_in_time() {
+    ferrio::run(async {
+        let r = ferrio::wait_for(
+            async {
+                ferrio::sleep(Duration::from_millis(1)).await;
+                9
+            },
+            Duration::from_secs(30),
+        )
+        .await;
+        assert_eq!(r, Ok(9));
+    });
+}
+
+#[test]
+fn wait_for_with_a_task_leaves_it_running() {
+    // asyncio's wait_for(shield(x)): the spawned task is not cancelled by
+    // the timeout (dropping a Task handle detaches it).
+    ferrio::run(async {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = ferrio::spawn(async move {
+            rx.await.unwrap();
+            "finished"
+        });
+        let id = task.id();
+        let r = ferrio::wait_for(task, Duration::from_millis(5)).await;
+        assert!(r.is_err());
+        assert!(ferrio::all_tasks().iter().any(|t| t.id == id));
+        tx.send(()).unwrap();
+    });
+}
+
+#[test]
+fn interval_ticks_on_schedule() {
+    ferrio::run(async {
+        let period = Duration::from_millis(4);
+        let mut iv = ferrio::interval(period);
+        let mut ticks = Vec::new();
+        for _ in 0..5 {
+            ticks.push(iv.tick().await);
+        }
+        for w in ticks.windows(2) {
+            assert_eq!(w[1] - w[0], period, "Burst keeps the schedule");
+        }
+        assert!(Instant::now() >= ticks[0] + period * 4);
+    });
+}
+
+#[test]
+fn interval_skip_drops_missed_ticks() {
+    ferrio::run(async {
+        let period = Duration::from_millis(5);
+        let mut iv = ferrio::interval(period);
+        iv.set_missed_tick_behavior(ferrio::time::MissedTickBehavior::Skip);
+        let first = iv.tick().await;
+        // Be late by several periods.
+        std::thread::sleep(period * 4);
+        let late = iv.tick().await;
+        let next = iv.tick().await;
+        assert!(late >= first + period);
+        assert!(next > late);
+        assert!(next >= Instant::now() - period, "no burst of stale ticks");
+    });
+}
+
+#[test]
+fn timeout_scope_expires_and_reports() {
+    ferrio::run(async {
+        let scope = ferrio::timeout(Duration::from_millis(10));
+        let r = scope.run(ferrio::sleep(Duration::from_secs(10))).await;
+        assert!(r.is_err());
+        assert!(scope.expired());
+    });
+}
+
+#[test]
+fn timeout_scope_reschedule_earlier_later_and_none() {
+    ferrio::run(async {
+        // Later: the body finishes.
+        let scope = ferrio::timeout(Duration::from_millis(5));
+        let s = scope.clone();
+        let r = scope
+            .run(async move {
+                s.reschedule(Some(Instant::now() + Duration::from_secs(30)));
+                ferrio::sleep(Duration::from_millis(20)).await;
+                1
+            })
+            .await;
+        assert_eq!(r, Ok(1));
+        assert!(!scope.expired());
+
+        // Earlier (in the past): expires at once.
+        let scope = ferrio::timeout(Duration::from_secs(30));
+        let s = scope.clone();
+        let r = scope
+            .run(async move {
+                s.reschedule(Some(Instant::now() - Duration::from_millis(1)));
+                ferrio::sleep(Duration::from_secs(30)).await;
+            })
+            .await;
+        assert!(r.is_err() && scope.expired());
+
+        // None: no limit.
+        let scope = ferrio::timeout_at(None);
+        assert_eq!(scope.run(async { 2 }).await, Ok(2));
+        assert_eq!(scope.deadline(), None);
+    });
+}
+
+#[test]
+fn nested_timeout_scopes_innermost_reports() {
+    ferrio::run(async {
+        let outer = ferrio::timeout(Duration::from_secs(30));
+        let inner = ferrio::timeout(Duration::from_millis(5));
+        let inner2 = inner.clone();
+        let r = outer
+            .run(async move {
+                let r = inner2.run(ferrio::sleep(Duration::from_secs(30))).await;
+                assert!(r.is_err());
+                "outer body carried on"
+            })
+            .await;
+        assert_eq!(r, Ok("outer body carried on"));
+        assert!(inner.expired());
+        assert!(!outer.expired());
+    });
+}
+
+#[test]
+fn sleep_reset_moves_the_deadline() {
+    ferrio::run(async {
+        let events = Arc::new(Mutex::new(0));
+        let mut s = ferrio::sleep(Duration::from_secs(3600));
+        let start = Instant::now();
+        for _ in 0..10_000 {
+            s.reset(Instant::now() + Duration::from_secs(3600));
+            let waker = std::task::Waker::noop();
+            let mut cx = std::task::Context::from_waker(waker);
+            assert!(std::pin::Pin::new(&mut s).poll(&mut cx).is_pending());
+        }
+        s.reset(Instant::now() + Duration::from_millis(3));
+        s.await;
+        *events.lock().unwrap() += 1;
+        assert!(start.elapsed() >= Duration::from_millis(3));
+    });
+}
