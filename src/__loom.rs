@@ -176,3 +176,131 @@ impl Idle {
         self.0.unpark_self(index)
     }
 }
+
+/// The driver's park protocol (`scheduler::park::ParkState`).
+pub struct ParkState(crate::scheduler::park::ParkState);
+
+impl Default for ParkState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ParkState {
+    /// EMPTY.
+    pub fn new() -> ParkState {
+        ParkState(crate::scheduler::park::ParkState::new())
+    }
+    /// See `ParkState::begin_park`.
+    pub fn begin_park(&self) -> bool {
+        self.0.begin_park()
+    }
+    /// See `ParkState::end_park`.
+    pub fn end_park(&self) -> bool {
+        self.0.end_park()
+    }
+    /// See `ParkState::unpark`.
+    pub fn unpark(&self) -> bool {
+        self.0.unpark()
+    }
+}
+
+/// An io_uring operation's completion cell (`driver::op::OpCell`).
+pub struct OpCell(std::sync::Arc<crate::driver::op::OpCell>);
+
+impl OpCell {
+    /// A cell whose future registered a no-op waker.
+    pub fn new() -> OpCell {
+        OpCell(crate::driver::op::OpCell::new(
+            std::task::Waker::noop().clone(),
+            false,
+        ))
+    }
+    /// The ring delivers a CQE; true when it was the last.
+    pub fn complete(&self, res: i32, more: bool) -> bool {
+        self.0
+            .complete(crate::driver::op::Completion { res, flags: 0 }, more)
+    }
+    /// The future polls: `Some((res, last))` when a result is there.
+    pub fn poll(&self) -> Option<(i32, bool)> {
+        match self.0.poll(std::task::Waker::noop()) {
+            crate::driver::op::Poll::Pending => None,
+            crate::driver::op::Poll::Ready { completion, last } => Some((completion.res, last)),
+        }
+    }
+    /// The future is dropped; true when the op was still in flight (its
+    /// resources now live in the cell and a cancel must be sent).
+    pub fn abandon(&self, resources: Box<dyn Any + Send>) -> bool {
+        self.0.abandon(resources)
+    }
+}
+
+impl Default for OpCell {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One timer, its owner's wheel and the owner's cancellation queue: the
+/// cross-thread timer protocol (`time`).
+pub struct TimerModel {
+    timer: std::sync::Arc<crate::time::TimerShared>,
+    wheel: Mutex<crate::time::wheel::Wheel<std::sync::Arc<crate::time::TimerShared>>>,
+    cancels: Mutex<Vec<u64>>,
+}
+
+impl Default for TimerModel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TimerModel {
+    /// A timer not yet in the wheel.
+    pub fn new() -> TimerModel {
+        TimerModel {
+            timer: crate::time::TimerShared::new(std::task::Waker::noop().clone()),
+            wheel: Mutex::new(crate::time::wheel::Wheel::new()),
+            cancels: Mutex::new(Vec::new()),
+        }
+    }
+    /// Owner: takes in the registration (deadline `ms`).
+    pub fn owner_insert(&self, ms: u64) {
+        crate::time::insert_registered(&mut self.wheel.lock().unwrap(), ms, self.timer.clone());
+    }
+    /// Owner: drains the cancellation queue and fires what is due at `now`.
+    pub fn owner_process(&self, now: u64) {
+        let keys: Vec<u64> = std::mem::take(&mut *self.cancels.lock().unwrap());
+        let mut wheel = self.wheel.lock().unwrap();
+        for k in keys {
+            wheel.remove(crate::time::wheel::Key::from_bits(k));
+        }
+        let mut fired = Vec::new();
+        wheel.advance(now, |t| fired.push(t));
+        drop(wheel);
+        for t in fired {
+            t.fire();
+        }
+    }
+    /// Another thread drops the timer's future. True when it cancelled a
+    /// waiting timer.
+    pub fn remote_cancel(&self) -> bool {
+        match self.timer.cancel() {
+            Some(stored) => {
+                if let Some(key) = crate::time::stored_key(stored) {
+                    self.cancels.lock().unwrap().push(key);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+    /// Whether the timer fired.
+    pub fn fired(&self) -> bool {
+        self.timer.is_fired()
+    }
+    /// Timers left in the wheel.
+    pub fn in_wheel(&self) -> usize {
+        self.wheel.lock().unwrap().len()
+    }
+}

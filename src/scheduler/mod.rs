@@ -474,15 +474,7 @@ impl Worker {
             let cancels = std::mem::take(&mut *lock(&q.cancel));
             let mut wheel = self.wheel.borrow_mut();
             for (ms, timer) in registers {
-                if timer.is_cancelled() {
-                    continue;
-                }
-                let key = wheel.insert(ms, timer.clone());
-                timer.set_key(key.to_bits());
-                // A cancel that raced the insert saw no key yet.
-                if timer.is_cancelled() {
-                    wheel.remove(key);
-                }
+                crate::time::insert_registered(&mut wheel, ms, timer);
             }
             for key in cancels {
                 wheel.remove(Key::from_bits(key));

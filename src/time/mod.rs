@@ -41,7 +41,7 @@ pub(crate) struct TimerShared {
 }
 
 impl TimerShared {
-    fn new(waker: Waker) -> Arc<TimerShared> {
+    pub(crate) fn new(waker: Waker) -> Arc<TimerShared> {
         Arc::new(TimerShared {
             state: AtomicU8::new(WAITING),
             key: AtomicU64::new(0),
@@ -69,7 +69,7 @@ impl TimerShared {
 
     /// The future gave up the timer. Returns the key to remove when it was
     /// still waiting in a wheel (0: not inserted yet, or already fired).
-    fn cancel(&self) -> Option<u64> {
+    pub(crate) fn cancel(&self) -> Option<u64> {
         if self
             .state
             .compare_exchange(WAITING, CANCELLED, SeqCst, SeqCst)
@@ -91,7 +91,7 @@ impl TimerShared {
         self.key.store(key_bits + 1, SeqCst);
     }
 
-    fn is_fired(&self) -> bool {
+    pub(crate) fn is_fired(&self) -> bool {
         self.state.load(SeqCst) == FIRED
     }
 
@@ -101,6 +101,24 @@ impl TimerShared {
             Some(old) if old.will_wake(waker) => {}
             _ => *w = Some(waker.clone()),
         }
+    }
+}
+
+/// The owner of `wheel` takes in a timer registered from another thread:
+/// skipped if already cancelled; removed again if a cancel raced the
+/// insert (the canceller saw no key yet, so it left the removal to us).
+pub(crate) fn insert_registered(
+    wheel: &mut wheel::Wheel<Arc<TimerShared>>,
+    ms: u64,
+    timer: Arc<TimerShared>,
+) {
+    if timer.is_cancelled() {
+        return;
+    }
+    let key = wheel.insert(ms, timer.clone());
+    timer.set_key(key.to_bits());
+    if timer.is_cancelled() {
+        wheel.remove(key);
     }
 }
 

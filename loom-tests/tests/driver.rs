@@ -1,0 +1,127 @@
+//! Loom models of the io_uring driver's protocols: parking on the ring
+//! with an eventfd wake-up, an operation's completion racing the drop of
+//! its future, and a timer cancelled from another thread.
+#![cfg(ferrio_loom)]
+
+use ferrio::__loom::{OpCell, ParkState, TimerModel};
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use loom::sync::{Arc, Condvar, Mutex};
+use loom::thread;
+
+/// The eventfd: a counter the parked worker's armed read consumes.
+#[derive(Default)]
+struct EventFd {
+    count: Mutex<u64>,
+    cvar: Condvar,
+}
+
+impl EventFd {
+    fn write(&self) {
+        *self.count.lock().unwrap() += 1;
+        self.cvar.notify_one();
+    }
+    /// `io_uring_enter` returning when the armed read completes.
+    fn wait(&self) {
+        let mut c = self.count.lock().unwrap();
+        while *c == 0 {
+            c = self.cvar.wait(c).unwrap();
+        }
+        *c = 0;
+    }
+}
+
+#[test]
+fn ring_park_unpark_never_loses_a_wakeup() {
+    loom::model(|| {
+        let park = Arc::new(ParkState::new());
+        let efd = Arc::new(EventFd::default());
+        let work = Arc::new(AtomicBool::new(false));
+        let writes = Arc::new(AtomicUsize::new(0));
+        let (p2, e2, w2, n2) = (park.clone(), efd.clone(), work.clone(), writes.clone());
+        let waker = thread::spawn(move || {
+            w2.store(true, SeqCst);
+            // Only a parked worker costs an eventfd write.
+            if p2.unpark() {
+                n2.fetch_add(1, SeqCst);
+                e2.write();
+            }
+        });
+        while !work.load(SeqCst) {
+            if park.begin_park() {
+                efd.wait();
+                park.end_park();
+            }
+        }
+        waker.join().unwrap();
+        assert!(writes.load(SeqCst) <= 1);
+    });
+}
+
+#[test]
+fn op_completion_races_future_drop() {
+    loom::model(|| {
+        let cell = Arc::new(OpCell::new());
+        let drops = Arc::new(AtomicUsize::new(0));
+        struct Buf(Arc<AtomicUsize>);
+        impl Drop for Buf {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, SeqCst);
+            }
+        }
+        let c2 = cell.clone();
+        let ring = thread::spawn(move || c2.complete(42, false));
+        let buf = Buf(drops.clone());
+        let outcome = match cell.poll() {
+            Some((res, last)) => {
+                assert_eq!((res, last), (42, true));
+                drop(buf);
+                "completed"
+            }
+            None => {
+                if cell.abandon(Box::new(buf)) {
+                    "abandoned in flight"
+                } else {
+                    "abandoned after completion"
+                }
+            }
+        };
+        assert!(ring.join().unwrap(), "a single-shot op's CQE is its last");
+        // Whatever the interleaving, the buffer is freed exactly once, and
+        // never while the op was in flight.
+        assert_eq!(drops.load(SeqCst), 1, "{outcome}");
+    });
+}
+
+#[test]
+fn timer_cancelled_from_another_thread_fires_or_is_removed() {
+    loom::model(|| {
+        let t = Arc::new(TimerModel::new());
+        let t2 = t.clone();
+        let canceller = thread::spawn(move || t2.remote_cancel());
+        // The owner takes the remote registration, then later processes
+        // its queue with the deadline passed.
+        t.owner_insert(5);
+        let cancelled = canceller.join().unwrap();
+        t.owner_process(10);
+        assert!(
+            cancelled != t.fired(),
+            "exactly one of fire and cancel wins"
+        );
+        assert_eq!(t.in_wheel(), 0, "a cancelled timer's memory is reclaimed");
+    });
+}
+
+#[test]
+fn timer_cancel_races_firing() {
+    loom::model(|| {
+        let t = Arc::new(TimerModel::new());
+        t.owner_insert(5);
+        let t2 = t.clone();
+        let canceller = thread::spawn(move || t2.remote_cancel());
+        t.owner_process(10);
+        let cancelled = canceller.join().unwrap();
+        t.owner_process(10);
+        assert!(cancelled != t.fired());
+        assert_eq!(t.in_wheel(), 0);
+    });
+}
