@@ -234,7 +234,7 @@ impl Shared {
 
     /// Removes a timer from worker `index`'s wheel: directly when called on
     /// that worker, else through its cancellation queue (drained at its
-    /// next maintenance or wake-up).
+    /// next maintenance, or at once if it sleeps: it is woken).
     pub(crate) fn cancel_timer(&self, index: usize, key: u64) {
         let local = crate::context::with_worker(|w| match w {
             Some(w) if std::ptr::eq(Arc::as_ptr(&w.shared), self) && w.index == index => {
@@ -246,7 +246,12 @@ impl Shared {
         if !local {
             let remote = &self.remotes[index];
             lock(&remote.timers.cancel).push(key);
-            remote.timers.pending.fetch_add(1, Ordering::SeqCst);
+            // The first queued request wakes a sleeping owner, so the
+            // cancelled timer's memory is reclaimed now, not at its
+            // deadline; later ones ride on that wake-up.
+            if remote.timers.pending.fetch_add(1, Ordering::SeqCst) == 0 {
+                remote.unparker.unpark();
+            }
         }
     }
 

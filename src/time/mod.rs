@@ -7,8 +7,9 @@
 //! dropping an unpolled [`Sleep`] costs nothing. Cancelling a timer (by
 //! dropping its future) on the worker that owns it removes it from the
 //! wheel at once; from another thread it goes through that worker's
-//! cancellation queue, which the worker drains at its next maintenance or
-//! wake-up. No timer operation takes a runtime-wide lock.
+//! cancellation queue, which the worker drains at its next maintenance (a
+//! sleeping owner is woken for it). No timer operation takes a
+//! runtime-wide lock.
 //!
 //! Sleeps never wake before their deadline (deadlines are rounded up to
 //! the next millisecond), and on an idle runtime normally within about a
