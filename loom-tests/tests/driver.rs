@@ -7,6 +7,7 @@ use ferrio::__loom::{OpCell, ParkState, TimerModel};
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
+use loom_tests::Counted;
 
 /// The eventfd: a counter the parked worker's armed read consumes.
 #[derive(Default)]
@@ -61,16 +62,9 @@ fn ring_park_unpark_never_loses_a_wakeup() {
 fn op_completion_races_future_drop() {
     loom::model(|| {
         let cell = Arc::new(OpCell::new());
-        let drops = Arc::new(AtomicUsize::new(0));
-        struct Buf(Arc<AtomicUsize>);
-        impl Drop for Buf {
-            fn drop(&mut self) {
-                self.0.fetch_add(1, SeqCst);
-            }
-        }
+        let (buf, drops) = Counted::new();
         let c2 = cell.clone();
         let ring = thread::spawn(move || c2.complete(42, false));
-        let buf = Buf(drops.clone());
         let outcome = match cell.poll() {
             Some((res, last)) => {
                 assert_eq!((res, last), (42, true));

@@ -10,6 +10,7 @@ use ferrio::__loom::TestScheduler;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
+use loom_tests::Counted;
 
 /// Pending until `ready` is set; parks its waker in `slot`.
 struct Gate {
@@ -118,15 +119,8 @@ fn cancel_during_poll_drops_future_once() {
 fn cancel_races_completion() {
     loom::model(|| {
         let sched = TestScheduler::new();
-        let out_drops = Arc::new(AtomicUsize::new(0));
-        struct Out(Arc<AtomicUsize>);
-        impl Drop for Out {
-            fn drop(&mut self) {
-                self.0.fetch_add(1, SeqCst);
-            }
-        }
-        let d = out_drops.clone();
-        let task = Arc::new(sched.spawn(async move { Out(d) }));
+        let (out, out_drops) = Counted::new();
+        let task = Arc::new(sched.spawn(async move { out }));
         let t2 = task.clone();
         let canceller = thread::spawn(move || t2.cancel());
         sched.run_all();
@@ -156,15 +150,8 @@ fn cancel_races_completion() {
 fn join_handle_drop_races_completion() {
     loom::model(|| {
         let sched = TestScheduler::new();
-        let out_drops = Arc::new(AtomicUsize::new(0));
-        struct Out(Arc<AtomicUsize>);
-        impl Drop for Out {
-            fn drop(&mut self) {
-                self.0.fetch_add(1, SeqCst);
-            }
-        }
-        let d = out_drops.clone();
-        let task = sched.spawn(async move { Out(d) });
+        let (out, out_drops) = Counted::new();
+        let task = sched.spawn(async move { out });
         let dropper = thread::spawn(move || drop(task));
         sched.run_all();
         dropper.join().unwrap();
