@@ -34,6 +34,7 @@
 
 pub(crate) mod loom;
 
+pub mod combinators;
 mod context;
 mod coop;
 mod driver;
@@ -59,6 +60,10 @@ mod tests;
 
 use std::future::Future;
 
+pub use combinators::{
+    as_completed, gather, shield, try_gather, wait, AsCompleted, EmptyWait, Gather, ReturnWhen,
+    TryGather,
+};
 pub use runtime::{Builder, Handle, Runtime, RuntimeMetrics};
 pub use task::{current_task, yield_now, Outcome, Task, TaskError, TaskId, TaskInfo, TaskState};
 pub use time::{

@@ -293,6 +293,12 @@ impl Drop for Sleep {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimeoutError(());
 
+impl TimeoutError {
+    pub(crate) fn new() -> TimeoutError {
+        TimeoutError(())
+    }
+}
+
 impl fmt::Display for TimeoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("deadline has elapsed")

@@ -1,0 +1,141 @@
+//! The engine under `gather`, `try_gather` and `as_completed`: a set of
+//! futures polled inside the caller's task, each with its own waker, so a
+//! wake-up re-polls only the future that was woken (not all n).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+
+enum Slot<F: Future> {
+    Pending(F),
+    Done(F::Output),
+    Taken,
+}
+
+struct Ready {
+    /// Indices woken since the last poll (duplicates are harmless).
+    woken: Vec<usize>,
+    /// The task polling the set.
+    parent: Option<Waker>,
+}
+
+struct ChildWaker {
+    index: usize,
+    ready: Arc<Mutex<Ready>>,
+}
+
+impl Wake for ChildWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        let parent = {
+            let mut r = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+            r.woken.push(self.index);
+            r.parent.take()
+        };
+        if let Some(p) = parent {
+            p.wake();
+        }
+    }
+}
+
+/// Futures polled together; completed outputs wait in their slots.
+pub(crate) struct JoinSet<F: Future> {
+    slots: Pin<Box<[Slot<F>]>>,
+    wakers: Vec<Waker>,
+    ready: Arc<Mutex<Ready>>,
+    remaining: usize,
+    started: bool,
+}
+
+impl<F: Future> JoinSet<F> {
+    pub(crate) fn new(futures: impl IntoIterator<Item = F>) -> JoinSet<F> {
+        let slots: Vec<Slot<F>> = futures.into_iter().map(Slot::Pending).collect();
+        let n = slots.len();
+        let ready = Arc::new(Mutex::new(Ready {
+            woken: Vec::new(),
+            parent: None,
+        }));
+        let wakers = (0..n)
+            .map(|index| {
+                Waker::from(Arc::new(ChildWaker {
+                    index,
+                    ready: ready.clone(),
+                }))
+            })
+            .collect();
+        JoinSet {
+            slots: Box::into_pin(slots.into_boxed_slice()),
+            wakers,
+            ready,
+            remaining: n,
+            started: false,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.wakers.len()
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.remaining
+    }
+
+    /// Polls the futures that were woken (all of them the first time) and
+    /// calls `done` with the index of each that completed.
+    pub(crate) fn poll_progress(&mut self, cx: &mut Context<'_>, mut done: impl FnMut(usize)) {
+        let indices: Vec<usize> = {
+            let mut r = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+            // Register before polling: a wake-up during the polls below
+            // re-queues its index and wakes us again.
+            r.parent = Some(cx.waker().clone());
+            if self.started {
+                std::mem::take(&mut r.woken)
+            } else {
+                self.started = true;
+                r.woken.clear();
+                (0..self.wakers.len()).collect()
+            }
+        };
+        for i in indices {
+            // SAFETY: slots are structurally pinned in their boxed slice;
+            // a pending future is only polled in place and replaced
+            // (dropped in place) when it completes, never moved.
+            let slot = unsafe { &mut self.slots.as_mut().get_unchecked_mut()[i] };
+            let Slot::Pending(fut) = slot else { continue };
+            // SAFETY: as above, the future never moves.
+            let fut = unsafe { Pin::new_unchecked(fut) };
+            let mut child_cx = Context::from_waker(&self.wakers[i]);
+            if let Poll::Ready(out) = fut.poll(&mut child_cx) {
+                *slot = Slot::Done(out);
+                self.remaining -= 1;
+                done(i);
+            }
+        }
+    }
+
+    /// Borrows a completed output.
+    pub(crate) fn output(&self, i: usize) -> Option<&F::Output> {
+        match &self.slots[i] {
+            Slot::Done(out) => Some(out),
+            _ => None,
+        }
+    }
+
+    /// Takes a completed output out of its slot.
+    pub(crate) fn take(&mut self, i: usize) -> Option<F::Output> {
+        // SAFETY: a Done slot holds no future; replacing it moves only the
+        // output (which is not pinned).
+        let slot = unsafe { &mut self.slots.as_mut().get_unchecked_mut()[i] };
+        if !matches!(slot, Slot::Done(_)) {
+            // Never move a pending (pinned) future out of its slot.
+            return None;
+        }
+        match std::mem::replace(slot, Slot::Taken) {
+            Slot::Done(out) => Some(out),
+            _ => unreachable!("checked above"),
+        }
+    }
+}

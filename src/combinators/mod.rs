@@ -1,0 +1,408 @@
+//! asyncio's combinators: `gather`, `wait`, `shield`, `as_completed`.
+//!
+//! Futures handed to `gather`, `try_gather` and `as_completed` run
+//! concurrently **inside the caller's task** (no `'static` or `Send`
+//! bound, no spawn). Passing [`Task`]s instead runs them on the workers;
+//! dropping the combinator then drops the `Task` handles, which detaches
+//! the tasks: they keep running, as asyncio leaves the siblings of a
+//! cancelled `gather` running. Cancellation maps as everywhere in ferrio:
+//! dropping a future cancels it.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use crate::task::{Outcome, Task};
+use crate::time::{Sleep, TimeoutError};
+
+mod join;
+mod tuple;
+
+use join::JoinSet;
+pub use tuple::{
+    Gather1, Gather2, Gather3, Gather4, Gather5, Gather6, Gather7, Gather8, IntoGather,
+};
+
+/// Runs the futures concurrently and returns their outputs **in argument
+/// order**, whatever order they finish in (asyncio's `gather(*aws)`).
+///
+/// For a fixed set of futures of different types, use [`gather!`].
+///
+/// ```
+/// use std::time::Duration;
+/// ferrio::run(async {
+///     let slow_first = [30u64, 10, 20].map(|ms| async move {
+///         ferrio::sleep(Duration::from_millis(ms)).await;
+///         ms
+///     });
+///     assert_eq!(ferrio::gather(slow_first).await, vec![30, 10, 20]);
+/// });
+/// ```
+pub fn gather<I>(futures: I) -> Gather<I::Item>
+where
+    I: IntoIterator,
+    I::Item: Future,
+{
+    Gather {
+        set: JoinSet::new(futures),
+    }
+}
+
+/// The future returned by [`gather`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Gather<F: Future> {
+    set: JoinSet<F>,
+}
+
+impl<F: Future> Unpin for Gather<F> {}
+
+impl<F: Future> Future for Gather<F> {
+    type Output = Vec<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<F::Output>> {
+        let set = &mut self.set;
+        set.poll_progress(cx, |_| {});
+        if set.remaining() > 0 {
+            return Poll::Pending;
+        }
+        let n = set.len();
+        Poll::Ready((0..n).map(|i| set.take(i).expect("done")).collect())
+    }
+}
+
+/// Runs futures returning `Result` concurrently; the first `Err` (in
+/// completion order) is returned at once and the other futures are dropped
+/// (asyncio's `gather(..., return_exceptions=False)`). Otherwise returns
+/// every value in argument order.
+///
+/// ```
+/// ferrio::run(async {
+///     let ok = ferrio::try_gather([1, 2].map(|v| async move { Ok::<_, String>(v) })).await;
+///     assert_eq!(ok, Ok(vec![1, 2]));
+/// });
+/// ```
+pub fn try_gather<I, T, E>(futures: I) -> TryGather<I::Item>
+where
+    I: IntoIterator,
+    I::Item: Future<Output = Result<T, E>>,
+{
+    TryGather {
+        set: JoinSet::new(futures),
+    }
+}
+
+/// The future returned by [`try_gather`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct TryGather<F: Future> {
+    set: JoinSet<F>,
+}
+
+impl<F: Future> Unpin for TryGather<F> {}
+
+impl<F, T, E> Future for TryGather<F>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    type Output = Result<Vec<T>, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let set = &mut self.set;
+        let mut newly = Vec::new();
+        set.poll_progress(cx, |i| newly.push(i));
+        // The first error in completion order wins; the rest are dropped
+        // with the set.
+        for i in newly {
+            if matches!(set.output(i), Some(Err(_))) {
+                if let Some(Err(e)) = set.take(i) {
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+        if set.remaining() > 0 {
+            return Poll::Pending;
+        }
+        let n = set.len();
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            match set.take(i).expect("done") {
+                Ok(v) => out.push(v),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        Poll::Ready(Ok(out))
+    }
+}
+
+/// Runs a fixed set of futures of **different types** concurrently in the
+/// caller's task and returns their outputs as a tuple, in argument order
+/// (asyncio's `gather(a, b, c)`). Up to 8 futures.
+///
+/// ```
+/// ferrio::run(async {
+///     let (n, s) = ferrio::gather!(async { 1 }, async { "two" }).await;
+///     assert_eq!((n, s), (1, "two"));
+/// });
+/// ```
+#[macro_export]
+macro_rules! gather {
+    ($($fut:expr),+ $(,)?) => {
+        $crate::combinators::IntoGather::into_gather(($($fut,)+))
+    };
+}
+
+/// Runs `future` as its own task so that cancelling the caller does not
+/// cancel it (asyncio's `shield`).
+///
+/// The returned [`Task`] detaches when dropped, so an outer timeout or
+/// cancellation leaves the inner work running. To await it after a timeout,
+/// keep the task and wait on a reference (a `&mut Task` is a future too):
+///
+/// ```
+/// use std::time::Duration;
+/// ferrio::run(async {
+///     let mut inner = ferrio::shield(async {
+///         ferrio::sleep(Duration::from_millis(30)).await;
+///         "finished anyway"
+///     });
+///     let early = ferrio::wait_for(&mut inner, Duration::from_millis(1)).await;
+///     assert!(early.is_err());
+///     assert_eq!(inner.await.unwrap(), "finished anyway");
+/// });
+/// ```
+///
+/// # Panics
+/// Outside a runtime (it spawns).
+pub fn shield<F>(future: F) -> Task<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    crate::spawn(future)
+}
+
+/// Yields outputs in **completion order** (asyncio's `as_completed`).
+///
+/// Call [`next`](AsCompleted::next) until it returns `None`; it is also a
+/// `futures_core::Stream`. With [`with_timeout`](AsCompleted::with_timeout),
+/// once the overall deadline passes every remaining item comes out as
+/// `Err(TimeoutError)` (nothing is cancelled by the timeout itself: the
+/// futures are dropped with the `AsCompleted`, and `Task`s then detach).
+///
+/// ```
+/// use std::time::Duration;
+/// ferrio::run(async {
+///     let mut it = ferrio::as_completed([20u64, 5, 10].map(|ms| async move {
+///         ferrio::sleep(Duration::from_millis(ms)).await;
+///         ms
+///     }));
+///     let mut order = Vec::new();
+///     while let Some(ms) = it.next().await {
+///         order.push(ms);
+///     }
+///     assert_eq!(order, vec![5, 10, 20]);
+/// });
+/// ```
+pub fn as_completed<I>(futures: I) -> AsCompleted<I::Item>
+where
+    I: IntoIterator,
+    I::Item: Future,
+{
+    AsCompleted {
+        set: JoinSet::new(futures),
+        done: VecDeque::new(),
+        timeout: None,
+        timed_out: false,
+        yielded: 0,
+    }
+}
+
+/// See [`as_completed`].
+#[must_use = "streams do nothing unless polled"]
+pub struct AsCompleted<F: Future> {
+    set: JoinSet<F>,
+    done: VecDeque<usize>,
+    timeout: Option<Sleep>,
+    timed_out: bool,
+    yielded: usize,
+}
+
+impl<F: Future> Unpin for AsCompleted<F> {}
+
+impl<F: Future> AsCompleted<F> {
+    /// Gives up on everything not finished within `timeout` (from now):
+    /// items then come out as `Err(TimeoutError)`.
+    pub fn with_timeout(self, timeout: Duration) -> AsCompletedTimeout<F> {
+        AsCompletedTimeout(AsCompleted {
+            timeout: Some(crate::time::sleep(timeout)),
+            ..self
+        })
+    }
+
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<F::Output, TimeoutError>>> {
+        if self.yielded == self.set.len() {
+            return Poll::Ready(None);
+        }
+        if self.done.is_empty() && !self.timed_out {
+            let done = &mut self.done;
+            self.set.poll_progress(cx, |i| done.push_back(i));
+        }
+        if let Some(i) = self.done.pop_front() {
+            self.yielded += 1;
+            return Poll::Ready(Some(Ok(self.set.take(i).expect("done"))));
+        }
+        if !self.timed_out {
+            if let Some(t) = &mut self.timeout {
+                if Pin::new(t).poll(cx).is_ready() {
+                    self.timed_out = true;
+                }
+            }
+        }
+        if self.timed_out {
+            self.yielded += 1;
+            return Poll::Ready(Some(Err(TimeoutError::new())));
+        }
+        Poll::Pending
+    }
+
+    /// The next output to complete; `None` when all were yielded.
+    pub async fn next(&mut self) -> Option<F::Output> {
+        std::future::poll_fn(|cx| {
+            self.poll_item(cx)
+                .map(|o| o.map(|r| r.expect("no timeout is set")))
+        })
+        .await
+    }
+}
+
+impl<F: Future> futures_core::Stream for AsCompleted<F> {
+    type Item = F::Output;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
+        self.poll_item(cx)
+            .map(|o| o.map(|r| r.expect("no timeout is set")))
+    }
+}
+
+/// [`as_completed`] with an overall deadline; items are
+/// `Result<T, TimeoutError>`.
+#[must_use = "streams do nothing unless polled"]
+pub struct AsCompletedTimeout<F: Future>(AsCompleted<F>);
+
+impl<F: Future> Unpin for AsCompletedTimeout<F> {}
+
+impl<F: Future> AsCompletedTimeout<F> {
+    /// The next output to complete, `Err(TimeoutError)` for each one left
+    /// after the deadline; `None` when all were yielded.
+    pub async fn next(&mut self) -> Option<Result<F::Output, TimeoutError>> {
+        std::future::poll_fn(|cx| self.0.poll_item(cx)).await
+    }
+}
+
+impl<F: Future> futures_core::Stream for AsCompletedTimeout<F> {
+    type Item = Result<F::Output, TimeoutError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_item(cx)
+    }
+}
+
+/// When [`wait`] returns (asyncio's `return_when`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReturnWhen {
+    /// As soon as any task finishes (every task finished by then counts).
+    FirstCompleted,
+    /// As soon as any task panics; if none does, when all finish. A
+    /// cancelled task is not an exception. (A task whose output is an
+    /// `Err` is not inspected: Rust has no way to ask a generic output
+    /// whether it is a failure; use `try_gather` for that.)
+    FirstException,
+    /// When every task has finished.
+    AllCompleted,
+}
+
+/// The error of [`wait`] with no tasks (asyncio raises `ValueError`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EmptyWait;
+
+impl fmt::Display for EmptyWait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ferrio::wait needs at least one task")
+    }
+}
+
+impl std::error::Error for EmptyWait {}
+
+/// Waits for tasks until `return_when` holds or `timeout` passes
+/// (asyncio's `wait`). Returns `(done, pending)`; nothing is cancelled,
+/// on timeout or otherwise. Await the done tasks for their outputs.
+///
+/// ```
+/// use std::time::Duration;
+/// use ferrio::ReturnWhen;
+/// ferrio::run(async {
+///     let fast = ferrio::spawn(async { 1 });
+///     let slow = ferrio::spawn(ferrio::sleep(Duration::from_secs(60)));
+///     let slow_id = slow.id();
+///     # let _ = slow_id;
+///     let (done, pending) =
+///         ferrio::wait(vec![fast], ReturnWhen::AllCompleted, None).await.unwrap();
+///     assert_eq!(done.len(), 1);
+///     assert!(pending.is_empty());
+///     let (done, pending) =
+///         ferrio::wait(vec![slow], ReturnWhen::FirstCompleted, Some(Duration::from_millis(5)))
+///             .await
+///             .unwrap();
+///     assert!(done.is_empty() && pending.len() == 1);
+/// });
+/// ```
+pub async fn wait<T>(
+    tasks: Vec<Task<T>>,
+    return_when: ReturnWhen,
+    timeout: Option<Duration>,
+) -> Result<(Vec<Task<T>>, Vec<Task<T>>), EmptyWait> {
+    if tasks.is_empty() {
+        return Err(EmptyWait);
+    }
+    // One shared slot for our waker; every task's done-callback wakes it.
+    let waker: Arc<Mutex<Option<Waker>>> = Arc::new(Mutex::new(None));
+    let panicked: Arc<Mutex<bool>> = Arc::new(Mutex::new(false));
+    for t in &tasks {
+        let w = waker.clone();
+        let p = panicked.clone();
+        t.add_done_callback(move |outcome| {
+            if outcome == Outcome::Panicked {
+                *p.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            }
+            if let Some(w) = w.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                w.wake();
+            }
+        });
+    }
+    let mut deadline = timeout.map(crate::time::sleep);
+    std::future::poll_fn(|cx| {
+        *waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+        let finished = tasks.iter().filter(|t| t.is_done()).count();
+        let any_panic = *panicked.lock().unwrap_or_else(|e| e.into_inner());
+        let ready = match return_when {
+            ReturnWhen::FirstCompleted => finished > 0,
+            ReturnWhen::FirstException => any_panic || finished == tasks.len(),
+            ReturnWhen::AllCompleted => finished == tasks.len(),
+        };
+        if ready {
+            return Poll::Ready(());
+        }
+        if let Some(d) = &mut deadline {
+            if Pin::new(d).poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
+    })
+    .await;
+    let (done, pending) = tasks.into_iter().partition(|t| t.is_done());
+    Ok((done, pending))
+}
