@@ -44,6 +44,7 @@ pub mod fs;
 pub mod io;
 pub mod runtime;
 mod scheduler;
+pub mod sync;
 pub mod task;
 pub mod time;
 

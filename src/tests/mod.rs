@@ -7,5 +7,6 @@ mod common;
 mod io;
 mod shutdown;
 mod stress;
+mod sync;
 mod tasks;
 mod time;

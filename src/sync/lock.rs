@@ -1,0 +1,127 @@
+//! `Lock<T>`: an async mutex, FIFO-fair (asyncio's `Lock`).
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+
+use super::semaphore::{Semaphore, SemaphorePermit};
+
+/// An async mutual-exclusion lock around a value (asyncio's `Lock`,
+/// holding the data it protects, as Rust locks do).
+///
+/// Waiters get the lock in arrival order; a newcomer queues behind them
+/// even when the lock is momentarily free (no barging). Dropping a waiting
+/// `lock()` future leaves the queue without losing the lock for others.
+///
+/// ```
+/// ferrio::run(async {
+///     let counter = std::sync::Arc::new(ferrio::sync::Lock::new(0));
+///     let tasks: Vec<_> = (0..10)
+///         .map(|_| {
+///             let c = counter.clone();
+///             ferrio::spawn(async move { *c.lock().await += 1 })
+///         })
+///         .collect();
+///     for t in tasks {
+///         t.await.unwrap();
+///     }
+///     assert_eq!(*counter.lock().await, 10);
+/// });
+/// ```
+pub struct Lock<T: ?Sized> {
+    sem: Semaphore,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the value is only reached through a guard, and one guard exists
+// at a time (the semaphore has one permit); T moves between threads.
+unsafe impl<T: ?Sized + Send> Send for Lock<T> {}
+// SAFETY: as above: &Lock gives at most one &mut T at a time.
+unsafe impl<T: ?Sized + Send> Sync for Lock<T> {}
+
+impl<T> Lock<T> {
+    /// An unlocked lock around `value`.
+    pub fn new(value: T) -> Lock<T> {
+        Lock {
+            sem: Semaphore::new(1),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// The value, once nobody can hold the lock.
+    pub fn into_inner(self) -> T {
+        self.value.into_inner()
+    }
+}
+
+impl<T: ?Sized> Lock<T> {
+    /// Waits for the lock (FIFO).
+    pub async fn lock(&self) -> LockGuard<'_, T> {
+        let permit = self.sem.acquire().await;
+        LockGuard {
+            lock: self,
+            _permit: permit,
+        }
+    }
+
+    /// Takes the lock if it is free and nobody waits.
+    pub fn try_lock(&self) -> Option<LockGuard<'_, T>> {
+        self.sem.try_acquire().map(|p| LockGuard {
+            lock: self,
+            _permit: p,
+        })
+    }
+
+    /// True while somebody holds the lock (asyncio's `locked()`).
+    pub fn locked(&self) -> bool {
+        self.sem.available_permits() == 0
+    }
+
+    /// The value through `&mut self` (no locking needed).
+    pub fn get_mut(&mut self) -> &mut T {
+        self.value.get_mut()
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Lock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lock")
+            .field("locked", &self.locked())
+            .finish()
+    }
+}
+
+impl<T: Default> Default for Lock<T> {
+    fn default() -> Lock<T> {
+        Lock::new(T::default())
+    }
+}
+
+/// Holds the lock; releases it on drop (to the next waiter in line).
+#[must_use = "the lock is released when the guard drops"]
+pub struct LockGuard<'a, T: ?Sized> {
+    lock: &'a Lock<T>,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl<T: ?Sized> Deref for LockGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard holds the only permit: no other reference to
+        // the value exists while it lives.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for LockGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`, and `&mut self` makes it unique.
+        unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for LockGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
+}

@@ -1,0 +1,15 @@
+//! Synchronisation primitives for tasks (asyncio's `Lock`, `Event`,
+//! `Semaphore`, `BoundedSemaphore`).
+//!
+//! All are FIFO-fair and cancellation-safe: dropping a waiting future
+//! leaves its queue and loses nothing (a permit or lock already handed to
+//! it goes on to the next waiter). They block no thread; share them
+//! between tasks with an `Arc`.
+
+mod event;
+mod lock;
+mod semaphore;
+
+pub use event::{Event, EventWait};
+pub use lock::{Lock, LockGuard};
+pub use semaphore::{Acquire, BoundedSemaphore, Semaphore, SemaphorePermit, TooManyReleases};

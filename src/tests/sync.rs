@@ -1,0 +1,196 @@
+//! Lock, Semaphore, BoundedSemaphore, Event (behaviours from CPython's
+//! test_asyncio/test_locks.py).
+
+use std::sync::{Arc, Mutex};
+
+use super::common::rt;
+use ferrio::sync::{BoundedSemaphore, Event, Lock, Semaphore};
+
+/// Lets every other ready task on a one-worker runtime run first.
+async fn settle() {
+    for _ in 0..20 {
+        ferrio::yield_now().await;
+    }
+}
+
+#[test]
+fn lock_is_mutually_exclusive_under_contention() {
+    let rt = rt(2);
+    rt.block_on(async {
+        let lock = Arc::new(Lock::new((0u64, false)));
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let lock = lock.clone();
+                ferrio::spawn(async move {
+                    for _ in 0..50 {
+                        let mut g = lock.lock().await;
+                        assert!(!g.1, "two holders at once");
+                        g.1 = true;
+                        ferrio::yield_now().await;
+                        g.0 += 1;
+                        g.1 = false;
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(lock.lock().await.0, 2_500);
+    });
+}
+
+#[test]
+fn lock_is_fifo_and_newcomers_do_not_barge() {
+    let rt = rt(1);
+    rt.block_on(rt.spawn(async {
+        let lock = Arc::new(Lock::new(()));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let guard = lock.lock().await;
+        let mut waiters = Vec::new();
+        for i in 0..3 {
+            let (lock, order) = (lock.clone(), order.clone());
+            waiters.push(ferrio::spawn(async move {
+                let _g = lock.lock().await;
+                order.lock().unwrap().push(i);
+                ferrio::yield_now().await;
+            }));
+            settle().await;
+        }
+        drop(guard);
+        // The lock went to waiter 0, not to a newcomer.
+        assert!(lock.try_lock().is_none());
+        for w in waiters {
+            w.await.unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), vec![0, 1, 2]);
+    }))
+    .unwrap();
+}
+
+#[test]
+fn cancelled_lock_waiter_passes_the_lock_on() {
+    let rt = rt(1);
+    rt.block_on(rt.spawn(async {
+        let lock = Arc::new(Lock::new(0));
+        let guard = lock.lock().await;
+        let l1 = lock.clone();
+        let first = ferrio::spawn(async move { *l1.lock().await += 1 });
+        settle().await;
+        let l2 = lock.clone();
+        let second = ferrio::spawn(async move { *l2.lock().await += 10 });
+        settle().await;
+        assert!(first.cancel());
+        drop(guard);
+        second.await.unwrap();
+        assert_eq!(*lock.lock().await, 10);
+        assert!(!lock.locked());
+    }))
+    .unwrap();
+}
+
+#[test]
+fn semaphore_fifo_big_request_blocks_small_ones_behind_it() {
+    let rt = rt(1);
+    rt.block_on(rt.spawn(async {
+        let sem = Arc::new(Semaphore::new(2));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let held = sem.acquire_many(2).await;
+        let (s, o) = (sem.clone(), order.clone());
+        let big = ferrio::spawn(async move {
+            let _p = s.acquire_many(2).await;
+            o.lock().unwrap().push("big");
+        });
+        settle().await;
+        let (s, o) = (sem.clone(), order.clone());
+        let small = ferrio::spawn(async move {
+            let _p = s.acquire().await;
+            o.lock().unwrap().push("small");
+        });
+        settle().await;
+        drop(held);
+        big.await.unwrap();
+        small.await.unwrap();
+        assert_eq!(*order.lock().unwrap(), vec!["big", "small"]);
+        assert_eq!(sem.available_permits(), 2);
+    }))
+    .unwrap();
+}
+
+#[test]
+fn semaphore_limits_concurrency() {
+    let rt = rt(2);
+    rt.block_on(async {
+        let sem = Arc::new(Semaphore::new(3));
+        let inside = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..30)
+            .map(|_| {
+                let (sem, inside) = (sem.clone(), inside.clone());
+                ferrio::spawn(async move {
+                    let _p = sem.acquire().await;
+                    let n = inside.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    assert!(n <= 3, "{n} inside");
+                    ferrio::yield_now().await;
+                    inside.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn bounded_semaphore_refuses_extra_releases() {
+    ferrio::run(async {
+        let sem = BoundedSemaphore::new(2);
+        assert!(sem.release().is_err());
+        sem.acquire().await.forget();
+        assert!(sem.release().is_ok());
+        assert_eq!(
+            sem.release().unwrap_err().to_string(),
+            "BoundedSemaphore released too many times"
+        );
+    });
+}
+
+#[test]
+fn event_set_wakes_every_waiter_even_if_cleared_at_once() {
+    let rt = rt(1);
+    rt.block_on(rt.spawn(async {
+        let ev = Arc::new(Event::new());
+        let waiters: Vec<_> = (0..10)
+            .map(|_| {
+                let ev = ev.clone();
+                ferrio::spawn(async move { ev.wait().await })
+            })
+            .collect();
+        settle().await;
+        ev.set();
+        ev.clear();
+        for w in waiters {
+            w.await.unwrap();
+        }
+        assert!(!ev.is_set());
+        // A new waiter after the clear waits for the next set.
+        let e = ev.clone();
+        let later = ferrio::spawn(async move { e.wait().await });
+        settle().await;
+        assert!(!later.is_done());
+        ev.set();
+        later.await.unwrap();
+    }))
+    .unwrap();
+}
+
+#[test]
+fn event_wait_when_set_returns_at_once() {
+    ferrio::run(async {
+        let ev = Event::new();
+        ev.set();
+        ev.wait().await;
+        ev.set();
+        assert!(ev.is_set());
+    });
+}
