@@ -1,5 +1,5 @@
 //! Synchronisation primitives for tasks (asyncio's `Lock`, `Event`,
-//! `Semaphore`, `BoundedSemaphore`).
+//! `Semaphore`, `BoundedSemaphore`, `Queue`s, `Future` as [`Promise`]).
 //!
 //! All are FIFO-fair and cancellation-safe: dropping a waiting future
 //! leaves its queue and loses nothing (a permit or lock already handed to
@@ -8,8 +8,15 @@
 
 mod event;
 mod lock;
+mod promise;
+mod queue;
 mod semaphore;
 
 pub use event::{Event, EventWait};
 pub use lock::{Lock, LockGuard};
+pub use promise::{AlreadyDone, Promise, PromiseError};
+pub use queue::{
+    BaseQueue, Fifo, Get, Lifo, LifoQueue, Priority, PriorityQueue, Put, PutError, Queue,
+    QueueError, Store,
+};
 pub use semaphore::{Acquire, BoundedSemaphore, Semaphore, SemaphorePermit, TooManyReleases};

@@ -5,6 +5,7 @@
 mod combinators;
 mod common;
 mod io;
+mod queues;
 mod shutdown;
 mod stress;
 mod sync;

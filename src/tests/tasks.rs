@@ -392,9 +392,12 @@ fn lifo_ping_pong_cannot_starve_the_queue() {
         });
         a_tx.send(0).unwrap();
         let stopper = ferrio::spawn(async move { stop.store(true, Ordering::SeqCst) });
+        // The point: the stopper, queued behind the ping-pong pair, runs.
         stopper.await.unwrap();
-        let bounces = ping.await.unwrap();
+        // Whichever of the pair sees the flag first returns and drops its
+        // sender; dropping ours lets the other one see its channel close.
         drop(a_tx);
+        let bounces = ping.await.unwrap();
         pong.await.unwrap();
         assert!(bounces < 1_000_000);
     });

@@ -1,0 +1,538 @@
+//! Queues between tasks (asyncio's `Queue`, `PriorityQueue`,
+//! `LifoQueue`, with 3.13's `shutdown`).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use crate::loom::sync::{Mutex, MutexGuard};
+
+/// Where a queue keeps its items.
+pub trait Store<T>: Default {
+    /// Adds an item.
+    fn push(&mut self, item: T);
+    /// Takes the next item.
+    fn pop(&mut self) -> Option<T>;
+    /// How many items.
+    fn len(&self) -> usize;
+    /// True when there are no items.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// First in, first out.
+pub struct Fifo<T>(VecDeque<T>);
+/// Last in, first out.
+pub struct Lifo<T>(Vec<T>);
+/// Smallest first; equal items in insertion order.
+pub struct Priority<T: Ord>(BinaryHeap<Reverse<(T, u64)>>, u64);
+
+impl<T> Default for Fifo<T> {
+    fn default() -> Self {
+        Fifo(VecDeque::new())
+    }
+}
+impl<T> Default for Lifo<T> {
+    fn default() -> Self {
+        Lifo(Vec::new())
+    }
+}
+impl<T: Ord> Default for Priority<T> {
+    fn default() -> Self {
+        Priority(BinaryHeap::new(), 0)
+    }
+}
+
+impl<T> Store<T> for Fifo<T> {
+    fn push(&mut self, item: T) {
+        self.0.push_back(item)
+    }
+    fn pop(&mut self) -> Option<T> {
+        self.0.pop_front()
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl<T> Store<T> for Lifo<T> {
+    fn push(&mut self, item: T) {
+        self.0.push(item)
+    }
+    fn pop(&mut self) -> Option<T> {
+        self.0.pop()
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl<T: Ord> Store<T> for Priority<T> {
+    fn push(&mut self, item: T) {
+        self.1 += 1;
+        self.0.push(Reverse((item, self.1)))
+    }
+    fn pop(&mut self) -> Option<T> {
+        self.0.pop().map(|Reverse((item, _))| item)
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// Why a queue operation did not happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueError {
+    /// `put_nowait` on a full queue (asyncio's `QueueFull`).
+    Full,
+    /// `get_nowait` on an empty queue (asyncio's `QueueEmpty`).
+    Empty,
+    /// The queue was shut down (asyncio's `QueueShutDown`).
+    ShutDown,
+    /// `task_done` called more times than items were put (asyncio's
+    /// `ValueError`).
+    TooManyTaskDone,
+}
+
+impl fmt::Display for QueueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            QueueError::Full => "queue is full",
+            QueueError::Empty => "queue is empty",
+            QueueError::ShutDown => "queue is shut down",
+            QueueError::TooManyTaskDone => "task_done() called too many times",
+        })
+    }
+}
+
+impl std::error::Error for QueueError {}
+
+/// An item rejected by a `put` (full or shut down), handed back.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PutError<T> {
+    /// The item that was not queued.
+    pub item: T,
+    /// Why.
+    pub error: QueueError,
+}
+
+impl<T> fmt::Display for PutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl<T: fmt::Debug> std::error::Error for PutError<T> {}
+
+struct State<T, S> {
+    items: S,
+    maxsize: usize,
+    unfinished: usize,
+    shutdown: bool,
+    next_id: u64,
+    getters: VecDeque<(u64, Waker)>,
+    putters: VecDeque<(u64, Waker)>,
+    joiners: Vec<Waker>,
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<T, S: Store<T>> State<T, S> {
+    fn full(&self) -> bool {
+        self.maxsize > 0 && self.items.len() >= self.maxsize
+    }
+    fn wake_front(queue: &VecDeque<(u64, Waker)>) {
+        if let Some((_, w)) = queue.front() {
+            w.wake_by_ref();
+        }
+    }
+}
+
+/// A queue between tasks, generic over its order; use [`Queue`],
+/// [`LifoQueue`] or [`PriorityQueue`].
+///
+/// Waiting `put`s and `get`s are served in arrival order. Cancelling a
+/// waiting `get` (dropping its future) loses no item, and a cancelled
+/// `put` inserts nothing: an item moves only in the poll that returns it.
+pub struct BaseQueue<T, S: Store<T>> {
+    state: Mutex<State<T, S>>,
+}
+
+/// FIFO queue (asyncio's `Queue`).
+///
+/// ```
+/// ferrio::run(async {
+///     let q = std::sync::Arc::new(ferrio::sync::Queue::new(2));
+///     let producer = {
+///         let q = q.clone();
+///         ferrio::spawn(async move {
+///             for i in 0..5 {
+///                 q.put(i).await.unwrap(); // waits while 2 are queued
+///             }
+///         })
+///     };
+///     let mut got = Vec::new();
+///     for _ in 0..5 {
+///         got.push(q.get().await.unwrap());
+///         q.task_done().unwrap();
+///     }
+///     producer.await.unwrap();
+///     q.join().await;
+///     assert_eq!(got, vec![0, 1, 2, 3, 4]);
+/// });
+/// ```
+pub type Queue<T> = BaseQueue<T, Fifo<T>>;
+/// LIFO queue (asyncio's `LifoQueue`).
+pub type LifoQueue<T> = BaseQueue<T, Lifo<T>>;
+/// Priority queue, smallest first, stable for equal items (asyncio's
+/// `PriorityQueue`).
+pub type PriorityQueue<T> = BaseQueue<T, Priority<T>>;
+
+impl<T, S: Store<T>> fmt::Debug for BaseQueue<T, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.lock();
+        f.debug_struct("Queue")
+            .field("len", &st.items.len())
+            .field("maxsize", &st.maxsize)
+            .field("unfinished", &st.unfinished)
+            .field("shutdown", &st.shutdown)
+            .finish()
+    }
+}
+
+impl<T, S: Store<T>> BaseQueue<T, S> {
+    /// A queue holding at most `maxsize` items; 0 means unbounded.
+    pub fn new(maxsize: usize) -> Self {
+        BaseQueue {
+            state: Mutex::new(State {
+                items: S::default(),
+                maxsize,
+                unfinished: 0,
+                shutdown: false,
+                next_id: 0,
+                getters: VecDeque::new(),
+                putters: VecDeque::new(),
+                joiners: Vec::new(),
+                _t: std::marker::PhantomData,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<T, S>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Items queued now.
+    pub fn qsize(&self) -> usize {
+        self.lock().items.len()
+    }
+
+    /// The capacity (0: unbounded).
+    pub fn maxsize(&self) -> usize {
+        self.lock().maxsize
+    }
+
+    /// True when no item is queued.
+    pub fn empty(&self) -> bool {
+        self.qsize() == 0
+    }
+
+    /// True when a `put` would wait.
+    pub fn full(&self) -> bool {
+        self.lock().full()
+    }
+
+    /// Queues `item` at once, or hands it back (`Full`, `ShutDown`).
+    pub fn put_nowait(&self, item: T) -> Result<(), PutError<T>> {
+        let mut st = self.lock();
+        if st.shutdown {
+            return Err(PutError {
+                item,
+                error: QueueError::ShutDown,
+            });
+        }
+        // Waiting putters go first (FIFO).
+        if st.full() || !st.putters.is_empty() {
+            return Err(PutError {
+                item,
+                error: QueueError::Full,
+            });
+        }
+        Self::insert(&mut st, item);
+        Ok(())
+    }
+
+    fn insert(st: &mut State<T, S>, item: T) {
+        st.items.push(item);
+        st.unfinished += 1;
+        State::<T, S>::wake_front(&st.getters);
+    }
+
+    /// Takes an item at once (`Empty`, or `ShutDown` once shut down and
+    /// empty).
+    pub fn get_nowait(&self) -> Result<T, QueueError> {
+        let mut st = self.lock();
+        if !st.getters.is_empty() {
+            return Err(if st.shutdown && st.items.is_empty() {
+                QueueError::ShutDown
+            } else {
+                QueueError::Empty
+            });
+        }
+        Self::take(&mut st)
+    }
+
+    fn take(st: &mut State<T, S>) -> Result<T, QueueError> {
+        match st.items.pop() {
+            Some(item) => {
+                State::<T, S>::wake_front(&st.putters);
+                if !st.items.is_empty() {
+                    State::<T, S>::wake_front(&st.getters);
+                }
+                Ok(item)
+            }
+            None if st.shutdown => Err(QueueError::ShutDown),
+            None => Err(QueueError::Empty),
+        }
+    }
+
+    /// Queues `item`, waiting while the queue is full. Fails (handing the
+    /// item back) once the queue is shut down.
+    pub fn put(&self, item: T) -> Put<'_, T, S> {
+        Put {
+            queue: self,
+            item: Some(item),
+            id: None,
+        }
+    }
+
+    /// Takes the next item, waiting while the queue is empty. Fails with
+    /// `ShutDown` once the queue is shut down and empty (at once for an
+    /// immediate shutdown).
+    pub fn get(&self) -> Get<'_, T, S> {
+        Get {
+            queue: self,
+            id: None,
+        }
+    }
+
+    /// Marks one item taken by `get` as processed (asyncio's
+    /// `task_done`); `join` returns when every item put was processed.
+    pub fn task_done(&self) -> Result<(), QueueError> {
+        let wake = {
+            let mut st = self.lock();
+            if st.unfinished == 0 {
+                return Err(QueueError::TooManyTaskDone);
+            }
+            st.unfinished -= 1;
+            if st.unfinished == 0 {
+                std::mem::take(&mut st.joiners)
+            } else {
+                Vec::new()
+            }
+        };
+        for w in wake {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    /// Waits until every item put has been marked `task_done`.
+    pub async fn join(&self) {
+        std::future::poll_fn(|cx| {
+            let mut st = self.lock();
+            if st.unfinished == 0 {
+                Poll::Ready(())
+            } else {
+                st.joiners.push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Shuts the queue down (asyncio 3.13): `put`s fail from now on;
+    /// `get`s fail once the queue is empty. With `immediate`, queued items
+    /// are dropped (counted as done for `join`) and every waiter returns
+    /// at once.
+    pub fn shutdown(&self, immediate: bool) {
+        let (wake, drained) = {
+            let mut st = self.lock();
+            st.shutdown = true;
+            let mut drained = Vec::new();
+            if immediate {
+                while let Some(item) = st.items.pop() {
+                    drained.push(item);
+                    st.unfinished = st.unfinished.saturating_sub(1);
+                }
+            }
+            let mut wake: Vec<Waker> = st.getters.iter().map(|(_, w)| w.clone()).collect();
+            wake.extend(st.putters.iter().map(|(_, w)| w.clone()));
+            if st.unfinished == 0 {
+                wake.append(&mut st.joiners);
+            }
+            (wake, drained)
+        };
+        drop(drained);
+        for w in wake {
+            w.wake();
+        }
+    }
+
+    /// True once `shutdown` was called.
+    pub fn is_shutdown(&self) -> bool {
+        self.lock().shutdown
+    }
+}
+
+fn remove(queue: &mut VecDeque<(u64, Waker)>, id: u64) {
+    if let Some(pos) = queue.iter().position(|(i, _)| *i == id) {
+        queue.remove(pos);
+    }
+}
+
+fn enqueue(
+    queue: &mut VecDeque<(u64, Waker)>,
+    next_id: &mut u64,
+    slot: &mut Option<u64>,
+    w: &Waker,
+) {
+    match slot {
+        Some(id) => {
+            if let Some(entry) = queue.iter_mut().find(|(i, _)| i == id) {
+                if !entry.1.will_wake(w) {
+                    entry.1 = w.clone();
+                }
+            }
+        }
+        None => {
+            let id = *next_id;
+            *next_id += 1;
+            queue.push_back((id, w.clone()));
+            *slot = Some(id);
+        }
+    }
+}
+
+/// The future returned by [`BaseQueue::put`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Put<'a, T, S: Store<T>> {
+    queue: &'a BaseQueue<T, S>,
+    item: Option<T>,
+    id: Option<u64>,
+}
+
+impl<T, S: Store<T>> Unpin for Put<'_, T, S> {}
+
+impl<T, S: Store<T>> Future for Put<'_, T, S> {
+    type Output = Result<(), PutError<T>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if !crate::coop::poll_proceed(cx) {
+            return Poll::Pending;
+        }
+        let this = &mut *self;
+        let mut st = this.queue.lock();
+        let first = match (this.id, st.putters.front()) {
+            (_, None) => true,
+            (Some(id), Some((front, _))) => id == *front,
+            (None, Some(_)) => false,
+        };
+        if st.shutdown {
+            if let Some(id) = this.id.take() {
+                remove(&mut st.putters, id);
+            }
+            let item = this.item.take().expect("Put polled after completion");
+            return Poll::Ready(Err(PutError {
+                item,
+                error: QueueError::ShutDown,
+            }));
+        }
+        if first && !st.full() {
+            if let Some(id) = this.id.take() {
+                remove(&mut st.putters, id);
+            }
+            let item = this.item.take().expect("Put polled after completion");
+            BaseQueue::<T, S>::insert(&mut st, item);
+            if !st.full() {
+                State::<T, S>::wake_front(&st.putters);
+            }
+            return Poll::Ready(Ok(()));
+        }
+        let state = &mut *st;
+        enqueue(
+            &mut state.putters,
+            &mut state.next_id,
+            &mut this.id,
+            cx.waker(),
+        );
+        Poll::Pending
+    }
+}
+
+impl<T, S: Store<T>> Drop for Put<'_, T, S> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            let mut st = self.queue.lock();
+            remove(&mut st.putters, id);
+            // We may have been woken for a free slot: pass it on.
+            if !st.full() {
+                State::<T, S>::wake_front(&st.putters);
+            }
+        }
+    }
+}
+
+/// The future returned by [`BaseQueue::get`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Get<'a, T, S: Store<T>> {
+    queue: &'a BaseQueue<T, S>,
+    id: Option<u64>,
+}
+
+impl<T, S: Store<T>> Future for Get<'_, T, S> {
+    type Output = Result<T, QueueError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if !crate::coop::poll_proceed(cx) {
+            return Poll::Pending;
+        }
+        let this = &mut *self;
+        let mut st = this.queue.lock();
+        let first = match (this.id, st.getters.front()) {
+            (_, None) => true,
+            (Some(id), Some((front, _))) => id == *front,
+            (None, Some(_)) => false,
+        };
+        if (first && !st.items.is_empty()) || (st.shutdown && st.items.is_empty()) {
+            if let Some(id) = this.id.take() {
+                remove(&mut st.getters, id);
+            }
+            return Poll::Ready(BaseQueue::<T, S>::take(&mut st));
+        }
+        let state = &mut *st;
+        enqueue(
+            &mut state.getters,
+            &mut state.next_id,
+            &mut this.id,
+            cx.waker(),
+        );
+        Poll::Pending
+    }
+}
+
+impl<T, S: Store<T>> Drop for Get<'_, T, S> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            let mut st = self.queue.lock();
+            remove(&mut st.getters, id);
+            // We may have been woken for an item: pass it on.
+            if !st.items.is_empty() {
+                State::<T, S>::wake_front(&st.getters);
+            }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! Queue, LifoQueue, PriorityQueue and Promise (behaviours from CPython's
+//! test_asyncio/test_queues.py and test_futures.py).
+
+use std::sync::Arc;
+
+use super::common::rt;
+use ferrio::sync::{LifoQueue, PriorityQueue, Promise, PromiseError, PutError, Queue, QueueError};
+
+async fn settle() {
+    for _ in 0..20 {
+        ferrio::yield_now().await;
+    }
+}
+
+#[test]
+fn nowait_variants_and_sizes() {
+    let q: Queue<u8> = Queue::new(2);
+    assert!(q.empty());
+    q.put_nowait(1).unwrap();
+    q.put_nowait(2).unwrap();
+    assert!(q.full());
+    assert_eq!(
+        q.put_nowait(3),
+        Err(PutError {
+            item: 3,
+            error: QueueError::Full
+        })
+    );
+    assert_eq!(q.qsize(), 2);
+    assert_eq!(q.get_nowait(), Ok(1));
+    assert_eq!(q.get_nowait(), Ok(2));
+    assert_eq!(q.get_nowait(), Err(QueueError::Empty));
+    let unbounded: Queue<u32> = Queue::new(0);
+    for i in 0..10_000 {
+        unbounded.put_nowait(i).unwrap();
+    }
+    assert!(!unbounded.full());
+}
+
+#[test]
+fn lifo_and_priority_orders() {
+    let l: LifoQueue<u8> = LifoQueue::new(0);
+    for i in 0..3 {
+        l.put_nowait(i).unwrap();
+    }
+    assert_eq!(
+        (0..3).map(|_| l.get_nowait().unwrap()).collect::<Vec<_>>(),
+        vec![2, 1, 0]
+    );
+    // Stable for equal priorities: (priority, tag) compares the tag only
+    // on ties, so use a key type where ties are real.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Job(u8, &'static str);
+    impl PartialOrd for Job {
+        fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+            Some(self.cmp(o))
+        }
+    }
+    impl Ord for Job {
+        fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+            self.0.cmp(&o.0)
+        }
+    }
+    let p: PriorityQueue<Job> = PriorityQueue::new(0);
+    for j in [Job(2, "a"), Job(1, "b"), Job(2, "c"), Job(1, "d")] {
+        p.put_nowait(j).unwrap();
+    }
+    let order: Vec<_> = (0..4).map(|_| p.get_nowait().unwrap().1).collect();
+    assert_eq!(order, vec!["b", "d", "a", "c"]);
+}
+
+#[test]
+fn put_waits_while_full_and_get_while_empty() {
+    let rt = rt(2);
+    rt.block_on(async {
+        let q = Arc::new(Queue::new(1));
+        let q2 = q.clone();
+        let producer = ferrio::spawn(async move {
+            for i in 0..100u32 {
+                q2.put(i).await.unwrap();
+            }
+        });
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            got.push(q.get().await.unwrap());
+        }
+        producer.await.unwrap();
+        assert_eq!(got, (0..100).collect::<Vec<_>>());
+    });
+}
+
+#[test]
+fn cancelled_get_loses_no_item_and_cancelled_put_inserts_nothing() {
+    let rt = rt(1);
+    rt.block_on(rt.spawn(async {
+        let q = Arc::new(Queue::<u32>::new(1));
+        // A getter waits, then is cancelled; the item goes to the next.
+        let q1 = q.clone();
+        let first = ferrio::spawn(async move { q1.get().await });
+        settle().await;
+        let q2 = q.clone();
+        let second = ferrio::spawn(async move { q2.get().await });
+        settle().await;
+        assert!(first.cancel());
+        q.put(7).await.unwrap();
+        assert_eq!(second.await.unwrap(), Ok(7));
+        // A putter waits on a full queue, then is cancelled.
+        q.put(1).await.unwrap();
+        let q3 = q.clone();
+        let blocked = ferrio::spawn(async move { q3.put(99).await });
+        settle().await;
+        assert!(blocked.cancel());
+        assert_eq!(q.get().await, Ok(1));
+        assert_eq!(
+            q.get_nowait(),
+            Err(QueueError::Empty),
+            "99 was never inserted"
+        );
+    }))
+    .unwrap();
+}
+
+#[test]
+fn task_done_and_join() {
+    let rt = rt(2);
+    rt.block_on(async {
+        let q = Arc::new(Queue::new(0));
+        for i in 0..10 {
+            q.put_nowait(i).unwrap();
+        }
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                let q = q.clone();
+                ferrio::spawn(async move {
+                    while let Ok(_item) = q.get().await {
+                        ferrio::yield_now().await;
+                        q.task_done().unwrap();
+                    }
+                })
+            })
+            .collect();
+        q.join().await;
+        assert!(q.empty());
+        q.shutdown(false);
+        for w in workers {
+            w.await.unwrap();
+        }
+        assert_eq!(q.task_done(), Err(QueueError::TooManyTaskDone));
+    });
+}
+
+#[test]
+fn shutdown_semantics() {
+    let rt = rt(1);
+    rt.block_on(rt.spawn(async {
+        // Graceful: puts fail, gets drain then fail.
+        let q = Arc::new(Queue::new(0));
+        q.put_nowait(1).unwrap();
+        q.shutdown(false);
+        assert_eq!(q.put(2).await.unwrap_err().error, QueueError::ShutDown);
+        assert_eq!(q.get().await, Ok(1));
+        assert_eq!(q.get().await, Err(QueueError::ShutDown));
+        // A blocked getter is woken by the shutdown.
+        let q = Arc::new(Queue::<u8>::new(0));
+        let q2 = q.clone();
+        let getter = ferrio::spawn(async move { q2.get().await });
+        settle().await;
+        q.shutdown(false);
+        assert_eq!(getter.await.unwrap(), Err(QueueError::ShutDown));
+        // Immediate: items are dropped and join returns.
+        let q = Arc::new(Queue::new(0));
+        q.put_nowait("x").unwrap();
+        q.put_nowait("y").unwrap();
+        q.shutdown(true);
+        assert!(q.empty());
+        q.join().await;
+        assert_eq!(q.get_nowait(), Err(QueueError::ShutDown));
+    }))
+    .unwrap();
+}
+
+#[test]
+fn promise_states_and_callbacks() {
+    let p: Promise<u32> = Promise::new();
+    assert_eq!(p.result(), Err(PromiseError::NotDone));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    for i in 0..3 {
+        let s = seen.clone();
+        p.add_done_callback(move |p| s.lock().unwrap().push((i, p.result())));
+    }
+    p.set_result(5).unwrap();
+    assert!(p.set_result(6).is_err());
+    assert!(!p.cancel());
+    let s = seen.clone();
+    p.add_done_callback(move |p| s.lock().unwrap().push((9, p.result())));
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![(0, Ok(5)), (1, Ok(5)), (2, Ok(5)), (9, Ok(5))]
+    );
+    let c: Promise<u32> = Promise::new();
+    assert!(c.cancel());
+    assert!(c.is_cancelled() && c.is_done());
+    assert_eq!(c.result(), Err(PromiseError::Cancelled));
+}
+
+#[test]
+fn promise_awaited_by_many_tasks() {
+    let rt = rt(2);
+    rt.block_on(async {
+        let p = Promise::new();
+        let waiters: Vec<_> = (0..50).map(|_| ferrio::spawn(p.clone())).collect();
+        ferrio::yield_now().await;
+        p.set_result(String::from("v")).unwrap();
+        for w in waiters {
+            assert_eq!(w.await.unwrap(), Ok("v".to_string()));
+        }
+        let c: Promise<()> = Promise::new();
+        let w = ferrio::spawn(c.clone());
+        c.cancel();
+        assert_eq!(w.await.unwrap(), Err(PromiseError::Cancelled));
+    });
+}
