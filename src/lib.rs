@@ -34,6 +34,7 @@
 
 pub(crate) mod loom;
 
+mod blocking;
 pub mod combinators;
 mod context;
 mod coop;
@@ -61,6 +62,7 @@ mod tests;
 
 use std::future::Future;
 
+pub use blocking::{run_coroutine_threadsafe, to_thread, ConcurrentError, ConcurrentFuture};
 pub use combinators::{
     as_completed, gather, shield, try_gather, wait, AsCompleted, EmptyWait, Gather, ReturnWhen,
     TryGather,

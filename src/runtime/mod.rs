@@ -65,6 +65,7 @@ pub struct Builder {
     stack_size: Option<usize>,
     on_task_panic: Option<PanicHandler>,
     simulate_setup_error: Option<i32>,
+    blocking: crate::blocking::PoolConfig,
 }
 
 impl fmt::Debug for Builder {
@@ -85,6 +86,7 @@ impl Default for Builder {
             stack_size: None,
             on_task_panic: None,
             simulate_setup_error: None,
+            blocking: crate::blocking::PoolConfig::default(),
         }
     }
 }
@@ -127,6 +129,21 @@ impl Builder {
         self
     }
 
+    /// The most threads the blocking pool (`to_thread`) may run at once
+    /// (default 512); jobs beyond it wait in FIFO order. Zero is rejected
+    /// by [`build`](Builder::build).
+    pub fn max_blocking_threads(mut self, n: usize) -> Builder {
+        self.blocking.max_threads = n;
+        self
+    }
+
+    /// How long an idle blocking-pool thread waits for work before it
+    /// exits (default 10 s).
+    pub fn blocking_keep_alive(mut self, keep_alive: Duration) -> Builder {
+        self.blocking.keep_alive = keep_alive;
+        self
+    }
+
     /// Makes io_uring setup fail with the OS error `errno`, as it would
     /// where io_uring is disabled (for testing how an application reports
     /// that; see [`build`](Builder::build)).
@@ -166,6 +183,12 @@ impl Builder {
                 format!("ferrio: worker_threads = {workers} is more than the supported 4096"),
             ));
         }
+        if self.blocking.max_threads == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "ferrio: max_blocking_threads must be at least 1",
+            ));
+        }
         // Fail fast, with the reason, where io_uring is unavailable.
         #[cfg(not(ferrio_loom))]
         crate::driver::probe(self.simulate_setup_error)?;
@@ -174,6 +197,8 @@ impl Builder {
                 .on_task_panic
                 .unwrap_or_else(|| StdArc::new(report_panic)),
             simulate_setup_error: self.simulate_setup_error,
+            blocking: self.blocking,
+            thread_name: self.thread_name.clone(),
         };
         let (shared, parts) = Shared::new(workers, config)?;
         let handle = Handle {
@@ -443,6 +468,11 @@ impl Handle {
     /// How many worker threads the runtime has.
     pub fn num_workers(&self) -> usize {
         self.shared.num_workers()
+    }
+
+    /// Threads in the blocking pool right now.
+    pub fn blocking_threads(&self) -> usize {
+        self.shared.blocking_threads()
     }
 
     /// How many tasks are alive (spawned and not yet finished).

@@ -125,6 +125,8 @@ pub(crate) struct Config {
     pub(crate) on_task_panic: PanicHandler,
     /// Makes ring setup fail with this errno (tests of that path).
     pub(crate) simulate_setup_error: Option<i32>,
+    pub(crate) blocking: crate::blocking::PoolConfig,
+    pub(crate) thread_name: String,
 }
 
 /// What the workers share.
@@ -139,6 +141,8 @@ pub(crate) struct Shared {
     start: Instant,
     /// Round-robin choice of a worker for requests from outside.
     next_remote: AtomicUsize,
+    /// Started at the first `to_thread`.
+    blocking: std::sync::OnceLock<StdArc<crate::blocking::BlockingPool>>,
 }
 
 /// What other threads may touch of a worker.
@@ -194,8 +198,23 @@ impl Shared {
             config,
             start: Instant::now(),
             next_remote: AtomicUsize::new(0),
+            blocking: std::sync::OnceLock::new(),
         };
         Ok((shared, parts))
+    }
+
+    /// The runtime's blocking pool, started on first use.
+    pub(crate) fn blocking_pool(&self) -> &StdArc<crate::blocking::BlockingPool> {
+        self.blocking.get_or_init(|| {
+            crate::blocking::BlockingPool::new(
+                self.config.blocking,
+                self.config.thread_name.clone(),
+            )
+        })
+    }
+
+    pub(crate) fn blocking_threads(&self) -> usize {
+        self.blocking.get().map_or(0, |p| p.num_threads())
     }
 
     fn pick_worker(&self) -> usize {
@@ -338,6 +357,9 @@ impl Shared {
     pub(crate) fn begin_shutdown(&self) {
         self.shutdown.store(true, Ordering::SeqCst);
         self.owned.close();
+        if let Some(pool) = self.blocking.get() {
+            pool.shutdown();
+        }
         for r in self.remotes.iter() {
             r.unparker.unpark();
         }

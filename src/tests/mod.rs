@@ -10,4 +10,5 @@ mod shutdown;
 mod stress;
 mod sync;
 mod tasks;
+mod threads;
 mod time;

@@ -1,0 +1,388 @@
+//! Threads: the blocking pool behind `to_thread` / `run_in_executor`, and
+//! `run_coroutine_threadsafe` for plain threads (asyncio's thread bridges).
+//!
+//! # The blocking pool
+//! Jobs go into a lock-free queue (crossbeam's `Injector`): submitting
+//! takes no lock unless an idle pool thread must be woken, so many
+//! spawners do not contend on one mutex (tokio's #2528). The pool grows on
+//! demand up to `Builder::max_blocking_threads` (default 512) and an idle
+//! thread retires after `Builder::blocking_keep_alive` (default 10 s).
+//! Beyond the maximum, jobs wait in the queue in FIFO order; the queue is
+//! unbounded (each waiting job costs one boxed closure), so a caller that
+//! can flood it should bound itself, e.g. with a `Semaphore`.
+//! At runtime shutdown, idle threads exit; a job already running finishes
+//! on its own thread (a thread cannot be cancelled) and jobs still queued
+//! are dropped.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crossbeam_deque::{Injector, Steal};
+
+use crate::runtime::Handle;
+use crate::task::{Outcome, Task, TaskError};
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Settings of a runtime's blocking pool.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PoolConfig {
+    pub(crate) max_threads: usize,
+    pub(crate) keep_alive: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> PoolConfig {
+        PoolConfig {
+            max_threads: 512,
+            keep_alive: Duration::from_secs(10),
+        }
+    }
+}
+
+pub(crate) struct BlockingPool {
+    queue: Injector<Job>,
+    threads: AtomicUsize,
+    idle: AtomicUsize,
+    shutdown: AtomicBool,
+    sleep: Mutex<()>,
+    wake: Condvar,
+    config: PoolConfig,
+    name: String,
+}
+
+impl BlockingPool {
+    pub(crate) fn new(config: PoolConfig, name: String) -> Arc<BlockingPool> {
+        Arc::new(BlockingPool {
+            queue: Injector::new(),
+            threads: AtomicUsize::new(0),
+            idle: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+            sleep: Mutex::new(()),
+            wake: Condvar::new(),
+            config,
+            name,
+        })
+    }
+
+    fn pop(&self) -> Option<Job> {
+        loop {
+            match self.queue.steal() {
+                Steal::Success(job) => return Some(job),
+                Steal::Empty => return None,
+                Steal::Retry => std::hint::spin_loop(),
+            }
+        }
+    }
+
+    /// Queues a job; wakes an idle thread or starts one if below the max.
+    pub(crate) fn submit(self: &Arc<Self>, job: Job) {
+        self.queue.push(job);
+        // Pairs with the fence in `worker`: either it sees our job on its
+        // re-check, or we see it idle and wake it.
+        fence(SeqCst);
+        if self.idle.load(SeqCst) > 0 {
+            drop(self.sleep.lock().unwrap_or_else(|e| e.into_inner()));
+            self.wake.notify_one();
+            return;
+        }
+        let mut n = self.threads.load(SeqCst);
+        while n < self.config.max_threads {
+            match self.threads.compare_exchange_weak(n, n + 1, SeqCst, SeqCst) {
+                Ok(_) => {
+                    let pool = self.clone();
+                    let spawned = std::thread::Builder::new()
+                        .name(format!("{}-blocking", self.name))
+                        .spawn(move || pool.worker());
+                    if spawned.is_err() {
+                        // Out of threads: the job waits for a running one.
+                        self.threads.fetch_sub(1, SeqCst);
+                    }
+                    return;
+                }
+                Err(actual) => n = actual,
+            }
+        }
+        // At the maximum: the job waits in the queue.
+    }
+
+    fn worker(self: Arc<Self>) {
+        loop {
+            while let Some(job) = self.pop() {
+                if self.shutdown.load(SeqCst) {
+                    drop(job);
+                    continue;
+                }
+                job();
+            }
+            let mut guard = self.sleep.lock().unwrap_or_else(|e| e.into_inner());
+            self.idle.fetch_add(1, SeqCst);
+            fence(SeqCst);
+            let deadline = Instant::now() + self.config.keep_alive;
+            let mut timed_out = false;
+            while self.queue.is_empty() && !self.shutdown.load(SeqCst) {
+                let now = Instant::now();
+                if now >= deadline {
+                    timed_out = true;
+                    break;
+                }
+                guard = self
+                    .wake
+                    .wait_timeout(guard, deadline - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            self.idle.fetch_sub(1, SeqCst);
+            drop(guard);
+            if (timed_out && self.queue.is_empty()) || self.shutdown.load(SeqCst) {
+                self.threads.fetch_sub(1, SeqCst);
+                // A job may have arrived after we decided to retire while
+                // no thread was counted: make sure one runs it.
+                if !self.queue.is_empty() && !self.shutdown.load(SeqCst) {
+                    if let Some(job) = self.pop() {
+                        let pool = self.clone();
+                        pool.submit(job);
+                    }
+                }
+                return;
+            }
+        }
+    }
+
+    pub(crate) fn shutdown(&self) {
+        self.shutdown.store(true, SeqCst);
+        drop(self.sleep.lock().unwrap_or_else(|e| e.into_inner()));
+        self.wake.notify_all();
+        while self.pop().is_some() {}
+    }
+
+    pub(crate) fn num_threads(&self) -> usize {
+        self.threads.load(SeqCst)
+    }
+}
+
+/// A one-shot slot from a pool thread to the task awaiting it.
+struct Slot<R> {
+    state: Mutex<(Option<std::thread::Result<R>>, Option<Waker>)>,
+}
+
+struct Recv<R>(Arc<Slot<R>>);
+
+impl<R> Future for Recv<R> {
+    type Output = std::thread::Result<R>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut st = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        match st.0.take() {
+            Some(r) => Poll::Ready(r),
+            None => {
+                st.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Handle {
+    /// Runs the blocking function `f` on the runtime's blocking pool and
+    /// returns a [`Task`] for its result (asyncio's
+    /// `loop.run_in_executor(None, f)`). A panic in `f` makes the task
+    /// resolve to `Err(TaskError::Panicked)`. Cancelling the task does not
+    /// stop `f` (a thread cannot be interrupted); its result is dropped.
+    pub fn run_in_executor<F, R>(&self, f: F) -> Task<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let slot = Arc::new(Slot {
+            state: Mutex::new((None, None)),
+        });
+        let tx = slot.clone();
+        self.shared.blocking_pool().submit(Box::new(move || {
+            let out = catch_unwind(AssertUnwindSafe(f));
+            let waker = {
+                let mut st = tx.state.lock().unwrap_or_else(|e| e.into_inner());
+                st.0 = Some(out);
+                st.1.take()
+            };
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }));
+        self.spawn(async move {
+            match Recv(slot).await {
+                Ok(v) => v,
+                Err(payload) => std::panic::resume_unwind(payload),
+            }
+        })
+    }
+}
+
+/// Runs `f` on the current runtime's blocking pool (asyncio's
+/// `asyncio.to_thread`). See [`Handle::run_in_executor`].
+///
+/// ```
+/// ferrio::run(async {
+///     let t = ferrio::to_thread(|| std::thread::current().name().map(str::to_owned));
+///     let name = t.await.unwrap().unwrap();
+///     assert!(name.ends_with("-blocking"));
+/// });
+/// ```
+///
+/// # Panics
+/// Outside a runtime.
+pub fn to_thread<F, R>(f: F) -> Task<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    crate::context::with_current_handle(|h| match h {
+        Some(h) => h.run_in_executor(f),
+        None => {
+            panic!("ferrio::to_thread called outside a ferrio runtime; use Handle::run_in_executor")
+        }
+    })
+}
+
+/// Why [`ConcurrentFuture::result`] has no value.
+pub enum ConcurrentError {
+    /// The timeout passed first; the task keeps running.
+    Timeout,
+    /// The task was cancelled.
+    Cancelled,
+    /// The task panicked; the payload is kept.
+    Panicked(Box<dyn Any + Send>),
+    /// The result was already taken by an earlier `result` call.
+    Taken,
+}
+
+impl fmt::Debug for ConcurrentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConcurrentError::Timeout => "Timeout",
+            ConcurrentError::Cancelled => "Cancelled",
+            ConcurrentError::Panicked(_) => "Panicked(..)",
+            ConcurrentError::Taken => "Taken",
+        })
+    }
+}
+
+impl fmt::Display for ConcurrentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConcurrentError::Timeout => "timed out waiting for the result",
+            ConcurrentError::Cancelled => "the task was cancelled",
+            ConcurrentError::Panicked(_) => "the task panicked",
+            ConcurrentError::Taken => "the result was already taken",
+        })
+    }
+}
+
+impl std::error::Error for ConcurrentError {}
+
+/// A task's result seen from a plain thread (asyncio's
+/// `concurrent.futures.Future`, as returned by `run_coroutine_threadsafe`).
+pub struct ConcurrentFuture<T> {
+    task: Option<Task<T>>,
+}
+
+impl<T> fmt::Debug for ConcurrentFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConcurrentFuture")
+            .field("done", &self.done())
+            .finish()
+    }
+}
+
+struct ThreadWake(std::thread::Thread);
+
+impl std::task::Wake for ThreadWake {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+impl<T> ConcurrentFuture<T> {
+    /// Blocks this thread until the task finishes, or at most `timeout`
+    /// (`None`: no limit). A timeout leaves the task running; call again.
+    ///
+    /// Do not call this on a runtime worker: it blocks the thread.
+    pub fn result(&mut self, timeout: Option<Duration>) -> Result<T, ConcurrentError> {
+        let Some(task) = self.task.as_mut() else {
+            return Err(ConcurrentError::Taken);
+        };
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let waker = Waker::from(Arc::new(ThreadWake(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if let Poll::Ready(r) = Pin::new(&mut *task).poll(&mut cx) {
+                self.task = None;
+                return r.map_err(|e| match e {
+                    TaskError::Cancelled => ConcurrentError::Cancelled,
+                    TaskError::Panicked(p) => ConcurrentError::Panicked(p),
+                });
+            }
+            match deadline {
+                None => std::thread::park(),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return Err(ConcurrentError::Timeout);
+                    }
+                    std::thread::park_timeout(d - now);
+                }
+            }
+        }
+    }
+
+    /// Cancels the task in the runtime. False when already done.
+    pub fn cancel(&self) -> bool {
+        self.task.as_ref().is_some_and(|t| t.cancel())
+    }
+
+    /// True once the task finished.
+    pub fn done(&self) -> bool {
+        self.task.as_ref().is_none_or(|t| t.is_done())
+    }
+
+    /// True once the task finished by being cancelled.
+    pub fn cancelled(&self) -> bool {
+        self.task.as_ref().is_some_and(|t| t.is_cancelled())
+    }
+
+    /// Runs `f` when the task finishes (at once if it has).
+    pub fn add_done_callback(&self, f: impl FnOnce(Outcome) + Send + 'static) {
+        if let Some(t) = &self.task {
+            t.add_done_callback(f);
+        }
+    }
+}
+
+/// Submits `future` to the runtime behind `handle` from any thread, and
+/// returns a [`ConcurrentFuture`] to wait for it there (asyncio's
+/// `run_coroutine_threadsafe`).
+///
+/// ```
+/// let rt = ferrio::Runtime::new().unwrap();
+/// let handle = rt.handle();
+/// let from_thread = std::thread::spawn(move || {
+///     let mut fut = ferrio::run_coroutine_threadsafe(async { 6 * 7 }, &handle);
+///     fut.result(None).unwrap()
+/// });
+/// assert_eq!(from_thread.join().unwrap(), 42);
+/// ```
+pub fn run_coroutine_threadsafe<F>(future: F, handle: &Handle) -> ConcurrentFuture<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    ConcurrentFuture {
+        task: Some(handle.spawn(future)),
+    }
+}
