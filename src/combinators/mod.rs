@@ -1,4 +1,5 @@
-//! asyncio's combinators: `gather`, `wait`, `shield`, `as_completed`.
+//! asyncio's combinators: `gather`, `wait`, `shield`, `as_completed`,
+//! `TaskGroup`.
 //!
 //! Futures handed to `gather`, `try_gather` and `as_completed` run
 //! concurrently **inside the caller's task** (no `'static` or `Send`
@@ -19,8 +20,11 @@ use std::time::Duration;
 use crate::task::{Outcome, Task};
 use crate::time::{Sleep, TimeoutError};
 
+mod group;
 mod join;
 mod tuple;
+
+pub use group::{ChildFailure, GroupClosed, GroupError, GroupSpawner, TaskGroup};
 
 use join::JoinSet;
 pub use tuple::{

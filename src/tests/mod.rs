@@ -4,6 +4,7 @@
 
 mod combinators;
 mod common;
+mod group;
 mod io;
 mod queues;
 mod shutdown;
