@@ -1,17 +1,22 @@
 //! Synchronisation primitives for tasks (asyncio's `Lock`, `Event`,
-//! `Semaphore`, `BoundedSemaphore`, `Queue`s, `Future` as [`Promise`]).
+//! `Condition`, `Semaphore`, `BoundedSemaphore`, `Barrier`, `Queue`s,
+//! `Future` as [`Promise`]).
 //!
 //! All are FIFO-fair and cancellation-safe: dropping a waiting future
 //! leaves its queue and loses nothing (a permit or lock already handed to
 //! it goes on to the next waiter). They block no thread; share them
 //! between tasks with an `Arc`.
 
+mod barrier;
+mod condition;
 mod event;
 mod lock;
 mod promise;
 mod queue;
 mod semaphore;
 
+pub use barrier::{Barrier, BarrierWait, BrokenBarrier};
+pub use condition::Condition;
 pub use event::{Event, EventWait};
 pub use lock::{Lock, LockGuard};
 pub use promise::{AlreadyDone, Promise, PromiseError};

@@ -194,3 +194,98 @@ fn event_wait_when_set_returns_at_once() {
         assert!(ev.is_set());
     });
 }
+
+#[test]
+fn condition_wait_releases_and_reacquires_and_notify_counts() {
+    let rt = rt(1);
+    rt.block_on(rt.spawn(async {
+        let cond = Arc::new(ferrio::sync::Condition::new(0u32));
+        let woken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let (c, w) = (cond.clone(), woken.clone());
+                ferrio::spawn(async move {
+                    let g = c.lock().await;
+                    // wait releases the lock: others can take it meanwhile.
+                    let mut g = c.wait(g).await;
+                    *g += 1;
+                    w.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                })
+            })
+            .collect();
+        settle().await;
+        assert!(!cond.locked(), "waiters released the lock");
+        cond.notify(2);
+        settle().await;
+        assert_eq!(woken.load(std::sync::atomic::Ordering::SeqCst), 2);
+        cond.notify_all();
+        for w in waiters {
+            w.await.unwrap();
+        }
+        assert_eq!(*cond.lock().await, 3);
+    }))
+    .unwrap();
+}
+
+#[test]
+fn condition_wait_for_predicate() {
+    let rt = rt(2);
+    rt.block_on(async {
+        let cond = Arc::new(ferrio::sync::Condition::new(Vec::new()));
+        let c = cond.clone();
+        let consumer = ferrio::spawn(async move {
+            let g = c
+                .wait_for(c.lock().await, |v: &mut Vec<u8>| v.len() >= 3)
+                .await;
+            g.clone()
+        });
+        for i in 0..3 {
+            cond.lock().await.push(i);
+            cond.notify_all();
+            ferrio::yield_now().await;
+        }
+        assert_eq!(consumer.await.unwrap(), vec![0, 1, 2]);
+    });
+}
+
+#[test]
+fn barrier_rounds_abort_and_reset() {
+    let rt = rt(1);
+    rt.block_on(rt.spawn(async {
+        let b = Arc::new(ferrio::sync::Barrier::new(2));
+        // Two rounds in a row.
+        for _ in 0..2 {
+            let b2 = b.clone();
+            let t = ferrio::spawn(async move { b2.wait().await });
+            let mine = b.wait().await.unwrap();
+            let theirs = t.await.unwrap().unwrap();
+            let mut both = [mine, theirs];
+            both.sort();
+            assert_eq!(both, [0, 1]);
+        }
+        // Abort breaks waiters and later callers until reset.
+        let b2 = b.clone();
+        let t = ferrio::spawn(async move { b2.wait().await });
+        settle().await;
+        assert_eq!(b.n_waiting(), 1);
+        b.abort();
+        assert!(t.await.unwrap().is_err());
+        assert!(b.broken());
+        assert!(b.wait().await.is_err());
+        b.reset();
+        assert!(!b.broken());
+        // Reset breaks the current round's waiters.
+        let b2 = b.clone();
+        let t = ferrio::spawn(async move { b2.wait().await });
+        settle().await;
+        b.reset();
+        assert!(t.await.unwrap().is_err());
+        // A cancelled waiter leaves the round.
+        let b2 = b.clone();
+        let t = ferrio::spawn(async move { b2.wait().await });
+        settle().await;
+        assert!(t.cancel());
+        assert_eq!(b.n_waiting(), 0);
+    }))
+    .unwrap();
+}
