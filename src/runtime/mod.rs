@@ -66,6 +66,7 @@ pub struct Builder {
     on_task_panic: Option<PanicHandler>,
     simulate_setup_error: Option<i32>,
     blocking: crate::blocking::PoolConfig,
+    slow_poll: Option<(Duration, crate::scheduler::SlowPollHandler)>,
 }
 
 impl fmt::Debug for Builder {
@@ -87,6 +88,7 @@ impl Default for Builder {
             on_task_panic: None,
             simulate_setup_error: None,
             blocking: crate::blocking::PoolConfig::default(),
+            slow_poll: None,
         }
     }
 }
@@ -126,6 +128,25 @@ impl Builder {
         f: impl Fn(&TaskInfo, &(dyn Any + Send)) + Send + Sync + 'static,
     ) -> Builder {
         self.on_task_panic = Some(StdArc::new(f));
+        self
+    }
+
+    /// Debug mode (asyncio's debug mode and `slow_callback_duration`): a
+    /// task poll that runs longer than `threshold` is reported on stderr
+    /// with the task's name and how long it held its worker. Off by
+    /// default (it times every poll).
+    pub fn slow_poll_threshold(mut self, threshold: Duration) -> Builder {
+        self.slow_poll = Some((threshold, StdArc::new(report_slow_poll)));
+        self
+    }
+
+    /// Debug mode with your own report instead of stderr.
+    pub fn on_slow_poll(
+        mut self,
+        threshold: Duration,
+        f: impl Fn(&TaskInfo, Duration) + Send + Sync + 'static,
+    ) -> Builder {
+        self.slow_poll = Some((threshold, StdArc::new(f)));
         self
     }
 
@@ -199,6 +220,7 @@ impl Builder {
             simulate_setup_error: self.simulate_setup_error,
             blocking: self.blocking,
             thread_name: self.thread_name.clone(),
+            slow_poll: self.slow_poll.clone(),
         };
         let (shared, parts) = Shared::new(workers, config)?;
         let handle = Handle {
@@ -273,6 +295,13 @@ impl Builder {
         }
         Ok(rt)
     }
+}
+
+fn report_slow_poll(info: &TaskInfo, took: Duration) {
+    eprintln!(
+        "ferrio: slow poll: task '{}' (id {}) held its worker for {took:?} in one poll",
+        info.name, info.id
+    );
 }
 
 fn report_panic(info: &TaskInfo, payload: &(dyn Any + Send)) {

@@ -127,7 +127,11 @@ pub(crate) struct Config {
     pub(crate) simulate_setup_error: Option<i32>,
     pub(crate) blocking: crate::blocking::PoolConfig,
     pub(crate) thread_name: String,
+    /// Debug mode (asyncio's `loop.slow_callback_duration`).
+    pub(crate) slow_poll: Option<(std::time::Duration, SlowPollHandler)>,
 }
+
+pub(crate) type SlowPollHandler = StdArc<dyn Fn(&TaskInfo, std::time::Duration) + Send + Sync>;
 
 /// What the workers share.
 pub(crate) struct Shared {
@@ -415,6 +419,16 @@ impl Schedule for Handle {
 
     fn unhandled_panic(&self, info: &TaskInfo, payload: &(dyn Any + Send)) {
         (self.shared.config.on_task_panic)(info, payload)
+    }
+
+    fn slow_poll_threshold(&self) -> Option<Duration> {
+        self.shared.config.slow_poll.as_ref().map(|(t, _)| *t)
+    }
+
+    fn report_slow_poll(&self, info: &TaskInfo, took: Duration) {
+        if let Some((_, report)) = &self.shared.config.slow_poll {
+            report(info, took)
+        }
     }
 }
 

@@ -96,6 +96,10 @@ where
         let waker = ManuallyDrop::new(waker_for(this.raw()));
         let mut cx = Context::from_waker(&waker);
         let current = crate::context::enter_task(this.raw());
+        let slow = this
+            .scheduler
+            .slow_poll_threshold()
+            .map(|t| (t, std::time::Instant::now()));
         let result = catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: RUNNING is held, so nobody else touches the stage.
             this.stage.with_mut(|stage| match unsafe { &mut *stage } {
@@ -109,6 +113,13 @@ where
             })
         }));
         drop(current);
+        if let Some((threshold, start)) = slow {
+            let took = start.elapsed();
+            if took > threshold {
+                let info = super::info_of(this.raw());
+                contain(|| this.scheduler.report_slow_poll(&info, took));
+            }
+        }
         match result {
             Ok(Poll::Pending) => match this.header.state.transition_to_idle() {
                 ToIdle::Idle => {}

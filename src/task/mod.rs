@@ -54,6 +54,14 @@ pub(crate) trait Schedule: Send + Sync + Sized + 'static {
 
     /// A panic that no `Task` handle will ever retrieve.
     fn unhandled_panic(&self, info: &TaskInfo, payload: &(dyn Any + Send));
+
+    /// Debug mode: polls longer than this are reported.
+    fn slow_poll_threshold(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Debug mode: a poll of `info`'s task took `took`.
+    fn report_slow_poll(&self, _info: &TaskInfo, _took: std::time::Duration) {}
 }
 
 /// A unique, never reused identifier of a task within the process.

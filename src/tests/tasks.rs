@@ -402,3 +402,30 @@ fn lifo_ping_pong_cannot_starve_the_queue() {
         assert!(bounces < 1_000_000);
     });
 }
+
+#[test]
+fn slow_polls_are_reported_in_debug_mode() {
+    let (tx, rx) = mpsc::channel();
+    let rt = ferrio::Runtime::builder()
+        .worker_threads(1)
+        .on_slow_poll(std::time::Duration::from_millis(20), move |info, took| {
+            tx.send((info.name.clone(), took)).unwrap();
+        })
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        ferrio::task::Builder::new()
+            .name("hog")
+            .spawn(async {
+                // Blocks its worker: exactly what debug mode is for.
+                std::thread::sleep(std::time::Duration::from_millis(40));
+            })
+            .await
+            .unwrap();
+        ferrio::spawn(async {}).await.unwrap();
+    });
+    let (name, took) = rx.recv().unwrap();
+    assert_eq!(name, "hog");
+    assert!(took >= std::time::Duration::from_millis(40));
+    assert!(rx.try_recv().is_err(), "the quick task was not reported");
+}
