@@ -2,7 +2,7 @@
 //! `LifoQueue`, with 3.13's `shutdown`).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -134,20 +134,70 @@ struct State<T, S> {
     unfinished: usize,
     shutdown: bool,
     next_id: u64,
+    /// Getters waiting for an item, in arrival order.
     getters: VecDeque<(u64, Waker)>,
-    putters: VecDeque<(u64, Waker)>,
+    /// Items handed straight to a waiting getter, by getter id.
+    delivered: HashMap<u64, T>,
+    /// Putters waiting for room, in arrival order, holding their items.
+    putters: VecDeque<(u64, Waker, T)>,
+    /// Putters whose item was moved into the queue for them.
+    admitted: HashSet<u64>,
     joiners: Vec<Waker>,
-    _t: std::marker::PhantomData<T>,
 }
 
 impl<T, S: Store<T>> State<T, S> {
     fn full(&self) -> bool {
         self.maxsize > 0 && self.items.len() >= self.maxsize
     }
-    fn wake_front(queue: &VecDeque<(u64, Waker)>) {
-        if let Some((_, w)) = queue.front() {
-            w.wake_by_ref();
+
+    fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// An item enters the queue: straight to the longest-waiting getter,
+    /// else into the store. The caller checked there is room.
+    fn offer(&mut self, item: T) -> Option<Waker> {
+        self.unfinished += 1;
+        self.give(item)
+    }
+
+    fn give(&mut self, item: T) -> Option<Waker> {
+        match self.getters.pop_front() {
+            Some((id, waker)) => {
+                self.delivered.insert(id, item);
+                Some(waker)
+            }
+            None => {
+                self.items.push(item);
+                None
+            }
         }
+    }
+
+    /// Room was made: admit the longest-waiting putter's item.
+    fn admit_putter(&mut self) -> Vec<Waker> {
+        let mut wake = Vec::new();
+        while !self.full() {
+            let Some((id, waker, item)) = self.putters.pop_front() else {
+                break;
+            };
+            self.admitted.insert(id);
+            wake.push(waker);
+            wake.extend(self.offer(item));
+        }
+        wake
+    }
+
+    fn take(&mut self) -> Option<(T, Vec<Waker>)> {
+        let item = self.items.pop()?;
+        Some((item, self.admit_putter()))
+    }
+}
+
+fn wake_all(wakers: impl IntoIterator<Item = Waker>) {
+    for w in wakers {
+        w.wake();
     }
 }
 
@@ -214,9 +264,10 @@ impl<T, S: Store<T>> BaseQueue<T, S> {
                 shutdown: false,
                 next_id: 0,
                 getters: VecDeque::new(),
+                delivered: HashMap::new(),
                 putters: VecDeque::new(),
+                admitted: HashSet::new(),
                 joiners: Vec::new(),
-                _t: std::marker::PhantomData,
             }),
         }
     }
@@ -254,44 +305,26 @@ impl<T, S: Store<T>> BaseQueue<T, S> {
                 error: QueueError::ShutDown,
             });
         }
-        // Waiting putters go first (FIFO).
-        if st.full() || !st.putters.is_empty() {
+        if st.full() {
             return Err(PutError {
                 item,
                 error: QueueError::Full,
             });
         }
-        Self::insert(&mut st, item);
+        let wake = st.offer(item);
+        drop(st);
+        wake_all(wake);
         Ok(())
-    }
-
-    fn insert(st: &mut State<T, S>, item: T) {
-        st.items.push(item);
-        st.unfinished += 1;
-        State::<T, S>::wake_front(&st.getters);
     }
 
     /// Takes an item at once (`Empty`, or `ShutDown` once shut down and
     /// empty).
     pub fn get_nowait(&self) -> Result<T, QueueError> {
         let mut st = self.lock();
-        if !st.getters.is_empty() {
-            return Err(if st.shutdown && st.items.is_empty() {
-                QueueError::ShutDown
-            } else {
-                QueueError::Empty
-            });
-        }
-        Self::take(&mut st)
-    }
-
-    fn take(st: &mut State<T, S>) -> Result<T, QueueError> {
-        match st.items.pop() {
-            Some(item) => {
-                State::<T, S>::wake_front(&st.putters);
-                if !st.items.is_empty() {
-                    State::<T, S>::wake_front(&st.getters);
-                }
+        match st.take() {
+            Some((item, wake)) => {
+                drop(st);
+                wake_all(wake);
                 Ok(item)
             }
             None if st.shutdown => Err(QueueError::ShutDown),
@@ -370,16 +403,14 @@ impl<T, S: Store<T>> BaseQueue<T, S> {
                 }
             }
             let mut wake: Vec<Waker> = st.getters.iter().map(|(_, w)| w.clone()).collect();
-            wake.extend(st.putters.iter().map(|(_, w)| w.clone()));
+            wake.extend(st.putters.iter().map(|(_, w, _)| w.clone()));
             if st.unfinished == 0 {
                 wake.append(&mut st.joiners);
             }
             (wake, drained)
         };
         drop(drained);
-        for w in wake {
-            w.wake();
-        }
+        wake_all(wake);
     }
 
     /// True once `shutdown` was called.
@@ -388,40 +419,13 @@ impl<T, S: Store<T>> BaseQueue<T, S> {
     }
 }
 
-fn remove(queue: &mut VecDeque<(u64, Waker)>, id: u64) {
-    if let Some(pos) = queue.iter().position(|(i, _)| *i == id) {
-        queue.remove(pos);
-    }
-}
-
-fn enqueue(
-    queue: &mut VecDeque<(u64, Waker)>,
-    next_id: &mut u64,
-    slot: &mut Option<u64>,
-    w: &Waker,
-) {
-    match slot {
-        Some(id) => {
-            if let Some(entry) = queue.iter_mut().find(|(i, _)| i == id) {
-                if !entry.1.will_wake(w) {
-                    entry.1 = w.clone();
-                }
-            }
-        }
-        None => {
-            let id = *next_id;
-            *next_id += 1;
-            queue.push_back((id, w.clone()));
-            *slot = Some(id);
-        }
-    }
-}
-
 /// The future returned by [`BaseQueue::put`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Put<'a, T, S: Store<T>> {
     queue: &'a BaseQueue<T, S>,
+    /// The item, until it is queued or parked in the putters' line.
     item: Option<T>,
+    /// Our place in the putters' line.
     id: Option<u64>,
 }
 
@@ -436,39 +440,46 @@ impl<T, S: Store<T>> Future for Put<'_, T, S> {
         }
         let this = &mut *self;
         let mut st = this.queue.lock();
-        let first = match (this.id, st.putters.front()) {
-            (_, None) => true,
-            (Some(id), Some((front, _))) => id == *front,
-            (None, Some(_)) => false,
-        };
-        if st.shutdown {
-            if let Some(id) = this.id.take() {
-                remove(&mut st.putters, id);
+        if let Some(id) = this.id {
+            if st.admitted.remove(&id) {
+                this.id = None;
+                return Poll::Ready(Ok(()));
             }
-            let item = this.item.take().expect("Put polled after completion");
+            let pos = st.putters.iter().position(|(i, _, _)| *i == id);
+            if st.shutdown {
+                this.id = None;
+                let item = pos
+                    .and_then(|p| st.putters.remove(p))
+                    .map(|(_, _, item)| item)
+                    .expect("a waiting putter holds its item");
+                return Poll::Ready(Err(PutError {
+                    item,
+                    error: QueueError::ShutDown,
+                }));
+            }
+            if let Some(p) = pos {
+                st.putters[p].1 = cx.waker().clone();
+            }
+            return Poll::Pending;
+        }
+        let item = this.item.take().expect("Put polled after completion");
+        if st.shutdown {
             return Poll::Ready(Err(PutError {
                 item,
                 error: QueueError::ShutDown,
             }));
         }
-        if first && !st.full() {
-            if let Some(id) = this.id.take() {
-                remove(&mut st.putters, id);
-            }
-            let item = this.item.take().expect("Put polled after completion");
-            BaseQueue::<T, S>::insert(&mut st, item);
-            if !st.full() {
-                State::<T, S>::wake_front(&st.putters);
-            }
+        if !st.full() && st.putters.is_empty() {
+            let wake = st.offer(item);
+            drop(st);
+            wake_all(wake);
             return Poll::Ready(Ok(()));
         }
-        let state = &mut *st;
-        enqueue(
-            &mut state.putters,
-            &mut state.next_id,
-            &mut this.id,
-            cx.waker(),
-        );
+        // Full: wait in line; the item waits with us and is moved into
+        // the queue for us when room is made (no second trip needed).
+        let id = st.next_id();
+        st.putters.push_back((id, cx.waker().clone(), item));
+        this.id = Some(id);
         Poll::Pending
     }
 }
@@ -477,10 +488,14 @@ impl<T, S: Store<T>> Drop for Put<'_, T, S> {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
             let mut st = self.queue.lock();
-            remove(&mut st.putters, id);
-            // We may have been woken for a free slot: pass it on.
-            if !st.full() {
-                State::<T, S>::wake_front(&st.putters);
+            if !st.admitted.remove(&id) {
+                // Still waiting: leave the line; the item is dropped, never
+                // inserted.
+                if let Some(p) = st.putters.iter().position(|(i, _, _)| *i == id) {
+                    let entry = st.putters.remove(p);
+                    drop(st);
+                    drop(entry);
+                }
             }
         }
     }
@@ -502,24 +517,35 @@ impl<T, S: Store<T>> Future for Get<'_, T, S> {
         }
         let this = &mut *self;
         let mut st = this.queue.lock();
-        let first = match (this.id, st.getters.front()) {
-            (_, None) => true,
-            (Some(id), Some((front, _))) => id == *front,
-            (None, Some(_)) => false,
-        };
-        if (first && !st.items.is_empty()) || (st.shutdown && st.items.is_empty()) {
-            if let Some(id) = this.id.take() {
-                remove(&mut st.getters, id);
+        if let Some(id) = this.id {
+            if let Some(item) = st.delivered.remove(&id) {
+                this.id = None;
+                return Poll::Ready(Ok(item));
             }
-            return Poll::Ready(BaseQueue::<T, S>::take(&mut st));
+            if st.shutdown {
+                this.id = None;
+                if let Some(p) = st.getters.iter().position(|(i, _)| *i == id) {
+                    st.getters.remove(p);
+                }
+                return Poll::Ready(Err(QueueError::ShutDown));
+            }
+            if let Some(entry) = st.getters.iter_mut().find(|(i, _)| *i == id) {
+                entry.1 = cx.waker().clone();
+            }
+            return Poll::Pending;
         }
-        let state = &mut *st;
-        enqueue(
-            &mut state.getters,
-            &mut state.next_id,
-            &mut this.id,
-            cx.waker(),
-        );
+        if let Some((item, wake)) = st.take() {
+            drop(st);
+            wake_all(wake);
+            return Poll::Ready(Ok(item));
+        }
+        if st.shutdown {
+            return Poll::Ready(Err(QueueError::ShutDown));
+        }
+        // Empty: wait in line; a put hands its item straight to us.
+        let id = st.next_id();
+        st.getters.push_back((id, cx.waker().clone()));
+        this.id = Some(id);
         Poll::Pending
     }
 }
@@ -528,10 +554,14 @@ impl<T, S: Store<T>> Drop for Get<'_, T, S> {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
             let mut st = self.queue.lock();
-            remove(&mut st.getters, id);
-            // We may have been woken for an item: pass it on.
-            if !st.items.is_empty() {
-                State::<T, S>::wake_front(&st.getters);
+            if let Some(item) = st.delivered.remove(&id) {
+                // An item was handed to us but never taken: it goes to the
+                // next getter (or back into the queue). Nothing is lost.
+                let wake = st.give(item);
+                drop(st);
+                wake_all(wake);
+            } else if let Some(p) = st.getters.iter().position(|(i, _)| *i == id) {
+                st.getters.remove(p);
             }
         }
     }

@@ -290,8 +290,14 @@ impl Drop for Sleep {
 
 /// The deadline passed before the operation finished (asyncio's
 /// `TimeoutError`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct TimeoutError(());
+
+impl fmt::Debug for TimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TimeoutError")
+    }
+}
 
 impl TimeoutError {
     pub(crate) fn new() -> TimeoutError {
