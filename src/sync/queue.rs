@@ -2,7 +2,7 @@
 //! `LifoQueue`, with 3.13's `shutdown`).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -136,12 +136,13 @@ struct State<T, S> {
     next_id: u64,
     /// Getters waiting for an item, in arrival order.
     getters: VecDeque<(u64, Waker)>,
-    /// Items handed straight to a waiting getter, by getter id.
-    delivered: HashMap<u64, T>,
+    /// Items handed straight to a waiting getter, by getter id (a few at
+    /// most: a short list beats hashing).
+    delivered: Vec<(u64, T)>,
     /// Putters waiting for room, in arrival order, holding their items.
     putters: VecDeque<(u64, Waker, T)>,
     /// Putters whose item was moved into the queue for them.
-    admitted: HashSet<u64>,
+    admitted: Vec<u64>,
     joiners: Vec<Waker>,
 }
 
@@ -165,7 +166,7 @@ impl<T, S: Store<T>> State<T, S> {
     fn give(&mut self, item: T) -> Option<Waker> {
         match self.getters.pop_front() {
             Some((id, waker)) => {
-                self.delivered.insert(id, item);
+                self.delivered.push((id, item));
                 Some(waker)
             }
             None => {
@@ -182,11 +183,26 @@ impl<T, S: Store<T>> State<T, S> {
             let Some((id, waker, item)) = self.putters.pop_front() else {
                 break;
             };
-            self.admitted.insert(id);
+            self.admitted.push(id);
             wake.push(waker);
             wake.extend(self.offer(item));
         }
         wake
+    }
+
+    fn take_admitted(&mut self, id: u64) -> bool {
+        match self.admitted.iter().position(|&i| i == id) {
+            Some(p) => {
+                self.admitted.swap_remove(p);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn take_delivered(&mut self, id: u64) -> Option<T> {
+        let p = self.delivered.iter().position(|(i, _)| *i == id)?;
+        Some(self.delivered.swap_remove(p).1)
     }
 
     fn take(&mut self) -> Option<(T, Vec<Waker>)> {
@@ -264,9 +280,9 @@ impl<T, S: Store<T>> BaseQueue<T, S> {
                 shutdown: false,
                 next_id: 0,
                 getters: VecDeque::new(),
-                delivered: HashMap::new(),
+                delivered: Vec::new(),
                 putters: VecDeque::new(),
-                admitted: HashSet::new(),
+                admitted: Vec::new(),
                 joiners: Vec::new(),
             }),
         }
@@ -441,7 +457,7 @@ impl<T, S: Store<T>> Future for Put<'_, T, S> {
         let this = &mut *self;
         let mut st = this.queue.lock();
         if let Some(id) = this.id {
-            if st.admitted.remove(&id) {
+            if st.take_admitted(id) {
                 this.id = None;
                 return Poll::Ready(Ok(()));
             }
@@ -488,7 +504,7 @@ impl<T, S: Store<T>> Drop for Put<'_, T, S> {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
             let mut st = self.queue.lock();
-            if !st.admitted.remove(&id) {
+            if !st.take_admitted(id) {
                 // Still waiting: leave the line; the item is dropped, never
                 // inserted.
                 if let Some(p) = st.putters.iter().position(|(i, _, _)| *i == id) {
@@ -518,7 +534,7 @@ impl<T, S: Store<T>> Future for Get<'_, T, S> {
         let this = &mut *self;
         let mut st = this.queue.lock();
         if let Some(id) = this.id {
-            if let Some(item) = st.delivered.remove(&id) {
+            if let Some(item) = st.take_delivered(id) {
                 this.id = None;
                 return Poll::Ready(Ok(item));
             }
@@ -554,7 +570,7 @@ impl<T, S: Store<T>> Drop for Get<'_, T, S> {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
             let mut st = self.queue.lock();
-            if let Some(item) = st.delivered.remove(&id) {
+            if let Some(item) = st.take_delivered(id) {
                 // An item was handed to us but never taken: it goes to the
                 // next getter (or back into the queue). Nothing is lost.
                 let wake = st.give(item);
