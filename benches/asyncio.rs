@@ -15,25 +15,13 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
-fn ferrio_rt() -> ferrio::Runtime {
-    ferrio::Runtime::builder()
-        .worker_threads(2)
-        .build()
-        .unwrap()
-}
-
-fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .unwrap()
-}
+mod common;
 
 fn gather_10k(c: &mut Criterion) {
     const N: usize = 10_000;
     let mut g = c.benchmark_group("gather_10k");
     g.sample_size(20);
-    let rt = ferrio_rt();
+    let rt = common::ferrio_rt(2);
     g.bench_function("ferrio_gather", |b| {
         b.iter(|| {
             rt.block_on(rt.spawn(async {
@@ -47,7 +35,7 @@ fn gather_10k(c: &mut Criterion) {
         })
     });
     drop(rt);
-    let rt = tokio_rt();
+    let rt = common::tokio_rt(2);
     g.bench_function("tokio_join_all", |b| {
         b.iter(|| {
             rt.block_on(rt.spawn(async {
@@ -86,7 +74,7 @@ fn queue_4x100k(c: &mut Criterion) {
     const PER: u64 = 100_000;
     let mut g = c.benchmark_group("queue_4x100k");
     g.sample_size(10);
-    let rt = ferrio_rt();
+    let rt = common::ferrio_rt(2);
     g.bench_function("ferrio_queue", |b| {
         b.iter(|| {
             rt.block_on(rt.spawn(async {
@@ -109,7 +97,7 @@ fn queue_4x100k(c: &mut Criterion) {
         })
     });
     drop(rt);
-    let rt = tokio_rt();
+    let rt = common::tokio_rt(2);
     g.bench_function("tokio_mpsc", |b| {
         b.iter(|| {
             rt.block_on(rt.spawn(async {
@@ -139,7 +127,7 @@ fn lock_contended(c: &mut Criterion) {
     const ITERS: usize = 10_000;
     let mut g = c.benchmark_group("lock_contended");
     g.sample_size(10);
-    let rt = ferrio_rt();
+    let rt = common::ferrio_rt(2);
     g.bench_function("ferrio_lock", |b| {
         b.iter(|| {
             rt.block_on(async {
@@ -163,7 +151,7 @@ fn lock_contended(c: &mut Criterion) {
         })
     });
     drop(rt);
-    let rt = tokio_rt();
+    let rt = common::tokio_rt(2);
     g.bench_function("tokio_mutex", |b| {
         b.iter(|| {
             rt.block_on(async {
@@ -194,7 +182,7 @@ fn to_thread(c: &mut Criterion) {
     const CALLS: usize = 1_000;
     let mut g = c.benchmark_group("to_thread_1000x16");
     g.sample_size(10);
-    let rt = ferrio_rt();
+    let rt = common::ferrio_rt(2);
     g.bench_function("ferrio_to_thread", |b| {
         b.iter(|| {
             rt.block_on(async {
@@ -216,7 +204,7 @@ fn to_thread(c: &mut Criterion) {
         })
     });
     drop(rt);
-    let rt = tokio_rt();
+    let rt = common::tokio_rt(2);
     g.bench_function("tokio_spawn_blocking", |b| {
         b.iter(|| {
             rt.block_on(async {

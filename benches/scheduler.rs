@@ -10,6 +10,8 @@ use std::sync::{mpsc, Arc};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
+mod common;
+
 const NUM_SPAWN: usize = 10_000;
 const NUM_PINGS: usize = 1_000;
 const NUM_YIELD_TASKS: usize = 200;
@@ -20,20 +22,6 @@ fn workers() -> usize {
     num_cpus::get()
 }
 
-fn ferrio_rt() -> ferrio::Runtime {
-    ferrio::Runtime::builder()
-        .worker_threads(workers())
-        .build()
-        .unwrap()
-}
-
-fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers())
-        .build()
-        .unwrap()
-}
-
 /// Runs one workload on both runtimes. `$spawn` is the runtime's free
 /// `spawn` function, `$yield` its `yield_now`.
 macro_rules! both {
@@ -41,13 +29,13 @@ macro_rules! both {
         let mut g = $c.benchmark_group($name);
         g.sample_size(20);
         {
-            let $rt = ferrio_rt();
+            let $rt = common::ferrio_rt(workers());
             #[allow(unused_imports)]
             use ferrio::{spawn as $spawn, yield_now as $yield};
             g.bench_function("ferrio", |b| b.iter(|| $body));
         }
         {
-            let $rt = tokio_rt();
+            let $rt = common::tokio_rt(workers());
             #[allow(unused_imports)]
             use tokio::{spawn as $spawn, task::yield_now as $yield};
             g.bench_function("tokio", |b| b.iter(|| $body));
@@ -152,7 +140,7 @@ fn chained_spawn(c: &mut Criterion) {
     let mut g = c.benchmark_group("chained_spawn");
     g.sample_size(20);
     {
-        let rt = ferrio_rt();
+        let rt = common::ferrio_rt(workers());
         g.bench_function("ferrio", |b| {
             b.iter(|| {
                 let (tx, rx) = mpsc::sync_channel(1);
@@ -162,7 +150,7 @@ fn chained_spawn(c: &mut Criterion) {
         });
     }
     {
-        let rt = tokio_rt();
+        let rt = common::tokio_rt(workers());
         g.bench_function("tokio", |b| {
             b.iter(|| {
                 let (tx, rx) = mpsc::sync_channel(1);

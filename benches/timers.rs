@@ -18,25 +18,12 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
+mod common;
+
 const SLEEPS: usize = 100_000;
 const FIRING: usize = 10_000;
 const NOP_TASKS: usize = 1_000;
 const NOPS_PER_TASK: usize = 16;
-
-fn ferrio_rt() -> ferrio::Runtime {
-    ferrio::Runtime::builder()
-        .worker_threads(2)
-        .build()
-        .unwrap()
-}
-
-fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_time()
-        .build()
-        .unwrap()
-}
 
 fn poll_once<F: Future + Unpin>(f: &mut F) {
     let mut cx = Context::from_waker(Waker::noop());
@@ -46,7 +33,7 @@ fn poll_once<F: Future + Unpin>(f: &mut F) {
 fn timer_create_poll_drop(c: &mut Criterion) {
     let mut g = c.benchmark_group("timer_create_poll_drop");
     g.sample_size(20);
-    let rt = ferrio_rt();
+    let rt = common::ferrio_rt(2);
     g.bench_function("ferrio", |b| {
         b.iter(|| {
             let (tx, rx) = mpsc::channel();
@@ -65,7 +52,7 @@ fn timer_create_poll_drop(c: &mut Criterion) {
         })
     });
     drop(rt);
-    let rt = tokio_rt();
+    let rt = common::tokio_rt(2);
     g.bench_function("tokio", |b| {
         b.iter(|| {
             let (tx, rx) = mpsc::channel();
@@ -91,7 +78,7 @@ fn timer_create_poll_drop(c: &mut Criterion) {
 fn timers_firing(c: &mut Criterion) {
     let mut g = c.benchmark_group("timers_firing");
     g.sample_size(10);
-    let rt = ferrio_rt();
+    let rt = common::ferrio_rt(2);
     g.bench_function("ferrio", |b| {
         b.iter(|| {
             rt.block_on(async {
@@ -109,7 +96,7 @@ fn timers_firing(c: &mut Criterion) {
         })
     });
     drop(rt);
-    let rt = tokio_rt();
+    let rt = common::tokio_rt(2);
     g.bench_function("tokio", |b| {
         b.iter(|| {
             rt.block_on(async {
@@ -132,7 +119,7 @@ fn timers_firing(c: &mut Criterion) {
 fn io_nop(c: &mut Criterion) {
     let mut g = c.benchmark_group("io_nop");
     g.sample_size(20);
-    let rt = ferrio_rt();
+    let rt = common::ferrio_rt(2);
     let before = rt.handle().metrics();
     let mut runs = 0u64;
     g.bench_function("ferrio", |b| {
@@ -166,7 +153,7 @@ fn io_nop(c: &mut Criterion) {
         after.ext_arg
     );
     drop(rt);
-    let rt = tokio_rt();
+    let rt = common::tokio_rt(2);
     g.bench_function("tokio_yield", |b| {
         b.iter(|| {
             let (tx, rx) = mpsc::channel();

@@ -64,8 +64,8 @@ use std::future::Future;
 
 pub use blocking::{run_coroutine_threadsafe, to_thread, ConcurrentError, ConcurrentFuture};
 pub use combinators::{
-    as_completed, gather, shield, try_gather, wait, AsCompleted, ChildFailure, EmptyWait, Gather,
-    GroupClosed, GroupError, GroupSpawner, ReturnWhen, TaskGroup, TryGather,
+    as_completed, gather, shield, try_gather, wait, wait_results, AsCompleted, ChildFailure,
+    EmptyWait, Gather, GroupClosed, GroupError, GroupSpawner, ReturnWhen, TaskGroup, TryGather,
 };
 pub use runtime::{Builder, Handle, Runtime, RuntimeMetrics};
 pub use task::{current_task, yield_now, Outcome, Task, TaskError, TaskId, TaskInfo, TaskState};

@@ -319,10 +319,11 @@ impl<F: Future> futures_core::Stream for AsCompletedTimeout<F> {
 pub enum ReturnWhen {
     /// As soon as any task finishes (every task finished by then counts).
     FirstCompleted,
-    /// As soon as any task panics; if none does, when all finish. A
-    /// cancelled task is not an exception. (A task whose output is an
-    /// `Err` is not inspected: Rust has no way to ask a generic output
-    /// whether it is a failure; use `try_gather` for that.)
+    /// As soon as any task fails; if none does, when all finish. A
+    /// panic is a failure; with [`wait_results`] (tasks returning
+    /// `Result`), so is an `Err` output. A cancelled task is not a
+    /// failure. (Plain [`wait`] cannot ask a generic output whether it is
+    /// an error.)
     FirstException,
     /// When every task has finished.
     AllCompleted,
@@ -368,6 +369,38 @@ pub async fn wait<T>(
     return_when: ReturnWhen,
     timeout: Option<Duration>,
 ) -> Result<(Vec<Task<T>>, Vec<Task<T>>), EmptyWait> {
+    wait_impl(tasks, return_when, timeout, |_| false).await
+}
+
+/// [`wait`] for tasks returning `Result`: with
+/// [`ReturnWhen::FirstException`], an `Err` output counts as a failure
+/// (asyncio's exception), as well as a panic.
+///
+/// ```
+/// use ferrio::ReturnWhen;
+/// ferrio::run(async {
+///     let ok = ferrio::spawn(std::future::pending::<Result<(), String>>());
+///     let bad = ferrio::spawn(async { Err::<(), _>("nope".to_string()) });
+///     let (done, pending) =
+///         ferrio::wait_results(vec![ok, bad], ReturnWhen::FirstException, None).await.unwrap();
+///     assert_eq!((done.len(), pending.len()), (1, 1));
+///     pending[0].cancel();
+/// });
+/// ```
+pub async fn wait_results<T, E>(
+    tasks: Vec<Task<Result<T, E>>>,
+    return_when: ReturnWhen,
+    timeout: Option<Duration>,
+) -> Result<(Vec<Task<Result<T, E>>>, Vec<Task<Result<T, E>>>), EmptyWait> {
+    wait_impl(tasks, return_when, timeout, |r: &Result<T, E>| r.is_err()).await
+}
+
+async fn wait_impl<T>(
+    tasks: Vec<Task<T>>,
+    return_when: ReturnWhen,
+    timeout: Option<Duration>,
+    is_failure: impl Fn(&T) -> bool,
+) -> Result<(Vec<Task<T>>, Vec<Task<T>>), EmptyWait> {
     if tasks.is_empty() {
         return Err(EmptyWait);
     }
@@ -391,9 +424,16 @@ pub async fn wait<T>(
         *waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
         let finished = tasks.iter().filter(|t| t.is_done()).count();
         let any_panic = *panicked.lock().unwrap_or_else(|e| e.into_inner());
+        let any_failure = || {
+            any_panic
+                || tasks.iter().any(|t| {
+                    t.peek_output(|r| matches!(r, Ok(v) if is_failure(v)))
+                        .unwrap_or(false)
+                })
+        };
         let ready = match return_when {
             ReturnWhen::FirstCompleted => finished > 0,
-            ReturnWhen::FirstException => any_panic || finished == tasks.len(),
+            ReturnWhen::FirstException => finished == tasks.len() || any_failure(),
             ReturnWhen::AllCompleted => finished == tasks.len(),
         };
         if ready {

@@ -56,6 +56,7 @@ where
         schedule: Self::schedule,
         dealloc: Self::dealloc,
         try_read_output: Self::try_read_output,
+        peek_output: Self::peek_output,
         drop_join_handle_slow: Self::drop_join_handle_slow,
         cancel_locked: Self::cancel_locked,
         trailer_offset: std::mem::offset_of!(Cell<F, S>, trailer),
@@ -289,6 +290,22 @@ where
                 *(dst as *mut Poll<Result<F::Output, TaskError>>) = Poll::Ready(out);
             }
         }
+    }
+
+    unsafe fn peek_output(ptr: NonNull<Header>, f: &mut dyn FnMut(*const ())) {
+        // SAFETY: called by the join handle, which keeps the cell alive.
+        let this = unsafe { Self::from_header(ptr) };
+        if !this.header.state.load().is_complete() {
+            return;
+        }
+        // SAFETY: COMPLETE and the handle (our caller, holding
+        // JOIN_INTEREST) owns the output; `&Task` excludes a concurrent
+        // poll of the same handle, the only other reader.
+        this.stage.with(|stage| {
+            if let Stage::Finished(out) = unsafe { &*stage } {
+                f(out as *const Result<F::Output, TaskError> as *const ());
+            }
+        });
     }
 
     /// The join waker hand-off. Returns true when the output can be read;

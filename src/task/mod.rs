@@ -387,6 +387,24 @@ impl<T> Task<T> {
         info_of(self.raw)
     }
 
+    /// Looks at the output of a finished task without taking it.
+    pub(crate) fn peek_output<R>(&self, f: impl FnOnce(&Result<T, TaskError>) -> R) -> Option<R> {
+        let mut f = Some(f);
+        let mut out = None;
+        let mut call = |p: *const ()| {
+            // SAFETY: the harness passes a pointer to this task's
+            // `Result<T, TaskError>`, valid for the call.
+            let r = unsafe { &*(p as *const Result<T, TaskError>) };
+            if let Some(f) = f.take() {
+                out = Some(f(r));
+            }
+        };
+        // SAFETY: our reference keeps the task alive; the closure casts to
+        // the output type the vtable's harness stores.
+        unsafe { (self.raw.header().vtable.peek_output)(self.raw.header_ptr(), &mut call) };
+        out
+    }
+
     /// Runs `f` once the task is done, with how it ended (asyncio's
     /// `add_done_callback`). Callbacks run in registration order on the
     /// thread that finishes the task; one added after the task finished

@@ -41,6 +41,9 @@ pub(crate) struct Vtable {
     /// Join handle: writes `Poll<Result<T, TaskError>>` to the pointer when
     /// the output is ready, else registers the waker.
     pub(crate) try_read_output: unsafe fn(NonNull<Header>, *mut (), &Waker),
+    /// Join handle: calls the closure with a `*const Result<T, TaskError>`
+    /// when the task is complete and its output not yet taken.
+    pub(crate) peek_output: unsafe fn(NonNull<Header>, &mut dyn FnMut(*const ())),
     /// Join handle dropped (slow path).
     pub(crate) drop_join_handle_slow: unsafe fn(NonNull<Header>),
     /// The caller holds the lock (RUNNING) and one reference: drop the

@@ -297,3 +297,32 @@ fn dropping_the_shield_does_not_cancel() {
         assert_eq!(done_rx.await.unwrap(), 1);
     });
 }
+
+#[test]
+fn wait_results_first_exception_counts_err_outputs() {
+    ferrio::run(async {
+        let ok = ferrio::spawn(async { Ok::<u8, String>(1) });
+        let pending = ferrio::spawn(std::future::pending::<Result<u8, String>>());
+        let bad = ferrio::spawn(async {
+            ferrio::yield_now().await;
+            Err::<u8, String>("bad".into())
+        });
+        let (done, still) =
+            ferrio::wait_results(vec![ok, pending, bad], ReturnWhen::FirstException, None)
+                .await
+                .unwrap();
+        assert_eq!(still.len(), 1);
+        assert!(!done.is_empty());
+        let outs = ferrio::gather(done).await;
+        assert!(outs.iter().any(|r| matches!(r, Ok(Err(e)) if e == "bad")));
+        still[0].cancel();
+        // Without failures it waits for all.
+        let tasks: Vec<_> = (0..3u8)
+            .map(|i| ferrio::spawn(async move { Ok::<u8, ()>(i) }))
+            .collect();
+        let (done, still) = ferrio::wait_results(tasks, ReturnWhen::FirstException, None)
+            .await
+            .unwrap();
+        assert_eq!((done.len(), still.len()), (3, 0));
+    });
+}
