@@ -73,6 +73,16 @@ impl TestScheduler {
         handle
     }
 
+    /// Spawns a task and returns its thread-side view
+    /// (`run_coroutine_threadsafe`'s `ConcurrentFuture`).
+    pub fn spawn_concurrent<F>(&self, future: F) -> crate::ConcurrentFuture<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        crate::ConcurrentFuture::from_task(self.spawn(future))
+    }
+
     /// Runs the next queued task; false when the queue is empty.
     pub fn run_one(&self) -> bool {
         let next = self.inner.queue.lock().unwrap().pop_front();

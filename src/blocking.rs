@@ -300,7 +300,9 @@ impl<T> fmt::Debug for ConcurrentFuture<T> {
     }
 }
 
-struct ThreadWake(std::thread::Thread);
+/// Wakes the thread blocked in `ConcurrentFuture::result` (a loom thread
+/// under loom, so the hand-off is model-checked).
+struct ThreadWake(crate::loom::thread::Thread);
 
 impl std::task::Wake for ThreadWake {
     fn wake(self: Arc<Self>) {
@@ -308,7 +310,22 @@ impl std::task::Wake for ThreadWake {
     }
 }
 
+#[cfg(not(ferrio_loom))]
+fn park_timeout(d: Duration) {
+    std::thread::park_timeout(d);
+}
+
+// loom has no timed park; models only use `result(None)`.
+#[cfg(ferrio_loom)]
+fn park_timeout(_: Duration) {
+    crate::loom::thread::park();
+}
+
 impl<T> ConcurrentFuture<T> {
+    pub(crate) fn from_task(task: Task<T>) -> ConcurrentFuture<T> {
+        ConcurrentFuture { task: Some(task) }
+    }
+
     /// Blocks this thread until the task finishes, or at most `timeout`
     /// (`None`: no limit). A timeout leaves the task running; call again.
     ///
@@ -318,7 +335,7 @@ impl<T> ConcurrentFuture<T> {
             return Err(ConcurrentError::Taken);
         };
         let deadline = timeout.map(|t| Instant::now() + t);
-        let waker = Waker::from(Arc::new(ThreadWake(std::thread::current())));
+        let waker = Waker::from(Arc::new(ThreadWake(crate::loom::thread::current())));
         let mut cx = Context::from_waker(&waker);
         loop {
             if let Poll::Ready(r) = Pin::new(&mut *task).poll(&mut cx) {
@@ -329,13 +346,13 @@ impl<T> ConcurrentFuture<T> {
                 });
             }
             match deadline {
-                None => std::thread::park(),
+                None => crate::loom::thread::park(),
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
                         return Err(ConcurrentError::Timeout);
                     }
-                    std::thread::park_timeout(d - now);
+                    park_timeout(d - now);
                 }
             }
         }
@@ -382,7 +399,5 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    ConcurrentFuture {
-        task: Some(handle.spawn(future)),
-    }
+    ConcurrentFuture::from_task(handle.spawn(future))
 }

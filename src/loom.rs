@@ -43,7 +43,7 @@ mod imp {
     }
 
     pub(crate) mod thread {
-        pub(crate) use std::thread::{Builder, JoinHandle};
+        pub(crate) use std::thread::{current, park, Builder, JoinHandle, Thread};
     }
 
     pub(crate) use std::thread_local;
@@ -66,7 +66,7 @@ mod imp {
     }
 
     pub(crate) mod thread {
-        pub(crate) use loom::thread::{Builder, JoinHandle};
+        pub(crate) use loom::thread::{current, park, Builder, JoinHandle, Thread};
     }
 
     pub(crate) use loom::thread_local;

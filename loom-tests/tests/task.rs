@@ -239,3 +239,17 @@ fn panicking_detached_task_is_reported_once() {
         assert_eq!(sched.unhandled_panics(), 1);
     });
 }
+
+#[test]
+fn concurrent_future_result_hand_off_to_a_blocked_thread() {
+    loom::model(|| {
+        let sched = TestScheduler::new();
+        let (fut, ready, slot, _drops) = gate();
+        let mut cf = sched.spawn_concurrent(fut);
+        let waiter = thread::spawn(move || cf.result(None).ok());
+        sched.run_all();
+        open(&ready, &slot);
+        sched.run_all();
+        assert_eq!(waiter.join().unwrap(), Some(7));
+    });
+}
