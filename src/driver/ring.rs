@@ -370,7 +370,10 @@ impl Driver {
     pub(crate) fn reap(&self) -> usize {
         let mut total = 0;
         loop {
-            let mut cqes = self.cqes.borrow_mut();
+            // The buffer is taken out of its cell for the delivery, so user
+            // code run by a delivery (a waker, a dropped buffer) that ends
+            // up back in `reap` cannot hit a double borrow.
+            let mut cqes = std::mem::take(&mut *self.cqes.borrow_mut());
             {
                 let mut ring = self.ring.borrow_mut();
                 let ring = ring.as_mut().expect("ring alive");
@@ -379,6 +382,7 @@ impl Driver {
                 }
             }
             if cqes.is_empty() {
+                *self.cqes.borrow_mut() = cqes;
                 break;
             }
             total += cqes.len();
@@ -387,7 +391,7 @@ impl Driver {
             for (user_data, res, flags) in cqes.drain(..) {
                 self.deliver(user_data, res, flags);
             }
-            drop(cqes);
+            *self.cqes.borrow_mut() = cqes;
             // Completions the kernel buffered on CQ overflow are flushed by
             // another enter; keep going until the queue stays empty.
             if self.needs_enter() {

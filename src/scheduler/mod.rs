@@ -521,7 +521,7 @@ impl Worker {
                 wheel.remove(Key::from_bits(key));
             }
         }
-        let mut fired = self.fired.borrow_mut();
+        let mut fired = std::mem::take(&mut *self.fired.borrow_mut());
         {
             let mut wheel = self.wheel.borrow_mut();
             if wheel.len() == 0 {
@@ -531,10 +531,12 @@ impl Worker {
             wheel.advance(now, |t| fired.push(t));
         }
         let n = fired.len();
-        // Wake outside the wheel borrow.
+        // Wake outside the wheel borrow (and with the buffer out of its
+        // cell, so nothing a waker runs can hit a double borrow).
         for t in fired.drain(..) {
             t.fire();
         }
+        *self.fired.borrow_mut() = fired;
         n
     }
 
