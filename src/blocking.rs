@@ -52,7 +52,10 @@ pub(crate) struct BlockingPool {
     threads: AtomicUsize,
     idle: AtomicUsize,
     shutdown: AtomicBool,
-    sleep: Mutex<()>,
+    /// Wake-ups handed to claimed idle threads (each claim takes one idle
+    /// thread for one job, so concurrent submitters do not all count on
+    /// the same sleeper). `idle` only changes under this lock.
+    sleep: Mutex<usize>,
     wake: Condvar,
     config: PoolConfig,
     name: String,
@@ -65,7 +68,7 @@ impl BlockingPool {
             threads: AtomicUsize::new(0),
             idle: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
-            sleep: Mutex::new(()),
+            sleep: Mutex::new(0),
             wake: Condvar::new(),
             config,
             name,
@@ -82,16 +85,22 @@ impl BlockingPool {
         }
     }
 
-    /// Queues a job; wakes an idle thread or starts one if below the max.
+    /// Queues a job; claims an idle thread for it, or starts one if below
+    /// the maximum.
     pub(crate) fn submit(self: &Arc<Self>, job: Job) {
         self.queue.push(job);
         // Pairs with the fence in `worker`: either it sees our job on its
-        // re-check, or we see it idle and wake it.
+        // re-check, or we see it idle and claim it.
         fence(SeqCst);
         if self.idle.load(SeqCst) > 0 {
-            drop(self.sleep.lock().unwrap_or_else(|e| e.into_inner()));
-            self.wake.notify_one();
-            return;
+            let mut pending = self.sleep.lock().unwrap_or_else(|e| e.into_inner());
+            if self.idle.load(SeqCst) > 0 {
+                self.idle.fetch_sub(1, SeqCst);
+                *pending += 1;
+                drop(pending);
+                self.wake.notify_one();
+                return;
+            }
         }
         let mut n = self.threads.load(SeqCst);
         while n < self.config.max_threads {
@@ -101,9 +110,12 @@ impl BlockingPool {
                     let spawned = std::thread::Builder::new()
                         .name(format!("{}-blocking", self.name))
                         .spawn(move || pool.worker());
-                    if spawned.is_err() {
-                        // Out of threads: the job waits for a running one.
-                        self.threads.fetch_sub(1, SeqCst);
+                    if spawned.is_err() && self.threads.fetch_sub(1, SeqCst) == 1 {
+                        // No thread at all and none can be made: run the
+                        // job here rather than leave it waiting forever.
+                        if let Some(job) = self.pop() {
+                            job();
+                        }
                     }
                     return;
                 }
@@ -122,33 +134,41 @@ impl BlockingPool {
                 }
                 job();
             }
-            let mut guard = self.sleep.lock().unwrap_or_else(|e| e.into_inner());
+            let mut pending = self.sleep.lock().unwrap_or_else(|e| e.into_inner());
             self.idle.fetch_add(1, SeqCst);
             fence(SeqCst);
             let deadline = Instant::now() + self.config.keep_alive;
-            let mut timed_out = false;
-            while self.queue.is_empty() && !self.shutdown.load(SeqCst) {
+            let claimed = loop {
+                if *pending > 0 {
+                    // A submitter claimed us (and took us off `idle`).
+                    *pending -= 1;
+                    break true;
+                }
+                if !self.queue.is_empty() || self.shutdown.load(SeqCst) {
+                    break false;
+                }
                 let now = Instant::now();
                 if now >= deadline {
-                    timed_out = true;
-                    break;
+                    break false;
                 }
-                guard = self
+                pending = self
                     .wake
-                    .wait_timeout(guard, deadline - now)
+                    .wait_timeout(pending, deadline - now)
                     .unwrap_or_else(|e| e.into_inner())
                     .0;
+            };
+            if !claimed {
+                self.idle.fetch_sub(1, SeqCst);
             }
-            self.idle.fetch_sub(1, SeqCst);
-            drop(guard);
-            if (timed_out && self.queue.is_empty()) || self.shutdown.load(SeqCst) {
+            let retire = !claimed && self.queue.is_empty() || self.shutdown.load(SeqCst);
+            drop(pending);
+            if retire {
                 self.threads.fetch_sub(1, SeqCst);
                 // A job may have arrived after we decided to retire while
                 // no thread was counted: make sure one runs it.
                 if !self.queue.is_empty() && !self.shutdown.load(SeqCst) {
                     if let Some(job) = self.pop() {
-                        let pool = self.clone();
-                        pool.submit(job);
+                        self.submit(job);
                     }
                 }
                 return;

@@ -217,11 +217,15 @@ where
     E: Send + 'static,
     F: Future<Output = Result<(), E>> + Send + 'static,
 {
-    let mut st = inner.lock();
-    if st.closed || st.aborting {
-        return Err(GroupClosed);
+    {
+        let mut st = inner.lock();
+        if st.closed || st.aborting {
+            return Err(GroupClosed);
+        }
+        st.live += 1;
     }
-    st.live += 1;
+    // Spawn outside the group's lock: a spawn into a runtime that is
+    // shutting down drops the child at once, and its exit guard locks.
     let guard = ExitGuard(inner.clone());
     let group = inner.clone();
     let task = crate::spawn(async move {
@@ -232,6 +236,13 @@ where
             Err(panic) => group.fail(ChildFailure::Panic(panic)),
         }
     });
+    let mut st = inner.lock();
+    if st.aborting {
+        // The group aborted while we spawned: this child goes too.
+        drop(st);
+        task.cancel();
+        return Ok(());
+    }
     // Forget finished children now and then, so a long-lived group does
     // not grow without bound.
     if st.children.len() > 2 * st.live + 16 {

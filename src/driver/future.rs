@@ -90,10 +90,9 @@ impl<K: OpKind> Drop for Op<K> {
         let (Some(cell), Some(kind)) = (self.cell.take(), self.kind.take()) else {
             return;
         };
-        let user_data = Arc::as_ptr(&cell) as u64;
         if cell.abandon(Box::new(kind)) {
             if let Some(ring) = self.ring.take() {
-                cancel(&ring, user_data);
+                cancel(&ring, cell);
             }
         }
     }
@@ -123,15 +122,16 @@ fn submit(entry: &squeue::Entry) -> io::Result<Arc<DriverShared>> {
 
 /// Cancels on the op's ring: directly when we are its worker, else through
 /// its remote queue.
-fn cancel(ring: &Arc<DriverShared>, user_data: u64) {
-    let done_locally = crate::context::with_worker(|w| match w {
-        Some(w) if Arc::ptr_eq(w.driver().shared(), ring) => {
-            w.driver().push_cancel(user_data);
-            true
-        }
-        _ => false,
-    });
-    if !done_locally {
-        ring.cancel_remote(user_data);
+fn cancel(ring: &Arc<DriverShared>, cell: Arc<OpCell>) {
+    let local =
+        crate::context::with_worker(|w| w.is_some_and(|w| Arc::ptr_eq(w.driver().shared(), ring)));
+    if local {
+        crate::context::with_worker(|w| {
+            if let Some(w) = w {
+                w.driver().push_cancel(cell);
+            }
+        });
+    } else {
+        ring.cancel_remote(cell);
     }
 }

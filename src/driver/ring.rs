@@ -32,6 +32,11 @@ use super::op::{Completion, OpCell};
 const EVENTFD_TOKEN: u64 = 1;
 const TIMEOUT_TOKEN: u64 = 2;
 const CANCEL_TOKEN: u64 = 3;
+/// Low bit set on a cell pointer: the completion of an `ASYNC_CANCEL`
+/// aimed at that cell. The cancel holds its own reference to the cell, so
+/// the address cannot be reused by another op while the cancel is in
+/// flight (which would cancel the wrong op).
+const CANCEL_TAG: u64 = 1;
 
 /// Submission queue entries per ring; the completion queue is 8× larger.
 const RING_ENTRIES: u32 = 256;
@@ -56,7 +61,7 @@ fn bump(c: &AtomicU64) {
 
 enum RemoteRequest {
     Submit(squeue::Entry),
-    Cancel(u64),
+    Cancel(Arc<OpCell>),
 }
 
 /// The part of a worker's driver that other threads touch.
@@ -117,9 +122,9 @@ impl DriverShared {
         self.push_remote(RemoteRequest::Submit(entry));
     }
 
-    /// Asks this ring to cancel the operation `user_data`.
-    pub(crate) fn cancel_remote(&self, user_data: u64) {
-        self.push_remote(RemoteRequest::Cancel(user_data));
+    /// Asks this ring to cancel the operation of `cell`.
+    pub(crate) fn cancel_remote(&self, cell: Arc<OpCell>) {
+        self.push_remote(RemoteRequest::Cancel(cell));
     }
 }
 
@@ -353,16 +358,16 @@ impl Driver {
         for req in reqs {
             match req {
                 RemoteRequest::Submit(entry) => self.push(&entry, true),
-                RemoteRequest::Cancel(user_data) => self.push_cancel(user_data),
+                RemoteRequest::Cancel(cell) => self.push_cancel(cell),
             }
         }
     }
 
-    /// Requests cancellation of the operation `user_data` on this ring.
-    pub(crate) fn push_cancel(&self, user_data: u64) {
-        let entry = opcode::AsyncCancel::new(user_data)
-            .build()
-            .user_data(CANCEL_TOKEN);
+    /// Requests cancellation of the operation of `cell` on this ring.
+    pub(crate) fn push_cancel(&self, cell: Arc<OpCell>) {
+        let target = Arc::as_ptr(&cell) as u64;
+        let tagged = Arc::into_raw(cell) as u64 | CANCEL_TAG;
+        let entry = opcode::AsyncCancel::new(target).build().user_data(tagged);
         self.push(&entry, false);
     }
 
@@ -406,6 +411,11 @@ impl Driver {
             EVENTFD_TOKEN => self.eventfd_armed.set(false),
             TIMEOUT_TOKEN => self.timeout_armed.set(false),
             CANCEL_TOKEN => {}
+            tagged if tagged & CANCEL_TAG != 0 => {
+                // SAFETY: a tagged pointer is the reference `push_cancel`
+                // gave to its ASYNC_CANCEL; this is that SQE's only CQE.
+                drop(unsafe { Arc::from_raw((tagged & !CANCEL_TAG) as *const OpCell) });
+            }
             ptr => {
                 let more = io_uring::cqueue::more(flags);
                 let cell = ptr as *const OpCell;

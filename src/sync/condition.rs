@@ -119,10 +119,14 @@ impl<T> Condition<T> {
         let woken: Vec<Arc<Node>> = {
             let mut q = self.queue();
             let k = n.min(q.len());
-            q.drain(..k).collect()
+            // Marked under the queue lock: a waiter dropped concurrently
+            // either is still queued (and leaves) or sees the mark (and
+            // passes it on).
+            q.drain(..k)
+                .inspect(|node| node.notified.store(true, SeqCst))
+                .collect()
         };
         for node in woken {
-            node.notified.store(true, SeqCst);
             let w = node.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
             if let Some(w) = w {
                 w.wake();
@@ -153,6 +157,7 @@ impl<T> Drop for Waiting<'_, T> {
         if let Some(pos) = q.iter().position(|n| Arc::ptr_eq(n, &self.node)) {
             q.remove(pos);
         } else if self.node.notified.load(SeqCst) {
+            // Notified (the mark is set under this lock) but never used.
             drop(q);
             self.cond.notify(1);
         }

@@ -184,6 +184,7 @@ impl<'a> Future for Acquire<'a> {
     type Output = SemaphorePermit<'a>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<SemaphorePermit<'a>> {
+        assert!(!self.done, "Acquire polled after it returned its permit");
         if !crate::coop::poll_proceed(cx) {
             return Poll::Pending;
         }

@@ -133,3 +133,26 @@ fn call_soon_threadsafe_runs_on_a_worker() {
         .call_soon_threadsafe(|| std::thread::current().name().unwrap().to_string());
     assert_eq!(block_on_plain(t).unwrap(), "ferrio-worker-0");
 }
+
+#[test]
+fn concurrent_submits_do_not_share_one_idle_thread() {
+    let rt = pool_rt(8);
+    rt.block_on(async {
+        // One pool thread exists and goes idle.
+        ferrio::to_thread(|| ()).await.unwrap();
+        // Three jobs that can only finish together need three threads,
+        // even though one idle thread is there when they are submitted.
+        let barrier = Arc::new(Barrier::new(3));
+        let jobs: Vec<_> = (0..3)
+            .map(|_| {
+                let b = barrier.clone();
+                ferrio::to_thread(move || {
+                    b.wait();
+                })
+            })
+            .collect();
+        for r in ferrio::gather(jobs).await {
+            r.unwrap();
+        }
+    });
+}
