@@ -16,6 +16,11 @@ pub trait Store<T>: Default {
     fn push(&mut self, item: T);
     /// Takes the next item.
     fn pop(&mut self) -> Option<T>;
+    /// Puts an item back so that it comes out next (a cancelled `get`
+    /// returning what it was handed).
+    fn push_front(&mut self, item: T) {
+        self.push(item)
+    }
     /// How many items.
     fn len(&self) -> usize;
     /// True when there are no items.
@@ -50,6 +55,9 @@ impl<T: Ord> Default for Priority<T> {
 impl<T> Store<T> for Fifo<T> {
     fn push(&mut self, item: T) {
         self.0.push_back(item)
+    }
+    fn push_front(&mut self, item: T) {
+        self.0.push_front(item)
     }
     fn pop(&mut self) -> Option<T> {
         self.0.pop_front()
@@ -139,16 +147,18 @@ struct State<T, S> {
     /// Items handed straight to a waiting getter, by getter id (a few at
     /// most: a short list beats hashing).
     delivered: Vec<(u64, T)>,
-    /// Putters waiting for room, in arrival order, holding their items.
-    putters: VecDeque<(u64, Waker, T)>,
-    /// Putters whose item was moved into the queue for them.
+    /// Putters waiting for room, in arrival order.
+    putters: VecDeque<(u64, Waker)>,
+    /// Putters granted a reserved slot: their next poll inserts.
     admitted: Vec<u64>,
+    /// Slots reserved for admitted putters.
+    reserved: usize,
     joiners: Vec<Waker>,
 }
 
 impl<T, S: Store<T>> State<T, S> {
     fn full(&self) -> bool {
-        self.maxsize > 0 && self.items.len() >= self.maxsize
+        self.maxsize > 0 && self.items.len() + self.reserved >= self.maxsize
     }
 
     fn next_id(&mut self) -> u64 {
@@ -160,10 +170,6 @@ impl<T, S: Store<T>> State<T, S> {
     /// else into the store. The caller checked there is room.
     fn offer(&mut self, item: T) -> Option<Waker> {
         self.unfinished += 1;
-        self.give(item)
-    }
-
-    fn give(&mut self, item: T) -> Option<Waker> {
         match self.getters.pop_front() {
             Some((id, waker)) => {
                 self.delivered.push((id, item));
@@ -176,16 +182,18 @@ impl<T, S: Store<T>> State<T, S> {
         }
     }
 
-    /// Room was made: admit the longest-waiting putter's item.
+    /// Room was made: reserve it for the longest-waiting putters, whose
+    /// next poll inserts (a putter dropped before that inserts nothing and
+    /// passes the slot on).
     fn admit_putter(&mut self) -> Vec<Waker> {
         let mut wake = Vec::new();
         while !self.full() {
-            let Some((id, waker, item)) = self.putters.pop_front() else {
+            let Some((id, waker)) = self.putters.pop_front() else {
                 break;
             };
             self.admitted.push(id);
+            self.reserved += 1;
             wake.push(waker);
-            wake.extend(self.offer(item));
         }
         wake
     }
@@ -283,6 +291,7 @@ impl<T, S: Store<T>> BaseQueue<T, S> {
                 delivered: Vec::new(),
                 putters: VecDeque::new(),
                 admitted: Vec::new(),
+                reserved: 0,
                 joiners: Vec::new(),
             }),
         }
@@ -419,7 +428,7 @@ impl<T, S: Store<T>> BaseQueue<T, S> {
                 }
             }
             let mut wake: Vec<Waker> = st.getters.iter().map(|(_, w)| w.clone()).collect();
-            wake.extend(st.putters.iter().map(|(_, w, _)| w.clone()));
+            wake.extend(st.putters.iter().map(|(_, w)| w.clone()));
             if st.unfinished == 0 {
                 wake.append(&mut st.joiners);
             }
@@ -439,7 +448,7 @@ impl<T, S: Store<T>> BaseQueue<T, S> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Put<'a, T, S: Store<T>> {
     queue: &'a BaseQueue<T, S>,
-    /// The item, until it is queued or parked in the putters' line.
+    /// The item, until it is queued (it never leaves the future before).
     item: Option<T>,
     /// Our place in the putters' line.
     id: Option<u64>,
@@ -456,46 +465,43 @@ impl<T, S: Store<T>> Future for Put<'_, T, S> {
         }
         let this = &mut *self;
         let mut st = this.queue.lock();
+        let mut admitted = false;
         if let Some(id) = this.id {
             if st.take_admitted(id) {
+                st.reserved -= 1;
+                admitted = true;
                 this.id = None;
-                return Poll::Ready(Ok(()));
-            }
-            let pos = st.putters.iter().position(|(i, _, _)| *i == id);
-            if st.shutdown {
+            } else if st.shutdown {
+                if let Some(p) = st.putters.iter().position(|(i, _)| *i == id) {
+                    st.putters.remove(p);
+                }
                 this.id = None;
-                let item = pos
-                    .and_then(|p| st.putters.remove(p))
-                    .map(|(_, _, item)| item)
-                    .expect("a waiting putter holds its item");
-                return Poll::Ready(Err(PutError {
-                    item,
-                    error: QueueError::ShutDown,
-                }));
+            } else {
+                if let Some(entry) = st.putters.iter_mut().find(|(i, _)| *i == id) {
+                    entry.1 = cx.waker().clone();
+                }
+                return Poll::Pending;
             }
-            if let Some(p) = pos {
-                st.putters[p].1 = cx.waker().clone();
-            }
-            return Poll::Pending;
         }
         let item = this.item.take().expect("Put polled after completion");
         if st.shutdown {
+            // A slot reserved for us goes to nobody: the queue is closed.
             return Poll::Ready(Err(PutError {
                 item,
                 error: QueueError::ShutDown,
             }));
         }
-        if !st.full() && st.putters.is_empty() {
+        if admitted || (!st.full() && st.putters.is_empty()) {
             let wake = st.offer(item);
             drop(st);
             wake_all(wake);
             return Poll::Ready(Ok(()));
         }
-        // Full: wait in line; the item waits with us and is moved into
-        // the queue for us when room is made (no second trip needed).
+        // Full: wait in line (the item stays with us).
         let id = st.next_id();
-        st.putters.push_back((id, cx.waker().clone(), item));
+        st.putters.push_back((id, cx.waker().clone()));
         this.id = Some(id);
+        this.item = Some(item);
         Poll::Pending
     }
 }
@@ -504,15 +510,18 @@ impl<T, S: Store<T>> Drop for Put<'_, T, S> {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
             let mut st = self.queue.lock();
-            if !st.take_admitted(id) {
-                // Still waiting: leave the line; the item is dropped, never
-                // inserted.
-                if let Some(p) = st.putters.iter().position(|(i, _, _)| *i == id) {
-                    let entry = st.putters.remove(p);
-                    drop(st);
-                    drop(entry);
+            let wake = if st.take_admitted(id) {
+                // A slot was reserved for us: pass it on.
+                st.reserved -= 1;
+                st.admit_putter()
+            } else {
+                if let Some(p) = st.putters.iter().position(|(i, _)| *i == id) {
+                    st.putters.remove(p);
                 }
-            }
+                Vec::new()
+            };
+            drop(st);
+            wake_all(wake);
         }
     }
 }
@@ -572,8 +581,18 @@ impl<T, S: Store<T>> Drop for Get<'_, T, S> {
             let mut st = self.queue.lock();
             if let Some(item) = st.take_delivered(id) {
                 // An item was handed to us but never taken: it goes to the
-                // next getter (or back into the queue). Nothing is lost.
-                let wake = st.give(item);
+                // next getter, or back to the front of the queue. Nothing
+                // is lost and FIFO order is kept.
+                let wake = match st.getters.pop_front() {
+                    Some((next, waker)) => {
+                        st.delivered.push((next, item));
+                        Some(waker)
+                    }
+                    None => {
+                        st.items.push_front(item);
+                        None
+                    }
+                };
                 drop(st);
                 wake_all(wake);
             } else if let Some(p) = st.getters.iter().position(|(i, _)| *i == id) {

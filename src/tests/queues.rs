@@ -220,3 +220,24 @@ fn promise_awaited_by_many_tasks() {
         assert_eq!(w.await.unwrap(), Err(PromiseError::Cancelled));
     });
 }
+
+#[test]
+fn admitted_putter_cancelled_before_it_runs_inserts_nothing() {
+    let rt = rt(1);
+    rt.block_on(rt.spawn(async {
+        let q = Arc::new(Queue::new(1));
+        q.put(1u32).await.unwrap();
+        let q2 = q.clone();
+        let blocked = ferrio::spawn(async move { q2.put(2).await });
+        settle().await;
+        // Taking an item reserves the slot for the waiting putter and
+        // wakes it; cancel it before it gets to run.
+        assert_eq!(q.get().await, Ok(1));
+        assert!(blocked.cancel());
+        assert!(q.empty(), "the cancelled put inserted nothing");
+        // Its reserved slot was released.
+        q.put_nowait(3).unwrap();
+        assert_eq!(q.get_nowait(), Ok(3));
+    }))
+    .unwrap();
+}

@@ -263,18 +263,19 @@ impl Future for Sleep {
                 Poll::Pending
             }
             Some(r) => {
-                if r.shared.is_fired() {
-                    self.registration = None;
-                    self.done = true;
-                    return Poll::Ready(());
-                }
                 r.shared.register(cx.waker());
-                if r.shared.is_fired() {
-                    self.registration = None;
-                    self.done = true;
-                    return Poll::Ready(());
+                if !r.shared.is_fired() {
+                    return Poll::Pending;
                 }
-                Poll::Pending
+                self.registration = None;
+                if Instant::now() < self.deadline {
+                    // Fired at the wheel's far edge (a deadline past its
+                    // ~2.2-year range): wait for the rest.
+                    self.register(cx.waker());
+                    return Poll::Pending;
+                }
+                self.done = true;
+                Poll::Ready(())
             }
         }
     }
@@ -415,7 +416,9 @@ struct ScopeState {
     deadline: Option<Instant>,
     generation: u64,
     expired: bool,
-    waker: Option<Waker>,
+    /// Every body running under the scope, by id.
+    wakers: std::collections::HashMap<u64, Waker>,
+    next_id: u64,
 }
 
 impl fmt::Debug for TimeoutScope {
@@ -442,7 +445,8 @@ pub fn timeout_at(deadline: Option<Instant>) -> TimeoutScope {
                 deadline,
                 generation: 0,
                 expired: false,
-                waker: None,
+                wakers: std::collections::HashMap::new(),
+                next_id: 0,
             }),
         }),
     }
@@ -461,13 +465,13 @@ impl TimeoutScope {
     /// Moves the deadline: later, earlier (a past deadline expires the
     /// scope at once), or `None` for no limit.
     pub fn reschedule(&self, deadline: Option<Instant>) {
-        let waker = {
+        let wakers: Vec<Waker> = {
             let mut st = self.lock();
             st.deadline = deadline;
             st.generation += 1;
-            st.waker.take()
+            st.wakers.values().cloned().collect()
         };
-        if let Some(w) = waker {
+        for w in wakers {
             w.wake();
         }
     }
@@ -479,11 +483,17 @@ impl TimeoutScope {
 
     /// Runs `future` under this scope's deadline.
     pub fn run<F: Future>(&self, future: F) -> Scoped<F> {
+        let id = {
+            let mut st = self.lock();
+            st.next_id += 1;
+            st.next_id
+        };
         Scoped {
             inner: Some(future),
             scope: self.clone(),
             sleep: None,
             generation: u64::MAX,
+            id,
         }
     }
 }
@@ -495,6 +505,13 @@ pub struct Scoped<F> {
     scope: TimeoutScope,
     sleep: Option<Sleep>,
     generation: u64,
+    id: u64,
+}
+
+impl<F> Drop for Scoped<F> {
+    fn drop(&mut self) {
+        self.scope.lock().wakers.remove(&self.id);
+    }
 }
 
 impl<F: Future> Future for Scoped<F> {
@@ -515,7 +532,7 @@ impl<F: Future> Future for Scoped<F> {
         }
         let deadline = {
             let mut st = this.scope.lock();
-            st.waker = Some(cx.waker().clone());
+            st.wakers.insert(this.id, cx.waker().clone());
             if st.generation != this.generation {
                 this.generation = st.generation;
                 this.sleep = st.deadline.map(sleep_until);
