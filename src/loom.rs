@@ -47,6 +47,11 @@ mod imp {
     }
 
     pub(crate) use std::thread_local;
+
+    /// The mutex for short, hot critical sections shared by tasks on
+    /// different workers (queues, semaphores): parking_lot's adaptive
+    /// spinning beats std's futex mutex there (see ARCHITECTURE.md).
+    pub(crate) use parking_lot::{Mutex as FastMutex, MutexGuard as FastMutexGuard};
 }
 
 #[cfg(ferrio_loom)]
@@ -70,6 +75,22 @@ mod imp {
     }
 
     pub(crate) use loom::thread_local;
+
+    /// loom's mutex with parking_lot's (poison-free) face.
+    #[derive(Debug)]
+    pub(crate) struct FastMutex<T>(loom::sync::Mutex<T>);
+
+    pub(crate) type FastMutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+    impl<T> FastMutex<T> {
+        pub(crate) fn new(value: T) -> FastMutex<T> {
+            FastMutex(loom::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> FastMutexGuard<'_, T> {
+            self.0.lock().unwrap()
+        }
+    }
 }
 
 pub(crate) use imp::*;

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use crate::loom::sync::{Mutex, MutexGuard};
+use crate::loom::{FastMutex as Mutex, FastMutexGuard as MutexGuard};
 
 /// Where a queue keeps its items.
 pub trait Store<T>: Default {
@@ -298,7 +298,7 @@ impl<T, S: Store<T>> BaseQueue<T, S> {
     }
 
     fn lock(&self) -> MutexGuard<'_, State<T, S>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock()
     }
 
     /// Items queued now.

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use crate::loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use crate::loom::sync::{Mutex, MutexGuard};
+use crate::loom::sync::Mutex;
+use crate::loom::{FastMutex, FastMutexGuard};
 
 struct Node {
     need: usize,
@@ -39,7 +40,7 @@ struct State {
 /// });
 /// ```
 pub struct Semaphore {
-    state: Mutex<State>,
+    state: FastMutex<State>,
 }
 
 impl fmt::Debug for Semaphore {
@@ -56,15 +57,15 @@ impl Semaphore {
     /// A semaphore with `permits` permits.
     pub fn new(permits: usize) -> Semaphore {
         Semaphore {
-            state: Mutex::new(State {
+            state: FastMutex::new(State {
                 permits,
                 queue: VecDeque::new(),
             }),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> FastMutexGuard<'_, State> {
+        self.state.lock()
     }
 
     /// Permits available right now.
