@@ -3,11 +3,8 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-use io_uring::{opcode, squeue, types};
-
-use crate::driver::op::Completion;
-use crate::driver::{Op, OpKind};
-use crate::io::{result_of, IoBuf, IoBufMut};
+use crate::driver::Op;
+use crate::io::{IoBuf, IoBufMut, Read, Write};
 
 /// A file (or any readable/writable descriptor, such as a pipe) whose
 /// reads and writes go through io_uring.
@@ -42,12 +39,7 @@ impl File {
 
     /// Reads into `buf` from byte `offset` of the file.
     pub async fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
-        Op::new(Read {
-            fd: self.fd.as_raw_fd(),
-            buf,
-            offset,
-        })
-        .await
+        Op::new(Read::new(self.fd.as_raw_fd(), buf, offset)).await
     }
 
     /// Writes the initialised bytes of `buf` at the current position;
@@ -58,12 +50,7 @@ impl File {
 
     /// Writes the initialised bytes of `buf` at byte `offset`.
     pub async fn write_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
-        Op::new(Write {
-            fd: self.fd.as_raw_fd(),
-            buf,
-            offset,
-        })
-        .await
+        Op::new(Write::new(self.fd.as_raw_fd(), buf, offset)).await
     }
 }
 
@@ -76,54 +63,5 @@ impl AsFd for File {
 impl AsRawFd for File {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
-    }
-}
-
-struct Read<B> {
-    fd: RawFd,
-    buf: B,
-    offset: u64,
-}
-
-impl<B: IoBufMut> OpKind for Read<B> {
-    type Output = (io::Result<usize>, B);
-
-    fn entry(&mut self) -> squeue::Entry {
-        let len = self.buf.bytes_total().min(u32::MAX as usize) as u32;
-        opcode::Read::new(types::Fd(self.fd), self.buf.stable_mut_ptr(), len)
-            .offset(self.offset)
-            .build()
-    }
-
-    fn complete(mut self, result: io::Result<Completion>) -> Self::Output {
-        match result_of(result) {
-            Ok(n) => {
-                // SAFETY: the kernel wrote `n` bytes from the start.
-                unsafe { self.buf.set_init(n as usize) };
-                (Ok(n as usize), self.buf)
-            }
-            Err(e) => (Err(e), self.buf),
-        }
-    }
-}
-
-struct Write<B> {
-    fd: RawFd,
-    buf: B,
-    offset: u64,
-}
-
-impl<B: IoBuf> OpKind for Write<B> {
-    type Output = (io::Result<usize>, B);
-
-    fn entry(&mut self) -> squeue::Entry {
-        let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
-        opcode::Write::new(types::Fd(self.fd), self.buf.stable_ptr(), len)
-            .offset(self.offset)
-            .build()
-    }
-
-    fn complete(self, result: io::Result<Completion>) -> Self::Output {
-        (result_of(result).map(|n| n as usize), self.buf)
     }
 }

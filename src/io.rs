@@ -9,7 +9,9 @@
 
 use std::io;
 
-use io_uring::{opcode, squeue};
+use std::os::fd::RawFd;
+
+use io_uring::{opcode, squeue, types};
 
 use crate::driver::op::Completion;
 use crate::driver::{Op, OpKind};
@@ -127,4 +129,67 @@ impl OpKind for Nop {
 /// ```
 pub async fn nop() -> io::Result<()> {
     Op::new(Nop).await
+}
+
+/// Read into an owned buffer (`offset` u64::MAX: current position).
+pub(crate) struct Read<B> {
+    fd: RawFd,
+    buf: B,
+    offset: u64,
+}
+
+impl<B> Read<B> {
+    pub(crate) fn new(fd: RawFd, buf: B, offset: u64) -> Read<B> {
+        Read { fd, buf, offset }
+    }
+}
+
+impl<B: IoBufMut> OpKind for Read<B> {
+    type Output = (io::Result<usize>, B);
+
+    fn entry(&mut self) -> squeue::Entry {
+        let len = self.buf.bytes_total().min(u32::MAX as usize) as u32;
+        opcode::Read::new(types::Fd(self.fd), self.buf.stable_mut_ptr(), len)
+            .offset(self.offset)
+            .build()
+    }
+
+    fn complete(mut self, result: io::Result<Completion>) -> Self::Output {
+        match result_of(result) {
+            Ok(n) => {
+                // SAFETY: the kernel wrote `n` bytes from the start.
+                unsafe { self.buf.set_init(n as usize) };
+                (Ok(n as usize), self.buf)
+            }
+            Err(e) => (Err(e), self.buf),
+        }
+    }
+}
+
+/// Write an owned buffer (`offset` u64::MAX: current position).
+pub(crate) struct Write<B> {
+    fd: RawFd,
+    buf: B,
+    offset: u64,
+}
+
+impl<B> Write<B> {
+    pub(crate) fn new(fd: RawFd, buf: B, offset: u64) -> Write<B> {
+        Write { fd, buf, offset }
+    }
+}
+
+impl<B: IoBuf> OpKind for Write<B> {
+    type Output = (io::Result<usize>, B);
+
+    fn entry(&mut self) -> squeue::Entry {
+        let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
+        opcode::Write::new(types::Fd(self.fd), self.buf.stable_ptr(), len)
+            .offset(self.offset)
+            .build()
+    }
+
+    fn complete(self, result: io::Result<Completion>) -> Self::Output {
+        (result_of(result).map(|n| n as usize), self.buf)
+    }
 }

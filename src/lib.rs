@@ -43,6 +43,8 @@ mod driver;
 pub mod fs;
 #[cfg(not(ferrio_loom))]
 pub mod io;
+#[cfg(not(ferrio_loom))]
+pub mod net;
 pub mod runtime;
 mod scheduler;
 pub mod sync;

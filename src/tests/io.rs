@@ -125,3 +125,76 @@ fn idle_workers_sleep_in_io_uring_enter() {
     assert!(after.parks > before.parks, "{before:?} → {after:?}");
     assert!(after.io_uring_enters >= after.parks);
 }
+
+#[test]
+fn tcp_echo_round_trip_with_a_large_payload() {
+    let rt = rt(2);
+    rt.block_on(async {
+        let listener = ferrio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = ferrio::spawn(async move {
+            let (conn, peer) = listener.accept().await.unwrap();
+            assert!(peer.ip().is_loopback());
+            let mut buf = Vec::with_capacity(64 * 1024);
+            loop {
+                let (n, b) = conn.read(buf).await;
+                let n = n.unwrap();
+                if n == 0 {
+                    break;
+                }
+                let (w, b) = conn.write_all(b).await;
+                w.unwrap();
+                buf = b;
+                buf.clear();
+            }
+        });
+        let client = ferrio::net::TcpStream::connect(addr).await.unwrap();
+        client.set_nodelay(true).unwrap();
+        let payload: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+        let writer = {
+            let payload = payload.clone();
+            let client = std::sync::Arc::new(client);
+            let c = client.clone();
+            (
+                ferrio::spawn(async move {
+                    let (r, _) = c.write_all(payload).await;
+                    r.unwrap();
+                    c.shutdown(std::net::Shutdown::Write).unwrap();
+                }),
+                client,
+            )
+        };
+        let (write_task, client) = writer;
+        let mut got = Vec::new();
+        loop {
+            let (n, buf) = client.read(Vec::with_capacity(64 * 1024)).await;
+            let n = n.unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        write_task.await.unwrap();
+        server.await.unwrap();
+        assert_eq!(got.len(), payload.len());
+        assert!(got == payload);
+    });
+}
+
+#[test]
+fn connecting_to_a_closed_port_is_refused() {
+    ferrio::run(async {
+        // Bind then drop, so the port is very likely closed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let err = ferrio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+        let bad = ferrio::net::TcpStream::connect("not an address").await;
+        assert!(bad.is_err());
+    });
+}

@@ -133,6 +133,28 @@ fn in_flight_reads_round() {
     drop(rt);
 }
 
+/// Accepts dropped in flight while clients connect: a connection the
+/// kernel accepted for a dropped future is closed, not leaked.
+fn cancelled_accepts_round() {
+    let rt = ferrio::Runtime::builder()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let listener = std::sync::Arc::new(ferrio::net::TcpListener::bind("127.0.0.1:0").unwrap());
+        let addr = listener.local_addr().unwrap();
+        for _ in 0..50 {
+            let l = listener.clone();
+            let accept = ferrio::spawn(async move { l.accept().await.map(drop) });
+            let client = ferrio::spawn(async move { ferrio::net::TcpStream::connect(addr).await });
+            ferrio::yield_now().await;
+            accept.cancel();
+            drop(client.await.unwrap());
+        }
+    });
+    drop(rt);
+}
+
 fn main() {
     // Silence the default hook: the panics are intended.
     std::panic::set_hook(Box::new(|_| {}));
@@ -152,6 +174,7 @@ fn main() {
     in_flight_reads_round();
     in_flight_reads_round();
     let io_growth = live() - mem_before_io;
+    cancelled_accepts_round();
     let fds_after = open_fds();
     println!("in-flight reads: fds {fds_before} -> {fds_after}, bytes drift {io_growth}");
     if fds_after != fds_before || io_growth > 256 * 1024 {
