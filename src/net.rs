@@ -15,7 +15,7 @@ use io_uring::{opcode, squeue, types};
 
 use crate::driver::op::Completion;
 use crate::driver::{Op, OpKind};
-use crate::io::{result_of, IoBuf, IoBufMut, Read, Write};
+use crate::io::{result_of, IoBuf, IoBufMut, Read};
 
 /// Socket address storage the kernel reads or fills, boxed so it stays put.
 struct Addr {
@@ -254,9 +254,15 @@ impl TcpStream {
         Op::new(Read::new(self.fd.as_raw_fd(), buf, u64::MAX)).await
     }
 
-    /// Writes some of `buf`'s bytes; returns how many.
+    /// Writes some of `buf`'s bytes; returns how many. Writing to a
+    /// connection the peer closed is an error (`BrokenPipe` /
+    /// `ConnectionReset`), never a SIGPIPE.
     pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        Op::new(Write::new(self.fd.as_raw_fd(), buf, u64::MAX)).await
+        Op::new(SendOp {
+            fd: self.fd.as_raw_fd(),
+            buf,
+        })
+        .await
     }
 
     /// Writes all of `buf` (several writes if needed).
@@ -310,5 +316,25 @@ impl OpKind for Connect {
 
     fn complete(self, result: io::Result<Completion>) -> io::Result<()> {
         result_of(result).map(drop)
+    }
+}
+
+struct SendOp<B> {
+    fd: RawFd,
+    buf: B,
+}
+
+impl<B: IoBuf> OpKind for SendOp<B> {
+    type Output = (io::Result<usize>, B);
+
+    fn entry(&mut self) -> squeue::Entry {
+        let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
+        opcode::Send::new(types::Fd(self.fd), self.buf.stable_ptr(), len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+    }
+
+    fn complete(self, result: io::Result<Completion>) -> Self::Output {
+        (result_of(result).map(|n| n as usize), self.buf)
     }
 }

@@ -198,3 +198,32 @@ fn connecting_to_a_closed_port_is_refused() {
         assert!(bad.is_err());
     });
 }
+
+#[test]
+fn writing_to_a_closed_peer_is_an_error() {
+    ferrio::run(async {
+        let listener = ferrio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = ferrio::net::TcpStream::connect(addr).await.unwrap();
+        let (server_side, _) = listener.accept().await.unwrap();
+        drop(server_side);
+        // The first writes may still be accepted by the kernel; keep
+        // writing until the reset shows.
+        let mut err = None;
+        for _ in 0..100 {
+            let (r, _) = client.write(vec![0u8; 4096]).await;
+            if let Err(e) = r {
+                err = Some(e);
+                break;
+            }
+        }
+        let kind = err.expect("writes to a closed peer must fail").kind();
+        assert!(
+            matches!(
+                kind,
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ),
+            "{kind:?}"
+        );
+    });
+}
