@@ -95,6 +95,13 @@ mod imp {
 
 pub(crate) use imp::*;
 
+/// Locks a shim mutex, shrugging off poisoning: every lock in ferrio
+/// guards state that a panic cannot leave half-written (the panics it
+/// contains happen outside the critical sections).
+pub(crate) fn lock<T>(m: &sync::Mutex<T>) -> sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Counters that only hand out unique numbers (task ids) and take part in no
 /// protocol. They live in `static`s, which loom's atomics cannot, so they
 /// always come from `std`.

@@ -73,7 +73,7 @@ impl OpCell {
     }
 
     fn lock(&self) -> MutexGuard<'_, OpState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        crate::loom::lock(&self.state)
     }
 
     /// The ring delivers a CQE. Returns true when it was the last one (the

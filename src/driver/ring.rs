@@ -110,7 +110,7 @@ impl DriverShared {
     }
 
     fn push_remote(&self, req: RemoteRequest) {
-        let mut q = self.remote.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = crate::loom::lock(&self.remote);
         q.push(req);
         self.remote_len.store(q.len(), Relaxed);
         drop(q);
@@ -351,7 +351,7 @@ impl Driver {
             return;
         }
         let reqs = {
-            let mut q = self.shared.remote.lock().unwrap_or_else(|e| e.into_inner());
+            let mut q = crate::loom::lock(&self.shared.remote);
             self.shared.remote_len.store(0, Relaxed);
             std::mem::take(&mut *q)
         };

@@ -47,7 +47,7 @@ impl Idle {
     }
 
     fn lock(&self) -> crate::loom::sync::MutexGuard<'_, Vec<usize>> {
-        self.sleepers.lock().unwrap_or_else(|e| e.into_inner())
+        crate::loom::lock(&self.sleepers)
     }
 
     fn should_wake(&self) -> bool {

@@ -19,6 +19,7 @@ use std::io;
 use std::sync::Arc as StdArc;
 use std::time::{Duration, Instant};
 
+use crate::loom::lock;
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Mutex};
 use crate::runtime::Handle;
@@ -685,27 +686,27 @@ impl Worker {
         }
     }
 
+    /// Drops the notifications in the LIFO slot and the local queue (their
+    /// tasks are complete or being shut down).
+    fn drop_queued(&self) {
+        drop(self.lifo.take());
+        while let Some(task) = self.local.pop() {
+            drop(task);
+        }
+    }
+
     fn shutdown(&self) {
         if self.is_searching.replace(false) {
             self.shared.idle.stop_searching();
         }
         self.shared.shutdown_tasks(self.index);
-        drop(self.lifo.take());
-        while let Some(task) = self.local.pop() {
-            drop(task);
-        }
+        self.drop_queued();
         // Every task is gone: cancel what is still in flight on our ring
         // and wait (bounded) until the kernel has let go of every buffer.
         seam::shutdown(&self.park);
-        drop(self.lifo.take());
-        while let Some(task) = self.local.pop() {
-            drop(task);
-        }
+        // Completions delivered while draining may have queued wake-ups.
+        self.drop_queued();
         let timers = std::mem::replace(&mut *self.wheel.borrow_mut(), Wheel::new());
         drop(timers);
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> crate::loom::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -113,7 +113,7 @@ impl Parker {
         if timeout == Some(Duration::ZERO) || !inner.state.begin_park() {
             return;
         }
-        let mut guard = inner.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = crate::loom::lock(&inner.lock);
         // Checked under the lock: an unparker that saw PARKED takes the
         // lock before notifying, so its notify cannot fall between this
         // check and the wait.
@@ -160,7 +160,7 @@ impl Unparker {
     /// Wakes the parker, or makes its next `park` return at once.
     pub(crate) fn unpark(&self) {
         if self.inner.state.unpark() {
-            drop(self.inner.lock.lock().unwrap_or_else(|e| e.into_inner()));
+            drop(crate::loom::lock(&self.inner.lock));
             self.inner.cvar.notify_one();
         }
     }

@@ -59,7 +59,7 @@ impl<T> Condition<T> {
     }
 
     fn queue(&self) -> MutexGuard<'_, VecDeque<Arc<Node>>> {
-        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
+        crate::loom::lock(&self.waiters)
     }
 
     /// Takes the lock.
@@ -88,8 +88,7 @@ impl<T> Condition<T> {
             done: false,
         };
         std::future::poll_fn(|cx| {
-            *waiting.node.waker.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(cx.waker().clone());
+            *crate::loom::lock(&waiting.node.waker) = Some(cx.waker().clone());
             if waiting.node.notified.load(SeqCst) {
                 Poll::Ready(())
             } else {
@@ -127,7 +126,7 @@ impl<T> Condition<T> {
                 .collect()
         };
         for node in woken {
-            let w = node.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let w = crate::loom::lock(&node.waker).take();
             if let Some(w) = w {
                 w.wake();
             }

@@ -65,7 +65,7 @@ impl Event {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        crate::loom::lock(&self.state)
     }
 
     /// Sets the flag and wakes every waiter.

@@ -124,7 +124,7 @@ impl<T> Promise<T> {
     }
 
     fn lock(&self) -> MutexGuard<'_, State<T>> {
-        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+        crate::loom::lock(&self.shared)
     }
 
     fn finish(&self, value: Value<T>) -> Result<(), AlreadyDone> {
@@ -197,7 +197,7 @@ impl<T: Clone> Future for Promise<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let mut st = this.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = crate::loom::lock(&this.shared);
         let out = match &st.value {
             Value::Done(v) => Ok(v.clone()),
             Value::Cancelled => Err(PromiseError::Cancelled),

@@ -133,7 +133,7 @@ impl Semaphore {
             st.permits -= front.need;
             let node = st.queue.pop_front().expect("front exists");
             node.granted.store(true, SeqCst);
-            let waker = node.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let waker = crate::loom::lock(&node.waker).take();
             if let Some(w) = waker {
                 wake.push(w);
             }
@@ -213,8 +213,7 @@ impl<'a> Future for Acquire<'a> {
                 if node.granted.load(SeqCst) {
                     true
                 } else {
-                    *node.waker.lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some(cx.waker().clone());
+                    *crate::loom::lock(&node.waker) = Some(cx.waker().clone());
                     node.granted.load(SeqCst)
                 }
             }

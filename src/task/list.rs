@@ -10,7 +10,8 @@
 //! (so every later reader happens-after the write).
 
 use super::RawTask;
-use crate::loom::sync::{Mutex, MutexGuard};
+use crate::loom::lock;
+use crate::loom::sync::Mutex;
 
 pub(crate) struct OwnedTasks {
     shards: Box<[Mutex<Shard>]>,
@@ -121,8 +122,4 @@ impl OwnedTasks {
             .map(|s| lock(s).slots.iter().flatten().count())
             .sum()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -29,6 +29,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use crate::loom::cell::UnsafeCell;
+use crate::loom::lock;
 use crate::loom::plain::{AtomicU64, Ordering};
 use crate::loom::sync::Mutex;
 
@@ -274,10 +275,6 @@ impl Trailer {
             harness::contain(move || cb(outcome));
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> crate::loom::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Allocates a task: returns the owned-list reference, the first

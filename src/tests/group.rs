@@ -8,6 +8,21 @@ use super::common::DropCounter;
 use ferrio::{ChildFailure, GroupClosed, TaskGroup};
 use tokio::sync::oneshot;
 
+/// Spawns `n` children that never finish on their own; each holds a drop
+/// token, so the counter tells how many were cancelled.
+fn spawn_forever_children<E: Send + 'static>(group: &TaskGroup<E>, n: usize, drops: &DropCounter) {
+    for _ in 0..n {
+        let token = drops.token();
+        group
+            .spawn(async move {
+                let _t = token;
+                std::future::pending::<()>().await;
+                Ok(())
+            })
+            .unwrap();
+    }
+}
+
 #[test]
 fn join_waits_for_all_children_including_grandchildren() {
     ferrio::run(async {
@@ -43,16 +58,7 @@ fn first_failure_cancels_the_rest_and_all_failures_are_reported() {
     let d = drops.clone();
     ferrio::run(async move {
         let group = TaskGroup::<&'static str>::new();
-        for _ in 0..3 {
-            let token = d.token();
-            group
-                .spawn(async move {
-                    let _t = token;
-                    std::future::pending::<()>().await;
-                    Ok(())
-                })
-                .unwrap();
-        }
+        spawn_forever_children(&group, 3, &d);
         group
             .spawn(async {
                 ferrio::yield_now().await;
@@ -127,16 +133,7 @@ fn dropping_the_group_cancels_its_children() {
     let d = drops.clone();
     ferrio::run(async move {
         let group = TaskGroup::<()>::new();
-        for _ in 0..4 {
-            let token = d.token();
-            group
-                .spawn(async move {
-                    let _t = token;
-                    std::future::pending::<()>().await;
-                    Ok(())
-                })
-                .unwrap();
-        }
+        spawn_forever_children(&group, 4, &d);
         ferrio::yield_now().await;
         drop(group);
     });
