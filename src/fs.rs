@@ -1,34 +1,76 @@
-//! Files on io_uring opcodes.
+//! Files on io_uring opcodes: open (`IORING_OP_OPENAT`), read and write at
+//! offsets, `fsync`, `statx`, and the path helpers (`unlinkat`,
+//! `renameat`, `mkdirat`). No thread pool is involved.
+//!
+//! ```
+//! ferrio::run(async {
+//!     let dir = std::env::temp_dir().join(format!("ferrio-fs-doc-{}", std::process::id()));
+//!     ferrio::fs::create_dir(&dir).await.unwrap();
+//!     let path = dir.join("hello.txt");
+//!     ferrio::fs::write(&path, b"hello, io_uring".to_vec()).await.unwrap();
+//!     assert_eq!(ferrio::fs::read(&path).await.unwrap(), b"hello, io_uring");
+//!     assert_eq!(ferrio::fs::metadata(&path).await.unwrap().len(), 15);
+//!     ferrio::fs::remove_file(&path).await.unwrap();
+//!     ferrio::fs::remove_dir(&dir).await.unwrap();
+//! });
+//! ```
 
+use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
 
-use crate::driver::Op;
-use crate::io::{IoBuf, IoBufMut, Read, Write};
+use io_uring::{opcode, squeue, types};
+
+use crate::driver::op::Completion;
+use crate::driver::{Op, OpKind};
+use crate::io::compat::{impl_futures_io, FdStream};
+use crate::io::ops::{read_exact, write_all, Read, Write, WriteTo, CURRENT_POSITION};
+use crate::io::{result_of, IoBuf, IoBufMut};
 
 /// A file (or any readable/writable descriptor, such as a pipe) whose
 /// reads and writes go through io_uring.
 ///
 /// Reads and writes take an owned buffer and give it back with the result:
-/// `let (res, buf) = file.read(buf).await;`.
+/// `let (res, buf) = file.read_at(buf, 0).await;`. `File` also implements
+/// the `futures-io` traits, reading and writing at the current position.
 #[derive(Debug)]
 pub struct File {
-    fd: OwnedFd,
+    inner: FdStream,
 }
 
-/// Use the file's current position (pipes, sockets, files opened for
-/// appending).
-const CURRENT_POSITION: u64 = u64::MAX;
-
 impl File {
+    /// Opens a file for reading.
+    pub async fn open(path: impl AsRef<Path>) -> io::Result<File> {
+        OpenOptions::new().read(true).open(path).await
+    }
+
+    /// Opens a file for writing, creating it or truncating it.
+    pub async fn create(path: impl AsRef<Path>) -> io::Result<File> {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .await
+    }
+
     /// Wraps a standard file (or pipe end converted into one).
     pub fn from_std(file: std::fs::File) -> File {
-        File { fd: file.into() }
+        File {
+            inner: FdStream::pipe(file.into()),
+        }
     }
 
     /// Gives the descriptor back as a standard file.
     pub fn into_std(self) -> std::fs::File {
-        self.fd.into()
+        self.inner.into_fd().into()
+    }
+
+    fn raw(&self) -> RawFd {
+        self.inner.fd().as_raw_fd()
     }
 
     /// Reads into `buf` from the current position; returns how many bytes
@@ -39,7 +81,13 @@ impl File {
 
     /// Reads into `buf` from byte `offset` of the file.
     pub async fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
-        Op::new(Read::new(self.fd.as_raw_fd(), buf, offset)).await
+        Op::new(Read::new(self.raw(), buf, offset)).await
+    }
+
+    /// Fills `buf` to its capacity from byte `offset`; the end of the file
+    /// first is `UnexpectedEof` (the bytes read stay in `buf`).
+    pub async fn read_exact_at<B: IoBufMut>(&self, buf: B, offset: u64) -> (io::Result<()>, B) {
+        read_exact(self.raw(), buf, offset).await
     }
 
     /// Writes the initialised bytes of `buf` at the current position;
@@ -50,18 +98,467 @@ impl File {
 
     /// Writes the initialised bytes of `buf` at byte `offset`.
     pub async fn write_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
-        Op::new(Write::new(self.fd.as_raw_fd(), buf, offset)).await
+        Op::new(Write::new(self.raw(), buf, WriteTo::Offset(offset))).await
+    }
+
+    /// Writes all of `buf` at byte `offset` (short writes are continued).
+    pub async fn write_all_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<()>, B) {
+        write_all(self.raw(), buf, WriteTo::Offset(offset)).await
+    }
+
+    /// Writes all of `buf` at the current position.
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        write_all(self.raw(), buf, WriteTo::Offset(CURRENT_POSITION)).await
+    }
+
+    /// Flushes data and metadata to the device (`fsync`).
+    pub async fn sync_all(&self) -> io::Result<()> {
+        Op::new(Fsync {
+            fd: self.raw(),
+            data_only: false,
+        })
+        .await
+    }
+
+    /// Flushes data, and only the metadata needed to read it (`fdatasync`).
+    pub async fn sync_data(&self) -> io::Result<()> {
+        Op::new(Fsync {
+            fd: self.raw(),
+            data_only: true,
+        })
+        .await
+    }
+
+    /// The file's metadata (`statx` on the descriptor).
+    pub async fn metadata(&self) -> io::Result<Metadata> {
+        let path = CString::default();
+        Op::new(Statx::new(self.raw(), path, libc::AT_EMPTY_PATH)).await
     }
 }
 
+impl_futures_io!(File, inner, read);
+impl_futures_io!(File, inner, write);
+
 impl AsFd for File {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        self.inner.fd().as_fd()
     }
 }
 
 impl AsRawFd for File {
     fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.raw()
     }
+}
+
+/// How to open a file, as `std::fs::OpenOptions`; the open itself is an
+/// `IORING_OP_OPENAT`.
+///
+/// ```
+/// use ferrio::fs::OpenOptions;
+/// ferrio::run(async {
+///     let path = std::env::temp_dir().join(format!("ferrio-oo-doc-{}", std::process::id()));
+///     let f = OpenOptions::new().write(true).create_new(true).open(&path).await.unwrap();
+///     f.write_all_at(b"abc".to_vec(), 0).await.0.unwrap();
+///     let again = OpenOptions::new().write(true).create_new(true).open(&path).await;
+///     assert_eq!(again.unwrap_err().kind(), std::io::ErrorKind::AlreadyExists);
+///     ferrio::fs::remove_file(&path).await.unwrap();
+/// });
+/// ```
+#[derive(Clone, Debug)]
+pub struct OpenOptions {
+    read: bool,
+    write: bool,
+    append: bool,
+    truncate: bool,
+    create: bool,
+    create_new: bool,
+    mode: u32,
+    custom_flags: i32,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions::new()
+    }
+}
+
+impl OpenOptions {
+    /// All options off; mode 0o666 (before the umask).
+    pub fn new() -> OpenOptions {
+        OpenOptions {
+            read: false,
+            write: false,
+            append: false,
+            truncate: false,
+            create: false,
+            create_new: false,
+            mode: 0o666,
+            custom_flags: 0,
+        }
+    }
+
+    /// Open for reading.
+    pub fn read(&mut self, on: bool) -> &mut Self {
+        self.read = on;
+        self
+    }
+
+    /// Open for writing.
+    pub fn write(&mut self, on: bool) -> &mut Self {
+        self.write = on;
+        self
+    }
+
+    /// Writes at the current position go to the end (`O_APPEND`).
+    pub fn append(&mut self, on: bool) -> &mut Self {
+        self.append = on;
+        self
+    }
+
+    /// Truncate to 0 bytes (needs write).
+    pub fn truncate(&mut self, on: bool) -> &mut Self {
+        self.truncate = on;
+        self
+    }
+
+    /// Create if missing (needs write or append).
+    pub fn create(&mut self, on: bool) -> &mut Self {
+        self.create = on;
+        self
+    }
+
+    /// Create, failing with `AlreadyExists` if the file exists.
+    pub fn create_new(&mut self, on: bool) -> &mut Self {
+        self.create_new = on;
+        self
+    }
+
+    /// Permission bits for a created file.
+    pub fn mode(&mut self, mode: u32) -> &mut Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Extra `open(2)` flags (`O_DIRECT`, `O_NOATIME`, ...).
+    pub fn custom_flags(&mut self, flags: i32) -> &mut Self {
+        self.custom_flags = flags;
+        self
+    }
+
+    fn flags(&self) -> io::Result<i32> {
+        let invalid = |what: &str| {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("ferrio::fs::OpenOptions: {what}"),
+            ))
+        };
+        let writes = self.write || self.append;
+        let mut flags = match (self.read, writes) {
+            (true, false) => libc::O_RDONLY,
+            (false, true) => libc::O_WRONLY,
+            (true, true) => libc::O_RDWR,
+            (false, false) => return invalid("set read, write or append"),
+        };
+        if self.append {
+            flags |= libc::O_APPEND;
+        }
+        if (self.truncate || self.create || self.create_new) && !writes {
+            return invalid("truncate and create need write or append");
+        }
+        if self.truncate && self.append {
+            return invalid("truncate and append exclude each other");
+        }
+        if self.truncate {
+            flags |= libc::O_TRUNC;
+        }
+        if self.create_new {
+            flags |= libc::O_CREAT | libc::O_EXCL;
+        } else if self.create {
+            flags |= libc::O_CREAT;
+        }
+        Ok(flags | libc::O_CLOEXEC | (self.custom_flags & !libc::O_ACCMODE))
+    }
+
+    /// Opens `path` with these options.
+    pub async fn open(&self, path: impl AsRef<Path>) -> io::Result<File> {
+        let flags = self.flags()?;
+        let path = c_path(path.as_ref())?;
+        let fd = Op::new(OpenAt {
+            path,
+            flags,
+            mode: self.mode,
+        })
+        .await?;
+        Ok(File {
+            inner: FdStream::pipe(fd),
+        })
+    }
+}
+
+fn c_path(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "ferrio::fs: a path cannot contain a NUL byte: {}",
+                path.display()
+            ),
+        )
+    })
+}
+
+struct OpenAt {
+    path: CString,
+    flags: i32,
+    mode: u32,
+}
+
+impl OpKind for OpenAt {
+    type Output = io::Result<OwnedFd>;
+    const YIELDS_FD: bool = true;
+
+    fn entry(&mut self) -> squeue::Entry {
+        opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
+            .flags(self.flags)
+            .mode(self.mode)
+            .build()
+    }
+
+    fn complete(self, result: io::Result<Completion>) -> Self::Output {
+        let fd = result_of(result)? as RawFd;
+        // SAFETY: the kernel opened this descriptor for us.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+}
+
+struct Fsync {
+    fd: RawFd,
+    data_only: bool,
+}
+
+impl OpKind for Fsync {
+    type Output = io::Result<()>;
+
+    fn entry(&mut self) -> squeue::Entry {
+        let flags = if self.data_only {
+            types::FsyncFlags::DATASYNC
+        } else {
+            types::FsyncFlags::empty()
+        };
+        opcode::Fsync::new(types::Fd(self.fd)).flags(flags).build()
+    }
+
+    fn complete(self, result: io::Result<Completion>) -> io::Result<()> {
+        result_of(result).map(drop)
+    }
+}
+
+/// What `statx` reports about a file.
+#[derive(Clone, Copy)]
+pub struct Metadata {
+    stx: libc::statx,
+}
+
+impl std::fmt::Debug for Metadata {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metadata")
+            .field("len", &self.len())
+            .field("is_dir", &self.is_dir())
+            .field("mode", &format_args!("{:o}", self.mode()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Metadata {
+    /// Size in bytes.
+    pub fn len(&self) -> u64 {
+        self.stx.stx_size
+    }
+
+    /// Whether the size is 0.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn file_type(&self) -> u32 {
+        u32::from(self.stx.stx_mode) & libc::S_IFMT
+    }
+
+    /// A regular file.
+    pub fn is_file(&self) -> bool {
+        self.file_type() == libc::S_IFREG
+    }
+
+    /// A directory.
+    pub fn is_dir(&self) -> bool {
+        self.file_type() == libc::S_IFDIR
+    }
+
+    /// A symbolic link (only seen by `symlink_metadata`).
+    pub fn is_symlink(&self) -> bool {
+        self.file_type() == libc::S_IFLNK
+    }
+
+    /// Permission bits (and set-id / sticky bits).
+    pub fn mode(&self) -> u32 {
+        u32::from(self.stx.stx_mode) & 0o7777
+    }
+
+    /// Inode number.
+    pub fn ino(&self) -> u64 {
+        self.stx.stx_ino
+    }
+
+    /// Hard links.
+    pub fn nlink(&self) -> u32 {
+        self.stx.stx_nlink
+    }
+
+    /// Last modification time.
+    pub fn modified(&self) -> SystemTime {
+        let t = self.stx.stx_mtime;
+        let since = Duration::new(t.tv_sec.unsigned_abs(), t.tv_nsec);
+        if t.tv_sec >= 0 {
+            SystemTime::UNIX_EPOCH + since
+        } else {
+            SystemTime::UNIX_EPOCH - since
+        }
+    }
+}
+
+struct Statx {
+    dirfd: RawFd,
+    path: CString,
+    flags: i32,
+    buf: Box<libc::statx>,
+}
+
+impl Statx {
+    fn new(dirfd: RawFd, path: CString, flags: i32) -> Statx {
+        Statx {
+            dirfd,
+            path,
+            flags,
+            // SAFETY: an all-zero statx is valid plain data.
+            buf: Box::new(unsafe { std::mem::zeroed() }),
+        }
+    }
+}
+
+impl OpKind for Statx {
+    type Output = io::Result<Metadata>;
+
+    fn entry(&mut self) -> squeue::Entry {
+        opcode::Statx::new(
+            types::Fd(self.dirfd),
+            self.path.as_ptr(),
+            &mut *self.buf as *mut libc::statx as *mut types::statx,
+        )
+        .flags(self.flags)
+        .mask(libc::STATX_BASIC_STATS)
+        .build()
+    }
+
+    fn complete(self, result: io::Result<Completion>) -> Self::Output {
+        result_of(result)?;
+        Ok(Metadata { stx: *self.buf })
+    }
+}
+
+/// A path operation with no result but success (`unlinkat`, `renameat`,
+/// `mkdirat`).
+enum PathOp {
+    Unlink { path: CString, dir: bool },
+    Rename { from: CString, to: CString },
+    MkDir { path: CString, mode: u32 },
+}
+
+impl OpKind for PathOp {
+    type Output = io::Result<()>;
+
+    fn entry(&mut self) -> squeue::Entry {
+        let cwd = types::Fd(libc::AT_FDCWD);
+        match self {
+            PathOp::Unlink { path, dir } => opcode::UnlinkAt::new(cwd, path.as_ptr())
+                .flags(if *dir { libc::AT_REMOVEDIR } else { 0 })
+                .build(),
+            PathOp::Rename { from, to } => {
+                opcode::RenameAt::new(cwd, from.as_ptr(), cwd, to.as_ptr()).build()
+            }
+            PathOp::MkDir { path, mode } => {
+                opcode::MkDirAt::new(cwd, path.as_ptr()).mode(*mode).build()
+            }
+        }
+    }
+
+    fn complete(self, result: io::Result<Completion>) -> io::Result<()> {
+        result_of(result).map(drop)
+    }
+}
+
+/// Metadata of the file at `path`, following symlinks (`statx`).
+pub async fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
+    let path = c_path(path.as_ref())?;
+    Op::new(Statx::new(libc::AT_FDCWD, path, 0)).await
+}
+
+/// Metadata of `path` itself, not following a final symlink.
+pub async fn symlink_metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
+    let path = c_path(path.as_ref())?;
+    Op::new(Statx::new(libc::AT_FDCWD, path, libc::AT_SYMLINK_NOFOLLOW)).await
+}
+
+/// The whole file at `path`.
+pub async fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
+    let file = File::open(path).await?;
+    let size_hint = file.metadata().await.map(|m| m.len() as usize).unwrap_or(0);
+    let mut buf = Vec::with_capacity(size_hint.max(64) + 1);
+    loop {
+        if buf.len() == buf.capacity() {
+            buf.reserve(buf.capacity());
+        }
+        let at = buf.len();
+        let (res, b) = file
+            .read_at(crate::io::Slice::new(buf, at..), at as u64)
+            .await;
+        buf = b.into_inner();
+        match res {
+            Ok(0) => return Ok(buf),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Writes `contents` to `path`, creating or truncating it.
+pub async fn write<B: IoBuf>(path: impl AsRef<Path>, contents: B) -> io::Result<()> {
+    let file = File::create(path).await?;
+    file.write_all_at(contents, 0).await.0
+}
+
+/// Removes a file.
+pub async fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
+    let path = c_path(path.as_ref())?;
+    Op::new(PathOp::Unlink { path, dir: false }).await
+}
+
+/// Removes an empty directory.
+pub async fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
+    let path = c_path(path.as_ref())?;
+    Op::new(PathOp::Unlink { path, dir: true }).await
+}
+
+/// Renames `from` to `to`, replacing `to` if it exists.
+pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
+    let from = c_path(from.as_ref())?;
+    let to = c_path(to.as_ref())?;
+    Op::new(PathOp::Rename { from, to }).await
+}
+
+/// Creates a directory (mode 0o777 before the umask).
+pub async fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
+    let path = c_path(path.as_ref())?;
+    Op::new(PathOp::MkDir { path, mode: 0o777 }).await
 }

@@ -45,6 +45,7 @@ pub mod fs;
 pub mod io;
 #[cfg(not(ferrio_loom))]
 pub mod net;
+pub mod process;
 pub mod runtime;
 mod scheduler;
 pub mod sync;

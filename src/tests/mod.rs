@@ -4,8 +4,11 @@
 
 mod combinators;
 mod common;
+mod fs;
 mod group;
 mod io;
+mod net;
+mod process;
 mod queues;
 mod shutdown;
 mod stress;

@@ -1,0 +1,338 @@
+//! `futures-io` (`AsyncRead`, `AsyncBufRead`, `AsyncWrite`) on top of
+//! completion I/O.
+//!
+//! A readiness-style `poll_read(&mut [u8])` cannot hand the caller's slice
+//! to the kernel (the caller may drop it while the read is in flight), so
+//! each stream keeps one owned read buffer: the kernel fills it, and
+//! `poll_read` copies out of it. That copy is the whole cost;
+//! `AsyncBufRead` (`poll_fill_buf` / `consume`) skips it by lending the
+//! buffer itself. Writes are write-behind: `poll_write` copies the bytes
+//! into the stream's owned write buffer, submits them and returns; the next
+//! `poll_write`, `poll_flush` or `poll_close` waits for them and reports
+//! their error, if any. So each direction costs exactly one copy.
+//!
+//! The buffers are allocated at first use and kept; a stream used only
+//! through the owned-buffer API never allocates them.
+
+use std::future::Future;
+use std::io;
+use std::os::fd::RawFd;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use super::ops::{Read, Write, WriteTo, CURRENT_POSITION};
+use super::Slice;
+use crate::driver::Op;
+
+/// Size of the read buffer, and the most one `poll_write` takes.
+const CHUNK: usize = 16 * 1024;
+
+#[derive(Default)]
+pub(crate) struct PollIo {
+    /// Read bytes not yet handed out: `rbuf[rpos..]`.
+    rbuf: Vec<u8>,
+    rpos: usize,
+    reading: Option<Op<Read<Vec<u8>>>>,
+    /// The write buffer while idle.
+    wbuf: Vec<u8>,
+    writing: Option<Op<Write<Slice<Vec<u8>>>>>,
+}
+
+impl std::fmt::Debug for PollIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PollIo")
+            .field("buffered", &(self.rbuf.len() - self.rpos))
+            .field("reading", &self.reading.is_some())
+            .field("writing", &self.writing.is_some())
+            .finish()
+    }
+}
+
+impl PollIo {
+    /// Makes `rbuf[rpos..]` non-empty, unless at end of stream (then it
+    /// stays empty).
+    pub(crate) fn poll_fill_buf(
+        &mut self,
+        fd: RawFd,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<&[u8]>> {
+        if self.reading.is_some() || self.rpos >= self.rbuf.len() {
+            let op = self.reading.get_or_insert_with(|| {
+                let mut buf = std::mem::take(&mut self.rbuf);
+                self.rpos = 0;
+                buf.clear();
+                buf.reserve(CHUNK);
+                Op::new(Read::new(fd, buf, CURRENT_POSITION))
+            });
+            let (res, buf) = ready!(Pin::new(op).poll(cx));
+            self.reading = None;
+            self.rbuf = buf;
+            self.rpos = 0;
+            if let Err(e) = res {
+                self.rbuf.clear();
+                return Poll::Ready(Err(e));
+            }
+        }
+        Poll::Ready(Ok(&self.rbuf[self.rpos..]))
+    }
+
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.rpos = (self.rpos + n).min(self.rbuf.len());
+    }
+
+    pub(crate) fn poll_read(
+        &mut self,
+        fd: RawFd,
+        cx: &mut Context<'_>,
+        out: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        if out.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let data = ready!(self.poll_fill_buf(fd, cx))?;
+        let n = data.len().min(out.len());
+        out[..n].copy_from_slice(&data[..n]);
+        self.consume(n);
+        Poll::Ready(Ok(n))
+    }
+
+    pub(crate) fn poll_write(
+        &mut self,
+        fd: RawFd,
+        to: WriteTo,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        ready!(self.poll_flush(fd, to, cx))?;
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let n = data.len().min(CHUNK);
+        let mut buf = std::mem::take(&mut self.wbuf);
+        buf.clear();
+        buf.extend_from_slice(&data[..n]);
+        let mut op = Op::new(Write::new(fd, Slice::new(buf, ..), to));
+        // Submit now (the op registers this task's waker; its completion
+        // is collected by the next flush).
+        if let Poll::Ready(out) = Pin::new(&mut op).poll(cx) {
+            self.finish_write(fd, to, out)?;
+        } else {
+            self.writing = Some(op);
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    /// Handles one finished write: resubmits the rest after a short write.
+    fn finish_write(
+        &mut self,
+        fd: RawFd,
+        to: WriteTo,
+        (res, slice): (io::Result<usize>, Slice<Vec<u8>>),
+    ) -> io::Result<()> {
+        let begin = slice.begin();
+        let buf = slice.into_inner();
+        match res {
+            Ok(0) if begin < buf.len() => {
+                self.wbuf = buf;
+                Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "the peer accepted no more bytes",
+                ))
+            }
+            Ok(n) if begin + n < buf.len() => {
+                let at = match to {
+                    WriteTo::Offset(o) if o != CURRENT_POSITION => {
+                        WriteTo::Offset(o + (begin + n) as u64)
+                    }
+                    other => other,
+                };
+                self.writing = Some(Op::new(Write::new(fd, Slice::new(buf, begin + n..), at)));
+                Ok(())
+            }
+            Ok(_) => {
+                self.wbuf = buf;
+                Ok(())
+            }
+            Err(e) => {
+                self.wbuf = buf;
+                Err(e)
+            }
+        }
+    }
+
+    /// Waits for the write in flight (and the rest of it, after short
+    /// writes).
+    pub(crate) fn poll_flush(
+        &mut self,
+        fd: RawFd,
+        to: WriteTo,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        while let Some(op) = self.writing.as_mut() {
+            let out = ready!(Pin::new(op).poll(cx));
+            self.writing = None;
+            self.finish_write(fd, to, out)?;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A descriptor read and written as a byte stream (socket or pipe), with
+/// both the owned-buffer calls and the `futures-io` state.
+#[derive(Debug)]
+pub(crate) struct FdStream {
+    fd: std::os::fd::OwnedFd,
+    to: WriteTo,
+    io: PollIo,
+}
+
+impl FdStream {
+    pub(crate) fn socket(fd: std::os::fd::OwnedFd) -> FdStream {
+        FdStream {
+            fd,
+            to: WriteTo::Socket,
+            io: PollIo::default(),
+        }
+    }
+
+    pub(crate) fn pipe(fd: std::os::fd::OwnedFd) -> FdStream {
+        FdStream {
+            fd,
+            to: WriteTo::Offset(CURRENT_POSITION),
+            io: PollIo::default(),
+        }
+    }
+
+    pub(crate) fn fd(&self) -> &std::os::fd::OwnedFd {
+        &self.fd
+    }
+
+    pub(crate) fn into_fd(self) -> std::os::fd::OwnedFd {
+        self.fd
+    }
+
+    fn raw(&self) -> RawFd {
+        use std::os::fd::AsRawFd;
+        self.fd.as_raw_fd()
+    }
+
+    pub(crate) async fn read<B: super::IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        Op::new(Read::new(self.raw(), buf, CURRENT_POSITION)).await
+    }
+
+    pub(crate) async fn read_exact<B: super::IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
+        super::ops::read_exact(self.raw(), buf, CURRENT_POSITION).await
+    }
+
+    pub(crate) async fn write<B: super::IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        Op::new(Write::new(self.raw(), buf, self.to)).await
+    }
+
+    pub(crate) async fn write_all<B: super::IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        super::ops::write_all(self.raw(), buf, self.to).await
+    }
+
+    pub(crate) fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let fd = self.raw();
+        self.io.poll_read(fd, cx, out)
+    }
+
+    pub(crate) fn poll_fill_buf(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let fd = self.raw();
+        self.io.poll_fill_buf(fd, cx)
+    }
+
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.io.consume(n)
+    }
+
+    pub(crate) fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let fd = self.raw();
+        self.io.poll_write(fd, self.to, cx, data)
+    }
+
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let fd = self.raw();
+        self.io.poll_flush(fd, self.to, cx)
+    }
+
+    /// Flushes, then shuts the write side of a socket (a pipe's write end
+    /// is closed by dropping it).
+    pub(crate) fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_flush(cx))?;
+        if let WriteTo::Socket = self.to {
+            // SAFETY: plain syscall on our own descriptor.
+            let r = unsafe { libc::shutdown(self.raw(), libc::SHUT_WR) };
+            if r < 0 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::ENOTCONN) {
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Implements the `futures-io` traits for a type with an `FdStream` in
+/// `self.$field`.
+macro_rules! impl_futures_io {
+    ($ty:ty, $field:ident, read) => {
+        impl futures_io::AsyncRead for $ty {
+            fn poll_read(
+                mut self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.$field.poll_read(cx, buf)
+            }
+        }
+
+        impl futures_io::AsyncBufRead for $ty {
+            fn poll_fill_buf(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<&[u8]>> {
+                self.get_mut().$field.poll_fill_buf(cx)
+            }
+
+            fn consume(mut self: std::pin::Pin<&mut Self>, amt: usize) {
+                self.$field.consume(amt)
+            }
+        }
+    };
+    ($ty:ty, $field:ident, write) => {
+        impl futures_io::AsyncWrite for $ty {
+            fn poll_write(
+                mut self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.$field.poll_write(cx, buf)
+            }
+
+            fn poll_flush(
+                mut self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                self.$field.poll_flush(cx)
+            }
+
+            fn poll_close(
+                mut self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                self.$field.poll_close(cx)
+            }
+        }
+    };
+}
+pub(crate) use impl_futures_io;

@@ -1,0 +1,139 @@
+//! Sockets on io_uring: TCP, UDP and Unix-domain.
+//!
+//! Socket creation, `bind` and `listen` are plain syscalls (nothing to
+//! wait for); `accept`, `connect` and the data path go through the
+//! worker's ring. Every stream offers two ways to do I/O:
+//!
+//! - completion-style owned buffers, the natural io_uring API:
+//!   `let (res, buf) = stream.read(buf).await`, `write`, `write_all`,
+//!   `read_exact`, generic over [`IoBuf`](crate::io::IoBuf) /
+//!   [`IoBufMut`](crate::io::IoBufMut) (`Vec<u8>`, `Box<[u8]>`,
+//!   `&'static [u8]`, [`Slice`](crate::io::Slice));
+//! - the `futures-io` traits `AsyncRead`, `AsyncBufRead` and `AsyncWrite`,
+//!   so ecosystem crates run on ferrio. They cost one copy per direction
+//!   (see [`crate::io`]); `AsyncBufRead` avoids the read-side copy. The
+//!   owned-buffer `read`/`write_all` are inherent methods, so they win
+//!   method lookup over `AsyncReadExt`/`AsyncWriteExt`'s of the same name:
+//!   call those by path (`AsyncWriteExt::write_all(&mut s, b"..")`).
+//!
+//! An operation dropped in flight is cancelled; its buffer lives until the
+//! kernel lets go of it, and a connection an abandoned `accept` still
+//! produces is closed, so no descriptor leaks.
+
+mod addr;
+mod tcp;
+mod udp;
+mod unix;
+
+pub use tcp::{TcpListener, TcpStream};
+pub use udp::UdpSocket;
+pub use unix::{UnixListener, UnixStream};
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+use io_uring::{opcode, squeue, types};
+
+use crate::driver::op::Completion;
+use crate::driver::{Op, OpKind};
+use crate::io::result_of;
+use addr::Addr;
+
+fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+    if addrs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "ferrio::net: the address resolved to nothing",
+        ));
+    }
+    Ok(addrs)
+}
+
+/// A new socket (plain syscall), close-on-exec.
+fn socket(family: i32, ty: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall; the result is checked.
+    let fd = unsafe { libc::socket(family, ty | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `accept4` on io_uring: yields the new descriptor and the peer's
+/// address.
+struct Accept {
+    fd: RawFd,
+    addr: Box<Addr>,
+}
+
+impl OpKind for Accept {
+    type Output = io::Result<(OwnedFd, Box<Addr>)>;
+    const YIELDS_FD: bool = true;
+
+    fn entry(&mut self) -> squeue::Entry {
+        let (ptr, len) = self.addr.as_out();
+        opcode::Accept::new(types::Fd(self.fd), ptr, len)
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+    }
+
+    fn complete(self, result: io::Result<Completion>) -> Self::Output {
+        let fd = result_of(result)? as RawFd;
+        // SAFETY: the kernel gave us this new descriptor.
+        Ok((unsafe { OwnedFd::from_raw_fd(fd) }, self.addr))
+    }
+}
+
+async fn accept(fd: RawFd) -> io::Result<(OwnedFd, Box<Addr>)> {
+    Op::new(Accept {
+        fd,
+        addr: Addr::empty(),
+    })
+    .await
+}
+
+/// `connect` on io_uring.
+struct Connect {
+    fd: RawFd,
+    addr: Box<Addr>,
+}
+
+impl OpKind for Connect {
+    type Output = io::Result<()>;
+
+    fn entry(&mut self) -> squeue::Entry {
+        let (ptr, len) = self.addr.as_in();
+        opcode::Connect::new(types::Fd(self.fd), ptr, len).build()
+    }
+
+    fn complete(self, result: io::Result<Completion>) -> io::Result<()> {
+        result_of(result).map(drop)
+    }
+}
+
+async fn connect(fd: RawFd, addr: Box<Addr>) -> io::Result<()> {
+    Op::new(Connect { fd, addr }).await
+}
+
+/// Clears `O_NONBLOCK` on a descriptor handed in from elsewhere: io_uring
+/// honours it and would fail reads with `EAGAIN` instead of waiting.
+fn clear_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = fd.as_raw_fd();
+    // SAFETY: plain fcntl calls on a descriptor we own.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if flags & libc::O_NONBLOCK != 0
+            && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) < 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! TCP: `TcpListener` and `TcpStream`.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use super::{accept, clear_nonblocking, connect, resolve, socket, Addr};
+use crate::io::compat::{impl_futures_io, FdStream};
+use crate::io::{IoBuf, IoBufMut};
+
+/// A TCP listening socket.
+///
+/// ```
+/// ferrio::run(async {
+///     let listener = ferrio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+///     let addr = listener.local_addr().unwrap();
+///     let client = ferrio::spawn(async move {
+///         let s = ferrio::net::TcpStream::connect(addr).await.unwrap();
+///         s.write_all(b"ping".to_vec()).await.0.unwrap();
+///     });
+///     let (conn, _peer) = listener.accept().await.unwrap();
+///     let (n, buf) = conn.read(Vec::with_capacity(16)).await;
+///     assert_eq!(&buf[..n.unwrap()], b"ping");
+///     client.await.unwrap();
+/// });
+/// ```
+#[derive(Debug)]
+pub struct TcpListener {
+    fd: OwnedFd,
+}
+
+impl TcpListener {
+    /// Binds and listens (plain syscalls; nothing to wait for).
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        let listener = std::net::TcpListener::bind(resolve(addr)?.as_slice())?;
+        TcpListener::from_std(listener)
+    }
+
+    /// Wraps a standard listener (made blocking: io_uring waits for the
+    /// connection itself).
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        let fd: OwnedFd = listener.into();
+        clear_nonblocking(&fd)?;
+        Ok(TcpListener { fd })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.as_std(|l| l.local_addr())
+    }
+
+    fn as_std<R>(&self, f: impl FnOnce(&std::net::TcpListener) -> R) -> R {
+        // SAFETY: a borrowed view of our own fd, never closed here.
+        let l = std::mem::ManuallyDrop::new(unsafe {
+            std::net::TcpListener::from_raw_fd(self.fd.as_raw_fd())
+        });
+        f(&l)
+    }
+
+    /// Waits for a connection.
+    ///
+    /// Errors leave the listener usable. When the process is out of
+    /// descriptors this is `EMFILE`/`ENFILE` (`raw_os_error()`); the
+    /// connection stays queued in the kernel, so back off (a sleep) and
+    /// call again rather than retrying at once, as
+    /// [`start_server`](crate::start_server) does.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (fd, addr) = accept(self.fd.as_raw_fd()).await?;
+        let stream = TcpStream::from_fd(fd);
+        let peer = match addr.to_std() {
+            Some(a) => a,
+            None => stream.peer_addr()?,
+        };
+        Ok((stream, peer))
+    }
+}
+
+impl AsFd for TcpListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// A TCP connection.
+///
+/// Owned-buffer calls take `&self`, so one task can read while another
+/// writes (share it in an `Arc`). The `futures-io` traits take `&mut self`.
+///
+/// ```
+/// use futures::{AsyncReadExt, AsyncWriteExt};
+///
+/// ferrio::run(async {
+///     let listener = ferrio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+///     let addr = listener.local_addr().unwrap();
+///     let server = ferrio::spawn(async move {
+///         let (mut conn, _) = listener.accept().await.unwrap();
+///         let mut line = String::new();
+///         conn.read_to_string(&mut line).await.unwrap();
+///         line
+///     });
+///     let mut client = ferrio::net::TcpStream::connect(addr).await.unwrap();
+///     // The owned-buffer `write_all` is an inherent method and wins name
+///     // lookup; call the trait's by path.
+///     AsyncWriteExt::write_all(&mut client, b"hello over futures-io").await.unwrap();
+///     client.close().await.unwrap(); // flush, then shut down the write side
+///     assert_eq!(server.await.unwrap(), "hello over futures-io");
+/// });
+/// ```
+#[derive(Debug)]
+pub struct TcpStream {
+    inner: FdStream,
+}
+
+impl TcpStream {
+    fn from_fd(fd: OwnedFd) -> TcpStream {
+        TcpStream {
+            inner: FdStream::socket(fd),
+        }
+    }
+
+    /// Wraps a connected standard stream (made blocking: io_uring waits
+    /// for the data itself).
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        let fd: OwnedFd = stream.into();
+        clear_nonblocking(&fd)?;
+        Ok(TcpStream::from_fd(fd))
+    }
+
+    /// Connects to the first address that accepts (the connect itself runs
+    /// on io_uring).
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        let mut last = None;
+        for a in resolve(addr)? {
+            match Self::connect_one(a).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("resolve returns at least one address"))
+    }
+
+    async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
+        let family = if addr.is_ipv4() {
+            libc::AF_INET
+        } else {
+            libc::AF_INET6
+        };
+        let fd = socket(family, libc::SOCK_STREAM)?;
+        connect(fd.as_raw_fd(), Addr::from_std(&addr)).await?;
+        Ok(TcpStream::from_fd(fd))
+    }
+
+    fn as_std<R>(&self, f: impl FnOnce(&std::net::TcpStream) -> R) -> R {
+        // SAFETY: a borrowed view of our own fd, never closed here.
+        let s = std::mem::ManuallyDrop::new(unsafe {
+            std::net::TcpStream::from_raw_fd(self.inner.fd().as_raw_fd())
+        });
+        f(&s)
+    }
+
+    /// The remote address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.as_std(|s| s.peer_addr())
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.as_std(|s| s.local_addr())
+    }
+
+    /// Sets TCP_NODELAY.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.as_std(|s| s.set_nodelay(nodelay))
+    }
+
+    /// Whether TCP_NODELAY is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.as_std(|s| s.nodelay())
+    }
+
+    /// Shuts down one or both directions.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.as_std(|s| s.shutdown(how))
+    }
+
+    /// Reads into `buf`; `Ok(0)` at end of stream. The bytes are `buf[..n]`.
+    /// A connection reset by the peer is `ConnectionReset`.
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.inner.read(buf).await
+    }
+
+    /// Fills `buf` to its capacity; end of stream first is
+    /// `UnexpectedEof` (the bytes read so far stay in `buf`).
+    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
+        self.inner.read_exact(buf).await
+    }
+
+    /// Writes some of `buf`'s bytes; returns how many. Writing to a
+    /// connection the peer closed is an error (`BrokenPipe` /
+    /// `ConnectionReset`), never a SIGPIPE.
+    pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.inner.write(buf).await
+    }
+
+    /// Writes all of `buf` (resubmitting the rest after a short write,
+    /// without copying).
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        self.inner.write_all(buf).await
+    }
+}
+
+impl_futures_io!(TcpStream, inner, read);
+impl_futures_io!(TcpStream, inner, write);
+
+impl AsFd for TcpStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.fd().as_fd()
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.fd().as_raw_fd()
+    }
+}
+
+impl From<TcpStream> for std::net::TcpStream {
+    fn from(s: TcpStream) -> std::net::TcpStream {
+        s.inner.into_fd().into()
+    }
+}

@@ -1,0 +1,176 @@
+//! Unix-domain stream sockets: `UnixListener` and `UnixStream`.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::SocketAddr;
+use std::path::Path;
+
+use super::{accept, clear_nonblocking, connect, socket, Addr};
+use crate::io::compat::{impl_futures_io, FdStream};
+use crate::io::{IoBuf, IoBufMut};
+
+/// A Unix-domain listening socket.
+///
+/// ```
+/// ferrio::run(async {
+///     let dir = std::env::temp_dir().join(format!("ferrio-doc-{}", std::process::id()));
+///     std::fs::create_dir_all(&dir).unwrap();
+///     let path = dir.join("sock");
+///     let _ = std::fs::remove_file(&path);
+///     let listener = ferrio::net::UnixListener::bind(&path).unwrap();
+///     let client = ferrio::spawn({
+///         let path = path.clone();
+///         async move {
+///             let s = ferrio::net::UnixStream::connect(&path).await.unwrap();
+///             s.write_all(b"hi".to_vec()).await.0.unwrap();
+///         }
+///     });
+///     let (conn, _) = listener.accept().await.unwrap();
+///     let (res, buf) = conn.read_exact(Vec::with_capacity(2)).await;
+///     res.unwrap();
+///     assert_eq!(buf, b"hi");
+///     client.await.unwrap();
+///     std::fs::remove_dir_all(&dir).unwrap();
+/// });
+/// ```
+#[derive(Debug)]
+pub struct UnixListener {
+    fd: OwnedFd,
+}
+
+impl UnixListener {
+    /// Binds to `path` and listens (plain syscalls). The socket file is
+    /// not removed on drop, as with std.
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        UnixListener::from_std(std::os::unix::net::UnixListener::bind(path)?)
+    }
+
+    /// Wraps a standard listener (made blocking: io_uring waits itself).
+    pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
+        let fd: OwnedFd = listener.into();
+        clear_nonblocking(&fd)?;
+        Ok(UnixListener { fd })
+    }
+
+    fn as_std<R>(&self, f: impl FnOnce(&std::os::unix::net::UnixListener) -> R) -> R {
+        // SAFETY: a borrowed view of our own fd, never closed here.
+        let l = std::mem::ManuallyDrop::new(unsafe {
+            std::os::unix::net::UnixListener::from_raw_fd(self.fd.as_raw_fd())
+        });
+        f(&l)
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.as_std(|l| l.local_addr())
+    }
+
+    /// Waits for a connection (see [`TcpListener::accept`](super::TcpListener::accept)
+    /// for the errors).
+    pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        let (fd, _) = accept(self.fd.as_raw_fd()).await?;
+        let stream = UnixStream::from_fd(fd);
+        let peer = stream.peer_addr()?;
+        Ok((stream, peer))
+    }
+}
+
+impl AsFd for UnixListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// A Unix-domain stream connection, with the same two I/O styles as
+/// [`TcpStream`](super::TcpStream).
+#[derive(Debug)]
+pub struct UnixStream {
+    inner: FdStream,
+}
+
+impl UnixStream {
+    fn from_fd(fd: OwnedFd) -> UnixStream {
+        UnixStream {
+            inner: FdStream::socket(fd),
+        }
+    }
+
+    /// Connects to the socket at `path` (the connect runs on io_uring).
+    pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let addr = Addr::from_path(path.as_ref())?;
+        let fd = socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
+        connect(fd.as_raw_fd(), addr).await?;
+        Ok(UnixStream::from_fd(fd))
+    }
+
+    /// A connected pair (plain `socketpair`).
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = std::os::unix::net::UnixStream::pair()?;
+        Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
+    }
+
+    /// Wraps a connected standard stream (made blocking).
+    pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
+        let fd: OwnedFd = stream.into();
+        clear_nonblocking(&fd)?;
+        Ok(UnixStream::from_fd(fd))
+    }
+
+    fn as_std<R>(&self, f: impl FnOnce(&std::os::unix::net::UnixStream) -> R) -> R {
+        // SAFETY: a borrowed view of our own fd, never closed here.
+        let s = std::mem::ManuallyDrop::new(unsafe {
+            std::os::unix::net::UnixStream::from_raw_fd(self.inner.fd().as_raw_fd())
+        });
+        f(&s)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.as_std(|s| s.local_addr())
+    }
+
+    /// The remote address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.as_std(|s| s.peer_addr())
+    }
+
+    /// Shuts down one or both directions.
+    pub fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
+        self.as_std(|s| s.shutdown(how))
+    }
+
+    /// Reads into `buf`; `Ok(0)` at end of stream.
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.inner.read(buf).await
+    }
+
+    /// Fills `buf` to its capacity; end of stream first is `UnexpectedEof`.
+    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
+        self.inner.read_exact(buf).await
+    }
+
+    /// Writes some of `buf`; a closed peer is an error, never a SIGPIPE.
+    pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.inner.write(buf).await
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        self.inner.write_all(buf).await
+    }
+}
+
+impl_futures_io!(UnixStream, inner, read);
+impl_futures_io!(UnixStream, inner, write);
+
+impl AsFd for UnixStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.fd().as_fd()
+    }
+}
+
+impl AsRawFd for UnixStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.fd().as_raw_fd()
+    }
+}

@@ -1,0 +1,556 @@
+//! Subprocesses (asyncio's `create_subprocess_exec` / `_shell` and
+//! `communicate`).
+//!
+//! A [`Command`] is `std::process::Command` underneath (the `fork`/`exec`
+//! is a plain syscall); the child's pipes become io_uring streams, and its
+//! exit is observed through a pidfd polled on the worker's ring
+//! (`IORING_OP_POLL_ADD`): no SIGCHLD handler, no helper thread per child.
+//!
+//! A [`Child`] dropped before it was waited for is reaped in the
+//! background (by one shared reaper thread that polls the pidfds), so it
+//! never stays a zombie; with [`Command::kill_on_drop`] it is killed
+//! first.
+//!
+//! ```
+//! use ferrio::process::{Command, Stdio};
+//! ferrio::run(async {
+//!     let out = Command::new("echo").arg("hello").stdout(Stdio::piped())
+//!         .output().await.unwrap();
+//!     assert!(out.status.success());
+//!     assert_eq!(out.stdout, b"hello\n");
+//! });
+//! ```
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+
+use io_uring::{opcode, squeue, types};
+
+pub use std::process::{ExitStatus, Output, Stdio};
+
+use crate::driver::op::Completion;
+use crate::driver::{Op, OpKind};
+use crate::io::compat::{impl_futures_io, FdStream};
+use crate::io::{result_of, IoBuf, IoBufMut};
+
+/// A process to start, configured as `std::process::Command`.
+#[derive(Debug)]
+pub struct Command {
+    std: std::process::Command,
+    kill_on_drop: bool,
+}
+
+impl Command {
+    /// Runs `program` (looked up in `PATH` when it has no slash).
+    pub fn new(program: impl AsRef<OsStr>) -> Command {
+        Command {
+            std: std::process::Command::new(program),
+            kill_on_drop: false,
+        }
+    }
+
+    /// Runs `cmd` through `/bin/sh -c` (asyncio's
+    /// `create_subprocess_shell`). The shell parses it: never pass
+    /// untrusted input.
+    pub fn shell(cmd: impl AsRef<OsStr>) -> Command {
+        let mut c = Command::new("/bin/sh");
+        c.arg("-c").arg(cmd);
+        c
+    }
+
+    /// Adds an argument.
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Command {
+        self.std.arg(arg);
+        self
+    }
+
+    /// Adds arguments.
+    pub fn args<I, S>(&mut self, args: I) -> &mut Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.std.args(args);
+        self
+    }
+
+    /// Sets an environment variable.
+    pub fn env(&mut self, key: impl AsRef<OsStr>, val: impl AsRef<OsStr>) -> &mut Command {
+        self.std.env(key, val);
+        self
+    }
+
+    /// Removes an environment variable.
+    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Command {
+        self.std.env_remove(key);
+        self
+    }
+
+    /// Starts from an empty environment.
+    pub fn env_clear(&mut self) -> &mut Command {
+        self.std.env_clear();
+        self
+    }
+
+    /// Sets the working directory.
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Command {
+        self.std.current_dir(dir);
+        self
+    }
+
+    /// Standard input: `Stdio::piped()` gives [`Child::stdin`].
+    pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.std.stdin(cfg);
+        self
+    }
+
+    /// Standard output: `Stdio::piped()` gives [`Child::stdout`].
+    pub fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.std.stdout(cfg);
+        self
+    }
+
+    /// Standard error: `Stdio::piped()` gives [`Child::stderr`].
+    pub fn stderr(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.std.stderr(cfg);
+        self
+    }
+
+    /// Kill the child (SIGKILL) if its `Child` is dropped before it
+    /// exits. Off by default, as in tokio: the child runs on, and is
+    /// reaped when it exits.
+    pub fn kill_on_drop(&mut self, on: bool) -> &mut Command {
+        self.kill_on_drop = on;
+        self
+    }
+
+    /// Starts the process. A missing program is `NotFound`.
+    pub fn spawn(&mut self) -> io::Result<Child> {
+        let mut child = self.std.spawn()?;
+        let pid = child.id() as libc::pid_t;
+        // SAFETY: plain syscall; the result is checked. The child is not
+        // reaped yet (only we may wait for it), so `pid` names it.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
+        if fd < 0 {
+            let e = io::Error::last_os_error();
+            // Without a pidfd we cannot wait asynchronously: stop it, reap
+            // it, and say why.
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::new(
+                e.kind(),
+                format!("ferrio::process: pidfd_open failed ({e}); Linux 5.3 or later is needed"),
+            ));
+        }
+        // SAFETY: a fresh pidfd we own.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(fd) };
+        set_cloexec(&pidfd);
+        let stdin = child.stdin.take().map(|p| ChildStdin {
+            inner: FdStream::pipe(p.into()),
+        });
+        let stdout = child.stdout.take().map(|p| ChildStdout {
+            inner: FdStream::pipe(p.into()),
+        });
+        let stderr = child.stderr.take().map(|p| ChildStderr {
+            inner: FdStream::pipe(p.into()),
+        });
+        // `std::process::Child` neither waits nor kills on drop.
+        drop(child);
+        Ok(Child {
+            pid,
+            pidfd: Some(pidfd),
+            status: None,
+            kill_on_drop: self.kill_on_drop,
+            stdin,
+            stdout,
+            stderr,
+        })
+    }
+
+    /// Runs the process to completion and collects its output (stdout and
+    /// stderr default to piped here; stdin to null).
+    pub async fn output(&mut self) -> io::Result<Output> {
+        self.std.stdout(Stdio::piped()).stderr(Stdio::piped());
+        self.std.stdin(Stdio::null());
+        self.spawn()?.wait_with_output().await
+    }
+
+    /// Runs the process to completion and returns its exit status.
+    pub async fn status(&mut self) -> io::Result<ExitStatus> {
+        self.spawn()?.wait().await
+    }
+}
+
+fn set_cloexec(fd: &OwnedFd) {
+    // SAFETY: plain fcntl on our own descriptor. pidfd_open sets
+    // O_CLOEXEC already on current kernels; this makes sure.
+    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+}
+
+/// A running (or finished) child process.
+#[derive(Debug)]
+pub struct Child {
+    pid: libc::pid_t,
+    /// None once reaped.
+    pidfd: Option<OwnedFd>,
+    status: Option<ExitStatus>,
+    kill_on_drop: bool,
+    /// The child's stdin, if piped. Dropping it closes the pipe (the child
+    /// sees end of file).
+    pub stdin: Option<ChildStdin>,
+    /// The child's stdout, if piped.
+    pub stdout: Option<ChildStdout>,
+    /// The child's stderr, if piped.
+    pub stderr: Option<ChildStderr>,
+}
+
+impl Child {
+    /// The process id (until it is reaped, it names this child).
+    pub fn id(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// Sends SIGKILL (through the pidfd, so never to a recycled pid). A
+    /// child already reaped is left alone.
+    pub fn start_kill(&mut self) -> io::Result<()> {
+        self.signal(libc::SIGKILL)
+    }
+
+    /// Sends `signal` (through the pidfd).
+    pub fn signal(&mut self, signal: i32) -> io::Result<()> {
+        let Some(pidfd) = &self.pidfd else {
+            return Ok(());
+        };
+        // SAFETY: plain syscall on our pidfd; null siginfo is allowed.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                pidfd.as_raw_fd(),
+                signal,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            // ESRCH: it already exited (a zombie until we wait).
+            if e.raw_os_error() != Some(libc::ESRCH) {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Kills the child and waits for it.
+    pub async fn kill(&mut self) -> io::Result<ExitStatus> {
+        self.start_kill()?;
+        self.wait().await
+    }
+
+    /// The exit status if the child has exited (reaping it), without
+    /// waiting.
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        if let Some(s) = self.status {
+            return Ok(Some(s));
+        }
+        let Some(status) = waitpid_nohang(self.pid)? else {
+            return Ok(None);
+        };
+        self.status = Some(status);
+        self.pidfd = None;
+        Ok(Some(status))
+    }
+
+    /// Waits for the child to exit (closing its stdin first, so a child
+    /// reading stdin cannot wait forever). The pidfd is polled on
+    /// io_uring; dropping this future leaves the child running.
+    pub async fn wait(&mut self) -> io::Result<ExitStatus> {
+        drop(self.stdin.take());
+        loop {
+            if let Some(s) = self.try_wait()? {
+                return Ok(s);
+            }
+            let fd = self
+                .pidfd
+                .as_ref()
+                .expect("unreaped child has a pidfd")
+                .as_raw_fd();
+            Op::new(PollIn { fd }).await?;
+        }
+    }
+
+    /// Waits for the child while reading all of stdout and stderr
+    /// concurrently (so a child filling one pipe cannot deadlock), after
+    /// closing stdin.
+    pub async fn wait_with_output(self) -> io::Result<Output> {
+        self.communicate(Vec::new()).await
+    }
+
+    /// asyncio's `communicate`: writes `input` to stdin and closes it,
+    /// reads stdout and stderr to the end, and waits for the exit, all
+    /// concurrently. `input` needs a piped stdin unless it is empty. A
+    /// child that exits without reading its input is not an error
+    /// (`BrokenPipe` is ignored, as in asyncio).
+    pub async fn communicate<B: IoBuf>(mut self, input: B) -> io::Result<Output> {
+        let stdin = self.stdin.take();
+        if stdin.is_none() && input.bytes_init() > 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "ferrio::process: communicate got input but stdin is not piped",
+            ));
+        }
+        let stdout = self.stdout.take();
+        let stderr = self.stderr.take();
+        let write_input = async move {
+            if let Some(stdin) = stdin {
+                if input.bytes_init() > 0 {
+                    match stdin.write_all(input).await.0 {
+                        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(e),
+                        _ => {}
+                    }
+                }
+            }
+            Ok(())
+        };
+        let (wrote, out, err) =
+            crate::gather!(write_input, read_to_end(stdout), read_to_end(stderr)).await;
+        let status = self.wait().await?;
+        wrote?;
+        Ok(Output {
+            status,
+            stdout: out?,
+            stderr: err?,
+        })
+    }
+}
+
+async fn read_to_end<R: PipeRead>(pipe: Option<R>) -> io::Result<Vec<u8>> {
+    let Some(pipe) = pipe else {
+        return Ok(Vec::new());
+    };
+    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    loop {
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(buf.capacity());
+        }
+        let at = buf.len();
+        let (res, b) = pipe.stream().read(crate::io::Slice::new(buf, at..)).await;
+        buf = b.into_inner();
+        match res {
+            Ok(0) => return Ok(buf),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+trait PipeRead {
+    fn stream(&self) -> &FdStream;
+}
+
+impl PipeRead for ChildStdout {
+    fn stream(&self) -> &FdStream {
+        &self.inner
+    }
+}
+
+impl PipeRead for ChildStderr {
+    fn stream(&self) -> &FdStream {
+        &self.inner
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if self.kill_on_drop {
+            let _ = self.start_kill();
+        }
+        if let Some(pidfd) = self.pidfd.take() {
+            reap_later(self.pid, pidfd);
+        }
+    }
+}
+
+fn waitpid_nohang(pid: libc::pid_t) -> io::Result<Option<ExitStatus>> {
+    let mut status = 0;
+    loop {
+        // SAFETY: plain syscall with a valid out pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == 0 {
+            return Ok(None);
+        }
+        if r == pid {
+            return Ok(Some(ExitStatus::from_raw(status)));
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Waits until a descriptor is readable (a pidfd: the process exited).
+struct PollIn {
+    fd: RawFd,
+}
+
+impl OpKind for PollIn {
+    type Output = io::Result<()>;
+
+    fn entry(&mut self) -> squeue::Entry {
+        opcode::PollAdd::new(types::Fd(self.fd), libc::POLLIN as u32).build()
+    }
+
+    fn complete(self, result: io::Result<Completion>) -> io::Result<()> {
+        result_of(result).map(drop)
+    }
+}
+
+/// Children dropped unwaited: one thread polls their pidfds and reaps
+/// each as it exits (started at the first such drop).
+struct Reaper {
+    pending: Mutex<Vec<(libc::pid_t, OwnedFd)>>,
+    wake: OwnedFd,
+}
+
+fn reap_later(pid: libc::pid_t, pidfd: OwnedFd) {
+    if let Ok(Some(_)) = waitpid_nohang(pid) {
+        return;
+    }
+    static REAPER: OnceLock<Option<&'static Reaper>> = OnceLock::new();
+    let reaper = REAPER.get_or_init(|| {
+        // SAFETY: plain syscall; the result is checked.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return None;
+        }
+        let reaper: &'static Reaper = Box::leak(Box::new(Reaper {
+            pending: Mutex::new(Vec::new()),
+            // SAFETY: a fresh eventfd we own.
+            wake: unsafe { OwnedFd::from_raw_fd(fd) },
+        }));
+        std::thread::Builder::new()
+            .name("ferrio-reaper".into())
+            .spawn(move || reaper.run())
+            .ok()
+            .map(|_| reaper)
+    });
+    match reaper {
+        Some(r) => {
+            crate::loom::lock(&r.pending).push((pid, pidfd));
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a valid u64 to our eventfd.
+            unsafe { libc::write(r.wake.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        }
+        None => {
+            // No reaper thread could start: wait here rather than leak a
+            // zombie.
+            let mut status = 0;
+            // SAFETY: plain syscall with a valid out pointer.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+        }
+    }
+}
+
+impl Reaper {
+    fn run(&self) {
+        loop {
+            let mut fds = vec![libc::pollfd {
+                fd: self.wake.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            {
+                let mut pending = crate::loom::lock(&self.pending);
+                pending.retain(|(pid, _)| !matches!(waitpid_nohang(*pid), Ok(Some(_)) | Err(_)));
+                fds.extend(pending.iter().map(|(_, fd)| libc::pollfd {
+                    fd: fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                }));
+            }
+            // SAFETY: `fds` is a valid array of pollfd for the call.
+            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+            if fds[0].revents != 0 {
+                let mut v: u64 = 0;
+                // SAFETY: reads 8 bytes into a valid u64.
+                unsafe { libc::read(self.wake.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
+            }
+        }
+    }
+}
+
+/// The child's standard input: owned-buffer writes and `AsyncWrite`.
+/// Dropping it closes the pipe.
+#[derive(Debug)]
+pub struct ChildStdin {
+    inner: FdStream,
+}
+
+impl ChildStdin {
+    /// Writes some of `buf`. A child that closed its stdin gives
+    /// `BrokenPipe` (Rust programs ignore SIGPIPE from the start; a
+    /// program that restored it would be killed instead, as with std).
+    pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.inner.write(buf).await
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        self.inner.write_all(buf).await
+    }
+}
+
+/// The child's standard output: owned-buffer reads, `AsyncRead` and
+/// `AsyncBufRead`.
+#[derive(Debug)]
+pub struct ChildStdout {
+    inner: FdStream,
+}
+
+/// The child's standard error: owned-buffer reads, `AsyncRead` and
+/// `AsyncBufRead`.
+#[derive(Debug)]
+pub struct ChildStderr {
+    inner: FdStream,
+}
+
+macro_rules! pipe_reader {
+    ($ty:ty) => {
+        impl $ty {
+            /// Reads into `buf`; `Ok(0)` at end of stream.
+            pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+                self.inner.read(buf).await
+            }
+
+            /// Fills `buf` to its capacity; end of stream first is
+            /// `UnexpectedEof`.
+            pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
+                self.inner.read_exact(buf).await
+            }
+        }
+
+        impl AsFd for $ty {
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.inner.fd().as_fd()
+            }
+        }
+
+        impl_futures_io!($ty, inner, read);
+    };
+}
+
+pipe_reader!(ChildStdout);
+pipe_reader!(ChildStderr);
+impl_futures_io!(ChildStdin, inner, write);
+
+impl AsFd for ChildStdin {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.fd().as_fd()
+    }
+}

@@ -1,0 +1,215 @@
+//! Sockets: UDP, Unix, the futures-io traits, read_exact, and the fault
+//! cases (reset, invalid input).
+
+use std::io::ErrorKind;
+use std::sync::Arc;
+
+use futures::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+
+use super::common::rt;
+use ferrio::io::Slice;
+use ferrio::net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
+
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ferrio-test-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn udp_send_to_recv_from_and_connected_send_recv() {
+    rt(2).block_on(async {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b_addr = b.local_addr().unwrap();
+        for i in 0..10u8 {
+            let (n, _) = a.send_to(vec![i; 100 + i as usize], b_addr).await;
+            assert_eq!(n.unwrap(), 100 + i as usize);
+            let (res, buf) = b.recv_from(Vec::with_capacity(2048)).await;
+            let (n, from) = res.unwrap();
+            assert_eq!(from, a.local_addr().unwrap());
+            assert_eq!(&buf[..n], &vec![i; 100 + i as usize][..]);
+        }
+        // Connected: send/recv without addresses; datagram boundaries kept.
+        a.connect(b_addr).unwrap();
+        b.connect(a.local_addr().unwrap()).unwrap();
+        a.send(b"one".to_vec()).await.0.unwrap();
+        a.send(b"two!".to_vec()).await.0.unwrap();
+        let (n, buf) = b.recv(Vec::with_capacity(64)).await;
+        assert_eq!(&buf[..n.unwrap()], b"one");
+        let (n, buf) = b.recv(Vec::with_capacity(64)).await;
+        assert_eq!(&buf[..n.unwrap()], b"two!");
+        // A datagram larger than the buffer is truncated, not an error.
+        a.send(vec![7u8; 1000]).await.0.unwrap();
+        let (n, _) = b.recv(Vec::with_capacity(10)).await;
+        assert_eq!(n.unwrap(), 10);
+        // Bad input is an error, not a panic.
+        let (r, _) = a.send_to(b"x".to_vec(), "not an address").await;
+        assert!(r.is_err());
+    });
+}
+
+#[test]
+fn unix_stream_echo_and_pair() {
+    let dir = temp_dir("unix");
+    let path = dir.join("echo.sock");
+    rt(2).block_on(async {
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = ferrio::spawn(async move {
+            let (conn, _) = listener.accept().await.unwrap();
+            let mut buf = Vec::with_capacity(4096);
+            loop {
+                buf.clear();
+                let (n, b) = conn.read(buf).await;
+                if n.unwrap() == 0 {
+                    return;
+                }
+                let (r, b) = conn.write_all(b).await;
+                r.unwrap();
+                buf = b;
+            }
+        });
+        let client = UnixStream::connect(&path).await.unwrap();
+        let payload: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+        let client = Arc::new(client);
+        let writer = {
+            let c = client.clone();
+            let p = payload.clone();
+            ferrio::spawn(async move {
+                c.write_all(p).await.0.unwrap();
+                c.shutdown(std::net::Shutdown::Write).unwrap();
+            })
+        };
+        let (r, got) = client.read_exact(Vec::with_capacity(payload.len())).await;
+        r.unwrap();
+        assert!(got == payload);
+        writer.await.unwrap();
+        server.await.unwrap();
+
+        let (x, y) = UnixStream::pair().unwrap();
+        x.write_all(&b"pair"[..]).await.0.unwrap();
+        let (r, buf) = y.read_exact(vec![0u8; 4].into_boxed_slice()).await;
+        r.unwrap();
+        assert_eq!(&buf[..], b"pair");
+
+        let long = "x".repeat(200);
+        let err = UnixStream::connect(dir.join(long)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        let err = UnixStream::connect(dir.join("missing.sock"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn futures_io_traits_carry_a_line_protocol() {
+    rt(2).block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = ferrio::spawn(async move {
+            let (conn, _) = listener.accept().await.unwrap();
+            // AsyncBufRead on the stream itself: lines without a BufReader.
+            let mut conn = conn;
+            let mut line = String::new();
+            let mut count = 0;
+            loop {
+                line.clear();
+                if conn.read_line(&mut line).await.unwrap() == 0 {
+                    break;
+                }
+                count += 1;
+                AsyncWriteExt::write_all(&mut conn, line.to_uppercase().as_bytes())
+                    .await
+                    .unwrap();
+            }
+            conn.close().await.unwrap();
+            count
+        });
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let mut expected = String::new();
+        for i in 0..2_000 {
+            let l = format!("line number {i} with some padding to cross packets\n");
+            AsyncWriteExt::write_all(&mut client, l.as_bytes())
+                .await
+                .unwrap();
+            expected.push_str(&l.to_uppercase());
+        }
+        client.close().await.unwrap();
+        let mut got = String::new();
+        client.read_to_string(&mut got).await.unwrap();
+        assert_eq!(server.await.unwrap(), 2_000);
+        assert_eq!(got, expected);
+    });
+}
+
+#[test]
+fn read_exact_at_end_of_stream_is_unexpected_eof_with_the_bytes_kept() {
+    ferrio::run(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        a.write_all(b"abc".to_vec()).await.0.unwrap();
+        drop(a);
+        let (r, buf) = b.read_exact(Vec::with_capacity(10)).await;
+        assert_eq!(r.unwrap_err().kind(), ErrorKind::UnexpectedEof);
+        assert_eq!(buf, b"abc");
+    });
+}
+
+#[test]
+fn slices_write_and_fill_parts_of_a_buffer() {
+    ferrio::run(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (r, whole) = a.write_all(Slice::new(b"0123456789".to_vec(), 3..7)).await;
+        r.unwrap();
+        assert_eq!(whole.into_inner(), b"0123456789");
+        let mut buf = Vec::with_capacity(8);
+        buf.extend_from_slice(b"ab");
+        let (n, s) = b.read(Slice::new(buf, 2..)).await;
+        assert_eq!(n.unwrap(), 4);
+        assert_eq!(s.into_inner(), b"ab3456");
+    });
+}
+
+#[test]
+fn reading_a_reset_connection_is_connection_reset() {
+    rt(1).block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = std::net::TcpStream::connect(addr).unwrap();
+        let (server_side, _) = listener.accept().await.unwrap();
+        // SO_LINGER 0 then close: the peer sends RST instead of FIN.
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        use std::os::fd::AsRawFd;
+        // SAFETY: plain setsockopt with a valid linger struct.
+        let r = unsafe {
+            libc::setsockopt(
+                client.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0);
+        drop(client);
+        let (r, _) = server_side.read(Vec::with_capacity(16)).await;
+        assert_eq!(r.unwrap_err().kind(), ErrorKind::ConnectionReset);
+        // The runtime is unharmed.
+        ferrio::io::nop().await.unwrap();
+    });
+}
+
+#[test]
+fn invalid_addresses_are_clear_errors() {
+    ferrio::run(async {
+        assert!(TcpListener::bind("256.0.0.1:80").is_err());
+        let e = TcpStream::connect("127.0.0.1:99999").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(UdpSocket::bind("no-such-host.invalid:1").is_err());
+    });
+}
