@@ -48,6 +48,7 @@ pub mod net;
 pub mod process;
 pub mod runtime;
 mod scheduler;
+pub mod streams;
 pub mod sync;
 pub mod task;
 pub mod time;
@@ -71,6 +72,10 @@ pub use combinators::{
     EmptyWait, Gather, GroupClosed, GroupError, GroupSpawner, ReturnWhen, TaskGroup, TryGather,
 };
 pub use runtime::{Builder, Handle, Runtime, RuntimeMetrics};
+pub use streams::{
+    open_connection, open_unix_connection, start_server, start_unix_server, IncompleteReadError,
+    LimitOverrunError, Server, StreamReader, StreamWriter,
+};
 pub use task::{current_task, yield_now, Outcome, Task, TaskError, TaskId, TaskInfo, TaskState};
 pub use time::{
     interval, sleep, sleep_until, timeout, timeout_at, wait_for, Interval, Sleep, TimeoutError,

@@ -11,6 +11,7 @@ mod net;
 mod process;
 mod queues;
 mod shutdown;
+mod streams;
 mod stress;
 mod sync;
 mod tasks;

@@ -1,0 +1,252 @@
+//! asyncio Streams: reader edge cases, writer flow control and close,
+//! server lifecycle.
+
+use std::io::ErrorKind;
+use std::sync::Arc;
+
+use super::common::rt;
+use ferrio::net::TcpStream;
+use ferrio::sync::Event;
+use ferrio::{IncompleteReadError, LimitOverrunError, StreamReader, StreamWriter};
+
+/// A server whose handler hands its reader/writer out through a queue, so
+/// a test drives both ends.
+async fn connected_pair() -> (ferrio::Server, (StreamReader, StreamWriter), TcpStream) {
+    let (tx, rx) = std::sync::mpsc::channel::<(StreamReader, StreamWriter)>();
+    let tx = std::sync::Mutex::new(tx);
+    let got = Arc::new(Event::new());
+    let g = got.clone();
+    let server = ferrio::start_server(
+        move |r, w| {
+            tx.lock().unwrap().send((r, w)).unwrap();
+            g.set();
+            async {}
+        },
+        "127.0.0.1:0",
+    )
+    .await
+    .unwrap();
+    let client = TcpStream::connect(server.local_addr()).await.unwrap();
+    client.set_nodelay(true).unwrap();
+    got.wait().await;
+    let pair = rx.recv().unwrap();
+    (server, pair, client)
+}
+
+#[test]
+fn readline_handles_split_packets_and_eof_mid_line() {
+    rt(2).block_on(async {
+        let (_server, (mut reader, _w), client) = connected_pair().await;
+        for piece in ["hel", "lo\nwor", "ld\n", "no newline at the end"] {
+            client.write_all(piece.as_bytes().to_vec()).await.0.unwrap();
+            ferrio::yield_now().await;
+        }
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        assert_eq!(reader.readline().await.unwrap(), b"hello\n");
+        assert_eq!(reader.readline().await.unwrap(), b"world\n");
+        assert!(!reader.at_eof());
+        assert_eq!(reader.readline().await.unwrap(), b"no newline at the end");
+        assert!(reader.at_eof());
+        assert_eq!(reader.readline().await.unwrap(), b"");
+        assert_eq!(reader.read(10).await.unwrap(), b"");
+    });
+}
+
+#[test]
+fn readexactly_reports_the_partial_bytes() {
+    rt(2).block_on(async {
+        let (_server, (mut reader, _w), client) = connected_pair().await;
+        client.write_all(b"0123456789abc".to_vec()).await.0.unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        assert_eq!(reader.readexactly(10).await.unwrap(), b"0123456789");
+        let e = reader.readexactly(10).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::UnexpectedEof);
+        let inc = IncompleteReadError::from_io(&e).unwrap();
+        assert_eq!(inc.partial, b"abc");
+        assert_eq!(inc.expected, Some(10));
+        assert!(reader.at_eof());
+    });
+}
+
+#[test]
+fn readuntil_limit_overrun_loses_nothing_and_separators_may_straddle_reads() {
+    rt(2).block_on(async {
+        let (_server, (mut reader, _w), client) = connected_pair().await;
+        reader.set_limit(16);
+        client
+            .write_all(b"0123456789ABCDEFGHIJ\r".to_vec())
+            .await
+            .0
+            .unwrap();
+        // The limit is hit before the separator arrives.
+        let e = reader.readuntil(b"\r\n").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidData);
+        let consumed = LimitOverrunError::from_io(&e).unwrap().consumed;
+        assert!(consumed > 16, "{consumed}");
+        // Nothing was lost: read it back, then a separator split in two.
+        assert_eq!(
+            reader.readexactly(21).await.unwrap(),
+            b"0123456789ABCDEFGHIJ\r"
+        );
+        client.write_all(b"short\r".to_vec()).await.0.unwrap();
+        ferrio::yield_now().await;
+        client.write_all(b"\nrest".to_vec()).await.0.unwrap();
+        assert_eq!(reader.readuntil(b"\r\n").await.unwrap(), b"short\r\n");
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        let e = reader.readuntil(b"\r\n").await.unwrap_err();
+        assert_eq!(IncompleteReadError::into_partial(e).unwrap(), b"rest");
+        assert_eq!(
+            reader.readuntil(b"").await.unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+    });
+}
+
+#[test]
+fn readline_is_cancellation_safe() {
+    rt(2).block_on(async {
+        let (_server, (mut reader, _w), client) = connected_pair().await;
+        client.write_all(b"partial".to_vec()).await.0.unwrap();
+        // Time out while the line is incomplete: the buffered bytes stay.
+        for _ in 0..3 {
+            let r = ferrio::wait_for(reader.readline(), std::time::Duration::from_millis(20)).await;
+            assert!(r.is_err(), "no newline yet");
+        }
+        client.write_all(b" line\n".to_vec()).await.0.unwrap();
+        assert_eq!(reader.readline().await.unwrap(), b"partial line\n");
+    });
+}
+
+#[test]
+fn drain_applies_backpressure_until_the_peer_reads() {
+    rt(2).block_on(async {
+        let (_server, (_r, writer), client) = connected_pair().await;
+        let chunk = vec![7u8; 1 << 20];
+        let total = 64usize << 20;
+        for _ in 0..64 {
+            writer.write(&chunk).unwrap();
+        }
+        // Far more is queued than loopback buffers hold: drain must wait.
+        let mut drain = std::pin::pin!(writer.drain());
+        assert!(futures::poll!(drain.as_mut()).is_pending());
+        assert!(writer.buffered() > 64 * 1024);
+        let reader = ferrio::spawn(async move {
+            let mut n = 0;
+            let mut buf = Vec::with_capacity(1 << 20);
+            loop {
+                buf.clear();
+                let (r, b) = client.read(buf).await;
+                buf = b;
+                match r.unwrap() {
+                    0 => return n,
+                    k => n += k,
+                }
+            }
+        });
+        drain.await.unwrap();
+        assert!(writer.buffered() <= 16 * 1024);
+        writer.close();
+        writer.wait_closed().await.unwrap();
+        assert_eq!(reader.await.unwrap(), total);
+        assert_eq!(
+            writer.write(b"late").unwrap_err().kind(),
+            ErrorKind::BrokenPipe
+        );
+    });
+}
+
+#[test]
+fn server_lifecycle_serve_forever_close_wait_closed() {
+    rt(2).block_on(async {
+        let release = Arc::new(Event::new());
+        let r = release.clone();
+        let server = Arc::new(
+            ferrio::start_server(
+                move |mut reader: StreamReader, writer: StreamWriter| {
+                    let r = r.clone();
+                    async move {
+                        let line = reader.readline().await.unwrap();
+                        writer.write(&line).unwrap();
+                        writer.drain().await.unwrap();
+                        r.wait().await;
+                    }
+                },
+                "127.0.0.1:0",
+            )
+            .await
+            .unwrap(),
+        );
+        let addr = server.local_addr();
+        let forever = ferrio::spawn({
+            let s = server.clone();
+            async move { s.serve_forever().await }
+        });
+        let (mut reader, writer) = ferrio::open_connection(addr).await.unwrap();
+        writer.write(b"ping\n").unwrap();
+        assert_eq!(reader.readline().await.unwrap(), b"ping\n");
+        assert!(server.is_serving());
+        server.close();
+        forever.await.unwrap();
+        assert!(!server.is_serving());
+        // New connections are refused once closed.
+        assert!(ferrio::open_connection(addr).await.is_err());
+        // wait_closed waits for the handler still running.
+        let mut waiting = std::pin::pin!(server.wait_closed());
+        assert!(futures::poll!(waiting.as_mut()).is_pending());
+        release.set();
+        waiting.await;
+    });
+}
+
+#[test]
+fn close_clients_cancels_handlers_and_writer_drop_closes() {
+    rt(2).block_on(async {
+        let server = ferrio::start_server(
+            |mut reader: StreamReader, _writer: StreamWriter| async move {
+                // Never returns on its own.
+                let _ = reader.readexactly(usize::MAX / 2).await;
+                std::future::pending::<()>().await
+            },
+            "127.0.0.1:0",
+        )
+        .await
+        .unwrap();
+        let mut clients = Vec::new();
+        for _ in 0..5 {
+            clients.push(ferrio::open_connection(server.local_addr()).await.unwrap());
+        }
+        server.close();
+        server.close_clients();
+        server.wait_closed().await;
+        // The handlers' writers were dropped: each client reads EOF.
+        for (mut r, _w) in clients {
+            assert_eq!(r.read_to_end().await.unwrap(), b"");
+        }
+    });
+}
+
+#[test]
+fn unix_streams_round_trip() {
+    let dir = std::env::temp_dir().join(format!("ferrio-test-ustreams-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.sock");
+    rt(2).block_on(async {
+        let server = ferrio::streams::start_unix_server(
+            |mut r: StreamReader, w: StreamWriter| async move {
+                let data = r.read_to_end().await.unwrap();
+                w.write(&data).unwrap();
+            },
+            &path,
+        )
+        .await
+        .unwrap();
+        let (mut r, w) = ferrio::streams::open_unix_connection(&path).await.unwrap();
+        w.writelines([&b"a"[..], b"b", b"c"]).unwrap();
+        w.close();
+        w.wait_closed().await.unwrap();
+        assert_eq!(r.read_to_end().await.unwrap(), b"abc");
+        drop(server);
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}
