@@ -279,7 +279,9 @@ fn accept_backs_off_on_emfile() -> bool {
         .unwrap();
     let mut got = String::new();
     let read = client.read_to_string(&mut got);
-    println!("EMFILE: {during} ring ops in 500 ms while out of descriptors; then read {read:?} {got:?}");
+    println!(
+        "EMFILE: {during} ring ops in 500 ms while out of descriptors; then read {read:?} {got:?}"
+    );
     drop(server);
     drop(rt);
     // A spinning accept loop would submit tens of thousands of ops here;
