@@ -29,7 +29,9 @@ fn ferrio_server() -> (ferrio::Runtime, SocketAddr) {
     let addr = listener.local_addr().unwrap();
     drop(rt.spawn(async move {
         loop {
-            let Ok((conn, _)) = listener.accept().await else { continue };
+            let Ok((conn, _)) = listener.accept().await else {
+                continue;
+            };
             conn.set_nodelay(true).unwrap();
             drop(ferrio::spawn(async move {
                 let mut buf = Vec::with_capacity(4096);
@@ -55,6 +57,7 @@ fn ferrio_server() -> (ferrio::Runtime, SocketAddr) {
 fn tokio_server() -> (tokio::runtime::Runtime, SocketAddr) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS)
+        .thread_name("tokio-server")
         .enable_io()
         .build()
         .unwrap();
@@ -64,7 +67,9 @@ fn tokio_server() -> (tokio::runtime::Runtime, SocketAddr) {
     rt.spawn(async move {
         let listener = tokio::net::TcpListener::from_std(std_l).unwrap();
         loop {
-            let Ok((mut conn, _)) = listener.accept().await else { continue };
+            let Ok((mut conn, _)) = listener.accept().await else {
+                continue;
+            };
             conn.set_nodelay(true).unwrap();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
@@ -91,36 +96,89 @@ fn monoio_server() -> SocketAddr {
     let addr = std_l.local_addr().unwrap();
     for _ in 0..WORKERS {
         let l = std_l.try_clone().unwrap();
-        std::thread::spawn(move || {
-            let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-                .build()
-                .expect("monoio runtime");
-            rt.block_on(async move {
-                use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
-                let listener = monoio::net::TcpListener::from_std(l).unwrap();
-                loop {
-                    let Ok((mut conn, _)) = listener.accept().await else { continue };
-                    conn.set_nodelay(true).unwrap();
-                    monoio::spawn(async move {
-                        let mut buf = Vec::with_capacity(4096);
-                        loop {
-                            let (r, b) = conn.read(buf).await;
-                            if !matches!(r, Ok(n) if n > 0) {
-                                return;
+        std::thread::Builder::new()
+            .name("monoio-server".into())
+            .spawn(move || {
+                let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+                    .build()
+                    .expect("monoio runtime");
+                rt.block_on(async move {
+                    use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+                    let listener = monoio::net::TcpListener::from_std(l).unwrap();
+                    loop {
+                        let Ok((mut conn, _)) = listener.accept().await else {
+                            continue;
+                        };
+                        conn.set_nodelay(true).unwrap();
+                        monoio::spawn(async move {
+                            let mut buf = Vec::with_capacity(4096);
+                            loop {
+                                let (r, b) = conn.read(buf).await;
+                                if !matches!(r, Ok(n) if n > 0) {
+                                    return;
+                                }
+                                let (r, mut b) = conn.write_all(b).await;
+                                if r.is_err() {
+                                    return;
+                                }
+                                b.clear();
+                                buf = b;
                             }
-                            let (r, mut b) = conn.write_all(b).await;
-                            if r.is_err() {
-                                return;
-                            }
-                            b.clear();
-                            buf = b;
-                        }
-                    });
-                }
-            });
-        });
+                        });
+                    }
+                });
+            })
+            .unwrap();
     }
     addr
+}
+
+/// CPU time (user + system, in clock ticks of 10 ms) used so far by this
+/// process's threads whose name starts with `prefix`: the servers' own
+/// cost, apart from the client's.
+fn cpu_ticks(prefix: &str) -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        let Some((_, after)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let f: Vec<&str> = after.split_whitespace().collect();
+        // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after
+        // the command name.
+        total += f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0);
+    }
+    total
+}
+
+/// Runs one echo row and reports the server threads' CPU per request.
+fn echo_row(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    threads: &str,
+    addr: SocketAddr,
+    conns: usize,
+    size: usize,
+) -> u64 {
+    let mut client = Client::connect(addr, conns);
+    let cpu_before = cpu_ticks(threads);
+    let mut requests = 0u64;
+    g.bench_function(BenchmarkId::new(name, conns), |b| {
+        b.iter_custom(|iters| {
+            requests += iters * conns as u64;
+            client.run(iters, size)
+        })
+    });
+    let cpu = cpu_ticks(threads) - cpu_before;
+    eprintln!(
+        "{name} echo {size} B x {conns} conns: server CPU {:.2} us per request ({requests} requests)",
+        cpu as f64 * 10_000.0 / requests as f64
+    );
+    requests
 }
 
 /// The one client every server faces: a single-threaded tokio runtime
@@ -179,32 +237,15 @@ fn echo(c: &mut Criterion) {
             .measurement_time(Duration::from_secs(3));
         for conns in [64usize, 256] {
             g.throughput(Throughput::Elements(conns as u64));
-            let mut client = Client::connect(ferrio_addr, conns);
             let before = ferrio_rt.handle().metrics();
-            let mut requests = 0u64;
-            g.bench_function(BenchmarkId::new("ferrio", conns), |b| {
-                b.iter_custom(|iters| {
-                    requests += iters * conns as u64;
-                    client.run(iters, size)
-                })
-            });
-            let after = ferrio_rt.handle().metrics();
+            let requests = echo_row(&mut g, "ferrio", "ferrio-worker", ferrio_addr, conns, size);
+            let enters = ferrio_rt.handle().metrics().io_uring_enters - before.io_uring_enters;
             eprintln!(
-                "ferrio echo {size} B x {conns} conns: {:.3} io_uring_enter per request ({} enters, {} requests)",
-                (after.io_uring_enters - before.io_uring_enters) as f64 / requests as f64,
-                after.io_uring_enters - before.io_uring_enters,
-                requests
+                "ferrio echo {size} B x {conns} conns: {:.3} io_uring_enter per request",
+                enters as f64 / requests as f64
             );
-            drop(client);
-            let mut client = Client::connect(tokio_addr, conns);
-            g.bench_function(BenchmarkId::new("tokio", conns), |b| {
-                b.iter_custom(|iters| client.run(iters, size))
-            });
-            drop(client);
-            let mut client = Client::connect(monoio_addr, conns);
-            g.bench_function(BenchmarkId::new("monoio", conns), |b| {
-                b.iter_custom(|iters| client.run(iters, size))
-            });
+            echo_row(&mut g, "tokio", "tokio-server", tokio_addr, conns, size);
+            echo_row(&mut g, "monoio", "monoio-server", monoio_addr, conns, size);
         }
         g.finish();
     }

@@ -224,6 +224,7 @@ impl OpCell {
         OpCell(crate::driver::op::OpCell::new(
             std::task::Waker::noop().clone(),
             false,
+            None,
         ))
     }
     /// The ring delivers a CQE; true when it was the last.

@@ -63,7 +63,6 @@ use crate::Task;
 pub const DEFAULT_LIMIT: usize = 64 * 1024;
 const HIGH_WATER: usize = 64 * 1024;
 const LOW_WATER: usize = HIGH_WATER / 4;
-const READ_CHUNK: usize = 64 * 1024;
 
 /// The connection under a reader/writer pair.
 #[derive(Debug)]
@@ -73,10 +72,10 @@ enum Conn {
 }
 
 impl Conn {
-    async fn read(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+    async fn read_pooled(&self) -> io::Result<crate::io::RecvBuf> {
         match self {
-            Conn::Tcp(s) => s.read(buf).await,
-            Conn::Unix(s) => s.read(buf).await,
+            Conn::Tcp(s) => s.read_pooled().await,
+            Conn::Unix(s) => s.read_pooled().await,
         }
     }
 
@@ -206,12 +205,11 @@ impl LimitOverrunError {
 #[derive(Debug)]
 pub struct StreamReader {
     conn: Arc<Conn>,
-    /// Received bytes not yet returned: `buf[pos..]`.
+    /// Received bytes not yet returned: `buf[pos..]`. Freed when empty,
+    /// so an idle reader holds no memory (receives use the worker's
+    /// buffer pool).
     buf: Vec<u8>,
     pos: usize,
-    /// The buffer reads land in (then copied into `buf`); `None` after a
-    /// read was dropped in flight and took it along.
-    chunk: Option<Vec<u8>>,
     eof: bool,
     limit: usize,
 }
@@ -222,7 +220,6 @@ impl StreamReader {
             conn,
             buf: Vec::new(),
             pos: 0,
-            chunk: None,
             eof: false,
             limit,
         }
@@ -246,39 +243,30 @@ impl StreamReader {
         let out = self.buf[self.pos..self.pos + n].to_vec();
         self.pos += n;
         if self.pos == self.buf.len() {
-            self.buf.clear();
+            self.buf = Vec::new();
             self.pos = 0;
         }
         out
     }
 
-    /// Receives more bytes into the buffer; false at end of stream.
+    /// Receives more bytes into the buffer; false at end of stream. A
+    /// receive dropped in flight loses only its own bytes: the buffer is
+    /// untouched until the data is there.
     async fn fill(&mut self) -> io::Result<bool> {
         if self.eof {
             return Ok(false);
         }
-        let mut chunk = self.chunk.take().unwrap_or_default();
-        chunk.clear();
-        chunk.reserve(READ_CHUNK);
-        let (res, chunk) = self.conn.read(chunk).await;
-        let n = match res {
-            Ok(n) => n,
-            Err(e) => {
-                self.chunk = Some(chunk);
-                return Err(e);
-            }
-        };
-        if n == 0 {
+        let chunk = self.conn.read_pooled().await?;
+        if chunk.is_empty() {
             self.eof = true;
-        } else {
-            if self.pos > 0 && self.pos >= self.buf.len() / 2 {
-                self.buf.drain(..self.pos);
-                self.pos = 0;
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
+            return Ok(false);
         }
-        self.chunk = Some(chunk);
-        Ok(n > 0)
+        if self.pos > 0 && self.pos >= self.buf.len() / 2 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(&chunk);
+        Ok(true)
     }
 
     /// Up to `n` bytes: what is buffered, or one receive's worth. Empty at
@@ -632,6 +620,7 @@ struct ServerState {
 }
 
 struct ServerShared {
+    listener: Arc<Listener>,
     state: Mutex<ServerState>,
     accept_loop: Mutex<Option<Task<()>>>,
     local: Option<SocketAddr>,
@@ -660,6 +649,20 @@ enum Listener {
 }
 
 impl Listener {
+    /// Stops listening now: new connections are refused and a pending
+    /// accept fails. (Dropping the descriptor alone is not enough while
+    /// the kernel still holds it for an accept in flight.)
+    fn stop(&self) {
+        use std::os::fd::AsRawFd;
+        let fd = match self {
+            Listener::Tcp(l) => l.as_raw_fd(),
+            Listener::Unix(l) => l.as_raw_fd(),
+        };
+        // SAFETY: plain syscall on a descriptor we own; shutting down a
+        // listening socket's receive side closes it for new connections.
+        unsafe { libc::shutdown(fd, libc::SHUT_RD) };
+    }
+
     async fn accept(&self) -> io::Result<Conn> {
         match self {
             Listener::Tcp(l) => l.accept().await.map(|(s, _)| {
@@ -742,7 +745,9 @@ impl Server {
         H: Fn(StreamReader, StreamWriter) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
+        let listener = Arc::new(listener);
         let shared = Arc::new(ServerShared {
+            listener: listener.clone(),
             state: Mutex::new(ServerState {
                 accepting: true,
                 ..ServerState::default()
@@ -817,6 +822,7 @@ impl Server {
     /// Stops accepting and closes the listening socket. Connections being
     /// handled go on (see [`close_clients`](Self::close_clients)).
     pub fn close(&self) {
+        self.shared.listener.stop();
         let task = lock(&self.shared.accept_loop).take();
         if let Some(t) = task {
             t.cancel();

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use io_uring::squeue;
 
-use super::op::{self, Completion, OpCell};
+use super::op::{self, Completion, OpCell, Recycle};
 use super::ring::DriverShared;
 
 /// One kind of operation: owns its resources and builds its SQE.
@@ -18,6 +18,13 @@ pub(crate) trait OpKind: Send + 'static {
     /// The op's results are file descriptors (accept, openat, socket): one
     /// that arrives after the future was dropped is closed.
     const YIELDS_FD: bool = false;
+
+    /// Called once with the ring the op goes to, before `entry` (an op
+    /// may use the ring's buffer pool). Returns where provided buffers of
+    /// completions nobody takes go back, if the op uses the pool.
+    fn prepare(&mut self, _ring: &Arc<DriverShared>) -> Option<Arc<dyn Recycle>> {
+        None
+    }
 
     /// Builds the SQE. Every pointer in it must point into memory owned by
     /// `self` that does not move when `self` does (heap buffers, boxes).
@@ -55,23 +62,22 @@ impl<K: OpKind> Future for Op<K> {
         let this = &mut *self;
         let Some(cell) = &this.cell else {
             let kind = this.kind.as_mut().expect("Op polled after completion");
-            let cell = OpCell::new(cx.waker().clone(), K::YIELDS_FD);
-            let user_data = Arc::into_raw(cell.clone()) as u64;
-            let entry = kind.entry().user_data(user_data);
-            match submit(&entry) {
-                Ok(ring) => {
-                    this.cell = Some(cell);
-                    this.ring = Some(ring);
-                    return Poll::Pending;
-                }
+            let target = match target_ring() {
+                Ok(t) => t,
                 Err(e) => {
-                    // SAFETY: the SQE was never submitted: take back the
-                    // reference it would have carried.
-                    drop(unsafe { Arc::from_raw(user_data as *const OpCell) });
                     let kind = this.kind.take().expect("kind present");
                     return Poll::Ready(kind.complete(Err(e)));
                 }
-            }
+            };
+            let ring = target.ring().clone();
+            let recycler = kind.prepare(&ring);
+            let cell = OpCell::new(cx.waker().clone(), K::YIELDS_FD, recycler);
+            let user_data = Arc::into_raw(cell.clone()) as u64;
+            let entry = kind.entry().user_data(user_data);
+            target.push(entry);
+            this.cell = Some(cell);
+            this.ring = Some(ring);
+            return Poll::Pending;
         };
         match cell.poll(cx.waker()) {
             op::Poll::Pending => Poll::Pending,
@@ -98,21 +104,37 @@ impl<K: OpKind> Drop for Op<K> {
     }
 }
 
-/// Submits on the current worker's ring, or hands the SQE to a worker of
-/// the current runtime. Returns the ring the op went to.
-fn submit(entry: &squeue::Entry) -> io::Result<Arc<DriverShared>> {
-    let local = crate::context::with_worker(|w| {
-        w.map(|w| {
-            let d = w.driver();
-            d.push(entry, true);
-            d.shared().clone()
-        })
-    });
+/// Where a new operation goes: the current worker's ring, or (off the
+/// workers) a worker's remote queue.
+enum Target {
+    Local(Arc<DriverShared>),
+    Remote(Arc<DriverShared>),
+}
+
+impl Target {
+    fn ring(&self) -> &Arc<DriverShared> {
+        match self {
+            Target::Local(r) | Target::Remote(r) => r,
+        }
+    }
+
+    fn push(self, entry: squeue::Entry) {
+        match self {
+            Target::Local(_) => crate::context::with_worker(|w| {
+                w.expect("still on the worker").driver().push(&entry, true)
+            }),
+            Target::Remote(ring) => ring.submit_remote(entry),
+        }
+    }
+}
+
+fn target_ring() -> io::Result<Target> {
+    let local = crate::context::with_worker(|w| w.map(|w| w.driver().shared().clone()));
     if let Some(ring) = local {
-        return Ok(ring);
+        return Ok(Target::Local(ring));
     }
     crate::context::with_current_handle(|h| match h {
-        Some(h) => h.shared.submit_remote(entry.clone()),
+        Some(h) => h.shared.remote_ring().map(Target::Remote),
         None => Err(io::Error::other(
             "ferrio: an I/O operation was polled outside a ferrio runtime; run it inside \
              Runtime::block_on, ferrio::run or a spawned task",

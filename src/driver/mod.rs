@@ -6,6 +6,8 @@
 pub(crate) mod future;
 pub(crate) mod op;
 #[cfg(not(ferrio_loom))]
+pub(crate) mod pool;
+#[cfg(not(ferrio_loom))]
 mod ring;
 
 #[cfg(not(ferrio_loom))]

@@ -33,6 +33,22 @@ pub(crate) struct Completion {
     pub(crate) flags: u32,
 }
 
+/// `IORING_CQE_F_BUFFER`: the completion took a buffer from a pool; its id
+/// is in the upper 16 bits of the flags.
+const CQE_F_BUFFER: u32 = 1;
+
+impl Completion {
+    /// The provided buffer this completion took, if any.
+    pub(crate) fn buffer_id(&self) -> Option<u16> {
+        (self.flags & CQE_F_BUFFER != 0).then_some((self.flags >> 16) as u16)
+    }
+}
+
+/// Where a provided buffer goes back when nobody takes its completion.
+pub(crate) trait Recycle: Send + Sync {
+    fn recycle(&self, bid: u16);
+}
+
 #[derive(Default)]
 struct OpState {
     results: VecDeque<Completion>,
@@ -43,6 +59,8 @@ struct OpState {
     abandoned: Option<Box<dyn Any + Send>>,
     /// Results of this op are file descriptors: close any nobody takes.
     yields_fd: bool,
+    /// Results may carry provided buffers: give back any nobody takes.
+    recycler: Option<Arc<dyn Recycle>>,
 }
 
 /// The cell shared by an operation's future and its ring.
@@ -62,11 +80,16 @@ pub(crate) enum Poll {
 }
 
 impl OpCell {
-    pub(crate) fn new(waker: Waker, yields_fd: bool) -> Arc<OpCell> {
+    pub(crate) fn new(
+        waker: Waker,
+        yields_fd: bool,
+        recycler: Option<Arc<dyn Recycle>>,
+    ) -> Arc<OpCell> {
         Arc::new(OpCell {
             state: Mutex::new(OpState {
                 waker: Some(waker),
                 yields_fd,
+                recycler,
                 ..OpState::default()
             }),
         })
@@ -82,9 +105,7 @@ impl OpCell {
         let mut st = self.lock();
         let last = !more;
         if st.abandoned.is_some() {
-            if st.yields_fd && c.res >= 0 {
-                close_fd(c.res);
-            }
+            st.release(c);
             if last {
                 st.finished = true;
                 let resources = st.abandoned.take();
@@ -124,12 +145,8 @@ impl OpCell {
     pub(crate) fn abandon(&self, resources: Box<dyn Any + Send>) -> bool {
         let mut st = self.lock();
         st.waker = None;
-        if st.yields_fd {
-            for c in st.results.drain(..) {
-                if c.res >= 0 {
-                    close_fd(c.res);
-                }
-            }
+        while let Some(c) = st.results.pop_front() {
+            st.release(c);
         }
         if st.finished {
             drop(st);
@@ -138,6 +155,19 @@ impl OpCell {
         } else {
             st.abandoned = Some(resources);
             true
+        }
+    }
+}
+
+impl OpState {
+    /// Frees what a completion nobody will take holds: the descriptor it
+    /// produced, or the provided buffer it took.
+    fn release(&self, c: Completion) {
+        if self.yields_fd && c.res >= 0 {
+            close_fd(c.res);
+        }
+        if let (Some(bid), Some(r)) = (c.buffer_id(), &self.recycler) {
+            r.recycle(bid);
         }
     }
 }

@@ -26,6 +26,7 @@ use io_uring::{opcode, squeue, types, IoUring};
 use crate::scheduler::park::ParkState;
 
 use super::op::{Completion, OpCell};
+use super::pool::{BufPool, POOL_GROUP};
 
 /// `user_data` values that are not operation cells (cells are 8-aligned
 /// pointers, so small numbers never collide with them).
@@ -40,6 +41,12 @@ const CANCEL_TAG: u64 = 1;
 
 /// Submission queue entries per ring; the completion queue is 8× larger.
 const RING_ENTRIES: u32 = 256;
+
+/// Receive buffers per worker ring, and their size: 2 MiB per worker,
+/// whatever the number of connections (a receive holds a buffer only
+/// while its data waits to be read).
+const POOL_BUFFERS: u16 = 128;
+const POOL_BUFFER_SIZE: usize = 16 * 1024;
 
 /// How long a worker waits at shutdown for its in-flight operations to
 /// complete after cancelling them all.
@@ -73,6 +80,8 @@ pub(crate) struct DriverShared {
     pub(crate) stats: RingStats,
     /// The setup flags the ring got (`RingFlags::bits`), for metrics.
     pub(crate) features: std::sync::atomic::AtomicU8,
+    /// The ring's receive-buffer pool, once registered (5.19+).
+    pool: std::sync::OnceLock<Arc<BufPool>>,
 }
 
 impl DriverShared {
@@ -90,7 +99,14 @@ impl DriverShared {
             remote_len: AtomicUsize::new(0),
             stats: RingStats::default(),
             features: std::sync::atomic::AtomicU8::new(0),
+            pool: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// The ring's provided-buffer pool (`None` where the kernel has no
+    /// buffer rings, or registration failed).
+    pub(crate) fn pool(&self) -> Option<&Arc<BufPool>> {
+        self.pool.get()
     }
 
     /// Wakes the worker if it is parked on its ring (one eventfd write);
@@ -270,6 +286,18 @@ impl Driver {
     pub(crate) fn new(shared: Arc<DriverShared>, simulate: SetupHook) -> io::Result<Driver> {
         let (ring, flags) = build_ring(simulate)?;
         shared.features.store(flags.bits(), Relaxed);
+        if let Ok(pool) = BufPool::new(POOL_BUFFERS, POOL_BUFFER_SIZE) {
+            // SAFETY: the pool's ring memory is page-aligned, holds
+            // `entries` entries and outlives the ring: the pool is freed
+            // only after the ring (or leaked with it).
+            let registered = unsafe {
+                ring.submitter()
+                    .register_buf_ring_with_flags(pool.ring_addr(), pool.entries(), POOL_GROUP, 0)
+            };
+            if registered.is_ok() {
+                let _ = shared.pool.set(Arc::new(pool));
+            }
+        }
         Ok(Driver {
             ring: RefCell::new(Some(ring)),
             shared,
@@ -556,6 +584,8 @@ impl Driver {
             );
             if let Some(ring) = self.ring.borrow_mut().take() {
                 std::mem::forget(ring);
+                // Its buffer pool may still be written by the kernel too.
+                std::mem::forget(self.shared.pool().cloned());
             }
         }
     }
@@ -579,6 +609,7 @@ impl Drop for Driver {
         } else if let Some(ring) = ring {
             // The kernel may still write: leak rather than free.
             std::mem::forget(ring);
+            std::mem::forget(self.shared.pool().cloned());
         }
     }
 }

@@ -21,18 +21,35 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use super::ops::{Read, Write, WriteTo, CURRENT_POSITION};
+use super::pooled::{is_enobufs, owned, recv_plain_op, recv_pooled_op, RecvBuf, RecvPooled};
 use super::Slice;
 use crate::driver::Op;
 
-/// Size of the read buffer, and the most one `poll_write` takes.
+/// Size of the read buffer of a non-socket stream, and the most one
+/// `poll_write` takes.
 const CHUNK: usize = 16 * 1024;
+
+/// What the read side is waiting for.
+enum Reading {
+    Idle,
+    /// A socket receive from the worker's buffer pool.
+    Pooled(Op<RecvPooled>),
+    /// A read into an owned buffer (pipes and files; sockets when the
+    /// pool ran dry).
+    Plain(Op<Read<Vec<u8>>>),
+}
 
 #[derive(Default)]
 pub(crate) struct PollIo {
-    /// Read bytes not yet handed out: `rbuf[rpos..]`.
-    rbuf: Vec<u8>,
+    /// Sockets receive through the buffer pool and keep no buffer between
+    /// reads; other descriptors keep one owned buffer.
+    socket: bool,
+    /// Received bytes not yet handed out: `data[rpos..]`.
+    data: Option<RecvBuf>,
     rpos: usize,
-    reading: Option<Op<Read<Vec<u8>>>>,
+    /// The owned read buffer kept between reads (non-sockets).
+    spare: Vec<u8>,
+    reading: Option<Reading>,
     /// The write buffer while idle.
     wbuf: Vec<u8>,
     writing: Option<Op<Write<Slice<Vec<u8>>>>>,
@@ -41,7 +58,7 @@ pub(crate) struct PollIo {
 impl std::fmt::Debug for PollIo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PollIo")
-            .field("buffered", &(self.rbuf.len() - self.rpos))
+            .field("buffered", &self.buffered().len())
             .field("reading", &self.reading.is_some())
             .field("writing", &self.writing.is_some())
             .finish()
@@ -49,43 +66,80 @@ impl std::fmt::Debug for PollIo {
 }
 
 impl PollIo {
-    /// Makes `rbuf[rpos..]` non-empty, unless at end of stream (then it
-    /// stays empty).
-    pub(crate) fn poll_fill_buf(
-        &mut self,
-        fd: RawFd,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<&[u8]>> {
-        if self.reading.is_some() || self.rpos >= self.rbuf.len() {
-            let op = self.reading.get_or_insert_with(|| {
-                let mut buf = std::mem::take(&mut self.rbuf);
-                self.rpos = 0;
-                buf.clear();
-                buf.reserve(CHUNK);
-                Op::new(Read::new(fd, buf, CURRENT_POSITION))
-            });
-            let (res, buf) = ready!(Pin::new(op).poll(cx));
-            self.reading = None;
-            self.rbuf = buf;
+    fn new(socket: bool) -> PollIo {
+        PollIo {
+            socket,
+            ..PollIo::default()
+        }
+    }
+
+    fn buffered(&self) -> &[u8] {
+        match &self.data {
+            Some(d) => &d[self.rpos..],
+            None => &[],
+        }
+    }
+
+    /// Makes the buffered bytes non-empty, unless at end of stream (then
+    /// they stay empty).
+    pub(crate) fn poll_fill_buf(&mut self, fd: RawFd, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        if self.buffered().is_empty() {
+            // Give a consumed pool buffer back before waiting: an idle
+            // socket holds none.
+            if let Some(done) = self.data.take() {
+                if !self.socket && done.capacity_hint() {
+                    self.spare = done.into_owned();
+                }
+            }
             self.rpos = 0;
-            if let Err(e) = res {
-                self.rbuf.clear();
-                return Poll::Ready(Err(e));
+            loop {
+                match self.reading.get_or_insert(Reading::Idle) {
+                    Reading::Idle => {
+                        let next = if self.socket {
+                            Reading::Pooled(recv_pooled_op(fd))
+                        } else {
+                            let mut buf = std::mem::take(&mut self.spare);
+                            buf.clear();
+                            buf.reserve(CHUNK);
+                            Reading::Plain(Op::new(Read::new(fd, buf, CURRENT_POSITION)))
+                        };
+                        self.reading = Some(next);
+                    }
+                    Reading::Pooled(op) => match ready!(Pin::new(op).poll(cx)) {
+                        Err(e) if is_enobufs(&e) => {
+                            self.reading = Some(Reading::Plain(recv_plain_op(fd)));
+                        }
+                        res => {
+                            self.reading = None;
+                            self.data = Some(res?);
+                            break;
+                        }
+                    },
+                    Reading::Plain(op) => {
+                        let (res, buf) = ready!(Pin::new(op).poll(cx));
+                        self.reading = None;
+                        match res {
+                            Ok(_) => {
+                                self.data = Some(owned(buf));
+                                break;
+                            }
+                            Err(e) => {
+                                self.spare = buf;
+                                return Poll::Ready(Err(e));
+                            }
+                        }
+                    }
+                }
             }
         }
-        Poll::Ready(Ok(&self.rbuf[self.rpos..]))
+        Poll::Ready(Ok(self.buffered()))
     }
 
     pub(crate) fn consume(&mut self, n: usize) {
-        self.rpos = (self.rpos + n).min(self.rbuf.len());
+        self.rpos = (self.rpos + n).min(self.rpos + self.buffered().len());
     }
 
-    pub(crate) fn poll_read(
-        &mut self,
-        fd: RawFd,
-        cx: &mut Context<'_>,
-        out: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_read(&mut self, fd: RawFd, cx: &mut Context<'_>, out: &mut [u8]) -> Poll<io::Result<usize>> {
         if out.is_empty() {
             return Poll::Ready(Ok(0));
         }
@@ -191,7 +245,7 @@ impl FdStream {
         FdStream {
             fd,
             to: WriteTo::Socket,
-            io: PollIo::default(),
+            io: PollIo::new(true),
         }
     }
 
@@ -199,7 +253,7 @@ impl FdStream {
         FdStream {
             fd,
             to: WriteTo::Offset(CURRENT_POSITION),
-            io: PollIo::default(),
+            io: PollIo::new(false),
         }
     }
 
@@ -218,6 +272,11 @@ impl FdStream {
 
     pub(crate) async fn read<B: super::IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
         Op::new(Read::new(self.raw(), buf, CURRENT_POSITION)).await
+    }
+
+    /// One receive into the worker's buffer pool (sockets).
+    pub(crate) async fn read_pooled(&self) -> io::Result<RecvBuf> {
+        super::pooled::recv_pooled(self.raw()).await
     }
 
     pub(crate) async fn read_exact<B: super::IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {

@@ -17,6 +17,9 @@ use crate::driver::{Op, OpKind};
 
 pub(crate) mod compat;
 pub(crate) mod ops;
+mod pooled;
+
+pub use pooled::RecvBuf;
 
 pub(crate) use ops::result_of;
 

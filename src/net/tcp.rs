@@ -195,6 +195,14 @@ impl TcpStream {
         self.inner.read(buf).await
     }
 
+    /// Receives once into a buffer of the worker's pool, taken only when
+    /// data arrives: a connection waiting here holds no memory (empty at
+    /// end of stream). Dropping the [`RecvBuf`](crate::io::RecvBuf) gives
+    /// the buffer back; copy out what you keep.
+    pub async fn read_pooled(&self) -> io::Result<crate::io::RecvBuf> {
+        self.inner.read_pooled().await
+    }
+
     /// Fills `buf` to its capacity; end of stream first is
     /// `UnexpectedEof` (the bytes read so far stay in `buf`).
     pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {

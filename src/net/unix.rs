@@ -81,6 +81,12 @@ impl AsFd for UnixListener {
     }
 }
 
+impl AsRawFd for UnixListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
 /// A Unix-domain stream connection, with the same two I/O styles as
 /// [`TcpStream`](super::TcpStream).
 #[derive(Debug)]
@@ -142,6 +148,14 @@ impl UnixStream {
     /// Reads into `buf`; `Ok(0)` at end of stream.
     pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
         self.inner.read(buf).await
+    }
+
+    /// Receives once into a buffer of the worker's pool, taken only when
+    /// data arrives: a connection waiting here holds no memory (empty at
+    /// end of stream). Dropping the [`RecvBuf`](crate::io::RecvBuf) gives
+    /// the buffer back; copy out what you keep.
+    pub async fn read_pooled(&self) -> io::Result<crate::io::RecvBuf> {
+        self.inner.read_pooled().await
     }
 
     /// Fills `buf` to its capacity; end of stream first is `UnexpectedEof`.

@@ -536,6 +536,7 @@ impl Handle {
             defer_taskrun: features & 2 != 0,
             coop_taskrun: features & 4 != 0,
             ext_arg: features & 8 != 0,
+            provided_buffers: features & 16 != 0,
         }
     }
 
@@ -573,6 +574,9 @@ pub struct RuntimeMetrics {
     /// The kernel takes a timeout with the wait (`IORING_FEAT_EXT_ARG`,
     /// 5.11+); otherwise parks arm an `IORING_OP_TIMEOUT`.
     pub ext_arg: bool,
+    /// Each ring has a pool of receive buffers (`IORING_REGISTER_PBUF_RING`,
+    /// 5.19+): socket reads that wait hold no memory.
+    pub provided_buffers: bool,
 }
 
 struct ThreadWaker(Unparker);

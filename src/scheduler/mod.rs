@@ -279,20 +279,16 @@ impl Shared {
         }
     }
 
-    /// Hands an SQE from a thread that is not a worker to a worker's ring.
+    /// The ring an operation started off the workers goes to (through
+    /// its remote queue).
     #[cfg(not(ferrio_loom))]
-    pub(crate) fn submit_remote(
-        &self,
-        entry: io_uring::squeue::Entry,
-    ) -> io::Result<StdArc<crate::driver::DriverShared>> {
+    pub(crate) fn remote_ring(&self) -> io::Result<StdArc<crate::driver::DriverShared>> {
         if self.is_shutdown() {
             return Err(io::Error::other(
                 "ferrio: the runtime is shutting down; no new I/O can start",
             ));
         }
-        let ring = self.remotes[self.pick_worker()].unparker.clone();
-        ring.submit_remote(entry);
-        Ok(ring)
+        Ok(self.remotes[self.pick_worker()].unparker.clone())
     }
 
     /// io_uring counters summed over the workers' rings.
@@ -300,6 +296,9 @@ impl Shared {
     pub(crate) fn ring_stats(&self) -> [u64; 5] {
         let mut out = [0; 5];
         out[4] = self.remotes[0].unparker.features.load(Ordering::Relaxed) as u64;
+        if self.remotes[0].unparker.pool().is_some() {
+            out[4] |= 16;
+        }
         for r in self.remotes.iter() {
             let s = &r.unparker.stats;
             out[0] += s.enters.load(Ordering::Relaxed);

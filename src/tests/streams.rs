@@ -201,11 +201,17 @@ fn server_lifecycle_serve_forever_close_wait_closed() {
 #[test]
 fn close_clients_cancels_handlers_and_writer_drop_closes() {
     rt(2).block_on(async {
+        let started = Arc::new(ferrio::sync::Semaphore::new(0));
+        let s = started.clone();
         let server = ferrio::start_server(
-            |mut reader: StreamReader, _writer: StreamWriter| async move {
-                // Never returns on its own.
-                let _ = reader.readexactly(usize::MAX / 2).await;
-                std::future::pending::<()>().await
+            move |mut reader: StreamReader, _writer: StreamWriter| {
+                let s = s.clone();
+                async move {
+                    s.release();
+                    // Never returns on its own.
+                    let _ = reader.readexactly(usize::MAX / 2).await;
+                    std::future::pending::<()>().await
+                }
             },
             "127.0.0.1:0",
         )
@@ -214,6 +220,11 @@ fn close_clients_cancels_handlers_and_writer_drop_closes() {
         let mut clients = Vec::new();
         for _ in 0..5 {
             clients.push(ferrio::open_connection(server.local_addr()).await.unwrap());
+        }
+        // Every connection is in its handler (closing the listener resets
+        // connections still waiting in its backlog, as in asyncio).
+        for _ in 0..5 {
+            started.acquire().await.forget();
         }
         server.close();
         server.close_clients();
