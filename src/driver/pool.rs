@@ -93,7 +93,9 @@ impl BufPool {
     fn buf_ptr(&self, bid: u16) -> *mut u8 {
         // In bounds: bid < entries, and the data block holds
         // entries * buf_size bytes.
-        self.data.as_ptr().wrapping_add(bid as usize * self.buf_size)
+        self.data
+            .as_ptr()
+            .wrapping_add(bid as usize * self.buf_size)
     }
 
     /// The first `len` bytes of buffer `bid`.
@@ -129,9 +131,8 @@ impl Recycle for BufPool {
         // SAFETY: the tail is entry 0's `resv` u16, aligned for a u16, in
         // memory we own for the pool's lifetime, and only ever accessed
         // atomically (by us here, by the kernel with an acquire load).
-        let shared_tail = unsafe {
-            &*(std::ptr::addr_of!((*self.ring.as_ptr()).resv) as *const AtomicU16)
-        };
+        let shared_tail =
+            unsafe { &*(std::ptr::addr_of!((*self.ring.as_ptr()).resv) as *const AtomicU16) };
         shared_tail.store(*tail, Ordering::Release);
     }
 }
@@ -143,7 +144,10 @@ impl Drop for BufPool {
         // with a ring the kernel would not let go of).
         unsafe {
             dealloc(self.ring.as_ptr().cast(), Self::ring_layout(self.entries));
-            dealloc(self.data.as_ptr(), Self::data_layout(self.entries, self.buf_size));
+            dealloc(
+                self.data.as_ptr(),
+                Self::data_layout(self.entries, self.buf_size),
+            );
         }
     }
 }

@@ -291,8 +291,12 @@ impl Driver {
             // `entries` entries and outlives the ring: the pool is freed
             // only after the ring (or leaked with it).
             let registered = unsafe {
-                ring.submitter()
-                    .register_buf_ring_with_flags(pool.ring_addr(), pool.entries(), POOL_GROUP, 0)
+                ring.submitter().register_buf_ring_with_flags(
+                    pool.ring_addr(),
+                    pool.entries(),
+                    POOL_GROUP,
+                    0,
+                )
             };
             if registered.is_ok() {
                 let _ = shared.pool.set(Arc::new(pool));

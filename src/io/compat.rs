@@ -82,7 +82,11 @@ impl PollIo {
 
     /// Makes the buffered bytes non-empty, unless at end of stream (then
     /// they stay empty).
-    pub(crate) fn poll_fill_buf(&mut self, fd: RawFd, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+    pub(crate) fn poll_fill_buf(
+        &mut self,
+        fd: RawFd,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<&[u8]>> {
         if self.buffered().is_empty() {
             // Give a consumed pool buffer back before waiting: an idle
             // socket holds none.
@@ -139,7 +143,12 @@ impl PollIo {
         self.rpos = (self.rpos + n).min(self.rpos + self.buffered().len());
     }
 
-    pub(crate) fn poll_read(&mut self, fd: RawFd, cx: &mut Context<'_>, out: &mut [u8]) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_read(
+        &mut self,
+        fd: RawFd,
+        cx: &mut Context<'_>,
+        out: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         if out.is_empty() {
             return Poll::Ready(Ok(0));
         }

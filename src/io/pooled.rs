@@ -29,7 +29,11 @@ pub struct RecvBuf {
 }
 
 enum Inner {
-    Pool { pool: Arc<BufPool>, bid: u16, len: usize },
+    Pool {
+        pool: Arc<BufPool>,
+        bid: u16,
+        len: usize,
+    },
     Owned(Vec<u8>),
 }
 
@@ -175,7 +179,11 @@ pub(crate) fn is_enobufs(e: &io::Error) -> bool {
 
 /// A fallback receive for poll-based callers.
 pub(crate) fn recv_plain_op(fd: RawFd) -> Op<Read<Vec<u8>>> {
-    Op::new(Read::new(fd, Vec::with_capacity(FALLBACK_SIZE), CURRENT_POSITION))
+    Op::new(Read::new(
+        fd,
+        Vec::with_capacity(FALLBACK_SIZE),
+        CURRENT_POSITION,
+    ))
 }
 
 pub(crate) fn owned(v: Vec<u8>) -> RecvBuf {

@@ -231,7 +231,10 @@ async fn tcp_pairs(n: usize) -> Vec<(TcpStream, TcpStream)> {
 fn pooled_reads_share_the_ring_pool_and_fall_back_when_it_is_empty() {
     // One worker: one ring, one pool of 128 buffers.
     let rt = rt(1);
-    assert!(rt.handle().metrics().provided_buffers, "this kernel has buffer rings");
+    assert!(
+        rt.handle().metrics().provided_buffers,
+        "this kernel has buffer rings"
+    );
     rt.block_on(async {
         let pairs = tcp_pairs(140).await;
         for round in 0..3u8 {
