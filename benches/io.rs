@@ -269,7 +269,7 @@ fn test_file() -> std::path::PathBuf {
 
 /// Block-aligned random offsets, different per task.
 fn offsets(task: usize) -> impl Iterator<Item = u64> {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (task as u64 + 1) * 0xD1B5_4A32_D192_ED03;
+    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (task as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
     (0..READS_PER_TASK).map(move |_| {
         x ^= x << 13;
         x ^= x >> 7;

@@ -58,6 +58,7 @@ use crate::loom::lock;
 use crate::loom::sync::Mutex;
 use crate::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use crate::Task;
+use futures_core::Stream;
 
 /// asyncio's default `limit` for `readline` / `readuntil`.
 pub const DEFAULT_LIMIT: usize = 64 * 1024;
@@ -663,14 +664,43 @@ impl Listener {
         unsafe { libc::shutdown(fd, libc::SHUT_RD) };
     }
 
-    async fn accept(&self) -> io::Result<Conn> {
+    /// Accepts connections one after another through the listener's
+    /// `incoming` stream (one multi-shot accept).
+    fn incoming(
+        &self,
+    ) -> Box<dyn futures_core::Stream<Item = io::Result<Conn>> + Send + Unpin + '_> {
         match self {
-            Listener::Tcp(l) => l.accept().await.map(|(s, _)| {
-                let _ = s.set_nodelay(true);
-                Conn::Tcp(s)
-            }),
-            Listener::Unix(l) => l.accept().await.map(|(s, _)| Conn::Unix(s)),
+            Listener::Tcp(l) => Box::new(MapStream(l.incoming(), |r: io::Result<TcpStream>| {
+                r.map(|s| {
+                    let _ = s.set_nodelay(true);
+                    Conn::Tcp(s)
+                })
+            })),
+            Listener::Unix(l) => Box::new(MapStream(l.incoming(), |r: io::Result<UnixStream>| {
+                r.map(Conn::Unix)
+            })),
         }
+    }
+}
+
+/// `stream.map(f)` without a futures dependency.
+struct MapStream<S, F>(S, F);
+
+impl<S, F, T> futures_core::Stream for MapStream<S, F>
+where
+    S: futures_core::Stream + Unpin,
+    F: FnMut(S::Item) -> T + Unpin,
+{
+    type Item = T;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<T>> {
+        let this = &mut *self;
+        std::pin::Pin::new(&mut this.0)
+            .poll_next(cx)
+            .map(|o| o.map(&mut this.1))
     }
 }
 
@@ -758,8 +788,10 @@ impl Server {
         let s = shared.clone();
         let accept_loop = crate::spawn(async move {
             let _done = AcceptDone(s.clone());
+            let mut incoming = listener.incoming();
             loop {
-                let conn = match listener.accept().await {
+                let next = poll_fn(|cx| std::pin::Pin::new(&mut incoming).poll_next(cx)).await;
+                let conn = match next.expect("incoming never ends") {
                     Ok(c) => c,
                     Err(e) if is_resource_exhaustion(&e) => {
                         crate::sleep(ACCEPT_BACKOFF).await;

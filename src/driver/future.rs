@@ -69,12 +69,7 @@ impl<K: OpKind> Future for Op<K> {
                     return Poll::Ready(kind.complete(Err(e)));
                 }
             };
-            let ring = target.ring().clone();
-            let recycler = kind.prepare(&ring);
-            let cell = OpCell::new(cx.waker().clone(), K::YIELDS_FD, recycler);
-            let user_data = Arc::into_raw(cell.clone()) as u64;
-            let entry = kind.entry().user_data(user_data);
-            target.push(entry);
+            let (cell, ring) = start(kind, target, cx);
             this.cell = Some(cell);
             this.ring = Some(ring);
             return Poll::Pending;
@@ -97,6 +92,86 @@ impl<K: OpKind> Drop for Op<K> {
             return;
         };
         if cell.abandon(Box::new(kind)) {
+            if let Some(ring) = self.ring.take() {
+                cancel(&ring, cell);
+            }
+        }
+    }
+}
+
+/// Submits `kind` on `target`: the cell shared with the ring, and the ring.
+fn start<K: OpKind>(
+    kind: &mut K,
+    target: Target,
+    cx: &Context<'_>,
+) -> (Arc<OpCell>, Arc<DriverShared>) {
+    let ring = target.ring().clone();
+    let recycler = kind.prepare(&ring);
+    let cell = OpCell::new(cx.waker().clone(), K::YIELDS_FD, recycler);
+    let user_data = Arc::into_raw(cell.clone()) as u64;
+    let entry = kind.entry().user_data(user_data);
+    target.push(entry);
+    (cell, ring)
+}
+
+/// A multi-shot operation (`IORING_CQE_F_MORE`): one SQE, a stream of
+/// completions. When the kernel ends it (an error, or a full CQ), the next
+/// poll submits it again. Dropping it cancels the operation; completions
+/// nobody took are released (descriptors closed, buffers recycled).
+pub(crate) struct MultiOp<K: OpKind> {
+    kind: K,
+    cell: Option<Arc<OpCell>>,
+    ring: Option<Arc<DriverShared>>,
+}
+
+impl<K: OpKind> Unpin for MultiOp<K> {}
+
+/// How a multi-shot kind turns each completion into an item. Its SQE
+/// must not point into the kind (which stays with the future, not the
+/// cell, when the future is dropped).
+pub(crate) trait MultiKind: OpKind {
+    type Item;
+    fn item(&mut self, completion: Completion) -> Self::Item;
+}
+
+impl<K: MultiKind> MultiOp<K> {
+    pub(crate) fn new(kind: K) -> MultiOp<K> {
+        MultiOp {
+            kind,
+            cell: None,
+            ring: None,
+        }
+    }
+
+    /// The next completion's item. Fails only when the op cannot be
+    /// submitted (outside a runtime, or at shutdown).
+    pub(crate) fn poll_next_item(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<K::Item>> {
+        let Some(cell) = &self.cell else {
+            let target = target_ring()?;
+            let (cell, ring) = start(&mut self.kind, target, cx);
+            self.cell = Some(cell);
+            self.ring = Some(ring);
+            return Poll::Pending;
+        };
+        match cell.poll(cx.waker()) {
+            op::Poll::Pending => Poll::Pending,
+            op::Poll::Ready { completion, last } => {
+                if last {
+                    self.cell = None;
+                    self.ring = None;
+                }
+                Poll::Ready(Ok(self.kind.item(completion)))
+            }
+        }
+    }
+}
+
+impl<K: OpKind> Drop for MultiOp<K> {
+    fn drop(&mut self) {
+        let Some(cell) = self.cell.take() else {
+            return;
+        };
+        if cell.abandon(Box::new(())) {
             if let Some(ring) = self.ring.take() {
                 cancel(&ring, cell);
             }

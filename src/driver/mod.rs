@@ -11,6 +11,6 @@ pub(crate) mod pool;
 mod ring;
 
 #[cfg(not(ferrio_loom))]
-pub(crate) use future::{Op, OpKind};
+pub(crate) use future::{MultiKind, MultiOp, Op, OpKind};
 #[cfg(not(ferrio_loom))]
 pub(crate) use ring::*;

@@ -72,7 +72,6 @@ pub(crate) struct OpCell {
 pub(crate) enum Poll {
     Pending,
     /// One result; `last` when no more will come.
-    #[allow(dead_code)] // `last` is read by multi-shot operations
     Ready {
         completion: Completion,
         last: bool,

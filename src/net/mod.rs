@@ -25,9 +25,9 @@ mod tcp;
 mod udp;
 mod unix;
 
-pub use tcp::{TcpListener, TcpStream};
+pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
-pub use unix::{UnixListener, UnixStream};
+pub use unix::{UnixIncoming, UnixListener, UnixStream};
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -36,9 +36,10 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use io_uring::{opcode, squeue, types};
 
 use crate::driver::op::Completion;
-use crate::driver::{Op, OpKind};
+use crate::driver::{MultiKind, MultiOp, Op, OpKind};
 use crate::io::result_of;
 use addr::Addr;
+use std::future::Future;
 
 fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
     let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
@@ -93,6 +94,82 @@ async fn accept(fd: RawFd) -> io::Result<(OwnedFd, Box<Addr>)> {
         addr: Addr::empty(),
     })
     .await
+}
+
+/// Multi-shot `accept` (5.19+): one SQE accepts connection after
+/// connection. No peer address comes with them.
+struct AcceptMulti {
+    fd: RawFd,
+}
+
+impl OpKind for AcceptMulti {
+    type Output = ();
+    const YIELDS_FD: bool = true;
+
+    fn entry(&mut self) -> squeue::Entry {
+        opcode::AcceptMulti::new(types::Fd(self.fd))
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+    }
+
+    fn complete(self, _: io::Result<Completion>) {}
+}
+
+impl MultiKind for AcceptMulti {
+    type Item = io::Result<OwnedFd>;
+
+    fn item(&mut self, c: Completion) -> io::Result<OwnedFd> {
+        let fd = result_of(Ok(c))? as RawFd;
+        // SAFETY: the kernel gave us this new descriptor.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+}
+
+/// A stream of accepted descriptors: multi-shot accept where the kernel
+/// has it, single-shot accepts where it rejects it (`EINVAL`).
+struct AcceptStream {
+    fd: RawFd,
+    multi: Option<MultiOp<AcceptMulti>>,
+    single: Option<Op<Accept>>,
+}
+
+impl AcceptStream {
+    fn new(fd: RawFd) -> AcceptStream {
+        AcceptStream {
+            fd,
+            multi: Some(MultiOp::new(AcceptMulti { fd })),
+            single: None,
+        }
+    }
+
+    fn poll_accept(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<OwnedFd>> {
+        use std::task::{ready, Poll};
+        if let Some(multi) = &mut self.multi {
+            match ready!(multi.poll_next_item(cx)) {
+                Ok(Err(e)) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    // A kernel without multi-shot accept (before 5.19), or
+                    // a socket that is not listening: go on one accept at
+                    // a time, which reports the latter again.
+                    self.multi = None;
+                }
+                Ok(item) => return Poll::Ready(item),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        let fd = self.fd;
+        let op = self.single.get_or_insert_with(|| {
+            Op::new(Accept {
+                fd,
+                addr: Addr::empty(),
+            })
+        });
+        let res = ready!(std::pin::Pin::new(op).poll(cx));
+        self.single = None;
+        Poll::Ready(res.map(|(fd, _)| fd))
+    }
 }
 
 /// `connect` on io_uring.

@@ -5,7 +5,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
 
-use super::{accept, clear_nonblocking, connect, socket, Addr};
+use super::{accept, clear_nonblocking, connect, socket, AcceptStream, Addr};
 use crate::io::compat::{impl_futures_io, FdStream};
 use crate::io::{IoBuf, IoBufMut};
 
@@ -72,6 +72,42 @@ impl UnixListener {
         let stream = UnixStream::from_fd(fd);
         let peer = stream.peer_addr()?;
         Ok((stream, peer))
+    }
+}
+
+impl UnixListener {
+    /// The connections as they arrive (multi-shot accept where the kernel
+    /// has it), as [`TcpListener::incoming`](super::TcpListener::incoming).
+    pub fn incoming(&self) -> UnixIncoming<'_> {
+        UnixIncoming {
+            accepts: AcceptStream::new(self.fd.as_raw_fd()),
+            _listener: std::marker::PhantomData,
+        }
+    }
+}
+
+/// The stream of [`UnixListener::incoming`].
+pub struct UnixIncoming<'a> {
+    accepts: AcceptStream,
+    _listener: std::marker::PhantomData<&'a UnixListener>,
+}
+
+impl std::fmt::Debug for UnixIncoming<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnixIncoming").finish_non_exhaustive()
+    }
+}
+
+impl futures_core::Stream for UnixIncoming<'_> {
+    type Item = io::Result<UnixStream>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.accepts
+            .poll_accept(cx)
+            .map(|r| Some(r.map(UnixStream::from_fd)))
     }
 }
 

@@ -168,7 +168,7 @@ impl Rng {
     }
 }
 
-/// 10,000 reads, accepts and opens, each dropped at a random point
+/// 10,000 reads, accepts (single- and multi-shot) and opens, each dropped at a random point
 /// (before its first poll, in flight, or after completing) while data
 /// and connections arrive: every descriptor an operation produced is
 /// closed, whether or not its future was still there to take it.
@@ -191,7 +191,7 @@ fn random_cancellation_round(seed: u64) {
         let mut clients = Vec::new();
         let mut outstanding: Vec<ferrio::Task<()>> = Vec::new();
         for i in 0..10_000u64 {
-            let task = match i % 3 {
+            let task = match i % 4 {
                 0 => {
                     let (_, server) = pairs[rng.below(64) as usize].clone();
                     ferrio::spawn(async move {
@@ -204,9 +204,19 @@ fn random_cancellation_round(seed: u64) {
                         let _ = l.accept().await;
                     })
                 }
-                _ => ferrio::spawn(async move {
+                2 => ferrio::spawn(async move {
                     let _ = ferrio::fs::File::open("/dev/null").await;
                 }),
+                _ => {
+                    // A multi-shot accept, dropped with connections queued.
+                    let l = listener.clone();
+                    ferrio::spawn(async move {
+                        use futures::StreamExt;
+                        let mut incoming = l.incoming();
+                        let _ = incoming.next().await;
+                        let _ = incoming.next().await;
+                    })
+                }
             };
             outstanding.push(task);
             // Traffic at random moments: bytes for the reads, connections

@@ -287,3 +287,41 @@ fn pooled_reads_share_the_ring_pool_and_fall_back_when_it_is_empty() {
         }
     });
 }
+
+#[test]
+fn incoming_accepts_many_connections_with_one_multishot_accept() {
+    use futures::StreamExt;
+    let rt = rt(1);
+    let handle = rt.handle();
+    rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Clients from a plain thread, so the ring sees only the accepts.
+        let clients = std::thread::spawn(move || {
+            (0..200)
+                .map(|_| std::net::TcpStream::connect(addr).unwrap())
+                .collect::<Vec<_>>()
+        });
+        let before = handle.metrics().ops_submitted;
+        let mut incoming = listener.incoming();
+        let mut conns = Vec::new();
+        for _ in 0..200 {
+            conns.push(incoming.next().await.unwrap().unwrap());
+        }
+        let ops = handle.metrics().ops_submitted - before;
+        // One SQE for all of them (a few more if the kernel ended the
+        // multi-shot, e.g. on a full completion queue).
+        assert!(ops <= 5, "{ops} accept SQEs for 200 connections");
+        let clients = clients.join().unwrap();
+        // A connection accepted after the stream is dropped is closed,
+        // not leaked: the client sees end of stream.
+        drop(incoming);
+        let late = std::net::TcpStream::connect(addr).unwrap();
+        let (conn, _) = listener.accept().await.unwrap();
+        drop(conn);
+        let mut late = late;
+        let mut b = [0u8; 1];
+        assert_eq!(std::io::Read::read(&mut late, &mut b).unwrap(), 0);
+        drop(clients);
+    });
+}
