@@ -313,15 +313,6 @@ fn incoming_accepts_many_connections_with_one_multishot_accept() {
         // multi-shot, e.g. on a full completion queue).
         assert!(ops <= 5, "{ops} accept SQEs for 200 connections");
         let clients = clients.join().unwrap();
-        // A connection accepted after the stream is dropped is closed,
-        // not leaked: the client sees end of stream.
-        drop(incoming);
-        let late = std::net::TcpStream::connect(addr).unwrap();
-        let (conn, _) = listener.accept().await.unwrap();
-        drop(conn);
-        let mut late = late;
-        let mut b = [0u8; 1];
-        assert_eq!(std::io::Read::read(&mut late, &mut b).unwrap(), 0);
         drop(clients);
     });
 }
