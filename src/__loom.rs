@@ -227,10 +227,31 @@ impl OpCell {
             None,
         ))
     }
+    /// A cell of a pooled receive: provided buffers of completions nobody
+    /// takes are handed to `recycle`.
+    pub fn with_recycler(recycle: impl Fn(u16) + Send + Sync + 'static) -> OpCell {
+        struct Hook<F>(F);
+        impl<F: Fn(u16) + Send + Sync> crate::driver::op::Recycle for Hook<F> {
+            fn recycle(&self, bid: u16) {
+                (self.0)(bid)
+            }
+        }
+        OpCell(crate::driver::op::OpCell::new(
+            std::task::Waker::noop().clone(),
+            false,
+            Some(std::sync::Arc::new(Hook(recycle))),
+        ))
+    }
     /// The ring delivers a CQE; true when it was the last.
     pub fn complete(&self, res: i32, more: bool) -> bool {
         self.0
             .complete(crate::driver::op::Completion { res, flags: 0 }, more)
+    }
+    /// The ring delivers a CQE that took provided buffer `bid`.
+    pub fn complete_with_buffer(&self, res: i32, bid: u16, more: bool) -> bool {
+        let flags = 1 | (u32::from(bid) << 16);
+        self.0
+            .complete(crate::driver::op::Completion { res, flags }, more)
     }
     /// The future polls: `Some((res, last))` when a result is there.
     pub fn poll(&self) -> Option<(i32, bool)> {

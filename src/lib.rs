@@ -45,9 +45,11 @@ pub mod fs;
 pub mod io;
 #[cfg(not(ferrio_loom))]
 pub mod net;
+#[cfg(not(ferrio_loom))]
 pub mod process;
 pub mod runtime;
 mod scheduler;
+#[cfg(not(ferrio_loom))]
 pub mod streams;
 pub mod sync;
 pub mod task;
@@ -72,6 +74,7 @@ pub use combinators::{
     EmptyWait, Gather, GroupClosed, GroupError, GroupSpawner, ReturnWhen, TaskGroup, TryGather,
 };
 pub use runtime::{Builder, Handle, Runtime, RuntimeMetrics};
+#[cfg(not(ferrio_loom))]
 pub use streams::{
     open_connection, open_unix_connection, start_server, start_unix_server, IncompleteReadError,
     LimitOverrunError, Server, StreamReader, StreamWriter,
