@@ -18,13 +18,52 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const WORKERS: usize = 2;
 
+/// The echo servers get one worker each, pinned to CPU 1, and the client
+/// is pinned to CPU 0: on a 2-core machine that is the only split where
+/// a server's own efficiency shows, instead of the client and the server
+/// fighting over both cores.
+const ECHO_WORKERS: usize = 1;
+const SERVER_CPU: usize = 1;
+const CLIENT_CPU: usize = 0;
+
+/// Pins the calling thread to `cpu` (ignored where there are fewer CPUs).
+fn pin_to(cpu: usize) {
+    if cpu >= num_cpus() {
+        return;
+    }
+    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET writes inside it;
+    // sched_setaffinity reads it for the calling thread (0).
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Lets the calling thread run on every CPU again.
+fn unpin() {
+    // SAFETY: as in `pin_to`.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for cpu in 0..num_cpus() {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 fn std_listener() -> std::net::TcpListener {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap()
 }
 
 /// ferrio echo server (owned buffers, a task per connection).
 fn ferrio_server() -> (ferrio::Runtime, SocketAddr) {
-    let rt = common::ferrio_rt(WORKERS);
+    let rt = common::ferrio_rt(ECHO_WORKERS);
+    rt.block_on(rt.spawn(async { pin_to(SERVER_CPU) })).unwrap();
     let listener = ferrio::net::TcpListener::from_std(std_listener()).unwrap();
     let addr = listener.local_addr().unwrap();
     drop(rt.spawn(async move {
@@ -56,8 +95,9 @@ fn ferrio_server() -> (ferrio::Runtime, SocketAddr) {
 /// tokio echo server, the same shape.
 fn tokio_server() -> (tokio::runtime::Runtime, SocketAddr) {
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(WORKERS)
+        .worker_threads(ECHO_WORKERS)
         .thread_name("tokio-server")
+        .on_thread_start(|| pin_to(SERVER_CPU))
         .enable_io()
         .build()
         .unwrap();
@@ -227,6 +267,7 @@ impl Client {
 }
 
 fn echo(c: &mut Criterion) {
+    pin_to(CLIENT_CPU);
     let (ferrio_rt, ferrio_addr) = ferrio_server();
     let (_tokio_rt, tokio_addr) = tokio_server();
     let monoio_addr = monoio_server();
@@ -239,16 +280,19 @@ fn echo(c: &mut Criterion) {
             g.throughput(Throughput::Elements(conns as u64));
             let before = ferrio_rt.handle().metrics();
             let requests = echo_row(&mut g, "ferrio", "ferrio-worker", ferrio_addr, conns, size);
-            let enters = ferrio_rt.handle().metrics().io_uring_enters - before.io_uring_enters;
+            let after = ferrio_rt.handle().metrics();
+            let enters = after.io_uring_enters - before.io_uring_enters;
             eprintln!(
-                "ferrio echo {size} B x {conns} conns: {:.3} io_uring_enter per request",
-                enters as f64 / requests as f64
+                "ferrio echo {size} B x {conns} conns: {:.3} io_uring_enter per request ({:.3} of them parks)",
+                enters as f64 / requests as f64,
+                (after.parks - before.parks) as f64 / requests as f64
             );
             echo_row(&mut g, "tokio", "tokio-server", tokio_addr, conns, size);
             echo_row(&mut g, "monoio", "monoio-server", monoio_addr, conns, size);
         }
         g.finish();
     }
+    unpin();
 }
 
 const FILE_SIZE: u64 = 64 << 20;

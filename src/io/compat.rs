@@ -280,7 +280,10 @@ impl FdStream {
     }
 
     pub(crate) async fn read<B: super::IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        Op::new(Read::new(self.raw(), buf, CURRENT_POSITION)).await
+        match self.to {
+            WriteTo::Socket => Op::new(Read::recv(self.raw(), buf)).await,
+            WriteTo::Offset(_) => Op::new(Read::new(self.raw(), buf, CURRENT_POSITION)).await,
+        }
     }
 
     /// One receive into the worker's buffer pool (sockets).

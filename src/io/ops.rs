@@ -22,16 +22,33 @@ pub(crate) fn result_of(c: io::Result<Completion>) -> io::Result<u32> {
     }
 }
 
-/// Read into an owned buffer (`offset` CURRENT_POSITION: current position).
+/// Read into an owned buffer (`offset` CURRENT_POSITION: current
+/// position), or receive from a socket.
 pub(crate) struct Read<B> {
     fd: RawFd,
     buf: B,
     offset: u64,
+    socket: bool,
 }
 
 impl<B> Read<B> {
     pub(crate) fn new(fd: RawFd, buf: B, offset: u64) -> Read<B> {
-        Read { fd, buf, offset }
+        Read {
+            fd,
+            buf,
+            offset,
+            socket: false,
+        }
+    }
+
+    /// `IORING_OP_RECV`: the socket path, shorter than a file read's.
+    pub(crate) fn recv(fd: RawFd, buf: B) -> Read<B> {
+        Read {
+            fd,
+            buf,
+            offset: CURRENT_POSITION,
+            socket: true,
+        }
     }
 }
 
@@ -40,9 +57,14 @@ impl<B: IoBufMut> OpKind for Read<B> {
 
     fn entry(&mut self) -> squeue::Entry {
         let len = self.buf.bytes_total().min(u32::MAX as usize) as u32;
-        opcode::Read::new(types::Fd(self.fd), self.buf.stable_mut_ptr(), len)
-            .offset(self.offset)
-            .build()
+        let ptr = self.buf.stable_mut_ptr();
+        if self.socket {
+            opcode::Recv::new(types::Fd(self.fd), ptr, len).build()
+        } else {
+            opcode::Read::new(types::Fd(self.fd), ptr, len)
+                .offset(self.offset)
+                .build()
+        }
     }
 
     fn complete(mut self, result: io::Result<Completion>) -> Self::Output {

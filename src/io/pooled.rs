@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use io_uring::{opcode, squeue, types};
 
-use super::ops::{Read, CURRENT_POSITION};
+use super::ops::Read;
 use crate::driver::op::{Completion, Recycle};
 use crate::driver::pool::{BufPool, POOL_GROUP};
 use crate::driver::{DriverShared, Op, OpKind};
@@ -146,12 +146,7 @@ impl OpKind for RecvPooled {
 pub(crate) async fn recv_pooled(fd: RawFd) -> io::Result<RecvBuf> {
     match Op::new(RecvPooled::start(fd)).await {
         Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-            let (res, buf) = Op::new(Read::new(
-                fd,
-                Vec::with_capacity(FALLBACK_SIZE),
-                CURRENT_POSITION,
-            ))
-            .await;
+            let (res, buf) = Op::new(Read::recv(fd, Vec::with_capacity(FALLBACK_SIZE))).await;
             res.map(|_| RecvBuf::owned(buf))
         }
         other => other,
@@ -179,11 +174,7 @@ pub(crate) fn is_enobufs(e: &io::Error) -> bool {
 
 /// A fallback receive for poll-based callers.
 pub(crate) fn recv_plain_op(fd: RawFd) -> Op<Read<Vec<u8>>> {
-    Op::new(Read::new(
-        fd,
-        Vec::with_capacity(FALLBACK_SIZE),
-        CURRENT_POSITION,
-    ))
+    Op::new(Read::recv(fd, Vec::with_capacity(FALLBACK_SIZE)))
 }
 
 pub(crate) fn owned(v: Vec<u8>) -> RecvBuf {

@@ -9,7 +9,7 @@ use io_uring::{opcode, squeue, types};
 use super::{clear_nonblocking, resolve, Addr};
 use crate::driver::op::Completion;
 use crate::driver::{Op, OpKind};
-use crate::io::ops::{Read, Write, WriteTo, CURRENT_POSITION};
+use crate::io::ops::{Read, Write, WriteTo};
 use crate::io::{result_of, IoBuf, IoBufMut};
 
 /// A UDP socket. Datagrams go through io_uring: `send`/`recv` on a
@@ -84,7 +84,7 @@ impl UdpSocket {
 
     /// Receives one datagram from the connected peer.
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        Op::new(Read::new(self.fd.as_raw_fd(), buf, CURRENT_POSITION)).await
+        Op::new(Read::recv(self.fd.as_raw_fd(), buf)).await
     }
 
     /// Sends one datagram to `addr` (`sendmsg` on io_uring).
