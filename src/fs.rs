@@ -28,7 +28,7 @@ use crate::driver::op::Completion;
 use crate::driver::{Op, OpKind};
 use crate::io::compat::{impl_futures_io, FdStream};
 use crate::io::ops::{read_exact, write_all, Read, Write, WriteTo, CURRENT_POSITION};
-use crate::io::{result_of, IoBuf, IoBufMut};
+use crate::io::{result_of, IoBuf, IoBufMut, SharedFd};
 
 /// A file (or any readable/writable descriptor, such as a pipe) whose
 /// reads and writes go through io_uring.
@@ -64,13 +64,18 @@ impl File {
         }
     }
 
-    /// Gives the descriptor back as a standard file.
-    pub fn into_std(self) -> std::fs::File {
-        self.inner.into_fd().into()
+    /// Gives the descriptor back as a standard file (a duplicate if an
+    /// operation on it is still in flight, hence the `Result`).
+    pub fn into_std(self) -> io::Result<std::fs::File> {
+        self.inner.into_fd().map(Into::into)
     }
 
     fn raw(&self) -> RawFd {
         self.inner.fd().as_raw_fd()
+    }
+
+    fn fd(&self) -> &SharedFd {
+        self.inner.fd()
     }
 
     /// Reads into `buf` from the current position; returns how many bytes
@@ -81,13 +86,13 @@ impl File {
 
     /// Reads into `buf` from byte `offset` of the file.
     pub async fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
-        Op::new(Read::new(self.raw(), buf, offset)).await
+        Op::new(Read::new(self.fd().clone(), buf, offset)).await
     }
 
     /// Fills `buf` to its capacity from byte `offset`; the end of the file
     /// first is `UnexpectedEof` (the bytes read stay in `buf`).
     pub async fn read_exact_at<B: IoBufMut>(&self, buf: B, offset: u64) -> (io::Result<()>, B) {
-        read_exact(self.raw(), buf, offset).await
+        read_exact(self.fd(), buf, offset).await
     }
 
     /// Writes the initialised bytes of `buf` at the current position;
@@ -98,23 +103,23 @@ impl File {
 
     /// Writes the initialised bytes of `buf` at byte `offset`.
     pub async fn write_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
-        Op::new(Write::new(self.raw(), buf, WriteTo::Offset(offset))).await
+        Op::new(Write::new(self.fd().clone(), buf, WriteTo::Offset(offset))).await
     }
 
     /// Writes all of `buf` at byte `offset` (short writes are continued).
     pub async fn write_all_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<()>, B) {
-        write_all(self.raw(), buf, WriteTo::Offset(offset)).await
+        write_all(self.fd(), buf, WriteTo::Offset(offset)).await
     }
 
     /// Writes all of `buf` at the current position.
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
-        write_all(self.raw(), buf, WriteTo::Offset(CURRENT_POSITION)).await
+        write_all(self.fd(), buf, WriteTo::Offset(CURRENT_POSITION)).await
     }
 
     /// Flushes data and metadata to the device (`fsync`).
     pub async fn sync_all(&self) -> io::Result<()> {
         Op::new(Fsync {
-            fd: self.raw(),
+            fd: self.fd().clone(),
             data_only: false,
         })
         .await
@@ -123,7 +128,7 @@ impl File {
     /// Flushes data, and only the metadata needed to read it (`fdatasync`).
     pub async fn sync_data(&self) -> io::Result<()> {
         Op::new(Fsync {
-            fd: self.raw(),
+            fd: self.fd().clone(),
             data_only: true,
         })
         .await
@@ -132,7 +137,12 @@ impl File {
     /// The file's metadata (`statx` on the descriptor).
     pub async fn metadata(&self) -> io::Result<Metadata> {
         let path = CString::default();
-        Op::new(Statx::new(self.raw(), path, libc::AT_EMPTY_PATH)).await
+        Op::new(Statx::new(
+            Some(self.fd().clone()),
+            path,
+            libc::AT_EMPTY_PATH,
+        ))
+        .await
     }
 }
 
@@ -333,7 +343,7 @@ impl OpKind for OpenAt {
 }
 
 struct Fsync {
-    fd: RawFd,
+    fd: SharedFd,
     data_only: bool,
 }
 
@@ -346,7 +356,9 @@ impl OpKind for Fsync {
         } else {
             types::FsyncFlags::empty()
         };
-        opcode::Fsync::new(types::Fd(self.fd)).flags(flags).build()
+        opcode::Fsync::new(types::Fd(self.fd.as_raw_fd()))
+            .flags(flags)
+            .build()
     }
 
     fn complete(self, result: io::Result<Completion>) -> io::Result<()> {
@@ -428,14 +440,16 @@ impl Metadata {
 }
 
 struct Statx {
-    dirfd: RawFd,
+    /// The file itself (with `AT_EMPTY_PATH`), or `None` for a path
+    /// relative to the working directory.
+    dirfd: Option<SharedFd>,
     path: CString,
     flags: i32,
     buf: Box<libc::statx>,
 }
 
 impl Statx {
-    fn new(dirfd: RawFd, path: CString, flags: i32) -> Statx {
+    fn new(dirfd: Option<SharedFd>, path: CString, flags: i32) -> Statx {
         Statx {
             dirfd,
             path,
@@ -450,8 +464,12 @@ impl OpKind for Statx {
     type Output = io::Result<Metadata>;
 
     fn entry(&mut self) -> squeue::Entry {
+        let dirfd = self
+            .dirfd
+            .as_ref()
+            .map_or(libc::AT_FDCWD, |fd| fd.as_raw_fd());
         opcode::Statx::new(
-            types::Fd(self.dirfd),
+            types::Fd(dirfd),
             self.path.as_ptr(),
             &mut *self.buf as *mut libc::statx as *mut types::statx,
         )
@@ -500,13 +518,13 @@ impl OpKind for PathOp {
 /// Metadata of the file at `path`, following symlinks (`statx`).
 pub async fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
     let path = c_path(path.as_ref())?;
-    Op::new(Statx::new(libc::AT_FDCWD, path, 0)).await
+    Op::new(Statx::new(None, path, 0)).await
 }
 
 /// Metadata of `path` itself, not following a final symlink.
 pub async fn symlink_metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
     let path = c_path(path.as_ref())?;
-    Op::new(Statx::new(libc::AT_FDCWD, path, libc::AT_SYMLINK_NOFOLLOW)).await
+    Op::new(Statx::new(None, path, libc::AT_SYMLINK_NOFOLLOW)).await
 }
 
 /// The whole file at `path`.

@@ -35,7 +35,7 @@ pub use std::process::{ExitStatus, Output, Stdio};
 use crate::driver::op::Completion;
 use crate::driver::{Op, OpKind};
 use crate::io::compat::{impl_futures_io, FdStream};
-use crate::io::{result_of, IoBuf, IoBufMut};
+use crate::io::{result_of, IoBuf, IoBufMut, SharedFd};
 
 /// A process to start, configured as `std::process::Command`.
 #[derive(Debug)]
@@ -162,7 +162,7 @@ impl Command {
         drop(child);
         Ok(Child {
             pid,
-            pidfd: Some(pidfd),
+            pidfd: Some(SharedFd::new(pidfd)),
             status: None,
             kill_on_drop: self.kill_on_drop,
             stdin,
@@ -196,7 +196,7 @@ fn set_cloexec(fd: &OwnedFd) {
 pub struct Child {
     pid: libc::pid_t,
     /// None once reaped.
-    pidfd: Option<OwnedFd>,
+    pidfd: Option<SharedFd>,
     status: Option<ExitStatus>,
     kill_on_drop: bool,
     /// The child's stdin, if piped. Dropping it closes the pipe (the child
@@ -274,11 +274,7 @@ impl Child {
             if let Some(s) = self.try_wait()? {
                 return Ok(s);
             }
-            let fd = self
-                .pidfd
-                .as_ref()
-                .expect("unreaped child has a pidfd")
-                .as_raw_fd();
+            let fd = self.pidfd.clone().expect("unreaped child has a pidfd");
             Op::new(PollIn { fd }).await?;
         }
     }
@@ -396,14 +392,14 @@ fn waitpid_nohang(pid: libc::pid_t) -> io::Result<Option<ExitStatus>> {
 
 /// Waits until a descriptor is readable (a pidfd: the process exited).
 struct PollIn {
-    fd: RawFd,
+    fd: SharedFd,
 }
 
 impl OpKind for PollIn {
     type Output = io::Result<()>;
 
     fn entry(&mut self) -> squeue::Entry {
-        opcode::PollAdd::new(types::Fd(self.fd), libc::POLLIN as u32).build()
+        opcode::PollAdd::new(types::Fd(self.fd.as_raw_fd()), libc::POLLIN as u32).build()
     }
 
     fn complete(self, result: io::Result<Completion>) -> io::Result<()> {
@@ -414,11 +410,11 @@ impl OpKind for PollIn {
 /// Children dropped unwaited: one thread polls their pidfds and reaps
 /// each as it exits (started at the first such drop).
 struct Reaper {
-    pending: Mutex<Vec<(libc::pid_t, OwnedFd)>>,
+    pending: Mutex<Vec<(libc::pid_t, SharedFd)>>,
     wake: OwnedFd,
 }
 
-fn reap_later(pid: libc::pid_t, pidfd: OwnedFd) {
+fn reap_later(pid: libc::pid_t, pidfd: SharedFd) {
     if let Ok(Some(_)) = waitpid_nohang(pid) {
         return;
     }

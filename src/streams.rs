@@ -16,9 +16,10 @@
 //!   less remain (asyncio's default high- and low-water marks), and
 //!   reports a failed send.
 //! - Cancellation is dropping the future: every reader method is
-//!   cancellation-safe (bytes already received stay buffered for the next
-//!   call; only a read still in flight when dropped loses what it would
-//!   have read, as with any dropped read).
+//!   cancellation-safe, as in asyncio. Bytes already received stay
+//!   buffered, and a receive still in flight stays in flight: the next
+//!   call picks it up, so `wait_for(reader.readline(), d)` in a loop never
+//!   loses data.
 //! - Dropping a `StreamWriter` closes it (flushes, then shuts down the
 //!   write side), as the garbage collector closes an asyncio transport.
 //!
@@ -202,10 +203,15 @@ impl LimitOverrunError {
     }
 }
 
+/// A receive in flight, kept across cancelled calls.
+type PendingRead = std::pin::Pin<Box<dyn Future<Output = io::Result<crate::io::RecvBuf>> + Send>>;
+
 /// The reading half of a connection (asyncio's `StreamReader`).
-#[derive(Debug)]
 pub struct StreamReader {
     conn: Arc<Conn>,
+    /// The receive a cancelled call left in flight: the next call resumes
+    /// it, so bytes it brings are never lost.
+    pending: Option<PendingRead>,
     /// Received bytes not yet returned: `buf[pos..]`. Freed when empty,
     /// so an idle reader holds no memory (receives use the worker's
     /// buffer pool).
@@ -215,10 +221,21 @@ pub struct StreamReader {
     limit: usize,
 }
 
+impl fmt::Debug for StreamReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamReader")
+            .field("buffered", &(self.buf.len() - self.pos))
+            .field("eof", &self.eof)
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}
+
 impl StreamReader {
     fn new(conn: Arc<Conn>, limit: usize) -> StreamReader {
         StreamReader {
             conn,
+            pending: None,
             buf: Vec::new(),
             pos: 0,
             eof: false,
@@ -250,14 +267,21 @@ impl StreamReader {
         out
     }
 
-    /// Receives more bytes into the buffer; false at end of stream. A
-    /// receive dropped in flight loses only its own bytes: the buffer is
-    /// untouched until the data is there.
+    /// Receives more bytes into the buffer; false at end of stream. If
+    /// the caller is cancelled while waiting, the receive stays in flight
+    /// and the next call resumes it, so no received byte is lost.
     async fn fill(&mut self) -> io::Result<bool> {
         if self.eof {
             return Ok(false);
         }
-        let chunk = self.conn.read_pooled().await?;
+        let conn = &self.conn;
+        let pending = self.pending.get_or_insert_with(|| {
+            let conn = conn.clone();
+            Box::pin(async move { conn.read_pooled().await })
+        });
+        let chunk = pending.as_mut().await;
+        self.pending = None;
+        let chunk = chunk?;
         if chunk.is_empty() {
             self.eof = true;
             return Ok(false);

@@ -53,6 +53,17 @@ impl<K: OpKind> Op<K> {
     }
 }
 
+impl<K: OpKind> Op<K> {
+    /// Lets a started operation run to completion on its own: its
+    /// resources move into the cell and are freed by the final CQE; no
+    /// cancellation is sent. An op not started yet is just dropped.
+    pub(crate) fn detach(mut self) {
+        if let (Some(cell), Some(kind)) = (self.cell.take(), self.kind.take()) {
+            cell.abandon(Box::new(kind));
+        }
+    }
+}
+
 impl<K: OpKind> Unpin for Op<K> {}
 
 impl<K: OpKind> Future for Op<K> {
@@ -119,7 +130,9 @@ fn start<K: OpKind>(
 /// poll submits it again. Dropping it cancels the operation; completions
 /// nobody took are released (descriptors closed, buffers recycled).
 pub(crate) struct MultiOp<K: OpKind> {
-    kind: K,
+    /// Always `Some` until the future is dropped (then it moves into the
+    /// cell with the descriptor clone it holds).
+    kind: Option<K>,
     cell: Option<Arc<OpCell>>,
     ring: Option<Arc<DriverShared>>,
 }
@@ -127,8 +140,8 @@ pub(crate) struct MultiOp<K: OpKind> {
 impl<K: OpKind> Unpin for MultiOp<K> {}
 
 /// How a multi-shot kind turns each completion into an item. Its SQE
-/// must not point into the kind (which stays with the future, not the
-/// cell, when the future is dropped).
+/// must not point into the kind: the kind may move (it is re-used to
+/// resubmit), and only on drop does it go into the cell.
 pub(crate) trait MultiKind: OpKind {
     type Item;
     fn item(&mut self, completion: Completion) -> Self::Item;
@@ -137,7 +150,7 @@ pub(crate) trait MultiKind: OpKind {
 impl<K: MultiKind> MultiOp<K> {
     pub(crate) fn new(kind: K) -> MultiOp<K> {
         MultiOp {
-            kind,
+            kind: Some(kind),
             cell: None,
             ring: None,
         }
@@ -148,7 +161,8 @@ impl<K: MultiKind> MultiOp<K> {
     pub(crate) fn poll_next_item(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<K::Item>> {
         let Some(cell) = &self.cell else {
             let target = target_ring()?;
-            let (cell, ring) = start(&mut self.kind, target, cx);
+            let kind = self.kind.as_mut().expect("kind present until drop");
+            let (cell, ring) = start(kind, target, cx);
             self.cell = Some(cell);
             self.ring = Some(ring);
             return Poll::Pending;
@@ -160,7 +174,8 @@ impl<K: MultiKind> MultiOp<K> {
                     self.cell = None;
                     self.ring = None;
                 }
-                Poll::Ready(Ok(self.kind.item(completion)))
+                let kind = self.kind.as_mut().expect("kind present until drop");
+                Poll::Ready(Ok(kind.item(completion)))
             }
         }
     }
@@ -168,10 +183,10 @@ impl<K: MultiKind> MultiOp<K> {
 
 impl<K: OpKind> Drop for MultiOp<K> {
     fn drop(&mut self) {
-        let Some(cell) = self.cell.take() else {
+        let (Some(cell), Some(kind)) = (self.cell.take(), self.kind.take()) else {
             return;
         };
-        if cell.abandon(Box::new(())) {
+        if cell.abandon(Box::new(kind)) {
             if let Some(ring) = self.ring.take() {
                 cancel(&ring, cell);
             }

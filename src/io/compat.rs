@@ -16,13 +16,13 @@
 
 use std::future::Future;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use super::ops::{Read, Write, WriteTo, CURRENT_POSITION};
 use super::pooled::{is_enobufs, owned, recv_plain_op, recv_pooled_op, RecvBuf, RecvPooled};
-use super::Slice;
+use super::{SharedFd, Slice};
 use crate::driver::Op;
 
 /// Size of the read buffer of a non-socket stream, and the most one
@@ -84,7 +84,7 @@ impl PollIo {
     /// they stay empty).
     pub(crate) fn poll_fill_buf(
         &mut self,
-        fd: RawFd,
+        fd: &SharedFd,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<&[u8]>> {
         if self.buffered().is_empty() {
@@ -105,7 +105,7 @@ impl PollIo {
                             let mut buf = std::mem::take(&mut self.spare);
                             buf.clear();
                             buf.reserve(CHUNK);
-                            Reading::Plain(Op::new(Read::new(fd, buf, CURRENT_POSITION)))
+                            Reading::Plain(Op::new(Read::new(fd.clone(), buf, CURRENT_POSITION)))
                         };
                         self.reading = Some(next);
                     }
@@ -145,7 +145,7 @@ impl PollIo {
 
     pub(crate) fn poll_read(
         &mut self,
-        fd: RawFd,
+        fd: &SharedFd,
         cx: &mut Context<'_>,
         out: &mut [u8],
     ) -> Poll<io::Result<usize>> {
@@ -161,7 +161,7 @@ impl PollIo {
 
     pub(crate) fn poll_write(
         &mut self,
-        fd: RawFd,
+        fd: &SharedFd,
         to: WriteTo,
         cx: &mut Context<'_>,
         data: &[u8],
@@ -174,7 +174,7 @@ impl PollIo {
         let mut buf = std::mem::take(&mut self.wbuf);
         buf.clear();
         buf.extend_from_slice(&data[..n]);
-        let mut op = Op::new(Write::new(fd, Slice::new(buf, ..), to));
+        let mut op = Op::new(Write::new(fd.clone(), Slice::new(buf, ..), to));
         // Submit now (the op registers this task's waker; its completion
         // is collected by the next flush).
         if let Poll::Ready(out) = Pin::new(&mut op).poll(cx) {
@@ -188,7 +188,7 @@ impl PollIo {
     /// Handles one finished write: resubmits the rest after a short write.
     fn finish_write(
         &mut self,
-        fd: RawFd,
+        fd: &SharedFd,
         to: WriteTo,
         (res, slice): (io::Result<usize>, Slice<Vec<u8>>),
     ) -> io::Result<()> {
@@ -209,7 +209,11 @@ impl PollIo {
                     }
                     other => other,
                 };
-                self.writing = Some(Op::new(Write::new(fd, Slice::new(buf, begin + n..), at)));
+                self.writing = Some(Op::new(Write::new(
+                    fd.clone(),
+                    Slice::new(buf, begin + n..),
+                    at,
+                )));
                 Ok(())
             }
             Ok(_) => {
@@ -227,7 +231,7 @@ impl PollIo {
     /// writes).
     pub(crate) fn poll_flush(
         &mut self,
-        fd: RawFd,
+        fd: &SharedFd,
         to: WriteTo,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
@@ -244,13 +248,22 @@ impl PollIo {
 /// both the owned-buffer calls and the `futures-io` state.
 #[derive(Debug)]
 pub(crate) struct FdStream {
-    fd: std::os::fd::OwnedFd,
+    fd: SharedFd,
     to: WriteTo,
     io: PollIo,
 }
 
 impl FdStream {
     pub(crate) fn socket(fd: std::os::fd::OwnedFd) -> FdStream {
+        FdStream {
+            fd: SharedFd::new(fd),
+            to: WriteTo::Socket,
+            io: PollIo::new(true),
+        }
+    }
+
+    /// A connected socket whose descriptor ops already share.
+    pub(crate) fn socket_shared(fd: SharedFd) -> FdStream {
         FdStream {
             fd,
             to: WriteTo::Socket,
@@ -260,47 +273,50 @@ impl FdStream {
 
     pub(crate) fn pipe(fd: std::os::fd::OwnedFd) -> FdStream {
         FdStream {
-            fd,
+            fd: SharedFd::new(fd),
             to: WriteTo::Offset(CURRENT_POSITION),
             io: PollIo::new(false),
         }
     }
 
-    pub(crate) fn fd(&self) -> &std::os::fd::OwnedFd {
+    pub(crate) fn fd(&self) -> &SharedFd {
         &self.fd
     }
 
-    pub(crate) fn into_fd(self) -> std::os::fd::OwnedFd {
-        self.fd
+    /// The descriptor itself; a duplicate if operations still hold it.
+    pub(crate) fn into_fd(self) -> io::Result<std::os::fd::OwnedFd> {
+        let fd = self.fd.clone();
+        drop(self);
+        SharedFd::try_unwrap(fd).or_else(|shared| shared.try_clone())
     }
 
-    fn raw(&self) -> RawFd {
-        use std::os::fd::AsRawFd;
+    fn raw(&self) -> std::os::fd::RawFd {
         self.fd.as_raw_fd()
     }
 
     pub(crate) async fn read<B: super::IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        let fd = self.fd.clone();
         match self.to {
-            WriteTo::Socket => Op::new(Read::recv(self.raw(), buf)).await,
-            WriteTo::Offset(_) => Op::new(Read::new(self.raw(), buf, CURRENT_POSITION)).await,
+            WriteTo::Socket => Op::new(Read::recv(fd, buf)).await,
+            WriteTo::Offset(_) => Op::new(Read::new(fd, buf, CURRENT_POSITION)).await,
         }
     }
 
     /// One receive into the worker's buffer pool (sockets).
     pub(crate) async fn read_pooled(&self) -> io::Result<RecvBuf> {
-        super::pooled::recv_pooled(self.raw()).await
+        super::pooled::recv_pooled(&self.fd).await
     }
 
     pub(crate) async fn read_exact<B: super::IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
-        super::ops::read_exact(self.raw(), buf, CURRENT_POSITION).await
+        super::ops::read_exact(&self.fd, buf, CURRENT_POSITION).await
     }
 
     pub(crate) async fn write<B: super::IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        Op::new(Write::new(self.raw(), buf, self.to)).await
+        Op::new(Write::new(self.fd.clone(), buf, self.to)).await
     }
 
     pub(crate) async fn write_all<B: super::IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
-        super::ops::write_all(self.raw(), buf, self.to).await
+        super::ops::write_all(&self.fd, buf, self.to).await
     }
 
     pub(crate) fn poll_read(
@@ -308,13 +324,11 @@ impl FdStream {
         cx: &mut Context<'_>,
         out: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let fd = self.raw();
-        self.io.poll_read(fd, cx, out)
+        self.io.poll_read(&self.fd, cx, out)
     }
 
     pub(crate) fn poll_fill_buf(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        let fd = self.raw();
-        self.io.poll_fill_buf(fd, cx)
+        self.io.poll_fill_buf(&self.fd, cx)
     }
 
     pub(crate) fn consume(&mut self, n: usize) {
@@ -326,13 +340,11 @@ impl FdStream {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let fd = self.raw();
-        self.io.poll_write(fd, self.to, cx, data)
+        self.io.poll_write(&self.fd, self.to, cx, data)
     }
 
     pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let fd = self.raw();
-        self.io.poll_flush(fd, self.to, cx)
+        self.io.poll_flush(&self.fd, self.to, cx)
     }
 
     /// Flushes, then shuts the write side of a socket (a pipe's write end
@@ -350,6 +362,19 @@ impl FdStream {
             }
         }
         Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for FdStream {
+    fn drop(&mut self) {
+        // Bytes `poll_write` already accepted are still on their way: let
+        // that write finish rather than cancel it (it holds the buffer and
+        // a clone of the descriptor, which closes after it). As with a
+        // kernel socket buffer, an error then goes unreported; call
+        // `flush`/`close` to see it.
+        if let Some(op) = self.io.writing.take() {
+            op.detach();
+        }
     }
 }
 

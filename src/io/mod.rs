@@ -21,6 +21,13 @@ mod pooled;
 
 pub use pooled::RecvBuf;
 
+/// A descriptor shared by its owner and every operation on it. It is
+/// closed when the last of them lets go (an abandoned operation's cell
+/// holds its clone until the final completion), so an SQE still waiting
+/// to be submitted can never name a descriptor number that was closed and
+/// reused.
+pub(crate) type SharedFd = std::sync::Arc<std::os::fd::OwnedFd>;
+
 pub(crate) use ops::result_of;
 
 /// A buffer the kernel may read from while an operation is in flight.
@@ -72,8 +79,10 @@ unsafe impl IoBufMut for Vec<u8> {
         self.capacity()
     }
     unsafe fn set_init(&mut self, n: usize) {
-        // SAFETY: the first `n` bytes are written (the caller's promise);
-        // the length only grows, so bytes already in the Vec stay.
+        // SAFETY: the first `n` bytes are written (the caller's promise),
+        // and never past the capacity (clamped); the length only grows, so
+        // bytes already in the Vec stay.
+        let n = n.min(self.capacity());
         if n > self.len() {
             unsafe { self.set_len(n) }
         }
@@ -115,7 +124,9 @@ unsafe impl IoBuf for &'static [u8] {
 /// the rest of a buffer, or a read fill the tail of one, without copying.
 ///
 /// As a read target (`IoBufMut`), a slice of a `Vec` covers its capacity
-/// from `begin`; a read of `n` bytes sets the Vec's length to `begin + n`.
+/// from `begin`, which must not be past the Vec's length (a slice that
+/// would leave a gap of uninitialised bytes accepts nothing); a read of
+/// `n` bytes grows the Vec's length to at least `begin + n`.
 ///
 /// ```
 /// use ferrio::io::Slice;
@@ -139,11 +150,11 @@ impl<B: IoBuf> Slice<B> {
     pub fn new(buf: B, range: impl RangeBounds<usize>) -> Slice<B> {
         let begin = match range.start_bound() {
             Bound::Included(&b) => b,
-            Bound::Excluded(&b) => b + 1,
+            Bound::Excluded(&b) => b.saturating_add(1),
             Bound::Unbounded => 0,
         };
         let end = match range.end_bound() {
-            Bound::Included(&e) => Some(e + 1),
+            Bound::Included(&e) => Some(e.saturating_add(1)),
             Bound::Excluded(&e) => Some(e),
             Bound::Unbounded => None,
         };
@@ -199,14 +210,21 @@ unsafe impl<B: IoBufMut> IoBufMut for Slice<B> {
         self.buf.stable_mut_ptr().wrapping_add(self.begin)
     }
     fn bytes_total(&self) -> usize {
+        if self.begin > self.buf.bytes_init() {
+            // Filling here would leave uninitialised bytes before `begin`.
+            return 0;
+        }
         let total = self.buf.bytes_total();
         let end = self.end.map_or(total, |e| e.min(total));
         end.saturating_sub(self.begin)
     }
     unsafe fn set_init(&mut self, n: usize) {
-        // SAFETY: the kernel wrote `n` bytes at `begin`; for a Vec the
-        // bytes before `begin` were initialised by the caller (reads
-        // append at the Vec's length).
+        if n == 0 {
+            return;
+        }
+        // SAFETY: the kernel wrote `n` bytes at `begin`, and the bytes
+        // before `begin` are initialised (`bytes_total` is 0 otherwise,
+        // so no read could have written anything).
         unsafe { self.buf.set_init(self.begin + n) }
     }
 }

@@ -2,11 +2,11 @@
 //! the loops built on them (`read_exact`, `write_all`).
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::AsRawFd;
 
 use io_uring::{opcode, squeue, types};
 
-use super::{IoBuf, IoBufMut, Slice};
+use super::{IoBuf, IoBufMut, SharedFd, Slice};
 use crate::driver::op::Completion;
 use crate::driver::{Op, OpKind};
 
@@ -25,14 +25,14 @@ pub(crate) fn result_of(c: io::Result<Completion>) -> io::Result<u32> {
 /// Read into an owned buffer (`offset` CURRENT_POSITION: current
 /// position), or receive from a socket.
 pub(crate) struct Read<B> {
-    fd: RawFd,
+    fd: SharedFd,
     buf: B,
     offset: u64,
     socket: bool,
 }
 
 impl<B> Read<B> {
-    pub(crate) fn new(fd: RawFd, buf: B, offset: u64) -> Read<B> {
+    pub(crate) fn new(fd: SharedFd, buf: B, offset: u64) -> Read<B> {
         Read {
             fd,
             buf,
@@ -42,7 +42,7 @@ impl<B> Read<B> {
     }
 
     /// `IORING_OP_RECV`: the socket path, shorter than a file read's.
-    pub(crate) fn recv(fd: RawFd, buf: B) -> Read<B> {
+    pub(crate) fn recv(fd: SharedFd, buf: B) -> Read<B> {
         Read {
             fd,
             buf,
@@ -59,9 +59,9 @@ impl<B: IoBufMut> OpKind for Read<B> {
         let len = self.buf.bytes_total().min(u32::MAX as usize) as u32;
         let ptr = self.buf.stable_mut_ptr();
         if self.socket {
-            opcode::Recv::new(types::Fd(self.fd), ptr, len).build()
+            opcode::Recv::new(types::Fd(self.fd.as_raw_fd()), ptr, len).build()
         } else {
-            opcode::Read::new(types::Fd(self.fd), ptr, len)
+            opcode::Read::new(types::Fd(self.fd.as_raw_fd()), ptr, len)
                 .offset(self.offset)
                 .build()
         }
@@ -91,13 +91,13 @@ pub(crate) enum WriteTo {
 
 /// Write an owned buffer's initialised bytes.
 pub(crate) struct Write<B> {
-    fd: RawFd,
+    fd: SharedFd,
     buf: B,
     to: WriteTo,
 }
 
 impl<B> Write<B> {
-    pub(crate) fn new(fd: RawFd, buf: B, to: WriteTo) -> Write<B> {
+    pub(crate) fn new(fd: SharedFd, buf: B, to: WriteTo) -> Write<B> {
         Write { fd, buf, to }
     }
 }
@@ -108,11 +108,10 @@ impl<B: IoBuf> OpKind for Write<B> {
     fn entry(&mut self) -> squeue::Entry {
         let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
         let ptr = self.buf.stable_ptr();
+        let fd = types::Fd(self.fd.as_raw_fd());
         match self.to {
-            WriteTo::Offset(offset) => opcode::Write::new(types::Fd(self.fd), ptr, len)
-                .offset(offset)
-                .build(),
-            WriteTo::Socket => opcode::Send::new(types::Fd(self.fd), ptr, len)
+            WriteTo::Offset(offset) => opcode::Write::new(fd, ptr, len).offset(offset).build(),
+            WriteTo::Socket => opcode::Send::new(fd, ptr, len)
                 .flags(libc::MSG_NOSIGNAL)
                 .build(),
         }
@@ -133,7 +132,7 @@ fn advance(offset: u64, n: usize) -> u64 {
 
 /// Writes all of `buf`'s initialised bytes, resubmitting the rest after a
 /// short write. A write of 0 bytes is `WriteZero`.
-pub(crate) async fn write_all<B: IoBuf>(fd: RawFd, buf: B, to: WriteTo) -> (io::Result<()>, B) {
+pub(crate) async fn write_all<B: IoBuf>(fd: &SharedFd, buf: B, to: WriteTo) -> (io::Result<()>, B) {
     let total = buf.bytes_init();
     let mut slice = Slice::new(buf, ..);
     let mut done = 0;
@@ -142,7 +141,7 @@ pub(crate) async fn write_all<B: IoBuf>(fd: RawFd, buf: B, to: WriteTo) -> (io::
             WriteTo::Offset(o) => WriteTo::Offset(advance(o, done)),
             WriteTo::Socket => WriteTo::Socket,
         };
-        let (res, s) = Op::new(Write::new(fd, slice, at)).await;
+        let (res, s) = Op::new(Write::new(fd.clone(), slice, at)).await;
         match res {
             Ok(0) => {
                 return (
@@ -167,13 +166,17 @@ pub(crate) async fn write_all<B: IoBuf>(fd: RawFd, buf: B, to: WriteTo) -> (io::
 /// Fills `buf` to its capacity (`bytes_total`), reading as often as
 /// needed. End of stream before that is `UnexpectedEof`; the bytes read so
 /// far stay in the buffer.
-pub(crate) async fn read_exact<B: IoBufMut>(fd: RawFd, buf: B, offset: u64) -> (io::Result<()>, B) {
+pub(crate) async fn read_exact<B: IoBufMut>(
+    fd: &SharedFd,
+    buf: B,
+    offset: u64,
+) -> (io::Result<()>, B) {
     let total = buf.bytes_total();
     let mut done = 0;
     let mut buf = buf;
     while done < total {
         let slice = Slice::new(buf, done..total);
-        let (res, s) = Op::new(Read::new(fd, slice, advance(offset, done))).await;
+        let (res, s) = Op::new(Read::new(fd.clone(), slice, advance(offset, done))).await;
         buf = s.into_inner();
         match res {
             Ok(0) => {

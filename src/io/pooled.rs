@@ -3,12 +3,13 @@
 use std::fmt;
 use std::io;
 use std::ops::Deref;
-use std::os::fd::RawFd;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
 use io_uring::{opcode, squeue, types};
 
 use super::ops::Read;
+use super::SharedFd;
 use crate::driver::op::{Completion, Recycle};
 use crate::driver::pool::{BufPool, POOL_GROUP};
 use crate::driver::{DriverShared, Op, OpKind};
@@ -85,7 +86,7 @@ impl fmt::Debug for RecvBuf {
 /// `IORING_OP_RECV` with `IOSQE_BUFFER_SELECT` from the ring's pool; a
 /// plain receive into a fresh buffer where the ring has no pool.
 pub(crate) struct RecvPooled {
-    fd: RawFd,
+    fd: SharedFd,
     pool: Option<Arc<BufPool>>,
     fallback: Vec<u8>,
 }
@@ -103,13 +104,18 @@ impl OpKind for RecvPooled {
 
     fn entry(&mut self) -> squeue::Entry {
         if self.pool.is_some() {
-            opcode::Recv::new(types::Fd(self.fd), std::ptr::null_mut(), 0)
+            opcode::Recv::new(types::Fd(self.fd.as_raw_fd()), std::ptr::null_mut(), 0)
                 .buf_group(POOL_GROUP)
                 .build()
                 .flags(squeue::Flags::BUFFER_SELECT)
         } else {
             let len = self.fallback.capacity() as u32;
-            opcode::Recv::new(types::Fd(self.fd), self.fallback.as_mut_ptr(), len).build()
+            opcode::Recv::new(
+                types::Fd(self.fd.as_raw_fd()),
+                self.fallback.as_mut_ptr(),
+                len,
+            )
+            .build()
         }
     }
 
@@ -143,10 +149,11 @@ impl OpKind for RecvPooled {
 
 /// Receives once into the pool; empty at end of stream. When the pool is
 /// momentarily empty (`ENOBUFS`), receives into a fresh buffer instead.
-pub(crate) async fn recv_pooled(fd: RawFd) -> io::Result<RecvBuf> {
-    match Op::new(RecvPooled::start(fd)).await {
+pub(crate) async fn recv_pooled(fd: &SharedFd) -> io::Result<RecvBuf> {
+    match Op::new(RecvPooled::start(fd.clone())).await {
         Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-            let (res, buf) = Op::new(Read::recv(fd, Vec::with_capacity(FALLBACK_SIZE))).await;
+            let (res, buf) =
+                Op::new(Read::recv(fd.clone(), Vec::with_capacity(FALLBACK_SIZE))).await;
             res.map(|_| RecvBuf::owned(buf))
         }
         other => other,
@@ -154,7 +161,7 @@ pub(crate) async fn recv_pooled(fd: RawFd) -> io::Result<RecvBuf> {
 }
 
 impl RecvPooled {
-    fn start(fd: RawFd) -> RecvPooled {
+    fn start(fd: SharedFd) -> RecvPooled {
         RecvPooled {
             fd,
             pool: None,
@@ -164,8 +171,8 @@ impl RecvPooled {
 }
 
 /// The op future of one pooled receive (for poll-based callers).
-pub(crate) fn recv_pooled_op(fd: RawFd) -> Op<RecvPooled> {
-    Op::new(RecvPooled::start(fd))
+pub(crate) fn recv_pooled_op(fd: &SharedFd) -> Op<RecvPooled> {
+    Op::new(RecvPooled::start(fd.clone()))
 }
 
 pub(crate) fn is_enobufs(e: &io::Error) -> bool {
@@ -173,8 +180,8 @@ pub(crate) fn is_enobufs(e: &io::Error) -> bool {
 }
 
 /// A fallback receive for poll-based callers.
-pub(crate) fn recv_plain_op(fd: RawFd) -> Op<Read<Vec<u8>>> {
-    Op::new(Read::recv(fd, Vec::with_capacity(FALLBACK_SIZE)))
+pub(crate) fn recv_plain_op(fd: &SharedFd) -> Op<Read<Vec<u8>>> {
+    Op::new(Read::recv(fd.clone(), Vec::with_capacity(FALLBACK_SIZE)))
 }
 
 pub(crate) fn owned(v: Vec<u8>) -> RecvBuf {

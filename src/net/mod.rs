@@ -31,13 +31,13 @@ pub use unix::{UnixIncoming, UnixListener, UnixStream};
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use io_uring::{opcode, squeue, types};
 
 use crate::driver::op::Completion;
 use crate::driver::{MultiKind, MultiOp, Op, OpKind};
-use crate::io::result_of;
+use crate::io::{result_of, SharedFd};
 use addr::Addr;
 use std::future::Future;
 
@@ -66,7 +66,7 @@ fn socket(family: i32, ty: i32) -> io::Result<OwnedFd> {
 /// `accept4` on io_uring: yields the new descriptor and the peer's
 /// address.
 struct Accept {
-    fd: RawFd,
+    fd: SharedFd,
     addr: Box<Addr>,
 }
 
@@ -76,7 +76,7 @@ impl OpKind for Accept {
 
     fn entry(&mut self) -> squeue::Entry {
         let (ptr, len) = self.addr.as_out();
-        opcode::Accept::new(types::Fd(self.fd), ptr, len)
+        opcode::Accept::new(types::Fd(self.fd.as_raw_fd()), ptr, len)
             .flags(libc::SOCK_CLOEXEC)
             .build()
     }
@@ -88,9 +88,9 @@ impl OpKind for Accept {
     }
 }
 
-async fn accept(fd: RawFd) -> io::Result<(OwnedFd, Box<Addr>)> {
+async fn accept(fd: &SharedFd) -> io::Result<(OwnedFd, Box<Addr>)> {
     Op::new(Accept {
-        fd,
+        fd: fd.clone(),
         addr: Addr::empty(),
     })
     .await
@@ -99,7 +99,7 @@ async fn accept(fd: RawFd) -> io::Result<(OwnedFd, Box<Addr>)> {
 /// Multi-shot `accept` (5.19+): one SQE accepts connection after
 /// connection. No peer address comes with them.
 struct AcceptMulti {
-    fd: RawFd,
+    fd: SharedFd,
 }
 
 impl OpKind for AcceptMulti {
@@ -107,7 +107,7 @@ impl OpKind for AcceptMulti {
     const YIELDS_FD: bool = true;
 
     fn entry(&mut self) -> squeue::Entry {
-        opcode::AcceptMulti::new(types::Fd(self.fd))
+        opcode::AcceptMulti::new(types::Fd(self.fd.as_raw_fd()))
             .flags(libc::SOCK_CLOEXEC)
             .build()
     }
@@ -128,16 +128,16 @@ impl MultiKind for AcceptMulti {
 /// A stream of accepted descriptors: multi-shot accept where the kernel
 /// has it, single-shot accepts where it rejects it (`EINVAL`).
 struct AcceptStream {
-    fd: RawFd,
+    fd: SharedFd,
     multi: Option<MultiOp<AcceptMulti>>,
     single: Option<Op<Accept>>,
 }
 
 impl AcceptStream {
-    fn new(fd: RawFd) -> AcceptStream {
+    fn new(fd: &SharedFd) -> AcceptStream {
         AcceptStream {
-            fd,
-            multi: Some(MultiOp::new(AcceptMulti { fd })),
+            fd: fd.clone(),
+            multi: Some(MultiOp::new(AcceptMulti { fd: fd.clone() })),
             single: None,
         }
     }
@@ -159,10 +159,10 @@ impl AcceptStream {
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
-        let fd = self.fd;
+        let fd = &self.fd;
         let op = self.single.get_or_insert_with(|| {
             Op::new(Accept {
-                fd,
+                fd: fd.clone(),
                 addr: Addr::empty(),
             })
         });
@@ -174,7 +174,7 @@ impl AcceptStream {
 
 /// `connect` on io_uring.
 struct Connect {
-    fd: RawFd,
+    fd: SharedFd,
     addr: Box<Addr>,
 }
 
@@ -183,7 +183,7 @@ impl OpKind for Connect {
 
     fn entry(&mut self) -> squeue::Entry {
         let (ptr, len) = self.addr.as_in();
-        opcode::Connect::new(types::Fd(self.fd), ptr, len).build()
+        opcode::Connect::new(types::Fd(self.fd.as_raw_fd()), ptr, len).build()
     }
 
     fn complete(self, result: io::Result<Completion>) -> io::Result<()> {
@@ -191,14 +191,17 @@ impl OpKind for Connect {
     }
 }
 
-async fn connect(fd: RawFd, addr: Box<Addr>) -> io::Result<()> {
-    Op::new(Connect { fd, addr }).await
+async fn connect(fd: &SharedFd, addr: Box<Addr>) -> io::Result<()> {
+    Op::new(Connect {
+        fd: fd.clone(),
+        addr,
+    })
+    .await
 }
 
 /// Clears `O_NONBLOCK` on a descriptor handed in from elsewhere: io_uring
 /// honours it and would fail reads with `EAGAIN` instead of waiting.
 fn clear_nonblocking(fd: &OwnedFd) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
     let fd = fd.as_raw_fd();
     // SAFETY: plain fcntl calls on a descriptor we own.
     unsafe {

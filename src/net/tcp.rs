@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use super::{accept, clear_nonblocking, connect, resolve, socket, AcceptStream, Addr};
 use crate::io::compat::{impl_futures_io, FdStream};
-use crate::io::{IoBuf, IoBufMut};
+use crate::io::{IoBuf, IoBufMut, SharedFd};
 
 /// A TCP listening socket.
 ///
@@ -26,7 +26,7 @@ use crate::io::{IoBuf, IoBufMut};
 /// ```
 #[derive(Debug)]
 pub struct TcpListener {
-    fd: OwnedFd,
+    fd: SharedFd,
 }
 
 impl TcpListener {
@@ -41,7 +41,9 @@ impl TcpListener {
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         let fd: OwnedFd = listener.into();
         clear_nonblocking(&fd)?;
-        Ok(TcpListener { fd })
+        Ok(TcpListener {
+            fd: SharedFd::new(fd),
+        })
     }
 
     /// The bound address.
@@ -65,7 +67,7 @@ impl TcpListener {
     /// call again rather than retrying at once, as
     /// [`start_server`](crate::start_server) does.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (fd, addr) = accept(self.fd.as_raw_fd()).await?;
+        let (fd, addr) = accept(&self.fd).await?;
         let stream = TcpStream::from_fd(fd);
         let peer = match addr.to_std() {
             Some(a) => a,
@@ -102,7 +104,7 @@ impl TcpListener {
     /// ```
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming {
-            accepts: AcceptStream::new(self.fd.as_raw_fd()),
+            accepts: AcceptStream::new(&self.fd),
             _listener: std::marker::PhantomData,
         }
     }
@@ -211,8 +213,11 @@ impl TcpStream {
             libc::AF_INET6
         };
         let fd = socket(family, libc::SOCK_STREAM)?;
-        connect(fd.as_raw_fd(), Addr::from_std(&addr)).await?;
-        Ok(TcpStream::from_fd(fd))
+        let fd = SharedFd::new(fd);
+        connect(&fd, Addr::from_std(&addr)).await?;
+        Ok(TcpStream {
+            inner: FdStream::socket_shared(fd),
+        })
     }
 
     fn as_std<R>(&self, f: impl FnOnce(&std::net::TcpStream) -> R) -> R {
@@ -297,8 +302,10 @@ impl AsRawFd for TcpStream {
     }
 }
 
-impl From<TcpStream> for std::net::TcpStream {
-    fn from(s: TcpStream) -> std::net::TcpStream {
-        s.inner.into_fd().into()
+impl TcpStream {
+    /// Gives the connection back as a standard stream (a duplicate of the
+    /// descriptor if an operation on it is still in flight).
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        self.inner.into_fd().map(Into::into)
     }
 }

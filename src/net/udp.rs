@@ -10,7 +10,7 @@ use super::{clear_nonblocking, resolve, Addr};
 use crate::driver::op::Completion;
 use crate::driver::{Op, OpKind};
 use crate::io::ops::{Read, Write, WriteTo};
-use crate::io::{result_of, IoBuf, IoBufMut};
+use crate::io::{result_of, IoBuf, IoBufMut, SharedFd};
 
 /// A UDP socket. Datagrams go through io_uring: `send`/`recv` on a
 /// connected socket, `send_to`/`recv_from` (`sendmsg`/`recvmsg`) on any.
@@ -31,7 +31,7 @@ use crate::io::{result_of, IoBuf, IoBufMut};
 /// ```
 #[derive(Debug)]
 pub struct UdpSocket {
-    fd: OwnedFd,
+    fd: SharedFd,
 }
 
 impl UdpSocket {
@@ -44,7 +44,9 @@ impl UdpSocket {
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
         let fd: OwnedFd = socket.into();
         clear_nonblocking(&fd)?;
-        Ok(UdpSocket { fd })
+        Ok(UdpSocket {
+            fd: SharedFd::new(fd),
+        })
     }
 
     fn as_std<R>(&self, f: impl FnOnce(&std::net::UdpSocket) -> R) -> R {
@@ -79,12 +81,12 @@ impl UdpSocket {
 
     /// Sends one datagram to the connected peer.
     pub async fn send<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        Op::new(Write::new(self.fd.as_raw_fd(), buf, WriteTo::Socket)).await
+        Op::new(Write::new(self.fd.clone(), buf, WriteTo::Socket)).await
     }
 
     /// Receives one datagram from the connected peer.
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        Op::new(Read::recv(self.fd.as_raw_fd(), buf)).await
+        Op::new(Read::recv(self.fd.clone(), buf)).await
     }
 
     /// Sends one datagram to `addr` (`sendmsg` on io_uring).
@@ -98,7 +100,7 @@ impl UdpSocket {
             Err(e) => return (Err(e), buf),
         };
         let op = Msg::new(
-            self.fd.as_raw_fd(),
+            self.fd.clone(),
             SendOnly(buf),
             Addr::from_std(&target),
             false,
@@ -110,7 +112,7 @@ impl UdpSocket {
     /// Receives one datagram and the address it came from (`recvmsg` on
     /// io_uring).
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> (io::Result<(usize, SocketAddr)>, B) {
-        let op = Msg::new(self.fd.as_raw_fd(), buf, Addr::empty(), true);
+        let op = Msg::new(self.fd.clone(), buf, Addr::empty(), true);
         let (res, buf, addr) = Op::new(op).await;
         let res = res.and_then(|n| {
             addr.to_std()
@@ -147,14 +149,14 @@ struct MsgParts {
 unsafe impl Send for MsgParts {}
 
 struct Msg<B> {
-    fd: RawFd,
+    fd: SharedFd,
     buf: B,
     parts: Box<MsgParts>,
     receive: bool,
 }
 
 impl<B> Msg<B> {
-    fn new(fd: RawFd, buf: B, addr: Box<Addr>, receive: bool) -> Msg<B> {
+    fn new(fd: SharedFd, buf: B, addr: Box<Addr>, receive: bool) -> Msg<B> {
         Msg {
             fd,
             buf,
@@ -222,9 +224,9 @@ impl<B: IoBufMut> OpKind for Msg<B> {
         self.fill();
         let hdr = &mut self.parts.hdr as *mut libc::msghdr;
         if self.receive {
-            opcode::RecvMsg::new(types::Fd(self.fd), hdr).build()
+            opcode::RecvMsg::new(types::Fd(self.fd.as_raw_fd()), hdr).build()
         } else {
-            opcode::SendMsg::new(types::Fd(self.fd), hdr)
+            opcode::SendMsg::new(types::Fd(self.fd.as_raw_fd()), hdr)
                 .flags(libc::MSG_NOSIGNAL as u32)
                 .build()
         }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::{accept, clear_nonblocking, connect, socket, AcceptStream, Addr};
 use crate::io::compat::{impl_futures_io, FdStream};
-use crate::io::{IoBuf, IoBufMut};
+use crate::io::{IoBuf, IoBufMut, SharedFd};
 
 /// A Unix-domain listening socket.
 ///
@@ -35,7 +35,7 @@ use crate::io::{IoBuf, IoBufMut};
 /// ```
 #[derive(Debug)]
 pub struct UnixListener {
-    fd: OwnedFd,
+    fd: SharedFd,
 }
 
 impl UnixListener {
@@ -49,7 +49,9 @@ impl UnixListener {
     pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
         let fd: OwnedFd = listener.into();
         clear_nonblocking(&fd)?;
-        Ok(UnixListener { fd })
+        Ok(UnixListener {
+            fd: SharedFd::new(fd),
+        })
     }
 
     fn as_std<R>(&self, f: impl FnOnce(&std::os::unix::net::UnixListener) -> R) -> R {
@@ -68,7 +70,7 @@ impl UnixListener {
     /// Waits for a connection (see [`TcpListener::accept`](super::TcpListener::accept)
     /// for the errors).
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (fd, _) = accept(self.fd.as_raw_fd()).await?;
+        let (fd, _) = accept(&self.fd).await?;
         let stream = UnixStream::from_fd(fd);
         let peer = stream.peer_addr()?;
         Ok((stream, peer))
@@ -80,7 +82,7 @@ impl UnixListener {
     /// has it), as [`TcpListener::incoming`](super::TcpListener::incoming).
     pub fn incoming(&self) -> UnixIncoming<'_> {
         UnixIncoming {
-            accepts: AcceptStream::new(self.fd.as_raw_fd()),
+            accepts: AcceptStream::new(&self.fd),
             _listener: std::marker::PhantomData,
         }
     }
@@ -141,8 +143,11 @@ impl UnixStream {
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         let addr = Addr::from_path(path.as_ref())?;
         let fd = socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
-        connect(fd.as_raw_fd(), addr).await?;
-        Ok(UnixStream::from_fd(fd))
+        let fd = SharedFd::new(fd);
+        connect(&fd, addr).await?;
+        Ok(UnixStream {
+            inner: FdStream::socket_shared(fd),
+        })
     }
 
     /// A connected pair (plain `socketpair`).

@@ -118,6 +118,36 @@ fn readline_is_cancellation_safe() {
 }
 
 #[test]
+fn a_receive_completed_under_a_cancelled_readline_is_not_lost() {
+    let rt = rt(1);
+    let task = rt.spawn(async {
+        let (_server, (mut reader, _w), client) = connected_pair().await;
+        for round in 0..20u32 {
+            let msg = format!("line {round}\n");
+            {
+                let mut line = std::pin::pin!(reader.readline());
+                // The receive is submitted and waits for data.
+                assert!(futures::poll!(line.as_mut()).is_pending());
+                client.write_all(msg.clone().into_bytes()).await.0.unwrap();
+                // Run past a maintenance tick, so the worker reaps the
+                // receive's completion while the readline is not polled.
+                for _ in 0..130 {
+                    ferrio::yield_now().await;
+                }
+                // Cancelled here, with the bytes already received.
+            }
+            // A lost line would leave this waiting: a generous bound turns
+            // that into a failure.
+            let line = ferrio::wait_for(reader.readline(), std::time::Duration::from_secs(10))
+                .await
+                .expect("the received line was lost with the cancelled call");
+            assert_eq!(line.unwrap(), msg.as_bytes());
+        }
+    });
+    rt.block_on(task).unwrap();
+}
+
+#[test]
 fn drain_applies_backpressure_until_the_peer_reads() {
     rt(2).block_on(async {
         let (_server, (_r, writer), client) = connected_pair().await;
