@@ -42,6 +42,9 @@ use crate::io::{result_of, IoBuf, IoBufMut, SharedFd};
 pub struct Command {
     std: std::process::Command,
     kill_on_drop: bool,
+    /// Which of stdin, stdout, stderr the caller set (`output` only
+    /// changes the others).
+    stdio_set: [bool; 3],
 }
 
 impl Command {
@@ -50,6 +53,7 @@ impl Command {
         Command {
             std: std::process::Command::new(program),
             kill_on_drop: false,
+            stdio_set: [false; 3],
         }
     }
 
@@ -105,18 +109,21 @@ impl Command {
     /// Standard input: `Stdio::piped()` gives [`Child::stdin`].
     pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
         self.std.stdin(cfg);
+        self.stdio_set[0] = true;
         self
     }
 
     /// Standard output: `Stdio::piped()` gives [`Child::stdout`].
     pub fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
         self.std.stdout(cfg);
+        self.stdio_set[1] = true;
         self
     }
 
     /// Standard error: `Stdio::piped()` gives [`Child::stderr`].
     pub fn stderr(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
         self.std.stderr(cfg);
+        self.stdio_set[2] = true;
         self
     }
 
@@ -171,11 +178,19 @@ impl Command {
         })
     }
 
-    /// Runs the process to completion and collects its output (stdout and
-    /// stderr default to piped here; stdin to null).
+    /// Runs the process to completion and collects its output. As with
+    /// std, stdout and stderr default to piped and stdin to null here;
+    /// what the caller set explicitly is kept.
     pub async fn output(&mut self) -> io::Result<Output> {
-        self.std.stdout(Stdio::piped()).stderr(Stdio::piped());
-        self.std.stdin(Stdio::null());
+        if !self.stdio_set[0] {
+            self.std.stdin(Stdio::null());
+        }
+        if !self.stdio_set[1] {
+            self.std.stdout(Stdio::piped());
+        }
+        if !self.stdio_set[2] {
+            self.std.stderr(Stdio::piped());
+        }
         self.spawn()?.wait_with_output().await
     }
 
@@ -444,11 +459,13 @@ fn reap_later(pid: libc::pid_t, pidfd: SharedFd) {
             unsafe { libc::write(r.wake.as_raw_fd(), (&one as *const u64).cast(), 8) };
         }
         None => {
-            // No reaper thread could start: wait here rather than leak a
-            // zombie.
-            let mut status = 0;
-            // SAFETY: plain syscall with a valid out pointer.
-            unsafe { libc::waitpid(pid, &mut status, 0) };
+            // No reaper thread could start (the process is out of
+            // threads): blocking a worker until the child exits would be
+            // worse than the zombie, so say so and leave it.
+            eprintln!(
+                "ferrio::process: could not start the reaper thread; child {pid} will stay a \
+                 zombie until this process waits for it or exits"
+            );
         }
     }
 }

@@ -99,6 +99,14 @@ impl Conn {
         }
     }
 
+    /// Shuts the connection down both ways now (queued bytes are lost).
+    fn abort(&self) {
+        let _ = match self {
+            Conn::Tcp(s) => s.shutdown(Shutdown::Both),
+            Conn::Unix(s) => s.shutdown(Shutdown::Both),
+        };
+    }
+
     fn peer_addr(&self) -> Option<SocketAddr> {
         match self {
             Conn::Tcp(s) => s.peer_addr().ok(),
@@ -431,10 +439,26 @@ impl WriterState {
             .map(|(k, m)| io::Error::new(*k, m.clone()))
     }
 
-    fn wake_all(&mut self) {
-        for w in self.drainers.drain(..).chain(self.closers.drain(..)) {
-            w.wake();
-        }
+    /// Every drain and close waiter, to wake once the lock is released.
+    fn take_all_waiters(&mut self) -> Vec<Waker> {
+        self.drainers
+            .drain(..)
+            .chain(self.closers.drain(..))
+            .collect()
+    }
+}
+
+/// Adds `waker` to `list` unless it is already there (a future polled
+/// again and again must not grow the list).
+fn register(list: &mut Vec<Waker>, waker: &Waker) {
+    if !list.iter().any(|w| w.will_wake(waker)) {
+        list.push(waker.clone());
+    }
+}
+
+fn wake(wakers: Vec<Waker>) {
+    for w in wakers {
+        w.wake();
     }
 }
 
@@ -528,7 +552,7 @@ impl StreamWriter {
                 return Poll::Ready(Ok(()));
             }
             waiting = true;
-            st.drainers.push(cx.waker().clone());
+            register(&mut st.drainers, cx.waker());
             Poll::Pending
         })
         .await
@@ -543,6 +567,24 @@ impl StreamWriter {
             drop(st);
             w.wake();
         }
+    }
+
+    /// Closes at once: queued bytes are dropped, the connection is shut
+    /// down both ways (asyncio's `transport.abort()`).
+    pub fn abort(&self) {
+        self._sender.cancel();
+        self.shared.conn.abort();
+        let mut st = lock(&self.shared.state);
+        st.queued = Vec::new();
+        st.closing = true;
+        st.closed = true;
+        st.error.get_or_insert((
+            io::ErrorKind::ConnectionAborted,
+            "StreamWriter aborted".into(),
+        ));
+        let waiters = st.take_all_waiters();
+        drop(st);
+        wake(waiters);
     }
 
     /// True once `close` was called (or a send failed).
@@ -561,7 +603,7 @@ impl StreamWriter {
             if st.closed {
                 return Poll::Ready(Ok(()));
             }
-            st.closers.push(cx.waker().clone());
+            register(&mut st.closers, cx.waker());
             Poll::Pending
         })
         .await
@@ -606,7 +648,9 @@ async fn send_loop(shared: Arc<WriterShared>) {
                 st.error.get_or_insert((e.kind(), e.to_string()));
             }
             st.closed = true;
-            st.wake_all();
+            let waiters = st.take_all_waiters();
+            drop(st);
+            wake(waiters);
             return;
         };
         let (res, mut batch) = shared.conn.write_all(batch).await;
@@ -617,7 +661,9 @@ async fn send_loop(shared: Arc<WriterShared>) {
             st.queued.clear();
             st.closing = true;
             st.closed = true;
-            st.wake_all();
+            let waiters = st.take_all_waiters();
+            drop(st);
+            wake(waiters);
             return;
         }
         batch.clear();
@@ -625,11 +671,17 @@ async fn send_loop(shared: Arc<WriterShared>) {
             st.spare = batch;
         }
         if st.queued.len() <= LOW_WATER {
-            for w in st.drainers.drain(..) {
-                w.wake();
-            }
+            let drainers = std::mem::take(&mut st.drainers);
+            drop(st);
+            wake(drainers);
         }
     }
+}
+
+/// A running connection handler: its task and its connection.
+struct Handler {
+    task: Arc<Task<()>>,
+    conn: Arc<Conn>,
 }
 
 /// Counts live connection handlers; `wait_closed` waits for zero.
@@ -639,7 +691,7 @@ struct ServerState {
     accepting: bool,
     waiters: Vec<Waker>,
     next_id: u64,
-    handlers: HashMap<u64, Task<()>>,
+    handlers: HashMap<u64, Handler>,
     /// Handlers that ended before their task handle was filed.
     ended_early: HashSet<u64>,
 }
@@ -831,7 +883,9 @@ impl Server {
                         continue;
                     }
                 };
-                let (reader, writer) = pair(conn, DEFAULT_LIMIT);
+                let conn = Arc::new(conn);
+                let reader = StreamReader::new(conn.clone(), DEFAULT_LIMIT);
+                let writer = StreamWriter::new(conn.clone());
                 let id = {
                     let mut st = lock(&s.state);
                     st.active += 1;
@@ -842,17 +896,26 @@ impl Server {
                     shared: s.clone(),
                     id,
                 };
-                let fut = handler(reader, writer);
-                let task = crate::spawn(async move {
+                // A handler that panics while making its future loses
+                // that connection, not the server.
+                let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    handler(reader, writer)
+                }));
+                let Ok(fut) = made else {
+                    eprintln!("ferrio: start_server's handler panicked; connection dropped");
+                    drop(guard);
+                    continue;
+                };
+                let task = Arc::new(crate::spawn(async move {
                     let _guard = guard;
                     fut.await
-                });
+                }));
                 let mut st = lock(&s.state);
                 if st.ended_early.remove(&id) {
                     drop(st);
                     drop(task);
                 } else {
-                    st.handlers.insert(id, task);
+                    st.handlers.insert(id, Handler { task, conn });
                 }
             }
         });
@@ -886,17 +949,32 @@ impl Server {
     }
 
     /// Cancels every connection handler (asyncio 3.13's
-    /// `close_clients`/`abort_clients`: dropping a handler drops its
-    /// reader and writer, which closes the connection).
+    /// `close_clients`): dropping a handler drops its reader and writer,
+    /// and the writer closes gracefully, sending what it had queued.
     pub fn close_clients(&self) {
-        let tasks: Vec<Task<()>> = lock(&self.shared.state)
-            .handlers
-            .drain()
-            .map(|(_, t)| t)
-            .collect();
-        for t in &tasks {
-            t.cancel();
+        for (task, _) in self.handlers() {
+            task.cancel();
         }
+    }
+
+    /// Cancels every connection handler and shuts each connection down at
+    /// once, both directions, dropping queued bytes (asyncio 3.13's
+    /// `abort_clients`): a peer that stopped reading cannot keep it alive.
+    pub fn abort_clients(&self) {
+        for (task, conn) in self.handlers() {
+            conn.abort();
+            task.cancel();
+        }
+    }
+
+    /// The running handlers, copied out of the lock (cancelling one drops
+    /// it at once, which takes the lock).
+    fn handlers(&self) -> Vec<(Arc<Task<()>>, Arc<Conn>)> {
+        lock(&self.shared.state)
+            .handlers
+            .values()
+            .map(|h| (h.task.clone(), h.conn.clone()))
+            .collect()
     }
 
     /// Waits until the server is closed and every handler has finished
@@ -907,7 +985,7 @@ impl Server {
             if !st.accepting && st.active == 0 {
                 return Poll::Ready(());
             }
-            st.waiters.push(cx.waker().clone());
+            register(&mut st.waiters, cx.waker());
             Poll::Pending
         })
         .await
@@ -928,7 +1006,7 @@ impl Server {
             if !st.accepting {
                 return Poll::Ready(());
             }
-            st.waiters.push(cx.waker().clone());
+            register(&mut st.waiters, cx.waker());
             Poll::Pending
         })
         .await

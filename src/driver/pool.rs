@@ -51,8 +51,13 @@ unsafe impl Sync for BufPool {}
 
 impl BufPool {
     fn ring_layout(entries: u16) -> Layout {
-        Layout::from_size_align(entries as usize * std::mem::size_of::<RingEntry>(), 4096)
-            .expect("pool ring layout")
+        // The kernel wants the ring page-aligned; the page may be larger
+        // than 4 KiB (16 or 64 KiB on some arm64 and ppc64 kernels).
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        let page = if page > 0 { page as usize } else { 4096 };
+        let size = (entries as usize * std::mem::size_of::<RingEntry>()).max(page);
+        Layout::from_size_align(size, page).expect("pool ring layout")
     }
 
     fn data_layout(entries: u16, buf_size: usize) -> Layout {
@@ -65,8 +70,14 @@ impl BufPool {
         assert!(entries.is_power_of_two() && buf_size > 0 && buf_size <= u32::MAX as usize);
         // SAFETY: non-zero sizes; zeroed memory is a valid empty ring.
         let ring = unsafe { alloc_zeroed(Self::ring_layout(entries)) };
+        let Some(ring) = NonNull::new(ring.cast::<RingEntry>()) else {
+            return Err(io::Error::from(io::ErrorKind::OutOfMemory));
+        };
+        // SAFETY: as above.
         let data = unsafe { alloc_zeroed(Self::data_layout(entries, buf_size)) };
-        let (Some(ring), Some(data)) = (NonNull::new(ring.cast()), NonNull::new(data)) else {
+        let Some(data) = NonNull::new(data) else {
+            // SAFETY: allocated just above with this layout.
+            unsafe { dealloc(ring.as_ptr().cast(), Self::ring_layout(entries)) };
             return Err(io::Error::from(io::ErrorKind::OutOfMemory));
         };
         let pool = BufPool {

@@ -377,22 +377,28 @@ impl Driver {
         sq.cq_overflow() || sq.taskrun()
     }
 
-    /// Moves requests from other threads into the ring.
-    fn drain_remote(&self) {
+    /// Moves requests from other threads into the ring; returns how many
+    /// operations it submitted.
+    fn drain_remote(&self) -> usize {
         if self.shared.remote_len.load(Relaxed) == 0 {
-            return;
+            return 0;
         }
         let reqs = {
             let mut q = crate::loom::lock(&self.shared.remote);
             self.shared.remote_len.store(0, Relaxed);
             std::mem::take(&mut *q)
         };
+        let mut submitted = 0;
         for req in reqs {
             match req {
-                RemoteRequest::Submit(entry) => self.push(&entry, true),
+                RemoteRequest::Submit(entry) => {
+                    self.push(&entry, true);
+                    submitted += 1;
+                }
                 RemoteRequest::Cancel(cell) => self.push_cancel(cell),
             }
         }
+        submitted
     }
 
     /// Requests cancellation of the operation of `cell` on this ring.
@@ -567,7 +573,14 @@ impl Driver {
         }
         let deadline = Instant::now() + SHUTDOWN_DRAIN;
         loop {
-            self.drain_remote();
+            if self.drain_remote() > 0 {
+                // Operations queued by other threads before the flag was
+                // seen arrive late: cancel them too.
+                let again = opcode::AsyncCancel2::new(types::CancelBuilder::any())
+                    .build()
+                    .user_data(CANCEL_TOKEN);
+                self.push(&again, false);
+            }
             self.submit(true);
             self.reap();
             let busy =

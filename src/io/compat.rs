@@ -9,7 +9,10 @@
 //! buffer itself. Writes are write-behind: `poll_write` copies the bytes
 //! into the stream's owned write buffer, submits them and returns; the next
 //! `poll_write`, `poll_flush` or `poll_close` waits for them and reports
-//! their error, if any. So each direction costs exactly one copy.
+//! their error, if any. So each direction costs exactly one copy. A stream
+//! dropped with such a write in flight lets it finish (it is not
+//! cancelled; the descriptor closes after it), so bytes `poll_write`
+//! accepted are not lost; only their error, if any, goes unseen.
 //!
 //! The buffers are allocated at first use and kept; a stream used only
 //! through the owned-buffer API never allocates them.

@@ -291,3 +291,45 @@ fn unix_streams_round_trip() {
     });
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn abort_clients_ends_connections_whose_peer_stopped_reading() {
+    rt(2).block_on(async {
+        let started = Arc::new(ferrio::sync::Semaphore::new(0));
+        let s = started.clone();
+        let server = ferrio::start_server(
+            move |_reader: StreamReader, writer: StreamWriter| {
+                let s = s.clone();
+                async move {
+                    // Queue far more than the peer will ever read.
+                    for _ in 0..64 {
+                        writer.write(&[1u8; 1 << 20]).unwrap();
+                    }
+                    s.release();
+                    let _ = writer.drain().await;
+                    std::future::pending::<()>().await
+                }
+            },
+            "127.0.0.1:0",
+        )
+        .await
+        .unwrap();
+        let client = TcpStream::connect(server.local_addr()).await.unwrap();
+        started.acquire().await.forget();
+        server.close();
+        server.abort_clients();
+        // The handler is gone even though its writer still held bytes.
+        server.wait_closed().await;
+        // The client sees the connection end (after whatever was sent).
+        let mut buf = Vec::with_capacity(1 << 20);
+        loop {
+            buf.clear();
+            let (r, b) = client.read(buf).await;
+            buf = b;
+            match r {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    });
+}
