@@ -168,7 +168,8 @@ impl Rng {
     }
 }
 
-/// 10,000 reads, accepts (single- and multi-shot) and opens, each dropped at a random point
+/// 10,000 reads (owned and pooled), accepts (single- and multi-shot) and
+/// opens, each dropped at a random point
 /// (before its first poll, in flight, or after completing) while data
 /// and connections arrive: every descriptor an operation produced is
 /// closed, whether or not its future was still there to take it.
@@ -191,7 +192,7 @@ fn random_cancellation_round(seed: u64) {
         let mut clients = Vec::new();
         let mut outstanding: Vec<ferrio::Task<()>> = Vec::new();
         for i in 0..10_000u64 {
-            let task = match i % 4 {
+            let task = match i % 5 {
                 0 => {
                     let (_, server) = pairs[rng.below(64) as usize].clone();
                     ferrio::spawn(async move {
@@ -207,6 +208,13 @@ fn random_cancellation_round(seed: u64) {
                 2 => ferrio::spawn(async move {
                     let _ = ferrio::fs::File::open("/dev/null").await;
                 }),
+                3 => {
+                    // A receive into the ring's buffer pool.
+                    let (_, server) = pairs[rng.below(64) as usize].clone();
+                    ferrio::spawn(async move {
+                        let _ = server.read_pooled().await;
+                    })
+                }
                 _ => {
                     // A multi-shot accept, dropped with connections queued.
                     let l = listener.clone();
