@@ -499,7 +499,9 @@ impl Reaper {
 }
 
 /// The child's standard input: owned-buffer writes and `AsyncWrite`.
-/// Dropping it closes the pipe.
+/// Dropping it closes the pipe. After `AsyncWrite` writes, `flush` or
+/// `close` it first: a write still in flight when it is dropped (or when
+/// `wait` drops it) is cancelled.
 #[derive(Debug)]
 pub struct ChildStdin {
     inner: FdStream,

@@ -212,7 +212,8 @@ impl LimitOverrunError {
 }
 
 /// A receive in flight, kept across cancelled calls.
-type PendingRead = std::pin::Pin<Box<dyn Future<Output = io::Result<crate::io::RecvBuf>> + Send>>;
+type PendingRead =
+    std::pin::Pin<Box<dyn Future<Output = io::Result<crate::io::RecvBuf>> + Send + Sync>>;
 
 /// The reading half of a connection (asyncio's `StreamReader`).
 pub struct StreamReader {
@@ -576,6 +577,7 @@ impl StreamWriter {
         self.shared.conn.abort();
         let mut st = lock(&self.shared.state);
         st.queued = Vec::new();
+        st.in_flight = 0;
         st.closing = true;
         st.closed = true;
         st.error.get_or_insert((
@@ -657,7 +659,7 @@ async fn send_loop(shared: Arc<WriterShared>) {
         let mut st = lock(&shared.state);
         st.in_flight = 0;
         if let Err(e) = res {
-            st.error = Some((e.kind(), e.to_string()));
+            st.error.get_or_insert((e.kind(), e.to_string()));
             st.queued.clear();
             st.closing = true;
             st.closed = true;
@@ -821,6 +823,9 @@ fn is_resource_exhaustion(e: &io::Error) -> bool {
 struct HandlerGuard {
     shared: Arc<ServerShared>,
     id: u64,
+    /// False when the handler never got a task (it panicked while making
+    /// its future): there is no entry to clear.
+    spawned: bool,
 }
 
 impl Drop for HandlerGuard {
@@ -828,7 +833,7 @@ impl Drop for HandlerGuard {
         let mut st = lock(&self.shared.state);
         st.active -= 1;
         let task = st.handlers.remove(&self.id);
-        if task.is_none() {
+        if task.is_none() && self.spawned {
             st.ended_early.insert(self.id);
         }
         let waiters = if st.active == 0 && !st.accepting {
@@ -892,9 +897,10 @@ impl Server {
                     st.next_id += 1;
                     st.next_id
                 };
-                let guard = HandlerGuard {
+                let mut guard = HandlerGuard {
                     shared: s.clone(),
                     id,
+                    spawned: false,
                 };
                 // A handler that panics while making its future loses
                 // that connection, not the server.
@@ -906,6 +912,7 @@ impl Server {
                     drop(guard);
                     continue;
                 };
+                guard.spawned = true;
                 let task = Arc::new(crate::spawn(async move {
                     let _guard = guard;
                     fut.await
@@ -960,6 +967,8 @@ impl Server {
     /// Cancels every connection handler and shuts each connection down at
     /// once, both directions, dropping queued bytes (asyncio 3.13's
     /// `abort_clients`): a peer that stopped reading cannot keep it alive.
+    /// A connection whose handler already returned is closing on its own
+    /// (its writer flushes, then shuts down) and is not reached here.
     pub fn abort_clients(&self) {
         for (task, conn) in self.handlers() {
             conn.abort();

@@ -53,17 +53,6 @@ impl<K: OpKind> Op<K> {
     }
 }
 
-impl<K: OpKind> Op<K> {
-    /// Lets a started operation run to completion on its own: its
-    /// resources move into the cell and are freed by the final CQE; no
-    /// cancellation is sent. An op not started yet is just dropped.
-    pub(crate) fn detach(mut self) {
-        if let (Some(cell), Some(kind)) = (self.cell.take(), self.kind.take()) {
-            cell.abandon(Box::new(kind));
-        }
-    }
-}
-
 impl<K: OpKind> Unpin for Op<K> {}
 
 impl<K: OpKind> Future for Op<K> {

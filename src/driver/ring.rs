@@ -71,11 +71,41 @@ enum RemoteRequest {
     Cancel(Arc<OpCell>),
 }
 
+/// Requests from other threads; closed once the ring has shut down.
+#[derive(Default)]
+struct Remote {
+    reqs: Vec<RemoteRequest>,
+    closed: bool,
+}
+
+/// Finishes a request that will never reach the kernel: an operation
+/// completes with `ECANCELED` (its future is woken, its resources freed);
+/// a cancel has nothing left to cancel.
+fn cancel_unsubmitted(req: RemoteRequest) {
+    match req {
+        RemoteRequest::Submit(entry) => {
+            let cell = entry.get_user_data() as *const OpCell;
+            // SAFETY: a submitted entry's user_data is the reference from
+            // `Arc::into_raw` the kernel would have held; it never reached
+            // the kernel, so we own it and release it here.
+            let cell = unsafe { Arc::from_raw(cell) };
+            cell.complete(
+                Completion {
+                    res: -libc::ECANCELED,
+                    flags: 0,
+                },
+                false,
+            );
+        }
+        RemoteRequest::Cancel(cell) => drop(cell),
+    }
+}
+
 /// The part of a worker's driver that other threads touch.
 pub(crate) struct DriverShared {
     park: ParkState,
     eventfd: OwnedFd,
-    remote: Mutex<Vec<RemoteRequest>>,
+    remote: Mutex<Remote>,
     remote_len: AtomicUsize,
     pub(crate) stats: RingStats,
     /// The setup flags the ring got (`RingFlags::bits`), for metrics.
@@ -95,7 +125,7 @@ impl DriverShared {
             park: ParkState::new(),
             // SAFETY: `fd` is a fresh descriptor we own.
             eventfd: unsafe { OwnedFd::from_raw_fd(fd) },
-            remote: Mutex::new(Vec::new()),
+            remote: Mutex::new(Remote::default()),
             remote_len: AtomicUsize::new(0),
             stats: RingStats::default(),
             features: std::sync::atomic::AtomicU8::new(0),
@@ -127,8 +157,15 @@ impl DriverShared {
 
     fn push_remote(&self, req: RemoteRequest) {
         let mut q = crate::loom::lock(&self.remote);
-        q.push(req);
-        self.remote_len.store(q.len(), Relaxed);
+        if q.closed {
+            // The ring has shut down: nothing will submit this. Finish it
+            // here as cancelled, outside the lock (completing wakes).
+            drop(q);
+            cancel_unsubmitted(req);
+            return;
+        }
+        q.reqs.push(req);
+        self.remote_len.store(q.reqs.len(), Relaxed);
         drop(q);
         self.unpark();
     }
@@ -386,7 +423,7 @@ impl Driver {
         let reqs = {
             let mut q = crate::loom::lock(&self.shared.remote);
             self.shared.remote_len.store(0, Relaxed);
-            std::mem::take(&mut *q)
+            std::mem::take(&mut q.reqs)
         };
         let mut submitted = 0;
         for req in reqs {
@@ -591,6 +628,15 @@ impl Driver {
             }
             self.wait(Some((deadline - now).min(Duration::from_millis(10))));
         }
+        // From now on nothing drains the remote queue: close it, and finish
+        // what arrived after the last drain as cancelled.
+        let late = {
+            let mut q = crate::loom::lock(&self.shared.remote);
+            q.closed = true;
+            self.shared.remote_len.store(0, Relaxed);
+            std::mem::take(&mut q.reqs)
+        };
+        late.into_iter().for_each(cancel_unsubmitted);
         if self.in_flight.get() > 0 || self.eventfd_armed.get() || self.timeout_armed.get() {
             eprintln!(
                 "ferrio: {} io_uring operations did not complete within {:?} of shutdown; \

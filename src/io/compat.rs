@@ -9,10 +9,12 @@
 //! buffer itself. Writes are write-behind: `poll_write` copies the bytes
 //! into the stream's owned write buffer, submits them and returns; the next
 //! `poll_write`, `poll_flush` or `poll_close` waits for them and reports
-//! their error, if any. So each direction costs exactly one copy. A stream
-//! dropped with such a write in flight lets it finish (it is not
-//! cancelled; the descriptor closes after it), so bytes `poll_write`
-//! accepted are not lost; only their error, if any, goes unseen.
+//! their error, if any. So each direction costs exactly one copy. As with
+//! any buffered writer (`futures::io::BufWriter`, compio's streams), call
+//! `flush` or `close` before dropping the stream: a write still in flight
+//! at drop is cancelled, like every other dropped operation, and its bytes
+//! may not arrive. Bytes read into the stream's buffer but not consumed
+//! are dropped with it.
 //!
 //! The buffers are allocated at first use and kept; a stream used only
 //! through the owned-buffer API never allocates them.
@@ -286,10 +288,13 @@ impl FdStream {
         &self.fd
     }
 
-    /// The descriptor itself; a duplicate if operations still hold it.
+    /// The descriptor itself; a duplicate while cancelled operations
+    /// still hold it (they let go when their cancellation completes).
+    /// Unflushed `futures-io` writes and unread buffered bytes are
+    /// dropped, as when the stream is dropped.
     pub(crate) fn into_fd(self) -> io::Result<std::os::fd::OwnedFd> {
-        let fd = self.fd.clone();
-        drop(self);
+        let FdStream { fd, io, .. } = self;
+        drop(io);
         SharedFd::try_unwrap(fd).or_else(|shared| shared.try_clone())
     }
 
@@ -365,19 +370,6 @@ impl FdStream {
             }
         }
         Poll::Ready(Ok(()))
-    }
-}
-
-impl Drop for FdStream {
-    fn drop(&mut self) {
-        // Bytes `poll_write` already accepted are still on their way: let
-        // that write finish rather than cancel it (it holds the buffer and
-        // a clone of the descriptor, which closes after it). As with a
-        // kernel socket buffer, an error then goes unreported; call
-        // `flush`/`close` to see it.
-        if let Some(op) = self.io.writing.take() {
-            op.detach();
-        }
     }
 }
 

@@ -316,3 +316,27 @@ fn incoming_accepts_many_connections_with_one_multishot_accept() {
         drop(clients);
     });
 }
+
+#[test]
+fn into_std_after_futures_io_use_keeps_the_connection_working() {
+    rt(2).block_on(async {
+        let pairs = tcp_pairs(1).await;
+        let (client, server) = pairs.into_iter().next().unwrap();
+        let mut client = client;
+        AsyncWriteExt::write_all(&mut client, b"before").await.unwrap();
+        client.flush().await.unwrap();
+        let (r, buf) = server.read_exact(Vec::with_capacity(6)).await;
+        r.unwrap();
+        assert_eq!(buf, b"before");
+        // Back to std: the descriptor (or a duplicate, while a cancelled
+        // operation still holds the original) carries on.
+        let mut std_client = client.into_std().unwrap();
+        std::io::Write::write_all(&mut std_client, b"after").unwrap();
+        let (r, buf) = server.read_exact(Vec::with_capacity(5)).await;
+        r.unwrap();
+        assert_eq!(buf, b"after");
+        drop(std_client);
+        let (n, _) = server.read(Vec::with_capacity(8)).await;
+        assert_eq!(n.unwrap(), 0, "closing the std stream closes the connection");
+    });
+}
