@@ -32,6 +32,10 @@ pub(crate) trait OpKind: Send + 'static {
 
     /// Turns the completion (or a submission failure) into the output.
     fn complete(self, result: io::Result<Completion>) -> Self::Output;
+
+    /// Multi-shot ops: how many results may wait untaken before the ring
+    /// cancels the op (it is resubmitted when they are taken). 0: no limit.
+    const QUEUE_LIMIT: usize = 0;
 }
 
 /// The future of one operation. Dropping it before completion moves the
@@ -108,6 +112,9 @@ fn start<K: OpKind>(
     let ring = target.ring().clone();
     let recycler = kind.prepare(&ring);
     let cell = OpCell::new(cx.waker().clone(), K::YIELDS_FD, recycler);
+    if K::QUEUE_LIMIT > 0 {
+        cell.set_limit(K::QUEUE_LIMIT);
+    }
     let user_data = Arc::into_raw(cell.clone()) as u64;
     let entry = kind.entry().user_data(user_data);
     target.push(entry);
@@ -160,8 +167,14 @@ impl<K: MultiKind> MultiOp<K> {
             op::Poll::Pending => Poll::Pending,
             op::Poll::Ready { completion, last } => {
                 if last {
+                    let throttled = cell.throttled();
                     self.cell = None;
                     self.ring = None;
+                    if throttled && completion.res == -libc::ECANCELED {
+                        // The ring paused it at its queue limit and every
+                        // queued result has been taken: go on.
+                        return self.poll_next_item(cx);
+                    }
                 }
                 let kind = self.kind.as_mut().expect("kind present until drop");
                 Poll::Ready(Ok(kind.item(completion)))

@@ -61,6 +61,11 @@ struct OpState {
     yields_fd: bool,
     /// Results may carry provided buffers: give back any nobody takes.
     recycler: Option<Arc<dyn Recycle>>,
+    /// A multi-shot op with this many results waiting asks to be cancelled
+    /// (0: no limit), so a stream nobody polls cannot queue without bound.
+    limit: usize,
+    /// That cancellation was asked for.
+    throttled: bool,
 }
 
 /// The cell shared by an operation's future and its ring.
@@ -121,6 +126,27 @@ impl OpCell {
             w.wake();
         }
         last
+    }
+
+    /// Sets the queue limit of a multi-shot op (before it is submitted).
+    pub(crate) fn set_limit(&self, limit: usize) {
+        self.lock().limit = limit;
+    }
+
+    /// After a non-final CQE: true once when the queue reached its limit;
+    /// the ring then cancels the op (its future resubmits it later).
+    pub(crate) fn take_throttle(&self) -> bool {
+        let mut st = self.lock();
+        if st.limit > 0 && !st.throttled && st.abandoned.is_none() && st.results.len() >= st.limit {
+            st.throttled = true;
+            return true;
+        }
+        false
+    }
+
+    /// Whether the ring cancelled this op for reaching its limit.
+    pub(crate) fn throttled(&self) -> bool {
+        self.lock().throttled
     }
 
     /// The future polls: takes the next result, or registers `waker`.

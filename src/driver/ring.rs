@@ -498,6 +498,20 @@ impl Driver {
                 // `Arc::into_raw` of an OpCell; the kernel's reference is
                 // alive until the last CQE, which releases it below.
                 let last = unsafe { (*cell).complete(Completion { res, flags }, more) };
+                // SAFETY: the cell is alive (the kernel's reference).
+                if !last && unsafe { (*cell).take_throttle() } {
+                    // A multi-shot op queued too many results: cancel it;
+                    // its future resubmits once they are taken.
+                    // SAFETY: as above; the cancel gets its own reference.
+                    let arc = unsafe {
+                        Arc::increment_strong_count(cell);
+                        Arc::from_raw(cell)
+                    };
+                    self.push_cancel(arc);
+                    // Now, not at the next park: every accept until the
+                    // kernel sees the cancel overshoots the limit.
+                    self.submit(true);
+                }
                 if last {
                     // SAFETY: the last CQE of the op: drop the reference
                     // the SQE carried.

@@ -105,6 +105,9 @@ struct AcceptMulti {
 impl OpKind for AcceptMulti {
     type Output = ();
     const YIELDS_FD: bool = true;
+    /// Connections accepted but not yet taken; past this the accept pauses
+    /// and the rest wait in the listen backlog.
+    const QUEUE_LIMIT: usize = 64;
 
     fn entry(&mut self) -> squeue::Entry {
         opcode::AcceptMulti::new(types::Fd(self.fd.as_raw_fd()))

@@ -323,7 +323,9 @@ fn into_std_after_futures_io_use_keeps_the_connection_working() {
         let pairs = tcp_pairs(1).await;
         let (client, server) = pairs.into_iter().next().unwrap();
         let mut client = client;
-        AsyncWriteExt::write_all(&mut client, b"before").await.unwrap();
+        AsyncWriteExt::write_all(&mut client, b"before")
+            .await
+            .unwrap();
         client.flush().await.unwrap();
         let (r, buf) = server.read_exact(Vec::with_capacity(6)).await;
         r.unwrap();
@@ -337,6 +339,57 @@ fn into_std_after_futures_io_use_keeps_the_connection_working() {
         assert_eq!(buf, b"after");
         drop(std_client);
         let (n, _) = server.read(Vec::with_capacity(8)).await;
-        assert_eq!(n.unwrap(), 0, "closing the std stream closes the connection");
+        assert_eq!(
+            n.unwrap(),
+            0,
+            "closing the std stream closes the connection"
+        );
     });
+}
+
+#[test]
+fn an_unpolled_incoming_stream_stops_accepting_at_its_limit() {
+    use futures::StreamExt;
+    fn open_fds() -> usize {
+        std::fs::read_dir("/proc/self/fd").unwrap().count()
+    }
+    fn connect_from_a_thread(addr: std::net::SocketAddr, n: usize) -> Vec<std::net::TcpStream> {
+        std::thread::spawn(move || {
+            (0..n)
+                .map(|_| std::net::TcpStream::connect(addr).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .join()
+        .unwrap()
+    }
+    let rt = rt(1);
+    let task = rt.spawn(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut incoming = listener.incoming();
+        // Arm the multi-shot accept, then stop polling it.
+        assert!(futures::poll!(incoming.next()).is_pending());
+        let before = open_fds();
+        // A first wave past the limit (64): however the ring batches the
+        // completions, reaping them pauses the accept.
+        let mut clients = connect_from_a_thread(addr, 70);
+        for _ in 0..500 {
+            ferrio::yield_now().await; // maintenance ticks reap and cancel
+        }
+        // A second wave finds the accept paused: it waits in the backlog.
+        clients.extend(connect_from_a_thread(addr, 50));
+        for _ in 0..500 {
+            ferrio::yield_now().await;
+        }
+        let accepted_unpolled = open_fds() - before - clients.len();
+        assert!(
+            accepted_unpolled <= 70,
+            "{accepted_unpolled} connections accepted for a stream nobody polled"
+        );
+        // Taking them resumes the accept: every connection arrives.
+        for _ in 0..clients.len() {
+            incoming.next().await.unwrap().unwrap();
+        }
+    });
+    rt.block_on(task).unwrap();
 }
