@@ -42,12 +42,6 @@ const CANCEL_TAG: u64 = 1;
 /// Submission queue entries per ring; the completion queue is 8× larger.
 const RING_ENTRIES: u32 = 256;
 
-/// Receive buffers per worker ring, and their size: 2 MiB per worker,
-/// whatever the number of connections (a receive holds a buffer only
-/// while its data waits to be read).
-const POOL_BUFFERS: u16 = 128;
-const POOL_BUFFER_SIZE: usize = 16 * 1024;
-
 /// How long a worker waits at shutdown for its in-flight operations to
 /// complete after cancelling them all.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(2);
@@ -320,10 +314,15 @@ pub(crate) fn explain_setup_error(e: io::Error) -> io::Error {
 impl Driver {
     /// Creates the ring; called on the worker's own thread (the ring is
     /// single-issuer where the kernel supports it).
-    pub(crate) fn new(shared: Arc<DriverShared>, simulate: SetupHook) -> io::Result<Driver> {
+    pub(crate) fn new(
+        shared: Arc<DriverShared>,
+        simulate: SetupHook,
+        (pool_buffers, pool_buffer_size): (u16, usize),
+    ) -> io::Result<Driver> {
         let (ring, flags) = build_ring(simulate)?;
         shared.features.store(flags.bits(), Relaxed);
-        if let Ok(pool) = BufPool::new(POOL_BUFFERS, POOL_BUFFER_SIZE) {
+        let pool = (pool_buffers > 0).then(|| BufPool::new(pool_buffers, pool_buffer_size));
+        if let Some(Ok(pool)) = pool {
             // SAFETY: the pool's ring memory is page-aligned, holds
             // `entries` entries and outlives the ring: the pool is freed
             // only after the ring (or leaked with it).

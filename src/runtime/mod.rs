@@ -65,6 +65,7 @@ pub struct Builder {
     stack_size: Option<usize>,
     on_task_panic: Option<PanicHandler>,
     simulate_setup_error: Option<i32>,
+    recv_pool: (usize, usize),
     blocking: crate::blocking::PoolConfig,
     slow_poll: Option<(Duration, crate::scheduler::SlowPollHandler)>,
 }
@@ -87,6 +88,7 @@ impl Default for Builder {
             stack_size: None,
             on_task_panic: None,
             simulate_setup_error: None,
+            recv_pool: (128, 16 * 1024),
             blocking: crate::blocking::PoolConfig::default(),
             slow_poll: None,
         }
@@ -165,6 +167,25 @@ impl Builder {
         self
     }
 
+    /// Each worker ring's pool of receive buffers (`IORING_REGISTER_PBUF_RING`):
+    /// `buffers` (a power of two, at most 32,768; 0 for no pool) of `size`
+    /// bytes each. Default 128 × 16 KiB = 2 MiB per worker, whatever the
+    /// number of connections: a pooled receive holds a buffer only while
+    /// its data waits to be read. When the pool runs dry, receives fall
+    /// back to allocating. Bad values are rejected by
+    /// [`build`](Builder::build).
+    ///
+    /// ```
+    /// let rt = ferrio::Runtime::builder().recv_buffer_pool(512, 4096).build().unwrap();
+    /// assert!(rt.handle().metrics().provided_buffers);
+    /// let bad = ferrio::Runtime::builder().recv_buffer_pool(100, 4096).build();
+    /// assert_eq!(bad.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    /// ```
+    pub fn recv_buffer_pool(mut self, buffers: usize, size: usize) -> Builder {
+        self.recv_pool = (buffers, size);
+        self
+    }
+
     /// Makes io_uring setup fail with the OS error `errno`, as it would
     /// where io_uring is disabled (for testing how an application reports
     /// that; see [`build`](Builder::build)).
@@ -210,6 +231,21 @@ impl Builder {
                 "ferrio: max_blocking_threads must be at least 1",
             ));
         }
+        let (buffers, size) = self.recv_pool;
+        if buffers != 0
+            && (!buffers.is_power_of_two()
+                || buffers > 32_768
+                || size == 0
+                || size > u32::MAX as usize)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "ferrio: recv_buffer_pool needs a power-of-two buffer count up to 32768 \
+                     (or 0) and a size from 1 byte to 4 GiB; got {buffers} x {size}"
+                ),
+            ));
+        }
         // Fail fast, with the reason, where io_uring is unavailable.
         #[cfg(not(ferrio_loom))]
         crate::driver::probe(self.simulate_setup_error)?;
@@ -218,6 +254,7 @@ impl Builder {
                 .on_task_panic
                 .unwrap_or_else(|| StdArc::new(report_panic)),
             simulate_setup_error: self.simulate_setup_error,
+            recv_pool: (self.recv_pool.0 as u16, self.recv_pool.1),
             blocking: self.blocking,
             thread_name: self.thread_name.clone(),
             slow_poll: self.slow_poll.clone(),
@@ -250,7 +287,8 @@ impl Builder {
                     workers,
                 };
                 let simulate = handle.shared.config.simulate_setup_error;
-                let (index, local, park) = match part.into_parts(simulate) {
+                let pool = handle.shared.config.recv_pool;
+                let (index, local, park) = match part.into_parts(simulate, pool) {
                     Ok(p) => {
                         let _ = ready_tx.send(Ok(()));
                         p

@@ -56,8 +56,8 @@ mod seam {
 
     impl Seed {
         /// Creates the worker's ring, on the worker's own thread.
-        pub(crate) fn into_park(self, simulate: SetupHook) -> io::Result<Park> {
-            Driver::new(self.0, simulate)
+        pub(crate) fn into_park(self, simulate: SetupHook, pool: (u16, usize)) -> io::Result<Park> {
+            Driver::new(self.0, simulate, pool)
         }
     }
 
@@ -89,7 +89,11 @@ mod seam {
     }
 
     impl Seed {
-        pub(crate) fn into_park(self, _simulate: Option<i32>) -> io::Result<Park> {
+        pub(crate) fn into_park(
+            self,
+            _simulate: Option<i32>,
+            _pool: (u16, usize),
+        ) -> io::Result<Park> {
             Ok(self.0)
         }
     }
@@ -126,6 +130,9 @@ pub(crate) struct Config {
     pub(crate) on_task_panic: PanicHandler,
     /// Makes ring setup fail with this errno (tests of that path).
     pub(crate) simulate_setup_error: Option<i32>,
+    /// Each ring's receive-buffer pool: (buffers, bytes each); 0 buffers
+    /// for none.
+    pub(crate) recv_pool: (u16, usize),
     pub(crate) blocking: crate::blocking::PoolConfig,
     pub(crate) thread_name: String,
     /// Debug mode (asyncio's `loop.slow_callback_duration`).
@@ -173,8 +180,9 @@ impl WorkerParts {
     pub(crate) fn into_parts(
         self,
         simulate: Option<i32>,
+        pool: (u16, usize),
     ) -> io::Result<(usize, queue::Local<Notified>, Park)> {
-        Ok((self.index, self.local, self.seed.into_park(simulate)?))
+        Ok((self.index, self.local, self.seed.into_park(simulate, pool)?))
     }
 }
 

@@ -393,3 +393,20 @@ fn an_unpolled_incoming_stream_stops_accepting_at_its_limit() {
     });
     rt.block_on(task).unwrap();
 }
+
+#[test]
+fn pooled_reads_work_without_a_pool() {
+    let rt = ferrio::Runtime::builder()
+        .worker_threads(1)
+        .recv_buffer_pool(0, 0)
+        .build()
+        .unwrap();
+    assert!(!rt.handle().metrics().provided_buffers);
+    rt.block_on(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        a.write_all(b"no pool".to_vec()).await.0.unwrap();
+        let buf = b.read_pooled().await.unwrap();
+        assert_eq!(&buf[..], b"no pool");
+        assert!(!buf.is_pooled());
+    });
+}
