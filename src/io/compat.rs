@@ -288,6 +288,17 @@ impl FdStream {
         &self.fd
     }
 
+    /// Two streams on one descriptor, each with its own `futures-io`
+    /// state: one to read from, one to write to (from different tasks).
+    pub(crate) fn split(self) -> (FdStream, FdStream) {
+        let writer = FdStream {
+            fd: self.fd.clone(),
+            to: self.to,
+            io: PollIo::new(self.io.socket),
+        };
+        (self, writer)
+    }
+
     /// The descriptor itself; a duplicate while cancelled operations
     /// still hold it (they let go when their cancellation completes).
     /// Unflushed `futures-io` writes and unread buffered bytes are

@@ -21,10 +21,12 @@
 //! produces is closed, so no descriptor leaks.
 
 mod addr;
+mod split;
 mod tcp;
 mod udp;
 mod unix;
 
+pub use split::{OwnedReadHalf, OwnedWriteHalf};
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixIncoming, UnixListener, UnixStream};

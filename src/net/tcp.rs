@@ -259,6 +259,13 @@ impl TcpStream {
         self.inner.read(buf).await
     }
 
+    /// Splits into a reading and a writing half, for the `futures-io`
+    /// traits from two tasks. (The owned-buffer calls take `&self`: share
+    /// the stream in an `Arc` instead.)
+    pub fn into_split(self) -> (super::OwnedReadHalf, super::OwnedWriteHalf) {
+        super::split::split(self.inner)
+    }
+
     /// Receives once into a buffer of the worker's pool, taken only when
     /// data arrives: a connection waiting here holds no memory (empty at
     /// end of stream). Dropping the [`RecvBuf`](crate::io::RecvBuf) gives

@@ -410,3 +410,44 @@ fn pooled_reads_work_without_a_pool() {
         assert!(!buf.is_pooled());
     });
 }
+
+#[test]
+fn split_halves_read_and_write_from_two_tasks() {
+    rt(2).block_on(async {
+        let pairs = tcp_pairs(1).await;
+        let (client, server) = pairs.into_iter().next().unwrap();
+        // The server echoes through its two halves, in two tasks.
+        let (mut rd, mut wr) = server.into_split();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+        let reader = ferrio::spawn(async move {
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if rd.read_line(&mut line).await.unwrap() == 0 {
+                    return;
+                }
+                tx.send(line.clone().into_bytes()).unwrap();
+            }
+        });
+        let writer = ferrio::spawn(async move {
+            let mut rx = rx;
+            while let Some(line) = rx.recv().await {
+                AsyncWriteExt::write_all(&mut wr, &line).await.unwrap();
+            }
+            wr.close().await.unwrap(); // flush, then FIN
+        });
+        let (mut crd, mut cwr) = client.into_split();
+        let mut expected = Vec::new();
+        for i in 0..500 {
+            let l = format!("message {i}\n").into_bytes();
+            AsyncWriteExt::write_all(&mut cwr, &l).await.unwrap();
+            expected.extend_from_slice(&l);
+        }
+        cwr.close().await.unwrap();
+        let mut got = Vec::new();
+        crd.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, expected);
+        reader.await.unwrap();
+        writer.await.unwrap();
+    });
+}
