@@ -27,7 +27,7 @@ use io_uring::{opcode, squeue, types};
 use crate::driver::op::Completion;
 use crate::driver::{Op, OpKind};
 use crate::io::compat::{impl_futures_io, FdStream};
-use crate::io::ops::{read_exact, write_all, Read, Write, WriteTo, CURRENT_POSITION};
+use crate::io::ops::{read_exact, read_to_end, write_all, Read, Write, WriteTo, CURRENT_POSITION};
 use crate::io::{result_of, IoBuf, IoBufMut, SharedFd};
 
 /// A file (or any readable/writable descriptor, such as a pipe) whose
@@ -531,23 +531,10 @@ pub async fn symlink_metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
 pub async fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
     let file = File::open(path).await?;
     let size_hint = file.metadata().await.map(|m| m.len() as usize).unwrap_or(0);
-    let mut buf = Vec::with_capacity(size_hint.max(64) + 1);
-    loop {
-        if buf.len() == buf.capacity() {
-            buf.reserve(buf.capacity());
-        }
-        let at = buf.len();
-        let (res, b) = file
-            .read_at(crate::io::Slice::new(buf, at..), at as u64)
-            .await;
-        buf = b.into_inner();
-        match res {
-            Ok(0) => return Ok(buf),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    // One byte more than the size, so the read that sees the end needs no
+    // reallocation.
+    let buf = Vec::with_capacity(size_hint.max(64) + 1);
+    read_to_end(file.fd(), 0, buf).await
 }
 
 /// Writes `contents` to `path`, creating or truncating it.

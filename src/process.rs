@@ -35,6 +35,7 @@ pub use std::process::{ExitStatus, Output, Stdio};
 use crate::driver::op::Completion;
 use crate::driver::{Op, OpKind};
 use crate::io::compat::{impl_futures_io, FdStream};
+use crate::io::ops::CURRENT_POSITION;
 use crate::io::{result_of, IoBuf, IoBufMut, SharedFd};
 
 /// A process to start, configured as `std::process::Command`.
@@ -343,21 +344,8 @@ async fn read_to_end<R: PipeRead>(pipe: Option<R>) -> io::Result<Vec<u8>> {
     let Some(pipe) = pipe else {
         return Ok(Vec::new());
     };
-    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
-    loop {
-        if buf.capacity() - buf.len() < 4096 {
-            buf.reserve(buf.capacity());
-        }
-        let at = buf.len();
-        let (res, b) = pipe.stream().read(crate::io::Slice::new(buf, at..)).await;
-        buf = b.into_inner();
-        match res {
-            Ok(0) => return Ok(buf),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    let fd = pipe.stream().fd();
+    crate::io::ops::read_to_end(fd, CURRENT_POSITION, Vec::with_capacity(16 * 1024)).await
 }
 
 trait PipeRead {

@@ -303,6 +303,16 @@ impl StreamReader {
         Ok(true)
     }
 
+    /// The stream ended first: everything buffered goes into the error.
+    fn incomplete(&mut self, expected: Option<usize>) -> io::Error {
+        let k = self.buffered().len();
+        let partial = self.take(k);
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            IncompleteReadError { partial, expected },
+        )
+    }
+
     /// Up to `n` bytes: what is buffered, or one receive's worth. Empty at
     /// end of stream (or when `n` is 0).
     pub async fn read(&mut self, n: usize) -> io::Result<Vec<u8>> {
@@ -328,15 +338,7 @@ impl StreamReader {
     pub async fn readexactly(&mut self, n: usize) -> io::Result<Vec<u8>> {
         while self.buffered().len() < n {
             if !self.fill().await? {
-                let k = self.buffered().len();
-                let partial = self.take(k);
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    IncompleteReadError {
-                        partial,
-                        expected: Some(n),
-                    },
-                ));
+                return Err(self.incomplete(Some(n)));
             }
         }
         Ok(self.take(n))
@@ -372,15 +374,7 @@ impl StreamReader {
             }
             searched = (data.len() + 1).saturating_sub(separator.len());
             if !self.fill().await? {
-                let k = self.buffered().len();
-                let partial = self.take(k);
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    IncompleteReadError {
-                        partial,
-                        expected: None,
-                    },
-                ));
+                return Err(self.incomplete(None));
             }
         }
     }
@@ -471,7 +465,7 @@ struct WriterShared {
 /// The writing half of a connection (asyncio's `StreamWriter`).
 pub struct StreamWriter {
     shared: Arc<WriterShared>,
-    _sender: Task<()>,
+    sender: Task<()>,
 }
 
 impl fmt::Debug for StreamWriter {
@@ -491,10 +485,7 @@ impl StreamWriter {
             state: Mutex::new(WriterState::default()),
         });
         let sender = crate::spawn(send_loop(shared.clone()));
-        StreamWriter {
-            shared,
-            _sender: sender,
-        }
+        StreamWriter { shared, sender }
     }
 
     /// Queues `data` for sending. Fails if the writer is closing or a
@@ -573,7 +564,7 @@ impl StreamWriter {
     /// Closes at once: queued bytes are dropped, the connection is shut
     /// down both ways (asyncio's `transport.abort()`).
     pub fn abort(&self) {
-        self._sender.cancel();
+        self.sender.cancel();
         self.shared.conn.abort();
         let mut st = lock(&self.shared.state);
         st.queued = Vec::new();

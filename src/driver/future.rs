@@ -92,13 +92,20 @@ impl<K: OpKind> Future for Op<K> {
 
 impl<K: OpKind> Drop for Op<K> {
     fn drop(&mut self) {
-        let (Some(cell), Some(kind)) = (self.cell.take(), self.kind.take()) else {
-            return;
-        };
-        if cell.abandon(Box::new(kind)) {
-            if let Some(ring) = self.ring.take() {
-                cancel(&ring, cell);
-            }
+        abandon(self.cell.take(), self.kind.take(), self.ring.take());
+    }
+}
+
+/// A future dropped with its op started: the kind (and the buffers and
+/// descriptor it holds) moves into the cell until the final CQE, and the
+/// op is cancelled if it is still in flight.
+fn abandon<K: OpKind>(cell: Option<Arc<OpCell>>, kind: Option<K>, ring: Option<Arc<DriverShared>>) {
+    let (Some(cell), Some(kind)) = (cell, kind) else {
+        return;
+    };
+    if cell.abandon(Box::new(kind)) {
+        if let Some(ring) = ring {
+            cancel(&ring, cell);
         }
     }
 }
@@ -185,14 +192,7 @@ impl<K: MultiKind> MultiOp<K> {
 
 impl<K: OpKind> Drop for MultiOp<K> {
     fn drop(&mut self) {
-        let (Some(cell), Some(kind)) = (self.cell.take(), self.kind.take()) else {
-            return;
-        };
-        if cell.abandon(Box::new(kind)) {
-            if let Some(ring) = self.ring.take() {
-                cancel(&ring, cell);
-            }
-        }
+        abandon(self.cell.take(), self.kind.take(), self.ring.take());
     }
 }
 

@@ -145,7 +145,7 @@ impl PollIo {
     }
 
     pub(crate) fn consume(&mut self, n: usize) {
-        self.rpos = (self.rpos + n).min(self.rpos + self.buffered().len());
+        self.rpos += n.min(self.buffered().len());
     }
 
     pub(crate) fn poll_read(

@@ -79,11 +79,11 @@ unsafe impl IoBufMut for Vec<u8> {
         self.capacity()
     }
     unsafe fn set_init(&mut self, n: usize) {
-        // SAFETY: the first `n` bytes are written (the caller's promise),
-        // and never past the capacity (clamped); the length only grows, so
-        // bytes already in the Vec stay.
         let n = n.min(self.capacity());
         if n > self.len() {
+            // SAFETY: the first `n` bytes are written (the caller's
+            // promise), and never past the capacity (clamped); the length
+            // only grows, so bytes already in the Vec stay.
             unsafe { self.set_len(n) }
         }
     }

@@ -195,3 +195,28 @@ pub(crate) async fn read_exact<B: IoBufMut>(
     }
     (Ok(()), buf)
 }
+
+/// Reads until end of stream, appending to `buf` and growing it when
+/// full; from byte `offset` on, or at the current position
+/// (`CURRENT_POSITION`: pipes, sockets).
+pub(crate) async fn read_to_end(
+    fd: &SharedFd,
+    offset: u64,
+    mut buf: Vec<u8>,
+) -> io::Result<Vec<u8>> {
+    loop {
+        if buf.len() == buf.capacity() {
+            buf.reserve(buf.capacity().max(4096));
+        }
+        let at = buf.len();
+        let slice = Slice::new(buf, at..);
+        let (res, s) = Op::new(Read::new(fd.clone(), slice, advance(offset, at))).await;
+        buf = s.into_inner();
+        match res {
+            Ok(0) => return Ok(buf),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
