@@ -17,7 +17,10 @@
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU64, AtomicUsize,
+    Ordering::{Relaxed, Release},
+};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -552,9 +555,13 @@ impl Driver {
         if timeout == Some(Duration::ZERO) || !self.shared.park.begin_park() {
             return self.maintain();
         }
-        bump(&self.shared.stats.parks);
         self.arm_eventfd();
         self.wait(timeout);
+        // Counted after its enter, with Release: a reader that loads
+        // `parks` (Acquire) before `enters` never sees more parks than
+        // enters.
+        let parks = &self.shared.stats.parks;
+        parks.store(parks.load(Relaxed) + 1, Release);
         self.shared.park.end_park();
         self.drain_remote();
         self.reap()

@@ -309,10 +309,11 @@ impl Shared {
         }
         for r in self.remotes.iter() {
             let s = &r.unparker.stats;
+            // Parks first: each park is counted after its enter.
+            out[3] += s.parks.load(Ordering::Acquire);
             out[0] += s.enters.load(Ordering::Relaxed);
             out[1] += s.ops_submitted.load(Ordering::Relaxed);
             out[2] += s.ops_completed.load(Ordering::Relaxed);
-            out[3] += s.parks.load(Ordering::Relaxed);
         }
         out
     }
