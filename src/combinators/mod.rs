@@ -166,14 +166,20 @@ macro_rules! gather {
 /// keep the task and wait on a reference (a `&mut Task` is a future too):
 ///
 /// ```
+/// use std::sync::Arc;
 /// use std::time::Duration;
 /// ferrio::run(async {
-///     let mut inner = ferrio::shield(async {
-///         ferrio::sleep(Duration::from_millis(30)).await;
-///         "finished anyway"
+///     let release = Arc::new(ferrio::sync::Event::new());
+///     let mut inner = ferrio::shield({
+///         let release = release.clone();
+///         async move {
+///             release.wait().await;
+///             "finished anyway"
+///         }
 ///     });
 ///     let early = ferrio::wait_for(&mut inner, Duration::from_millis(1)).await;
-///     assert!(early.is_err());
+///     assert!(early.is_err()); // timed out; the inner task lives on
+///     release.set();
 ///     assert_eq!(inner.await.unwrap(), "finished anyway");
 /// });
 /// ```
@@ -197,17 +203,20 @@ where
 /// futures are dropped with the `AsCompleted`, and `Task`s then detach).
 ///
 /// ```
-/// use std::time::Duration;
 /// ferrio::run(async {
-///     let mut it = ferrio::as_completed([20u64, 5, 10].map(|ms| async move {
-///         ferrio::sleep(Duration::from_millis(ms)).await;
-///         ms
+///     let gates = [(), (), ()].map(|_| ferrio::sync::Event::new());
+///     let mut it = ferrio::as_completed(gates.iter().enumerate().map(|(i, gate)| async move {
+///         gate.wait().await;
+///         i
 ///     }));
-///     let mut order = Vec::new();
-///     while let Some(ms) = it.next().await {
-///         order.push(ms);
-///     }
-///     assert_eq!(order, vec![5, 10, 20]);
+///     // Finish them in the order 1, 2, 0: that is the order they come out.
+///     gates[1].set();
+///     assert_eq!(it.next().await, Some(1));
+///     gates[2].set();
+///     assert_eq!(it.next().await, Some(2));
+///     gates[0].set();
+///     assert_eq!(it.next().await, Some(0));
+///     assert_eq!(it.next().await, None);
 /// });
 /// ```
 pub fn as_completed<I>(futures: I) -> AsCompleted<I::Item>

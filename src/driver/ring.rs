@@ -496,6 +496,10 @@ impl Driver {
             ptr => {
                 let more = io_uring::cqueue::more(flags);
                 let cell = ptr as *const OpCell;
+                if !more {
+                    // Counted before the wake, so a woken waiter sees it.
+                    bump(&self.shared.stats.ops_completed);
+                }
                 // SAFETY: non-token user_data is a pointer from
                 // `Arc::into_raw` of an OpCell; the kernel's reference is
                 // alive until the last CQE, which releases it below.
@@ -519,7 +523,6 @@ impl Driver {
                     // the SQE carried.
                     drop(unsafe { Arc::from_raw(cell) });
                     self.in_flight.set(self.in_flight.get() - 1);
-                    bump(&self.shared.stats.ops_completed);
                 }
             }
         }

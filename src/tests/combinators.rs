@@ -307,6 +307,10 @@ fn wait_results_first_exception_counts_err_outputs() {
             ferrio::yield_now().await;
             Err::<u8, String>("bad".into())
         });
+        // `ok` finishes first, so exactly `pending` is left when `bad` fails.
+        while !ok.is_done() {
+            ferrio::yield_now().await;
+        }
         let (done, still) =
             ferrio::wait_results(vec![ok, pending, bad], ReturnWhen::FirstException, None)
                 .await

@@ -281,7 +281,24 @@ fn accept_backs_off_on_emfile() -> bool {
         .unwrap()
     });
     let addr = server.local_addr();
-    // Use up every descriptor but one, then connect with that one.
+    // Lower the soft descriptor limit to just above what is open (a
+    // container's limit may be a million), use up every descriptor but
+    // one, then connect with that one.
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid rlimit for the call to fill and read.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+        0
+    );
+    let lowered = libc::rlimit {
+        rlim_cur: (open_fds() as libc::rlim_t + 64).min(limit.rlim_cur),
+        rlim_max: limit.rlim_max,
+    };
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lowered) }, 0);
     let mut hog = Vec::new();
     while let Ok(f) = std::fs::File::open("/dev/null") {
         hog.push(f);
@@ -292,6 +309,8 @@ fn accept_backs_off_on_emfile() -> bool {
     std::thread::sleep(std::time::Duration::from_millis(500));
     let during = handle.metrics().ops_submitted - before;
     drop(hog);
+    // SAFETY: restores the limit read above.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
     client
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();

@@ -3,6 +3,7 @@
 
 use std::io::ErrorKind;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
@@ -392,8 +393,16 @@ fn an_unpolled_incoming_stream_stops_accepting_at_its_limit() {
         // A first wave past the limit (64): however the ring batches the
         // completions, reaping them pauses the accept.
         let mut clients = connect_from_a_thread(addr, 70);
-        for _ in 0..500 {
-            ferrio::yield_now().await; // maintenance ticks reap and cancel
+        // Until the ring has taken at least the limit's worth (however
+        // slowly a loaded machine gets there) ...
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while clients.len() - accept_queue_len(&listener) < 64 {
+            assert!(std::time::Instant::now() < deadline, "accepts stalled");
+            ferrio::sleep(Duration::from_millis(1)).await;
+        }
+        // ... and a few parks more, each an enter that reaps and cancels.
+        for _ in 0..20 {
+            ferrio::sleep(Duration::from_millis(1)).await;
         }
         // A second wave finds the accept paused: it waits in the backlog.
         clients.extend(connect_from_a_thread(addr, 50));

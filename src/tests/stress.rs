@@ -136,25 +136,31 @@ fn always_ready_tasks_share_one_worker() {
     // task finishes all of its steps.
     let rt = rt(1);
     let events = Arc::new(std::sync::Mutex::new(Vec::new()));
-    rt.block_on(async {
-        let tasks: Vec<_> = (0..100)
-            .map(|i| {
-                let events = events.clone();
-                ferrio::spawn(async move {
-                    for step in 0..1_000 {
-                        if step == 1 {
-                            events.lock().unwrap().push(("second step", i));
+    // Spawned from a task on the worker, so none of them runs before all
+    // are queued (spawns from outside would trickle in via the injector).
+    let spawner = rt.spawn({
+        let events = events.clone();
+        async move {
+            let tasks: Vec<_> = (0..100)
+                .map(|i| {
+                    let events = events.clone();
+                    ferrio::spawn(async move {
+                        for step in 0..1_000 {
+                            if step == 1 {
+                                events.lock().unwrap().push(("second step", i));
+                            }
+                            ferrio::yield_now().await;
                         }
-                        ferrio::yield_now().await;
-                    }
-                    events.lock().unwrap().push(("done", i));
+                        events.lock().unwrap().push(("done", i));
+                    })
                 })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
         }
     });
+    rt.block_on(spawner).unwrap();
     let events = events.lock().unwrap();
     let first_done = events.iter().position(|e| e.0 == "done").unwrap();
     let seconds_before = events[..first_done]
