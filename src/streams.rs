@@ -51,7 +51,7 @@ use std::future::{poll_fn, Future};
 use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
@@ -687,6 +687,21 @@ struct ServerState {
     handlers: HashMap<u64, Handler>,
     /// Handlers that ended before their task handle was filed.
     ended_early: HashSet<u64>,
+    /// Connections whose handler returned: their writer may still be
+    /// flushing, and `abort_clients` must reach them too. Dead entries are
+    /// pruned whenever the list doubles.
+    lingering: Vec<Weak<Conn>>,
+    prune_at: usize,
+}
+
+impl ServerState {
+    fn linger(&mut self, conn: &Arc<Conn>) {
+        if self.lingering.len() >= self.prune_at {
+            self.lingering.retain(|c| c.strong_count() > 0);
+            self.prune_at = (self.lingering.len() * 2).max(64);
+        }
+        self.lingering.push(Arc::downgrade(conn));
+    }
 }
 
 struct ServerShared {
@@ -824,8 +839,12 @@ impl Drop for HandlerGuard {
         let mut st = lock(&self.shared.state);
         st.active -= 1;
         let task = st.handlers.remove(&self.id);
-        if task.is_none() && self.spawned {
-            st.ended_early.insert(self.id);
+        match &task {
+            Some(h) => st.linger(&h.conn),
+            None if self.spawned => {
+                st.ended_early.insert(self.id);
+            }
+            None => {}
         }
         let waiters = if st.active == 0 && !st.accepting {
             std::mem::take(&mut st.waiters)
@@ -910,6 +929,7 @@ impl Server {
                 }));
                 let mut st = lock(&s.state);
                 if st.ended_early.remove(&id) {
+                    st.linger(&conn);
                     drop(st);
                     drop(task);
                 } else {
@@ -958,12 +978,16 @@ impl Server {
     /// Cancels every connection handler and shuts each connection down at
     /// once, both directions, dropping queued bytes (asyncio 3.13's
     /// `abort_clients`): a peer that stopped reading cannot keep it alive.
-    /// A connection whose handler already returned is closing on its own
-    /// (its writer flushes, then shuts down) and is not reached here.
+    /// This also reaches connections whose handler already returned but
+    /// whose writer is still flushing.
     pub fn abort_clients(&self) {
         for (task, conn) in self.handlers() {
             conn.abort();
             task.cancel();
+        }
+        let lingering: Vec<_> = std::mem::take(&mut lock(&self.shared.state).lingering);
+        for conn in lingering.iter().filter_map(Weak::upgrade) {
+            conn.abort();
         }
     }
 

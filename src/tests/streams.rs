@@ -293,6 +293,46 @@ fn unix_streams_round_trip() {
 }
 
 #[test]
+fn abort_clients_reaches_a_writer_still_flushing_after_its_handler_returned() {
+    rt(2).block_on(async {
+        const QUEUED: usize = 64 << 20;
+        let server = ferrio::start_server(
+            |_reader: StreamReader, writer: StreamWriter| async move {
+                // Queue far more than the socket holds and return: the
+                // dropped writer goes on flushing on its own.
+                for _ in 0..QUEUED >> 20 {
+                    writer.write(&[1u8; 1 << 20]).unwrap();
+                }
+            },
+            "127.0.0.1:0",
+        )
+        .await
+        .unwrap();
+        let client = TcpStream::connect(server.local_addr()).await.unwrap();
+        server.close();
+        // Every handler has returned: only the flushing writer is left.
+        server.wait_closed().await;
+        server.abort_clients();
+        // The client sees the end long before all it was sent.
+        let mut received = 0;
+        let mut buf = Vec::with_capacity(1 << 20);
+        loop {
+            buf.clear();
+            let (r, b) = client.read(buf).await;
+            buf = b;
+            match r {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received += n,
+            }
+        }
+        assert!(
+            received < QUEUED,
+            "all {received} bytes arrived: not aborted"
+        );
+    });
+}
+
+#[test]
 fn abort_clients_ends_connections_whose_peer_stopped_reading() {
     rt(2).block_on(async {
         let started = Arc::new(ferrio::sync::Semaphore::new(0));
