@@ -112,13 +112,24 @@ fn dropped_children_are_reaped_not_left_as_zombies() {
         drop(killed);
         // A zombie keeps its /proc entry until reaped. The reaper waits on
         // each pidfd; give it until every child is gone (a generous bound:
-        // this is about eventually).
+        // this is about eventually). An entry counts only while it is still
+        // our child: a reused pid (or a thread id) has another parent.
+        fn still_our_child(pid: u32) -> bool {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // "pid (comm) state ppid ...": comm may hold spaces and ')'.
+            let after_comm = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
+            let ppid = after_comm.split_whitespace().nth(1);
+            ppid == Some(std::process::id().to_string().as_str())
+        }
+        // The check sees an unreaped child of ours (here a std one).
+        let mut unreaped = std::process::Command::new("true").spawn().unwrap();
+        assert!(still_our_child(unreaped.id()));
+        unreaped.wait().unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
-            let alive = pids
-                .iter()
-                .filter(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
-                .count();
+            let alive = pids.iter().filter(|&&p| still_our_child(p)).count();
             if alive == 0 {
                 break;
             }
