@@ -56,6 +56,12 @@ pub(crate) struct RingStats {
     pub(crate) ops_submitted: AtomicU64,
     pub(crate) ops_completed: AtomicU64,
     pub(crate) parks: AtomicU64,
+    /// 1 once shutdown gave up on the kernel and leaked this ring.
+    pub(crate) leaked: AtomicU64,
+    /// Test switch: cancel at shutdown as on kernels before 5.19, which
+    /// reject `IORING_ASYNC_CANCEL_ANY`.
+    #[cfg(test)]
+    pub(crate) without_cancel_any: std::sync::atomic::AtomicBool,
 }
 
 fn bump(c: &AtomicU64) {
@@ -212,6 +218,12 @@ pub(crate) struct Driver {
     /// SQEs pushed but not yet submitted.
     unsubmitted: Cell<usize>,
     cqes: RefCell<Vec<(u64, i32, u32)>>,
+    /// Operations submitted for other threads (`block_on` outside the
+    /// runtime): their futures can outlive the runtime, so shutdown
+    /// cancels them one by one, as kernels before 5.19 require. Dead
+    /// entries are pruned whenever the list doubles.
+    remote_ops: RefCell<Vec<std::sync::Weak<OpCell>>>,
+    remote_ops_prune_at: Cell<usize>,
 }
 
 /// Simulated setup failure (tests of the unavailable path).
@@ -352,6 +364,8 @@ impl Driver {
             in_flight: Cell::new(0),
             unsubmitted: Cell::new(0),
             cqes: RefCell::new(Vec::with_capacity(64)),
+            remote_ops: RefCell::new(Vec::new()),
+            remote_ops_prune_at: Cell::new(64),
         })
     }
 
@@ -431,6 +445,7 @@ impl Driver {
         for req in reqs {
             match req {
                 RemoteRequest::Submit(entry) => {
+                    self.remember_remote(&entry);
                     self.push(&entry, true);
                     submitted += 1;
                 }
@@ -438,6 +453,20 @@ impl Driver {
             }
         }
         submitted
+    }
+
+    fn remember_remote(&self, entry: &squeue::Entry) {
+        let cell = entry.get_user_data() as *const OpCell;
+        // SAFETY: a submitted entry's user_data is a reference from
+        // `Arc::into_raw`, alive until its last CQE (not yet submitted
+        // here); borrowed without taking it over.
+        let cell = std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(cell) });
+        let mut ops = self.remote_ops.borrow_mut();
+        if ops.len() >= self.remote_ops_prune_at.get() {
+            ops.retain(|op| op.strong_count() > 0);
+            self.remote_ops_prune_at.set((ops.len() * 2).max(64));
+        }
+        ops.push(Arc::downgrade(&cell));
     }
 
     /// Requests cancellation of the operation of `cell` on this ring.
@@ -618,28 +647,62 @@ impl Driver {
         }
     }
 
+    /// Asks the kernel to cancel every operation on this ring.
+    ///
+    /// Operations of dropped futures were each cancelled by their drop; at
+    /// shutdown every task is dropped first. What is left: the driver's
+    /// own eventfd read and timeout, and operations submitted for threads
+    /// outside the runtime, whose futures live on. Those are cancelled one
+    /// by one, which every kernel supports; `IORING_ASYNC_CANCEL_ANY`
+    /// (5.19+; older kernels answer it `EINVAL`) also catches an op whose
+    /// future was moved out of its task.
+    fn cancel_everything(&self) {
+        #[cfg(test)]
+        let cancel_any = !self
+            .shared
+            .stats
+            .without_cancel_any
+            .load(std::sync::atomic::Ordering::Relaxed);
+        #[cfg(not(test))]
+        let cancel_any = true;
+        if cancel_any {
+            let any = opcode::AsyncCancel2::new(types::CancelBuilder::any())
+                .build()
+                .user_data(CANCEL_TOKEN);
+            self.push(&any, false);
+        }
+        let remote_ops = std::mem::take(&mut *self.remote_ops.borrow_mut());
+        for cell in remote_ops.iter().filter_map(std::sync::Weak::upgrade) {
+            // A finished op answers ENOENT: harmless.
+            self.push_cancel(cell);
+        }
+        if self.eventfd_armed.get() {
+            let read = opcode::AsyncCancel::new(EVENTFD_TOKEN)
+                .build()
+                .user_data(CANCEL_TOKEN);
+            self.push(&read, false);
+        }
+        if self.timeout_armed.get() {
+            let timeout = opcode::TimeoutRemove::new(TIMEOUT_TOKEN)
+                .build()
+                .user_data(CANCEL_TOKEN);
+            self.push(&timeout, false);
+        }
+    }
+
     /// Cancels everything in flight and waits (bounded) for the kernel to
     /// let go of every buffer. If it does not in time, the ring and the
     /// operations' resources are leaked rather than freed under the
     /// kernel's feet.
     pub(crate) fn shutdown(&self) {
         self.drain_remote();
-        let cancel_all = opcode::AsyncCancel2::new(types::CancelBuilder::any())
-            .build()
-            .user_data(CANCEL_TOKEN);
-        self.push(&cancel_all, false);
-        if self.eventfd_armed.get() || self.timeout_armed.get() {
-            // Covered by cancel-any; nothing else to do.
-        }
+        self.cancel_everything();
         let deadline = Instant::now() + SHUTDOWN_DRAIN;
         loop {
             if self.drain_remote() > 0 {
                 // Operations queued by other threads before the flag was
                 // seen arrive late: cancel them too.
-                let again = opcode::AsyncCancel2::new(types::CancelBuilder::any())
-                    .build()
-                    .user_data(CANCEL_TOKEN);
-                self.push(&again, false);
+                self.cancel_everything();
             }
             self.submit(true);
             self.reap();
@@ -661,6 +724,7 @@ impl Driver {
         };
         late.into_iter().for_each(cancel_unsubmitted);
         if self.in_flight.get() > 0 || self.eventfd_armed.get() || self.timeout_armed.get() {
+            self.shared.stats.leaked.store(1, Relaxed);
             eprintln!(
                 "ferrio: {} io_uring operations did not complete within {:?} of shutdown; \
                  leaking their ring and buffers rather than freeing memory the kernel may \

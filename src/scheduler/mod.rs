@@ -299,6 +299,12 @@ impl Shared {
         Ok(self.remotes[self.pick_worker()].unparker.clone())
     }
 
+    /// Each worker ring's counters (for tests).
+    #[cfg(all(test, not(ferrio_loom)))]
+    pub(crate) fn each_ring(&self) -> impl Iterator<Item = &crate::driver::RingStats> {
+        self.remotes.iter().map(|r| &r.unparker.stats)
+    }
+
     /// io_uring counters summed over the workers' rings.
     #[cfg(not(ferrio_loom))]
     pub(crate) fn ring_stats(&self) -> [u64; 5] {

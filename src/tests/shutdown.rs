@@ -148,3 +148,66 @@ fn zero_workers_is_a_clear_error() {
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("worker_threads"));
 }
+
+#[test]
+fn shutdown_lets_go_of_every_ring_even_without_cancel_any() {
+    // Kernels before 5.19 reject IORING_ASYNC_CANCEL_ANY. Emulated here:
+    // shutdown must still get every operation back (a dropped task's read,
+    // a read of a plain thread's block_on that outlives the runtime, the
+    // driver's own eventfd read) instead of waiting out its bound and
+    // leaking the ring.
+    use std::sync::atomic::Ordering;
+    fn pipe_reader() -> (ferrio::fs::File, std::io::PipeWriter) {
+        let (read_end, write_end) = std::io::pipe().unwrap();
+        let fd = std::os::fd::OwnedFd::from(read_end);
+        (ferrio::fs::File::from_std(fd.into()), write_end)
+    }
+    for cancel_any in [true, false] {
+        let rt = rt(2);
+        let handle = rt.handle();
+        for ring in handle.shared.each_ring() {
+            ring.without_cancel_any
+                .store(!cancel_any, Ordering::Relaxed);
+        }
+        let (submitted_tx, submitted_rx) = mpsc::channel();
+        // A read in a task: shutdown drops the task.
+        let (reader, _w1) = pipe_reader();
+        let tx = submitted_tx.clone();
+        drop(rt.spawn(async move {
+            let mut read = std::pin::pin!(reader.read(Vec::with_capacity(8)));
+            assert!(futures::poll!(read.as_mut()).is_pending());
+            tx.send(()).unwrap();
+            read.await
+        }));
+        // A read in a plain thread's block_on: its future lives on.
+        let (reader, _w2) = pipe_reader();
+        let outside = handle.clone();
+        let plain = std::thread::spawn(move || {
+            outside.block_on(async move {
+                let mut read = std::pin::pin!(reader.read(Vec::with_capacity(8)));
+                assert!(futures::poll!(read.as_mut()).is_pending());
+                submitted_tx.send(()).unwrap();
+                read.await.0
+            })
+        });
+        submitted_rx.recv().unwrap();
+        submitted_rx.recv().unwrap();
+        let started = Instant::now();
+        drop(rt);
+        for ring in handle.shared.each_ring() {
+            assert_eq!(
+                ring.leaked.load(Ordering::Relaxed),
+                0,
+                "cancel_any {cancel_any}"
+            );
+        }
+        let outside_read = plain.join().unwrap();
+        assert_eq!(
+            outside_read.unwrap_err().raw_os_error(),
+            Some(libc::ECANCELED),
+            "the outside read ends cancelled"
+        );
+        // Generous: the drain bound is 2 s; cancelling takes microseconds.
+        assert!(started.elapsed() < Duration::from_millis(1500));
+    }
+}
