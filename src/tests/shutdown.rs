@@ -157,10 +157,19 @@ fn shutdown_lets_go_of_every_ring_even_without_cancel_any() {
     // driver's own eventfd read) instead of waiting out its bound and
     // leaking the ring.
     use std::sync::atomic::Ordering;
-    fn pipe_reader() -> (ferrio::fs::File, std::io::PipeWriter) {
-        let (read_end, write_end) = std::io::pipe().unwrap();
-        let fd = std::os::fd::OwnedFd::from(read_end);
-        (ferrio::fs::File::from_std(fd.into()), write_end)
+    fn pipe_reader() -> (ferrio::fs::File, std::os::fd::OwnedFd) {
+        use std::os::fd::FromRawFd;
+        let mut fds = [0; 2];
+        // SAFETY: plain syscall with a valid array.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: fresh descriptors we own.
+        let (rd, wr) = unsafe {
+            (
+                std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+                std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+            )
+        };
+        (ferrio::fs::File::from_std(rd.into()), wr)
     }
     for cancel_any in [true, false] {
         let rt = rt(2);

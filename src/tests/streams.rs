@@ -296,12 +296,18 @@ fn unix_streams_round_trip() {
 fn abort_clients_reaches_a_writer_still_flushing_after_its_handler_returned() {
     rt(2).block_on(async {
         const QUEUED: usize = 64 << 20;
+        let handled = Arc::new(ferrio::sync::Semaphore::new(0));
+        let h = handled.clone();
         let server = ferrio::start_server(
-            |_reader: StreamReader, writer: StreamWriter| async move {
-                // Queue far more than the socket holds and return: the
-                // dropped writer goes on flushing on its own.
-                for _ in 0..QUEUED >> 20 {
-                    writer.write(&[1u8; 1 << 20]).unwrap();
+            move |_reader: StreamReader, writer: StreamWriter| {
+                let h = h.clone();
+                async move {
+                    // Queue far more than the socket holds and return: the
+                    // dropped writer goes on flushing on its own.
+                    for _ in 0..QUEUED >> 20 {
+                        writer.write(&[1u8; 1 << 20]).unwrap();
+                    }
+                    h.release();
                 }
             },
             "127.0.0.1:0",
@@ -309,6 +315,9 @@ fn abort_clients_reaches_a_writer_still_flushing_after_its_handler_returned() {
         .await
         .unwrap();
         let client = TcpStream::connect(server.local_addr()).await.unwrap();
+        // The handler ran (closing before it was accepted would reset the
+        // connection and prove nothing).
+        handled.acquire().await.forget();
         server.close();
         // Every handler has returned: only the flushing writer is left.
         server.wait_closed().await;
