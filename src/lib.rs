@@ -54,6 +54,8 @@ pub mod streams;
 pub mod sync;
 pub mod task;
 pub mod time;
+#[cfg(not(ferrio_loom))]
+mod weak_list;
 
 #[cfg(ferrio_loom)]
 #[doc(hidden)]

@@ -51,13 +51,14 @@ use std::future::{poll_fn, Future};
 use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::path::Path;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use crate::loom::lock;
 use crate::loom::sync::Mutex;
 use crate::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use crate::weak_list::WeakList;
 use crate::Task;
 use futures_core::Stream;
 
@@ -688,20 +689,8 @@ struct ServerState {
     /// Handlers that ended before their task handle was filed.
     ended_early: HashSet<u64>,
     /// Connections whose handler returned: their writer may still be
-    /// flushing, and `abort_clients` must reach them too. Dead entries are
-    /// pruned whenever the list doubles.
-    lingering: Vec<Weak<Conn>>,
-    prune_at: usize,
-}
-
-impl ServerState {
-    fn linger(&mut self, conn: &Arc<Conn>) {
-        if self.lingering.len() >= self.prune_at {
-            self.lingering.retain(|c| c.strong_count() > 0);
-            self.prune_at = (self.lingering.len() * 2).max(64);
-        }
-        self.lingering.push(Arc::downgrade(conn));
-    }
+    /// flushing, and `abort_clients` must reach them too.
+    lingering: WeakList<Conn>,
 }
 
 struct ServerShared {
@@ -840,7 +829,7 @@ impl Drop for HandlerGuard {
         st.active -= 1;
         let task = st.handlers.remove(&self.id);
         match &task {
-            Some(h) => st.linger(&h.conn),
+            Some(h) => st.lingering.push(&h.conn),
             None if self.spawned => {
                 st.ended_early.insert(self.id);
             }
@@ -929,7 +918,7 @@ impl Server {
                 }));
                 let mut st = lock(&s.state);
                 if st.ended_early.remove(&id) {
-                    st.linger(&conn);
+                    st.lingering.push(&conn);
                     drop(st);
                     drop(task);
                 } else {
@@ -985,8 +974,8 @@ impl Server {
             conn.abort();
             task.cancel();
         }
-        let lingering: Vec<_> = std::mem::take(&mut lock(&self.shared.state).lingering);
-        for conn in lingering.iter().filter_map(Weak::upgrade) {
+        let lingering = lock(&self.shared.state).lingering.take_live();
+        for conn in lingering {
             conn.abort();
         }
     }

@@ -18,7 +18,7 @@ use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{
-    AtomicU64, AtomicUsize,
+    AtomicBool, AtomicU64, AtomicUsize,
     Ordering::{Relaxed, Release},
 };
 use std::sync::{Arc, Mutex};
@@ -30,6 +30,7 @@ use crate::scheduler::park::ParkState;
 
 use super::op::{Completion, OpCell};
 use super::pool::{BufPool, POOL_GROUP};
+use crate::weak_list::WeakList;
 
 /// `user_data` values that are not operation cells (cells are 8-aligned
 /// pointers, so small numbers never collide with them).
@@ -56,12 +57,8 @@ pub(crate) struct RingStats {
     pub(crate) ops_submitted: AtomicU64,
     pub(crate) ops_completed: AtomicU64,
     pub(crate) parks: AtomicU64,
-    /// 1 once shutdown gave up on the kernel and leaked this ring.
-    pub(crate) leaked: AtomicU64,
-    /// Test switch: cancel at shutdown as on kernels before 5.19, which
-    /// reject `IORING_ASYNC_CANCEL_ANY`.
-    #[cfg(test)]
-    pub(crate) without_cancel_any: std::sync::atomic::AtomicBool,
+    /// Set once shutdown gave up on the kernel and leaked this ring.
+    pub(crate) leaked: AtomicBool,
 }
 
 fn bump(c: &AtomicU64) {
@@ -115,6 +112,10 @@ pub(crate) struct DriverShared {
     pub(crate) features: std::sync::atomic::AtomicU8,
     /// The ring's receive-buffer pool, once registered (5.19+).
     pool: std::sync::OnceLock<Arc<BufPool>>,
+    /// Test switch: cancel at shutdown as on kernels before 5.19, which
+    /// reject `IORING_ASYNC_CANCEL_ANY`.
+    #[cfg(test)]
+    pub(crate) without_cancel_any: AtomicBool,
 }
 
 impl DriverShared {
@@ -133,6 +134,8 @@ impl DriverShared {
             stats: RingStats::default(),
             features: std::sync::atomic::AtomicU8::new(0),
             pool: std::sync::OnceLock::new(),
+            #[cfg(test)]
+            without_cancel_any: AtomicBool::new(false),
         }))
     }
 
@@ -221,9 +224,8 @@ pub(crate) struct Driver {
     /// Operations submitted for other threads (`block_on` outside the
     /// runtime): their futures can outlive the runtime, so shutdown
     /// cancels them one by one, as kernels before 5.19 require. Dead
-    /// entries are pruned whenever the list doubles.
-    remote_ops: RefCell<Vec<std::sync::Weak<OpCell>>>,
-    remote_ops_prune_at: Cell<usize>,
+    /// entries are pruned as the list grows.
+    remote_ops: RefCell<WeakList<OpCell>>,
 }
 
 /// Simulated setup failure (tests of the unavailable path).
@@ -364,8 +366,7 @@ impl Driver {
             in_flight: Cell::new(0),
             unsubmitted: Cell::new(0),
             cqes: RefCell::new(Vec::with_capacity(64)),
-            remote_ops: RefCell::new(Vec::new()),
-            remote_ops_prune_at: Cell::new(64),
+            remote_ops: RefCell::new(WeakList::default()),
         })
     }
 
@@ -461,12 +462,7 @@ impl Driver {
         // `Arc::into_raw`, alive until its last CQE (not yet submitted
         // here); borrowed without taking it over.
         let cell = std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(cell) });
-        let mut ops = self.remote_ops.borrow_mut();
-        if ops.len() >= self.remote_ops_prune_at.get() {
-            ops.retain(|op| op.strong_count() > 0);
-            self.remote_ops_prune_at.set((ops.len() * 2).max(64));
-        }
-        ops.push(Arc::downgrade(&cell));
+        self.remote_ops.borrow_mut().push(&cell);
     }
 
     /// Requests cancellation of the operation of `cell` on this ring.
@@ -658,11 +654,7 @@ impl Driver {
     /// future was moved out of its task.
     fn cancel_everything(&self) {
         #[cfg(test)]
-        let cancel_any = !self
-            .shared
-            .stats
-            .without_cancel_any
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let cancel_any = !self.shared.without_cancel_any.load(Relaxed);
         #[cfg(not(test))]
         let cancel_any = true;
         if cancel_any {
@@ -671,8 +663,8 @@ impl Driver {
                 .user_data(CANCEL_TOKEN);
             self.push(&any, false);
         }
-        let remote_ops = std::mem::take(&mut *self.remote_ops.borrow_mut());
-        for cell in remote_ops.iter().filter_map(std::sync::Weak::upgrade) {
+        let remote_ops = self.remote_ops.borrow_mut().take_live();
+        for cell in remote_ops {
             // A finished op answers ENOENT: harmless.
             self.push_cancel(cell);
         }
@@ -724,7 +716,7 @@ impl Driver {
         };
         late.into_iter().for_each(cancel_unsubmitted);
         if self.in_flight.get() > 0 || self.eventfd_armed.get() || self.timeout_armed.get() {
-            self.shared.stats.leaked.store(1, Relaxed);
+            self.shared.stats.leaked.store(true, Relaxed);
             eprintln!(
                 "ferrio: {} io_uring operations did not complete within {:?} of shutdown; \
                  leaking their ring and buffers rather than freeing memory the kernel may \

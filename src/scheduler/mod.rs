@@ -299,10 +299,10 @@ impl Shared {
         Ok(self.remotes[self.pick_worker()].unparker.clone())
     }
 
-    /// Each worker ring's counters (for tests).
+    /// Each worker ring's shared part (for tests).
     #[cfg(all(test, not(ferrio_loom)))]
-    pub(crate) fn each_ring(&self) -> impl Iterator<Item = &crate::driver::RingStats> {
-        self.remotes.iter().map(|r| &r.unparker.stats)
+    pub(crate) fn each_ring(&self) -> impl Iterator<Item = &crate::driver::DriverShared> {
+        self.remotes.iter().map(|r| &*r.unparker)
     }
 
     /// io_uring counters summed over the workers' rings.

@@ -61,3 +61,28 @@ pub fn rt(workers: usize) -> ferrio::Runtime {
         .build()
         .expect("runtime")
 }
+
+/// A pipe as two ferrio files: (read end, write end).
+pub fn pipe() -> (ferrio::fs::File, ferrio::fs::File) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: plain syscall with a valid array.
+    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(r, 0);
+    // SAFETY: fresh descriptors we own.
+    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    (
+        ferrio::fs::File::from_std(std::fs::File::from(rd)),
+        ferrio::fs::File::from_std(std::fs::File::from(wr)),
+    )
+}
+
+/// Waits (1 ms sleeps, 20 s at most) until `done()` holds: for states
+/// the kernel reaches in its own time, however loaded the machine.
+pub async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        ferrio::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}

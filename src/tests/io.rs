@@ -4,21 +4,7 @@
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::time::Duration;
 
-use super::common::rt;
-use ferrio::fs::File;
-
-fn pipe() -> (File, File) {
-    let mut fds = [0; 2];
-    // SAFETY: plain syscall with a valid array.
-    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
-    assert_eq!(r, 0);
-    // SAFETY: fresh descriptors we own.
-    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    (
-        File::from_std(std::fs::File::from(rd)),
-        File::from_std(std::fs::File::from(wr)),
-    )
-}
+use super::common::{pipe, rt};
 
 #[test]
 fn nop_round_trips_on_workers_and_block_on() {

@@ -6,7 +6,7 @@ use std::os::unix::process::ExitStatusExt;
 
 use futures::AsyncBufReadExt;
 
-use super::common::rt;
+use super::common::{rt, until};
 use ferrio::process::{Command, Stdio};
 
 #[test]
@@ -127,17 +127,9 @@ fn dropped_children_are_reaped_not_left_as_zombies() {
         let mut unreaped = std::process::Command::new("true").spawn().unwrap();
         assert!(still_our_child(unreaped.id()));
         unreaped.wait().unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        loop {
-            let alive = pids.iter().filter(|&&p| still_our_child(p)).count();
-            if alive == 0 {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{alive} children not reaped"
-            );
-            ferrio::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        until("every dropped child reaped", || {
+            !pids.iter().any(|&p| still_our_child(p))
+        })
+        .await;
     });
 }

@@ -292,6 +292,21 @@ fn unix_streams_round_trip() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Reads until the connection ends (EOF or an error); returns the bytes.
+async fn read_until_closed(client: &TcpStream) -> usize {
+    let mut received = 0;
+    let mut buf = Vec::with_capacity(1 << 20);
+    loop {
+        buf.clear();
+        let (r, b) = client.read(buf).await;
+        buf = b;
+        match r {
+            Ok(0) | Err(_) => return received,
+            Ok(n) => received += n,
+        }
+    }
+}
+
 #[test]
 fn abort_clients_reaches_a_writer_still_flushing_after_its_handler_returned() {
     rt(2).block_on(async {
@@ -323,17 +338,7 @@ fn abort_clients_reaches_a_writer_still_flushing_after_its_handler_returned() {
         server.wait_closed().await;
         server.abort_clients();
         // The client sees the end long before all it was sent.
-        let mut received = 0;
-        let mut buf = Vec::with_capacity(1 << 20);
-        loop {
-            buf.clear();
-            let (r, b) = client.read(buf).await;
-            buf = b;
-            match r {
-                Ok(0) | Err(_) => break,
-                Ok(n) => received += n,
-            }
-        }
+        let received = read_until_closed(&client).await;
         assert!(
             received < QUEUED,
             "all {received} bytes arrived: not aborted"
@@ -370,15 +375,6 @@ fn abort_clients_ends_connections_whose_peer_stopped_reading() {
         // The handler is gone even though its writer still held bytes.
         server.wait_closed().await;
         // The client sees the connection end (after whatever was sent).
-        let mut buf = Vec::with_capacity(1 << 20);
-        loop {
-            buf.clear();
-            let (r, b) = client.read(buf).await;
-            buf = b;
-            match r {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
+        read_until_closed(&client).await;
     });
 }
