@@ -136,9 +136,21 @@ impl Command {
         self
     }
 
-    /// Starts the process. A missing program is `NotFound`.
+    /// Starts the process.
+    ///
+    /// A missing program or working directory is `NotFound`, and the
+    /// message names which one (the kernel's error is the same for both).
+    ///
+    /// ```
+    /// use ferrio::process::Command;
+    /// ferrio::run(async {
+    ///     let e = Command::new("true").current_dir("/no/such/dir").spawn().unwrap_err();
+    ///     assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    ///     assert!(e.to_string().contains("/no/such/dir"), "{e}");
+    /// });
+    /// ```
     pub fn spawn(&mut self) -> io::Result<Child> {
-        let mut child = self.std.spawn()?;
+        let mut child = self.std.spawn().map_err(|e| self.explain_spawn_error(e))?;
         let pid = child.id() as libc::pid_t;
         // SAFETY: plain syscall; the result is checked. The child is not
         // reaped yet (only we may wait for it), so `pid` names it.
@@ -181,24 +193,114 @@ impl Command {
 
     /// Runs the process to completion and collects its output. As with
     /// std, stdout and stderr default to piped and stdin to null here;
-    /// what the caller set explicitly is kept.
+    /// what the caller set explicitly is kept. These defaults hold for
+    /// this call only: the `Command` is left as it was, so a later
+    /// [`spawn`](Self::spawn) or [`status`](Self::status) inherits the
+    /// streams the caller did not set.
+    ///
+    /// ```
+    /// use ferrio::process::Command;
+    /// ferrio::run(async {
+    ///     let mut cmd = Command::new("true");
+    ///     assert!(cmd.output().await.unwrap().status.success());
+    ///     // Not piped: `output`'s defaults did not stick.
+    ///     let mut child = cmd.spawn().unwrap();
+    ///     assert!(child.stdout.is_none() && child.stderr.is_none());
+    ///     child.wait().await.unwrap();
+    /// });
+    /// ```
     pub async fn output(&mut self) -> io::Result<Output> {
-        if !self.stdio_set[0] {
-            self.std.stdin(Stdio::null());
+        let defaults = [
+            Stdio::null as fn() -> Stdio,
+            Stdio::piped,
+            Stdio::piped,
+        ];
+        for (i, default) in defaults.iter().enumerate() {
+            if !self.stdio_set[i] {
+                self.set_stdio(i, default());
+            }
         }
-        if !self.stdio_set[1] {
-            self.std.stdout(Stdio::piped());
+        let spawned = self.spawn();
+        // Put back what `spawn` and `status` use for streams the caller
+        // did not set (std's default: inherit), before anything can fail
+        // or be cancelled.
+        for i in 0..3 {
+            if !self.stdio_set[i] {
+                self.set_stdio(i, Stdio::inherit());
+            }
         }
-        if !self.stdio_set[2] {
-            self.std.stderr(Stdio::piped());
-        }
-        self.spawn()?.wait_with_output().await
+        spawned?.wait_with_output().await
+    }
+
+    /// Sets stream `i` (0 stdin, 1 stdout, 2 stderr) on the std command
+    /// without marking it as set by the caller.
+    fn set_stdio(&mut self, i: usize, cfg: Stdio) {
+        match i {
+            0 => self.std.stdin(cfg),
+            1 => self.std.stdout(cfg),
+            _ => self.std.stderr(cfg),
+        };
     }
 
     /// Runs the process to completion and returns its exit status.
     pub async fn status(&mut self) -> io::Result<ExitStatus> {
         self.spawn()?.wait().await
     }
+}
+
+impl Command {
+    /// Names what `spawn` could not find or use. `fork`/`exec` report a
+    /// missing working directory and a missing program with the same
+    /// errno, so the directory is checked after the fact (this only picks
+    /// the message; the error kind is the kernel's).
+    fn explain_spawn_error(&self, e: io::Error) -> io::Error {
+        let kind = e.kind();
+        let path_error = matches!(
+            e.raw_os_error(),
+            Some(libc::ENOENT | libc::ENOTDIR | libc::EACCES | libc::ELOOP | libc::ENAMETOOLONG)
+        );
+        if !path_error {
+            return e;
+        }
+        let program = self.std.get_program();
+        let dir = self.std.get_current_dir();
+        if let Some(dir) = dir {
+            if !is_usable_dir(dir) {
+                return io::Error::new(
+                    kind,
+                    format!(
+                        "ferrio::process: cannot use working directory {dir:?} to run \
+                         {program:?}: {e}"
+                    ),
+                );
+            }
+        }
+        let has_slash = program.as_encoded_bytes().contains(&b'/');
+        let message = match (has_slash, dir) {
+            (false, _) => format!(
+                "ferrio::process: cannot run program {program:?} (searched in PATH): {e}"
+            ),
+            (true, Some(dir)) if !Path::new(program).is_absolute() => format!(
+                "ferrio::process: cannot run program {program:?} (relative to working \
+                 directory {dir:?}): {e}"
+            ),
+            (true, _) => format!("ferrio::process: cannot run program {program:?}: {e}"),
+        };
+        io::Error::new(kind, message)
+    }
+}
+
+/// True if `dir` is a directory the process may enter.
+fn is_usable_dir(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    if !std::fs::metadata(dir).is_ok_and(|m| m.is_dir()) {
+        return false;
+    }
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: plain syscall with a valid NUL-terminated path.
+    unsafe { libc::access(c.as_ptr(), libc::X_OK) == 0 }
 }
 
 fn set_cloexec(fd: &OwnedFd) {

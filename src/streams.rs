@@ -66,6 +66,10 @@ use futures_core::Stream;
 pub const DEFAULT_LIMIT: usize = 64 * 1024;
 const HIGH_WATER: usize = 64 * 1024;
 const LOW_WATER: usize = HIGH_WATER / 4;
+/// The most capacity a writer's queue and its spare each keep once sent:
+/// steady writes up to this size reuse their buffers, and a burst's
+/// larger buffer is freed when it has gone out.
+const KEEP_CAPACITY: usize = HIGH_WATER;
 
 /// The connection under a reader/writer pair.
 #[derive(Debug)]
@@ -189,7 +193,9 @@ impl IncompleteReadError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LimitOverrunError {
     /// How many bytes are buffered up to (and including) the separator,
-    /// or that were searched without finding it.
+    /// or that were searched without finding it. (asyncio counts up to
+    /// the separator's start instead; including it here means
+    /// `readexactly(consumed)` skips the whole overlong line.)
     pub consumed: usize,
 }
 
@@ -347,12 +353,34 @@ impl StreamReader {
 
     /// Bytes up to and including `separator`.
     ///
+    /// The [`limit`](Self::limit) applies as in asyncio: the separator
+    /// must *start* within it (at most `limit` bytes before it), so with
+    /// the limit at 10 an 11-byte line `b"0123456789\n"` is accepted and
+    /// a 12-byte one is not; the separator's own bytes do not count.
+    ///
     /// - End of stream first: `UnexpectedEof` holding an
     ///   [`IncompleteReadError`] with everything that was buffered.
-    /// - More than [`limit`](Self::limit) bytes without the separator (or
-    ///   a line longer than the limit): `InvalidData` holding a
-    ///   [`LimitOverrunError`]; nothing is taken from the stream.
+    /// - More than `limit` bytes before the separator (found, or not
+    ///   found and no longer able to start within the limit):
+    ///   `InvalidData` holding a [`LimitOverrunError`]; nothing is taken
+    ///   from the stream.
     /// - An empty separator is `InvalidInput`.
+    ///
+    /// ```
+    /// ferrio::run(async {
+    ///     let server = ferrio::start_server(
+    ///         |_r, w: ferrio::StreamWriter| async move {
+    ///             w.write(b"0123456789\n0123456789A\n").unwrap();
+    ///         },
+    ///         "127.0.0.1:0",
+    ///     ).await.unwrap();
+    ///     let (mut reader, _w) = ferrio::open_connection(server.local_addr()).await.unwrap();
+    ///     reader.set_limit(10);
+    ///     assert_eq!(reader.readuntil(b"\n").await.unwrap(), b"0123456789\n");
+    ///     let e = reader.readuntil(b"\n").await.unwrap_err();
+    ///     assert!(ferrio::LimitOverrunError::from_io(&e).is_some());
+    /// });
+    /// ```
     pub async fn readuntil(&mut self, separator: &[u8]) -> io::Result<Vec<u8>> {
         if separator.is_empty() {
             return Err(io::Error::new(
@@ -360,20 +388,24 @@ impl StreamReader {
                 "readuntil: the separator must not be empty",
             ));
         }
+        // Bytes known to hold no separator start: the search resumes here.
         let mut searched = 0;
         loop {
             let data = self.buffered();
             if let Some(i) = find(&data[searched..], separator) {
-                let end = searched + i + separator.len();
-                if end > self.limit {
+                let start = searched + i;
+                let end = start + separator.len();
+                if start > self.limit {
                     return Err(overrun(end));
                 }
                 return Ok(self.take(end));
             }
-            if data.len() > self.limit {
+            // A separator not found yet can only start in its last
+            // `len - 1` bytes (a partial match) or later.
+            searched = (data.len() + 1).saturating_sub(separator.len());
+            if searched > self.limit {
                 return Err(overrun(data.len()));
             }
-            searched = (data.len() + 1).saturating_sub(separator.len());
             if !self.fill().await? {
                 return Err(self.incomplete(None));
             }
@@ -525,6 +557,14 @@ impl StreamWriter {
         Ok(())
     }
 
+    /// Capacity held by the queue and its spare buffer (not counting a
+    /// batch being sent).
+    #[cfg(test)]
+    pub(crate) fn queue_capacity(&self) -> usize {
+        let st = lock(&self.shared.state);
+        st.queued.capacity() + st.spare.capacity()
+    }
+
     /// Bytes queued or being sent.
     pub fn buffered(&self) -> usize {
         let st = lock(&self.shared.state);
@@ -652,7 +692,8 @@ async fn send_loop(shared: Arc<WriterShared>) {
         st.in_flight = 0;
         if let Err(e) = res {
             st.error.get_or_insert((e.kind(), e.to_string()));
-            st.queued.clear();
+            st.queued = Vec::new();
+            st.spare = Vec::new();
             st.closing = true;
             st.closed = true;
             let waiters = st.take_all_waiters();
@@ -661,14 +702,24 @@ async fn send_loop(shared: Arc<WriterShared>) {
             return;
         }
         batch.clear();
-        if st.spare.capacity() < batch.capacity() {
-            st.spare = batch;
-        }
+        // Keep the larger buffer as the spare, up to KEEP_CAPACITY: a
+        // connection that once sent a big response must not hold its
+        // capacity while idle. (A bigger batch is freed here, after the
+        // lock, and the queue it came from was replaced by the spare.)
+        let freed = if batch.capacity() <= KEEP_CAPACITY && st.spare.capacity() < batch.capacity()
+        {
+            std::mem::replace(&mut st.spare, batch)
+        } else {
+            batch
+        };
         if st.queued.len() <= LOW_WATER {
             let drainers = std::mem::take(&mut st.drainers);
             drop(st);
             wake(drainers);
+        } else {
+            drop(st);
         }
+        drop(freed);
     }
 }
 
