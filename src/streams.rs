@@ -467,6 +467,17 @@ impl WriterState {
             .map(|(k, m)| io::Error::new(*k, m.clone()))
     }
 
+    /// Marks the writer closed now, dropping what is queued; returns the
+    /// waiters to wake once the lock is released.
+    fn close_now(&mut self) -> Vec<Waker> {
+        self.queued = Vec::new();
+        self.spare = Vec::new();
+        self.in_flight = 0;
+        self.closing = true;
+        self.closed = true;
+        self.take_all_waiters()
+    }
+
     /// Every drain and close waiter, to wake once the lock is released.
     fn take_all_waiters(&mut self) -> Vec<Waker> {
         self.drainers
@@ -517,7 +528,15 @@ impl StreamWriter {
             conn,
             state: Mutex::new(WriterState::default()),
         });
-        let sender = crate::spawn(send_loop(shared.clone()));
+        // The guard travels inside the task's future: however the task
+        // ends (its loop returns, or the runtime shuts down and drops it,
+        // polled or not), waiters are released.
+        let exit = SenderExit(shared.clone());
+        let for_task = shared.clone();
+        let sender = crate::spawn(async move {
+            let _exit = exit;
+            send_loop(for_task).await
+        });
         StreamWriter { shared, sender }
     }
 
@@ -605,19 +624,18 @@ impl StreamWriter {
     /// Closes at once: queued bytes are dropped, the connection is shut
     /// down both ways (asyncio's `transport.abort()`).
     pub fn abort(&self) {
+        // The state first, so the sender's exit guard (run by the cancel)
+        // finds the writer closed and the abort's error stands.
+        let waiters = {
+            let mut st = lock(&self.shared.state);
+            st.error.get_or_insert((
+                io::ErrorKind::ConnectionAborted,
+                "StreamWriter aborted".into(),
+            ));
+            st.close_now()
+        };
         self.sender.cancel();
         self.shared.conn.abort();
-        let mut st = lock(&self.shared.state);
-        st.queued = Vec::new();
-        st.in_flight = 0;
-        st.closing = true;
-        st.closed = true;
-        st.error.get_or_insert((
-            io::ErrorKind::ConnectionAborted,
-            "StreamWriter aborted".into(),
-        ));
-        let waiters = st.take_all_waiters();
-        drop(st);
         wake(waiters);
     }
 
@@ -657,6 +675,29 @@ impl Drop for StreamWriter {
     }
 }
 
+/// Runs when the writer's sender task ends, however it ends. If the loop
+/// did not close the writer itself (the runtime shut down and dropped the
+/// task, before or during a send), the writer is closed with an error, so
+/// `drain`, `wait_closed` and later writes report it instead of waiting
+/// for a sender that is gone.
+struct SenderExit(Arc<WriterShared>);
+
+impl Drop for SenderExit {
+    fn drop(&mut self) {
+        let mut st = lock(&self.0.state);
+        if st.closed {
+            return;
+        }
+        st.error.get_or_insert((
+            io::ErrorKind::Other,
+            "StreamWriter: the runtime shut down before the queued bytes were sent".into(),
+        ));
+        let waiters = st.close_now();
+        drop(st);
+        wake(waiters);
+    }
+}
+
 /// The writer's transport: sends whatever is queued, one buffer at a time.
 async fn send_loop(shared: Arc<WriterShared>) {
     loop {
@@ -692,11 +733,7 @@ async fn send_loop(shared: Arc<WriterShared>) {
         st.in_flight = 0;
         if let Err(e) = res {
             st.error.get_or_insert((e.kind(), e.to_string()));
-            st.queued = Vec::new();
-            st.spare = Vec::new();
-            st.closing = true;
-            st.closed = true;
-            let waiters = st.take_all_waiters();
+            let waiters = st.close_now();
             drop(st);
             wake(waiters);
             return;

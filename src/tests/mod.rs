@@ -18,3 +18,4 @@ mod tasks;
 mod threads;
 mod time;
 mod regress_streams;
+mod cancel_streams;
