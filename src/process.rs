@@ -25,8 +25,11 @@ use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
+use std::future::poll_fn;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::{Mutex, OnceLock};
+use std::task::{Context, Poll};
 
 use io_uring::{opcode, squeue, types};
 
@@ -172,12 +175,8 @@ impl Command {
         let stdin = child.stdin.take().map(|p| ChildStdin {
             inner: FdStream::pipe(p.into()),
         });
-        let stdout = child.stdout.take().map(|p| ChildStdout {
-            inner: FdStream::pipe(p.into()),
-        });
-        let stderr = child.stderr.take().map(|p| ChildStderr {
-            inner: FdStream::pipe(p.into()),
-        });
+        let stdout = child.stdout.take().map(|p| ChildStdout::new(p.into()));
+        let stderr = child.stderr.take().map(|p| ChildStderr::new(p.into()));
         // `std::process::Child` neither waits nor kills on drop.
         drop(child);
         Ok(Child {
@@ -443,27 +442,36 @@ impl Child {
 }
 
 async fn read_to_end<R: PipeRead>(pipe: Option<R>) -> io::Result<Vec<u8>> {
-    let Some(pipe) = pipe else {
+    let Some(mut pipe) = pipe else {
         return Ok(Vec::new());
     };
-    let fd = pipe.stream().fd();
-    crate::io::ops::read_to_end(fd, CURRENT_POSITION, Vec::with_capacity(16 * 1024)).await
+    let mut out = Vec::with_capacity(16 * 1024);
+    if pipe.used_futures_io() {
+        // The `AsyncRead`/`AsyncBufRead` side may hold bytes it read but
+        // did not hand out, or a read it left in flight: reading the
+        // descriptor directly would skip or reorder them. Read the rest
+        // through it.
+        let stream = pipe.stream_mut();
+        loop {
+            let n = poll_fn(|cx| {
+                stream.poll_fill_buf(cx).map_ok(|data| {
+                    out.extend_from_slice(data);
+                    data.len()
+                })
+            })
+            .await?;
+            if n == 0 {
+                return Ok(out);
+            }
+            stream.consume(n);
+        }
+    }
+    crate::io::ops::read_to_end(pipe.stream_mut().fd(), CURRENT_POSITION, out).await
 }
 
 trait PipeRead {
-    fn stream(&self) -> &FdStream;
-}
-
-impl PipeRead for ChildStdout {
-    fn stream(&self) -> &FdStream {
-        &self.inner
-    }
-}
-
-impl PipeRead for ChildStderr {
-    fn stream(&self) -> &FdStream {
-        &self.inner
-    }
+    fn stream_mut(&mut self) -> &mut FdStream;
+    fn used_futures_io(&self) -> bool;
 }
 
 impl Drop for Child {
@@ -613,22 +621,45 @@ impl ChildStdin {
 
 /// The child's standard output: owned-buffer reads, `AsyncRead` and
 /// `AsyncBufRead`.
+///
+/// Cancellation: the `AsyncRead`/`AsyncBufRead` side is
+/// cancellation-safe (a read dropped after its bytes arrived keeps them
+/// for the next call, so `wait_for` in a loop loses nothing). The
+/// owned-buffer [`read`](Self::read) and [`read_exact`](Self::read_exact)
+/// are not, like every owned-buffer operation: the buffer goes to the
+/// kernel, and bytes a dropped call already received are dropped with it.
+/// Do not mix the two styles on one pipe: the owned calls do not see
+/// bytes the `AsyncRead` side has buffered. [`Child::communicate`] and
+/// [`Child::wait_with_output`] do, and collect them first.
 #[derive(Debug)]
 pub struct ChildStdout {
     inner: FdStream,
+    /// The `futures-io` side was used: it may hold buffered bytes or a
+    /// read in flight, which `communicate` must collect first.
+    futures_io_used: bool,
 }
 
-/// The child's standard error: owned-buffer reads, `AsyncRead` and
-/// `AsyncBufRead`.
+/// The child's standard error: as [`ChildStdout`] (the same
+/// cancellation rules).
 #[derive(Debug)]
 pub struct ChildStderr {
     inner: FdStream,
+    /// See [`ChildStdout`].
+    futures_io_used: bool,
 }
 
 macro_rules! pipe_reader {
     ($ty:ty) => {
         impl $ty {
-            /// Reads into `buf`; `Ok(0)` at end of stream.
+            fn new(fd: OwnedFd) -> $ty {
+                Self {
+                    inner: FdStream::pipe(fd),
+                    futures_io_used: false,
+                }
+            }
+
+            /// Reads into `buf`; `Ok(0)` at end of stream. Not
+            /// cancellation-safe (see the type's docs).
             pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
                 self.inner.read(buf).await
             }
@@ -646,7 +677,38 @@ macro_rules! pipe_reader {
             }
         }
 
-        impl_futures_io!($ty, inner, read);
+        impl PipeRead for $ty {
+            fn stream_mut(&mut self) -> &mut FdStream {
+                &mut self.inner
+            }
+            fn used_futures_io(&self) -> bool {
+                self.futures_io_used
+            }
+        }
+
+        impl futures_io::AsyncRead for $ty {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut [u8],
+            ) -> Poll<io::Result<usize>> {
+                let this = self.get_mut();
+                this.futures_io_used = true;
+                this.inner.poll_read(cx, buf)
+            }
+        }
+
+        impl futures_io::AsyncBufRead for $ty {
+            fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+                let this = self.get_mut();
+                this.futures_io_used = true;
+                this.inner.poll_fill_buf(cx)
+            }
+
+            fn consume(self: Pin<&mut Self>, amt: usize) {
+                self.get_mut().inner.consume(amt)
+            }
+        }
     };
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use std::future::Future;
 
+use super::cancel_streams::Stepper;
 use super::common::{rt, until};
 use ferrio::net::{TcpListener, TcpStream};
 use ferrio::process::{Command, Stdio};
@@ -230,4 +231,85 @@ fn writer_frees_a_large_write_buffer_once_sent() {
         assert!(kept <= 2 * 64 * 1024, "idle writer keeps {kept} bytes");
         drop(peer);
     });
+}
+
+// ---- child pipes: hand-over to communicate ---------------------------
+
+/// Bytes the `AsyncBufRead` side of a child's stdout already buffered are
+/// part of what `wait_with_output`/`communicate` collect. (They read the
+/// descriptor directly, so a line read with `read_line` lost the rest of
+/// its chunk.)
+#[test]
+fn communicate_collects_bytes_the_pipe_already_buffered() {
+    use futures::AsyncBufReadExt;
+    on_worker(async {
+        let mut child = Command::new("sh")
+            .args(["-c", "printf 'first\\nsecond\\nthird\\n'"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        stdout.read_line(&mut line).await.unwrap();
+        assert_eq!(line, "first\n");
+        child.stdout = Some(stdout);
+        let out = child.wait_with_output().await.unwrap();
+        assert_eq!(out.stdout, b"second\nthird\n");
+    });
+}
+
+/// The same after a cancelled read whose bytes had arrived: they are
+/// collected first, in order.
+#[test]
+fn communicate_collects_a_read_a_cancelled_call_completed() {
+    use futures::AsyncReadExt;
+    on_worker(async {
+        let mut child = Command::new("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        {
+            let mut buf = [0u8; 64];
+            let mut read = std::pin::pin!(AsyncReadExt::read(&mut stdout, &mut buf));
+            let stepper = std::sync::Arc::new(Stepper::default());
+            assert!(stepper.poll(read.as_mut()).is_pending());
+            stdin.write_all(b"first, ".to_vec()).await.0.unwrap();
+            stepper.woken("pipe read").await;
+            // Dropped with its read completed but not yet taken.
+        }
+        child.stdin = Some(stdin);
+        child.stdout = Some(stdout);
+        let out = child.communicate(b"then the rest".to_vec()).await.unwrap();
+        assert_eq!(out.stdout, b"first, then the rest");
+    });
+}
+
+// ---- StreamWriter across shutdown -----------------------------------
+
+/// `drain` and `wait_closed` on a writer whose runtime shut down end with
+/// an error (they waited for the dropped sender task forever), and later
+/// writes fail.
+#[test]
+fn writer_waiters_end_when_the_runtime_shuts_down() {
+    let runtime = rt(1);
+    let handle = runtime.handle();
+    let ((_reader, writer), peer) = runtime.block_on(runtime.spawn(stream_pair())).unwrap();
+    // More than the socket buffers take while the peer does not read.
+    writer.write(&vec![0u8; 16 << 20]).unwrap();
+    drop(runtime);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let drained = handle.block_on(writer.drain());
+        writer.close();
+        let closed = handle.block_on(writer.wait_closed());
+        let _ = tx.send((drained, closed, writer.write(b"late")));
+        drop(peer);
+    });
+    let (drained, closed, late) = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("drain/wait_closed hung after shutdown");
+    assert!(drained.is_err() && closed.is_err() && late.is_err());
 }
