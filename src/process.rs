@@ -22,10 +22,10 @@
 //! ```
 
 use std::ffi::OsStr;
+use std::future::poll_fn;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
-use std::future::poll_fn;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Mutex, OnceLock};
@@ -209,11 +209,7 @@ impl Command {
     /// });
     /// ```
     pub async fn output(&mut self) -> io::Result<Output> {
-        let defaults = [
-            Stdio::null as fn() -> Stdio,
-            Stdio::piped,
-            Stdio::piped,
-        ];
+        let defaults = [Stdio::null as fn() -> Stdio, Stdio::piped, Stdio::piped];
         for (i, default) in defaults.iter().enumerate() {
             if !self.stdio_set[i] {
                 self.set_stdio(i, default());
@@ -276,9 +272,9 @@ impl Command {
         }
         let has_slash = program.as_encoded_bytes().contains(&b'/');
         let message = match (has_slash, dir) {
-            (false, _) => format!(
-                "ferrio::process: cannot run program {program:?} (searched in PATH): {e}"
-            ),
+            (false, _) => {
+                format!("ferrio::process: cannot run program {program:?} (searched in PATH): {e}")
+            }
             (true, Some(dir)) if !Path::new(program).is_absolute() => format!(
                 "ferrio::process: cannot run program {program:?} (relative to working \
                  directory {dir:?}): {e}"
@@ -699,7 +695,10 @@ macro_rules! pipe_reader {
         }
 
         impl futures_io::AsyncBufRead for $ty {
-            fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+            fn poll_fill_buf(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<io::Result<&[u8]>> {
                 let this = self.get_mut();
                 this.futures_io_used = true;
                 this.inner.poll_fill_buf(cx)

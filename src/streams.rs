@@ -743,8 +743,7 @@ async fn send_loop(shared: Arc<WriterShared>) {
         // connection that once sent a big response must not hold its
         // capacity while idle. (A bigger batch is freed here, after the
         // lock, and the queue it came from was replaced by the spare.)
-        let freed = if batch.capacity() <= KEEP_CAPACITY && st.spare.capacity() < batch.capacity()
-        {
+        let freed = if batch.capacity() <= KEEP_CAPACITY && st.spare.capacity() < batch.capacity() {
             std::mem::replace(&mut st.spare, batch)
         } else {
             batch

@@ -183,7 +183,8 @@ fn payload() -> Vec<u8> {
 
 /// One StreamReader call under the harness; its output is the bytes it
 /// took from the stream.
-type ReaderOp = for<'a> fn(&'a mut StreamReader) -> Pin<Box<dyn Future<Output = Vec<u8>> + Send + 'a>>;
+type ReaderOp =
+    for<'a> fn(&'a mut StreamReader) -> Pin<Box<dyn Future<Output = Vec<u8>> + Send + 'a>>;
 
 fn op_read(r: &mut StreamReader) -> Pin<Box<dyn Future<Output = Vec<u8>> + Send + '_>> {
     Box::pin(async move { r.read(4).await.unwrap() })
@@ -384,7 +385,8 @@ fn child_wait_dropped_at_every_step_still_gets_the_status() {
                 let what = format!("wait dropped at poll {k} {at:?}");
                 let mut child = Command::new("sleep").arg("1000").spawn().unwrap();
                 let mut kill = Kill(child.id());
-                let done = step_then_drop(child.wait(), k, at, &mut dummies(1), &mut kill, &what).await;
+                let done =
+                    step_then_drop(child.wait(), k, at, &mut dummies(1), &mut kill, &what).await;
                 if let Some(status) = done {
                     assert_eq!(status.unwrap().signal(), Some(libc::SIGKILL), "{what}");
                 }
@@ -439,14 +441,18 @@ fn child_communicate_and_output_dropped_at_every_step_leave_nothing_behind() {
                 let what = format!("output dropped at poll {k} {at:?}");
                 let mut cmd = Command::new("sh");
                 cmd.args(["-c", "echo out; echo err >&2"]);
-                let out = step_then_drop(cmd.output(), k, at, &mut dummies(k), &mut Nothing, &what).await;
+                let out =
+                    step_then_drop(cmd.output(), k, at, &mut dummies(k), &mut Nothing, &what).await;
                 if let Some(out) = out {
                     assert_eq!(out.unwrap().stdout, b"out\n", "{what}");
                 }
                 no_op_in_flight(&what).await;
                 // The command is unchanged and runs again in full.
                 let again = cmd.output().await.unwrap();
-                assert_eq!((&again.stdout[..], &again.stderr[..]), (&b"out\n"[..], &b"err\n"[..]));
+                assert_eq!(
+                    (&again.stdout[..], &again.stderr[..]),
+                    (&b"out\n"[..], &b"err\n"[..])
+                );
                 no_op_in_flight(&what).await;
             }
         }
@@ -505,7 +511,9 @@ fn child_stdout_reads_dropped_at_every_step_lose_nothing() {
                         feed.send(piece).await;
                     }
                     feed.finish().await;
-                    AsyncReadExt::read_to_end(&mut stdout, &mut got).await.unwrap();
+                    AsyncReadExt::read_to_end(&mut stdout, &mut got)
+                        .await
+                        .unwrap();
                     assert_eq!(got, payload(), "{what}");
                     assert!(child.wait().await.unwrap().success());
                     drop(stdout);
@@ -536,7 +544,10 @@ fn reader_call(rt: &ferrio::Runtime, call: fn(StreamReader) -> Call) -> (Call, T
     let ((reader, writer), peer) = rt.block_on(rt.spawn(stream_pair())).unwrap();
     let trigger: Trigger = Box::new(move |h: &Handle| {
         let t = h.spawn(async move {
-            peer.write_all(b"0123456789\r\nmore".to_vec()).await.0.unwrap();
+            peer.write_all(b"0123456789\r\nmore".to_vec())
+                .await
+                .0
+                .unwrap();
             drop(writer);
             peer
         });
@@ -595,10 +606,14 @@ fn kill_trigger(pid: u32) -> Trigger {
 fn sweep_setups() -> Vec<(&'static str, Setup)> {
     vec![
         ("StreamReader::read", |rt| {
-            reader_call(rt, |mut r| Box::pin(async move { described(r.read(10).await) }))
+            reader_call(rt, |mut r| {
+                Box::pin(async move { described(r.read(10).await) })
+            })
         }),
         ("StreamReader::readline", |rt| {
-            reader_call(rt, |mut r| Box::pin(async move { described(r.readline().await) }))
+            reader_call(rt, |mut r| {
+                Box::pin(async move { described(r.readline().await) })
+            })
         }),
         ("StreamReader::readexactly", |rt| {
             reader_call(rt, |mut r| {
@@ -615,7 +630,10 @@ fn sweep_setups() -> Vec<(&'static str, Setup)> {
         ("Child::wait", |rt| {
             let mut child = rt.block_on(async { sleeping_child(false) });
             let trigger = kill_trigger(child.id());
-            (Box::pin(async move { described(child.wait().await) }), trigger)
+            (
+                Box::pin(async move { described(child.wait().await) }),
+                trigger,
+            )
         }),
         ("Child::communicate", |rt| {
             let child = rt.block_on(async { sleeping_child(true) });

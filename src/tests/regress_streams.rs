@@ -182,10 +182,7 @@ fn readuntil_limit_counts_bytes_before_the_separator() {
         let first = ferrio::wait_for(reader.readuntil(b"\r\n"), Duration::from_millis(50)).await;
         assert!(first.is_err(), "must wait for the rest: {first:?}");
         peer.write_all(b"\n".to_vec()).await.0.unwrap();
-        assert_eq!(
-            reader.readuntil(b"\r\n").await.unwrap(),
-            b"0123456789\r\n"
-        );
+        assert_eq!(reader.readuntil(b"\r\n").await.unwrap(), b"0123456789\r\n");
         // 12 bytes: the separator starts at 11, past the limit.
         peer.write_all(b"0123456789A\n".to_vec()).await.0.unwrap();
         let e = reader.readuntil(b"\n").await.unwrap_err();
