@@ -252,12 +252,15 @@ fn stream_reader_repeatedly_cancelled_readline_keeps_order() {
         let mut k = 1;
         while !rest.is_empty() {
             let what = format!("readline round {k}");
-            let at = if k % 2 == 0 {
-                DropAt::AfterWake
+            // Alternately: one poll and dropped once its receive brought
+            // a piece; two polls and dropped while waiting.
+            let (polls, at) = if k % 2 == 0 {
+                (1, DropAt::AfterWake)
             } else {
-                DropAt::AfterPoll
+                (2, DropAt::AfterPoll)
             };
-            let out = step_then_drop(reader.readline(), 2, at, &mut rest, &mut feed, &what).await;
+            let out =
+                step_then_drop(reader.readline(), polls, at, &mut rest, &mut feed, &what).await;
             got.extend(out.map(Result::unwrap).unwrap_or_default());
             k += 1;
         }
