@@ -22,6 +22,14 @@
 //!   loses data.
 //! - Dropping a `StreamWriter` closes it (flushes, then shuts down the
 //!   write side), as the garbage collector closes an asyncio transport.
+//! - `readuntil`/`readline`'s `limit` is asyncio's: the separator must
+//!   start within `limit` bytes; its own bytes do not count.
+//! - When the runtime shuts down, the writer's sending task ends with it:
+//!   bytes still queued are dropped, and `drain`, `wait_closed` and later
+//!   writes return an error (kind `Other`) instead of waiting. Reader calls
+//!   fail as any I/O does after shutdown.
+//! - An idle writer keeps at most 64 KiB of buffer (plus a 64 KiB spare):
+//!   a large write's buffer is freed once it is sent.
 //!
 //! ```
 //! ferrio::run(async {
