@@ -421,7 +421,8 @@ impl StreamReader {
     }
 
     /// One line, ending in `\n`; at end of stream, whatever is left (empty
-    /// when nothing is). A line longer than the limit is an `InvalidData`
+    /// when nothing is). A line with more than `limit` bytes before its
+    /// `\n` (see [`readuntil`](Self::readuntil)) is an `InvalidData`
     /// error holding a [`LimitOverrunError`]; unlike asyncio, which drops
     /// such a line, the bytes stay buffered (read them with `read`).
     pub async fn readline(&mut self) -> io::Result<Vec<u8>> {
