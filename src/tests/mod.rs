@@ -3,6 +3,7 @@
 //! card lays it out; they use only public paths (`ferrio::...`).
 
 mod combinators;
+mod cancel_time;
 mod common;
 mod fs;
 mod group;
