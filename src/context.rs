@@ -165,9 +165,7 @@ impl Drop for ScopeGuard {
 
 /// The earliest deadline of the timeout scopes enclosing the current poll.
 pub(crate) fn enclosing_scope_deadline() -> Option<Instant> {
-    CONTEXT
-        .try_with(|c| c.scope_deadline.get())
-        .unwrap_or(None)
+    CONTEXT.try_with(|c| c.scope_deadline.get()).unwrap_or(None)
 }
 
 pub(crate) fn current_task() -> Option<RawTask> {

@@ -248,7 +248,11 @@ impl Shared {
     /// (and shorten its sleep). Returns the worker; `None` when the
     /// runtime is shutting down (no wheel will fire the timer: the caller
     /// ends it at once).
-    pub(crate) fn register_timer_remote(&self, ms: u64, timer: StdArc<TimerShared>) -> Option<usize> {
+    pub(crate) fn register_timer_remote(
+        &self,
+        ms: u64,
+        timer: StdArc<TimerShared>,
+    ) -> Option<usize> {
         if self.is_shutdown() {
             return None;
         }

@@ -98,7 +98,10 @@ async fn later_timers_fire_in_order() {
             let order = order.clone();
             ferrio::spawn(async move {
                 ferrio::sleep(Duration::from_millis(ms)).await;
-                assert!(start.elapsed() >= Duration::from_millis(ms), "{ms} ms woke early");
+                assert!(
+                    start.elapsed() >= Duration::from_millis(ms),
+                    "{ms} ms woke early"
+                );
                 order.lock().unwrap().push(ms);
             })
         })
@@ -119,13 +122,20 @@ fn timer_futures_dropped_on_their_worker_leave_no_timer_behind() {
                 assert_eq!(registered(&handle), 0, "{name}: a timer left from before");
                 let mut fut = make();
                 for i in 0..k {
-                    assert!(poll_once(&mut fut).await.is_pending(), "{name}: poll {i} ended");
+                    assert!(
+                        poll_once(&mut fut).await.is_pending(),
+                        "{name}: poll {i} ended"
+                    );
                     assert_eq!(registered(&handle), timers, "{name}: after poll {i} of {k}");
                     ferrio::yield_now().await;
                 }
                 drop(fut);
                 // Dropped on the worker that owns the wheel: removed now.
-                assert_eq!(registered(&handle), 0, "{name}: polled {k} times, then dropped");
+                assert_eq!(
+                    registered(&handle),
+                    0,
+                    "{name}: polled {k} times, then dropped"
+                );
             }
         }
         later_timers_fire_in_order().await;
@@ -146,14 +156,21 @@ fn timer_futures_dropped_off_the_workers_leave_no_timer_behind() {
             let mut fut = make();
             rt.block_on(async {
                 for i in 0..k {
-                    assert!(poll_once(&mut fut).await.is_pending(), "{name}: poll {i} ended");
+                    assert!(
+                        poll_once(&mut fut).await.is_pending(),
+                        "{name}: poll {i} ended"
+                    );
                     // The owner moves registrations from its queue into its
                     // wheel in its own time: the count settles there.
                     settles(&handle, timers, &format!("{name}: after poll {i} of {k}"));
                 }
             });
             drop(fut);
-            settles(&handle, 0, &format!("{name}: polled {k} times, then dropped"));
+            settles(
+                &handle,
+                0,
+                &format!("{name}: polled {k} times, then dropped"),
+            );
         }
     }
     rt.block_on(later_timers_fire_in_order());

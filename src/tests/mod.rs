@@ -2,8 +2,8 @@
 //! `cfg(test)` modules) so the repository's top level stays as the design
 //! card lays it out; they use only public paths (`ferrio::...`).
 
-mod combinators;
 mod cancel_time;
+mod combinators;
 mod common;
 mod fs;
 mod group;

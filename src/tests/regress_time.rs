@@ -22,7 +22,10 @@ async fn registered_then<F: Future>(fut: F, registered: mpsc::Sender<()>) -> F::
         let p = fut.as_mut().poll(cx);
         if first {
             first = false;
-            assert!(p.is_pending(), "the timer must be waiting when the runtime goes");
+            assert!(
+                p.is_pending(),
+                "the timer must be waiting when the runtime goes"
+            );
             registered.send(()).unwrap();
         }
         p
@@ -57,7 +60,10 @@ fn wait_for_and_scopes_after_shutdown_fail_with_a_shutdown_error() {
         assert!(e.is_runtime_shutdown(), "{e:?}");
         assert_eq!(e.to_string(), "the runtime shut down before the deadline");
         assert_eq!(std::io::Error::from(e).kind(), std::io::ErrorKind::Other);
-        let r = handle.block_on(ferrio::wait_for(std::future::pending::<()>(), Duration::from_millis(10)));
+        let r = handle.block_on(ferrio::wait_for(
+            std::future::pending::<()>(),
+            Duration::from_millis(10),
+        ));
         assert!(r.unwrap_err().is_runtime_shutdown());
         let scope = ferrio::timeout(HOUR);
         let r = handle.block_on(scope.run(std::future::pending::<()>()));
@@ -135,7 +141,10 @@ fn registrations_racing_the_shutdown_never_hang() {
                 std::thread::spawn(move || {
                     let mut n = 0u32;
                     while !stop.load(Ordering::SeqCst) {
-                        let r = h.block_on(ferrio::wait_for(std::future::pending::<()>(), Duration::from_millis(1)));
+                        let r = h.block_on(ferrio::wait_for(
+                            std::future::pending::<()>(),
+                            Duration::from_millis(1),
+                        ));
                         assert!(r.is_err());
                         n += 1;
                         if n == 1 {
@@ -179,7 +188,9 @@ fn interval_of_duration_max_does_not_panic() {
             let r = ferrio::wait_for(every.tick(), Duration::from_millis(20)).await;
             assert!(r.is_err() && !r.unwrap_err().is_runtime_shutdown());
             every.reset();
-            assert!(ferrio::wait_for(every.tick(), Duration::from_millis(5)).await.is_err());
+            assert!(ferrio::wait_for(every.tick(), Duration::from_millis(5))
+                .await
+                .is_err());
         });
     }
 }
@@ -193,8 +204,14 @@ fn interval_skip_far_behind_lands_on_the_next_tick_after_now() {
     for behind in [(1u64 << 32) + 10, 1 << 40, 7] {
         let now = t0 + Duration::from_nanos(behind);
         let next = crate::time::next_tick(Skip, t0, now, period);
-        assert!(next > now, "{behind} periods behind: next tick is not after now");
-        assert!(next - now <= period, "{behind}: more than one period skipped too many");
+        assert!(
+            next > now,
+            "{behind} periods behind: next tick is not after now"
+        );
+        assert!(
+            next - now <= period,
+            "{behind}: more than one period skipped too many"
+        );
     }
     // A long period, far behind: no overflow, on the original schedule.
     let period = Duration::from_secs(86_400 * 365);
@@ -208,7 +225,10 @@ fn interval_skip_far_behind_lands_on_the_next_tick_after_now() {
 /// Outer and inner scopes with deadlines `outer_at` and `inner_at` around
 /// a body that never ends; returns (outer result, reached after the inner
 /// block, outer expired, inner expired).
-async fn nested(outer_at: Instant, inner_at: Instant) -> (Result<(), ferrio::TimeoutError>, bool, bool, bool) {
+async fn nested(
+    outer_at: Instant,
+    inner_at: Instant,
+) -> (Result<(), ferrio::TimeoutError>, bool, bool, bool) {
     let outer = ferrio::timeout_at(Some(outer_at));
     let inner = ferrio::timeout_at(Some(inner_at));
     let reached = Arc::new(AtomicBool::new(false));
@@ -221,14 +241,28 @@ async fn nested(outer_at: Instant, inner_at: Instant) -> (Result<(), ferrio::Tim
             std::future::pending::<()>().await
         })
         .await;
-    (res, reached.load(Ordering::SeqCst), outer.expired(), inner.expired())
+    (
+        res,
+        reached.load(Ordering::SeqCst),
+        outer.expired(),
+        inner.expired(),
+    )
 }
 
-fn assert_outermost_reported(got: (Result<(), ferrio::TimeoutError>, bool, bool, bool), run: usize) {
+fn assert_outermost_reported(
+    got: (Result<(), ferrio::TimeoutError>, bool, bool, bool),
+    run: usize,
+) {
     let (res, reached, outer_expired, inner_expired) = got;
     assert!(res.is_err(), "run {run}: outer scope did not report");
-    assert!(!reached, "run {run}: the inner scope reported and the outer body carried on");
-    assert!(outer_expired && inner_expired, "run {run}: both scopes expired");
+    assert!(
+        !reached,
+        "run {run}: the inner scope reported and the outer body carried on"
+    );
+    assert!(
+        outer_expired && inner_expired,
+        "run {run}: both scopes expired"
+    );
 }
 
 #[test]
@@ -263,7 +297,11 @@ fn nested_scopes_with_the_same_deadline_outermost_reports_from_block_on() {
 fn nested_scopes_both_past_outermost_reports_even_with_a_later_deadline() {
     ferrio::run(async {
         let now = Instant::now();
-        let got = nested(now - Duration::from_millis(1), now - Duration::from_millis(2)).await;
+        let got = nested(
+            now - Duration::from_millis(1),
+            now - Duration::from_millis(2),
+        )
+        .await;
         assert_outermost_reported(got, 0);
     });
 }

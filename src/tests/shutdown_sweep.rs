@@ -47,7 +47,9 @@ pub(super) fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send
             t.join().unwrap();
             v
         }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: still running after {BOUND:?} (hang)"),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{what}: still running after {BOUND:?} (hang)")
+        }
         Err(mpsc::RecvTimeoutError::Disconnected) => match t.join() {
             Err(p) => std::panic::resume_unwind(p),
             Ok(()) => unreachable!(),
@@ -72,7 +74,9 @@ fn cases() -> Vec<Case> {
     vec![
         // Timers.
         ("sleep", |p| b(ferrio::sleep(p))),
-        ("sleep_until", |p| b(ferrio::sleep_until(Instant::now() + p))),
+        ("sleep_until", |p| {
+            b(ferrio::sleep_until(Instant::now() + p))
+        }),
         ("wait_for", |p| b(bounded(pending::<()>(), p))),
         ("timeout scope", |p| {
             b(async move {
@@ -223,7 +227,9 @@ fn cases() -> Vec<Case> {
         ("yield_now", |_| b(ferrio::yield_now())),
         ("to_thread", |p| {
             b(async move {
-                let _ = ferrio::to_thread(move || std::thread::sleep(p.min(Duration::from_millis(5)))).await;
+                let _ =
+                    ferrio::to_thread(move || std::thread::sleep(p.min(Duration::from_millis(5))))
+                        .await;
             })
         }),
         ("run_in_executor", |_| {
@@ -234,7 +240,9 @@ fn cases() -> Vec<Case> {
         // I/O on silent peers.
         ("TcpListener::accept", |p| {
             b(async move {
-                let Ok(l) = ferrio::net::TcpListener::bind("127.0.0.1:0") else { return };
+                let Ok(l) = ferrio::net::TcpListener::bind("127.0.0.1:0") else {
+                    return;
+                };
                 bounded(l.accept(), p).await
             })
         }),
@@ -252,13 +260,17 @@ fn cases() -> Vec<Case> {
         }),
         ("UdpSocket::recv_from", |p| {
             b(async move {
-                let Ok(s) = ferrio::net::UdpSocket::bind("127.0.0.1:0") else { return };
+                let Ok(s) = ferrio::net::UdpSocket::bind("127.0.0.1:0") else {
+                    return;
+                };
                 bounded(s.recv_from(vec![0u8; 16]), p).await
             })
         }),
         ("UnixStream::read", |p| {
             b(async move {
-                let Ok((a, _b)) = ferrio::net::UnixStream::pair() else { return };
+                let Ok((a, _b)) = ferrio::net::UnixStream::pair() else {
+                    return;
+                };
                 bounded(a.read(vec![0u8; 16]), p).await
             })
         }),

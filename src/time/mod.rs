@@ -922,7 +922,12 @@ fn add_saturating(t: Instant, d: Duration) -> Instant {
 }
 
 /// When the tick after `tick` is due, at time `now`, under `missed`.
-pub(crate) fn next_tick(missed: MissedTickBehavior, tick: Instant, now: Instant, period: Duration) -> Instant {
+pub(crate) fn next_tick(
+    missed: MissedTickBehavior,
+    tick: Instant,
+    now: Instant,
+    period: Duration,
+) -> Instant {
     let next = add_saturating(tick, period);
     match missed {
         MissedTickBehavior::Burst => next,
