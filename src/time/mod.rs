@@ -843,7 +843,9 @@ pub enum MissedTickBehavior {
 /// asyncio.sleep(period)`, without drift).
 ///
 /// The first tick completes at once. Missed ticks follow
-/// [`MissedTickBehavior`] (default `Burst`).
+/// [`MissedTickBehavior`] (default `Burst`). A tick too far away for an
+/// `Instant` (a period like `Duration::MAX`) never comes. After the
+/// runtime shuts down, ticks come at once (see [the module docs](self)).
 ///
 /// # Panics
 /// When `period` is zero.
