@@ -198,6 +198,12 @@ fn cases() -> Vec<Case> {
                 each.next().await;
             })
         }),
+        ("as_completed with_timeout", |p| {
+            b(async move {
+                let mut each = ferrio::as_completed([pending::<()>()]).with_timeout(p);
+                each.next().await;
+            })
+        }),
         ("wait", |p| {
             b(async move {
                 let t = ferrio::spawn(pending::<()>());
