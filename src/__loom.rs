@@ -273,12 +273,15 @@ impl Default for OpCell {
     }
 }
 
-/// One timer, its owner's wheel and the owner's cancellation queue: the
-/// cross-thread timer protocol (`time`).
+/// Timers, their owner's wheel and the owner's request queues: the
+/// cross-thread timer protocol (`time`). The owner's side runs the
+/// shipped `TimerQueues` code the worker runs (`collect_due`, `close`);
+/// the wheel sits behind a mutex standing in for the worker's `RefCell`
+/// (only the model's owner thread touches it).
 pub struct TimerModel {
-    timer: std::sync::Arc<crate::time::TimerShared>,
+    timers: Vec<std::sync::Arc<crate::time::TimerShared>>,
     wheel: Mutex<crate::time::wheel::Wheel<std::sync::Arc<crate::time::TimerShared>>>,
-    cancels: Mutex<Vec<u64>>,
+    queues: crate::time::TimerQueues,
 }
 
 impl Default for TimerModel {
@@ -288,51 +291,101 @@ impl Default for TimerModel {
 }
 
 impl TimerModel {
-    /// A timer not yet in the wheel.
+    /// One timer, not yet in the wheel.
     pub fn new() -> TimerModel {
+        TimerModel::with_timers(1)
+    }
+
+    /// `n` timers, none in the wheel yet.
+    pub fn with_timers(n: usize) -> TimerModel {
         TimerModel {
-            timer: crate::time::TimerShared::new(std::task::Waker::noop().clone()),
+            timers: (0..n)
+                .map(|_| crate::time::TimerShared::new(std::task::Waker::noop().clone()))
+                .collect(),
             wheel: Mutex::new(crate::time::wheel::Wheel::new()),
-            cancels: Mutex::new(Vec::new()),
+            queues: crate::time::TimerQueues::default(),
         }
     }
-    /// Owner: takes in the registration (deadline `ms`).
+
+    /// Owner: takes in timer 0's registration (deadline `ms`).
     pub fn owner_insert(&self, ms: u64) {
-        crate::time::insert_registered(&mut self.wheel.lock().unwrap(), ms, self.timer.clone());
+        crate::time::insert_registered(&mut self.wheel.lock().unwrap(), ms, self.timers[0].clone());
     }
-    /// Owner: drains the cancellation queue and fires what is due at `now`.
-    pub fn owner_process(&self, now: u64) {
-        let keys: Vec<u64> = std::mem::take(&mut *self.cancels.lock().unwrap());
+
+    /// Owner: a task on the owner registers timer `i` (`Worker::insert_timer`).
+    pub fn owner_insert_local(&self, i: usize, ms: u64) {
         let mut wheel = self.wheel.lock().unwrap();
-        for k in keys {
-            wheel.remove(crate::time::wheel::Key::from_bits(k));
-        }
-        let mut fired = Vec::new();
-        wheel.advance(now, |t| fired.push(t));
-        drop(wheel);
-        for t in fired {
+        let key = wheel.insert(ms, self.timers[i].clone());
+        self.timers[i].set_key(key.to_bits());
+        self.queues.note_len(&wheel);
+    }
+
+    /// Owner: one round of `Worker::process_timers` at time `now`: takes
+    /// the queued requests, fires what is due (outside the wheel's lock).
+    pub fn owner_process(&self, now: u64) {
+        let mut due = Vec::new();
+        self.queues
+            .collect_due(&mut self.wheel.lock().unwrap(), || now, &mut due);
+        for t in due {
             t.fire();
         }
     }
-    /// Another thread drops the timer's future. True when it cancelled a
+
+    /// Owner: `Worker::shutdown_timers`: closes the register queue and
+    /// ends every timer it holds or has queued.
+    pub fn owner_shutdown(&self) {
+        let mut left = Vec::new();
+        self.queues
+            .close(&mut self.wheel.lock().unwrap(), &mut left);
+        for t in left {
+            t.shut_down();
+        }
+    }
+
+    /// Another thread registers timer `i` (`Shared::register_timer_remote`
+    /// past its shutdown check). False when refused: the registrant then
+    /// ends its sleep itself.
+    pub fn remote_register(&self, i: usize, ms: u64) -> bool {
+        self.queues.push_register(ms, self.timers[i].clone())
+    }
+
+    /// Another thread drops timer 0's future. True when it cancelled a
     /// waiting timer.
     pub fn remote_cancel(&self) -> bool {
-        match self.timer.cancel() {
+        self.remote_cancel_at(0)
+    }
+
+    /// Another thread drops timer `i`'s future (`Registration::cancel`,
+    /// then `Shared::cancel_timer` off the owner).
+    pub fn remote_cancel_at(&self, i: usize) -> bool {
+        match self.timers[i].cancel() {
             Some(stored) => {
                 if let Some(key) = crate::time::stored_key(stored) {
-                    self.cancels.lock().unwrap().push(key);
+                    self.queues.push_cancel(key);
                 }
                 true
             }
             None => false,
         }
     }
-    /// Whether the timer fired.
+
+    /// Whether timer 0 fired.
     pub fn fired(&self) -> bool {
-        self.timer.is_fired()
+        self.timers[0].is_fired()
     }
+
+    /// Whether timer `i` was ended by the owner's shutdown.
+    pub fn ended_by_shutdown(&self, i: usize) -> bool {
+        self.timers[i].is_shut_down()
+    }
+
     /// Timers left in the wheel.
     pub fn in_wheel(&self) -> usize {
         self.wheel.lock().unwrap().len()
+    }
+
+    /// Timers in the wheel or queued for it (the count tests read).
+    pub fn registered(&self) -> usize {
+        self.queues.registered()
     }
 }

@@ -5,6 +5,7 @@
 #![allow(clippy::missing_const_for_thread_local)]
 
 use std::cell::{Cell, RefCell};
+use std::time::Instant;
 
 use crate::runtime::Handle;
 use crate::scheduler::Worker;
@@ -20,6 +21,10 @@ struct Context {
     /// Operations left before the current task must yield; `None` when no
     /// ferrio poll is on the stack (unconstrained).
     budget: Cell<Option<u8>>,
+    /// The earliest deadline of the timeout scopes whose bodies are being
+    /// polled right now (`time::Scoped`): a nested scope that expired
+    /// leaves the report to an enclosing one that expired too.
+    scope_deadline: Cell<Option<Instant>>,
 }
 
 crate::loom::thread_local! {
@@ -28,6 +33,7 @@ crate::loom::thread_local! {
         worker: Cell::new(std::ptr::null()),
         task: Cell::new(None),
         budget: Cell::new(None),
+        scope_deadline: Cell::new(None),
     };
 }
 
@@ -84,9 +90,11 @@ pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
 }
 
 /// Sets the current task and a fresh budget while polling it.
+/// (A task's poll starts outside every timeout scope.)
 pub(crate) struct TaskGuard {
     prev_task: Option<RawTask>,
     prev_budget: Option<u8>,
+    prev_scope: Option<Instant>,
 }
 
 pub(crate) fn enter_task(task: RawTask) -> TaskGuard {
@@ -94,10 +102,12 @@ pub(crate) fn enter_task(task: RawTask) -> TaskGuard {
         .try_with(|c| TaskGuard {
             prev_task: c.task.replace(Some(task)),
             prev_budget: c.budget.replace(Some(BUDGET)),
+            prev_scope: c.scope_deadline.replace(None),
         })
         .unwrap_or_else(|_| TaskGuard {
             prev_task: None,
             prev_budget: None,
+            prev_scope: None,
         })
 }
 
@@ -106,6 +116,7 @@ impl Drop for TaskGuard {
         let _ = CONTEXT.try_with(|c| {
             c.task.set(self.prev_task);
             c.budget.set(self.prev_budget);
+            c.scope_deadline.set(self.prev_scope);
         });
     }
 }
@@ -116,11 +127,45 @@ pub(crate) fn enter_block_on_poll() -> TaskGuard {
         .try_with(|c| TaskGuard {
             prev_task: c.task.replace(None),
             prev_budget: c.budget.replace(Some(BUDGET)),
+            prev_scope: c.scope_deadline.replace(None),
         })
         .unwrap_or_else(|_| TaskGuard {
             prev_task: None,
             prev_budget: None,
+            prev_scope: None,
         })
+}
+
+/// Marks the body of a timeout scope with `deadline` as being polled,
+/// until the guard drops.
+pub(crate) struct ScopeGuard {
+    prev: Option<Instant>,
+}
+
+pub(crate) fn enter_timeout_scope(deadline: Option<Instant>) -> ScopeGuard {
+    let prev = CONTEXT
+        .try_with(|c| {
+            let prev = c.scope_deadline.get();
+            let earliest = match (prev, deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            c.scope_deadline.set(earliest);
+            prev
+        })
+        .unwrap_or(None);
+    ScopeGuard { prev }
+}
+
+impl Drop for ScopeGuard {
+    fn drop(&mut self) {
+        let _ = CONTEXT.try_with(|c| c.scope_deadline.set(self.prev));
+    }
+}
+
+/// The earliest deadline of the timeout scopes enclosing the current poll.
+pub(crate) fn enclosing_scope_deadline() -> Option<Instant> {
+    CONTEXT.try_with(|c| c.scope_deadline.get()).unwrap_or(None)
 }
 
 pub(crate) fn current_task() -> Option<RawTask> {

@@ -19,14 +19,13 @@ use std::io;
 use std::sync::Arc as StdArc;
 use std::time::{Duration, Instant};
 
-use crate::loom::lock;
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
-use crate::loom::sync::{Arc, Mutex};
+use crate::loom::sync::Arc;
 use crate::runtime::Handle;
 use crate::task::list::OwnedTasks;
 use crate::task::{Notified, RawTask, Schedule, TaskInfo};
 use crate::time::wheel::{Key, Wheel};
-use crate::time::TimerShared;
+use crate::time::{TimerQueues, TimerShared};
 
 pub(crate) mod idle;
 pub(crate) mod park;
@@ -103,14 +102,6 @@ mod seam {
     }
     pub(crate) fn maintain(_: &Park) {}
     pub(crate) fn shutdown(_: &Park) {}
-}
-
-/// Timer requests from other threads for one worker's wheel.
-#[derive(Default)]
-struct TimerQueues {
-    register: Mutex<Vec<(u64, StdArc<TimerShared>)>>,
-    cancel: Mutex<Vec<u64>>,
-    pending: AtomicUsize,
 }
 
 /// Every this many ticks a worker looks at the injector before its own
@@ -254,14 +245,33 @@ impl Shared {
 
     /// Registers a timer from a thread that is not a worker: it goes to a
     /// worker's queue, and that worker is woken to take it into its wheel
-    /// (and shorten its sleep). Returns the worker.
-    pub(crate) fn register_timer_remote(&self, ms: u64, timer: StdArc<TimerShared>) -> usize {
+    /// (and shorten its sleep). Returns the worker; `None` when the
+    /// runtime is shutting down (no wheel will fire the timer: the caller
+    /// ends it at once).
+    pub(crate) fn register_timer_remote(
+        &self,
+        ms: u64,
+        timer: StdArc<TimerShared>,
+    ) -> Option<usize> {
+        if self.is_shutdown() {
+            return None;
+        }
         let index = self.pick_worker();
         let remote = &self.remotes[index];
-        lock(&remote.timers.register).push((ms, timer));
-        remote.timers.pending.fetch_add(1, Ordering::SeqCst);
+        // A worker closes its queue when it exits: a registration that
+        // raced past the check above is refused here, or taken in (and
+        // ended) by the worker's shutdown.
+        if !remote.timers.push_register(ms, timer) {
+            return None;
+        }
         remote.unparker.unpark();
-        index
+        Some(index)
+    }
+
+    /// Timers in the workers' wheels or queued for them (for tests).
+    #[cfg(test)]
+    pub(crate) fn timers_registered(&self) -> usize {
+        self.remotes.iter().map(|r| r.timers.registered()).sum()
     }
 
     /// Removes a timer from worker `index`'s wheel: directly when called on
@@ -277,11 +287,10 @@ impl Shared {
         });
         if !local {
             let remote = &self.remotes[index];
-            lock(&remote.timers.cancel).push(key);
             // The first queued request wakes a sleeping owner, so the
             // cancelled timer's memory is reclaimed now, not at its
             // deadline; later ones ride on that wake-up.
-            if remote.timers.pending.fetch_add(1, Ordering::SeqCst) == 0 {
+            if remote.timers.push_cancel(key) {
                 remote.unparker.unpark();
             }
         }
@@ -504,18 +513,23 @@ impl Worker {
 
     /// Inserts a timer into this worker's wheel.
     pub(crate) fn insert_timer(&self, ms: u64, timer: StdArc<TimerShared>) {
-        let key = self.wheel.borrow_mut().insert(ms, timer.clone());
+        let mut wheel = self.wheel.borrow_mut();
+        let key = wheel.insert(ms, timer.clone());
         timer.set_key(key.to_bits());
+        self.shared.remotes[self.index].timers.note_len(&wheel);
     }
 
     /// Removes a timer from this worker's wheel (stale keys are ignored).
     pub(crate) fn remove_timer(&self, key: u64) {
+        let q = &self.shared.remotes[self.index].timers;
         match self.wheel.try_borrow_mut() {
-            Ok(mut wheel) => drop(wheel.remove(Key::from_bits(key))),
+            Ok(mut wheel) => {
+                drop(wheel.remove(Key::from_bits(key)));
+                q.note_len(&wheel);
+            }
             Err(_) => {
-                let q = &self.shared.remotes[self.index].timers;
-                lock(&q.cancel).push(key);
-                q.pending.fetch_add(1, Ordering::SeqCst);
+                // Taken at our next round; we are awake, no wake-up needed.
+                q.push_cancel(key);
             }
         }
     }
@@ -524,27 +538,12 @@ impl Worker {
     /// what is due. Returns how many fired.
     fn process_timers(&self) -> usize {
         let q = &self.shared.remotes[self.index].timers;
-        if q.pending.load(Ordering::SeqCst) > 0 {
-            q.pending.store(0, Ordering::SeqCst);
-            let registers = std::mem::take(&mut *lock(&q.register));
-            let cancels = std::mem::take(&mut *lock(&q.cancel));
-            let mut wheel = self.wheel.borrow_mut();
-            for (ms, timer) in registers {
-                crate::time::insert_registered(&mut wheel, ms, timer);
-            }
-            for key in cancels {
-                wheel.remove(Key::from_bits(key));
-            }
-        }
         let mut fired = std::mem::take(&mut *self.fired.borrow_mut());
-        {
-            let mut wheel = self.wheel.borrow_mut();
-            if wheel.len() == 0 {
-                return 0;
-            }
-            let now = self.shared.now_ms();
-            wheel.advance(now, |t| fired.push(t));
-        }
+        q.collect_due(
+            &mut self.wheel.borrow_mut(),
+            || self.shared.now_ms(),
+            &mut fired,
+        );
         let n = fired.len();
         // Wake outside the wheel borrow (and with the buffer out of its
         // cell, so nothing a waker runs can hit a double borrow).
@@ -718,12 +717,26 @@ impl Worker {
         }
         self.shared.shutdown_tasks(self.index);
         self.drop_queued();
+        // No task is left here to register a timer; block_on threads
+        // waiting on ours are released now, before the bounded wait below.
+        self.shutdown_timers();
         // Every task is gone: cancel what is still in flight on our ring
         // and wait (bounded) until the kernel has let go of every buffer.
         seam::shutdown(&self.park);
         // Completions delivered while draining may have queued wake-ups.
         self.drop_queued();
-        let timers = std::mem::replace(&mut *self.wheel.borrow_mut(), Wheel::new());
-        drop(timers);
+    }
+
+    /// Ends every timer this worker holds, or that is queued for it, and
+    /// refuses later registrations: nothing will ever fire them, so their
+    /// futures are woken and end at once (see `time`'s docs).
+    fn shutdown_timers(&self) {
+        let mut left = Vec::new();
+        self.shared.remotes[self.index]
+            .timers
+            .close(&mut self.wheel.borrow_mut(), &mut left);
+        for t in left {
+            t.shut_down();
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! card lays it out; they use only public paths (`ferrio::...`).
 
 mod cancel_streams;
+mod cancel_time;
 mod combinators;
 mod common;
 mod fs;
@@ -12,7 +13,9 @@ mod net;
 mod process;
 mod queues;
 mod regress_streams;
+mod regress_time;
 mod shutdown;
+mod shutdown_sweep;
 mod streams;
 mod stress;
 mod sync;

@@ -15,6 +15,25 @@
 //! the next millisecond), and on an idle runtime normally within about a
 //! millisecond after it: a worker parks with a timeout equal to its next
 //! timer deadline.
+//!
+//! # Shutdown
+//!
+//! A timer needs its runtime's workers to fire it. When the runtime shuts
+//! down (dropped, or [`Runtime::shutdown_timeout`](crate::Runtime::shutdown_timeout)),
+//! each worker, as it exits, ends every timer it holds or has queued, and
+//! from then on the runtime refuses new timers: a timer awaited through a
+//! kept [`Handle`] (in `block_on` on another thread) ends **at once**
+//! instead of waiting for a wheel that is gone. So:
+//!
+//! - a [`Sleep`] completes early, and [`Interval::tick`] returns at once;
+//! - [`wait_for`] and [`TimeoutScope::run`] drop their inner future and
+//!   fail with a [`TimeoutError`] whose
+//!   [`is_runtime_shutdown`](TimeoutError::is_runtime_shutdown) is true;
+//!
+//! as I/O in the same position fails with "the runtime is shutting down".
+//! Nothing that awaits a timer waits forever across a shutdown. A loop
+//! that sleeps outside the runtime's tasks and must stop with it checks
+//! [`Handle::is_shutdown`]. (Tasks are simply dropped at shutdown.)
 
 use std::fmt;
 use std::future::Future;
@@ -23,7 +42,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::loom::sync::atomic::{AtomicU64, AtomicU8, Ordering::SeqCst};
+use crate::loom::lock;
+use crate::loom::sync::atomic::{
+    AtomicU64, AtomicU8, AtomicUsize,
+    Ordering::{Relaxed, SeqCst},
+};
 use crate::loom::sync::Mutex;
 use crate::runtime::Handle;
 
@@ -32,6 +55,9 @@ pub(crate) mod wheel;
 const WAITING: u8 = 0;
 const FIRED: u8 = 1;
 const CANCELLED: u8 = 2;
+/// The runtime shut down before the deadline: the wheel that held the
+/// timer is gone (or refused it), and its future ends at once.
+const SHUT_DOWN: u8 = 3;
 
 /// The state one timer shares between its future and the wheel holding it.
 pub(crate) struct TimerShared {
@@ -66,6 +92,25 @@ impl TimerShared {
                 w.wake();
             }
         }
+    }
+
+    /// The runtime shut down with the timer still waiting: wake its
+    /// future, which ends at once (see the module docs).
+    pub(crate) fn shut_down(&self) {
+        if self
+            .state
+            .compare_exchange(WAITING, SHUT_DOWN, SeqCst, SeqCst)
+            .is_ok()
+        {
+            let waker = self.lock().take();
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }
+    }
+
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.state.load(SeqCst) == SHUT_DOWN
     }
 
     /// The future gave up the timer. Returns the key to remove when it was
@@ -128,6 +173,114 @@ pub(crate) fn stored_key(stored: u64) -> Option<u64> {
     stored.checked_sub(1)
 }
 
+/// Timer requests from other threads for one worker's wheel, and the
+/// owner's side of taking them in. The worker (`scheduler`) and the loom
+/// model (`__loom::TimerModel`) both run this code.
+///
+/// Protocol: a requester pushes under the queue's lock, then bumps
+/// `pending`; the owner, seeing `pending > 0`, first resets it to 0 and
+/// only then takes the queues, so a request pushed after the take leaves
+/// `pending > 0` behind and is taken at the next round (never stranded).
+/// At shutdown the owner closes the register queue: later registrations
+/// are refused, and the registrant ends its timer itself.
+#[derive(Default)]
+pub(crate) struct TimerQueues {
+    register: Mutex<RegisterQueue>,
+    cancel: Mutex<Vec<u64>>,
+    pending: AtomicUsize,
+    /// Timers in the owner's wheel (written by the owner only; read by
+    /// tests).
+    in_wheel: AtomicUsize,
+}
+
+#[derive(Default)]
+struct RegisterQueue {
+    timers: Vec<(u64, Arc<TimerShared>)>,
+    /// Set once the owner has shut down: nothing takes registrations in.
+    closed: bool,
+}
+
+impl TimerQueues {
+    /// Another thread registers `timer` (deadline `ms`). False when
+    /// refused because the owner has shut down (the caller ends the timer
+    /// itself); when accepted, the caller wakes the owner.
+    pub(crate) fn push_register(&self, ms: u64, timer: Arc<TimerShared>) -> bool {
+        {
+            let mut q = lock(&self.register);
+            if q.closed {
+                return false;
+            }
+            q.timers.push((ms, timer));
+        }
+        self.pending.fetch_add(1, SeqCst);
+        true
+    }
+
+    /// Another thread (or the owner, while its wheel is borrowed) asks for
+    /// the removal of `key`. True for the first request since the owner's
+    /// last round: the caller wakes the owner.
+    pub(crate) fn push_cancel(&self, key: u64) -> bool {
+        lock(&self.cancel).push(key);
+        self.pending.fetch_add(1, SeqCst) == 0
+    }
+
+    /// Owner: takes in the queued registrations and cancellations, then
+    /// advances `wheel` to `now()` and moves every due timer into `due`
+    /// (the caller fires them, outside any borrow of the wheel).
+    pub(crate) fn collect_due(
+        &self,
+        wheel: &mut wheel::Wheel<Arc<TimerShared>>,
+        now: impl FnOnce() -> u64,
+        due: &mut Vec<Arc<TimerShared>>,
+    ) {
+        if self.pending.load(SeqCst) > 0 {
+            // Reset before taking: see the type's docs.
+            self.pending.store(0, SeqCst);
+            let registers = std::mem::take(&mut lock(&self.register).timers);
+            let cancels = std::mem::take(&mut *lock(&self.cancel));
+            for (ms, timer) in registers {
+                insert_registered(wheel, ms, timer);
+            }
+            for key in cancels {
+                wheel.remove(wheel::Key::from_bits(key));
+            }
+        }
+        if wheel.len() > 0 {
+            wheel.advance(now(), |t| due.push(t));
+        }
+        self.note_len(wheel);
+    }
+
+    /// Owner: records the wheel's size after changing it.
+    pub(crate) fn note_len(&self, wheel: &wheel::Wheel<Arc<TimerShared>>) {
+        self.in_wheel.store(wheel.len(), Relaxed);
+    }
+
+    /// Owner, at shutdown: closes the register queue and empties `wheel`
+    /// and the queue into `left` (the caller ends each with
+    /// [`TimerShared::shut_down`]).
+    pub(crate) fn close(
+        &self,
+        wheel: &mut wheel::Wheel<Arc<TimerShared>>,
+        left: &mut Vec<Arc<TimerShared>>,
+    ) {
+        {
+            let mut q = lock(&self.register);
+            q.closed = true;
+            left.extend(q.timers.drain(..).map(|(_, t)| t));
+        }
+        lock(&self.cancel).clear();
+        wheel.drain(|t| left.push(t));
+        self.note_len(wheel);
+    }
+
+    /// Timers in the owner's wheel or queued for it.
+    #[cfg(any(test, ferrio_loom))]
+    pub(crate) fn registered(&self) -> usize {
+        self.in_wheel.load(Relaxed) + lock(&self.register).timers.len()
+    }
+}
+
 struct Registration {
     shared: Arc<TimerShared>,
     handle: Handle,
@@ -155,6 +308,8 @@ pub struct Sleep {
     deadline: Instant,
     registration: Option<Registration>,
     done: bool,
+    /// Ended early because the runtime shut down.
+    shut_down: bool,
 }
 
 impl fmt::Debug for Sleep {
@@ -190,6 +345,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
         deadline,
         registration: None,
         done: false,
+        shut_down: false,
     }
 }
 
@@ -199,9 +355,16 @@ impl Sleep {
         self.deadline
     }
 
-    /// True once the deadline has passed.
+    /// True once the deadline has passed, or the sleep has ended (also
+    /// when it ended early because the runtime shut down).
     pub fn is_elapsed(&self) -> bool {
         self.done || Instant::now() >= self.deadline
+    }
+
+    /// True when the sleep ended before its deadline because its runtime
+    /// shut down (see [the module docs](self)).
+    pub(crate) fn ended_by_shutdown(&self) -> bool {
+        self.shut_down
     }
 
     /// Moves the deadline (earlier or later). The old timer is cancelled;
@@ -212,9 +375,12 @@ impl Sleep {
         }
         self.deadline = deadline;
         self.done = false;
+        self.shut_down = false;
     }
 
-    fn register(&mut self, waker: &Waker) {
+    /// Registers the timer; false when the runtime refused it (it is
+    /// shutting down): the sleep then ends at once.
+    fn register(&mut self, waker: &Waker) -> bool {
         let shared = TimerShared::new(waker.clone());
         let registered = crate::context::with_worker(|w| {
             w.map(|w| {
@@ -234,8 +400,10 @@ impl Sleep {
                     )
                 });
                 let ms = handle.shared.deadline_ms(self.deadline);
-                let worker = handle.shared.register_timer_remote(ms, shared.clone());
-                (handle, worker)
+                match handle.shared.register_timer_remote(ms, shared.clone()) {
+                    Some(worker) => (handle, worker),
+                    None => return false,
+                }
             }
         };
         self.registration = Some(Registration {
@@ -243,6 +411,14 @@ impl Sleep {
             handle,
             worker,
         });
+        true
+    }
+
+    fn end_by_shutdown(&mut self) -> Poll<()> {
+        self.registration = None;
+        self.done = true;
+        self.shut_down = true;
+        Poll::Ready(())
     }
 }
 
@@ -259,19 +435,26 @@ impl Future for Sleep {
                     self.done = true;
                     return Poll::Ready(());
                 }
-                self.register(cx.waker());
+                if !self.register(cx.waker()) {
+                    return self.end_by_shutdown();
+                }
                 Poll::Pending
             }
             Some(r) => {
                 r.shared.register(cx.waker());
                 if !r.shared.is_fired() {
+                    if r.shared.is_shut_down() {
+                        return self.end_by_shutdown();
+                    }
                     return Poll::Pending;
                 }
                 self.registration = None;
                 if Instant::now() < self.deadline {
                     // Fired at the wheel's far edge (a deadline past its
                     // ~2.2-year range): wait for the rest.
-                    self.register(cx.waker());
+                    if !self.register(cx.waker()) {
+                        return self.end_by_shutdown();
+                    }
                     return Poll::Pending;
                 }
                 self.done = true;
@@ -291,39 +474,76 @@ impl Drop for Sleep {
 
 /// The deadline passed before the operation finished (asyncio's
 /// `TimeoutError`).
+///
+/// [`wait_for`] and [`TimeoutScope::run`] also end with this error when
+/// the runtime shuts down before the deadline (the timer can no longer
+/// fire); [`is_runtime_shutdown`](Self::is_runtime_shutdown) tells the two
+/// apart.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct TimeoutError(());
+pub struct TimeoutError {
+    runtime_shutdown: bool,
+}
 
 impl fmt::Debug for TimeoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("TimeoutError")
+        if self.runtime_shutdown {
+            f.write_str("TimeoutError(runtime shut down)")
+        } else {
+            f.write_str("TimeoutError")
+        }
     }
 }
 
 impl TimeoutError {
     pub(crate) fn new() -> TimeoutError {
-        TimeoutError(())
+        TimeoutError {
+            runtime_shutdown: false,
+        }
+    }
+
+    /// The error of a time limit ended by `sleep` (its deadline, or the
+    /// runtime's shutdown).
+    fn after(sleep: &Sleep) -> TimeoutError {
+        TimeoutError {
+            runtime_shutdown: sleep.ended_by_shutdown(),
+        }
+    }
+
+    /// True when the runtime shut down before the deadline, rather than
+    /// the deadline passing.
+    pub fn is_runtime_shutdown(&self) -> bool {
+        self.runtime_shutdown
     }
 }
 
 impl fmt::Display for TimeoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("deadline has elapsed")
+        if self.runtime_shutdown {
+            f.write_str("the runtime shut down before the deadline")
+        } else {
+            f.write_str("deadline has elapsed")
+        }
     }
 }
 
 impl std::error::Error for TimeoutError {}
 
 impl From<TimeoutError> for std::io::Error {
-    fn from(_: TimeoutError) -> std::io::Error {
-        std::io::ErrorKind::TimedOut.into()
+    fn from(e: TimeoutError) -> std::io::Error {
+        if e.runtime_shutdown {
+            std::io::Error::other("ferrio: the runtime is shutting down; the timer cannot fire")
+        } else {
+            std::io::ErrorKind::TimedOut.into()
+        }
     }
 }
 
 /// Runs `future` with a time limit (asyncio's `wait_for`).
 ///
 /// On timeout the inner future is **dropped** (cancelled) and the result
-/// is `Err(TimeoutError)`. To let the work go on past the timeout, give it
+/// is `Err(TimeoutError)`. If the runtime shuts down first, the inner
+/// future is dropped too and the error's
+/// [`is_runtime_shutdown`](TimeoutError::is_runtime_shutdown) is true. To let the work go on past the timeout, give it
 /// its own task (spawn it and wait for the [`Task`](crate::Task); asyncio's
 /// `wait_for(shield(..))`): dropping a `Task` does not cancel it.
 ///
@@ -370,7 +590,7 @@ impl<F: Future> Future for WaitFor<F> {
         }
         if Pin::new(&mut this.sleep).poll(cx).is_ready() {
             inner.set(None);
-            return Poll::Ready(Err(TimeoutError(())));
+            return Poll::Ready(Err(TimeoutError::after(&this.sleep)));
         }
         Poll::Pending
     }
@@ -383,8 +603,19 @@ impl<F: Future> Future for WaitFor<F> {
 /// the body can move its own deadline with [`reschedule`](Self::reschedule).
 /// When the deadline passes, the body is dropped and `run` resolves to
 /// `Err(TimeoutError)`; [`expired`](Self::expired) then reports true.
-/// Nested scopes work as in asyncio: the innermost expired scope reports
-/// the timeout and the outer body carries on.
+///
+/// Nested scopes work as in asyncio. When an inner scope expires and no
+/// enclosing one has, the inner scope reports the timeout and the outer
+/// body carries on. When several nested scopes have expired by the time
+/// the innermost notices (the same deadline, or a late poll), the
+/// **outermost** expired scope reports: its whole body, inner scopes
+/// included, is dropped, the inner scopes do not report, and every
+/// expired scope's `expired()` is true. The choice is made on the
+/// deadlines, so it does not depend on which worker's timer fires first.
+///
+/// If the runtime shuts down before the deadline, `run` ends with a
+/// [`TimeoutError`] whose [`is_runtime_shutdown`](TimeoutError::is_runtime_shutdown)
+/// is true (and `expired()` stays false).
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -490,10 +721,12 @@ impl TimeoutScope {
         };
         Scoped {
             inner: Some(future),
-            scope: self.clone(),
-            sleep: None,
-            generation: u64::MAX,
-            id,
+            link: ScopeLink {
+                scope: self.clone(),
+                sleep: None,
+                generation: u64::MAX,
+                id,
+            },
         }
     }
 }
@@ -502,15 +735,39 @@ impl TimeoutScope {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Scoped<F> {
     inner: Option<F>,
+    link: ScopeLink,
+}
+
+impl<F> Drop for Scoped<F> {
+    fn drop(&mut self) {
+        self.link.scope.lock().wakers.remove(&self.link.id);
+    }
+}
+
+/// What a [`Scoped`] keeps of its scope besides its body.
+struct ScopeLink {
     scope: TimeoutScope,
     sleep: Option<Sleep>,
     generation: u64,
     id: u64,
 }
 
-impl<F> Drop for Scoped<F> {
-    fn drop(&mut self) {
-        self.scope.lock().wakers.remove(&self.id);
+impl ScopeLink {
+    /// Registers `waker` with the scope, follows a rescheduled deadline
+    /// (a new timer), and returns the deadline.
+    fn refresh(&mut self, waker: &Waker) -> Option<Instant> {
+        let mut st = self.scope.lock();
+        match st.wakers.get(&self.id) {
+            Some(w) if w.will_wake(waker) => {}
+            _ => {
+                st.wakers.insert(self.id, waker.clone());
+            }
+        }
+        if st.generation != self.generation {
+            self.generation = st.generation;
+            self.sleep = st.deadline.map(sleep_until);
+        }
+        st.deadline
     }
 }
 
@@ -522,33 +779,48 @@ impl<F: Future> Future for Scoped<F> {
         // the other fields are Unpin and never pinned.
         let this = unsafe { self.get_unchecked_mut() };
         let mut inner = unsafe { Pin::new_unchecked(&mut this.inner) };
+        let link = &mut this.link;
         let fut = inner
             .as_mut()
             .as_pin_mut()
             .expect("Scoped polled after completion");
-        if let Poll::Ready(v) = fut.poll(cx) {
+        // Scopes nested in the body see our deadline.
+        let deadline = link.refresh(cx.waker());
+        let polled = {
+            let _scope = crate::context::enter_timeout_scope(deadline);
+            fut.poll(cx)
+        };
+        if let Poll::Ready(v) = polled {
             inner.set(None);
             return Poll::Ready(Ok(v));
         }
-        let deadline = {
-            let mut st = this.scope.lock();
-            st.wakers.insert(this.id, cx.waker().clone());
-            if st.generation != this.generation {
-                this.generation = st.generation;
-                this.sleep = st.deadline.map(sleep_until);
-            }
-            st.deadline
+        // Again: the body may have rescheduled us.
+        let Some(deadline) = link.refresh(cx.waker()) else {
+            return Poll::Pending;
         };
-        if deadline.is_some() {
-            if let Some(s) = &mut this.sleep {
-                if Pin::new(s).poll(cx).is_ready() {
-                    this.scope.lock().expired = true;
-                    inner.set(None);
-                    return Poll::Ready(Err(TimeoutError(())));
-                }
-            }
+        // The timer wakes us; the decision is taken on the deadline itself,
+        // so it does not depend on which wheel fired first.
+        let sleep = link.sleep.as_mut().expect("a deadline has a timer");
+        let timer_ended = Pin::new(&mut *sleep).poll(cx).is_ready();
+        if timer_ended && sleep.ended_by_shutdown() {
+            // The deadline was not reached: not `expired`.
+            let err = TimeoutError::after(sleep);
+            inner.set(None);
+            return Poll::Ready(Err(err));
         }
-        Poll::Pending
+        let now = Instant::now();
+        if !timer_ended && now < deadline {
+            return Poll::Pending;
+        }
+        link.scope.lock().expired = true;
+        if crate::context::enclosing_scope_deadline().is_some_and(|outer| outer <= now) {
+            // An enclosing scope has expired too: the outermost one
+            // reports, as in asyncio, dropping our body with its own. It
+            // checks right after this poll returns.
+            return Poll::Pending;
+        }
+        inner.set(None);
+        Poll::Ready(Err(TimeoutError::new()))
     }
 }
 
@@ -571,7 +843,9 @@ pub enum MissedTickBehavior {
 /// asyncio.sleep(period)`, without drift).
 ///
 /// The first tick completes at once. Missed ticks follow
-/// [`MissedTickBehavior`] (default `Burst`).
+/// [`MissedTickBehavior`] (default `Burst`). A tick too far away for an
+/// `Instant` (a period like `Duration::MAX`) never comes. After the
+/// runtime shuts down, ticks come at once (see [the module docs](self)).
 ///
 /// # Panics
 /// When `period` is zero.
@@ -620,25 +894,7 @@ impl Interval {
             return Poll::Pending;
         }
         let tick = self.next;
-        let now = Instant::now();
-        self.next = match self.missed {
-            MissedTickBehavior::Burst => tick + self.period,
-            MissedTickBehavior::Delay => {
-                if now > tick + self.period {
-                    now + self.period
-                } else {
-                    tick + self.period
-                }
-            }
-            MissedTickBehavior::Skip => {
-                let mut next = tick + self.period;
-                if next <= now {
-                    let behind = (now - next).as_nanos() / self.period.as_nanos() + 1;
-                    next += self.period * behind as u32;
-                }
-                next
-            }
-        };
+        self.next = next_tick(self.missed, tick, Instant::now(), self.period);
         self.sleep.reset(self.next);
         Poll::Ready(tick)
     }
@@ -655,7 +911,41 @@ impl Interval {
 
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
-        self.next = Instant::now() + self.period;
+        self.next = add_saturating(Instant::now(), self.period);
         self.sleep.reset(self.next);
+    }
+}
+
+/// `t + d`, or "never" (far in the future) where that overflows `Instant`.
+fn add_saturating(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(FAR_FUTURE))
+        .unwrap_or(t)
+}
+
+/// When the tick after `tick` is due, at time `now`, under `missed`.
+pub(crate) fn next_tick(
+    missed: MissedTickBehavior,
+    tick: Instant,
+    now: Instant,
+    period: Duration,
+) -> Instant {
+    let next = add_saturating(tick, period);
+    match missed {
+        MissedTickBehavior::Burst => next,
+        MissedTickBehavior::Delay if now > next => add_saturating(now, period),
+        MissedTickBehavior::Delay => next,
+        MissedTickBehavior::Skip if next > now => next,
+        MissedTickBehavior::Skip => {
+            // The first tick on the original schedule after `now`; the
+            // count of periods behind can exceed any integer a `Duration`
+            // multiplies by, so step in nanoseconds.
+            let behind = (now - next).as_nanos() / period.as_nanos() + 1;
+            let skip_ns = behind.saturating_mul(period.as_nanos());
+            let skip = u64::try_from(skip_ns / 1_000_000_000)
+                .map(|secs| Duration::new(secs, (skip_ns % 1_000_000_000) as u32))
+                .unwrap_or(Duration::MAX);
+            add_saturating(next, skip)
+        }
     }
 }

@@ -90,6 +90,20 @@ impl<T> Wheel<T> {
         self.len
     }
 
+    /// Removes every entry, handing each to `f` (in no particular order).
+    pub(crate) fn drain(&mut self, mut f: impl FnMut(T)) {
+        let entries = std::mem::take(&mut self.entries);
+        *self = Wheel {
+            elapsed: self.elapsed,
+            ..Wheel::new()
+        };
+        for e in entries {
+            if let Some(v) = e.value {
+                f(v);
+            }
+        }
+    }
+
     /// Slab slots allocated (live or free): a bound on the wheel's memory.
     #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
@@ -341,6 +355,22 @@ mod tests {
         assert_eq!(w.remove(c), Some(3));
         assert_eq!(w.remove(d), Some(4));
         assert_eq!(w.len(), 0);
+    }
+
+    #[test]
+    fn drain_hands_out_every_live_entry_once() {
+        let mut w = Wheel::new();
+        let a = w.insert(10, 1u64);
+        w.insert(5_000, 2);
+        w.insert(MAX_DEADLINE, 3);
+        w.remove(a);
+        let mut out = Vec::new();
+        w.drain(|v| out.push(v));
+        out.sort();
+        assert_eq!(out, vec![2, 3]);
+        assert_eq!(w.len(), 0);
+        assert_eq!(w.next_expiration(), None);
+        assert!(drain(&mut w, u64::MAX / 2).is_empty());
     }
 
     #[test]
