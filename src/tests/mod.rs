@@ -17,3 +17,4 @@ mod sync;
 mod tasks;
 mod threads;
 mod time;
+mod regress_comb;
