@@ -18,3 +18,4 @@ mod tasks;
 mod threads;
 mod time;
 mod regress_comb;
+mod cancel_comb;
