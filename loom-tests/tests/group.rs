@@ -58,9 +58,7 @@ fn group_abort_vs_spawn_leaves_no_child() {
         let spawning = {
             let sched = sched.clone();
             let spawner = group.spawner();
-            thread::spawn(move || {
-                group_spawn(&sched, &spawner, forever_err(token)).is_ok()
-            })
+            thread::spawn(move || group_spawn(&sched, &spawner, forever_err(token)).is_ok())
         };
         // The failing child runs (and aborts the group) here.
         sched.run_one();

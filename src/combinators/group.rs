@@ -420,6 +420,9 @@ impl<E: Send + 'static> Drop for TaskGroup<E> {
             let mut st = self.inner.lock();
             st.closed = true;
             st.dropped = true;
+            // A dropped `join` leaves its waker here; children still
+            // finishing hold the state a while, the waker need not wait.
+            st.joiner = None;
             st.live > 0
         };
         if open {

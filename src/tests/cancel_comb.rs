@@ -139,6 +139,12 @@ where
                 }
             }
             drop(fut);
+            // Before the remaining children finish: nothing may still hold
+            // the caller's waker (a done-callback or waiter left behind
+            // would, until its task finished). A clone that was being
+            // woken on another thread at the drop goes soon; one that is
+            // kept fails. With no clone left, no stale wake-up can come.
+            waker.settle(&what);
             if runs == Runs::InCaller {
                 for (i, p) in children.probes.iter().enumerate() {
                     assert_eq!(p.dropped.load(SeqCst), 1, "{what}: child {i} not dropped");
@@ -155,10 +161,15 @@ where
                     p.dropped.load(SeqCst) >= 1
                 });
                 assert_eq!(p.dropped.load(SeqCst), 1, "{what}: child {i} dropped twice");
-                assert!(p.started.load(SeqCst) <= 1, "{what}: child {i} started twice");
-                assert!(p.finished.load(SeqCst) <= 1, "{what}: child {i} finished twice");
+                assert!(
+                    p.started.load(SeqCst) <= 1,
+                    "{what}: child {i} started twice"
+                );
+                assert!(
+                    p.finished.load(SeqCst) <= 1,
+                    "{what}: child {i} finished twice"
+                );
             }
-            waker.settle(&what);
         }
     });
 }
@@ -231,14 +242,19 @@ fn cancel_as_completed() {
         }
         out
     });
-    harness("as_completed with a timeout", 3, Runs::InCaller, |c| async move {
-        let mut it = ferrio::as_completed(c).with_timeout(Duration::from_secs(60));
-        let mut out = Vec::new();
-        while let Some(v) = it.next().await {
-            out.push(v.unwrap());
-        }
-        out
-    });
+    harness(
+        "as_completed with a timeout",
+        3,
+        Runs::InCaller,
+        |c| async move {
+            let mut it = ferrio::as_completed(c).with_timeout(Duration::from_secs(60));
+            let mut out = Vec::new();
+            while let Some(v) = it.next().await {
+                out.push(v.unwrap());
+            }
+            out
+        },
+    );
     harness("as_completed of tasks", 3, Runs::AsTasks, |c| async move {
         let mut it = ferrio::as_completed(spawn_all(c));
         let mut out = Vec::new();
@@ -312,12 +328,12 @@ fn cancel_to_thread() {
             }
             assert_eq!(ready, k == 2);
             drop(task);
+            waker.settle("to_thread");
             let _ = release.send(());
             settle("to_thread tasks", || handle.num_tasks() == 0);
             settle("to_thread job dropped", || probe.dropped.load(SeqCst) == 1);
             assert_eq!(probe.started.load(SeqCst), 1, "the job ran twice");
             assert_eq!(probe.finished.load(SeqCst), 1);
-            waker.settle("to_thread");
         }
     });
 }

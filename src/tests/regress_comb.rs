@@ -198,7 +198,11 @@ fn run_in_executor_after_shutdown_runs_nothing_even_if_the_pool_was_never_used()
 fn run_in_executor_after_shutdown_runs_nothing_with_a_used_pool() {
     let rt = rt(1);
     let handle = rt.handle();
-    assert_eq!(rt.block_on(async { ferrio::to_thread(|| 5).await }).unwrap(), 5);
+    assert_eq!(
+        rt.block_on(async { ferrio::to_thread(|| 5).await })
+            .unwrap(),
+        5
+    );
     assert_eq!(handle.blocking_threads(), 1);
     drop(rt);
     let (ran_tx, ran) = mpsc::channel::<()>();
@@ -267,7 +271,11 @@ fn wait_leaves_no_done_callback_behind() {
     release.set();
     rt.block_on(blocker).unwrap();
     drop(rt);
-    assert_eq!(waker.wakes(), wakes, "a stale callback woke a finished wait");
+    assert_eq!(
+        waker.wakes(),
+        wakes,
+        "a stale callback woke a finished wait"
+    );
 }
 
 /// Defect 12: every wake-up of `wait` rescanned all n tasks, O(n²) for n
@@ -411,7 +419,10 @@ fn a_destructor_panic_on_drop_or_completion_is_not_unretrieved() {
             .unwrap();
         group.join().await.unwrap_err()
     });
-    assert_eq!(format!("{:?}", err.failures), "[Panic(\"after completing\")]");
+    assert_eq!(
+        format!("{:?}", err.failures),
+        "[Panic(\"after completing\")]"
+    );
     rt.block_on(async {
         let group = TaskGroup::<()>::new();
         let waiting = Arc::new(Event::new());
