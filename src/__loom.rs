@@ -389,3 +389,18 @@ impl TimerModel {
         self.queues.registered()
     }
 }
+
+/// `TaskGroup`'s spawn (`GroupSpawner::spawn`) onto a test scheduler: the
+/// shipped group code, with the scheduler's spawn in place of the
+/// runtime's.
+pub fn group_spawn<E, F>(
+    scheduler: &TestScheduler,
+    spawner: &crate::GroupSpawner<E>,
+    future: F,
+) -> Result<(), crate::GroupClosed>
+where
+    E: Send + 'static,
+    F: Future<Output = Result<(), E>> + Send + 'static,
+{
+    spawner.spawn_with(future, |child| scheduler.spawn(child))
+}

@@ -12,7 +12,10 @@
 //! can flood it should bound itself, e.g. with a `Semaphore`.
 //! At runtime shutdown, idle threads exit; a job already running finishes
 //! on its own thread (a thread cannot be cancelled) and jobs still queued
-//! are dropped.
+//! are dropped. After shutdown nothing new runs: a job submitted then is
+//! dropped without running and starts no thread, whether or not the pool
+//! was ever used (the runtime marks the pool shut down even if it never
+//! started one).
 
 use std::any::Any;
 use std::fmt;
@@ -86,9 +89,20 @@ impl BlockingPool {
     }
 
     /// Queues a job; claims an idle thread for it, or starts one if below
-    /// the maximum.
-    pub(crate) fn submit(self: &Arc<Self>, job: Job) {
+    /// the maximum. After [`shutdown`](Self::shutdown) the job is handed
+    /// back, not run.
+    pub(crate) fn submit(self: &Arc<Self>, job: Job) -> Result<(), Job> {
+        if self.shutdown.load(SeqCst) {
+            return Err(job);
+        }
         self.queue.push(job);
+        if self.shutdown.load(SeqCst) {
+            // Shutdown raced with the push and may have drained the queue
+            // before it: drain again (pool threads drop what they pop
+            // after shutdown too), and start nothing.
+            while self.pop().is_some() {}
+            return Ok(());
+        }
         // Pairs with the fence in `worker`: either it sees our job on its
         // re-check, or we see it idle and claim it.
         fence(SeqCst);
@@ -99,7 +113,7 @@ impl BlockingPool {
                 *pending += 1;
                 drop(pending);
                 self.wake.notify_one();
-                return;
+                return Ok(());
             }
         }
         let mut n = self.threads.load(SeqCst);
@@ -117,12 +131,13 @@ impl BlockingPool {
                             job();
                         }
                     }
-                    return;
+                    return Ok(());
                 }
                 Err(actual) => n = actual,
             }
         }
         // At the maximum: the job waits in the queue.
+        Ok(())
     }
 
     fn worker(self: Arc<Self>) {
@@ -168,7 +183,9 @@ impl BlockingPool {
                 // no thread was counted: make sure one runs it.
                 if !self.queue.is_empty() && !self.shutdown.load(SeqCst) {
                     if let Some(job) = self.pop() {
-                        self.submit(job);
+                        // Shutdown since: the job is dropped, as queued
+                        // jobs are at shutdown.
+                        drop(self.submit(job));
                     }
                 }
                 return;
@@ -215,6 +232,19 @@ impl Handle {
     /// `loop.run_in_executor(None, f)`). A panic in `f` makes the task
     /// resolve to `Err(TaskError::Panicked)`. Cancelling the task does not
     /// stop `f` (a thread cannot be interrupted); its result is dropped.
+    ///
+    /// Once the runtime has begun shutting down, `f` never runs (it is
+    /// dropped on the calling thread) and the task is already cancelled:
+    /// it resolves to `Err(TaskError::Cancelled)`, like any task spawned
+    /// after shutdown.
+    ///
+    /// ```
+    /// let rt = ferrio::Runtime::new().unwrap();
+    /// let handle = rt.handle();
+    /// drop(rt);
+    /// let late = handle.run_in_executor(|| unreachable!("runs after shutdown"));
+    /// assert!(handle.block_on(late).unwrap_err().is_cancelled());
+    /// ```
     pub fn run_in_executor<F, R>(&self, f: F) -> Task<R>
     where
         F: FnOnce() -> R + Send + 'static,
@@ -224,7 +254,7 @@ impl Handle {
             state: Mutex::new((None, None)),
         });
         let tx = slot.clone();
-        self.shared.blocking_pool().submit(Box::new(move || {
+        let submitted = self.shared.blocking_pool().submit(Box::new(move || {
             let out = catch_unwind(AssertUnwindSafe(f));
             let waker = {
                 let mut st = tx.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -235,12 +265,18 @@ impl Handle {
                 w.wake();
             }
         }));
-        self.spawn(async move {
+        let task = self.spawn(async move {
             match Recv(slot).await {
                 Ok(v) => v,
                 Err(payload) => std::panic::resume_unwind(payload),
             }
-        })
+        });
+        if let Err(job) = submitted {
+            // Shut down: `f` goes unrun, and nothing will fill the slot.
+            drop(job);
+            task.cancel();
+        }
+        task
     }
 }
 

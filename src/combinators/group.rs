@@ -3,11 +3,15 @@
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
+// The group's lock comes from the shim, so the loom model of spawn-vs-drop
+// (loom-tests/tests/group.rs) sees every interleaving of the shipped code.
+use crate::loom::sync::{Mutex, MutexGuard};
 use crate::task::Task;
 
 /// One child's failure.
@@ -32,7 +36,10 @@ impl<E: fmt::Debug> fmt::Debug for ChildFailure<E> {
 
 /// What `TaskGroup::join` reports when children failed (asyncio's
 /// `ExceptionGroup`): every failure other than cancellation, in the order
-/// they happened.
+/// they happened. A child that panics while it is being cancelled (its
+/// future's destructor panics when the group drops it) counts as a
+/// [`ChildFailure::Panic`] of that child, as asyncio collects an error a
+/// task raises from its `finally` while cancelled.
 pub struct GroupError<E> {
     /// The failures, first one first.
     pub failures: Vec<ChildFailure<E>>,
@@ -74,7 +81,11 @@ struct State<E> {
     live: usize,
     failures: Vec<ChildFailure<E>>,
     aborting: bool,
+    /// Joined, or dropped: no new child.
     closed: bool,
+    /// The group was dropped: every child goes, including one whose spawn
+    /// was under way when `Drop` took the list.
+    dropped: bool,
     joiner: Option<Waker>,
 }
 
@@ -84,7 +95,7 @@ struct Inner<E> {
 
 impl<E> Inner<E> {
     fn lock(&self) -> MutexGuard<'_, State<E>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        crate::loom::lock(&self.state)
     }
 
     /// Records a failure; the first one cancels every other child.
@@ -135,19 +146,73 @@ impl<E> Drop for ExitGuard<E> {
     }
 }
 
-/// Runs a future, catching a panic from any of its polls.
-struct CatchUnwind<F>(F);
+/// A child's future as its task runs it: a panic from any poll, and a
+/// panic from dropping the future (on completion or when the task is
+/// cancelled), is caught and recorded as the child's failure, so it
+/// reaches `join` rather than the runtime's unhandled-panic handler.
+pub(crate) struct Child<F, E> {
+    /// Structurally pinned; dropped in place exactly once (see `live`).
+    future: ManuallyDrop<F>,
+    /// The future has not been dropped yet.
+    live: bool,
+    group: Arc<Inner<E>>,
+    /// Dropped after the future (fields drop after `Drop::drop`), so a
+    /// failure recorded while dropping it is in before `live` reaches 0.
+    _exit: ExitGuard<E>,
+}
 
-impl<F: Future> Future for CatchUnwind<F> {
-    type Output = std::thread::Result<F::Output>;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: structural pinning of the only field; never moved.
-        let fut = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
-        match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Err(p) => Poll::Ready(Err(p)),
+impl<F, E> Child<F, E> {
+    /// Drops the future in place, recording a panic of its destructor.
+    fn drop_future(&mut self) {
+        if !self.live {
+            return;
         }
+        // Cleared first: a panicking destructor must not run twice.
+        self.live = false;
+        let future = &mut self.future;
+        // SAFETY: `live` was set, so the future was never dropped; it is
+        // dropped here in place (no move, as pinning requires) and never
+        // touched again now that `live` is false.
+        let dropped = catch_unwind(AssertUnwindSafe(|| unsafe { ManuallyDrop::drop(future) }));
+        if let Err(panic) = dropped {
+            self.group.fail(ChildFailure::Panic(panic));
+        }
+    }
+}
+
+impl<F, E> Future for Child<F, E>
+where
+    F: Future<Output = Result<(), E>>,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: `future` is structurally pinned: it is only polled
+        // through this pin and dropped in place; `Child` never moves it.
+        let this = unsafe { self.get_unchecked_mut() };
+        if !this.live {
+            return Poll::Ready(());
+        }
+        // SAFETY: as above; `live` says the future is still there.
+        let future = unsafe { Pin::new_unchecked(&mut *this.future) };
+        let outcome = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(result)) => Ok(result),
+            Err(panic) => Err(panic),
+        };
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => this.group.fail(ChildFailure::Error(e)),
+            Err(panic) => this.group.fail(ChildFailure::Panic(panic)),
+        }
+        this.drop_future();
+        Poll::Ready(())
+    }
+}
+
+impl<F, E> Drop for Child<F, E> {
+    fn drop(&mut self) {
+        self.drop_future();
     }
 }
 
@@ -158,8 +223,13 @@ impl<F: Future> Future for CatchUnwind<F> {
 /// [`GroupSpawner`]) by other children while the group is open. The first
 /// failure (an `Err` or a panic) cancels every other child; `join` then
 /// returns a [`GroupError`] with every failure that is not a cancellation.
-/// A child that is merely cancelled does not fail the group. Spawning into
-/// an aborting or joined group is an error. **Dropping the group without
+/// A child that is merely cancelled does not fail the group, but one that
+/// panics while it is being cancelled (its future's destructor panics) does:
+/// the panic joins the [`GroupError`] as that child's
+/// [`ChildFailure::Panic`] and is not reported as a never-retrieved task
+/// panic (asyncio adds an error raised in a cancelled task's `finally` to
+/// its `ExceptionGroup`). Spawning into an aborting or joined group is an
+/// error. **Dropping the group without
 /// joining cancels its children**: no child outlives its group.
 ///
 /// ```
@@ -212,7 +282,13 @@ impl<E: Send + 'static> Default for TaskGroup<E> {
     }
 }
 
-fn spawn_into<E, F>(inner: &Arc<Inner<E>>, future: F) -> Result<(), GroupClosed>
+/// Spawns `future` into the group with `spawn` (the runtime's `spawn`;
+/// a test scheduler's under loom).
+fn spawn_into<E, F>(
+    inner: &Arc<Inner<E>>,
+    future: F,
+    spawn: impl FnOnce(Child<F, E>) -> Task<()>,
+) -> Result<(), GroupClosed>
 where
     E: Send + 'static,
     F: Future<Output = Result<(), E>> + Send + 'static,
@@ -226,19 +302,16 @@ where
     }
     // Spawn outside the group's lock: a spawn into a runtime that is
     // shutting down drops the child at once, and its exit guard locks.
-    let guard = ExitGuard(inner.clone());
-    let group = inner.clone();
-    let task = crate::spawn(async move {
-        let _guard = guard;
-        match CatchUnwind(future).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => group.fail(ChildFailure::Error(e)),
-            Err(panic) => group.fail(ChildFailure::Panic(panic)),
-        }
+    let task = spawn(Child {
+        future: ManuallyDrop::new(future),
+        live: true,
+        group: inner.clone(),
+        _exit: ExitGuard(inner.clone()),
     });
     let mut st = inner.lock();
-    if st.aborting {
-        // The group aborted while we spawned: this child goes too.
+    if st.aborting || st.dropped {
+        // The group aborted, or was dropped (and `Drop` already took the
+        // list), while we spawned: this child goes too.
         drop(st);
         task.cancel();
         return Ok(());
@@ -263,6 +336,7 @@ impl<E: Send + 'static> TaskGroup<E> {
                     failures: Vec::new(),
                     aborting: false,
                     closed: false,
+                    dropped: false,
                     joiner: None,
                 }),
             }),
@@ -280,7 +354,7 @@ impl<E: Send + 'static> TaskGroup<E> {
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
-        spawn_into(&self.inner, future)
+        spawn_into(&self.inner, future, crate::spawn)
     }
 
     /// A handle for children to spawn siblings.
@@ -318,7 +392,24 @@ impl<E: Send + 'static> GroupSpawner<E> {
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
-        spawn_into(&self.inner, future)
+        spawn_into(&self.inner, future, crate::spawn)
+    }
+}
+
+#[cfg(ferrio_loom)]
+impl<E: Send + 'static> GroupSpawner<E> {
+    /// [`spawn`](Self::spawn) through another spawner: the loom model runs
+    /// the shipped group on a test scheduler (the runtime cannot start
+    /// under loom).
+    pub(crate) fn spawn_with<F>(
+        &self,
+        future: F,
+        spawn: impl FnOnce(Child<F, E>) -> Task<()>,
+    ) -> Result<(), GroupClosed>
+    where
+        F: Future<Output = Result<(), E>> + Send + 'static,
+    {
+        spawn_into(&self.inner, future, spawn)
     }
 }
 
@@ -328,6 +419,10 @@ impl<E: Send + 'static> Drop for TaskGroup<E> {
         let open = {
             let mut st = self.inner.lock();
             st.closed = true;
+            st.dropped = true;
+            // A dropped `join` leaves its waker here; children still
+            // finishing hold the state a while, the waker need not wait.
+            st.joiner = None;
             st.live > 0
         };
         if open {

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use crate::task::{Outcome, Task};
+use crate::task::{CallbackKey, Outcome, Task};
 use crate::time::{Sleep, TimeoutError};
 
 mod group;
@@ -404,6 +404,49 @@ pub async fn wait_results<T, E>(
     wait_impl(tasks, return_when, timeout, |r: &Result<T, E>| r.is_err()).await
 }
 
+/// What the tasks' done-callbacks tell a waiting [`wait`]: which tasks
+/// finished (each index once), whether one panicked, and whom to wake.
+struct WaitSignals {
+    finished: Vec<usize>,
+    panicked: bool,
+    waker: Option<Waker>,
+}
+
+/// The tasks of one [`wait`] call with one removable done-callback each.
+/// The callbacks are taken back when the wait returns or is dropped, so a
+/// call leaves nothing registered on tasks that are still running.
+struct WaitRegistration<T> {
+    tasks: Vec<Task<T>>,
+    keys: Vec<CallbackKey>,
+}
+
+impl<T> WaitRegistration<T> {
+    fn unregister(&mut self) {
+        for (task, key) in self.tasks.iter().zip(self.keys.drain(..)) {
+            task.remove_done_callback(key);
+        }
+    }
+}
+
+impl<T> Drop for WaitRegistration<T> {
+    fn drop(&mut self) {
+        self.unregister();
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tasks looked at by `wait` on this thread (the complexity test
+    /// counts work, not time).
+    pub(crate) static WAIT_TASKS_EXAMINED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+#[inline]
+fn count_examined(_n: usize) {
+    #[cfg(test)]
+    WAIT_TASKS_EXAMINED.with(|c| c.set(c.get() + _n as u64));
+}
+
 async fn wait_impl<T>(
     tasks: Vec<Task<T>>,
     return_when: ReturnWhen,
@@ -413,37 +456,64 @@ async fn wait_impl<T>(
     if tasks.is_empty() {
         return Err(EmptyWait);
     }
-    // One shared slot for our waker; every task's done-callback wakes it.
-    let waker: Arc<Mutex<Option<Waker>>> = Arc::new(Mutex::new(None));
-    let panicked: Arc<Mutex<bool>> = Arc::new(Mutex::new(false));
-    for t in &tasks {
-        let w = waker.clone();
-        let p = panicked.clone();
-        t.add_done_callback(move |outcome| {
-            if outcome == Outcome::Panicked {
-                *p.lock().unwrap_or_else(|e| e.into_inner()) = true;
-            }
-            if let Some(w) = w.lock().unwrap_or_else(|e| e.into_inner()).take() {
+    let n = tasks.len();
+    // Each task's callback records its own index, so a wake-up looks only
+    // at the tasks that finished since the last poll: O(n) over the whole
+    // wait, however the finishes are spread out.
+    let signals = Arc::new(Mutex::new(WaitSignals {
+        finished: Vec::new(),
+        panicked: false,
+        waker: None,
+    }));
+    let mut reg = WaitRegistration {
+        keys: Vec::with_capacity(n),
+        tasks,
+    };
+    for (index, t) in reg.tasks.iter().enumerate() {
+        let signals = signals.clone();
+        let key = t.add_removable_done_callback(move |outcome| {
+            let waker = {
+                let mut s = signals.lock().unwrap_or_else(|e| e.into_inner());
+                s.finished.push(index);
+                s.panicked |= outcome == Outcome::Panicked;
+                s.waker.take()
+            };
+            // Let go of the wait's state before waking it, so a wait that
+            // returns at once finds it freed.
+            drop(signals);
+            if let Some(w) = waker {
                 w.wake();
             }
         });
+        reg.keys.push(key);
     }
+    count_examined(n);
+    let mut finished = 0;
+    let mut failed = false;
     let mut deadline = timeout.map(crate::time::sleep);
     std::future::poll_fn(|cx| {
-        *waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
-        let finished = tasks.iter().filter(|t| t.is_done()).count();
-        let any_panic = *panicked.lock().unwrap_or_else(|e| e.into_inner());
-        let any_failure = || {
-            any_panic
-                || tasks.iter().any(|t| {
-                    t.peek_output(|r| matches!(r, Ok(v) if is_failure(v)))
-                        .unwrap_or(false)
-                })
+        let (newly, panicked) = {
+            let mut s = signals.lock().unwrap_or_else(|e| e.into_inner());
+            match &s.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => s.waker = Some(cx.waker().clone()),
+            }
+            (std::mem::take(&mut s.finished), s.panicked)
         };
+        count_examined(newly.len());
+        finished += newly.len();
+        failed |= panicked;
+        if return_when == ReturnWhen::FirstException && !failed {
+            failed = newly.iter().any(|&i| {
+                reg.tasks[i]
+                    .peek_output(|r| matches!(r, Ok(v) if is_failure(v)))
+                    .unwrap_or(false)
+            });
+        }
         let ready = match return_when {
             ReturnWhen::FirstCompleted => finished > 0,
-            ReturnWhen::FirstException => finished == tasks.len() || any_failure(),
-            ReturnWhen::AllCompleted => finished == tasks.len(),
+            ReturnWhen::FirstException => finished == n || failed,
+            ReturnWhen::AllCompleted => finished == n,
         };
         if ready {
             return Poll::Ready(());
@@ -456,6 +526,10 @@ async fn wait_impl<T>(
         Poll::Pending
     })
     .await;
-    let (done, pending) = tasks.into_iter().partition(|t| t.is_done());
+    reg.unregister();
+    count_examined(n);
+    let (done, pending) = std::mem::take(&mut reg.tasks)
+        .into_iter()
+        .partition(|t| t.is_done());
     Ok((done, pending))
 }

@@ -385,9 +385,10 @@ impl Shared {
     pub(crate) fn begin_shutdown(&self) {
         self.shutdown.store(true, Ordering::SeqCst);
         self.owned.close();
-        if let Some(pool) = self.blocking.get() {
-            pool.shutdown();
-        }
+        // `get_or_init`, not `get`: a pool that was never used (or whose
+        // lazy start races with us) is created here already shut down, so
+        // a `run_in_executor` after shutdown cannot start a fresh one.
+        self.blocking_pool().shutdown();
         for r in self.remotes.iter() {
             r.unparker.unpark();
         }

@@ -227,12 +227,28 @@ fn name_of(task: RawTask) -> String {
 
 type Callback = Box<dyn FnOnce(Outcome) + Send + 'static>;
 
+/// Identifies a done-callback registered with
+/// [`Task::add_removable_done_callback`], for
+/// [`Task::remove_done_callback`]. Keys are unique in the process; the
+/// public `add_done_callback` uses `0`, which is never handed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CallbackKey(u64);
+
+impl CallbackKey {
+    const UNREMOVABLE: CallbackKey = CallbackKey(0);
+
+    fn next() -> CallbackKey {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        CallbackKey(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
 /// The cold part of a task.
 pub(crate) struct Trailer {
     /// The join waker. Ownership follows the JOIN_WAKER bit (state.rs).
     waker: UnsafeCell<Option<Waker>>,
     name: Option<Box<str>>,
-    callbacks: Mutex<Vec<Callback>>,
+    callbacks: Mutex<Vec<(CallbackKey, Callback)>>,
 }
 
 impl Trailer {
@@ -271,7 +287,7 @@ impl Trailer {
 
     pub(crate) fn run_callbacks(&self, outcome: Outcome) {
         let list = std::mem::take(&mut *lock(&self.callbacks));
-        for cb in list {
+        for (_, cb) in list {
             harness::contain(move || cb(outcome));
         }
     }
@@ -409,9 +425,53 @@ impl<T> Task<T> {
     /// contained. The callback outlives the handle: dropping the `Task`
     /// does not unregister it.
     pub fn add_done_callback(&self, f: impl FnOnce(Outcome) + Send + 'static) {
+        self.push_done_callback(CallbackKey::UNREMOVABLE, Box::new(f));
+    }
+
+    /// [`add_done_callback`](Self::add_done_callback), returning a key to
+    /// take the callback back with
+    /// [`remove_done_callback`](Self::remove_done_callback) (asyncio's
+    /// `remove_done_callback`, which `wait` uses so that it leaves nothing
+    /// behind).
+    pub(crate) fn add_removable_done_callback(
+        &self,
+        f: impl FnOnce(Outcome) + Send + 'static,
+    ) -> CallbackKey {
+        let key = CallbackKey::next();
+        self.push_done_callback(key, Box::new(f));
+        key
+    }
+
+    /// Unregisters (and drops) a callback that has not run yet. False when
+    /// it already ran or is running (the task finished).
+    pub(crate) fn remove_done_callback(&self, key: CallbackKey) -> bool {
+        let removed = {
+            let mut list = lock(&self.raw.trailer().callbacks);
+            list.iter()
+                .position(|(k, _)| *k == key)
+                .map(|at| list.remove(at))
+        };
+        // Dropped outside the lock: the closure's captures are user code.
+        match removed {
+            Some(entry) => {
+                harness::contain(move || drop(entry));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Done-callbacks waiting for this task to finish (tests: nothing
+    /// left behind).
+    #[cfg(test)]
+    pub(crate) fn pending_done_callbacks(&self) -> usize {
+        lock(&self.raw.trailer().callbacks).len()
+    }
+
+    fn push_done_callback(&self, key: CallbackKey, f: Callback) {
         let trailer = self.raw.trailer();
         let mut list = lock(&trailer.callbacks);
-        list.push(Box::new(f));
+        list.push((key, f));
         if let Err(s) = self.raw.header().state.set_has_callbacks() {
             // Already complete: the completer has run (or will find empty)
             // the list; run everything still pending here, in order.
@@ -424,7 +484,7 @@ impl<T> Task<T> {
             } else {
                 Outcome::Completed
             };
-            for cb in pending {
+            for (_, cb) in pending {
                 harness::contain(move || cb(outcome));
             }
         }

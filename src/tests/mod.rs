@@ -2,6 +2,7 @@
 //! `cfg(test)` modules) so the repository's top level stays as the design
 //! card lays it out; they use only public paths (`ferrio::...`).
 
+mod cancel_comb;
 mod cancel_streams;
 mod cancel_time;
 mod combinators;
@@ -12,6 +13,7 @@ mod io;
 mod net;
 mod process;
 mod queues;
+mod regress_comb;
 mod regress_streams;
 mod regress_time;
 mod shutdown;

@@ -1,0 +1,445 @@
+//! Regression tests for the combinator and bridge defects of issue 14
+//! (9: a child outliving its dropped `TaskGroup`; 10: `run_in_executor`
+//! after shutdown; 11: `wait` leaking done-callbacks; 12: `wait` being
+//! O(n²)) and issue 13 part 2 (a `TaskGroup` child panicking while it is
+//! cancelled). Ordered by events, never by sleeps.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{mpsc, Arc};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
+use std::time::Duration;
+
+use super::common::rt;
+use ferrio::sync::Event;
+use ferrio::{ChildFailure, GroupClosed, ReturnWhen, TaskGroup};
+
+/// A waker for polling by hand on the test thread: it remembers that it
+/// was woken, unparks the test thread, and its `Arc` count tells how many
+/// clones the code under test still holds.
+pub(super) struct TrackedWaker {
+    inner: Arc<Tracked>,
+    waker: Waker,
+}
+
+struct Tracked {
+    woken: AtomicBool,
+    wakes: AtomicUsize,
+    thread: Thread,
+}
+
+impl Wake for Tracked {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wakes.fetch_add(1, SeqCst);
+        self.woken.store(true, SeqCst);
+        self.thread.unpark();
+    }
+}
+
+impl TrackedWaker {
+    pub(super) fn new() -> TrackedWaker {
+        let inner = Arc::new(Tracked {
+            woken: AtomicBool::new(false),
+            wakes: AtomicUsize::new(0),
+            thread: std::thread::current(),
+        });
+        let waker = Waker::from(inner.clone());
+        TrackedWaker { inner, waker }
+    }
+
+    /// Polls `fut` once with this waker.
+    pub(super) fn poll<F: Future + ?Sized>(&self, fut: Pin<&mut F>) -> Poll<F::Output> {
+        self.inner.woken.store(false, SeqCst);
+        fut.poll(&mut Context::from_waker(&self.waker))
+    }
+
+    /// Blocks the test thread until the waker is woken (20 s at most: a
+    /// bound on a hang, not a synchronisation).
+    pub(super) fn wait_woken(&self, what: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !self.inner.woken.swap(false, SeqCst) {
+            let now = std::time::Instant::now();
+            assert!(now < deadline, "never woken: {what}");
+            std::thread::park_timeout(deadline - now);
+        }
+    }
+
+    /// Polls until ready, sleeping on the waker between polls.
+    pub(super) fn block_on<F: Future + ?Sized>(&self, mut fut: Pin<&mut F>) -> F::Output {
+        loop {
+            if let Poll::Ready(v) = self.poll(fut.as_mut()) {
+                return v;
+            }
+            self.wait_woken("block_on");
+        }
+    }
+
+    /// Clones of the waker held by anyone but this helper.
+    pub(super) fn outstanding(&self) -> usize {
+        // One count for `inner`, one for `waker`.
+        Arc::strong_count(&self.inner) - 2
+    }
+
+    /// Waits until no clone is held by anyone else. A waker that was just
+    /// woken on another thread is released there right after the wake
+    /// (after our thread may already have run on): give that a bounded
+    /// time; a clone that is kept fails.
+    pub(super) fn settle(&self, what: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while self.outstanding() != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: {} waker clone(s) left behind",
+                self.outstanding()
+            );
+            std::thread::yield_now();
+        }
+    }
+
+    pub(super) fn wakes(&self) -> usize {
+        self.inner.wakes.load(SeqCst)
+    }
+}
+
+/// Sends a notice when dropped.
+struct DropNotice(mpsc::Sender<()>);
+
+impl Drop for DropNotice {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+/// Defect 9: a `GroupSpawner::spawn` that passed the `closed` check before
+/// the group's `Drop` took the children list pushed its task afterwards,
+/// and nothing ever cancelled it.
+#[test]
+fn dropped_group_cancels_a_child_whose_spawn_was_under_way() {
+    let rt = rt(2);
+    for run in 0..200 {
+        let group = TaskGroup::<()>::new();
+        let spawner = group.spawner();
+        let (notice_tx, notices) = mpsc::channel::<()>();
+        let started = Arc::new(AtomicBool::new(false));
+        let go = Arc::new(AtomicBool::new(false));
+        let spawning = rt.spawn({
+            let (started, go) = (started.clone(), go.clone());
+            async move {
+                started.store(true, SeqCst);
+                while !go.load(SeqCst) {
+                    std::hint::spin_loop();
+                }
+                // Spawn until the group is closed; every future handed to
+                // `spawn` (the refused last one too) sends a notice when
+                // it is dropped.
+                let mut accepted = 0usize;
+                loop {
+                    let notice = DropNotice(notice_tx.clone());
+                    let child = async move {
+                        let _notice = notice;
+                        std::future::pending::<()>().await;
+                        Ok(())
+                    };
+                    match spawner.spawn(child) {
+                        Ok(()) => accepted += 1,
+                        Err(GroupClosed) => return accepted,
+                    }
+                }
+            }
+        });
+        while !started.load(SeqCst) {
+            std::hint::spin_loop();
+        }
+        go.store(true, SeqCst);
+        drop(group);
+        let accepted = rt.block_on(spawning).unwrap();
+        for k in 0..=accepted {
+            notices
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "run {run}: only {k} of {} children were dropped; one outlived its \
+                         dropped group ({e:?})",
+                        accepted + 1
+                    )
+                });
+        }
+    }
+}
+
+/// Defect 10: with a blocking pool never used, `run_in_executor` after
+/// shutdown created a fresh pool, started a thread and ran the closure.
+#[test]
+fn run_in_executor_after_shutdown_runs_nothing_even_if_the_pool_was_never_used() {
+    let rt = rt(1);
+    let handle = rt.handle();
+    drop(rt);
+    let (ran_tx, ran) = mpsc::channel::<()>();
+    let task = handle.run_in_executor(move || ran_tx.send(()).unwrap());
+    // The closure was dropped unrun (so its sender is gone) and no thread
+    // was started for it.
+    assert_eq!(
+        ran.recv_timeout(Duration::from_secs(20)),
+        Err(mpsc::RecvTimeoutError::Disconnected),
+        "the closure ran after shutdown"
+    );
+    assert_eq!(handle.blocking_threads(), 0);
+    // A clear error: the task is cancelled, like any spawn after shutdown.
+    assert!(handle.block_on(task).unwrap_err().is_cancelled());
+}
+
+/// Defect 10, the other half: a pool that was used behaves the same.
+#[test]
+fn run_in_executor_after_shutdown_runs_nothing_with_a_used_pool() {
+    let rt = rt(1);
+    let handle = rt.handle();
+    assert_eq!(
+        rt.block_on(async { ferrio::to_thread(|| 5).await })
+            .unwrap(),
+        5
+    );
+    assert_eq!(handle.blocking_threads(), 1);
+    drop(rt);
+    let (ran_tx, ran) = mpsc::channel::<()>();
+    let task = handle.run_in_executor(move || ran_tx.send(()).unwrap());
+    assert_eq!(
+        ran.recv_timeout(Duration::from_secs(20)),
+        Err(mpsc::RecvTimeoutError::Disconnected)
+    );
+    assert!(handle.block_on(task).unwrap_err().is_cancelled());
+}
+
+/// Defect 11: every `wait` call left a done-callback on every task it
+/// waited for (holding the caller's waker), whether it returned or was
+/// dropped; the stale callbacks all ran when the task finished.
+#[test]
+fn wait_leaves_no_done_callback_behind() {
+    let rt = rt(2);
+    let release = Arc::new(Event::new());
+    let mut blocker = rt.spawn({
+        let release = release.clone();
+        async move { release.wait().await }
+    });
+    let waker = TrackedWaker::new();
+    for _ in 0..50 {
+        // Returns: the quick task finishes first.
+        let quick = rt.spawn(async {});
+        let mut fut = Box::pin(ferrio::wait(
+            vec![blocker, quick],
+            ReturnWhen::FirstCompleted,
+            None,
+        ));
+        let (done, mut pending) = waker.block_on(fut.as_mut()).unwrap();
+        drop(fut);
+        assert_eq!((done.len(), pending.len()), (1, 1));
+        blocker = pending.pop().unwrap();
+        assert_eq!(blocker.pending_done_callbacks(), 0, "wait returned");
+        waker.settle("wait returned");
+
+        // Times out (the timer needs the runtime: run it there).
+        let (done, mut pending) = rt
+            .block_on(ferrio::wait(
+                vec![blocker],
+                ReturnWhen::FirstCompleted,
+                Some(Duration::from_millis(1)),
+            ))
+            .unwrap();
+        assert_eq!((done.len(), pending.len()), (0, 1));
+        blocker = pending.pop().unwrap();
+        assert_eq!(blocker.pending_done_callbacks(), 0, "wait timed out");
+
+        // Dropped while waiting: the tasks go with it (detached).
+        let mut fut = Box::pin(ferrio::wait(
+            vec![rt.spawn({
+                let release = release.clone();
+                async move { release.wait().await }
+            })],
+            ReturnWhen::AllCompleted,
+            None,
+        ));
+        assert!(waker.poll(fut.as_mut()).is_pending());
+        drop(fut);
+        waker.settle("wait dropped");
+    }
+    // The stale callbacks would wake the caller now.
+    let wakes = waker.wakes();
+    release.set();
+    rt.block_on(blocker).unwrap();
+    drop(rt);
+    assert_eq!(
+        waker.wakes(),
+        wakes,
+        "a stale callback woke a finished wait"
+    );
+}
+
+/// Defect 12: every wake-up of `wait` rescanned all n tasks, O(n²) for n
+/// tasks finishing one at a time. Counts the tasks `wait` looks at (not
+/// time): linear in n now.
+#[test]
+fn wait_work_is_linear_in_the_number_of_tasks() {
+    use crate::combinators::WAIT_TASKS_EXAMINED;
+    let rt = rt(2);
+    let n = 2000;
+    let gates: Vec<Arc<Event>> = (0..n).map(|_| Arc::new(Event::new())).collect();
+    let tasks: Vec<_> = gates
+        .iter()
+        .map(|g| {
+            let g = g.clone();
+            rt.spawn(async move {
+                g.wait().await;
+                Ok::<(), ()>(())
+            })
+        })
+        .collect();
+    WAIT_TASKS_EXAMINED.with(|c| c.set(0));
+    let waker = TrackedWaker::new();
+    let mut fut = Box::pin(ferrio::wait_results(
+        tasks,
+        ReturnWhen::FirstException,
+        None,
+    ));
+    assert!(waker.poll(fut.as_mut()).is_pending());
+    let mut polls = 1;
+    let (done, pending) = loop {
+        // Finish one task, wait for `wait` to hear of it, poll once.
+        gates[polls - 1].set();
+        waker.wait_woken("a task finished");
+        polls += 1;
+        if let Poll::Ready(r) = waker.poll(fut.as_mut()) {
+            break r.unwrap();
+        }
+    };
+    assert_eq!((done.len(), pending.len()), (n, 0));
+    assert_eq!(polls, n + 1, "one poll per finished task");
+    let examined = WAIT_TASKS_EXAMINED.with(|c| c.get());
+    // Registration, one look per finished task, and the final partition:
+    // 3n. A rescan per wake-up would be about n²/2 (2,000,000 here).
+    assert!(
+        examined <= 3 * n as u64,
+        "wait looked at {examined} tasks for {n} tasks finishing one at a time"
+    );
+}
+
+/// Panics when dropped (not while already unwinding).
+struct PanicOnDrop(&'static str);
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("{}", self.0);
+        }
+    }
+}
+
+/// Issue 13 part 2: a sibling that panics in its destructor while the
+/// group cancels it (after another child failed) is a failure of the
+/// group, not a never-retrieved task panic (asyncio test_taskgroups 08,
+/// 19).
+#[test]
+fn a_panic_while_a_child_is_cancelled_joins_the_group_error() {
+    let unhandled = Arc::new(AtomicUsize::new(0));
+    let rt = ferrio::Runtime::builder()
+        .worker_threads(2)
+        .on_task_panic({
+            let unhandled = unhandled.clone();
+            move |_, _| {
+                unhandled.fetch_add(1, SeqCst);
+            }
+        })
+        .build()
+        .unwrap();
+    for _ in 0..20 {
+        let err = rt.block_on(async {
+            let group = TaskGroup::<&'static str>::new();
+            let sibling_waiting = Arc::new(Event::new());
+            group
+                .spawn({
+                    let waiting = sibling_waiting.clone();
+                    async move {
+                        let _cleanup = PanicOnDrop("clean-up failed");
+                        waiting.set();
+                        std::future::pending::<()>().await;
+                        Ok(())
+                    }
+                })
+                .unwrap();
+            group
+                .spawn({
+                    let waiting = sibling_waiting.clone();
+                    async move {
+                        waiting.wait().await;
+                        Err("first failure")
+                    }
+                })
+                .unwrap();
+            group.join().await.unwrap_err()
+        });
+        assert_eq!(err.failures.len(), 2, "{err:?}");
+        assert!(
+            matches!(err.failures[0], ChildFailure::Error("first failure")),
+            "{err:?}"
+        );
+        assert_eq!(
+            format!("{:?}", err.failures[1]),
+            "Panic(\"clean-up failed\")"
+        );
+    }
+    drop(rt);
+    assert_eq!(unhandled.load(SeqCst), 0, "reported as never retrieved");
+}
+
+/// Issue 13 part 2, the other paths: the group is dropped (its children
+/// cancelled) or a child panics in its destructor after completing.
+#[test]
+fn a_destructor_panic_on_drop_or_completion_is_not_unretrieved() {
+    let unhandled = Arc::new(AtomicUsize::new(0));
+    let rt = ferrio::Runtime::builder()
+        .worker_threads(2)
+        .on_task_panic({
+            let unhandled = unhandled.clone();
+            move |_, _| {
+                unhandled.fetch_add(1, SeqCst);
+            }
+        })
+        .build()
+        .unwrap();
+    let err = rt.block_on(async {
+        let group = TaskGroup::<()>::new();
+        group
+            .spawn(async {
+                let _cleanup = PanicOnDrop("after completing");
+                Ok(())
+            })
+            .unwrap();
+        group.join().await.unwrap_err()
+    });
+    assert_eq!(
+        format!("{:?}", err.failures),
+        "[Panic(\"after completing\")]"
+    );
+    rt.block_on(async {
+        let group = TaskGroup::<()>::new();
+        let waiting = Arc::new(Event::new());
+        group
+            .spawn({
+                let waiting = waiting.clone();
+                async move {
+                    let _cleanup = PanicOnDrop("dropped with the group");
+                    waiting.set();
+                    std::future::pending::<()>().await;
+                    Ok(())
+                }
+            })
+            .unwrap();
+        waiting.wait().await;
+        drop(group);
+    });
+    drop(rt);
+    assert_eq!(unhandled.load(SeqCst), 0, "reported as never retrieved");
+}
