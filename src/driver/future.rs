@@ -9,7 +9,8 @@ use std::task::{Context, Poll};
 use io_uring::squeue;
 
 use super::op::{self, Completion, OpCell, Recycle};
-use super::ring::DriverShared;
+use super::remote;
+use super::ring::{DriverShared, RingEntry};
 
 /// One kind of operation: owns its resources and builds its SQE.
 pub(crate) trait OpKind: Send + 'static {
@@ -100,14 +101,10 @@ impl<K: OpKind> Drop for Op<K> {
 /// descriptor it holds) moves into the cell until the final CQE, and the
 /// op is cancelled if it is still in flight.
 fn abandon<K: OpKind>(cell: Option<Arc<OpCell>>, kind: Option<K>, ring: Option<Arc<DriverShared>>) {
-    let (Some(cell), Some(kind)) = (cell, kind) else {
+    let (Some(cell), Some(kind), Some(ring)) = (cell, kind, ring) else {
         return;
     };
-    if cell.abandon(Box::new(kind)) {
-        if let Some(ring) = ring {
-            cancel(&ring, cell);
-        }
-    }
+    remote::abandon(&*ring, cell, Box::new(kind));
 }
 
 /// Submits `kind` on `target`: the cell shared with the ring, and the ring.
@@ -122,9 +119,7 @@ fn start<K: OpKind>(
     if K::QUEUE_LIMIT > 0 {
         cell.set_limit(K::QUEUE_LIMIT);
     }
-    let user_data = Arc::into_raw(cell.clone()) as u64;
-    let entry = kind.entry().user_data(user_data);
-    target.push(entry);
+    target.push(kind.entry(), cell.clone());
     (cell, ring)
 }
 
@@ -210,12 +205,16 @@ impl Target {
         }
     }
 
-    fn push(self, entry: squeue::Entry) {
+    /// Submits `entry`, which carries the kernel's reference to `cell`.
+    fn push(self, entry: squeue::Entry, cell: Arc<OpCell>) {
         match self {
-            Target::Local(_) => crate::context::with_worker(|w| {
-                w.expect("still on the worker").driver().push(&entry, true)
-            }),
-            Target::Remote(ring) => ring.submit_remote(entry),
+            Target::Local(_) => {
+                let entry = entry.user_data(Arc::into_raw(cell) as u64);
+                crate::context::with_worker(|w| {
+                    w.expect("still on the worker").driver().push(&entry, true)
+                })
+            }
+            Target::Remote(ring) => remote::submit_remote(&*ring, RingEntry::new(entry, cell)),
         }
     }
 }
@@ -232,20 +231,4 @@ fn target_ring() -> io::Result<Target> {
              Runtime::block_on, ferrio::run or a spawned task",
         )),
     })
-}
-
-/// Cancels on the op's ring: directly when we are its worker, else through
-/// its remote queue.
-fn cancel(ring: &Arc<DriverShared>, cell: Arc<OpCell>) {
-    let local =
-        crate::context::with_worker(|w| w.is_some_and(|w| Arc::ptr_eq(w.driver().shared(), ring)));
-    if local {
-        crate::context::with_worker(|w| {
-            if let Some(w) = w {
-                w.driver().push_cancel(cell);
-            }
-        });
-    } else {
-        ring.cancel_remote(cell);
-    }
 }

@@ -66,6 +66,10 @@ struct OpState {
     limit: usize,
     /// That cancellation was asked for.
     throttled: bool,
+    /// The op's SQE waits in a ring's remote queue (or is being pushed
+    /// from it): a dropped future sends no cancel, the drain handles it
+    /// (`driver::remote`).
+    queued: bool,
 }
 
 /// The cell shared by an operation's future and its ring.
@@ -164,9 +168,11 @@ impl OpCell {
     }
 
     /// The future is dropped. If the operation is still in flight, its
-    /// resources move here and the caller must request cancellation
-    /// (returns true); otherwise they are dropped with the future (and any
-    /// fd result that was never taken is closed).
+    /// resources move here; the caller must then request cancellation
+    /// (returns true) unless the op's SQE still waits in a remote queue,
+    /// whose drain finishes it (returns false). A finished op's resources
+    /// are dropped with the future (and any fd result that was never taken
+    /// is closed).
     pub(crate) fn abandon(&self, resources: Box<dyn Any + Send>) -> bool {
         let mut st = self.lock();
         st.waker = None;
@@ -179,8 +185,27 @@ impl OpCell {
             false
         } else {
             st.abandoned = Some(resources);
-            true
+            !st.queued
         }
+    }
+
+    /// The op's SQE goes into a remote queue (before the drain can see it).
+    pub(crate) fn mark_queued(&self) {
+        self.lock().queued = true;
+    }
+
+    /// The drain is about to push the queued SQE: false when the future
+    /// was dropped meanwhile (the op must then not be submitted).
+    pub(crate) fn begin_submit(&self) -> bool {
+        self.lock().abandoned.is_none()
+    }
+
+    /// The drain pushed the SQE. True when the future was dropped since
+    /// `begin_submit` (it sent no cancel): the drain must send one now.
+    pub(crate) fn end_submit(&self) -> bool {
+        let mut st = self.lock();
+        st.queued = false;
+        st.abandoned.is_some() && !st.finished
     }
 }
 

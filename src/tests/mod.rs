@@ -10,6 +10,7 @@ mod io;
 mod net;
 mod process;
 mod queues;
+mod regress_io;
 mod shutdown;
 mod streams;
 mod stress;

@@ -1,0 +1,66 @@
+//! Regression tests for the I/O defects of issue 14 (5, 6, 7): an op that
+//! overtook its own cancel, a split that stranded a write, a conversion
+//! to std that dropped received bytes.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use futures::{AsyncReadExt, AsyncWriteExt};
+
+use super::common::{rt, until};
+use ferrio::net::{TcpListener, TcpStream, UnixStream};
+
+/// Operations submitted and not yet completed, over every ring.
+pub(super) fn ops_in_flight(h: &ferrio::Handle) -> u64 {
+    let m = h.metrics();
+    m.ops_submitted - m.ops_completed
+}
+
+/// Polls `fut` once with a waker that does nothing.
+fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
+    Pin::new(fut).poll(&mut Context::from_waker(Waker::noop()))
+}
+
+type BoxedRead = Pin<Box<dyn Future<Output = (std::io::Result<usize>, Vec<u8>)> + Send>>;
+
+/// Defect 5: a read first polled in `block_on` (its SQE waits in the
+/// worker's remote queue) and dropped on that worker before the queue is
+/// drained. Its cancel used to go straight into the ring, ahead of the
+/// read, find nothing, and the read then ran uncancelled and took the
+/// next bytes.
+#[test]
+fn op_dropped_on_the_worker_before_its_remote_submit_is_cancelled() {
+    let rt = rt(1);
+    let handle = rt.handle();
+    rt.block_on(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        let a = Arc::new(a);
+        // A task holds the only worker until it has dropped the read, so
+        // the worker drains its remote queue only afterwards.
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        let (fut_tx, fut_rx) = mpsc::channel::<BoxedRead>();
+        let dropper = ferrio::spawn(async move {
+            started_tx.send(()).unwrap();
+            let read = fut_rx.recv().unwrap();
+            drop(read);
+        });
+        started_rx.recv().unwrap();
+        let a2 = a.clone();
+        let mut read: BoxedRead = Box::pin(async move { a2.read(vec![0u8; 16]).await });
+        assert!(poll_once(&mut read).is_pending(), "no data yet");
+        fut_tx.send(read).unwrap();
+        dropper.await.unwrap();
+
+        // Every op reaches its end: the dropped read is cancelled.
+        until("the dropped read is cancelled", || ops_in_flight(&handle) == 0).await;
+        let (r, _) = b.write_all(b"DATA".to_vec()).await;
+        r.unwrap();
+        let got = ferrio::wait_for(a.read(vec![0u8; 16]), Duration::from_secs(10)).await;
+        let (n, buf) = got.expect("a fresh read gets the bytes, not the dropped one");
+        assert_eq!(&buf[..n.unwrap()], b"DATA");
+    });
+}
