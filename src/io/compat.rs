@@ -290,11 +290,17 @@ impl FdStream {
 
     /// Two streams on one descriptor, each with its own `futures-io`
     /// state: one to read from, one to write to (from different tasks).
-    pub(crate) fn split(self) -> (FdStream, FdStream) {
+    /// The write-behind state (a write in flight, the write buffer) goes
+    /// with the writer, so its outcome is reported by the writer's next
+    /// write, flush or close.
+    pub(crate) fn split(mut self) -> (FdStream, FdStream) {
+        let mut writer_io = PollIo::new(self.io.socket);
+        writer_io.wbuf = std::mem::take(&mut self.io.wbuf);
+        writer_io.writing = self.io.writing.take();
         let writer = FdStream {
             fd: self.fd.clone(),
             to: self.to,
-            io: PollIo::new(self.io.socket),
+            io: writer_io,
         };
         (self, writer)
     }

@@ -64,3 +64,29 @@ fn op_dropped_on_the_worker_before_its_remote_submit_is_cancelled() {
         assert_eq!(&buf[..n.unwrap()], b"DATA");
     });
 }
+
+/// A connected TCP pair: (client, server).
+async fn tcp_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (client, accepted) = futures::join!(TcpStream::connect(addr), listener.accept());
+    (client.unwrap(), accepted.unwrap().0)
+}
+
+/// Defect 6: `into_split` left the write-behind state of an accepted
+/// `AsyncWrite::write` in the read half; the write half's `close` then
+/// shut the socket at once, without waiting for (or reporting) the send.
+#[test]
+fn into_split_keeps_an_unflushed_write_with_the_write_half() {
+    rt(1).block_on(async {
+        let (client, server) = tcp_pair().await;
+        let mut client = client;
+        assert_eq!(AsyncWriteExt::write(&mut client, b"hello").await.unwrap(), 5);
+        let (_rd, mut wr) = client.into_split();
+        wr.close().await.unwrap();
+        let mut server = server;
+        let mut got = Vec::new();
+        server.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"hello", "the peer reads the bytes, then end of stream");
+    });
+}
