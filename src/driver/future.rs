@@ -91,6 +91,57 @@ impl<K: OpKind> Future for Op<K> {
     }
 }
 
+/// How long `Op::cancel_and_wait` waits for the kernel.
+const CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl<K: OpKind> Op<K> {
+    /// Cancels the operation, blocking the thread until its outcome is
+    /// known: `None` if it never started; else its output, which is the
+    /// op's own result when it completed before the cancel reached it
+    /// (for a receive: the bytes it took). On the op's own worker the ring
+    /// is turned here; elsewhere the thread sleeps until the completion
+    /// wakes it. Gives up (`TimedOut`) if the kernel does not answer in
+    /// `CANCEL_WAIT`; the op is then abandoned as on a drop.
+    pub(crate) fn cancel_and_wait(mut self) -> Option<io::Result<K::Output>> {
+        let (cell, ring) = (self.cell.clone()?, self.ring.clone()?);
+        remote::request_cancel(&*ring, &cell);
+        let thread = std::thread::current();
+        let waker = std::task::Waker::from(Arc::new(ThreadWaker(thread)));
+        let deadline = std::time::Instant::now() + CANCEL_WAIT;
+        loop {
+            if let op::Poll::Ready { completion, .. } = cell.poll(&waker) {
+                self.cell = None;
+                self.ring = None;
+                let kind = self.kind.take().expect("kind present");
+                return Some(Ok(kind.complete(Ok(completion))));
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return Some(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "ferrio: the kernel did not answer the cancellation of an operation",
+                )));
+            }
+            let left = (deadline - now).min(std::time::Duration::from_millis(10));
+            let turned = remote::Ring::with_local(&*ring, |local| {
+                local.map(|driver| driver.turn(left)).is_some()
+            });
+            if !turned {
+                std::thread::park_timeout(left);
+            }
+        }
+    }
+}
+
+/// Wakes a thread blocked in `cancel_and_wait`.
+struct ThreadWaker(std::thread::Thread);
+
+impl std::task::Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
 impl<K: OpKind> Drop for Op<K> {
     fn drop(&mut self) {
         abandon(self.cell.take(), self.kind.take(), self.ring.take());

@@ -70,6 +70,9 @@ struct OpState {
     /// from it): a dropped future sends no cancel, the drain handles it
     /// (`driver::remote`).
     queued: bool,
+    /// The future asked for the op to be cancelled while keeping it
+    /// (`Op::cancel_and_wait`).
+    cancel_requested: bool,
 }
 
 /// The cell shared by an operation's future and its ring.
@@ -189,24 +192,39 @@ impl OpCell {
         }
     }
 
+    /// The future asks for the op to be cancelled and keeps waiting for
+    /// its outcome. True when the caller must send the cancel (the op is
+    /// in flight in its ring); false when it already finished, or when it
+    /// still waits in a remote queue (the drain then finishes it as
+    /// cancelled).
+    pub(crate) fn request_cancel(&self) -> bool {
+        let mut st = self.lock();
+        st.cancel_requested = true;
+        !st.finished && !st.queued
+    }
+
     /// The op's SQE goes into a remote queue (before the drain can see it).
     pub(crate) fn mark_queued(&self) {
         self.lock().queued = true;
     }
 
     /// The drain is about to push the queued SQE: false when the future
-    /// was dropped meanwhile (the op must then not be submitted).
+    /// was dropped or asked for cancellation meanwhile (the op must then
+    /// not be submitted).
     pub(crate) fn begin_submit(&self) -> bool {
-        self.lock().abandoned.is_none()
+        let st = self.lock();
+        st.abandoned.is_none() && !st.cancel_requested
     }
 
-    /// The drain pushed the SQE. True when the future was dropped since
-    /// `begin_submit` (it sent no cancel): the drain must send one now.
+    /// The drain pushed the SQE. True when the future was dropped (or
+    /// asked for cancellation) since `begin_submit`, sending no cancel:
+    /// the drain must send one now.
     pub(crate) fn end_submit(&self) -> bool {
         let mut st = self.lock();
         st.queued = false;
-        st.abandoned.is_some() && !st.finished
+        (st.abandoned.is_some() || st.cancel_requested) && !st.finished
     }
+
 }
 
 impl OpState {

@@ -227,6 +227,14 @@ pub(crate) fn abandon<R: Ring>(ring: &R, cell: Arc<OpCell>, resources: Box<dyn A
     }
 }
 
+/// The future of an operation asks for it to be cancelled but keeps
+/// waiting for its outcome (the op may still complete normally).
+pub(crate) fn request_cancel<R: Ring>(ring: &R, cell: &Arc<OpCell>) {
+    if cell.request_cancel() {
+        cancel(ring, cell.clone());
+    }
+}
+
 /// Cancels an operation that is in `ring`: straight into the submission
 /// queue on the ring's worker, through the remote queue from any other
 /// thread.

@@ -571,6 +571,17 @@ impl Driver {
         self.reap()
     }
 
+    /// Blocks the worker on its own ring (not parking it: wake-ups from
+    /// other threads are not awaited) until a completion arrives or
+    /// `timeout` passes, then delivers what arrived. For a caller on the
+    /// worker that must see an operation's outcome before it returns.
+    pub(crate) fn turn(&self, timeout: Duration) -> usize {
+        self.drain_remote();
+        self.wait(Some(timeout));
+        self.drain_remote();
+        self.reap()
+    }
+
     /// One `io_uring_enter`: submit everything and wait for one CQE.
     fn wait(&self, timeout: Option<Duration>) {
         let ts = timeout.map(|t| {

@@ -90,3 +90,67 @@ fn into_split_keeps_an_unflushed_write_with_the_write_half() {
         assert_eq!(got, b"hello", "the peer reads the bytes, then end of stream");
     });
 }
+
+/// The peer sent "hello"; the client's `AsyncRead` has a receive pending
+/// (polled once), then the client is converted with `convert`. Returns
+/// what the conversion handed over and what the std stream then reads.
+async fn convert_with_a_receive_pending(
+    convert: fn(TcpStream) -> std::io::Result<(std::net::TcpStream, Vec<u8>)>,
+) -> std::io::Result<Vec<u8>> {
+    let (mut client, server) = tcp_pair().await;
+    let (r, _) = server.write_all(b"hello".to_vec()).await;
+    r.unwrap();
+    let mut buf = [0u8; 16];
+    let mut read = AsyncReadExt::read(&mut client, &mut buf);
+    assert!(poll_once(&mut read).is_pending(), "the receive is queued");
+    drop(read);
+    let (mut std_client, mut got) = convert(client)?;
+    // Let the ring run whatever the conversion left behind before the
+    // std stream reads (a receive still in flight would take the bytes).
+    let handle = ferrio::Handle::current();
+    until("no op in flight", || ops_in_flight(&handle) == 0).await;
+    drop(server); // the std read below ends at end of stream
+    std_client.set_nonblocking(false).unwrap();
+    std_client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    std::io::Read::read_to_end(&mut std_client, &mut got).unwrap();
+    Ok(got)
+}
+
+fn via_into_std(s: TcpStream) -> std::io::Result<(std::net::TcpStream, Vec<u8>)> {
+    s.into_std().map(|s| (s, Vec::new()))
+}
+
+fn via_into_std_parts(s: TcpStream) -> std::io::Result<(std::net::TcpStream, Vec<u8>)> {
+    s.into_std_parts()
+}
+
+/// Defect 7: `into_std` with a receive pending dropped what it took. Now
+/// the bytes reach the std stream's reader or the conversion refuses;
+/// `into_std_parts` always hands them over. Both on a worker (the receive
+/// is in the ring's submission queue, ahead of its cancel) and in
+/// `block_on` (it waits in the remote queue).
+#[test]
+fn into_std_hands_over_the_bytes_a_pending_receive_took() {
+    let rt = rt(1);
+    for on_worker in [true, false] {
+        let run = |f: fn(TcpStream) -> std::io::Result<(std::net::TcpStream, Vec<u8>)>| {
+            if on_worker {
+                rt.block_on(rt.spawn(convert_with_a_receive_pending(f)))
+                    .unwrap()
+            } else {
+                rt.block_on(convert_with_a_receive_pending(f))
+            }
+        };
+        match run(via_into_std) {
+            Ok(got) => assert_eq!(got, b"hello", "on_worker={on_worker}"),
+            Err(e) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::InvalidData, "{e}");
+                assert!(e.to_string().contains("into_std_parts"), "{e}");
+            }
+        }
+        let got = run(via_into_std_parts).unwrap();
+        assert_eq!(got, b"hello", "on_worker={on_worker}");
+    }
+}
