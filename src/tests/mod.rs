@@ -2,6 +2,7 @@
 //! `cfg(test)` modules) so the repository's top level stays as the design
 //! card lays it out; they use only public paths (`ferrio::...`).
 
+mod cancel_io;
 mod combinators;
 mod common;
 mod fs;
