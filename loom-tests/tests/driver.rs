@@ -233,7 +233,11 @@ fn late_requests_at_shutdown_are_finished() {
         ring.close();
         ring.run_kernel(true);
         let op = other.join().unwrap();
-        assert_eq!(op.poll(), Some(-libc_ecanceled()), "the op's future is answered");
+        assert_eq!(
+            op.poll(),
+            Some(-libc_ecanceled()),
+            "the op's future is answered"
+        );
         // A drop after shutdown: nothing to cancel, nothing freed twice.
         let (buf, drops) = Counted::new();
         op.drop_future(Box::new(buf));

@@ -6,9 +6,9 @@
 #[cfg(not(ferrio_loom))]
 pub(crate) mod future;
 pub(crate) mod op;
-pub(crate) mod remote;
 #[cfg(not(ferrio_loom))]
 pub(crate) mod pool;
+pub(crate) mod remote;
 #[cfg(not(ferrio_loom))]
 mod ring;
 

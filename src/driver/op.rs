@@ -224,7 +224,6 @@ impl OpCell {
         st.queued = false;
         (st.abandoned.is_some() || st.cancel_requested) && !st.finished
     }
-
 }
 
 impl OpState {

@@ -29,8 +29,8 @@ use io_uring::{opcode, squeue, types, IoUring};
 use crate::scheduler::park::ParkState;
 
 use super::op::{Completion, OpCell};
-use super::remote::{OpEntry, RemoteQueue, Ring, SubmissionSink};
 use super::pool::{BufPool, POOL_GROUP};
+use super::remote::{OpEntry, RemoteQueue, Ring, SubmissionSink};
 use crate::weak_list::WeakList;
 
 /// `user_data` values that are not operation cells (cells are 8-aligned

@@ -93,7 +93,9 @@ fn cancel_after<T: Send + 'static>(
             out
         }),
     };
-    rt.block_on(until("no op left in flight", || ops_in_flight(&handle) == 0));
+    rt.block_on(until("no op left in flight", || {
+        ops_in_flight(&handle) == 0
+    }));
     out
 }
 
@@ -158,7 +160,8 @@ fn read_n<S: OwnedStream>(rt: &Runtime, s: &Arc<S>, n: usize) -> Vec<u8> {
 }
 
 fn send_all<S: OwnedStream>(rt: &Runtime, s: &Arc<S>, bytes: &[u8]) {
-    rt.block_on(s.clone().write_all_owned(bytes.to_vec())).unwrap();
+    rt.block_on(s.clone().write_all_owned(bytes.to_vec()))
+        .unwrap();
 }
 
 /// Reads (owned and pooled) dropped while nothing has arrived: the next
@@ -190,7 +193,12 @@ fn dropped_writes_keep_the_order<S: OwnedStream>(rt: &Runtime, a: Arc<S>, b: Arc
     for place in PLACES {
         for k in 1..=K {
             let msg = format!("[{place:?}/{k}]");
-            let out = cancel_after(rt, place, k, a.clone().write_owned(msg.clone().into_bytes()));
+            let out = cancel_after(
+                rt,
+                place,
+                k,
+                a.clone().write_owned(msg.clone().into_bytes()),
+            );
             let marker = format!("<{place:?}/{k}>");
             send_all(rt, &a, marker.as_bytes());
             let sent = match out {
@@ -247,7 +255,10 @@ where
             let mut read = pin!(AsyncReadExt::read(&mut a, &mut buf));
             let first = poll_k(&mut read, 1).await;
             let chunk = format!("chunk{k};");
-            b.clone().write_all_owned(chunk.clone().into_bytes()).await.unwrap();
+            b.clone()
+                .write_all_owned(chunk.clone().into_bytes())
+                .await
+                .unwrap();
             sent.extend_from_slice(chunk.as_bytes());
             match first {
                 Some(out) => Some(out),
@@ -298,7 +309,10 @@ where
         .expect("the reader ends")
         .unwrap();
     assert_eq!(got.len(), accepted.len());
-    assert!(got == accepted, "the peer reads the accepted bytes, in order");
+    assert!(
+        got == accepted,
+        "the peer reads the accepted bytes, in order"
+    );
     drop(a);
     until("no op left in flight", || ops_in_flight(&handle) == 0).await;
 }
@@ -344,7 +358,10 @@ fn accept_and_connect_survive_cancellation() {
         for k in 1..=K {
             let l = listener.clone();
             let accept: BoxFuture<bool> = Box::pin(async move { l.accept().await.is_ok() });
-            assert!(cancel_after(&rt, place, k, accept).is_none(), "nobody connected");
+            assert!(
+                cancel_after(&rt, place, k, accept).is_none(),
+                "nobody connected"
+            );
             let connect: BoxFuture<bool> =
                 Box::pin(async move { TcpStream::connect(addr).await.is_ok() });
             let connected = cancel_after(&rt, place, k, connect);
@@ -408,7 +425,8 @@ fn udp_send_to_and_recv_from_survive_cancellation() {
             let s = a.clone();
             let dgram = format!("d{place:?}/{k}");
             let d = dgram.clone().into_bytes();
-            let fut: BoxFuture<bool> = Box::pin(async move { s.send_to(d, b_addr).await.0.is_ok() });
+            let fut: BoxFuture<bool> =
+                Box::pin(async move { s.send_to(d, b_addr).await.0.is_ok() });
             let sent = cancel_after(&rt, place, k, fut);
             let marker = format!("m{place:?}/{k}");
             let (r, _) = rt.block_on(a.send_to(marker.clone().into_bytes(), b_addr));

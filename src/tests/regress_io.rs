@@ -56,7 +56,10 @@ fn op_dropped_on_the_worker_before_its_remote_submit_is_cancelled() {
         dropper.await.unwrap();
 
         // Every op reaches its end: the dropped read is cancelled.
-        until("the dropped read is cancelled", || ops_in_flight(&handle) == 0).await;
+        until("the dropped read is cancelled", || {
+            ops_in_flight(&handle) == 0
+        })
+        .await;
         let (r, _) = b.write_all(b"DATA".to_vec()).await;
         r.unwrap();
         let got = ferrio::wait_for(a.read(vec![0u8; 16]), Duration::from_secs(10)).await;
@@ -81,13 +84,19 @@ fn into_split_keeps_an_unflushed_write_with_the_write_half() {
     rt(1).block_on(async {
         let (client, server) = tcp_pair().await;
         let mut client = client;
-        assert_eq!(AsyncWriteExt::write(&mut client, b"hello").await.unwrap(), 5);
+        assert_eq!(
+            AsyncWriteExt::write(&mut client, b"hello").await.unwrap(),
+            5
+        );
         let (_rd, mut wr) = client.into_split();
         wr.close().await.unwrap();
         let mut server = server;
         let mut got = Vec::new();
         server.read_to_end(&mut got).await.unwrap();
-        assert_eq!(got, b"hello", "the peer reads the bytes, then end of stream");
+        assert_eq!(
+            got, b"hello",
+            "the peer reads the bytes, then end of stream"
+        );
     });
 }
 
