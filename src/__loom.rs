@@ -526,6 +526,12 @@ impl ModelOp {
         }
     }
 
+    /// The future asks for the op to be cancelled and keeps waiting for
+    /// its outcome (`Op::cancel_and_wait`, used by the conversions to std).
+    pub fn request_cancel(&self) {
+        crate::driver::remote::request_cancel(&*self.ring, &self.cell);
+    }
+
     /// The future is dropped: `resources` move into the cell until the op
     /// ends, and the cancel is routed as the driver routes it.
     pub fn drop_future(self, resources: Box<dyn Any + Send>) {

@@ -199,6 +199,30 @@ fn op_dropped_off_the_workers_races_the_drain() {
     });
 }
 
+/// A conversion to std cancels a receive it keeps waiting for
+/// (`Op::cancel_and_wait`), on a thread other than the worker, while the
+/// worker drains: the op ends cancelled (unsubmitted, or by a cancel
+/// behind it), never in flight with its cancel lost.
+#[test]
+fn cancel_requested_while_kept_races_the_drain() {
+    loom::model(|| {
+        let ring = RingModel::new();
+        let r2 = ring.clone();
+        let op = thread::spawn(move || r2.start_op()).join().unwrap();
+        let other = thread::spawn(move || {
+            op.request_cancel();
+            op
+        });
+        ring.drain();
+        let op = other.join().unwrap();
+        ring.drain();
+        let k = ring.run_kernel(false);
+        assert_eq!(k.in_flight, 0, "{k:?}");
+        assert_eq!(k.missed, 0, "{k:?}");
+        assert_eq!(op.poll(), Some(-libc_ecanceled()), "the outcome is known");
+    });
+}
+
 /// An op started on the worker (straight into its submission queue) and
 /// dropped on another thread: the cancel comes back through the remote
 /// queue, behind the op.
