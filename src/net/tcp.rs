@@ -340,15 +340,18 @@ impl TcpStream {
     /// is cancelled and awaited): read those first, then the std stream.
     ///
     /// ```
-    /// use futures::AsyncWriteExt;
+    /// use futures::AsyncReadExt;
     /// ferrio::run(async {
     ///     let listener = ferrio::net::TcpListener::bind("127.0.0.1:0").unwrap();
     ///     let addr = listener.local_addr().unwrap();
     ///     let mut client = ferrio::net::TcpStream::connect(addr).await.unwrap();
-    ///     client.write_all(b"hi").await.unwrap();
-    ///     client.flush().await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     server.write_all(&b"hi"[..]).await.0.unwrap();
+    ///     // AsyncRead receives both bytes and hands out one.
+    ///     let mut first = [0u8; 1];
+    ///     AsyncReadExt::read_exact(&mut client, &mut first).await.unwrap();
     ///     let (_std, unread) = client.into_std_parts().unwrap();
-    ///     assert!(unread.is_empty());
+    ///     assert_eq!((&first[..], &unread[..]), (&b"h"[..], &b"i"[..]));
     /// });
     /// ```
     pub fn into_std_parts(self) -> io::Result<(std::net::TcpStream, Vec<u8>)> {
