@@ -291,6 +291,37 @@ fn late_drop_at_shutdown_frees_the_op_once() {
     });
 }
 
+/// Two threads off the workers each start an op; one drops its own op,
+/// the other hands its op to the worker, which drops it, drains, and shuts
+/// down (last drain, close, kernel cancels what it holds). Every op ends
+/// exactly once, with no cancel overtaking its op.
+#[test]
+fn two_remote_ops_dropped_on_both_sides_across_shutdown() {
+    loom::model(|| {
+        let ring = RingModel::new();
+        let (buf_a, drops_a) = Counted::new();
+        let (buf_b, drops_b) = Counted::new();
+        let r2 = ring.clone();
+        let a = thread::spawn(move || {
+            let op = r2.start_op();
+            op.drop_future(Box::new(buf_a));
+        });
+        let r3 = ring.clone();
+        let b = thread::spawn(move || r3.start_op());
+        ring.drain();
+        let op_b = b.join().unwrap();
+        op_b.drop_future(Box::new(buf_b));
+        ring.drain();
+        ring.close();
+        a.join().unwrap();
+        let k = ring.run_kernel(true);
+        assert_eq!(k.missed, 0, "a cancel overtook its op: {k:?}");
+        assert_eq!(k.in_flight, 0, "{k:?}");
+        assert_eq!(drops_a.load(SeqCst), 1, "{k:?}");
+        assert_eq!(drops_b.load(SeqCst), 1, "{k:?}");
+    });
+}
+
 /// `ECANCELED` (loom-tests has no libc of its own).
 fn libc_ecanceled() -> i32 {
     125
