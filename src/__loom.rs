@@ -1,7 +1,9 @@
 //! Entry points for the loom models in `loom-tests/` (only under
 //! `cfg(ferrio_loom)`). They drive the real protocol code: tasks with a
-//! small test scheduler, the parker, the idle/searching protocol, and the
-//! whole runtime with one or two workers. Nothing here is public API.
+//! small test scheduler, the parker, the idle/searching protocol, the
+//! driver's remote queue and cancel routing over a stand-in submission
+//! queue, and the whole runtime with one or two workers. Nothing here is
+//! public API.
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -403,4 +405,204 @@ where
     F: Future<Output = Result<(), E>> + Send + 'static,
 {
     spawner.spawn_with(future, |child| scheduler.spawn(child))
+}
+
+/// A ring for the model of the driver's remote queue: the shipped
+/// `driver::remote` code (remote queue, `closed` flag, cancel routing,
+/// the cell's `queued` state) over a stand-in submission queue that logs
+/// what the worker pushes, in order. The thread that creates it is the
+/// ring's worker.
+#[derive(Clone)]
+pub struct RingModel(std::sync::Arc<ModelRing>);
+
+struct ModelRing {
+    remote: crate::driver::remote::RemoteQueue<ModelEntry>,
+    sink: ModelSink,
+    worker: crate::loom::thread::Thread,
+}
+
+/// A stand-in SQE: the kernel's reference to the cell.
+struct ModelEntry(std::sync::Arc<crate::driver::op::OpCell>);
+
+enum Sqe {
+    Op(std::sync::Arc<crate::driver::op::OpCell>),
+    Cancel(std::sync::Arc<crate::driver::op::OpCell>),
+}
+
+/// The stand-in submission queue (touched by the worker only).
+struct ModelSink {
+    // A plain mutex: only the worker touches it, so loom need not
+    // interleave it.
+    sqes: std::sync::Mutex<Vec<Sqe>>,
+}
+
+impl crate::driver::remote::OpEntry for ModelEntry {
+    fn cell(&self) -> &crate::driver::op::OpCell {
+        &self.0
+    }
+    fn into_cell(self) -> std::sync::Arc<crate::driver::op::OpCell> {
+        self.0
+    }
+}
+
+impl crate::driver::remote::SubmissionSink for ModelSink {
+    type Entry = ModelEntry;
+    fn push_op(&self, entry: ModelEntry) {
+        self.sqes.lock().unwrap().push(Sqe::Op(entry.0));
+    }
+    fn push_cancel(&self, cell: std::sync::Arc<crate::driver::op::OpCell>) {
+        self.sqes.lock().unwrap().push(Sqe::Cancel(cell));
+    }
+}
+
+impl crate::driver::remote::Ring for ModelRing {
+    type Sink = ModelSink;
+    fn remote(&self) -> &crate::driver::remote::RemoteQueue<ModelEntry> {
+        &self.remote
+    }
+    fn with_local<R>(&self, f: impl FnOnce(Option<&ModelSink>) -> R) -> R {
+        if crate::loom::thread::current().id() == self.worker.id() {
+            f(Some(&self.sink))
+        } else {
+            f(None)
+        }
+    }
+    fn wake(&self) {}
+}
+
+/// An operation's future, as the model sees it.
+pub struct ModelOp {
+    cell: std::sync::Arc<crate::driver::op::OpCell>,
+    ring: std::sync::Arc<ModelRing>,
+}
+
+/// What the stand-in kernel did with the SQEs it was given.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct KernelOutcome {
+    /// Operations submitted.
+    pub submitted: usize,
+    /// Cancels that found their operation in flight.
+    pub cancelled: usize,
+    /// Cancels that found nothing (`ENOENT`).
+    pub missed: usize,
+    /// Operations still in flight after every SQE was processed.
+    pub in_flight: usize,
+}
+
+impl Default for RingModel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RingModel {
+    /// A ring whose worker is the calling thread.
+    pub fn new() -> RingModel {
+        RingModel(std::sync::Arc::new(ModelRing {
+            remote: Default::default(),
+            sink: ModelSink {
+                sqes: std::sync::Mutex::new(Vec::new()),
+            },
+            worker: crate::loom::thread::current(),
+        }))
+    }
+
+    /// Starts an operation from this thread, as `Op::poll` does: straight
+    /// into the submission queue on the worker, through the remote queue
+    /// elsewhere.
+    pub fn start_op(&self) -> ModelOp {
+        use crate::driver::remote::{Ring, SubmissionSink};
+        let cell = crate::driver::op::OpCell::new(std::task::Waker::noop().clone(), false, None);
+        let entry = ModelEntry(cell.clone());
+        let local = self.0.with_local(|sink| match sink {
+            Some(sink) => {
+                sink.push_op(entry);
+                None
+            }
+            None => Some(entry),
+        });
+        if let Some(entry) = local {
+            crate::driver::remote::submit_remote(&*self.0, entry);
+        }
+        ModelOp {
+            cell,
+            ring: self.0.clone(),
+        }
+    }
+
+    /// The worker drains its remote queue (`Driver::drain_remote`).
+    pub fn drain(&self) -> usize {
+        self.0.remote.drain_into(&self.0.sink)
+    }
+
+    /// The worker closes its remote queue at shutdown.
+    pub fn close(&self) {
+        self.0.remote.close()
+    }
+
+    /// The stand-in kernel processes the SQEs pushed so far, in order: an
+    /// op goes in flight; a cancel completes its op with `ECANCELED` if it
+    /// is in flight, and finds nothing otherwise. With `shutdown`, the
+    /// ops left in flight are then cancelled too (`ASYNC_CANCEL_ANY`).
+    pub fn run_kernel(&self, shutdown: bool) -> KernelOutcome {
+        let sqes: Vec<Sqe> = std::mem::take(&mut *self.0.sink.sqes.lock().unwrap());
+        let mut out = KernelOutcome::default();
+        let mut in_flight: Vec<std::sync::Arc<crate::driver::op::OpCell>> = Vec::new();
+        let cancelled = crate::driver::op::Completion {
+            res: -libc::ECANCELED,
+            flags: 0,
+        };
+        for sqe in sqes {
+            match sqe {
+                Sqe::Op(cell) => {
+                    out.submitted += 1;
+                    in_flight.push(cell);
+                }
+                Sqe::Cancel(target) => {
+                    match in_flight
+                        .iter()
+                        .position(|c| std::sync::Arc::ptr_eq(c, &target))
+                    {
+                        Some(i) => {
+                            out.cancelled += 1;
+                            in_flight.swap_remove(i).complete(cancelled, false);
+                        }
+                        None => out.missed += 1,
+                    }
+                }
+            }
+        }
+        if shutdown {
+            for cell in in_flight.drain(..) {
+                cell.complete(cancelled, false);
+            }
+        }
+        out.in_flight = in_flight.len();
+        // Ops still in flight keep their kernel reference (leaked, as a
+        // ring that never completes them would).
+        in_flight.into_iter().for_each(std::mem::forget);
+        out
+    }
+}
+
+impl ModelOp {
+    /// The future polls: `Some(res)` once the op has completed.
+    pub fn poll(&self) -> Option<i32> {
+        match self.cell.poll(std::task::Waker::noop()) {
+            crate::driver::op::Poll::Pending => None,
+            crate::driver::op::Poll::Ready { completion, .. } => Some(completion.res),
+        }
+    }
+
+    /// The future asks for the op to be cancelled and keeps waiting for
+    /// its outcome (`Op::cancel_and_wait`, used by the conversions to std).
+    pub fn request_cancel(&self) {
+        crate::driver::remote::request_cancel(&*self.ring, &self.cell);
+    }
+
+    /// The future is dropped: `resources` move into the cell until the op
+    /// ends, and the cancel is routed as the driver routes it.
+    pub fn drop_future(self, resources: Box<dyn Any + Send>) {
+        crate::driver::remote::abandon(&*self.ring, self.cell, resources);
+    }
 }

@@ -65,9 +65,20 @@ impl File {
     }
 
     /// Gives the descriptor back as a standard file (a duplicate if an
-    /// operation on it is still in flight, hence the `Result`).
+    /// operation of a dropped future still holds it). A read the
+    /// `AsyncRead` side has in flight is cancelled and its outcome
+    /// awaited; if bytes were read and not yet consumed this fails with
+    /// `InvalidData` rather than drop them:
+    /// [`into_std_parts`](File::into_std_parts) hands them over.
     pub fn into_std(self) -> io::Result<std::fs::File> {
-        self.inner.into_fd().map(Into::into)
+        self.inner.into_fd("File").map(Into::into)
+    }
+
+    /// Gives the descriptor back as a standard file together with the
+    /// bytes the `AsyncRead` side read from it and did not hand out yet.
+    pub fn into_std_parts(self) -> io::Result<(std::fs::File, Vec<u8>)> {
+        let (fd, received) = self.inner.into_parts()?;
+        Ok((fd.into(), received))
     }
 
     fn raw(&self) -> RawFd {

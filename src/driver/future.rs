@@ -9,7 +9,8 @@ use std::task::{Context, Poll};
 use io_uring::squeue;
 
 use super::op::{self, Completion, OpCell, Recycle};
-use super::ring::DriverShared;
+use super::remote;
+use super::ring::{DriverShared, RingEntry};
 
 /// One kind of operation: owns its resources and builds its SQE.
 pub(crate) trait OpKind: Send + 'static {
@@ -90,6 +91,57 @@ impl<K: OpKind> Future for Op<K> {
     }
 }
 
+/// How long `Op::cancel_and_wait` waits for the kernel.
+const CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl<K: OpKind> Op<K> {
+    /// Cancels the operation, blocking the thread until its outcome is
+    /// known: `None` if it never started; else its output, which is the
+    /// op's own result when it completed before the cancel reached it
+    /// (for a receive: the bytes it took). On the op's own worker the ring
+    /// is turned here; elsewhere the thread sleeps until the completion
+    /// wakes it. Gives up (`TimedOut`) if the kernel does not answer in
+    /// `CANCEL_WAIT`; the op is then abandoned as on a drop.
+    pub(crate) fn cancel_and_wait(mut self) -> Option<io::Result<K::Output>> {
+        let (cell, ring) = (self.cell.clone()?, self.ring.clone()?);
+        remote::request_cancel(&*ring, &cell);
+        let thread = std::thread::current();
+        let waker = std::task::Waker::from(Arc::new(ThreadWaker(thread)));
+        let deadline = std::time::Instant::now() + CANCEL_WAIT;
+        loop {
+            if let op::Poll::Ready { completion, .. } = cell.poll(&waker) {
+                self.cell = None;
+                self.ring = None;
+                let kind = self.kind.take().expect("kind present");
+                return Some(Ok(kind.complete(Ok(completion))));
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return Some(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "ferrio: the kernel did not answer the cancellation of an operation",
+                )));
+            }
+            let left = (deadline - now).min(std::time::Duration::from_millis(10));
+            let turned = remote::Ring::with_local(&*ring, |local| {
+                local.map(|driver| driver.turn(left)).is_some()
+            });
+            if !turned {
+                std::thread::park_timeout(left);
+            }
+        }
+    }
+}
+
+/// Wakes a thread blocked in `cancel_and_wait`.
+struct ThreadWaker(std::thread::Thread);
+
+impl std::task::Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
 impl<K: OpKind> Drop for Op<K> {
     fn drop(&mut self) {
         abandon(self.cell.take(), self.kind.take(), self.ring.take());
@@ -100,14 +152,10 @@ impl<K: OpKind> Drop for Op<K> {
 /// descriptor it holds) moves into the cell until the final CQE, and the
 /// op is cancelled if it is still in flight.
 fn abandon<K: OpKind>(cell: Option<Arc<OpCell>>, kind: Option<K>, ring: Option<Arc<DriverShared>>) {
-    let (Some(cell), Some(kind)) = (cell, kind) else {
+    let (Some(cell), Some(kind), Some(ring)) = (cell, kind, ring) else {
         return;
     };
-    if cell.abandon(Box::new(kind)) {
-        if let Some(ring) = ring {
-            cancel(&ring, cell);
-        }
-    }
+    remote::abandon(&*ring, cell, Box::new(kind));
 }
 
 /// Submits `kind` on `target`: the cell shared with the ring, and the ring.
@@ -122,9 +170,7 @@ fn start<K: OpKind>(
     if K::QUEUE_LIMIT > 0 {
         cell.set_limit(K::QUEUE_LIMIT);
     }
-    let user_data = Arc::into_raw(cell.clone()) as u64;
-    let entry = kind.entry().user_data(user_data);
-    target.push(entry);
+    target.push(kind.entry(), cell.clone());
     (cell, ring)
 }
 
@@ -210,12 +256,16 @@ impl Target {
         }
     }
 
-    fn push(self, entry: squeue::Entry) {
+    /// Submits `entry`, which carries the kernel's reference to `cell`.
+    fn push(self, entry: squeue::Entry, cell: Arc<OpCell>) {
         match self {
-            Target::Local(_) => crate::context::with_worker(|w| {
-                w.expect("still on the worker").driver().push(&entry, true)
-            }),
-            Target::Remote(ring) => ring.submit_remote(entry),
+            Target::Local(_) => {
+                let entry = entry.user_data(Arc::into_raw(cell) as u64);
+                crate::context::with_worker(|w| {
+                    w.expect("still on the worker").driver().push(&entry, true)
+                })
+            }
+            Target::Remote(ring) => remote::submit_remote(&*ring, RingEntry::new(entry, cell)),
         }
     }
 }
@@ -232,20 +282,4 @@ fn target_ring() -> io::Result<Target> {
              Runtime::block_on, ferrio::run or a spawned task",
         )),
     })
-}
-
-/// Cancels on the op's ring: directly when we are its worker, else through
-/// its remote queue.
-fn cancel(ring: &Arc<DriverShared>, cell: Arc<OpCell>) {
-    let local =
-        crate::context::with_worker(|w| w.is_some_and(|w| Arc::ptr_eq(w.driver().shared(), ring)));
-    if local {
-        crate::context::with_worker(|w| {
-            if let Some(w) = w {
-                w.driver().push_cancel(cell);
-            }
-        });
-    } else {
-        ring.cancel_remote(cell);
-    }
 }

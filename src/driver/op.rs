@@ -66,6 +66,13 @@ struct OpState {
     limit: usize,
     /// That cancellation was asked for.
     throttled: bool,
+    /// The op's SQE waits in a ring's remote queue (or is being pushed
+    /// from it): a dropped future sends no cancel, the drain handles it
+    /// (`driver::remote`).
+    queued: bool,
+    /// The future asked for the op to be cancelled while keeping it
+    /// (`Op::cancel_and_wait`).
+    cancel_requested: bool,
 }
 
 /// The cell shared by an operation's future and its ring.
@@ -164,9 +171,11 @@ impl OpCell {
     }
 
     /// The future is dropped. If the operation is still in flight, its
-    /// resources move here and the caller must request cancellation
-    /// (returns true); otherwise they are dropped with the future (and any
-    /// fd result that was never taken is closed).
+    /// resources move here; the caller must then request cancellation
+    /// (returns true) unless the op's SQE still waits in a remote queue,
+    /// whose drain finishes it (returns false). A finished op's resources
+    /// are dropped with the future (and any fd result that was never taken
+    /// is closed).
     pub(crate) fn abandon(&self, resources: Box<dyn Any + Send>) -> bool {
         let mut st = self.lock();
         st.waker = None;
@@ -179,8 +188,41 @@ impl OpCell {
             false
         } else {
             st.abandoned = Some(resources);
-            true
+            !st.queued
         }
+    }
+
+    /// The future asks for the op to be cancelled and keeps waiting for
+    /// its outcome. True when the caller must send the cancel (the op is
+    /// in flight in its ring); false when it already finished, or when it
+    /// still waits in a remote queue (the drain then finishes it as
+    /// cancelled).
+    pub(crate) fn request_cancel(&self) -> bool {
+        let mut st = self.lock();
+        st.cancel_requested = true;
+        !st.finished && !st.queued
+    }
+
+    /// The op's SQE goes into a remote queue (before the drain can see it).
+    pub(crate) fn mark_queued(&self) {
+        self.lock().queued = true;
+    }
+
+    /// The drain is about to push the queued SQE: false when the future
+    /// was dropped or asked for cancellation meanwhile (the op must then
+    /// not be submitted).
+    pub(crate) fn begin_submit(&self) -> bool {
+        let st = self.lock();
+        st.abandoned.is_none() && !st.cancel_requested
+    }
+
+    /// The drain pushed the SQE. True when the future was dropped (or
+    /// asked for cancellation) since `begin_submit`, sending no cancel:
+    /// the drain must send one now.
+    pub(crate) fn end_submit(&self) -> bool {
+        let mut st = self.lock();
+        st.queued = false;
+        (st.abandoned.is_some() || st.cancel_requested) && !st.finished
     }
 }
 

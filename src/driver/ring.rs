@@ -18,10 +18,10 @@ use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{
-    AtomicBool, AtomicU64, AtomicUsize,
+    AtomicBool, AtomicU64,
     Ordering::{Relaxed, Release},
 };
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use io_uring::{opcode, squeue, types, IoUring};
@@ -30,6 +30,7 @@ use crate::scheduler::park::ParkState;
 
 use super::op::{Completion, OpCell};
 use super::pool::{BufPool, POOL_GROUP};
+use super::remote::{OpEntry, RemoteQueue, Ring, SubmissionSink};
 use crate::weak_list::WeakList;
 
 /// `user_data` values that are not operation cells (cells are 8-aligned
@@ -66,38 +67,33 @@ fn bump(c: &AtomicU64) {
     c.store(c.load(Relaxed) + 1, Relaxed);
 }
 
-enum RemoteRequest {
-    Submit(squeue::Entry),
-    Cancel(Arc<OpCell>),
+/// An operation's SQE whose `user_data` is the kernel's reference to its
+/// cell (from `Arc::into_raw`), owned by the entry until it is pushed into
+/// the ring or taken back with `into_cell`.
+pub(crate) struct RingEntry(squeue::Entry);
+
+impl RingEntry {
+    /// Tags `entry` with `cell`, giving it the kernel's reference.
+    pub(crate) fn new(entry: squeue::Entry, cell: Arc<OpCell>) -> RingEntry {
+        RingEntry(entry.user_data(Arc::into_raw(cell) as u64))
+    }
+
+    fn cell_ptr(&self) -> *const OpCell {
+        self.0.get_user_data() as *const OpCell
+    }
 }
 
-/// Requests from other threads; closed once the ring has shut down.
-#[derive(Default)]
-struct Remote {
-    reqs: Vec<RemoteRequest>,
-    closed: bool,
-}
+impl OpEntry for RingEntry {
+    fn cell(&self) -> &OpCell {
+        // SAFETY: `user_data` is the reference `new` took with
+        // `Arc::into_raw`, which the entry owns while it lives.
+        unsafe { &*self.cell_ptr() }
+    }
 
-/// Finishes a request that will never reach the kernel: an operation
-/// completes with `ECANCELED` (its future is woken, its resources freed);
-/// a cancel has nothing left to cancel.
-fn cancel_unsubmitted(req: RemoteRequest) {
-    match req {
-        RemoteRequest::Submit(entry) => {
-            let cell = entry.get_user_data() as *const OpCell;
-            // SAFETY: a submitted entry's user_data is the reference from
-            // `Arc::into_raw` the kernel would have held; it never reached
-            // the kernel, so we own it and release it here.
-            let cell = unsafe { Arc::from_raw(cell) };
-            cell.complete(
-                Completion {
-                    res: -libc::ECANCELED,
-                    flags: 0,
-                },
-                false,
-            );
-        }
-        RemoteRequest::Cancel(cell) => drop(cell),
+    fn into_cell(self) -> Arc<OpCell> {
+        // SAFETY: as above; the entry is consumed, so its reference moves
+        // into the returned `Arc` (never reaching the kernel).
+        unsafe { Arc::from_raw(self.cell_ptr()) }
     }
 }
 
@@ -105,8 +101,7 @@ fn cancel_unsubmitted(req: RemoteRequest) {
 pub(crate) struct DriverShared {
     park: ParkState,
     eventfd: OwnedFd,
-    remote: Mutex<Remote>,
-    remote_len: AtomicUsize,
+    remote: RemoteQueue<RingEntry>,
     pub(crate) stats: RingStats,
     /// The setup flags the ring got (`RingFlags::bits`), for metrics.
     pub(crate) features: std::sync::atomic::AtomicU8,
@@ -129,8 +124,7 @@ impl DriverShared {
             park: ParkState::new(),
             // SAFETY: `fd` is a fresh descriptor we own.
             eventfd: unsafe { OwnedFd::from_raw_fd(fd) },
-            remote: Mutex::new(Remote::default()),
-            remote_len: AtomicUsize::new(0),
+            remote: RemoteQueue::default(),
             stats: RingStats::default(),
             features: std::sync::atomic::AtomicU8::new(0),
             pool: std::sync::OnceLock::new(),
@@ -160,30 +154,41 @@ impl DriverShared {
             };
         }
     }
+}
 
-    fn push_remote(&self, req: RemoteRequest) {
-        let mut q = crate::loom::lock(&self.remote);
-        if q.closed {
-            // The ring has shut down: nothing will submit this. Finish it
-            // here as cancelled, outside the lock (completing wakes).
-            drop(q);
-            cancel_unsubmitted(req);
-            return;
-        }
-        q.reqs.push(req);
-        self.remote_len.store(q.reqs.len(), Relaxed);
-        drop(q);
+impl Ring for DriverShared {
+    type Sink = Driver;
+
+    fn remote(&self) -> &RemoteQueue<RingEntry> {
+        &self.remote
+    }
+
+    fn with_local<R>(&self, f: impl FnOnce(Option<&Driver>) -> R) -> R {
+        crate::context::with_worker(|w| match w {
+            Some(w) if std::ptr::eq(&**w.driver().shared(), self) => f(Some(w.driver())),
+            _ => f(None),
+        })
+    }
+
+    fn wake(&self) {
         self.unpark();
     }
+}
 
-    /// Queues an SQE for this ring from another thread.
-    pub(crate) fn submit_remote(&self, entry: squeue::Entry) {
-        self.push_remote(RemoteRequest::Submit(entry));
+impl SubmissionSink for Driver {
+    type Entry = RingEntry;
+
+    fn push_op(&self, entry: RingEntry) {
+        self.remember_remote(&entry);
+        // The entry's reference to its cell now belongs to the kernel.
+        self.push(&entry.0, true);
     }
 
-    /// Asks this ring to cancel the operation of `cell`.
-    pub(crate) fn cancel_remote(&self, cell: Arc<OpCell>) {
-        self.push_remote(RemoteRequest::Cancel(cell));
+    fn push_cancel(&self, cell: Arc<OpCell>) {
+        let target = Arc::as_ptr(&cell) as u64;
+        let tagged = Arc::into_raw(cell) as u64 | CANCEL_TAG;
+        let entry = opcode::AsyncCancel::new(target).build().user_data(tagged);
+        self.push(&entry, false);
     }
 }
 
@@ -434,43 +439,14 @@ impl Driver {
     /// Moves requests from other threads into the ring; returns how many
     /// operations it submitted.
     fn drain_remote(&self) -> usize {
-        if self.shared.remote_len.load(Relaxed) == 0 {
-            return 0;
-        }
-        let reqs = {
-            let mut q = crate::loom::lock(&self.shared.remote);
-            self.shared.remote_len.store(0, Relaxed);
-            std::mem::take(&mut q.reqs)
-        };
-        let mut submitted = 0;
-        for req in reqs {
-            match req {
-                RemoteRequest::Submit(entry) => {
-                    self.remember_remote(&entry);
-                    self.push(&entry, true);
-                    submitted += 1;
-                }
-                RemoteRequest::Cancel(cell) => self.push_cancel(cell),
-            }
-        }
-        submitted
+        self.shared.remote.drain_into(self)
     }
 
-    fn remember_remote(&self, entry: &squeue::Entry) {
-        let cell = entry.get_user_data() as *const OpCell;
-        // SAFETY: a submitted entry's user_data is a reference from
-        // `Arc::into_raw`, alive until its last CQE (not yet submitted
-        // here); borrowed without taking it over.
-        let cell = std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(cell) });
+    fn remember_remote(&self, entry: &RingEntry) {
+        // SAFETY: the entry owns a reference from `Arc::into_raw`;
+        // borrowed here without taking it over.
+        let cell = std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(entry.cell_ptr()) });
         self.remote_ops.borrow_mut().push(&cell);
-    }
-
-    /// Requests cancellation of the operation of `cell` on this ring.
-    pub(crate) fn push_cancel(&self, cell: Arc<OpCell>) {
-        let target = Arc::as_ptr(&cell) as u64;
-        let tagged = Arc::into_raw(cell) as u64 | CANCEL_TAG;
-        let entry = opcode::AsyncCancel::new(target).build().user_data(tagged);
-        self.push(&entry, false);
     }
 
     /// Reaps every available completion and delivers it. Returns how many.
@@ -595,6 +571,17 @@ impl Driver {
         self.reap()
     }
 
+    /// Blocks the worker on its own ring (not parking it: wake-ups from
+    /// other threads are not awaited) until a completion arrives or
+    /// `timeout` passes, then delivers what arrived. For a caller on the
+    /// worker that must see an operation's outcome before it returns.
+    pub(crate) fn turn(&self, timeout: Duration) -> usize {
+        self.drain_remote();
+        self.wait(Some(timeout));
+        self.drain_remote();
+        self.reap()
+    }
+
     /// One `io_uring_enter`: submit everything and wait for one CQE.
     fn wait(&self, timeout: Option<Duration>) {
         let ts = timeout.map(|t| {
@@ -708,13 +695,7 @@ impl Driver {
         }
         // From now on nothing drains the remote queue: close it, and finish
         // what arrived after the last drain as cancelled.
-        let late = {
-            let mut q = crate::loom::lock(&self.shared.remote);
-            q.closed = true;
-            self.shared.remote_len.store(0, Relaxed);
-            std::mem::take(&mut q.reqs)
-        };
-        late.into_iter().for_each(cancel_unsubmitted);
+        self.shared.remote.close();
         if self.in_flight.get() > 0 || self.eventfd_armed.get() || self.timeout_armed.get() {
             self.shared.stats.leaked.store(true, Relaxed);
             eprintln!(

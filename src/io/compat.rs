@@ -14,7 +14,11 @@
 //! `flush` or `close` before dropping the stream: a write still in flight
 //! at drop is cancelled, like every other dropped operation, and its bytes
 //! may not arrive. Bytes read into the stream's buffer but not consumed
-//! are dropped with it.
+//! are dropped with it. Conversions hand them over instead: `into_split`
+//! keeps them (and the write in flight) with the half that owns the
+//! direction, and `into_std_parts` cancels a receive in flight, waits for
+//! the cancel's outcome and returns every byte received and not yet read
+//! (`into_std` refuses to drop any).
 //!
 //! The buffers are allocated at first use and kept; a stream used only
 //! through the owned-buffer API never allocates them.
@@ -146,6 +150,33 @@ impl PollIo {
 
     pub(crate) fn consume(&mut self, n: usize) {
         self.rpos += n.min(self.buffered().len());
+    }
+
+    /// Ends the `futures-io` state for a conversion, handing over the
+    /// bytes received and not yet read: the buffered ones, then those a
+    /// receive in flight took before its cancel reached it (the cancel's
+    /// outcome is awaited, so no receive is left running to take later
+    /// bytes). A write in flight is cancelled and awaited the same way;
+    /// whether its bytes went out is not reported (flush first).
+    pub(crate) fn into_received(self) -> io::Result<Vec<u8>> {
+        let mut out = self.buffered().to_vec();
+        match self.reading {
+            Some(Reading::Pooled(op)) => {
+                if let Some(Ok(buf)) = op.cancel_and_wait().transpose()? {
+                    out.extend_from_slice(&buf);
+                }
+            }
+            Some(Reading::Plain(op)) => {
+                if let Some((Ok(n), buf)) = op.cancel_and_wait().transpose()? {
+                    out.extend_from_slice(&buf[..n.min(buf.len())]);
+                }
+            }
+            Some(Reading::Idle) | None => {}
+        }
+        if let Some(op) = self.writing {
+            op.cancel_and_wait().transpose()?;
+        }
+        Ok(out)
     }
 
     pub(crate) fn poll_read(
@@ -290,23 +321,48 @@ impl FdStream {
 
     /// Two streams on one descriptor, each with its own `futures-io`
     /// state: one to read from, one to write to (from different tasks).
-    pub(crate) fn split(self) -> (FdStream, FdStream) {
+    /// The write-behind state (a write in flight, the write buffer) goes
+    /// with the writer, so its outcome is reported by the writer's next
+    /// write, flush or close.
+    pub(crate) fn split(mut self) -> (FdStream, FdStream) {
+        let mut writer_io = PollIo::new(self.io.socket);
+        writer_io.wbuf = std::mem::take(&mut self.io.wbuf);
+        writer_io.writing = self.io.writing.take();
         let writer = FdStream {
             fd: self.fd.clone(),
             to: self.to,
-            io: PollIo::new(self.io.socket),
+            io: writer_io,
         };
         (self, writer)
     }
 
-    /// The descriptor itself; a duplicate while cancelled operations
-    /// still hold it (they let go when their cancellation completes).
-    /// Unflushed `futures-io` writes and unread buffered bytes are
-    /// dropped, as when the stream is dropped.
-    pub(crate) fn into_fd(self) -> io::Result<std::os::fd::OwnedFd> {
+    /// The descriptor itself (a duplicate while operations of dropped
+    /// futures still hold it; they let go when their cancellation
+    /// completes), and the bytes received but not yet read
+    /// (`PollIo::into_received`).
+    pub(crate) fn into_parts(self) -> io::Result<(std::os::fd::OwnedFd, Vec<u8>)> {
         let FdStream { fd, io, .. } = self;
-        drop(io);
-        SharedFd::try_unwrap(fd).or_else(|shared| shared.try_clone())
+        let received = io.into_received()?;
+        let fd = SharedFd::try_unwrap(fd).or_else(|shared| shared.try_clone())?;
+        Ok((fd, received))
+    }
+
+    /// The descriptor for a conversion that cannot carry received bytes:
+    /// an error (naming `into_std_parts`) if there are any, rather than
+    /// losing them.
+    pub(crate) fn into_fd(self, what: &str) -> io::Result<std::os::fd::OwnedFd> {
+        let (fd, received) = self.into_parts()?;
+        if received.is_empty() {
+            return Ok(fd);
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "ferrio: {what}::into_std would drop {} bytes received and not yet read; \
+                 {what}::into_std_parts hands them over with the descriptor",
+                received.len()
+            ),
+        ))
     }
 
     fn raw(&self) -> std::os::fd::RawFd {

@@ -311,8 +311,51 @@ impl AsRawFd for TcpStream {
 
 impl TcpStream {
     /// Gives the connection back as a standard stream (a duplicate of the
-    /// descriptor if an operation on it is still in flight).
+    /// descriptor if an operation of a dropped future still holds it).
+    ///
+    /// Nothing received is lost silently: a receive the `AsyncRead` side
+    /// has in flight is cancelled and its outcome awaited (blocking the
+    /// thread briefly), and if the stream then holds bytes received but not
+    /// yet read, this fails with `InvalidData` (the connection is closed);
+    /// use [`into_std_parts`](TcpStream::into_std_parts) to take them with
+    /// the stream. Flush `AsyncWrite` writes first: one still in flight is
+    /// cancelled and its outcome is not reported.
+    ///
+    /// ```
+    /// ferrio::run(async {
+    ///     let listener = ferrio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let addr = listener.local_addr().unwrap();
+    ///     let client = ferrio::net::TcpStream::connect(addr).await.unwrap();
+    ///     let std_client: std::net::TcpStream = client.into_std().unwrap();
+    ///     assert_eq!(std_client.peer_addr().unwrap(), addr);
+    /// });
+    /// ```
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
-        self.inner.into_fd().map(Into::into)
+        self.inner.into_fd("TcpStream").map(Into::into)
+    }
+
+    /// Gives the connection back as a standard stream together with the
+    /// bytes already received from it and not yet read (buffered by
+    /// `AsyncRead`/`AsyncBufRead`, or taken by a receive in flight, which
+    /// is cancelled and awaited): read those first, then the std stream.
+    ///
+    /// ```
+    /// use futures::AsyncReadExt;
+    /// ferrio::run(async {
+    ///     let listener = ferrio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let addr = listener.local_addr().unwrap();
+    ///     let mut client = ferrio::net::TcpStream::connect(addr).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     server.write_all(&b"hi"[..]).await.0.unwrap();
+    ///     // AsyncRead receives both bytes and hands out one.
+    ///     let mut first = [0u8; 1];
+    ///     AsyncReadExt::read_exact(&mut client, &mut first).await.unwrap();
+    ///     let (_std, unread) = client.into_std_parts().unwrap();
+    ///     assert_eq!((&first[..], &unread[..]), (&b"h"[..], &b"i"[..]));
+    /// });
+    /// ```
+    pub fn into_std_parts(self) -> io::Result<(std::net::TcpStream, Vec<u8>)> {
+        let (fd, received) = self.inner.into_parts()?;
+        Ok((fd.into(), received))
     }
 }

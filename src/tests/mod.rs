@@ -3,6 +3,7 @@
 //! card lays it out; they use only public paths (`ferrio::...`).
 
 mod cancel_comb;
+mod cancel_io;
 mod cancel_streams;
 mod cancel_time;
 mod combinators;
@@ -14,6 +15,7 @@ mod net;
 mod process;
 mod queues;
 mod regress_comb;
+mod regress_io;
 mod regress_streams;
 mod regress_time;
 mod shutdown;
