@@ -96,8 +96,12 @@ impl<T> Condition<T> {
             }
         })
         .await;
+        // Still armed while we wait for the lock: a wait cancelled here was
+        // notified but returns nothing, so its drop passes the
+        // notification on (as asyncio's `wait` does).
+        let guard = self.lock.lock().await;
         waiting.done = true;
-        self.lock.lock().await
+        guard
     }
 
     /// Waits until `predicate` holds on the protected value (checked with
