@@ -2,6 +2,7 @@
 //! `cfg(test)` modules) so the repository's top level stays as the design
 //! card lays it out; they use only public paths (`ferrio::...`).
 
+mod cancel_sync;
 mod combinators;
 mod common;
 mod fs;
@@ -10,6 +11,7 @@ mod io;
 mod net;
 mod process;
 mod queues;
+mod regress_sync;
 mod shutdown;
 mod streams;
 mod stress;
