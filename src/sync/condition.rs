@@ -36,6 +36,13 @@ struct Node {
 ///     assert!(waiter.await.unwrap());
 /// });
 /// ```
+///
+/// Shared between tasks only for a `Send` value (as a [`Lock`]):
+///
+/// ```compile_fail
+/// fn assert_sync<T: Sync>(_: &T) {}
+/// assert_sync(&ferrio::sync::Condition::new(std::rc::Rc::new(0)));
+/// ```
 pub struct Condition<T> {
     lock: Lock<T>,
     waiters: Mutex<VecDeque<Arc<Node>>>,

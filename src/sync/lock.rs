@@ -28,6 +28,14 @@ use super::semaphore::{Semaphore, SemaphorePermit};
 ///     assert_eq!(*counter.lock().await, 10);
 /// });
 /// ```
+///
+/// Like `std::sync::Mutex`, a `Lock` is `Send` and `Sync` when its value
+/// is `Send`; a value that cannot leave its thread cannot be shared:
+///
+/// ```compile_fail
+/// fn assert_sync<T: Sync>(_: &T) {}
+/// assert_sync(&ferrio::sync::Lock::new(std::rc::Rc::new(0)));
+/// ```
 pub struct Lock<T: ?Sized> {
     sem: Semaphore,
     value: UnsafeCell<T>,

@@ -76,6 +76,13 @@ impl std::error::Error for AlreadyDone {}
 ///     assert!(p.set_result(8).is_err());
 /// });
 /// ```
+///
+/// Its value crosses threads, so only `Send` values:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: &T) {}
+/// assert_send(&ferrio::sync::Promise::<std::rc::Rc<u8>>::new());
+/// ```
 pub struct Promise<T> {
     shared: Arc<Mutex<State<T>>>,
     /// This handle's place among the waiters, while it is awaited.

@@ -254,6 +254,14 @@ fn wake_all(wakers: impl IntoIterator<Item = Waker>) {
 /// Waiting `put`s and `get`s are served in arrival order. Cancelling a
 /// waiting `get` (dropping its future) loses no item, and a cancelled
 /// `put` inserts nothing: an item moves only in the poll that returns it.
+///
+/// A queue carries items between threads, so it is `Send`/`Sync` only for
+/// `Send` items:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: &T) {}
+/// assert_send(&ferrio::sync::Queue::<std::rc::Rc<u8>>::new(1));
+/// ```
 pub struct BaseQueue<T, S: Store<T>> {
     state: Mutex<State<T, S>>,
 }

@@ -2,6 +2,7 @@
 //! `cfg(test)` modules) so the repository's top level stays as the design
 //! card lays it out; they use only public paths (`ferrio::...`).
 
+mod auto_traits;
 mod cancel_sync;
 mod combinators;
 mod common;
