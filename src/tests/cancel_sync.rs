@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 use ferrio::sync::{
-    Barrier, BoundedSemaphore, Condition, Event, LifoQueue, Lock, LockGuard, Promise, PromiseError,
-    PriorityQueue, Queue, QueueError, Semaphore, Store,
+    Barrier, BoundedSemaphore, Condition, Event, LifoQueue, Lock, LockGuard, PriorityQueue,
+    Promise, PromiseError, Queue, QueueError, Semaphore, Store,
 };
 
 struct Counter {

@@ -40,7 +40,10 @@ fn issue14_3_queue_admits_the_second_waiting_producer() {
     // The queue is empty: P2 must have been let in.
     assert!(q.empty());
     assert!(w2.wakes() >= 1, "second producer never woken");
-    assert!(w2.poll(p2.as_mut()).is_ready(), "second producer still waits");
+    assert!(
+        w2.poll(p2.as_mut()).is_ready(),
+        "second producer still waits"
+    );
     assert_eq!(q.get_nowait(), Ok(2));
 }
 
@@ -74,10 +77,7 @@ fn issue14_3_one_consumer_two_producers_finish() {
         },
         Duration::from_secs(30),
     ));
-    assert_eq!(
-        out.expect("queue hung"),
-        (0..2000).collect::<Vec<u32>>()
-    );
+    assert_eq!(out.expect("queue hung"), (0..2000).collect::<Vec<u32>>());
 }
 
 /// Defect 8: a waiter notified and then cancelled while re-taking the lock
