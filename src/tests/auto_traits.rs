@@ -134,12 +134,12 @@ const _: fn() = || {
     fn wait<'a>(cond: &'a Condition<NotSync>, guard: LockGuard<'a, NotSync>) {
         fn send<T: Send>(_: &T) {}
         send(&cond.wait(guard));
-        send(&cond.wait_for(guard_again(), |_| true));
-        fn guard_again<'b>() -> LockGuard<'b, NotSync> {
-            unreachable!()
-        }
     }
-    let _ = wait;
+    fn wait_for<'a>(cond: &'a Condition<NotSync>, guard: LockGuard<'a, NotSync>) {
+        fn send<T: Send>(_: &T) {}
+        send(&cond.wait_for(guard, |_| true));
+    }
+    let _ = (wait, wait_for);
     let q: Queue<u8> = Queue::new(0);
     send_sync(&q.join());
 };
