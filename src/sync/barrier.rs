@@ -1,6 +1,6 @@
 //! `Barrier` (asyncio's `Barrier`, 3.11).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -24,7 +24,8 @@ impl std::error::Error for BrokenBarrier {}
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Fate {
     Waiting,
-    Released,
+    /// The round completed; the waiter's arrival index in it.
+    Released(usize),
     Broken,
 }
 
@@ -33,9 +34,10 @@ struct State {
     /// Tasks waiting in the current round.
     count: usize,
     broken: bool,
+    /// Waiter ids grow with arrival, so the map's order is arrival order.
     next_id: u64,
     /// Each waiter's waker and what happened to its round.
-    waiters: HashMap<u64, (Waker, Fate)>,
+    waiters: BTreeMap<u64, (Waker, Fate)>,
 }
 
 /// Makes `parties` tasks wait for each other (asyncio's `Barrier`).
@@ -45,6 +47,12 @@ struct State {
 /// (waiters and later callers get [`BrokenBarrier`]) until `reset`; `reset`
 /// breaks the current round and empties the barrier. A task cancelled
 /// while waiting leaves the round.
+///
+/// Indices are given out when a round completes, in arrival order among
+/// the tasks still in it, so every round yields each of 0 to parties − 1
+/// exactly once even after cancellations (and `index == 0` elects one
+/// leader). asyncio numbers arrivals as they come, so there a cancellation
+/// can repeat an index and lose 0; ferrio does not follow it there.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -92,7 +100,7 @@ impl Barrier {
                 count: 0,
                 broken: false,
                 next_id: 0,
-                waiters: HashMap::new(),
+                waiters: BTreeMap::new(),
             }),
         }
     }
@@ -124,13 +132,20 @@ impl Barrier {
         }
     }
 
-    /// Settles every waiting task's round and returns whom to wake.
-    fn settle(st: &mut State, fate: Fate) -> Vec<Waker> {
+    /// Settles every waiting task's round and returns whom to wake. A
+    /// released round numbers its waiters 0, 1, ... in arrival order.
+    fn settle(st: &mut State, release: bool) -> Vec<Waker> {
+        let mut next_index = 0;
         st.waiters
             .values_mut()
             .filter(|(_, f)| *f == Fate::Waiting)
             .map(|(w, f)| {
-                *f = fate;
+                *f = if release {
+                    next_index += 1;
+                    Fate::Released(next_index - 1)
+                } else {
+                    Fate::Broken
+                };
                 w.clone()
             })
             .collect()
@@ -143,7 +158,7 @@ impl Barrier {
             let mut st = self.lock();
             st.broken = true;
             st.count = 0;
-            Self::settle(&mut st, Fate::Broken)
+            Self::settle(&mut st, false)
         };
         wake.into_iter().for_each(Waker::wake);
     }
@@ -154,7 +169,7 @@ impl Barrier {
             let mut st = self.lock();
             st.broken = false;
             st.count = 0;
-            Self::settle(&mut st, Fate::Broken)
+            Self::settle(&mut st, false)
         };
         wake.into_iter().for_each(Waker::wake);
     }
@@ -164,8 +179,8 @@ impl Barrier {
 #[must_use = "futures do nothing unless awaited"]
 pub struct BarrierWait<'a> {
     barrier: &'a Barrier,
-    /// (waiter id, arrival index) once arrived.
-    entry: Option<(u64, usize)>,
+    /// Our waiter id once arrived.
+    entry: Option<u64>,
 }
 
 impl Future for BarrierWait<'_> {
@@ -178,28 +193,32 @@ impl Future for BarrierWait<'_> {
                 if st.broken {
                     return Poll::Ready(Err(BrokenBarrier));
                 }
-                let index = st.count;
                 st.count += 1;
                 if st.count == st.parties {
+                    // The last arrival completes the round and comes last.
                     st.count = 0;
-                    let wake = Barrier::settle(&mut st, Fate::Released);
+                    let last = st.parties - 1;
+                    let wake = Barrier::settle(&mut st, true);
+                    debug_assert_eq!(wake.len(), last);
                     drop(st);
                     wake.into_iter().for_each(Waker::wake);
-                    return Poll::Ready(Ok(index));
+                    return Poll::Ready(Ok(last));
                 }
                 let id = st.next_id;
                 st.next_id += 1;
                 st.waiters.insert(id, (cx.waker().clone(), Fate::Waiting));
                 drop(st);
-                self.entry = Some((id, index));
+                self.entry = Some(id);
                 Poll::Pending
             }
-            Some((id, index)) => {
+            Some(id) => {
                 let fate = st.waiters.get(&id).map_or(Fate::Broken, |e| e.1);
                 match fate {
                     Fate::Waiting => {
                         if let Some(e) = st.waiters.get_mut(&id) {
-                            e.0 = cx.waker().clone();
+                            if !e.0.will_wake(cx.waker()) {
+                                e.0 = cx.waker().clone();
+                            }
                         }
                         Poll::Pending
                     }
@@ -207,10 +226,9 @@ impl Future for BarrierWait<'_> {
                         st.waiters.remove(&id);
                         drop(st);
                         self.entry = None;
-                        Poll::Ready(if done == Fate::Released {
-                            Ok(index)
-                        } else {
-                            Err(BrokenBarrier)
+                        Poll::Ready(match done {
+                            Fate::Released(index) => Ok(index),
+                            _ => Err(BrokenBarrier),
                         })
                     }
                 }
@@ -221,7 +239,7 @@ impl Future for BarrierWait<'_> {
 
 impl Drop for BarrierWait<'_> {
     fn drop(&mut self) {
-        if let Some((id, _)) = self.entry.take() {
+        if let Some(id) = self.entry.take() {
             let mut st = self.barrier.lock();
             // Still waiting in this round: leave it.
             if let Some((_, Fate::Waiting)) = st.waiters.remove(&id) {

@@ -36,6 +36,13 @@ struct Node {
 ///     assert!(waiter.await.unwrap());
 /// });
 /// ```
+///
+/// Shared between tasks only for a `Send` value (as a [`Lock`]):
+///
+/// ```compile_fail
+/// fn assert_sync<T: Sync>(_: &T) {}
+/// assert_sync(&ferrio::sync::Condition::new(std::rc::Rc::new(0)));
+/// ```
 pub struct Condition<T> {
     lock: Lock<T>,
     waiters: Mutex<VecDeque<Arc<Node>>>,
@@ -96,8 +103,12 @@ impl<T> Condition<T> {
             }
         })
         .await;
+        // Still armed while we wait for the lock: a wait cancelled here was
+        // notified but returns nothing, so its drop passes the
+        // notification on (as asyncio's `wait` does).
+        let guard = self.lock.lock().await;
         waiting.done = true;
-        self.lock.lock().await
+        guard
     }
 
     /// Waits until `predicate` holds on the protected value (checked with

@@ -28,6 +28,14 @@ use super::semaphore::{Semaphore, SemaphorePermit};
 ///     assert_eq!(*counter.lock().await, 10);
 /// });
 /// ```
+///
+/// Like `std::sync::Mutex`, a `Lock` is `Send` and `Sync` when its value
+/// is `Send`; a value that cannot leave its thread cannot be shared:
+///
+/// ```compile_fail
+/// fn assert_sync<T: Sync>(_: &T) {}
+/// assert_sync(&ferrio::sync::Lock::new(std::rc::Rc::new(0)));
+/// ```
 pub struct Lock<T: ?Sized> {
     sem: Semaphore,
     value: UnsafeCell<T>,
@@ -98,11 +106,42 @@ impl<T: Default> Default for Lock<T> {
 }
 
 /// Holds the lock; releases it on drop (to the next waiter in line).
+///
+/// Like `std::sync::MutexGuard`, a guard can be shared between threads
+/// only when the value can: `&LockGuard<T>` hands out `&T`, so it is
+/// `Sync` only for `T: Sync`. Sending a guard to another thread (an await
+/// on a work-stealing runtime) needs only `T: Send`.
+///
+/// ```compile_fail
+/// // A guard over a `Cell` is not `Sync`: two threads sharing it could
+/// // race on the cell.
+/// fn assert_sync<T: Sync>(_: &T) {}
+/// let lock = ferrio::sync::Lock::new(std::cell::Cell::new(0u64));
+/// let guard = lock.try_lock().unwrap();
+/// assert_sync(&guard);
+/// ```
+///
+/// ```
+/// // Over a `Sync` value it is.
+/// fn assert_sync<T: Sync>(_: &T) {}
+/// let lock = ferrio::sync::Lock::new(0u64);
+/// let guard = lock.try_lock().unwrap();
+/// assert_sync(&guard);
+/// ```
 #[must_use = "the lock is released when the guard drops"]
 pub struct LockGuard<'a, T: ?Sized> {
     lock: &'a Lock<T>,
     _permit: SemaphorePermit<'a>,
 }
+
+// SAFETY: this impl replaces the derived one, which followed `&Lock<T>`
+// (`Sync` for any `T: Send`) and so let `&LockGuard<Cell<_>>` give `&Cell`
+// to several threads. Through `&LockGuard` one gets only `&T` (`Deref`) and
+// nothing that mutates the lock, so sharing the guard is sound exactly when
+// sharing `&T` is: `T: Sync` (as for `std::sync::MutexGuard`). `Send` stays
+// derived: moving the guard moves the right to `&mut T`, which needs
+// `Lock<T>: Sync`, i.e. `T: Send`.
+unsafe impl<T: ?Sized + Sync> Sync for LockGuard<'_, T> {}
 
 impl<T: ?Sized> Deref for LockGuard<'_, T> {
     type Target = T;

@@ -76,6 +76,13 @@ impl std::error::Error for AlreadyDone {}
 ///     assert!(p.set_result(8).is_err());
 /// });
 /// ```
+///
+/// Its value crosses threads, so only `Send` values:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: &T) {}
+/// assert_send(&ferrio::sync::Promise::<std::rc::Rc<u8>>::new());
+/// ```
 pub struct Promise<T> {
     shared: Arc<Mutex<State<T>>>,
     /// This handle's place among the waiters, while it is awaited.
@@ -141,7 +148,9 @@ impl<T> Promise<T> {
             w.wake();
         }
         for cb in callbacks {
-            cb(self);
+            // Contained, as for `Task` callbacks: one callback's panic
+            // neither escapes `set_result`/`cancel` nor skips the others.
+            crate::task::contain(|| cb(self));
         }
         Ok(())
     }
@@ -168,14 +177,16 @@ impl<T> Promise<T> {
     }
 
     /// Runs `f` once the promise is done, in registration order, on the
-    /// thread that completes it; at once when it is already done.
+    /// thread that completes it; at once when it is already done. A
+    /// panicking callback is contained (the panic is dropped; later
+    /// callbacks still run), as for [`Task`](crate::Task) callbacks.
     pub fn add_done_callback(&self, f: impl FnOnce(&Promise<T>) + Send + 'static) {
         let mut st = self.lock();
         if matches!(st.value, Value::Pending) {
             st.callbacks.push(Box::new(f));
         } else {
             drop(st);
-            f(self);
+            crate::task::contain(|| f(self));
         }
     }
 }

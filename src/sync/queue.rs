@@ -5,6 +5,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
@@ -16,11 +17,6 @@ pub trait Store<T>: Default {
     fn push(&mut self, item: T);
     /// Takes the next item.
     fn pop(&mut self) -> Option<T>;
-    /// Puts an item back so that it comes out next (a cancelled `get`
-    /// returning what it was handed).
-    fn push_front(&mut self, item: T) {
-        self.push(item)
-    }
     /// How many items.
     fn len(&self) -> usize;
     /// True when there are no items.
@@ -55,9 +51,6 @@ impl<T: Ord> Default for Priority<T> {
 impl<T> Store<T> for Fifo<T> {
     fn push(&mut self, item: T) {
         self.0.push_back(item)
-    }
-    fn push_front(&mut self, item: T) {
-        self.0.push_front(item)
     }
     fn pop(&mut self) -> Option<T> {
         self.0.pop_front()
@@ -137,23 +130,35 @@ impl<T> fmt::Display for PutError<T> {
 impl<T: fmt::Debug> std::error::Error for PutError<T> {}
 
 struct State<T, S> {
+    /// Every item in the queue, including those claimed by a woken getter:
+    /// an item leaves the store only in the poll that returns it, so a
+    /// cancelled `get` has nothing to put back and order is never disturbed.
     items: S,
     maxsize: usize,
     unfinished: usize,
+    /// Bumped each time `unfinished` drops to zero: a `join` that saw an
+    /// older value was released, even if items were put again since.
+    finished: u64,
     shutdown: bool,
     next_id: u64,
-    /// Getters waiting for an item, in arrival order.
+    /// Getters waiting for an item, in arrival order. Non-empty only while
+    /// every item is claimed.
     getters: VecDeque<(u64, Waker)>,
-    /// Items handed straight to a waiting getter, by getter id (a few at
-    /// most: a short list beats hashing).
-    delivered: Vec<(u64, T)>,
-    /// Putters waiting for room, in arrival order.
+    /// Getters woken with a claim on one item: their next poll takes it (a
+    /// getter dropped before that passes its claim on). Never more than
+    /// `items.len()`.
+    claimed: Vec<u64>,
+    /// Putters waiting for room, in arrival order. Non-empty only while
+    /// the queue is full.
     putters: VecDeque<(u64, Waker)>,
     /// Putters granted a reserved slot: their next poll inserts.
     admitted: Vec<u64>,
-    /// Slots reserved for admitted putters.
+    /// Slots reserved for admitted putters (`admitted.len()`).
     reserved: usize,
-    joiners: Vec<Waker>,
+    /// `join`s waiting for `unfinished` to reach zero.
+    joiners: Vec<(u64, Waker)>,
+    /// The items live in `S`.
+    _items: PhantomData<T>,
 }
 
 impl<T, S: Store<T>> State<T, S> {
@@ -166,26 +171,36 @@ impl<T, S: Store<T>> State<T, S> {
         self.next_id
     }
 
-    /// An item enters the queue: straight to the longest-waiting getter,
-    /// else into the store. The caller checked there is room.
-    fn offer(&mut self, item: T) -> Option<Waker> {
+    /// Items no woken getter has a claim on.
+    fn unclaimed(&self) -> usize {
+        self.items.len() - self.claimed.len()
+    }
+
+    /// An item enters the queue (the caller checked there is room) and the
+    /// longest-waiting getter is given a claim on it.
+    fn offer(&mut self, item: T) -> Vec<Waker> {
         self.unfinished += 1;
-        match self.getters.pop_front() {
-            Some((id, waker)) => {
-                self.delivered.push((id, item));
-                Some(waker)
-            }
-            None => {
-                self.items.push(item);
-                None
-            }
+        self.items.push(item);
+        self.wake_getters()
+    }
+
+    /// Gives every unclaimed item to the longest-waiting getters.
+    fn wake_getters(&mut self) -> Vec<Waker> {
+        let mut wake = Vec::new();
+        while self.unclaimed() > 0 {
+            let Some((id, waker)) = self.getters.pop_front() else {
+                break;
+            };
+            self.claimed.push(id);
+            wake.push(waker);
         }
+        wake
     }
 
     /// Room was made: reserve it for the longest-waiting putters, whose
     /// next poll inserts (a putter dropped before that inserts nothing and
     /// passes the slot on).
-    fn admit_putter(&mut self) -> Vec<Waker> {
+    fn admit_putters(&mut self) -> Vec<Waker> {
         let mut wake = Vec::new();
         while !self.full() {
             let Some((id, waker)) = self.putters.pop_front() else {
@@ -202,20 +217,28 @@ impl<T, S: Store<T>> State<T, S> {
         match self.admitted.iter().position(|&i| i == id) {
             Some(p) => {
                 self.admitted.swap_remove(p);
+                self.reserved -= 1;
                 true
             }
             None => false,
         }
     }
 
-    fn take_delivered(&mut self, id: u64) -> Option<T> {
-        let p = self.delivered.iter().position(|(i, _)| *i == id)?;
-        Some(self.delivered.swap_remove(p).1)
+    fn take_claim(&mut self, id: u64) -> bool {
+        match self.claimed.iter().position(|&i| i == id) {
+            Some(p) => {
+                self.claimed.swap_remove(p);
+                true
+            }
+            None => false,
+        }
     }
 
-    fn take(&mut self) -> Option<(T, Vec<Waker>)> {
-        let item = self.items.pop()?;
-        Some((item, self.admit_putter()))
+    /// Takes an item for a getter entitled to one (a claim, or an
+    /// unclaimed item); returns the putters to wake.
+    fn take(&mut self) -> (T, Vec<Waker>) {
+        let item = self.items.pop().expect("an item for every claim");
+        (item, self.admit_putters())
     }
 }
 
@@ -231,6 +254,14 @@ fn wake_all(wakers: impl IntoIterator<Item = Waker>) {
 /// Waiting `put`s and `get`s are served in arrival order. Cancelling a
 /// waiting `get` (dropping its future) loses no item, and a cancelled
 /// `put` inserts nothing: an item moves only in the poll that returns it.
+///
+/// A queue carries items between threads, so it is `Send`/`Sync` only for
+/// `Send` items:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: &T) {}
+/// assert_send(&ferrio::sync::Queue::<std::rc::Rc<u8>>::new(1));
+/// ```
 pub struct BaseQueue<T, S: Store<T>> {
     state: Mutex<State<T, S>>,
 }
@@ -285,14 +316,16 @@ impl<T, S: Store<T>> BaseQueue<T, S> {
                 items: S::default(),
                 maxsize,
                 unfinished: 0,
+                finished: 0,
                 shutdown: false,
                 next_id: 0,
                 getters: VecDeque::new(),
-                delivered: Vec::new(),
+                claimed: Vec::new(),
                 putters: VecDeque::new(),
                 admitted: Vec::new(),
                 reserved: 0,
                 joiners: Vec::new(),
+                _items: PhantomData,
             }),
         }
     }
@@ -301,7 +334,8 @@ impl<T, S: Store<T>> BaseQueue<T, S> {
         self.state.lock()
     }
 
-    /// Items queued now.
+    /// Items queued now (an item a woken `get` has yet to pick up
+    /// included, as in asyncio).
     pub fn qsize(&self) -> usize {
         self.lock().items.len()
     }
@@ -330,6 +364,8 @@ impl<T, S: Store<T>> BaseQueue<T, S> {
                 error: QueueError::ShutDown,
             });
         }
+        // Putters wait only while the queue is full: not full means none
+        // is ahead of us.
         if st.full() {
             return Err(PutError {
                 item,
@@ -343,17 +379,18 @@ impl<T, S: Store<T>> BaseQueue<T, S> {
     }
 
     /// Takes an item at once (`Empty`, or `ShutDown` once shut down and
-    /// empty).
+    /// empty). Items already promised to a woken `get` are not taken.
     pub fn get_nowait(&self) -> Result<T, QueueError> {
         let mut st = self.lock();
-        match st.take() {
-            Some((item, wake)) => {
-                drop(st);
-                wake_all(wake);
-                Ok(item)
-            }
-            None if st.shutdown => Err(QueueError::ShutDown),
-            None => Err(QueueError::Empty),
+        if st.unclaimed() > 0 {
+            let (item, wake) = st.take();
+            drop(st);
+            wake_all(wake);
+            Ok(item)
+        } else if st.shutdown && st.items.is_empty() {
+            Err(QueueError::ShutDown)
+        } else {
+            Err(QueueError::Empty)
         }
     }
 
@@ -387,26 +424,46 @@ impl<T, S: Store<T>> BaseQueue<T, S> {
             }
             st.unfinished -= 1;
             if st.unfinished == 0 {
-                std::mem::take(&mut st.joiners)
+                st.finish()
             } else {
                 Vec::new()
             }
         };
-        for w in wake {
-            w.wake();
-        }
+        wake_all(wake);
         Ok(())
     }
 
-    /// Waits until every item put has been marked `task_done`.
+    /// Waits until every item put has been marked `task_done`. A `join`
+    /// woken by that returns even if items are put again before it runs
+    /// (as asyncio's). Dropping a waiting `join` leaves nothing behind.
     pub async fn join(&self) {
+        let mut waiting = Joining {
+            queue: self,
+            entry: None,
+        };
         std::future::poll_fn(|cx| {
             let mut st = self.lock();
-            if st.unfinished == 0 {
-                Poll::Ready(())
-            } else {
-                st.joiners.push(cx.waker().clone());
-                Poll::Pending
+            match waiting.entry {
+                None if st.unfinished == 0 => Poll::Ready(()),
+                None => {
+                    let id = st.next_id();
+                    st.joiners.push((id, cx.waker().clone()));
+                    waiting.entry = Some((id, st.finished));
+                    Poll::Pending
+                }
+                Some((_, finished)) if st.finished != finished => {
+                    // `finish` took our entry with the others.
+                    waiting.entry = None;
+                    Poll::Ready(())
+                }
+                Some((id, _)) => {
+                    if let Some(entry) = st.joiners.iter_mut().find(|(i, _)| *i == id) {
+                        if !entry.1.will_wake(cx.waker()) {
+                            entry.1 = cx.waker().clone();
+                        }
+                    }
+                    Poll::Pending
+                }
             }
         })
         .await
@@ -424,13 +481,16 @@ impl<T, S: Store<T>> BaseQueue<T, S> {
             if immediate {
                 while let Some(item) = st.items.pop() {
                     drained.push(item);
-                    st.unfinished = st.unfinished.saturating_sub(1);
                 }
+                // Woken getters' claims are void: they find the queue shut
+                // down and empty.
+                st.claimed.clear();
+                st.unfinished = st.unfinished.saturating_sub(drained.len());
             }
             let mut wake: Vec<Waker> = st.getters.iter().map(|(_, w)| w.clone()).collect();
             wake.extend(st.putters.iter().map(|(_, w)| w.clone()));
-            if st.unfinished == 0 {
-                wake.append(&mut st.joiners);
+            if st.unfinished == 0 && !drained.is_empty() {
+                wake.extend(st.finish());
             }
             (wake, drained)
         };
@@ -441,6 +501,32 @@ impl<T, S: Store<T>> BaseQueue<T, S> {
     /// True once `shutdown` was called.
     pub fn is_shutdown(&self) -> bool {
         self.lock().shutdown
+    }
+}
+
+impl<T, S: Store<T>> State<T, S> {
+    /// `unfinished` reached zero: releases every `join` waiting now.
+    fn finish(&mut self) -> Vec<Waker> {
+        self.finished += 1;
+        self.joiners.drain(..).map(|(_, w)| w).collect()
+    }
+}
+
+/// A `join` in progress: leaves the joiners' list when dropped.
+struct Joining<'a, T, S: Store<T>> {
+    queue: &'a BaseQueue<T, S>,
+    /// (our id among the joiners, `finished` when we registered)
+    entry: Option<(u64, u64)>,
+}
+
+impl<T, S: Store<T>> Drop for Joining<'_, T, S> {
+    fn drop(&mut self) {
+        if let Some((id, _)) = self.entry.take() {
+            let mut st = self.queue.lock();
+            if let Some(p) = st.joiners.iter().position(|(i, _)| *i == id) {
+                st.joiners.swap_remove(p);
+            }
+        }
     }
 }
 
@@ -468,7 +554,6 @@ impl<T, S: Store<T>> Future for Put<'_, T, S> {
         let mut admitted = false;
         if let Some(id) = this.id {
             if st.take_admitted(id) {
-                st.reserved -= 1;
                 admitted = true;
                 this.id = None;
             } else if st.shutdown {
@@ -478,7 +563,9 @@ impl<T, S: Store<T>> Future for Put<'_, T, S> {
                 this.id = None;
             } else {
                 if let Some(entry) = st.putters.iter_mut().find(|(i, _)| *i == id) {
-                    entry.1 = cx.waker().clone();
+                    if !entry.1.will_wake(cx.waker()) {
+                        entry.1 = cx.waker().clone();
+                    }
                 }
                 return Poll::Pending;
             }
@@ -512,8 +599,7 @@ impl<T, S: Store<T>> Drop for Put<'_, T, S> {
             let mut st = self.queue.lock();
             let wake = if st.take_admitted(id) {
                 // A slot was reserved for us: pass it on.
-                st.reserved -= 1;
-                st.admit_putter()
+                st.admit_putters()
             } else {
                 if let Some(p) = st.putters.iter().position(|(i, _)| *i == id) {
                     st.putters.remove(p);
@@ -530,6 +616,7 @@ impl<T, S: Store<T>> Drop for Put<'_, T, S> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Get<'a, T, S: Store<T>> {
     queue: &'a BaseQueue<T, S>,
+    /// Our place in the getters' line (or our claim, once woken).
     id: Option<u64>,
 }
 
@@ -543,8 +630,11 @@ impl<T, S: Store<T>> Future for Get<'_, T, S> {
         let this = &mut *self;
         let mut st = this.queue.lock();
         if let Some(id) = this.id {
-            if let Some(item) = st.take_delivered(id) {
+            if st.take_claim(id) {
                 this.id = None;
+                let (item, wake) = st.take();
+                drop(st);
+                wake_all(wake);
                 return Poll::Ready(Ok(item));
             }
             if st.shutdown {
@@ -555,11 +645,16 @@ impl<T, S: Store<T>> Future for Get<'_, T, S> {
                 return Poll::Ready(Err(QueueError::ShutDown));
             }
             if let Some(entry) = st.getters.iter_mut().find(|(i, _)| *i == id) {
-                entry.1 = cx.waker().clone();
+                if !entry.1.will_wake(cx.waker()) {
+                    entry.1 = cx.waker().clone();
+                }
             }
             return Poll::Pending;
         }
-        if let Some((item, wake)) = st.take() {
+        // Getters wait only while every item is claimed: an unclaimed item
+        // means none is ahead of us.
+        if st.unclaimed() > 0 {
+            let (item, wake) = st.take();
             drop(st);
             wake_all(wake);
             return Poll::Ready(Ok(item));
@@ -567,7 +662,7 @@ impl<T, S: Store<T>> Future for Get<'_, T, S> {
         if st.shutdown {
             return Poll::Ready(Err(QueueError::ShutDown));
         }
-        // Empty: wait in line; a put hands its item straight to us.
+        // Empty: wait in line; a put gives us a claim on its item.
         let id = st.next_id();
         st.getters.push_back((id, cx.waker().clone()));
         this.id = Some(id);
@@ -579,25 +674,18 @@ impl<T, S: Store<T>> Drop for Get<'_, T, S> {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
             let mut st = self.queue.lock();
-            if let Some(item) = st.take_delivered(id) {
-                // An item was handed to us but never taken: it goes to the
-                // next getter, or back to the front of the queue. Nothing
-                // is lost and FIFO order is kept.
-                let wake = match st.getters.pop_front() {
-                    Some((next, waker)) => {
-                        st.delivered.push((next, item));
-                        Some(waker)
-                    }
-                    None => {
-                        st.items.push_front(item);
-                        None
-                    }
-                };
-                drop(st);
-                wake_all(wake);
-            } else if let Some(p) = st.getters.iter().position(|(i, _)| *i == id) {
-                st.getters.remove(p);
-            }
+            let wake = if st.take_claim(id) {
+                // Woken for an item but never took it: the item stays in
+                // place (order kept) and the claim goes to the next getter.
+                st.wake_getters()
+            } else {
+                if let Some(p) = st.getters.iter().position(|(i, _)| *i == id) {
+                    st.getters.remove(p);
+                }
+                Vec::new()
+            };
+            drop(st);
+            wake_all(wake);
         }
     }
 }

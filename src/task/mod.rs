@@ -34,6 +34,7 @@ use crate::loom::plain::{AtomicU64, Ordering};
 use crate::loom::sync::Mutex;
 
 mod harness;
+pub(crate) use harness::contain;
 pub(crate) mod list;
 pub(crate) mod raw;
 pub(crate) mod state;

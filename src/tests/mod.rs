@@ -2,9 +2,11 @@
 //! `cfg(test)` modules) so the repository's top level stays as the design
 //! card lays it out; they use only public paths (`ferrio::...`).
 
+mod auto_traits;
 mod cancel_comb;
 mod cancel_io;
 mod cancel_streams;
+mod cancel_sync;
 mod cancel_time;
 mod combinators;
 mod common;
@@ -17,6 +19,7 @@ mod queues;
 mod regress_comb;
 mod regress_io;
 mod regress_streams;
+mod regress_sync;
 mod regress_time;
 mod shutdown;
 mod shutdown_sweep;
