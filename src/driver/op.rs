@@ -63,8 +63,12 @@ struct OpState {
     recycler: Option<Arc<dyn Recycle>>,
     /// A multi-shot op with this many results waiting asks to be cancelled
     /// (0: no limit), so a stream nobody polls cannot queue without bound.
+    // The multi-shot path (ring, futures) is not compiled under loom.
+    #[cfg_attr(ferrio_loom, allow(dead_code))]
     limit: usize,
     /// That cancellation was asked for.
+    // The multi-shot path (ring, futures) is not compiled under loom.
+    #[cfg_attr(ferrio_loom, allow(dead_code))]
     throttled: bool,
     /// The op's SQE waits in a ring's remote queue (or is being pushed
     /// from it): a dropped future sends no cancel, the drain handles it
@@ -136,12 +140,14 @@ impl OpCell {
     }
 
     /// Sets the queue limit of a multi-shot op (before it is submitted).
+    #[cfg_attr(ferrio_loom, allow(dead_code))]
     pub(crate) fn set_limit(&self, limit: usize) {
         self.lock().limit = limit;
     }
 
     /// After a non-final CQE: true once when the queue reached its limit;
     /// the ring then cancels the op (its future resubmits it later).
+    #[cfg_attr(ferrio_loom, allow(dead_code))]
     pub(crate) fn take_throttle(&self) -> bool {
         let mut st = self.lock();
         if st.limit > 0 && !st.throttled && st.abandoned.is_none() && st.results.len() >= st.limit {
@@ -152,6 +158,7 @@ impl OpCell {
     }
 
     /// Whether the ring cancelled this op for reaching its limit.
+    #[cfg_attr(ferrio_loom, allow(dead_code))]
     pub(crate) fn throttled(&self) -> bool {
         self.lock().throttled
     }

@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::common::rt;
-use super::regress_comb::TrackedWaker;
+use super::common::TestWaker;
 use ferrio::sync::Event;
 use ferrio::{ReturnWhen, TaskGroup};
 
@@ -121,7 +121,7 @@ where
         for k in 1..=n + 1 {
             let what = format!("{name}, dropped after {k} poll(s)");
             let children = Children::new(n);
-            let waker = TrackedWaker::new();
+            let waker = TestWaker::new();
             let mut fut = Box::pin(make(children.futures()));
             for step in 0..k {
                 if step > 0 {
@@ -308,7 +308,7 @@ fn cancel_to_thread() {
             let probe = Arc::new(Probe::default());
             let (release, gate) = mpsc::channel::<()>();
             let guard = JobGuard(probe.clone());
-            let waker = TrackedWaker::new();
+            let waker = TestWaker::new();
             let mut task = ferrio::to_thread(move || {
                 let guard = guard;
                 guard.0.started.fetch_add(1, SeqCst);

@@ -10,58 +10,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::Poll;
 
+use super::common::TestWaker;
 use ferrio::sync::{
     Barrier, BoundedSemaphore, Condition, Event, LifoQueue, Lock, LockGuard, PriorityQueue,
     Promise, PromiseError, Queue, QueueError, Semaphore, Store,
 };
-
-struct Counter {
-    wakes: AtomicUsize,
-}
-
-impl Wake for Counter {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.wakes.fetch_add(1, SeqCst);
-    }
-}
-
-/// A waker that counts its wake-ups and the clones of itself still alive.
-pub(super) struct CountingWaker {
-    counter: Arc<Counter>,
-    waker: Waker,
-}
-
-impl CountingWaker {
-    pub(super) fn new() -> CountingWaker {
-        let counter = Arc::new(Counter {
-            wakes: AtomicUsize::new(0),
-        });
-        let waker = Waker::from(counter.clone());
-        CountingWaker { counter, waker }
-    }
-
-    /// Wake-ups so far (`wake` and `wake_by_ref`).
-    pub(super) fn wakes(&self) -> usize {
-        self.counter.wakes.load(SeqCst)
-    }
-
-    /// Clones of the waker held by others (ours and the counter excluded).
-    pub(super) fn clones(&self) -> usize {
-        Arc::strong_count(&self.counter) - 2
-    }
-
-    /// Polls `fut` once with this waker.
-    pub(super) fn poll<F: Future + ?Sized>(&self, fut: Pin<&mut F>) -> Poll<F::Output> {
-        fut.poll(&mut Context::from_waker(&self.waker))
-    }
-}
 
 /// Polls `op` at most `k` times and runs the events between: `event(i)`
 /// before poll `i`, and `event(k)` after the last poll (so the operation
@@ -71,7 +26,7 @@ impl CountingWaker {
 fn poll_up_to<F: Future + ?Sized>(
     mut op: Pin<&mut F>,
     k: usize,
-    w: &CountingWaker,
+    w: &TestWaker,
     mut event: impl FnMut(usize),
 ) -> Option<F::Output> {
     for i in 0..=k {
@@ -93,7 +48,7 @@ const K: usize = 5;
 fn lock_waiter_cancelled_at_every_point() {
     for k in 0..=K {
         let lock = Lock::new(0u32);
-        let (w, w2) = (CountingWaker::new(), CountingWaker::new());
+        let (w, w2) = (TestWaker::new(), TestWaker::new());
         let mut holder = Some(lock.try_lock().unwrap());
         let mut op = Box::pin(lock.lock());
         let mut behind = None;
@@ -113,7 +68,7 @@ fn lock_waiter_cancelled_at_every_point() {
         }
         drop(op);
         drop(holder.take());
-        assert_eq!(w.clones(), 0, "k={k}: waker left behind");
+        assert_eq!(w.outstanding(), 0, "k={k}: waker left behind");
         if let Some(mut b) = behind {
             // The lock was passed on to the waiter behind us.
             assert!(w2.wakes() >= 1, "k={k}: next waiter not woken");
@@ -123,7 +78,7 @@ fn lock_waiter_cancelled_at_every_point() {
             *g += 1;
             drop(g);
             drop(b);
-            assert_eq!(w2.clones(), 0);
+            assert_eq!(w2.outstanding(), 0);
         }
         let g = lock.try_lock().expect("the lock is free again");
         assert_eq!(*g, u32::from(took) + u32::from(k >= 1), "k={k}");
@@ -134,7 +89,7 @@ fn lock_waiter_cancelled_at_every_point() {
 fn semaphore_acquire_many_cancelled_at_every_point() {
     for k in 0..=K {
         let sem = Semaphore::new(1);
-        let (w, w2) = (CountingWaker::new(), CountingWaker::new());
+        let (w, w2) = (TestWaker::new(), TestWaker::new());
         let mut op = Box::pin(sem.acquire_many(2));
         let mut behind = None;
         let got = poll_up_to(op.as_mut(), k, &w, |i| match i {
@@ -150,7 +105,7 @@ fn semaphore_acquire_many_cancelled_at_every_point() {
         assert_eq!(got.is_some(), k >= 3, "k={k}");
         drop(got);
         drop(op);
-        assert_eq!(w.clones(), 0, "k={k}: waker left behind");
+        assert_eq!(w.outstanding(), 0, "k={k}: waker left behind");
         if let Some(mut b) = behind {
             // Once we are gone (or done), the small request gets a permit.
             assert!(w2.wakes() >= 1, "k={k}: next waiter not woken");
@@ -159,7 +114,7 @@ fn semaphore_acquire_many_cancelled_at_every_point() {
             };
             drop(p);
             drop(b);
-            assert_eq!(w2.clones(), 0);
+            assert_eq!(w2.outstanding(), 0);
         }
         let expected = if k >= 2 { 2 } else { 1 };
         assert_eq!(
@@ -174,7 +129,7 @@ fn semaphore_acquire_many_cancelled_at_every_point() {
 fn bounded_semaphore_acquire_cancelled_at_every_point() {
     for k in 0..=K {
         let sem = BoundedSemaphore::new(1);
-        let w = CountingWaker::new();
+        let w = TestWaker::new();
         // Manual style: the permit is forgotten, later `release`d.
         let mut held = Box::pin(sem.acquire());
         let Poll::Ready(p) = w.poll(held.as_mut()) else {
@@ -191,7 +146,7 @@ fn bounded_semaphore_acquire_cancelled_at_every_point() {
         assert_eq!(got.is_some(), k >= 2, "k={k}");
         drop(got);
         drop(op);
-        assert_eq!(w.clones(), 0, "k={k}");
+        assert_eq!(w.outstanding(), 0, "k={k}");
         if k == 0 {
             assert!(sem.locked());
             sem.release().unwrap();
@@ -206,7 +161,7 @@ fn bounded_semaphore_acquire_cancelled_at_every_point() {
 fn event_wait_cancelled_at_every_point() {
     for k in 0..=K {
         let ev = Event::new();
-        let (w, w2) = (CountingWaker::new(), CountingWaker::new());
+        let (w, w2) = (TestWaker::new(), TestWaker::new());
         let mut other = Box::pin(ev.wait());
         assert!(w2.poll(other.as_mut()).is_pending());
         let mut op = Box::pin(ev.wait());
@@ -217,7 +172,7 @@ fn event_wait_cancelled_at_every_point() {
         });
         assert_eq!(got.is_some(), k >= 2, "k={k}");
         drop(op);
-        assert_eq!(w.clones(), 0, "k={k}");
+        assert_eq!(w.outstanding(), 0, "k={k}");
         // The other waiter saw the set (even if cleared since), or still
         // waits for one.
         if k >= 1 {
@@ -229,12 +184,12 @@ fn event_wait_cancelled_at_every_point() {
             assert!(w2.poll(other.as_mut()).is_ready());
         }
         drop(other);
-        assert_eq!(w2.clones(), 0);
+        assert_eq!(w2.outstanding(), 0);
     }
 }
 
 /// Takes a free lock of `cond` (panics when it is held).
-pub(super) fn lock_now<'a, T>(cond: &'a Condition<T>, w: &CountingWaker) -> LockGuard<'a, T> {
+pub(super) fn lock_now<'a, T>(cond: &'a Condition<T>, w: &TestWaker) -> LockGuard<'a, T> {
     let mut f = Box::pin(cond.lock());
     match w.poll(f.as_mut()) {
         Poll::Ready(g) => g,
@@ -250,8 +205,8 @@ fn condition_wait_cancelled_at_every_point() {
     for hold in [false, true] {
         for k in 0..=K {
             let cond = Condition::new(0u32);
-            let (w, w2) = (CountingWaker::new(), CountingWaker::new());
-            let noop = CountingWaker::new();
+            let (w, w2) = (TestWaker::new(), TestWaker::new());
+            let noop = TestWaker::new();
             let lock_now = |c| lock_now(c, &noop);
             let mut op = Box::pin(cond.wait(lock_now(&cond)));
             let mut other = None;
@@ -273,7 +228,7 @@ fn condition_wait_cancelled_at_every_point() {
             }
             drop(op);
             drop(holder);
-            assert_eq!(w.clones(), 0, "hold={hold} k={k}: waker left behind");
+            assert_eq!(w.outstanding(), 0, "hold={hold} k={k}: waker left behind");
             let Some(mut o) = other else {
                 assert!(!cond.locked());
                 continue;
@@ -295,8 +250,8 @@ fn condition_wait_cancelled_at_every_point() {
                 assert!(w2.wakes() >= 1, "hold={hold} k={k}: not woken");
             }
             drop(o);
-            assert_eq!(w2.clones(), 0);
-            assert_eq!(noop.clones(), 0);
+            assert_eq!(w2.outstanding(), 0);
+            assert_eq!(noop.outstanding(), 0);
             assert_eq!(*lock_now(&cond), 1);
         }
     }
@@ -304,7 +259,7 @@ fn condition_wait_cancelled_at_every_point() {
 
 struct Party<'a> {
     fut: Pin<Box<ferrio::sync::BarrierWait<'a>>>,
-    w: CountingWaker,
+    w: TestWaker,
     index: Option<usize>,
 }
 
@@ -325,7 +280,7 @@ impl Party<'_> {
 fn arrive<'a>(b: &'a Barrier, parties: &mut Vec<Party<'a>>) {
     let mut p = Party {
         fut: Box::pin(b.wait()),
-        w: CountingWaker::new(),
+        w: TestWaker::new(),
         index: None,
     };
     p.poll();
@@ -336,7 +291,7 @@ fn arrive<'a>(b: &'a Barrier, parties: &mut Vec<Party<'a>>) {
 fn barrier_wait_cancelled_at_every_point() {
     for k in 0..=K {
         let b = Barrier::new(3);
-        let w = CountingWaker::new();
+        let w = TestWaker::new();
         let mut parties: Vec<Party<'_>> = Vec::new();
         // `op` arrives first; then a second party; then the third.
         let mut op = Box::pin(b.wait());
@@ -346,7 +301,7 @@ fn barrier_wait_cancelled_at_every_point() {
             }
         });
         drop(op);
-        assert_eq!(w.clones(), 0, "k={k}");
+        assert_eq!(w.outstanding(), 0, "k={k}");
         // Released with `op` in the round but dropped before it looked:
         // its index goes unseen.
         let unseen = k == 2;
@@ -376,7 +331,7 @@ fn barrier_wait_cancelled_at_every_point() {
         assert_eq!(b.n_waiting(), 0);
         for p in parties {
             drop(p.fut);
-            assert_eq!(p.w.clones(), 0);
+            assert_eq!(p.w.outstanding(), 0);
         }
     }
 }
@@ -391,7 +346,7 @@ fn queue_get_cancelled_at_every_point<S: Store<u32>>(
         for maxsize in [0, 1, 2] {
             for k in 0..=K {
                 let q = new(maxsize);
-                let (w, w2) = (CountingWaker::new(), CountingWaker::new());
+                let (w, w2) = (TestWaker::new(), TestWaker::new());
                 let mut op = Box::pin(q.get());
                 let mut other = None;
                 let mut put = Vec::new();
@@ -412,7 +367,7 @@ fn queue_get_cancelled_at_every_point<S: Store<u32>>(
                 let ctx = format!("with_other={with_other} maxsize={maxsize} k={k}");
                 let mut out: Vec<u32> = got.map(|r| r.unwrap()).into_iter().collect();
                 drop(op);
-                assert_eq!(w.clones(), 0, "{ctx}: waker left");
+                assert_eq!(w.outstanding(), 0, "{ctx}: waker left");
                 assert!(
                     maxsize == 0 || q.qsize() <= maxsize,
                     "{ctx}: qsize {} past maxsize",
@@ -426,7 +381,7 @@ fn queue_get_cancelled_at_every_point<S: Store<u32>>(
                         assert!(q.empty(), "{ctx}: an item waits and so does a getter");
                     }
                     drop(o);
-                    assert_eq!(w2.clones(), 0);
+                    assert_eq!(w2.outstanding(), 0);
                 }
                 while let Ok(v) = q.get_nowait() {
                     out.push(v);
@@ -458,7 +413,7 @@ fn bounded_queue_put_cancelled_at_every_point() {
     for k in 0..=K {
         let q = Queue::new(1);
         q.put_nowait(0u32).unwrap();
-        let (w, w2) = (CountingWaker::new(), CountingWaker::new());
+        let (w, w2) = (TestWaker::new(), TestWaker::new());
         let mut op = Box::pin(q.put(1));
         let mut behind = None;
         let mut taken = Vec::new();
@@ -474,7 +429,7 @@ fn bounded_queue_put_cancelled_at_every_point() {
         let inserted = matches!(got, Some(Ok(())));
         assert_eq!(inserted, k >= 2, "k={k}");
         drop(op);
-        assert_eq!(w.clones(), 0, "k={k}: waker left");
+        assert_eq!(w.outstanding(), 0, "k={k}: waker left");
         assert!(q.qsize() <= 1);
         let mut expected = vec![0];
         if inserted {
@@ -490,7 +445,7 @@ fn bounded_queue_put_cancelled_at_every_point() {
             assert!(w2.poll(b.as_mut()).is_ready(), "k={k}: slot lost");
             expected.push(2);
             drop(b);
-            assert_eq!(w2.clones(), 0);
+            assert_eq!(w2.outstanding(), 0);
         }
         while let Ok(v) = q.get_nowait() {
             taken.push(v);
@@ -507,7 +462,7 @@ fn queue_join_cancelled_at_every_point() {
         let q = Queue::new(0);
         q.put_nowait(1u32).unwrap();
         q.put_nowait(2u32).unwrap();
-        let (w, w2) = (CountingWaker::new(), CountingWaker::new());
+        let (w, w2) = (TestWaker::new(), TestWaker::new());
         let mut other = Box::pin(q.join());
         assert!(w2.poll(other.as_mut()).is_pending());
         let mut op = Box::pin(q.join());
@@ -519,7 +474,7 @@ fn queue_join_cancelled_at_every_point() {
         });
         assert_eq!(got.is_some(), k >= 3, "k={k}");
         drop(op);
-        assert_eq!(w.clones(), 0, "k={k}: join left a waker behind");
+        assert_eq!(w.outstanding(), 0, "k={k}: join left a waker behind");
         if k >= 2 {
             assert!(w2.wakes() >= 1);
             assert!(w2.poll(other.as_mut()).is_ready());
@@ -527,7 +482,7 @@ fn queue_join_cancelled_at_every_point() {
             assert!(w2.poll(other.as_mut()).is_pending());
         }
         drop(other);
-        assert_eq!(w2.clones(), 0);
+        assert_eq!(w2.outstanding(), 0);
     }
 }
 
@@ -536,7 +491,7 @@ fn queue_get_cancelled_around_shutdown() {
     for immediate in [false, true] {
         for k in 0..=K {
             let q = Queue::new(1);
-            let w = CountingWaker::new();
+            let w = TestWaker::new();
             let mut op = Box::pin(q.get());
             let got = poll_up_to(op.as_mut(), k, &w, |i| {
                 if i == 1 {
@@ -545,7 +500,7 @@ fn queue_get_cancelled_around_shutdown() {
                 }
             });
             drop(op);
-            assert_eq!(w.clones(), 0);
+            assert_eq!(w.outstanding(), 0);
             let left = q.get_nowait();
             let ctx = format!("immediate={immediate} k={k}");
             match got {
@@ -574,7 +529,7 @@ fn queue_get_cancelled_around_shutdown() {
 fn promise_await_cancelled_at_every_point() {
     for k in 0..=K {
         let p = Promise::<u32>::new();
-        let w = CountingWaker::new();
+        let w = TestWaker::new();
         let mut op = Box::pin(p.clone());
         let got = poll_up_to(op.as_mut(), k, &w, |i| {
             if i == 2 {
@@ -584,7 +539,7 @@ fn promise_await_cancelled_at_every_point() {
         assert_eq!(got, (k >= 3).then_some(Ok(3)), "k={k}");
         assert_eq!(w.wakes(), usize::from(k >= 2), "k={k}");
         drop(op);
-        assert_eq!(w.clones(), 0, "k={k}");
+        assert_eq!(w.outstanding(), 0, "k={k}");
         let c = Promise::<u32>::new();
         let mut op = Box::pin(c.clone());
         let _ = poll_up_to(op.as_mut(), k, &w, |i| {
@@ -593,7 +548,7 @@ fn promise_await_cancelled_at_every_point() {
             }
         });
         drop(op);
-        assert_eq!(w.clones(), 0);
+        assert_eq!(w.outstanding(), 0);
         let expected = if k >= 1 {
             PromiseError::Cancelled
         } else {

@@ -2,11 +2,12 @@
 //! Helpers shared by the integration tests.
 
 use std::future::Future;
-use std::pin::pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
+use std::time::Duration;
 
 /// Counts how many times values carrying it were dropped.
 #[derive(Clone, Default)]
@@ -84,5 +85,96 @@ pub async fn until(what: &str, mut done: impl FnMut() -> bool) {
     while !done() {
         assert!(std::time::Instant::now() < deadline, "timed out: {what}");
         ferrio::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
+/// A waker for polling by hand on the test thread: it remembers that it
+/// was woken, unparks the test thread, and its `Arc` count tells how many
+/// clones the code under test still holds.
+pub(super) struct TestWaker {
+    inner: Arc<Tracked>,
+    waker: Waker,
+}
+
+struct Tracked {
+    woken: AtomicBool,
+    wakes: AtomicUsize,
+    thread: Thread,
+}
+
+impl Wake for Tracked {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+        self.woken.store(true, Ordering::SeqCst);
+        self.thread.unpark();
+    }
+}
+
+impl TestWaker {
+    pub(super) fn new() -> TestWaker {
+        let inner = Arc::new(Tracked {
+            woken: AtomicBool::new(false),
+            wakes: AtomicUsize::new(0),
+            thread: std::thread::current(),
+        });
+        let waker = Waker::from(inner.clone());
+        TestWaker { inner, waker }
+    }
+
+    /// Polls `fut` once with this waker.
+    pub(super) fn poll<F: Future + ?Sized>(&self, fut: Pin<&mut F>) -> Poll<F::Output> {
+        self.inner.woken.store(false, Ordering::SeqCst);
+        fut.poll(&mut Context::from_waker(&self.waker))
+    }
+
+    /// Blocks the test thread until the waker is woken (20 s at most: a
+    /// bound on a hang, not a synchronisation).
+    pub(super) fn wait_woken(&self, what: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !self.inner.woken.swap(false, Ordering::SeqCst) {
+            let now = std::time::Instant::now();
+            assert!(now < deadline, "never woken: {what}");
+            std::thread::park_timeout(deadline - now);
+        }
+    }
+
+    /// Polls until ready, sleeping on the waker between polls.
+    pub(super) fn block_on<F: Future + ?Sized>(&self, mut fut: Pin<&mut F>) -> F::Output {
+        loop {
+            if let Poll::Ready(v) = self.poll(fut.as_mut()) {
+                return v;
+            }
+            self.wait_woken("block_on");
+        }
+    }
+
+    /// Clones of the waker held by anyone but this helper.
+    pub(super) fn outstanding(&self) -> usize {
+        // One count for `inner`, one for `waker`.
+        Arc::strong_count(&self.inner) - 2
+    }
+
+    /// Waits until no clone is held by anyone else. A waker that was just
+    /// woken on another thread is released there right after the wake
+    /// (after our thread may already have run on): give that a bounded
+    /// time; a clone that is kept fails.
+    pub(super) fn settle(&self, what: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while self.outstanding() != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: {} waker clone(s) left behind",
+                self.outstanding()
+            );
+            std::thread::yield_now();
+        }
+    }
+
+    /// Wake-ups so far (`wake` and `wake_by_ref`).
+    pub(super) fn wakes(&self) -> usize {
+        self.inner.wakes.load(Ordering::SeqCst)
     }
 }

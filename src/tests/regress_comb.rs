@@ -4,107 +4,14 @@
 //! O(n²)) and issue 13 part 2 (a `TaskGroup` child panicking while it is
 //! cancelled). Ordered by events, never by sleeps.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::Thread;
+use std::task::Poll;
 use std::time::Duration;
 
-use super::common::rt;
+use super::common::{rt, TestWaker};
 use ferrio::sync::Event;
 use ferrio::{ChildFailure, GroupClosed, ReturnWhen, TaskGroup};
-
-/// A waker for polling by hand on the test thread: it remembers that it
-/// was woken, unparks the test thread, and its `Arc` count tells how many
-/// clones the code under test still holds.
-pub(super) struct TrackedWaker {
-    inner: Arc<Tracked>,
-    waker: Waker,
-}
-
-struct Tracked {
-    woken: AtomicBool,
-    wakes: AtomicUsize,
-    thread: Thread,
-}
-
-impl Wake for Tracked {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.wakes.fetch_add(1, SeqCst);
-        self.woken.store(true, SeqCst);
-        self.thread.unpark();
-    }
-}
-
-impl TrackedWaker {
-    pub(super) fn new() -> TrackedWaker {
-        let inner = Arc::new(Tracked {
-            woken: AtomicBool::new(false),
-            wakes: AtomicUsize::new(0),
-            thread: std::thread::current(),
-        });
-        let waker = Waker::from(inner.clone());
-        TrackedWaker { inner, waker }
-    }
-
-    /// Polls `fut` once with this waker.
-    pub(super) fn poll<F: Future + ?Sized>(&self, fut: Pin<&mut F>) -> Poll<F::Output> {
-        self.inner.woken.store(false, SeqCst);
-        fut.poll(&mut Context::from_waker(&self.waker))
-    }
-
-    /// Blocks the test thread until the waker is woken (20 s at most: a
-    /// bound on a hang, not a synchronisation).
-    pub(super) fn wait_woken(&self, what: &str) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while !self.inner.woken.swap(false, SeqCst) {
-            let now = std::time::Instant::now();
-            assert!(now < deadline, "never woken: {what}");
-            std::thread::park_timeout(deadline - now);
-        }
-    }
-
-    /// Polls until ready, sleeping on the waker between polls.
-    pub(super) fn block_on<F: Future + ?Sized>(&self, mut fut: Pin<&mut F>) -> F::Output {
-        loop {
-            if let Poll::Ready(v) = self.poll(fut.as_mut()) {
-                return v;
-            }
-            self.wait_woken("block_on");
-        }
-    }
-
-    /// Clones of the waker held by anyone but this helper.
-    pub(super) fn outstanding(&self) -> usize {
-        // One count for `inner`, one for `waker`.
-        Arc::strong_count(&self.inner) - 2
-    }
-
-    /// Waits until no clone is held by anyone else. A waker that was just
-    /// woken on another thread is released there right after the wake
-    /// (after our thread may already have run on): give that a bounded
-    /// time; a clone that is kept fails.
-    pub(super) fn settle(&self, what: &str) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while self.outstanding() != 0 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{what}: {} waker clone(s) left behind",
-                self.outstanding()
-            );
-            std::thread::yield_now();
-        }
-    }
-
-    pub(super) fn wakes(&self) -> usize {
-        self.inner.wakes.load(SeqCst)
-    }
-}
 
 /// Sends a notice when dropped.
 struct DropNotice(mpsc::Sender<()>);
@@ -225,7 +132,7 @@ fn wait_leaves_no_done_callback_behind() {
         let release = release.clone();
         async move { release.wait().await }
     });
-    let waker = TrackedWaker::new();
+    let waker = TestWaker::new();
     for _ in 0..50 {
         // Returns: the quick task finishes first.
         let quick = rt.spawn(async {});
@@ -298,7 +205,7 @@ fn wait_work_is_linear_in_the_number_of_tasks() {
         })
         .collect();
     WAIT_TASKS_EXAMINED.with(|c| c.set(0));
-    let waker = TrackedWaker::new();
+    let waker = TestWaker::new();
     let mut fut = Box::pin(ferrio::wait_results(
         tasks,
         ReturnWhen::FirstException,

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use super::cancel_sync::CountingWaker;
 use super::common::rt;
+use super::common::TestWaker;
 use ferrio::sync::{Barrier, Condition, PriorityQueue, Promise, Queue, QueueError};
 
 /// Defect 3: maxsize 1, two producers waiting. The consumer takes an item
@@ -21,11 +21,7 @@ use ferrio::sync::{Barrier, Condition, PriorityQueue, Promise, Queue, QueueError
 fn issue14_3_queue_admits_the_second_waiting_producer() {
     let q = Queue::new(1);
     q.put_nowait(0u32).unwrap();
-    let (w1, w2, wg) = (
-        CountingWaker::new(),
-        CountingWaker::new(),
-        CountingWaker::new(),
-    );
+    let (w1, w2, wg) = (TestWaker::new(), TestWaker::new(), TestWaker::new());
     let mut p1 = Box::pin(q.put(1));
     let mut p2 = Box::pin(q.put(2));
     assert!(w1.poll(p1.as_mut()).is_pending());
@@ -85,11 +81,7 @@ fn issue14_3_one_consumer_two_producers_finish() {
 #[test]
 fn issue14_8_condition_passes_on_a_notification_cancelled_while_relocking() {
     let cond = Condition::new(());
-    let (w1, w2, wl) = (
-        CountingWaker::new(),
-        CountingWaker::new(),
-        CountingWaker::new(),
-    );
+    let (w1, w2, wl) = (TestWaker::new(), TestWaker::new(), TestWaker::new());
     let lock_now = || {
         let mut f = Box::pin(cond.lock());
         match wl.poll(f.as_mut()) {
@@ -121,22 +113,26 @@ fn issue14_8_condition_passes_on_a_notification_cancelled_while_relocking() {
 fn issue14_13_queue_join_leaves_no_waker_clones() {
     let q = Queue::new(0);
     q.put_nowait(1u8).unwrap();
-    let w = CountingWaker::new();
+    let w = TestWaker::new();
     for _ in 0..100 {
         let mut j = Box::pin(q.join());
         assert!(w.poll(j.as_mut()).is_pending());
     }
-    assert_eq!(w.clones(), 0, "cancelled joins keep their wakers");
+    assert_eq!(w.outstanding(), 0, "cancelled joins keep their wakers");
     let mut j = Box::pin(q.join());
     for _ in 0..100 {
         assert!(w.poll(j.as_mut()).is_pending());
     }
-    assert_eq!(w.clones(), 1, "every poll of a join stores another clone");
+    assert_eq!(
+        w.outstanding(),
+        1,
+        "every poll of a join stores another clone"
+    );
     q.get_nowait().unwrap();
     q.task_done().unwrap();
     assert_eq!(w.wakes(), 1);
     assert!(w.poll(j.as_mut()).is_ready());
-    assert_eq!(w.clones(), 0);
+    assert_eq!(w.outstanding(), 0);
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -159,7 +155,7 @@ impl Ord for Job {
 #[test]
 fn issue14_15_priority_queue_keeps_order_after_cancelled_get() {
     let q = PriorityQueue::new(0);
-    let w = CountingWaker::new();
+    let w = TestWaker::new();
     let mut g = Box::pin(q.get());
     assert!(w.poll(g.as_mut()).is_pending());
     q.put_nowait(Job(1, "first")).unwrap(); // goes to the waiting get
@@ -174,7 +170,7 @@ fn issue14_15_priority_queue_keeps_order_after_cancelled_get() {
 #[test]
 fn issue14_16_cancelled_get_never_overfills_the_queue() {
     let q = Queue::new(1);
-    let w = CountingWaker::new();
+    let w = TestWaker::new();
     let mut g = Box::pin(q.get());
     assert!(w.poll(g.as_mut()).is_pending());
     q.put_nowait(1u8).unwrap(); // for the waiting get
@@ -192,7 +188,7 @@ fn issue14_16_cancelled_get_never_overfills_the_queue() {
 #[test]
 fn issue14_16_item_of_cancelled_get_stays_dropped_after_immediate_shutdown() {
     let q = Queue::new(1);
-    let w = CountingWaker::new();
+    let w = TestWaker::new();
     let mut g = Box::pin(q.get());
     assert!(w.poll(g.as_mut()).is_pending());
     q.put_nowait(1u8).unwrap();
@@ -233,7 +229,7 @@ fn issue14_17_promise_contains_a_panicking_callback() {
 #[test]
 fn issue14_18_barrier_indices_after_a_cancellation() {
     let b = Barrier::new(3);
-    let w = CountingWaker::new();
+    let w = TestWaker::new();
     let mut a = Box::pin(b.wait()); // arrives first...
     assert!(w.poll(a.as_mut()).is_pending());
     let mut c = Box::pin(b.wait());
