@@ -178,3 +178,21 @@ impl TestWaker {
         self.inner.wakes.load(Ordering::SeqCst)
     }
 }
+
+/// A priority-queue item ordered by its priority only, so equal
+/// priorities are real ties (a `(priority, tag)` tuple would break them
+/// by the tag).
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Job(pub(super) u8, pub(super) &'static str);
+
+impl PartialOrd for Job {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl Ord for Job {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&o.0)
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::common::rt;
+use super::common::{rt, Job};
 use ferrio::sync::{LifoQueue, PriorityQueue, Promise, PromiseError, PutError, Queue, QueueError};
 
 async fn settle() {
@@ -47,20 +47,6 @@ fn lifo_and_priority_orders() {
         (0..3).map(|_| l.get_nowait().unwrap()).collect::<Vec<_>>(),
         vec![2, 1, 0]
     );
-    // Stable for equal priorities: (priority, tag) compares the tag only
-    // on ties, so use a key type where ties are real.
-    #[derive(Debug, PartialEq, Eq)]
-    struct Job(u8, &'static str);
-    impl PartialOrd for Job {
-        fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-            Some(self.cmp(o))
-        }
-    }
-    impl Ord for Job {
-        fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-            self.0.cmp(&o.0)
-        }
-    }
     let p: PriorityQueue<Job> = PriorityQueue::new(0);
     for j in [Job(2, "a"), Job(1, "b"), Job(2, "c"), Job(1, "d")] {
         p.put_nowait(j).unwrap();

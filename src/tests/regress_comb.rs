@@ -244,12 +244,9 @@ impl Drop for PanicOnDrop {
     }
 }
 
-/// Issue 13 part 2: a sibling that panics in its destructor while the
-/// group cancels it (after another child failed) is a failure of the
-/// group, not a never-retrieved task panic (asyncio test_taskgroups 08,
-/// 19).
-#[test]
-fn a_panic_while_a_child_is_cancelled_joins_the_group_error() {
+/// A two-worker runtime and the count of task panics it reported as
+/// never retrieved.
+fn runtime_counting_unhandled_panics() -> (ferrio::Runtime, Arc<AtomicUsize>) {
     let unhandled = Arc::new(AtomicUsize::new(0));
     let rt = ferrio::Runtime::builder()
         .worker_threads(2)
@@ -261,6 +258,16 @@ fn a_panic_while_a_child_is_cancelled_joins_the_group_error() {
         })
         .build()
         .unwrap();
+    (rt, unhandled)
+}
+
+/// Issue 13 part 2: a sibling that panics in its destructor while the
+/// group cancels it (after another child failed) is a failure of the
+/// group, not a never-retrieved task panic (asyncio test_taskgroups 08,
+/// 19).
+#[test]
+fn a_panic_while_a_child_is_cancelled_joins_the_group_error() {
+    let (rt, unhandled) = runtime_counting_unhandled_panics();
     for _ in 0..20 {
         let err = rt.block_on(async {
             let group = TaskGroup::<&'static str>::new();
@@ -305,17 +312,7 @@ fn a_panic_while_a_child_is_cancelled_joins_the_group_error() {
 /// cancelled) or a child panics in its destructor after completing.
 #[test]
 fn a_destructor_panic_on_drop_or_completion_is_not_unretrieved() {
-    let unhandled = Arc::new(AtomicUsize::new(0));
-    let rt = ferrio::Runtime::builder()
-        .worker_threads(2)
-        .on_task_panic({
-            let unhandled = unhandled.clone();
-            move |_, _| {
-                unhandled.fetch_add(1, SeqCst);
-            }
-        })
-        .build()
-        .unwrap();
+    let (rt, unhandled) = runtime_counting_unhandled_panics();
     let err = rt.block_on(async {
         let group = TaskGroup::<()>::new();
         group

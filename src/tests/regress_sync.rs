@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use super::common::rt;
 use super::common::TestWaker;
+use super::common::{rt, Job};
 use ferrio::sync::{Barrier, Condition, PriorityQueue, Promise, Queue, QueueError};
 
 /// Defect 3: maxsize 1, two producers waiting. The consumer takes an item
@@ -133,22 +133,6 @@ fn issue14_13_queue_join_leaves_no_waker_clones() {
     assert_eq!(w.wakes(), 1);
     assert!(w.poll(j.as_mut()).is_ready());
     assert_eq!(w.outstanding(), 0);
-}
-
-#[derive(Debug, PartialEq, Eq)]
-struct Job(u8, &'static str);
-
-impl PartialOrd for Job {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-
-impl Ord for Job {
-    /// By priority only: equal priorities are real ties.
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        self.0.cmp(&o.0)
-    }
 }
 
 /// Defect 15: equal items keep insertion order after a cancelled `get`.
