@@ -89,27 +89,23 @@ async fn poll_once(fut: &mut BoxFut) -> Poll<()> {
 }
 
 /// Timers started after the harness fire in deadline order, none early.
+/// They are registered together (one `gather` poll) on absolute deadlines
+/// 20 ms apart, so the order depends on the wheel, not on when each one
+/// happened to be registered.
 async fn later_timers_fire_in_order() {
     let start = Instant::now();
     let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let tasks: Vec<_> = [6u64, 2, 4]
-        .into_iter()
-        .map(|ms| {
-            let order = order.clone();
-            ferrio::spawn(async move {
-                ferrio::sleep(Duration::from_millis(ms)).await;
-                assert!(
-                    start.elapsed() >= Duration::from_millis(ms),
-                    "{ms} ms woke early"
-                );
-                order.lock().unwrap().push(ms);
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
-    assert_eq!(*order.lock().unwrap(), vec![2, 4, 6]);
+    let sleeps = [60u64, 20, 40].map(|ms| {
+        let order = order.clone();
+        async move {
+            let deadline = start + Duration::from_millis(ms);
+            ferrio::sleep_until(deadline).await;
+            assert!(Instant::now() >= deadline, "{ms} ms woke early");
+            order.lock().unwrap().push(ms);
+        }
+    });
+    ferrio::gather(sleeps).await;
+    assert_eq!(*order.lock().unwrap(), vec![20, 40, 60]);
 }
 
 #[test]

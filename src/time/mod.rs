@@ -740,7 +740,15 @@ pub struct Scoped<F> {
 
 impl<F> Drop for Scoped<F> {
     fn drop(&mut self) {
-        self.link.scope.lock().wakers.remove(&self.link.id);
+        let mut st = self.link.scope.lock();
+        st.wakers.remove(&self.link.id);
+        // A body dropped unfinished once the deadline has passed (an
+        // enclosing scope that expired with ours reported first, possibly
+        // before our own poll saw the deadline): expired, as asyncio's
+        // timer callback would have marked it.
+        if self.inner.is_some() && st.deadline.is_some_and(|d| Instant::now() >= d) {
+            st.expired = true;
+        }
     }
 }
 
