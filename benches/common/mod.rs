@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 /// ferrio with `workers` workers.
-pub fn ferrio_rt(workers: usize) -> ferrio::Runtime {
+pub(crate) fn ferrio_rt(workers: usize) -> ferrio::Runtime {
     ferrio::Runtime::builder()
         .worker_threads(workers)
         .build()
@@ -10,7 +10,7 @@ pub fn ferrio_rt(workers: usize) -> ferrio::Runtime {
 }
 
 /// tokio's multi-thread runtime with `workers` workers, timers on.
-pub fn tokio_rt(workers: usize) -> tokio::runtime::Runtime {
+pub(crate) fn tokio_rt(workers: usize) -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_time()

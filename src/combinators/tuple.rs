@@ -5,8 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 /// A future or its output.
-#[doc(hidden)]
-pub enum MaybeDone<F: Future> {
+pub(crate) enum MaybeDone<F: Future> {
     Pending(F),
     Done(F::Output),
     Taken,

@@ -164,6 +164,7 @@ impl<B> Msg<B> {
                 // SAFETY: an all-zero msghdr / iovec is valid (null
                 // pointers, zero lengths).
                 hdr: unsafe { std::mem::zeroed() },
+                // SAFETY: as above, for the iovec.
                 iov: unsafe { std::mem::zeroed() },
                 addr,
             }),

@@ -193,8 +193,8 @@ where
             if seen.is_cancelled() && !is_panic {
                 // asyncio: a cancel that lands while the task finishes wins;
                 // `cancel()` returned true, so the handle reports Cancelled.
-                // SAFETY: RUNNING is still held until the CAS succeeds.
                 contain(|| {
+                    // SAFETY: RUNNING is still held until the CAS succeeds.
                     this.stage.with_mut(|stage| unsafe {
                         if let Stage::Finished(Ok(_)) = &*stage {
                             *stage = Stage::Finished(Err(TaskError::Cancelled));
@@ -298,10 +298,10 @@ where
         if !this.header.state.load().is_complete() {
             return;
         }
-        // SAFETY: COMPLETE and the handle (our caller, holding
-        // JOIN_INTEREST) owns the output; `&Task` excludes a concurrent
-        // poll of the same handle, the only other reader.
         this.stage.with(|stage| {
+            // SAFETY: COMPLETE and the handle (our caller, holding
+            // JOIN_INTEREST) owns the output; `&Task` excludes a concurrent
+            // poll of the same handle, the only other reader.
             if let Stage::Finished(out) = unsafe { &*stage } {
                 f(out as *const Result<F::Output, TaskError> as *const ());
             }

@@ -278,8 +278,8 @@ impl Trailer {
 
     /// Called by the completer while JOIN_WAKER is set.
     pub(crate) fn wake_join(&self) {
-        // SAFETY: JOIN_WAKER is set, so the handle does not write the slot.
         self.waker.with(|w| {
+            // SAFETY: JOIN_WAKER is set, so the handle does not write the slot.
             if let Some(w) = unsafe { (*w).as_ref() } {
                 w.wake_by_ref()
             }

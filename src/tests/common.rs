@@ -11,22 +11,22 @@ use std::time::Duration;
 
 /// Counts how many times values carrying it were dropped.
 #[derive(Clone, Default)]
-pub struct DropCounter(pub Arc<AtomicUsize>);
+pub(super) struct DropCounter(pub(super) Arc<AtomicUsize>);
 
 impl DropCounter {
-    pub fn new() -> DropCounter {
+    pub(super) fn new() -> DropCounter {
         DropCounter::default()
     }
-    pub fn token(&self) -> DropToken {
+    pub(super) fn token(&self) -> DropToken {
         DropToken(self.0.clone())
     }
-    pub fn count(&self) -> usize {
+    pub(super) fn count(&self) -> usize {
         self.0.load(Ordering::SeqCst)
     }
 }
 
 #[derive(Debug)]
-pub struct DropToken(Arc<AtomicUsize>);
+pub(super) struct DropToken(Arc<AtomicUsize>);
 
 impl Drop for DropToken {
     fn drop(&mut self) {
@@ -44,7 +44,7 @@ impl Wake for ThreadWaker {
 
 /// Polls a future to completion on the current (plain) thread, outside any
 /// runtime.
-pub fn block_on_plain<F: Future>(fut: F) -> F::Output {
+pub(super) fn block_on_plain<F: Future>(fut: F) -> F::Output {
     let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
     let mut fut = pin!(fut);
@@ -56,7 +56,7 @@ pub fn block_on_plain<F: Future>(fut: F) -> F::Output {
     }
 }
 
-pub fn rt(workers: usize) -> ferrio::Runtime {
+pub(super) fn rt(workers: usize) -> ferrio::Runtime {
     ferrio::Runtime::builder()
         .worker_threads(workers)
         .build()
@@ -64,7 +64,7 @@ pub fn rt(workers: usize) -> ferrio::Runtime {
 }
 
 /// A pipe as two ferrio files: (read end, write end).
-pub fn pipe() -> (ferrio::fs::File, ferrio::fs::File) {
+pub(super) fn pipe() -> (ferrio::fs::File, ferrio::fs::File) {
     use std::os::fd::{FromRawFd, OwnedFd};
     let mut fds = [0; 2];
     // SAFETY: plain syscall with a valid array.
@@ -80,7 +80,7 @@ pub fn pipe() -> (ferrio::fs::File, ferrio::fs::File) {
 
 /// Waits (1 ms sleeps, 20 s at most) until `done()` holds: for states
 /// the kernel reaches in its own time, however loaded the machine.
-pub async fn until(what: &str, mut done: impl FnMut() -> bool) {
+pub(super) async fn until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while !done() {
         assert!(std::time::Instant::now() < deadline, "timed out: {what}");

@@ -288,8 +288,8 @@ fn accept_backs_off_on_emfile() -> bool {
         rlim_cur: 0,
         rlim_max: 0,
     };
-    // SAFETY: `limit` is a valid rlimit for the call to fill and read.
     assert_eq!(
+        // SAFETY: `limit` is a valid rlimit for the call to fill and read.
         unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
         0
     );

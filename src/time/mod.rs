@@ -579,6 +579,7 @@ impl<F: Future> Future for WaitFor<F> {
         // while pinned, only dropped in place (`set(None)` drops it
         // without moving). `sleep` is Unpin and not pinned.
         let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above: `inner` stays where it is while pinned.
         let mut inner = unsafe { Pin::new_unchecked(&mut this.inner) };
         if let Some(fut) = inner.as_mut().as_pin_mut() {
             if let Poll::Ready(v) = fut.poll(cx) {
@@ -786,6 +787,7 @@ impl<F: Future> Future for Scoped<F> {
         // SAFETY: `inner` is structurally pinned and only dropped in place;
         // the other fields are Unpin and never pinned.
         let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above: `inner` stays where it is while pinned.
         let mut inner = unsafe { Pin::new_unchecked(&mut this.inner) };
         let link = &mut this.link;
         let fut = inner
