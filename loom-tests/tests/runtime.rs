@@ -20,6 +20,35 @@ fn runtime(workers: usize) -> Runtime {
     Runtime::builder().worker_threads(workers).build().unwrap()
 }
 
+/// The preemption bound of the two-worker models: at most 1, whatever
+/// `LOOM_MAX_PREEMPTIONS` asks. Two real workers idling, stealing and
+/// shutting down next to the owner's thread make about 240 branch points
+/// per execution; at bound 2 the spawn-from-outside model takes 651,704
+/// interleavings (about 2.5 minutes in release, passing), at bound 1 a
+/// few thousand. Bound 1 already reaches the lost wake-up that a missing
+/// last-searcher re-check in `Worker::park` causes.
+const TWO_WORKER_BOUND: usize = 1;
+
+/// Runs `f` under loom at `TWO_WORKER_BOUND` and prints how many
+/// executions it took (`Builder::check` does not log it).
+fn model_two_workers(name: &str, f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    let bound = builder
+        .preemption_bound
+        .map_or(TWO_WORKER_BOUND, |b| b.min(TWO_WORKER_BOUND));
+    builder.preemption_bound = Some(bound);
+    let executions = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = executions.clone();
+    builder.check(move || {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        f()
+    });
+    eprintln!(
+        "{name}: {} executions at preemption bound {bound}",
+        executions.load(std::sync::atomic::Ordering::Relaxed)
+    );
+}
+
 /// (a) `block_on(spawn(..))` returns the task's value: the spawn from the
 /// `block_on` thread goes through the injector (`schedule_remote`), the
 /// worker runs it, and its completion wakes the `block_on` thread.
@@ -40,7 +69,7 @@ fn block_on_spawned_task_returns_its_value() {
 /// loom would report a deadlock.
 #[test]
 fn task_spawned_from_outside_while_workers_idle_is_run() {
-    loom::model(|| {
+    model_two_workers("task_spawned_from_outside_while_workers_idle_is_run", || {
         let rt = runtime(2);
         let ran = Arc::new(AtomicUsize::new(0));
         let r = ran.clone();
@@ -57,32 +86,48 @@ fn task_spawned_from_outside_while_workers_idle_is_run() {
 /// (c) A task spawns two children on its worker: the first goes to the
 /// LIFO slot, the second pushes it out into the local queue and notifies
 /// the other worker, which may steal it. Each child runs exactly once and
-/// both results come back.
+/// both results come back; and some execution does run a child on the
+/// other worker (the steal path is reached, not just allowed).
 #[test]
 fn tasks_spawned_from_a_task_run_once_with_a_stealing_worker() {
-    loom::model(|| {
+    // Executions in which a child ran on another worker than its parent.
+    // A plain std counter: it only looks on, it steers nothing.
+    static STOLEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    fn worker_name() -> String {
+        thread::current().name().unwrap_or("?").to_owned()
+    }
+    model_two_workers("tasks_spawned_from_a_task_run_once_with_a_stealing_worker", || {
         let rt = runtime(2);
         let runs = Arc::new(AtomicUsize::new(0));
         let (r1, r2) = (runs.clone(), runs.clone());
-        let sum = rt.block_on(async move {
+        let (sum, parent, children) = rt.block_on(async move {
             ferrio::spawn(async move {
+                let parent = worker_name();
                 let a = ferrio::spawn(async move {
                     r1.fetch_add(1, SeqCst);
-                    1
+                    (1, worker_name())
                 });
                 let b = ferrio::spawn(async move {
                     r2.fetch_add(1, SeqCst);
-                    2
+                    (2, worker_name())
                 });
-                a.await.unwrap() + b.await.unwrap()
+                let (a, on_a) = a.await.unwrap();
+                let (b, on_b) = b.await.unwrap();
+                (a + b, parent, [on_a, on_b])
             })
             .await
             .unwrap()
         });
         assert_eq!(sum, 3);
         assert_eq!(runs.load(SeqCst), 2);
+        if children.iter().any(|c| *c != parent) {
+            STOLEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         drop(rt);
     });
+    let stolen = STOLEN.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("  of which {stolen} ran a child on the other worker");
+    assert!(stolen > 0, "no execution ran a child on the other worker");
 }
 
 /// (d) A task spawned from outside (`Handle::spawn` → `bind` →
