@@ -69,18 +69,21 @@ fn block_on_spawned_task_returns_its_value() {
 /// loom would report a deadlock.
 #[test]
 fn task_spawned_from_outside_while_workers_idle_is_run() {
-    model_two_workers("task_spawned_from_outside_while_workers_idle_is_run", || {
-        let rt = runtime(2);
-        let ran = Arc::new(AtomicUsize::new(0));
-        let r = ran.clone();
-        let task = rt.spawn(async move {
-            r.fetch_add(1, SeqCst);
-            3
-        });
-        assert_eq!(rt.block_on(task).unwrap(), 3);
-        assert_eq!(ran.load(SeqCst), 1);
-        drop(rt);
-    });
+    model_two_workers(
+        "task_spawned_from_outside_while_workers_idle_is_run",
+        || {
+            let rt = runtime(2);
+            let ran = Arc::new(AtomicUsize::new(0));
+            let r = ran.clone();
+            let task = rt.spawn(async move {
+                r.fetch_add(1, SeqCst);
+                3
+            });
+            assert_eq!(rt.block_on(task).unwrap(), 3);
+            assert_eq!(ran.load(SeqCst), 1);
+            drop(rt);
+        },
+    );
 }
 
 /// (c) A task spawns two children on its worker: the first goes to the
@@ -96,35 +99,38 @@ fn tasks_spawned_from_a_task_run_once_with_a_stealing_worker() {
     fn worker_name() -> String {
         thread::current().name().unwrap_or("?").to_owned()
     }
-    model_two_workers("tasks_spawned_from_a_task_run_once_with_a_stealing_worker", || {
-        let rt = runtime(2);
-        let runs = Arc::new(AtomicUsize::new(0));
-        let (r1, r2) = (runs.clone(), runs.clone());
-        let (sum, parent, children) = rt.block_on(async move {
-            ferrio::spawn(async move {
-                let parent = worker_name();
-                let a = ferrio::spawn(async move {
-                    r1.fetch_add(1, SeqCst);
-                    (1, worker_name())
-                });
-                let b = ferrio::spawn(async move {
-                    r2.fetch_add(1, SeqCst);
-                    (2, worker_name())
-                });
-                let (a, on_a) = a.await.unwrap();
-                let (b, on_b) = b.await.unwrap();
-                (a + b, parent, [on_a, on_b])
-            })
-            .await
-            .unwrap()
-        });
-        assert_eq!(sum, 3);
-        assert_eq!(runs.load(SeqCst), 2);
-        if children.iter().any(|c| *c != parent) {
-            STOLEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        drop(rt);
-    });
+    model_two_workers(
+        "tasks_spawned_from_a_task_run_once_with_a_stealing_worker",
+        || {
+            let rt = runtime(2);
+            let runs = Arc::new(AtomicUsize::new(0));
+            let (r1, r2) = (runs.clone(), runs.clone());
+            let (sum, parent, children) = rt.block_on(async move {
+                ferrio::spawn(async move {
+                    let parent = worker_name();
+                    let a = ferrio::spawn(async move {
+                        r1.fetch_add(1, SeqCst);
+                        (1, worker_name())
+                    });
+                    let b = ferrio::spawn(async move {
+                        r2.fetch_add(1, SeqCst);
+                        (2, worker_name())
+                    });
+                    let (a, on_a) = a.await.unwrap();
+                    let (b, on_b) = b.await.unwrap();
+                    (a + b, parent, [on_a, on_b])
+                })
+                .await
+                .unwrap()
+            });
+            assert_eq!(sum, 3);
+            assert_eq!(runs.load(SeqCst), 2);
+            if children.iter().any(|c| *c != parent) {
+                STOLEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            drop(rt);
+        },
+    );
     let stolen = STOLEN.load(std::sync::atomic::Ordering::Relaxed);
     eprintln!("  of which {stolen} ran a child on the other worker");
     assert!(stolen > 0, "no execution ran a child on the other worker");
