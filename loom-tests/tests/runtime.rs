@@ -2,10 +2,10 @@
 //! (loom threads running the shipped `Worker::run`: the LIFO slot, local
 //! queues, injector, stealing, the idle/searching protocol, parking on the
 //! condvar parker, shutdown), and the models drive it through the public
-//! API (`Runtime`, `Handle`, `spawn`, `sleep`). Every `Arc` of the runtime
-//! is loom's, so a notification or task left behind at the end (a cycle
-//! through `Shared`) fails the model as a leak; a lost wake-up fails it as
-//! a deadlock.
+//! API (`Runtime`, `Handle`, `spawn`, `sleep`). The runtime's `Shared` and
+//! each worker's parker sit in loom `Arc`s, so a notification or task left
+//! behind at the end (a cycle through `Shared`) fails the model as a leak;
+//! a lost wake-up fails it as a deadlock.
 #![cfg(ferrio_loom)]
 
 use std::time::Duration;
