@@ -2,8 +2,9 @@
 //! `cfg(ferrio_loom)`). They drive the real protocol code: tasks with a
 //! small test scheduler, the parker, the idle/searching protocol, the
 //! driver's remote queue and cancel routing over a stand-in submission
-//! queue, and the whole runtime with one or two workers. Nothing here is
-//! public API.
+//! queue. (The whole runtime, one or two real workers, needs nothing
+//! from here: `loom-tests/tests/runtime.rs` drives it through the public
+//! API.) Nothing here is public API.
 
 use std::any::Any;
 use std::collections::VecDeque;

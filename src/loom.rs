@@ -104,7 +104,10 @@ pub(crate) fn lock<T>(m: &sync::Mutex<T>) -> sync::MutexGuard<'_, T> {
 
 /// Counters that only hand out unique numbers (task ids) and take part in no
 /// protocol. They live in `static`s, which loom's atomics cannot, so they
-/// always come from `std`.
+/// always come from `std`. They keep counting across a loom model's
+/// executions, so under loom nothing may branch on their values (loom
+/// replays a schedule assuming every execution does the same thing; see
+/// `scheduler::remote_shard`).
 pub(crate) mod plain {
     pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
 }

@@ -1,6 +1,9 @@
-//! Loom models of parking: the parker's wake-up protocol, and the whole
-//! runtime (injector, idle/searching accounting, worker parking) with a
-//! task spawned while the workers sleep.
+//! Loom models of parking: the parker's wake-up protocol, and the
+//! idle/searching protocol with a task pushed while the workers sleep, on
+//! the real `Idle` and `Parker` but with the worker loop's steps written out
+//! here (a copy, without its SeqCst fences). `runtime.rs` runs the shipped
+//! `Worker::run` itself; this copy stays because it runs two workers at a
+//! deeper preemption bound than the whole runtime can afford.
 #![cfg(ferrio_loom)]
 
 use ferrio::__loom::{Idle, Parker};

@@ -269,12 +269,15 @@ impl Builder {
             threads: Vec::with_capacity(workers),
             exited: exited.clone(),
         };
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<io::Result<()>>();
+        // Each worker creates its ring on its own thread and reports here.
+        // (Shim mutex and condvar, not a std channel: under loom the
+        // workers are loom threads and the wait must be one loom sees.)
+        let startup = Arc::new(Startup::new());
         for part in parts {
             let index = part.index();
             let handle = handle.clone();
             let exited = exited.clone();
-            let ready_tx = ready_tx.clone();
+            let report = StartupReport(Some(startup.clone()));
             let mut b = thread::Builder::new().name(format!("{}-{index}", self.thread_name));
             if let Some(size) = self.stack_size {
                 b = b.stack_size(size);
@@ -290,15 +293,14 @@ impl Builder {
                 let pool = handle.shared.config.recv_pool;
                 let (index, local, park) = match part.into_parts(simulate, pool) {
                     Ok(p) => {
-                        let _ = ready_tx.send(Ok(()));
+                        report.finish(Ok(()));
                         p
                     }
                     Err(e) => {
-                        let _ = ready_tx.send(Err(e));
+                        report.finish(Err(e));
                         return;
                     }
                 };
-                drop(ready_tx);
                 let worker = Worker::new(handle.shared.clone(), index, local, park);
                 let enter = context::try_enter(&handle, &worker as *const Worker)
                     .unwrap_or_else(|()| unreachable!("a new thread is in no runtime"));
@@ -318,19 +320,7 @@ impl Builder {
                 }
             }
         }
-        drop(ready_tx);
-        // Each worker creates its ring on its own thread; wait for all.
-        for _ in 0..workers {
-            match ready_rx.recv() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(e),
-                Err(_) => {
-                    return Err(io::Error::other(
-                        "ferrio: a worker thread exited before its ring was ready",
-                    ))
-                }
-            }
-        }
+        startup.wait(workers)?;
         Ok(rt)
     }
 }
@@ -641,6 +631,77 @@ impl Drop for ExitGuard {
     fn drop(&mut self) {
         if self.exited.count_up() == self.workers {
             self.shared.drain_injector();
+        }
+    }
+}
+
+/// The workers' start-up reports, which `Builder::build` waits for.
+struct Startup {
+    state: Mutex<StartupState>,
+    cvar: Condvar,
+}
+
+#[derive(Default)]
+struct StartupState {
+    ready: usize,
+    /// The first worker that could not start (its error), or one that
+    /// exited (panicked) before reporting.
+    failed: Option<io::Error>,
+}
+
+impl Startup {
+    fn new() -> Startup {
+        Startup {
+            state: Mutex::new(StartupState::default()),
+            cvar: Condvar::new(),
+        }
+    }
+
+    fn report(&self, result: io::Result<()>) {
+        let mut state = crate::loom::lock(&self.state);
+        match result {
+            Ok(()) => state.ready += 1,
+            Err(e) => {
+                state.failed.get_or_insert(e);
+            }
+        }
+        drop(state);
+        self.cvar.notify_all();
+    }
+
+    /// Waits until `workers` workers are ready, or one failed.
+    fn wait(&self, workers: usize) -> io::Result<()> {
+        let mut state = crate::loom::lock(&self.state);
+        loop {
+            if let Some(e) = state.failed.take() {
+                return Err(e);
+            }
+            if state.ready >= workers {
+                return Ok(());
+            }
+            state = self.cvar.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// A worker's one start-up report; dropped unsent (the thread panicked
+/// first), it reports the worker gone.
+struct StartupReport(Option<Arc<Startup>>);
+
+impl StartupReport {
+    fn finish(mut self, result: io::Result<()>) {
+        if let Some(startup) = self.0.take() {
+            startup.report(result);
+        }
+    }
+}
+
+impl Drop for StartupReport {
+    fn drop(&mut self) {
+        if let Some(startup) = self.0.take() {
+            startup.report(Err(io::Error::other(
+                "ferrio: a worker thread exited before its ring was ready",
+            )));
         }
     }
 }

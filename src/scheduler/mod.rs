@@ -110,7 +110,12 @@ const GLOBAL_QUEUE_INTERVAL: u32 = 61;
 
 /// Owned-list shards for tasks spawned from outside the workers (each
 /// worker has one of its own).
+#[cfg(not(ferrio_loom))]
 const REMOTE_SHARDS: usize = 4;
+/// Under loom, one: shutdown locks every shard twice per caller, and each
+/// lock is a point loom interleaves (see `remote_shard`).
+#[cfg(ferrio_loom)]
+const REMOTE_SHARDS: usize = 1;
 
 /// How many times in a row the LIFO slot may pre-empt the FIFO queue.
 const MAX_LIFO_POLLS: u8 = 3;
@@ -339,7 +344,7 @@ impl Shared {
         let workers = self.remotes.len();
         let hint = crate::context::with_worker(|w| match w {
             Some(w) if std::ptr::eq(Arc::as_ptr(&w.shared), self) => w.index,
-            _ => workers + (task.id().as_u64() as usize % REMOTE_SHARDS),
+            _ => workers + remote_shard(&task),
         });
         self.owned.bind(task, hint)
     }
@@ -426,6 +431,27 @@ impl Shared {
         });
         n
     }
+}
+
+/// The owned-list shard (past the workers' own) of a task spawned from
+/// outside the workers: spread by task id.
+#[cfg(not(ferrio_loom))]
+fn remote_shard(task: &RawTask) -> usize {
+    task.id().as_u64() as usize % REMOTE_SHARDS
+}
+
+/// Under loom, the only one (`REMOTE_SHARDS`), whatever the id: task ids
+/// come from a process-wide
+/// counter (`loom::plain`) that keeps counting across a model's
+/// executions, and loom replays each execution's schedule assuming the
+/// code does the same thing every time. A shard picked by id made a
+/// replay lock a different mutex than the recorded run, and loom then
+/// handed a load a store its coherence rules forbid, tripping its
+/// internal `match_load_to_stores` assertion (loom 0.7.3; see
+/// ARCHITECTURE.md, "Loom strategy").
+#[cfg(ferrio_loom)]
+fn remote_shard(_task: &RawTask) -> usize {
+    0
 }
 
 impl Schedule for Handle {
