@@ -1,0 +1,134 @@
+//! `Interval` and `MissedTickBehavior`: ticks without drift.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use super::sleep::{sleep_until, Sleep, FAR_FUTURE};
+
+/// What an [`Interval`] does when ticks were missed (the task was late).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MissedTickBehavior {
+    /// Fire the missed ticks back to back until caught up, keeping the
+    /// original schedule (tokio's default).
+    #[default]
+    Burst,
+    /// Restart the schedule from the late tick: the next tick is one
+    /// period after it.
+    Delay,
+    /// Drop the missed ticks: the next tick is the next one on the
+    /// original schedule that is still in the future.
+    Skip,
+}
+
+/// Ticks every `period` (the asyncio idiom `while True: ...; await
+/// asyncio.sleep(period)`, without drift).
+///
+/// The first tick completes at once. Missed ticks follow
+/// [`MissedTickBehavior`] (default `Burst`). A tick too far away for an
+/// `Instant` (a period like `Duration::MAX`) never comes. After the
+/// runtime shuts down, ticks come at once (see [the module docs](self)).
+///
+/// # Panics
+/// When `period` is zero.
+///
+/// ```
+/// use std::time::Duration;
+/// ferrio::run(async {
+///     let mut every = ferrio::interval(Duration::from_millis(5));
+///     let first = every.tick().await;
+///     let second = every.tick().await;
+///     assert!(second - first >= Duration::from_millis(5));
+/// });
+/// ```
+pub fn interval(period: Duration) -> Interval {
+    assert!(
+        !period.is_zero(),
+        "ferrio::interval: the period must be non-zero"
+    );
+    let now = Instant::now();
+    Interval {
+        next: now,
+        period,
+        missed: MissedTickBehavior::default(),
+        sleep: sleep_until(now),
+    }
+}
+
+/// A periodic timer; see [`interval`].
+#[derive(Debug)]
+pub struct Interval {
+    next: Instant,
+    period: Duration,
+    missed: MissedTickBehavior,
+    sleep: Sleep,
+}
+
+impl Interval {
+    /// Waits for the next tick; returns its scheduled time.
+    pub async fn tick(&mut self) -> Instant {
+        std::future::poll_fn(|cx| self.poll_tick(cx)).await
+    }
+
+    /// Polls for the next tick.
+    pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
+        if Pin::new(&mut self.sleep).poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let tick = self.next;
+        self.next = next_tick(self.missed, tick, Instant::now(), self.period);
+        self.sleep.reset(self.next);
+        Poll::Ready(tick)
+    }
+
+    /// Changes what happens to missed ticks.
+    pub fn set_missed_tick_behavior(&mut self, behavior: MissedTickBehavior) {
+        self.missed = behavior;
+    }
+
+    /// The period.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// Restarts the schedule: the next tick is one period from now.
+    pub fn reset(&mut self) {
+        self.next = add_saturating(Instant::now(), self.period);
+        self.sleep.reset(self.next);
+    }
+}
+
+/// `t + d`, or "never" (far in the future) where that overflows `Instant`.
+fn add_saturating(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(FAR_FUTURE))
+        .unwrap_or(t)
+}
+
+/// When the tick after `tick` is due, at time `now`, under `missed`.
+pub(crate) fn next_tick(
+    missed: MissedTickBehavior,
+    tick: Instant,
+    now: Instant,
+    period: Duration,
+) -> Instant {
+    let next = add_saturating(tick, period);
+    match missed {
+        MissedTickBehavior::Burst => next,
+        MissedTickBehavior::Delay if now > next => add_saturating(now, period),
+        MissedTickBehavior::Delay => next,
+        MissedTickBehavior::Skip if next > now => next,
+        MissedTickBehavior::Skip => {
+            // The first tick on the original schedule after `now`; the
+            // count of periods behind can exceed any integer a `Duration`
+            // multiplies by, so step in nanoseconds.
+            let behind = (now - next).as_nanos() / period.as_nanos() + 1;
+            let skip_ns = behind.saturating_mul(period.as_nanos());
+            let skip = u64::try_from(skip_ns / 1_000_000_000)
+                .map(|secs| Duration::new(secs, (skip_ns % 1_000_000_000) as u32))
+                .unwrap_or(Duration::MAX);
+            add_saturating(next, skip)
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! `Sleep`, `sleep` and `sleep_until`: a timer registered lazily in the
+//! wheel of the worker that first polls it.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::runtime::Handle;
+
+use super::entry::{stored_key, TimerShared};
+
+struct Registration {
+    shared: Arc<TimerShared>,
+    handle: Handle,
+    worker: usize,
+}
+
+impl Registration {
+    fn cancel(self) {
+        if let Some(stored) = self.shared.cancel() {
+            if let Some(key) = stored_key(stored) {
+                self.handle.shared.cancel_timer(self.worker, key);
+            }
+            // Not inserted yet (a remote registration still queued): the
+            // owner sees CANCELLED and skips it.
+        }
+    }
+}
+
+/// Waits until a deadline (asyncio's `await asyncio.sleep(delay)`).
+///
+/// Created by [`sleep`] and [`sleep_until`]. Registered in a timer wheel
+/// at its first poll; dropping it cancels the timer.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    deadline: Instant,
+    registration: Option<Registration>,
+    done: bool,
+    /// Ended early because the runtime shut down.
+    shut_down: bool,
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .field("registered", &self.registration.is_some())
+            .finish()
+    }
+}
+
+/// Sleeps for `duration` (asyncio's `asyncio.sleep`).
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// ferrio::run(async {
+///     let start = Instant::now();
+///     ferrio::sleep(Duration::from_millis(20)).await;
+///     assert!(start.elapsed() >= Duration::from_millis(20));
+/// });
+/// ```
+pub fn sleep(duration: Duration) -> Sleep {
+    let now = Instant::now();
+    sleep_until(now.checked_add(duration).unwrap_or(now + FAR_FUTURE))
+}
+
+/// About 30 years: what "never" becomes when a duration overflows.
+pub(super) const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// Sleeps until `deadline`.
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        deadline,
+        registration: None,
+        done: false,
+        shut_down: false,
+    }
+}
+
+impl Sleep {
+    /// When the sleep ends.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// True once the deadline has passed, or the sleep has ended (also
+    /// when it ended early because the runtime shut down).
+    pub fn is_elapsed(&self) -> bool {
+        self.done || Instant::now() >= self.deadline
+    }
+
+    /// True when the sleep ended before its deadline because its runtime
+    /// shut down (see [the module docs](self)).
+    pub(crate) fn ended_by_shutdown(&self) -> bool {
+        self.shut_down
+    }
+
+    /// Moves the deadline (earlier or later). The old timer is cancelled;
+    /// the new one is registered at the next poll.
+    pub fn reset(&mut self, deadline: Instant) {
+        if let Some(r) = self.registration.take() {
+            r.cancel();
+        }
+        self.deadline = deadline;
+        self.done = false;
+        self.shut_down = false;
+    }
+
+    /// Registers the timer; false when the runtime refused it (it is
+    /// shutting down): the sleep then ends at once.
+    fn register(&mut self, waker: &Waker) -> bool {
+        let shared = TimerShared::new(waker.clone());
+        let registered = crate::context::with_worker(|w| {
+            w.map(|w| {
+                let handle = w.handle();
+                let ms = handle.shared.deadline_ms(self.deadline);
+                w.insert_timer(ms, shared.clone());
+                (handle, w.index())
+            })
+        });
+        let (handle, worker) = match registered {
+            Some(r) => r,
+            None => {
+                let handle = Handle::try_current().unwrap_or_else(|| {
+                    panic!(
+                        "ferrio::sleep polled outside a ferrio runtime: await it inside \
+                         Runtime::block_on, ferrio::run or a spawned task"
+                    )
+                });
+                let ms = handle.shared.deadline_ms(self.deadline);
+                match handle.shared.register_timer_remote(ms, shared.clone()) {
+                    Some(worker) => (handle, worker),
+                    None => return false,
+                }
+            }
+        };
+        self.registration = Some(Registration {
+            shared,
+            handle,
+            worker,
+        });
+        true
+    }
+
+    fn end_by_shutdown(&mut self) -> Poll<()> {
+        self.registration = None;
+        self.done = true;
+        self.shut_down = true;
+        Poll::Ready(())
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.done {
+            return Poll::Ready(());
+        }
+        match &self.registration {
+            None => {
+                if Instant::now() >= self.deadline {
+                    self.done = true;
+                    return Poll::Ready(());
+                }
+                if !self.register(cx.waker()) {
+                    return self.end_by_shutdown();
+                }
+                Poll::Pending
+            }
+            Some(r) => {
+                r.shared.register(cx.waker());
+                if !r.shared.is_fired() {
+                    if r.shared.is_shut_down() {
+                        return self.end_by_shutdown();
+                    }
+                    return Poll::Pending;
+                }
+                self.registration = None;
+                if Instant::now() < self.deadline {
+                    // Fired at the wheel's far edge (a deadline past its
+                    // ~2.2-year range): wait for the rest.
+                    if !self.register(cx.waker()) {
+                        return self.end_by_shutdown();
+                    }
+                    return Poll::Pending;
+                }
+                self.done = true;
+                Poll::Ready(())
+            }
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some(r) = self.registration.take() {
+            r.cancel();
+        }
+    }
+}
