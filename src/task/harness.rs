@@ -48,7 +48,9 @@ where
             trailer,
         });
         let ptr = NonNull::from(Box::leak(cell)).cast::<Header>();
-        RawTask::from_raw(ptr)
+        // SAFETY: a fresh cell's header; its references are handed out by
+        // the caller (`new_task`).
+        unsafe { RawTask::from_raw(ptr) }
     }
 
     const VTABLE: &'static Vtable = &Vtable {
@@ -71,7 +73,8 @@ where
     }
 
     fn raw(&self) -> RawTask {
-        RawTask::from_raw(NonNull::from(&self.header))
+        // SAFETY: our own header; `&self` proves a reference is held.
+        unsafe { RawTask::from_raw(NonNull::from(&self.header)) }
     }
 
     unsafe fn poll(ptr: NonNull<Header>) {
@@ -81,7 +84,8 @@ where
             ToRunning::Poll => Self::poll_locked(ptr),
             ToRunning::Cancel => Self::cancel_and_complete(ptr),
             ToRunning::Skip => {}
-            ToRunning::Dealloc => RawTask::from_raw(ptr).dealloc(),
+            // SAFETY: the notification was the last reference.
+            ToRunning::Dealloc => unsafe { RawTask::from_raw(ptr).dealloc() },
         }
     }
 
@@ -240,7 +244,8 @@ where
             this.header.state.ref_dec()
         };
         if last {
-            RawTask::from_raw(ptr).dealloc();
+            // SAFETY: those were the last references.
+            unsafe { RawTask::from_raw(ptr).dealloc() };
         }
     }
 
@@ -395,8 +400,9 @@ static WAKER_VTABLE: RawWakerVTable =
     RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
 
 fn task_of(data: *const ()) -> RawTask {
-    // SAFETY: the data pointer of our RawWaker is always a non-null header.
-    RawTask::from_raw(unsafe { NonNull::new_unchecked(data as *mut Header) })
+    // SAFETY: the data pointer of our RawWaker is always a non-null header,
+    // and the waker being used holds a reference.
+    unsafe { RawTask::from_raw(NonNull::new_unchecked(data as *mut Header)) }
 }
 
 unsafe fn waker_clone(data: *const ()) -> RawWaker {
@@ -410,10 +416,11 @@ unsafe fn waker_wake(data: *const ()) {
         ToNotified::Submit => {
             // SAFETY: a reference was counted for the notification; the
             // waker's own keeps the cell alive through the call.
-            unsafe { (task.header().vtable.schedule)(task.header_ptr()) };
+            unsafe { task.schedule() };
             task.drop_reference();
         }
-        ToNotified::Dealloc => task.dealloc(),
+        // SAFETY: the waker's reference was the last one.
+        ToNotified::Dealloc => unsafe { task.dealloc() },
         ToNotified::Nothing => {}
     }
 }
@@ -422,7 +429,7 @@ unsafe fn waker_wake_by_ref(data: *const ()) {
     let task = task_of(data);
     match task.header().state.transition_to_notified_by_ref() {
         // SAFETY: a new reference was counted for the notification.
-        ToNotified::Submit => unsafe { (task.header().vtable.schedule)(task.header_ptr()) },
+        ToNotified::Submit => unsafe { task.schedule() },
         ToNotified::Dealloc => unreachable!("wake_by_ref never drops a reference"),
         ToNotified::Nothing => {}
     }

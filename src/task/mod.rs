@@ -369,7 +369,9 @@ impl<T> Task<T> {
             ToCancelled::AlreadyDone => false,
             ToCancelled::Marked => true,
             ToCancelled::CancelNow => {
-                self.raw.cancel_locked();
+                // SAFETY: we won the lock; the handle's reference outlives
+                // the call.
+                unsafe { self.raw.cancel_locked() };
                 true
             }
         }
@@ -415,7 +417,7 @@ impl<T> Task<T> {
         };
         // SAFETY: our reference keeps the task alive; the closure casts to
         // the output type the vtable's harness stores.
-        unsafe { (self.raw.header().vtable.peek_output)(self.raw.header_ptr(), &mut call) };
+        unsafe { self.raw.peek_output(&mut call) };
         out
     }
 
@@ -500,15 +502,11 @@ impl<T> Future for Task<T> {
             return Poll::Pending;
         }
         let mut out: Poll<Result<T, TaskError>> = Poll::Pending;
-        let header = self.raw.header();
         // SAFETY: `out` has the type the vtable's harness writes (T is this
-        // task's output type), and our reference keeps the task alive.
+        // task's output type), and we hold the join handle's reference.
         unsafe {
-            (header.vtable.try_read_output)(
-                self.raw.header_ptr(),
-                &mut out as *mut _ as *mut (),
-                cx.waker(),
-            )
+            self.raw
+                .try_read_output(&mut out as *mut _ as *mut (), cx.waker())
         };
         out
     }
@@ -520,7 +518,7 @@ impl<T> Drop for Task<T> {
             return;
         }
         // SAFETY: we own the join handle's reference.
-        unsafe { (self.raw.header().vtable.drop_join_handle_slow)(self.raw.header_ptr()) }
+        unsafe { self.raw.drop_join_handle_slow() }
     }
 }
 

@@ -69,7 +69,11 @@ unsafe impl Send for RawTask {}
 unsafe impl Sync for RawTask {}
 
 impl RawTask {
-    pub(crate) fn from_raw(ptr: NonNull<Header>) -> RawTask {
+    /// # Safety
+    /// `ptr` points to the header of a task allocation made by
+    /// `harness::Cell`, and a reference to that task outlives every use of
+    /// the returned `RawTask` (and of its copies).
+    pub(crate) unsafe fn from_raw(ptr: NonNull<Header>) -> RawTask {
         RawTask { ptr }
     }
 
@@ -103,27 +107,82 @@ impl RawTask {
     /// Drops one reference, freeing the task when it was the last.
     pub(crate) fn drop_reference(self) {
         if self.header().state.ref_dec() {
-            self.dealloc();
+            // SAFETY: that was the last reference: the count reached zero.
+            unsafe { self.dealloc() };
         }
     }
 
-    pub(crate) fn dealloc(self) {
-        // SAFETY: called exactly once, when the count reached zero.
+    /// Frees the task.
+    ///
+    /// # Safety
+    /// The reference count has reached zero, and this is the one call that
+    /// frees it: nothing uses the task afterwards.
+    pub(crate) unsafe fn dealloc(self) {
+        // SAFETY: the caller guarantees the count is zero and the call unique.
         unsafe { (self.header().vtable.dealloc)(self.ptr) }
     }
 
-    /// The caller holds the lock and a reference; see `Vtable::cancel_locked`.
-    pub(crate) fn cancel_locked(self) {
-        // SAFETY: upheld by the caller (it won `transition_to_cancelled` or
-        // `transition_to_shutdown`).
+    /// Drops the future and completes the task as cancelled; see
+    /// `Vtable::cancel_locked`.
+    ///
+    /// # Safety
+    /// The caller holds the task's lock (it won `transition_to_cancelled`
+    /// or `transition_to_shutdown`) and a reference that outlives the call.
+    pub(crate) unsafe fn cancel_locked(self) {
+        // SAFETY: upheld by the caller.
         unsafe { (self.header().vtable.cancel_locked)(self.ptr) }
+    }
+
+    /// Hands a notification to the scheduler.
+    ///
+    /// # Safety
+    /// One reference has been counted for the notification (it passes to
+    /// the scheduler), and the caller's own reference keeps the task alive
+    /// through the call.
+    pub(crate) unsafe fn schedule(self) {
+        // SAFETY: upheld by the caller.
+        unsafe { (self.header().vtable.schedule)(self.ptr) }
+    }
+
+    /// Join handle: writes `Poll<Result<T, TaskError>>` to `dst` when the
+    /// output is ready, else registers `waker`.
+    ///
+    /// # Safety
+    /// `dst` points to a `Poll<Result<T, TaskError>>` where `T` is this
+    /// task's output type, and the caller holds the join handle's
+    /// reference.
+    pub(crate) unsafe fn try_read_output(self, dst: *mut (), waker: &Waker) {
+        // SAFETY: upheld by the caller.
+        unsafe { (self.header().vtable.try_read_output)(self.ptr, dst, waker) }
+    }
+
+    /// Join handle: calls `f` with a `*const Result<T, TaskError>` when the
+    /// task is complete and its output not yet taken.
+    ///
+    /// # Safety
+    /// The caller holds the join handle's reference, and `f` reads the
+    /// pointer as this task's output type only.
+    pub(crate) unsafe fn peek_output(self, f: &mut dyn FnMut(*const ())) {
+        // SAFETY: upheld by the caller.
+        unsafe { (self.header().vtable.peek_output)(self.ptr, f) }
+    }
+
+    /// Join handle dropped (slow path): gives up the handle's reference.
+    ///
+    /// # Safety
+    /// The caller owns the join handle's reference and does not use the
+    /// task afterwards.
+    pub(crate) unsafe fn drop_join_handle_slow(self) {
+        // SAFETY: upheld by the caller.
+        unsafe { (self.header().vtable.drop_join_handle_slow)(self.ptr) }
     }
 
     /// Runtime shutdown of a task popped from the owned list, which passes
     /// the list's reference to us.
     pub(crate) fn shutdown(self) {
         if self.header().state.transition_to_shutdown() {
-            self.cancel_locked();
+            // SAFETY: we won the lock, and hold the list's reference.
+            unsafe { self.cancel_locked() };
         }
         self.drop_reference();
     }
