@@ -34,7 +34,7 @@ pub use tuple::{
 /// Runs the futures concurrently and returns their outputs **in argument
 /// order**, whatever order they finish in (asyncio's `gather(*aws)`).
 ///
-/// For a fixed set of futures of different types, use [`gather!`].
+/// For a fixed set of futures of different types, use [`gather!`](macro@crate::gather).
 ///
 /// ```
 /// use std::time::Duration;

@@ -28,7 +28,7 @@ pub enum MissedTickBehavior {
 /// The first tick completes at once. Missed ticks follow
 /// [`MissedTickBehavior`] (default `Burst`). A tick too far away for an
 /// `Instant` (a period like `Duration::MAX`) never comes. After the
-/// runtime shuts down, ticks come at once (see [the module docs](self)).
+/// runtime shuts down, ticks come at once (see [the module docs](crate::time)).
 ///
 /// # Panics
 /// When `period` is zero.

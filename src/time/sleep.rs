@@ -93,7 +93,7 @@ impl Sleep {
     }
 
     /// True when the sleep ended before its deadline because its runtime
-    /// shut down (see [the module docs](self)).
+    /// shut down (see [the module docs](crate::time)).
     pub(crate) fn ended_by_shutdown(&self) -> bool {
         self.shut_down
     }
