@@ -187,10 +187,9 @@ impl Builder {
     }
 
     /// Makes io_uring setup fail with the OS error `errno`, as it would
-    /// where io_uring is disabled (for testing how an application reports
-    /// that; see [`build`](Builder::build)).
-    #[doc(hidden)]
-    pub fn simulate_io_uring_setup_error(mut self, errno: i32) -> Builder {
+    /// where io_uring is disabled (tests of that path only).
+    #[cfg(test)]
+    pub(crate) fn simulate_io_uring_setup_error(mut self, errno: i32) -> Builder {
         self.simulate_setup_error = Some(errno);
         self
     }
@@ -205,11 +204,8 @@ impl Builder {
     /// - the OS error when a thread cannot be spawned.
     ///
     /// ```
-    /// let err = ferrio::Runtime::builder()
-    ///     .simulate_io_uring_setup_error(1) // EPERM, as under Docker's seccomp profile
-    ///     .build()
-    ///     .unwrap_err();
-    /// assert!(err.to_string().contains("io_uring is unavailable"));
+    /// let err = ferrio::Runtime::builder().worker_threads(0).build().unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     /// ```
     pub fn build(self) -> io::Result<Runtime> {
         let workers = self.worker_threads.unwrap_or_else(num_cpus::get);
