@@ -43,8 +43,8 @@ impl ChildStdin {
 /// are not, like every owned-buffer operation: the buffer goes to the
 /// kernel, and bytes a dropped call already received are dropped with it.
 /// Do not mix the two styles on one pipe: the owned calls do not see
-/// bytes the `AsyncRead` side has buffered. [`Child::communicate`] and
-/// [`Child::wait_with_output`] do, and collect them first.
+/// bytes the `AsyncRead` side has buffered. [`Child::communicate`](crate::process::Child::communicate) and
+/// [`Child::wait_with_output`](crate::process::Child::wait_with_output) do, and collect them first.
 #[derive(Debug)]
 pub struct ChildStdout {
     inner: FdStream,
