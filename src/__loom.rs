@@ -1,3 +1,5 @@
+// Over 500 lines: one stand-in per modelled protocol, each small; compiled
+// only under `cfg(ferrio_loom)`.
 //! Entry points for the loom models in `loom-tests/` (only under
 //! `cfg(ferrio_loom)`). They drive the real protocol code: tasks with a
 //! small test scheduler, the parker, the idle/searching protocol, the

@@ -16,6 +16,21 @@
 //! dropped without running and starts no thread, whether or not the pool
 //! was ever used (the runtime marks the pool shut down even if it never
 //! started one).
+//!
+//! # Threads (protocol notes, moved from ARCHITECTURE.md)
+//!
+//! - **Blocking pool** (`blocking.rs`), one per runtime, started at the first
+//!   `to_thread`: a lock-free job queue (crossbeam `Injector`); the pool's
+//!   mutex is taken only to wake an idle thread, so many spawners do not
+//!   contend (tokio #2528). Grows to `max_blocking_threads` (512), idle
+//!   threads retire after `blocking_keep_alive` (10 s); beyond the maximum,
+//!   jobs wait FIFO in an unbounded queue (documented: bound yourself with a
+//!   `Semaphore` if you can flood it). The job's result crosses to the
+//!   awaiting task through a one-shot slot; a panic is re-raised inside that
+//!   task, so the `Task` reports `Panicked`.
+//! - `run_coroutine_threadsafe` spawns through a `Handle` and returns a
+//!   `ConcurrentFuture` that a plain thread blocks on with a thread-park
+//!   waker (`result(timeout)`; a timeout leaves the task running).
 
 use std::any::Any;
 use std::fmt;

@@ -1,5 +1,23 @@
 //! Thread-local context: which runtime this thread belongs to, which worker
 //! runs here, which task is being polled, and its cooperative budget.
+//!
+//! # Runtime, entering, shutdown (protocol notes, moved from ARCHITECTURE.md)
+//!
+//! - `block_on` polls its future on the calling thread (no `Send` needed) with
+//!   the runtime entered, so `spawn` and `Handle::current` work. Entering twice
+//!   (`block_on` on a worker or inside `block_on`) panics with a message
+//!   instead of deadlocking.
+//! - **Shutdown** (drop, `shutdown_timeout`, end of `run`): set the flag, close
+//!   the owned list (spawns after that return an already-cancelled task), wake
+//!   every worker. Each worker drains the owned list's shards (shared work:
+//!   whoever pops a task shuts it down, so every future is dropped exactly
+//!   once), drops its queued notifications and exits. The owner joins the
+//!   workers (or gives up after the timeout) and drains the injector; the last
+//!   worker out drains it too, and a remote schedule that sees the flag drains
+//!   it itself, so no notification can keep the runtime alive through a task
+//!   (task → `Arc<Shared>` → injector → task).
+//! - Dropping a runtime on a worker thread does not join (it would wait on
+//!   itself); the workers finish shutdown on their own.
 
 // loom's `thread_local!` takes no `const` initialisers.
 #![allow(clippy::missing_const_for_thread_local)]

@@ -1,5 +1,88 @@
 //! Loom model checks for ferrio live in `tests/`; this library holds what
 //! the models share. Build with `RUSTFLAGS="--cfg ferrio_loom"`.
+//!
+//! # Loom strategy (protocol notes, moved from ARCHITECTURE.md)
+//!
+//! `src/loom.rs` is the only place that names `std::sync` or `loom`. Building
+//! with `RUSTFLAGS="--cfg ferrio_loom"` swaps every atomic, mutex, condvar,
+//! cell, thread and thread-local for loom's; a namespaced cfg keeps other
+//! crates (crossbeam, tokio) on their normal code. `src/__loom.rs` exposes, only
+//! under that cfg, a single-queue `TestScheduler` driving the real task code,
+//! the real `Parker`, `ParkState`, `Idle`, op cell and timer protocol. Under
+//! loom, workers park on the condvar parker (loom cannot run io_uring); the
+//! ring's park protocol is modelled on `ParkState` with the eventfd as a
+//! counter. Models in `loom-tests/tests/`:
+//!
+//! | model | protocol |
+//! | --- | --- |
+//! | `task::wake_during_poll_is_not_lost` | NOTIFIED while RUNNING → reschedule |
+//! | `task::cancel_during_poll_drops_future_once` | cancel vs poll |
+//! | `task::cancel_races_completion` | cancel vs complete (true ⇒ Cancelled) |
+//! | `task::join_handle_drop_races_completion` | output dropped exactly once |
+//! | `task::join_waker_hand_off` | JOIN_WAKER swap and completion |
+//! | `task::waker_clones_woken_and_dropped_concurrently` | reference counting |
+//! | `task::shutdown_races_wake` | shutdown vs wake |
+//! | `task::panicking_detached_task_is_reported_once` | panic report vs handle drop |
+//! | `task::concurrent_future_result_hand_off_to_a_blocked_thread` | `ConcurrentFuture::result` parked on a thread vs completion |
+//! | `park::unpark_is_never_lost`, `park::two_unparks_one_park` | parker |
+//! | `park::idle_protocol_{one,two}_workers_no_lost_wakeup` | push + notify vs search + park (the worker loop's steps copied, over the real `Idle` and `Parker`) |
+//! | `runtime::block_on_spawned_task_returns_its_value` | the whole runtime, one worker: `spawn` from `block_on` (injector, `schedule_remote`), the worker's run/park, the join wake-up, shutdown (3,199 interleavings) |
+//! | `runtime::task_spawned_from_outside_while_workers_idle_is_run` | two workers starting up and going idle vs a spawn from outside: a lost wake-up is a loom deadlock (bound 1: 5,376; fails without `Worker::park`'s last-searcher re-check) |
+//! | `runtime::tasks_spawned_from_a_task_run_once_with_a_stealing_worker` | LIFO slot → local queue → the other worker steals: each child once, results back; asserts some execution really steals (bound 1: 7,536, 2,136 of them steal) |
+//! | `runtime::remote_spawn_racing_shutdown_runs_or_is_cancelled` | `Handle::spawn` (bind, `schedule_remote`) vs the runtime's drop: runs or is cancelled, future dropped once, nothing left in the injector (a leak of `Shared`) (6,840; fails without `schedule_remote`'s shutdown check) |
+//! | `runtime::remote_sleep_racing_shutdown_is_ended` | a sleep registered from outside (remote timer queue) vs the runtime's drop: refused or ended by the worker's shutdown (2,908; fails without `Worker::shutdown_timers`) |
+//! | `driver::ring_park_unpark_never_loses_a_wakeup` | ParkState + eventfd (modelled as a counter) |
+//! | `driver::op_completion_races_future_drop` | an op's buffer is freed exactly once, never in flight |
+//! | `driver::pooled_buffer_of_an_abandoned_receive_goes_back_exactly_once` | provided buffers of completions vs the future's drop |
+//! | `driver::timer_cancelled_from_another_thread_fires_or_is_removed` | remote cancel vs remote registration |
+//! | `driver::timer_cancel_races_firing` | remote cancel vs the owner firing |
+//! | `driver::op_dropped_on_its_worker_never_overtakes_its_remote_submit`, `driver::op_dropped_off_the_workers_races_the_drain`, `driver::cancel_requested_while_kept_races_the_drain`, `driver::local_op_cancelled_from_another_thread_is_cancelled` | `driver::remote` over a stand-in submission queue: an op's SQE reaches the ring before any cancel aimed at it (issue 14 #5) |
+//! | `driver::late_requests_at_shutdown_are_finished`, `driver::late_drop_at_shutdown_frees_the_op_once`, `driver::two_remote_ops_dropped_on_both_sides_across_shutdown` | the remote queue's `closed` flag: nothing pushed around shutdown is stranded or freed twice |
+//! | `time::timer_requests_racing_the_owners_round_are_never_stranded` | `TimerQueues`' `pending` handshake (shipped `collect_due`; fails with the reset moved after the take) |
+//! | `time::timer_registration_racing_shutdown_is_ended_or_refused` | remote registration vs the owner closing its queue (fails without the `closed` check) |
+//! | `sync::semaphore_hand_off_is_exclusive_and_never_lost` | semaphore waiter queue, release hand-off |
+//! | `sync::dropped_semaphore_waiter_passes_the_permit_on` | cancelled waiter vs release |
+//! | `sync::event_set_wakes_the_waiter` | event set vs wait |
+//! | `sync::promise_set_result_reaches_the_waiter` | promise set vs await |
+//! | `sync::queue_put_wakes_a_waiting_get`, `sync::cancelled_get_loses_no_item` | the queue's getter list |
+//! | `sync_cancel::condition_notification_survives_a_cancelled_waiter` | a notified `Condition` waiter cancelled while re-locking passes the notification on (#8) |
+//! | `sync_cancel::barrier_cancelled_waiter_leaves_the_round_cleanly` | a cancelled `Barrier` waiter: indices 0..n-1 once each (#18) |
+//! | `sync_cancel::queue_two_waiting_producers_both_get_in`, `sync_cancel::bounded_queue_cancelled_put_passes_its_slot_on` | bounded `Queue` put claims and their cancellation (#3) |
+//! | `sync_cancel::cancelled_queue_join_leaves_no_waker` | `Queue::join` cancellation (#13) |
+//! | `group::group_drop_vs_spawn_leaves_no_child` | `TaskGroup` drop vs a spawn under way (issue 14 #9) |
+//! | `group::group_abort_vs_spawn_leaves_no_child` | a child's failure (abort) vs a spawn under way |
+//!
+//! They run in release with `LOOM_MAX_PREEMPTIONS=2` in well under a minute;
+//! CI also runs the two deepest (`task::join_waker_hand_off`,
+//! `park::idle_protocol_two_workers_no_lost_wakeup`) at bound 4 (about 40 s).
+//! Not modelled yet: the blocking pool's idle-thread claim (a SeqCst fence
+//! pairing plus counters under its mutex, on std types and crossbeam's
+//! injector, which loom cannot see).
+//!
+//! The whole runtime runs under loom (`runtime.rs`): `Builder::build` starts
+//! loom threads running the shipped `Worker::run`, waiting for them on a
+//! start-up handshake over the shim's mutex and condvar (not a std channel,
+//! which loom cannot see). Two things to know:
+//!
+//! - Loom replays a recorded schedule assuming every execution of the model
+//!   does the same thing. Nothing under `cfg(ferrio_loom)` may branch on a
+//!   value that differs between executions: the `loom::plain` counters (task
+//!   ids) keep counting across them, and the clock moves. Picking a task's
+//!   owned-list shard by id did exactly that, and loom, replaying a path onto
+//!   a different shard's mutex, handed a load a store its coherence rules
+//!   forbid (`apply_load_coherence` then gave two stores the same
+//!   modification order) and tripped its internal assertion in
+//!   `match_load_to_stores` (loom 0.7.3, `atomic.rs:751`; loom#252/#389),
+//!   here on the worker's load of the `shutdown` flag after about 330
+//!   executions. Under loom there is one remote shard (`REMOTE_SHARDS`),
+//!   chosen without the id. Loom's condvar never times out, so the models
+//!   use far deadlines: no timer fires in them.
+//! - The queues are loom mutexes there, which loom orders as SeqCst: the
+//!   SeqCst fences in `notify_parked` and `Worker::park` (needed with
+//!   crossbeam's release/acquire queues) cannot be checked, and removing them
+//!   does not fail any model. The two-worker models run at preemption bound
+//!   1 (at 2 the spawn-from-outside model takes 651,704 interleavings,
+//!   about 2.5 minutes, and passes).
 
 #[cfg(ferrio_loom)]
 mod shared {

@@ -1,3 +1,5 @@
+// Over 500 lines: `gather`, `try_gather`, `shield`, `as_completed` and `wait`
+// are thin layers over `join.rs`; most of the length is their doc examples.
 //! asyncio's combinators: `gather`, `wait`, `shield`, `as_completed`,
 //! `TaskGroup`.
 //!

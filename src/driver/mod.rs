@@ -2,6 +2,105 @@
 //! futures (`future`), the completion protocol they share (`op`), and the
 //! requests other threads make of a ring (`remote`); `op` and `remote` are
 //! also compiled under loom for their models.
+//!
+//! # The io_uring driver (protocol notes, moved from ARCHITECTURE.md)
+//!
+//! - **One ring per worker**, created on the worker's own thread (so it can be
+//!   `SINGLE_ISSUER`). Setup tries `SINGLE_ISSUER | DEFER_TASKRUN |
+//!   COOP_TASKRUN | TASKRUN_FLAG`, then drops flags one at a time on `EINVAL`
+//!   (older kernels). `Handle::metrics()` reports what each ring got.
+//! - **Park** = one `io_uring_enter`: submit everything, wait for one CQE, with
+//!   the next timer deadline as timeout (`EXT_ARG`, 5.11+; otherwise an
+//!   `IORING_OP_TIMEOUT` with count 1). A read of the worker's eventfd is kept
+//!   armed while it sleeps; other threads write the eventfd only when the park
+//!   state says PARKED.
+//! - **Batching**: SQEs are pushed as tasks create operations and submitted at
+//!   the next park or maintenance tick, not one syscall per op. A full SQ is
+//!   submitted and reaped, then the push retried (never dropped, never hung);
+//!   a CQ overflow (or pending task work) triggers another enter until clear.
+//! - **Operations** (`driver/op.rs`, `driver/future.rs`): each op has one
+//!   `Arc`'d cell; the SQE's `user_data` is that `Arc`'s pointer, a reference
+//!   owned by the kernel until the op's last CQE (multi-shot ops keep it while
+//!   `IORING_CQE_F_MORE` is set). The future owns its resources (buffers are
+//!   owned, `(io::Result<T>, buf)` style). **Invariant: no resource the kernel
+//!   may touch is freed before the op's final CQE.** A future dropped early
+//!   moves its resources into the cell and sends an `ASYNC_CANCEL`; the final
+//!   CQE frees them. An op that yields a descriptor (accept, open) closes one
+//!   that arrives after the drop.
+//! - **Multi-shot ops** (`MultiOp`): one SQE, many CQEs (`IORING_CQE_F_MORE`);
+//!   when the kernel ends one (an error such as `EMFILE`, a full CQ) the next
+//!   poll submits it again. Used by `incoming()` (multi-shot accept, 5.19+,
+//!   single-shot accepts after an `EINVAL`). Completions queued when the
+//!   stream is dropped are released: descriptors closed, buffers recycled.
+//! - **Buffer pool** (`driver/pool.rs`): each ring registers a provided-buffer
+//!   ring (`IORING_REGISTER_PBUF_RING`, 5.19+) of 128 × 16 KiB buffers
+//!   (`Builder::recv_buffer_pool` sets the count and size, or turns it off). A
+//!   pooled receive (`IOSQE_BUFFER_SELECT`) takes a buffer only when data
+//!   arrives, so a waiting connection pins none. Invariants: a buffer id is
+//!   either in the ring or held by exactly one owner (a `RecvBuf`, or the
+//!   cell of an abandoned op, which recycles it); the ring has as many
+//!   entries as buffers, so writing at our tail never overwrites an entry
+//!   the kernel has not consumed; entries are written before the tail is
+//!   published (release store). Returns come from any thread, under a mutex.
+//!   An empty pool (`ENOBUFS`) falls back to an allocated buffer; a kernel
+//!   without buffer rings gets plain receives. Receives are single-shot with
+//!   buffer select, not multi-shot: a multi-shot receive keeps taking pool
+//!   buffers while the application is not reading, so one fast sender to a
+//!   slow reader could drain the worker's whole pool and starve every other
+//!   connection on it; one receive per read call bounds each connection to
+//!   one buffer and keeps TCP's own flow control in charge.
+//! - **Which ring**: an op is submitted on the ring of the worker polling it;
+//!   its completion wakes the task wherever it runs next. From a thread that
+//!   is not a worker (the `block_on` thread) the SQE goes to a worker's remote
+//!   queue (round robin) and that worker is woken. A cancel for an op on
+//!   another worker's ring goes through that ring's remote queue.
+//! - **Submit before cancel**: an op's SQE reaches its ring before any cancel
+//!   aimed at it. An op dropped while its SQE still waits in a remote queue
+//!   sends no cancel: its cell is marked `queued`, and the drain finishes it
+//!   as cancelled without submitting it; a drop racing the drain is ordered
+//!   by the cell's lock (`begin_submit`/`end_submit`: the worker pushes the
+//!   cancel right behind the SQE). Modelled in `loom-tests/tests/driver.rs`
+//!   over a stand-in submission queue (`driver::remote`).
+//! - **Conversions**: `into_split` gives the write half the write in flight;
+//!   `into_std_parts` cancels a pending receive, waits for its outcome and
+//!   returns the bytes received and not yet read (`into_std` refuses to drop
+//!   any).
+//! - **A stuck worker** (a task blocking in a long poll): its ring's
+//!   completions wait until the poll returns, since only the owner reaps a
+//!   single-issuer ring. Tasks on other workers are not affected (their ops
+//!   are on their own rings). This is the price of lock-free rings.
+//! - **Shutdown**: all tasks are dropped first (each dropped op cancels
+//!   itself by its `user_data`), then each worker cancels what is left: its
+//!   own eventfd read and timeout by token, the ops it submitted for threads
+//!   outside the runtime (kept as weak references; their futures outlive the
+//!   runtime and end `ECANCELED`) one by one, and anything else with
+//!   `CANCEL_ANY` (5.19+). It reaps until nothing is in flight (2 s bound). If the kernel does not let go in time,
+//!   the ring and the buffers are leaked, never freed under the kernel.
+//!   `.ci/sanitize` runs thousands of in-flight reads through this under
+//!   AddressSanitizer.
+//! - **Descriptors are shared with their operations** (`io::SharedFd`, an
+//!   `Arc<OwnedFd>`): every op holds a clone, and an abandoned op's clone
+//!   lives in its cell until the final CQE. So an SQE still queued (SQEs are
+//!   submitted in batches, and remote ones wait in another worker's queue)
+//!   can never name a descriptor number that was closed and reused by
+//!   someone else; the descriptor closes after the last op on it.
+//! - **Known limits.** Before Linux 5.19, `ASYNC_CANCEL` with `CANCEL_ANY`
+//!   is rejected. Every op shutdown knows of is cancelled by `user_data`
+//!   instead (a test emulates this), so the only case left is an op future
+//!   moved out of its task to a plain thread: before 5.19 shutdown waits out
+//!   its 2 s bound for it and leaks the ring rather than risk freeing
+//!   buffers in use.
+//! - **Multi-shot backpressure**: a multi-shot op declares a queue limit
+//!   (64 for accept). When a reap leaves that many results untaken, the ring
+//!   cancels the op at once (submitting the cancel immediately); the future
+//!   hands out what is queued, sees the `ECANCELED` final CQE of its own
+//!   pause, and resubmits. Connections beyond that wait in the listen
+//!   backlog, as with single-shot accepts (tested: 70 accepted out of 120
+//!   while nobody polled, all 120 arriving once polled).
+//! - **Unavailable io_uring** (ENOSYS, EPERM from seccomp or
+//!   `kernel.io_uring_disabled`, ENOMEM from the memlock limit, EOPNOTSUPP):
+//!   `Runtime::new()` probes first and returns an `io::Error` naming the cause
+//!   and the fix. No fallback to epoll (yet).
 
 #[cfg(not(ferrio_loom))]
 pub(crate) mod future;

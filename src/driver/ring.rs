@@ -1,3 +1,5 @@
+// Over 500 lines: the cold setup path still sits beside the hot
+// submit/reap/park path; it moves to its own file in issue 10.
 //! The io_uring driver: one ring per worker.
 //!
 //! A worker parks by submitting its pending SQEs and waiting for one

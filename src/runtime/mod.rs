@@ -1,3 +1,5 @@
+// Over 500 lines: builder, handle and metrics still share this file; they
+// split when the scheduler/runtime seam is redrawn, issue 10.
 //! The runtime: building it, entering it, shutting it down (asyncio's event
 //! loop).
 //!

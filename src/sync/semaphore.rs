@@ -4,6 +4,29 @@
 //! somebody queued before it waits (no barging). A waiter whose future is
 //! dropped leaves the queue, and permits already handed to it go on to the
 //! next waiter, so cancellation never loses or leaks a permit.
+//!
+//! # Synchronisation (protocol notes, moved from ARCHITECTURE.md)
+//!
+//! Queues hand over claims, not items: a `put` with getters waiting stores
+//! its item and gives the longest-waiting getter a claim on one item, which
+//! its next poll takes (a getter cancelled before that passes the claim on;
+//! the item never left the store, so it keeps its place, counts against
+//! `maxsize` and goes with `shutdown(immediate)`); a `get` that makes room
+//! reserves it for the longest-waiting putter, whose next poll inserts
+//! without queueing again (a putter cancelled before that inserts nothing
+//! and passes the slot on). Invariants: getters wait only while every item
+//! is claimed, putters only while the queue is full.
+//! The queue's and the semaphore's state sit behind parking_lot's mutex: on
+//! the 4 × 100,000 bench that beats tokio's lock-free `mpsc` (0.57×), where
+//! std's mutex was 1.3× slower. Still 1.33× tokio's `mpsc` time on
+//! 4 producers × 100,000 (`benches/asyncio.rs`): one mutex per queue against
+//! a lock-free channel; a lock-free block list is the next step.
+//!
+//! FIFO everywhere: a waiter queues behind earlier ones even when a permit
+//! is momentarily free (no barging). Cancellation-safe: a dropped waiter
+//! leaves the queue, and permits already granted to it go to the next one.
+//! One mutex per primitive guards its state; waking happens after the lock is
+//! released.
 
 use std::collections::VecDeque;
 use std::fmt;

@@ -1,5 +1,13 @@
 //! The typed half of a task: its allocation and the operations that need to
 //! know the future's type. Each is reached through the `Vtable`.
+//!
+//! # Panics (protocol notes, moved from ARCHITECTURE.md)
+//!
+//! A panic inside a task's poll, inside its destructor, inside a done-callback,
+//! inside the user's join waker or inside the panic handler is caught; the
+//! worker carries on. A panic whose `Task` handle is gone is reported once
+//! through `Builder::on_task_panic` (default: one line on stderr naming the
+//! task).
 
 use std::future::Future;
 use std::mem::ManuallyDrop;

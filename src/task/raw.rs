@@ -7,6 +7,63 @@
 //! name, done-callbacks). Everything outside `harness` sees only
 //! `NonNull<Header>` and calls through the vtable, so the machinery exists
 //! once in the binary, not once per future type.
+//!
+//! # Tasks (protocol notes, moved from ARCHITECTURE.md)
+//!
+//! One heap allocation per spawn (`harness::Cell<F, S>`, `repr(C)`):
+//!
+//! - `Header` (hot): the state word, the vtable pointer, the id, the slot in
+//!   the owned list. The header is all the scheduler ever sees.
+//! - the scheduler handle `S` (an `Arc` of the runtime's shared state) and the
+//!   stage: `Running(F)`, `Finished(Result<T, TaskError>)` or `Consumed`.
+//! - `Trailer` (cold): the join waker, the name, the done-callbacks.
+//!
+//! The vtable holds the operations that need the future's type (poll, cancel,
+//! read output, drop the join handle, dealloc); everything else is untyped and
+//! exists once in the binary. The `Waker` of a task is its header pointer with
+//! a static `RawWakerVTable`: waking allocates nothing.
+//!
+//! ## The state word (`task/state.rs`)
+//!
+//! `RUNNING | COMPLETE | NOTIFIED | JOIN_INTEREST | JOIN_WAKER | CANCELLED |
+//! PANICKED | HAS_CALLBACKS`, and the reference count above them. A new task
+//! has three references: the owned list's, the first notification's, the
+//! handle's.
+//!
+//! Invariants:
+//!
+//! - **RUNNING is the lock on the stage.** Only its holder touches the future
+//!   or writes the output; it is taken by a worker (`transition_to_running`)
+//!   or by a canceller (`transition_to_cancelled` on an idle task).
+//! - **At most one `Notified` exists per task**, and it exists iff NOTIFIED is
+//!   set and the task is not RUNNING. A wake while RUNNING only sets NOTIFIED;
+//!   the poller reschedules after the poll (that is how `yield_now` goes to the
+//!   back of the queue).
+//! - **The join waker slot belongs to whoever JOIN_WAKER says**: the handle
+//!   while clear, the completer (read-only) while set. This is tokio's
+//!   hand-off.
+//! - **COMPLETE is final.** After it the output belongs to the handle if
+//!   JOIN_INTEREST is set, else to the completer, who drops it and reports a
+//!   panic nobody will retrieve.
+//! - **Whoever hands a `Notified` to the scheduler keeps its own reference
+//!   until the call returns**, so the cell outlives every `&` into it. The
+//!   operations that may free the cell take a pointer, never `&self`.
+//! - **A cancel that lands while the task returns its output wins** (asyncio's
+//!   rule): the output is dropped and the handle yields `Cancelled`, so
+//!   `cancel() == true` always means `Err(Cancelled)` (or a panic).
+//! - **Done-callbacks**: pushed under the trailer mutex, then HAS_CALLBACKS is
+//!   set by CAS unless COMPLETE; the completer runs the list iff it saw the
+//!   bit. Since the bit and COMPLETE live in one word, every callback runs
+//!   exactly once.
+//!
+//! ## Cancellation (asyncio → Rust)
+//!
+//! `Task::cancel()` on an idle (or queued) task takes the lock and drops the
+//! future on the calling thread before returning; on a task being polled it
+//! sets CANCELLED and the poller drops the future right after the poll. A
+//! panicking destructor is reported as `Panicked`. Dropping a `Task` handle
+//! detaches; the runtime owns every task until it completes (asyncio keeps only
+//! weak references to tasks).
 
 use std::ptr::NonNull;
 use std::task::Waker;
