@@ -47,10 +47,7 @@ use std::sync::Arc;
 use std::task::Waker;
 
 use crate::loom::lock;
-use crate::loom::sync::atomic::{
-    AtomicU64, AtomicU8, AtomicUsize,
-    Ordering::{Relaxed, SeqCst},
-};
+use crate::loom::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::Mutex;
 
 use super::wheel;
@@ -192,7 +189,8 @@ pub(crate) struct TimerQueues {
     cancel: Mutex<Vec<u64>>,
     pending: AtomicUsize,
     /// Timers in the owner's wheel (written by the owner only; read by
-    /// tests).
+    /// tests and models, so only built for them).
+    #[cfg(any(test, ferrio_loom))]
     in_wheel: AtomicUsize,
 }
 
@@ -255,8 +253,10 @@ impl TimerQueues {
     }
 
     /// Owner: records the wheel's size after changing it.
-    pub(crate) fn note_len(&self, wheel: &wheel::Wheel<Arc<TimerShared>>) {
-        self.in_wheel.store(wheel.len(), Relaxed);
+    pub(crate) fn note_len(&self, _wheel: &wheel::Wheel<Arc<TimerShared>>) {
+        #[cfg(any(test, ferrio_loom))]
+        self.in_wheel
+            .store(_wheel.len(), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Owner, at shutdown: closes the register queue and empties `wheel`
@@ -280,6 +280,6 @@ impl TimerQueues {
     /// Timers in the owner's wheel or queued for it.
     #[cfg(any(test, ferrio_loom))]
     pub(crate) fn registered(&self) -> usize {
-        self.in_wheel.load(Relaxed) + lock(&self.register).timers.len()
+        self.in_wheel.load(std::sync::atomic::Ordering::Relaxed) + lock(&self.register).timers.len()
     }
 }
