@@ -14,8 +14,8 @@ use std::future::Future;
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Mutex};
-use crate::task::list::OwnedTasks;
-use crate::task::{self, Notified, RawTask, Schedule, Task, TaskInfo};
+use crate::task::core::list::OwnedTasks;
+use crate::task::core::{self as task, Notified, RawTask, Schedule, Task, TaskInfo};
 
 /// A single-queue scheduler for driving tasks by hand in a model.
 #[derive(Clone)]
@@ -31,7 +31,7 @@ struct Inner {
 
 impl Schedule for TestScheduler {
     fn schedule(&self, task: Notified, _is_yield: bool) {
-        self.inner.queue.lock().unwrap().push_back(task);
+        self.inner.queue.lock().push_back(task);
     }
 
     fn release(&self, task: RawTask) -> bool {
@@ -90,7 +90,7 @@ impl TestScheduler {
 
     /// Runs the next queued task; false when the queue is empty.
     pub fn run_one(&self) -> bool {
-        let next = self.inner.queue.lock().unwrap().pop_front();
+        let next = self.inner.queue.lock().pop_front();
         match next {
             Some(task) => {
                 task.run();
@@ -112,7 +112,7 @@ impl TestScheduler {
         for task in self.inner.owned.drain_shard(0) {
             task.shutdown();
         }
-        let queued: Vec<_> = self.inner.queue.lock().unwrap().drain(..).collect();
+        let queued: Vec<_> = self.inner.queue.lock().drain(..).collect();
         drop(queued);
     }
 
@@ -127,12 +127,12 @@ impl TestScheduler {
     }
 }
 
-/// The worker parker (`scheduler::park`).
-pub struct Parker(crate::scheduler::park::Parker);
+/// The worker parker (`park`).
+pub struct Parker(crate::park::Parker);
 
 /// Its waking end.
 #[derive(Clone)]
-pub struct Unparker(crate::scheduler::park::Unparker);
+pub struct Unparker(crate::park::Unparker);
 
 impl Default for Parker {
     fn default() -> Self {
@@ -143,7 +143,7 @@ impl Default for Parker {
 impl Parker {
     /// A new parker.
     pub fn new() -> Parker {
-        Parker(crate::scheduler::park::Parker::new())
+        Parker(crate::park::Parker::new())
     }
     /// Its waking end.
     pub fn unparker(&self) -> Unparker {
@@ -192,8 +192,8 @@ impl Idle {
     }
 }
 
-/// The driver's park protocol (`scheduler::park::ParkState`).
-pub struct ParkState(crate::scheduler::park::ParkState);
+/// The driver's park protocol (`park::ParkState`).
+pub struct ParkState(crate::park::ParkState);
 
 impl Default for ParkState {
     fn default() -> Self {
@@ -204,7 +204,7 @@ impl Default for ParkState {
 impl ParkState {
     /// EMPTY.
     pub fn new() -> ParkState {
-        ParkState(crate::scheduler::park::ParkState::new())
+        ParkState(crate::park::ParkState::new())
     }
     /// See `ParkState::begin_park`.
     pub fn begin_park(&self) -> bool {
@@ -278,95 +278,74 @@ impl Default for OpCell {
     }
 }
 
-/// Timers, their owner's wheel and the owner's request queues: the
-/// cross-thread timer protocol (`time`). The owner's side runs the
-/// shipped `TimerQueues` code the worker runs (`collect_due`, `close`);
-/// the wheel sits behind a mutex standing in for the worker's `RefCell`
-/// (only the model's owner thread touches it).
+/// One worker's time driver (`time::core::TimeDriver`, the shipped code
+/// a worker owns and calls) and its timers. The model's thread that
+/// creates it is the owner; other threads reach the wheel through a
+/// [`TimerRemote`], as `scheduler::Shared` does, through the same
+/// request queues. An owner that sleeps parks on a [`Parker`] whose
+/// unparker the remote side wakes.
 pub struct TimerModel {
-    timers: Vec<std::sync::Arc<crate::time::TimerShared>>,
-    wheel: Mutex<crate::time::wheel::Wheel<std::sync::Arc<crate::time::TimerShared>>>,
-    queues: crate::time::TimerQueues,
+    driver: crate::time::core::TimeDriver,
+    remote: TimerRemote,
 }
 
-impl Default for TimerModel {
-    fn default() -> Self {
-        Self::new()
-    }
+/// The other threads' side of a [`TimerModel`]: `TimerQueues::register`
+/// and `TimerQueues::cancel` with the owner's wake-up, as
+/// `Shared::register_timer_remote` and `Shared::cancel_timer` call them.
+#[derive(Clone)]
+pub struct TimerRemote(std::sync::Arc<RemoteTimers>);
+
+struct RemoteTimers {
+    timers: Vec<std::sync::Arc<crate::time::core::TimerShared>>,
+    requests: std::sync::Arc<crate::time::core::TimerQueues>,
+    owner: Option<Unparker>,
 }
 
 impl TimerModel {
-    /// One timer, not yet in the wheel.
-    pub fn new() -> TimerModel {
-        TimerModel::with_timers(1)
-    }
-
-    /// `n` timers, none in the wheel yet.
+    /// `n` timers, none registered; nobody is woken (the owner never
+    /// sleeps).
     pub fn with_timers(n: usize) -> TimerModel {
+        TimerModel::build(n, None)
+    }
+
+    /// `n` timers, none registered; requests wake the owner through
+    /// `owner` (the unparker of the [`Parker`] it sleeps on).
+    pub fn with_sleeping_owner(n: usize, owner: Unparker) -> TimerModel {
+        TimerModel::build(n, Some(owner))
+    }
+
+    fn build(n: usize, owner: Option<Unparker>) -> TimerModel {
+        let requests = std::sync::Arc::new(crate::time::core::TimerQueues::default());
         TimerModel {
-            timers: (0..n)
-                .map(|_| crate::time::TimerShared::new(std::task::Waker::noop().clone()))
-                .collect(),
-            wheel: Mutex::new(crate::time::wheel::Wheel::new()),
-            queues: crate::time::TimerQueues::default(),
+            driver: crate::time::core::TimeDriver::new(requests.clone()),
+            remote: TimerRemote(std::sync::Arc::new(RemoteTimers {
+                timers: (0..n)
+                    .map(|_| crate::time::core::TimerShared::new(std::task::Waker::noop().clone()))
+                    .collect(),
+                requests,
+                owner,
+            })),
         }
     }
 
-    /// Owner: takes in timer 0's registration (deadline `ms`).
-    pub fn owner_insert(&self, ms: u64) {
-        crate::time::insert_registered(&mut self.wheel.lock().unwrap(), ms, self.timers[0].clone());
+    /// The other threads' side.
+    pub fn remote(&self) -> TimerRemote {
+        self.remote.clone()
     }
 
-    /// Owner: a task on the owner registers timer `i` (`Worker::insert_timer`).
-    pub fn owner_insert_local(&self, i: usize, ms: u64) {
-        let mut wheel = self.wheel.lock().unwrap();
-        let key = wheel.insert(ms, self.timers[i].clone());
-        self.timers[i].set_key(key.to_bits());
-        self.queues.note_len(&wheel);
+    /// Owner: a task on the owner registers timer `i` (`TimeDriver::insert`).
+    pub fn insert(&self, i: usize, ms: u64) {
+        self.driver.insert(ms, self.remote.0.timers[i].clone());
     }
 
-    /// Owner: one round of `Worker::process_timers` at time `now`: takes
-    /// the queued requests, fires what is due (outside the wheel's lock).
-    pub fn owner_process(&self, now: u64) {
-        let mut due = Vec::new();
-        self.queues
-            .collect_due(&mut self.wheel.lock().unwrap(), || now, &mut due);
-        for t in due {
-            t.fire();
-        }
-    }
-
-    /// Owner: `Worker::shutdown_timers`: closes the register queue and
-    /// ends every timer it holds or has queued.
-    pub fn owner_shutdown(&self) {
-        let mut left = Vec::new();
-        self.queues
-            .close(&mut self.wheel.lock().unwrap(), &mut left);
-        for t in left {
-            t.shut_down();
-        }
-    }
-
-    /// Another thread registers timer `i` (`Shared::register_timer_remote`
-    /// past its shutdown check). False when refused: the registrant then
-    /// ends its sleep itself.
-    pub fn remote_register(&self, i: usize, ms: u64) -> bool {
-        self.queues.push_register(ms, self.timers[i].clone())
-    }
-
-    /// Another thread drops timer 0's future. True when it cancelled a
-    /// waiting timer.
-    pub fn remote_cancel(&self) -> bool {
-        self.remote_cancel_at(0)
-    }
-
-    /// Another thread drops timer `i`'s future (`Registration::cancel`,
-    /// then `Shared::cancel_timer` off the owner).
-    pub fn remote_cancel_at(&self, i: usize) -> bool {
-        match self.timers[i].cancel() {
+    /// Owner: a task on the owner drops timer `i`'s future
+    /// (`Registration::cancel`, then `TimeDriver::cancel`). True when it
+    /// cancelled a waiting timer.
+    pub fn cancel(&self, i: usize) -> bool {
+        match self.remote.0.timers[i].cancel() {
             Some(stored) => {
-                if let Some(key) = crate::time::stored_key(stored) {
-                    self.queues.push_cancel(key);
+                if let Some(key) = crate::time::core::stored_key(stored) {
+                    self.driver.cancel(key);
                 }
                 true
             }
@@ -374,24 +353,75 @@ impl TimerModel {
         }
     }
 
-    /// Whether timer 0 fired.
-    pub fn fired(&self) -> bool {
-        self.timers[0].is_fired()
+    /// Owner: one round of `TimeDriver::process` at time `now`. Returns
+    /// how many timers fired.
+    pub fn process(&self, now: u64) -> usize {
+        self.driver.process(|| now)
     }
 
-    /// Whether timer `i` was ended by the owner's shutdown.
-    pub fn ended_by_shutdown(&self, i: usize) -> bool {
-        self.timers[i].is_shut_down()
+    /// Owner: `TimeDriver::next_deadline`.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.driver.next_deadline()
     }
 
-    /// Timers left in the wheel.
+    /// Owner: `TimeDriver::shutdown`.
+    pub fn shutdown(&self) {
+        self.driver.shutdown();
+    }
+
+    /// Timers in the owner's wheel.
     pub fn in_wheel(&self) -> usize {
-        self.wheel.lock().unwrap().len()
+        self.driver.len()
     }
 
     /// Timers in the wheel or queued for it (the count tests read).
     pub fn registered(&self) -> usize {
-        self.queues.registered()
+        self.remote.0.requests.registered()
+    }
+}
+
+impl TimerRemote {
+    /// Registers timer `i` (deadline `ms`) and wakes the owner
+    /// (`Shared::register_timer_remote` past its shutdown check). False
+    /// when refused: the registrant then ends its sleep itself.
+    pub fn register(&self, i: usize, ms: u64) -> bool {
+        let r = &*self.0;
+        r.requests
+            .register(ms, r.timers[i].clone(), || r.wake_owner())
+    }
+
+    /// Drops timer `i`'s future (`Registration::cancel`, then
+    /// `Shared::cancel_timer` off the owner). True when it cancelled a
+    /// waiting timer.
+    pub fn cancel(&self, i: usize) -> bool {
+        let r = &*self.0;
+        match r.timers[i].cancel() {
+            Some(stored) => {
+                if let Some(key) = crate::time::core::stored_key(stored) {
+                    r.requests.cancel(key, || r.wake_owner());
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether timer `i` fired.
+    pub fn fired(&self, i: usize) -> bool {
+        self.0.timers[i].is_fired()
+    }
+
+    /// Whether timer `i` was ended by the owner's shutdown.
+    pub fn ended_by_shutdown(&self, i: usize) -> bool {
+        self.0.timers[i].is_shut_down()
+    }
+}
+
+impl RemoteTimers {
+    fn wake_owner(&self) {
+        if let Some(owner) = &self.owner {
+            owner.unpark();
+        }
     }
 }
 

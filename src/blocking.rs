@@ -17,37 +17,26 @@
 //! was ever used (the runtime marks the pool shut down even if it never
 //! started one).
 //!
-//! # Threads (protocol notes, moved from ARCHITECTURE.md)
+//! The job's result crosses to the awaiting task through a one-shot slot
+//! ([`submit`] returns its receiving end); a panic is re-raised inside that
+//! task, so the `Task` reports `Panicked`.
 //!
-//! - **Blocking pool** (`blocking.rs`), one per runtime, started at the first
-//!   `to_thread`: a lock-free job queue (crossbeam `Injector`); the pool's
-//!   mutex is taken only to wake an idle thread, so many spawners do not
-//!   contend (tokio #2528). Grows to `max_blocking_threads` (512), idle
-//!   threads retire after `blocking_keep_alive` (10 s); beyond the maximum,
-//!   jobs wait FIFO in an unbounded queue (documented: bound yourself with a
-//!   `Semaphore` if you can flood it). The job's result crosses to the
-//!   awaiting task through a one-shot slot; a panic is re-raised inside that
-//!   task, so the `Task` reports `Panicked`.
-//! - `run_coroutine_threadsafe` spawns through a `Handle` and returns a
-//!   `ConcurrentFuture` that a plain thread blocks on with a thread-park
-//!   waker (`result(timeout)`; a timeout leaves the task running).
+//! The pool belongs to the runtime (`runtime::Handle::run_in_executor`);
+//! it names neither the runtime nor the scheduler.
 
-use std::any::Any;
-use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Injector, Steal};
 
-use crate::runtime::Handle;
-use crate::task::{Outcome, Task, TaskError};
+use crate::loom::plain::{Condvar, Mutex};
 
-type Job = Box<dyn FnOnce() + Send>;
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
 /// Settings of a runtime's blocking pool.
 #[derive(Clone, Copy, Debug)]
@@ -122,7 +111,7 @@ impl BlockingPool {
         // re-check, or we see it idle and claim it.
         fence(SeqCst);
         if self.idle.load(SeqCst) > 0 {
-            let mut pending = self.sleep.lock().unwrap_or_else(|e| e.into_inner());
+            let mut pending = self.sleep.lock();
             if self.idle.load(SeqCst) > 0 {
                 self.idle.fetch_sub(1, SeqCst);
                 *pending += 1;
@@ -164,7 +153,7 @@ impl BlockingPool {
                 }
                 job();
             }
-            let mut pending = self.sleep.lock().unwrap_or_else(|e| e.into_inner());
+            let mut pending = self.sleep.lock();
             self.idle.fetch_add(1, SeqCst);
             fence(SeqCst);
             let deadline = Instant::now() + self.config.keep_alive;
@@ -181,11 +170,7 @@ impl BlockingPool {
                 if now >= deadline {
                     break false;
                 }
-                pending = self
-                    .wake
-                    .wait_timeout(pending, deadline - now)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
+                pending = self.wake.wait_timeout(pending, deadline - now).0;
             };
             if !claimed {
                 self.idle.fetch_sub(1, SeqCst);
@@ -210,7 +195,7 @@ impl BlockingPool {
 
     pub(crate) fn shutdown(&self) {
         self.shutdown.store(true, SeqCst);
-        drop(self.sleep.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(self.sleep.lock());
         self.wake.notify_all();
         while self.pop().is_some() {}
     }
@@ -225,12 +210,13 @@ struct Slot<R> {
     state: Mutex<(Option<std::thread::Result<R>>, Option<Waker>)>,
 }
 
-struct Recv<R>(Arc<Slot<R>>);
+/// The result of a job submitted with [`submit`].
+pub(crate) struct JobResult<R>(Arc<Slot<R>>);
 
-impl<R> Future for Recv<R> {
+impl<R> Future for JobResult<R> {
     type Output = std::thread::Result<R>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut st = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.0.state.lock();
         match st.0.take() {
             Some(r) => Poll::Ready(r),
             None => {
@@ -241,234 +227,28 @@ impl<R> Future for Recv<R> {
     }
 }
 
-impl Handle {
-    /// Runs the blocking function `f` on the runtime's blocking pool and
-    /// returns a [`Task`] for its result (asyncio's
-    /// `loop.run_in_executor(None, f)`). A panic in `f` makes the task
-    /// resolve to `Err(TaskError::Panicked)`. Cancelling the task does not
-    /// stop `f` (a thread cannot be interrupted); its result is dropped.
-    ///
-    /// Once the runtime has begun shutting down, `f` never runs (it is
-    /// dropped on the calling thread) and the task is already cancelled:
-    /// it resolves to `Err(TaskError::Cancelled)`, like any task spawned
-    /// after shutdown.
-    ///
-    /// ```
-    /// let rt = ferrio::Runtime::new().unwrap();
-    /// let handle = rt.handle();
-    /// drop(rt);
-    /// let late = handle.run_in_executor(|| unreachable!("runs after shutdown"));
-    /// assert!(handle.block_on(late).unwrap_err().is_cancelled());
-    /// ```
-    pub fn run_in_executor<F, R>(&self, f: F) -> Task<R>
-    where
-        F: FnOnce() -> R + Send + 'static,
-        R: Send + 'static,
-    {
-        let slot = Arc::new(Slot {
-            state: Mutex::new((None, None)),
-        });
-        let tx = slot.clone();
-        let submitted = self.shared.blocking_pool().submit(Box::new(move || {
-            let out = catch_unwind(AssertUnwindSafe(f));
-            let waker = {
-                let mut st = tx.state.lock().unwrap_or_else(|e| e.into_inner());
-                st.0 = Some(out);
-                st.1.take()
-            };
-            if let Some(w) = waker {
-                w.wake();
-            }
-        }));
-        let task = self.spawn(async move {
-            match Recv(slot).await {
-                Ok(v) => v,
-                Err(payload) => std::panic::resume_unwind(payload),
-            }
-        });
-        if let Err(job) = submitted {
-            // Shut down: `f` goes unrun, and nothing will fill the slot.
-            drop(job);
-            task.cancel();
-        }
-        task
-    }
-}
-
-/// Runs `f` on the current runtime's blocking pool (asyncio's
-/// `asyncio.to_thread`). See [`Handle::run_in_executor`].
-///
-/// ```
-/// ferrio::run(async {
-///     let t = ferrio::to_thread(|| std::thread::current().name().map(str::to_owned));
-///     let name = t.await.unwrap().unwrap();
-///     assert!(name.ends_with("-blocking"));
-/// });
-/// ```
-///
-/// # Panics
-/// Outside a runtime.
-pub fn to_thread<F, R>(f: F) -> Task<R>
+/// Submits `f` to `pool`. Returns the future of its result (`Err` holds
+/// the panic payload when `f` panicked), or `f` back, unrun, when the pool
+/// has shut down (the future would never resolve).
+pub(crate) fn submit<F, R>(pool: &Arc<BlockingPool>, f: F) -> Result<JobResult<R>, Job>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    crate::context::with_current_handle(|h| match h {
-        Some(h) => h.run_in_executor(f),
-        None => {
-            panic!("ferrio::to_thread called outside a ferrio runtime; use Handle::run_in_executor")
-        }
-    })
-}
-
-/// Why [`ConcurrentFuture::result`] has no value.
-pub enum ConcurrentError {
-    /// The timeout passed first; the task keeps running.
-    Timeout,
-    /// The task was cancelled.
-    Cancelled,
-    /// The task panicked; the payload is kept.
-    Panicked(Box<dyn Any + Send>),
-    /// The result was already taken by an earlier `result` call.
-    Taken,
-}
-
-impl fmt::Debug for ConcurrentError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ConcurrentError::Timeout => "Timeout",
-            ConcurrentError::Cancelled => "Cancelled",
-            ConcurrentError::Panicked(_) => "Panicked(..)",
-            ConcurrentError::Taken => "Taken",
-        })
-    }
-}
-
-impl fmt::Display for ConcurrentError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ConcurrentError::Timeout => "timed out waiting for the result",
-            ConcurrentError::Cancelled => "the task was cancelled",
-            ConcurrentError::Panicked(_) => "the task panicked",
-            ConcurrentError::Taken => "the result was already taken",
-        })
-    }
-}
-
-impl std::error::Error for ConcurrentError {}
-
-/// A task's result seen from a plain thread (asyncio's
-/// `concurrent.futures.Future`, as returned by `run_coroutine_threadsafe`).
-pub struct ConcurrentFuture<T> {
-    task: Option<Task<T>>,
-}
-
-impl<T> fmt::Debug for ConcurrentFuture<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConcurrentFuture")
-            .field("done", &self.done())
-            .finish()
-    }
-}
-
-/// Wakes the thread blocked in `ConcurrentFuture::result` (a loom thread
-/// under loom, so the hand-off is model-checked).
-struct ThreadWake(crate::loom::thread::Thread);
-
-impl std::task::Wake for ThreadWake {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-#[cfg(not(ferrio_loom))]
-fn park_timeout(d: Duration) {
-    std::thread::park_timeout(d);
-}
-
-// loom has no timed park; models only use `result(None)`.
-#[cfg(ferrio_loom)]
-fn park_timeout(_: Duration) {
-    crate::loom::thread::park();
-}
-
-impl<T> ConcurrentFuture<T> {
-    pub(crate) fn from_task(task: Task<T>) -> ConcurrentFuture<T> {
-        ConcurrentFuture { task: Some(task) }
-    }
-
-    /// Blocks this thread until the task finishes, or at most `timeout`
-    /// (`None`: no limit). A timeout leaves the task running; call again.
-    ///
-    /// Do not call this on a runtime worker: it blocks the thread.
-    pub fn result(&mut self, timeout: Option<Duration>) -> Result<T, ConcurrentError> {
-        let Some(task) = self.task.as_mut() else {
-            return Err(ConcurrentError::Taken);
+    let slot = Arc::new(Slot {
+        state: Mutex::new((None, None)),
+    });
+    let tx = slot.clone();
+    pool.submit(Box::new(move || {
+        let out = catch_unwind(AssertUnwindSafe(f));
+        let waker = {
+            let mut st = tx.state.lock();
+            st.0 = Some(out);
+            st.1.take()
         };
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let waker = Waker::from(Arc::new(ThreadWake(crate::loom::thread::current())));
-        let mut cx = Context::from_waker(&waker);
-        loop {
-            if let Poll::Ready(r) = Pin::new(&mut *task).poll(&mut cx) {
-                self.task = None;
-                return r.map_err(|e| match e {
-                    TaskError::Cancelled => ConcurrentError::Cancelled,
-                    TaskError::Panicked(p) => ConcurrentError::Panicked(p),
-                });
-            }
-            match deadline {
-                None => crate::loom::thread::park(),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return Err(ConcurrentError::Timeout);
-                    }
-                    park_timeout(d - now);
-                }
-            }
+        if let Some(w) = waker {
+            w.wake();
         }
-    }
-
-    /// Cancels the task in the runtime. False when already done.
-    pub fn cancel(&self) -> bool {
-        self.task.as_ref().is_some_and(|t| t.cancel())
-    }
-
-    /// True once the task finished.
-    pub fn done(&self) -> bool {
-        self.task.as_ref().is_none_or(|t| t.is_done())
-    }
-
-    /// True once the task finished by being cancelled.
-    pub fn cancelled(&self) -> bool {
-        self.task.as_ref().is_some_and(|t| t.is_cancelled())
-    }
-
-    /// Runs `f` when the task finishes (at once if it has).
-    pub fn add_done_callback(&self, f: impl FnOnce(Outcome) + Send + 'static) {
-        if let Some(t) = &self.task {
-            t.add_done_callback(f);
-        }
-    }
-}
-
-/// Submits `future` to the runtime behind `handle` from any thread, and
-/// returns a [`ConcurrentFuture`] to wait for it there (asyncio's
-/// `run_coroutine_threadsafe`).
-///
-/// ```
-/// let rt = ferrio::Runtime::new().unwrap();
-/// let handle = rt.handle();
-/// let from_thread = std::thread::spawn(move || {
-///     let mut fut = ferrio::run_coroutine_threadsafe(async { 6 * 7 }, &handle);
-///     fut.result(None).unwrap()
-/// });
-/// assert_eq!(from_thread.join().unwrap(), 42);
-/// ```
-pub fn run_coroutine_threadsafe<F>(future: F, handle: &Handle) -> ConcurrentFuture<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    ConcurrentFuture::from_task(handle.spawn(future))
+    }))?;
+    Ok(JobResult(slot))
 }

@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use crate::runtime::Handle;
 use crate::scheduler::Worker;
-use crate::task::RawTask;
+use crate::task::core::RawTask;
 
 struct Context {
     /// The runtime entered on this thread (a worker, or inside `block_on`).

@@ -45,6 +45,7 @@ pub mod fs;
 pub mod io;
 #[cfg(not(ferrio_loom))]
 pub mod net;
+mod park;
 #[cfg(not(ferrio_loom))]
 pub mod process;
 pub mod runtime;
@@ -53,6 +54,7 @@ mod scheduler;
 pub mod streams;
 pub mod sync;
 pub mod task;
+mod threads;
 pub mod time;
 #[cfg(not(ferrio_loom))]
 mod weak_list;
@@ -70,7 +72,6 @@ mod tests;
 
 use std::future::Future;
 
-pub use blocking::{run_coroutine_threadsafe, to_thread, ConcurrentError, ConcurrentFuture};
 pub use combinators::{
     as_completed, gather, shield, try_gather, wait, wait_results, AsCompleted, ChildFailure,
     EmptyWait, Gather, GroupClosed, GroupError, GroupSpawner, ReturnWhen, TaskGroup, TryGather,
@@ -82,6 +83,7 @@ pub use streams::{
     LimitOverrunError, Server, StreamReader, StreamWriter,
 };
 pub use task::{current_task, yield_now, Outcome, Task, TaskError, TaskId, TaskInfo, TaskState};
+pub use threads::{run_coroutine_threadsafe, to_thread, ConcurrentError, ConcurrentFuture};
 pub use time::{
     interval, sleep, sleep_until, timeout, timeout_at, wait_for, Interval, Sleep, TimeoutError,
     TimeoutScope,

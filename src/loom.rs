@@ -10,7 +10,8 @@
 #[cfg(not(ferrio_loom))]
 mod imp {
     pub(crate) mod sync {
-        pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+        pub(crate) use std::sync::Arc;
+        pub(crate) use std::sync::{Condvar as RawCondvar, Mutex as RawMutex, MutexGuard};
 
         pub(crate) mod atomic {
             pub(crate) use std::sync::atomic::{
@@ -57,7 +58,8 @@ mod imp {
 #[cfg(ferrio_loom)]
 mod imp {
     pub(crate) mod sync {
-        pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
+        pub(crate) use loom::sync::Arc;
+        pub(crate) use loom::sync::{Condvar as RawCondvar, Mutex as RawMutex, MutexGuard};
 
         pub(crate) mod atomic {
             pub(crate) use loom::sync::atomic::{
@@ -93,13 +95,82 @@ mod imp {
     }
 }
 
-pub(crate) use imp::*;
+pub(crate) use imp::{cell, thread, thread_local, FastMutex, FastMutexGuard};
 
-/// Locks a shim mutex, shrugging off poisoning: every lock in ferrio
+/// The poison-free mutex and condition variable, over the raw types of
+/// the module that invokes it (std's, or loom's). Every lock in ferrio
 /// guards state that a panic cannot leave half-written (the panics it
-/// contains happen outside the critical sections).
-pub(crate) fn lock<T>(m: &sync::Mutex<T>) -> sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+/// contains happen outside the critical sections), so poisoning is
+/// shrugged off here, once.
+macro_rules! poison_free_sync {
+    () => {
+        /// A mutex whose `lock` ignores poisoning.
+        #[derive(Debug)]
+        pub(crate) struct Mutex<T>(RawMutex<T>);
+
+        impl<T> Mutex<T> {
+            pub(crate) fn new(value: T) -> Mutex<T> {
+                Mutex(RawMutex::new(value))
+            }
+
+            pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+                self.0.lock().unwrap_or_else(|e| e.into_inner())
+            }
+        }
+
+        impl<T: Default> Default for Mutex<T> {
+            fn default() -> Mutex<T> {
+                Mutex::new(T::default())
+            }
+        }
+
+        /// A condition variable over [`Mutex`]'s guards, ignoring
+        /// poisoning.
+        #[derive(Debug)]
+        pub(crate) struct Condvar(RawCondvar);
+
+        impl Condvar {
+            pub(crate) fn new() -> Condvar {
+                Condvar(RawCondvar::new())
+            }
+
+            #[allow(dead_code)]
+            pub(crate) fn notify_one(&self) {
+                self.0.notify_one();
+            }
+
+            pub(crate) fn notify_all(&self) {
+                self.0.notify_all();
+            }
+
+            #[allow(dead_code)]
+            pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+                self.0.wait(guard).unwrap_or_else(|e| e.into_inner())
+            }
+
+            /// Waits at most `timeout`; the flag is true when it timed out.
+            pub(crate) fn wait_timeout<'a, T>(
+                &self,
+                guard: MutexGuard<'a, T>,
+                timeout: std::time::Duration,
+            ) -> (MutexGuard<'a, T>, bool) {
+                let (guard, result) = self
+                    .0
+                    .wait_timeout(guard, timeout)
+                    .unwrap_or_else(|e| e.into_inner());
+                (guard, result.timed_out())
+            }
+        }
+    };
+}
+
+/// std's or loom's `sync` (atomics, `Arc`), and the poison-free
+/// [`Mutex`](sync::Mutex) and [`Condvar`](sync::Condvar) over them.
+pub(crate) mod sync {
+    pub(crate) use super::imp::sync::{atomic, Arc, MutexGuard};
+    use super::imp::sync::{RawCondvar, RawMutex};
+
+    poison_free_sync!();
 }
 
 /// Counters that only hand out unique numbers (task ids) and take part in no
@@ -108,6 +179,14 @@ pub(crate) fn lock<T>(m: &sync::Mutex<T>) -> sync::MutexGuard<'_, T> {
 /// executions, so under loom nothing may branch on their values (loom
 /// replays a schedule assuming every execution does the same thing; see
 /// `scheduler::remote_shard`).
+///
+/// The same poison-free mutex and condition variable over std's, for the
+/// state that never takes part in a loom model (the blocking pool's
+/// threads, the process reaper, join slots written by plain threads).
 pub(crate) mod plain {
     pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
+    pub(crate) use std::sync::MutexGuard;
+    use std::sync::{Condvar as RawCondvar, Mutex as RawMutex};
+
+    poison_free_sync!();
 }

@@ -30,15 +30,16 @@
 //! | `runtime::task_spawned_from_outside_while_workers_idle_is_run` | two workers starting up and going idle vs a spawn from outside: a lost wake-up is a loom deadlock (bound 1: 5,376; fails without `Worker::park`'s last-searcher re-check) |
 //! | `runtime::tasks_spawned_from_a_task_run_once_with_a_stealing_worker` | LIFO slot → local queue → the other worker steals: each child once, results back; asserts some execution really steals (bound 1: 7,536, 2,136 of them steal) |
 //! | `runtime::remote_spawn_racing_shutdown_runs_or_is_cancelled` | `Handle::spawn` (bind, `schedule_remote`) vs the runtime's drop: runs or is cancelled, future dropped once, nothing left in the injector (a leak of `Shared`) (6,840; fails without `schedule_remote`'s shutdown check) |
-//! | `runtime::remote_sleep_racing_shutdown_is_ended` | a sleep registered from outside (remote timer queue) vs the runtime's drop: refused or ended by the worker's shutdown (2,908; fails without `Worker::shutdown_timers`) |
+//! | `runtime::remote_sleep_racing_shutdown_is_ended` | a sleep registered from outside (remote timer queue) vs the runtime's drop: refused or ended by the worker's shutdown (2,908; fails without `TimeDriver::shutdown`) |
 //! | `driver::ring_park_unpark_never_loses_a_wakeup` | ParkState + eventfd (modelled as a counter) |
 //! | `driver::op_completion_races_future_drop` | an op's buffer is freed exactly once, never in flight |
 //! | `driver::pooled_buffer_of_an_abandoned_receive_goes_back_exactly_once` | provided buffers of completions vs the future's drop |
-//! | `driver::timer_cancelled_from_another_thread_fires_or_is_removed` | remote cancel vs remote registration |
-//! | `driver::timer_cancel_races_firing` | remote cancel vs the owner firing |
 //! | `driver::op_dropped_on_its_worker_never_overtakes_its_remote_submit`, `driver::op_dropped_off_the_workers_races_the_drain`, `driver::cancel_requested_while_kept_races_the_drain`, `driver::local_op_cancelled_from_another_thread_is_cancelled` | `driver::remote` over a stand-in submission queue: an op's SQE reaches the ring before any cancel aimed at it (issue 14 #5) |
 //! | `driver::late_requests_at_shutdown_are_finished`, `driver::late_drop_at_shutdown_frees_the_op_once`, `driver::two_remote_ops_dropped_on_both_sides_across_shutdown` | the remote queue's `closed` flag: nothing pushed around shutdown is stranded or freed twice |
-//! | `time::timer_requests_racing_the_owners_round_are_never_stranded` | `TimerQueues`' `pending` handshake (shipped `collect_due`; fails with the reset moved after the take) |
+//! | `time::timer_requests_racing_the_owners_round_are_never_stranded` | the shipped `TimeDriver::process` and `TimerQueues`' `pending` handshake (fails with the reset moved after the take) |
+//! | `time::remote_registrations_wake_a_sleeping_owner` | remote registrations and their wake-up vs an owner that processes and parks (`TimeDriver` + `Parker`): a stranded request is a loom deadlock (74 interleavings; fails with the reset moved after the take) |
+//! | `time::timer_cancelled_from_another_thread_fires_or_is_removed` | remote cancel vs the owner taking in a remote registration and firing it |
+//! | `time::timer_cancel_races_firing` | remote cancel vs the owner firing |
 //! | `time::timer_registration_racing_shutdown_is_ended_or_refused` | remote registration vs the owner closing its queue (fails without the `closed` check) |
 //! | `sync::semaphore_hand_off_is_exclusive_and_never_lost` | semaphore waiter queue, release hand-off |
 //! | `sync::dropped_semaphore_waiter_passes_the_permit_on` | cancelled waiter vs release |

@@ -4,7 +4,7 @@
 //! queue with its cancel routing.
 #![cfg(ferrio_loom)]
 
-use ferrio::__loom::{OpCell, ParkState, RingModel, TimerModel};
+use ferrio::__loom::{OpCell, ParkState, RingModel};
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
@@ -84,40 +84,6 @@ fn op_completion_races_future_drop() {
         // Whatever the interleaving, the buffer is freed exactly once, and
         // never while the op was in flight.
         assert_eq!(drops.load(SeqCst), 1, "{outcome}");
-    });
-}
-
-#[test]
-fn timer_cancelled_from_another_thread_fires_or_is_removed() {
-    loom::model(|| {
-        let t = Arc::new(TimerModel::new());
-        let t2 = t.clone();
-        let canceller = thread::spawn(move || t2.remote_cancel());
-        // The owner takes the remote registration, then later processes
-        // its queue with the deadline passed.
-        t.owner_insert(5);
-        let cancelled = canceller.join().unwrap();
-        t.owner_process(10);
-        assert!(
-            cancelled != t.fired(),
-            "exactly one of fire and cancel wins"
-        );
-        assert_eq!(t.in_wheel(), 0, "a cancelled timer's memory is reclaimed");
-    });
-}
-
-#[test]
-fn timer_cancel_races_firing() {
-    loom::model(|| {
-        let t = Arc::new(TimerModel::new());
-        t.owner_insert(5);
-        let t2 = t.clone();
-        let canceller = thread::spawn(move || t2.remote_cancel());
-        t.owner_process(10);
-        let cancelled = canceller.join().unwrap();
-        t.owner_process(10);
-        assert!(cancelled != t.fired());
-        assert_eq!(t.in_wheel(), 0);
     });
 }
 

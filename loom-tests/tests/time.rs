@@ -1,12 +1,12 @@
-//! Loom models of the timer owner's request queues (`time::TimerQueues`,
-//! the code `Worker::process_timers` and `Worker::shutdown_timers` run):
-//! the `pending` handshake that keeps a request from being stranded, and
-//! the register queue's close at shutdown, which must end or refuse every
-//! registration.
+//! Loom models of the time driver (`time::core`): the shipped
+//! `TimeDriver` a worker owns (`insert`, `cancel`, `process`, `shutdown`)
+//! and the `TimerQueues` other threads reach it through: the `pending`
+//! handshake that keeps a request from being stranded, the wake-up of a
+//! sleeping owner, firing racing cancellation, and the register queue's
+//! close at shutdown, which must end or refuse every registration.
 #![cfg(ferrio_loom)]
 
-use ferrio::__loom::TimerModel;
-use loom::sync::Arc;
+use ferrio::__loom::{Parker, TimerModel};
 use loom::thread;
 
 /// A cancel from another thread races the owner's round while an earlier
@@ -16,20 +16,90 @@ use loom::thread;
 #[test]
 fn timer_requests_racing_the_owners_round_are_never_stranded() {
     loom::model(|| {
-        let t = Arc::new(TimerModel::with_timers(2));
-        t.owner_insert_local(0, 5);
-        t.owner_insert_local(1, 5);
+        let t = TimerModel::with_timers(2);
+        t.insert(0, 5);
+        t.insert(1, 5);
+        let remote = t.remote();
         // A request already queued by another thread before the round.
-        assert!(t.remote_cancel_at(0));
-        let t2 = t.clone();
-        let canceller = thread::spawn(move || t2.remote_cancel_at(1));
+        assert!(remote.cancel(0));
+        let r2 = remote.clone();
+        let canceller = thread::spawn(move || r2.cancel(1));
         // The deadline (5) is not reached: only a processed cancel takes a
         // timer out of the wheel.
-        t.owner_process(1);
+        t.process(1);
         assert!(canceller.join().unwrap(), "nothing fired: the cancel won");
-        t.owner_process(1);
+        t.process(1);
         assert_eq!(t.in_wheel(), 0, "a cancel was stranded in the queue");
         assert_eq!(t.registered(), 0);
+    });
+}
+
+/// The owner sleeps until its timers fire; they are registered from
+/// another thread, which wakes the owner. Each registration is taken in
+/// by a round (before the sleep, or after the wake-up), so the owner
+/// never sleeps past one: a stranded request or a lost wake-up is a
+/// deadlock here (it fails with `pending` reset after the take).
+#[test]
+fn remote_registrations_wake_a_sleeping_owner() {
+    loom::model(|| {
+        let parker = Parker::new();
+        let t = TimerModel::with_sleeping_owner(2, parker.unparker());
+        let remote = t.remote();
+        let r2 = remote.clone();
+        let registrant = thread::spawn(move || {
+            assert!(r2.register(0, 5));
+            assert!(r2.register(1, 5));
+        });
+        // The clock stands past the deadline: a timer taken in fires.
+        while !(remote.fired(0) && remote.fired(1)) {
+            if t.process(10) == 0 {
+                parker.park();
+            }
+        }
+        registrant.join().unwrap();
+        assert_eq!(t.registered(), 0);
+    });
+}
+
+/// A timer registered from another thread is cancelled from a third
+/// while the owner takes it in and fires it: exactly one of fire and
+/// cancel wins, and the wheel keeps nothing.
+#[test]
+fn timer_cancelled_from_another_thread_fires_or_is_removed() {
+    loom::model(|| {
+        let t = TimerModel::with_timers(1);
+        let remote = t.remote();
+        assert!(remote.register(0, 5));
+        let r2 = remote.clone();
+        let canceller = thread::spawn(move || r2.cancel(0));
+        // The owner takes the registration in before the deadline, then
+        // processes again with the deadline passed.
+        t.process(1);
+        t.process(10);
+        let cancelled = canceller.join().unwrap();
+        t.process(10);
+        assert!(
+            cancelled != remote.fired(0),
+            "exactly one of fire and cancel wins"
+        );
+        assert_eq!(t.in_wheel(), 0, "a cancelled timer's memory is reclaimed");
+    });
+}
+
+/// A cancel from another thread races the owner's firing round.
+#[test]
+fn timer_cancel_races_firing() {
+    loom::model(|| {
+        let t = TimerModel::with_timers(1);
+        t.insert(0, 5);
+        let remote = t.remote();
+        let r2 = remote.clone();
+        let canceller = thread::spawn(move || r2.cancel(0));
+        t.process(10);
+        let cancelled = canceller.join().unwrap();
+        t.process(10);
+        assert!(cancelled != remote.fired(0));
+        assert_eq!(t.in_wheel(), 0);
     });
 }
 
@@ -39,15 +109,16 @@ fn timer_requests_racing_the_owners_round_are_never_stranded() {
 #[test]
 fn timer_registration_racing_shutdown_is_ended_or_refused() {
     loom::model(|| {
-        let t = Arc::new(TimerModel::with_timers(1));
-        let t2 = t.clone();
-        let registrant = thread::spawn(move || t2.remote_register(0, 5));
-        t.owner_process(1);
-        t.owner_shutdown();
+        let t = TimerModel::with_timers(1);
+        let remote = t.remote();
+        let r2 = remote.clone();
+        let registrant = thread::spawn(move || r2.register(0, 5));
+        t.process(1);
+        t.shutdown();
         let accepted = registrant.join().unwrap();
         assert_eq!(
             accepted,
-            t.ended_by_shutdown(0),
+            remote.ended_by_shutdown(0),
             "an accepted registration is ended by the shutdown; a refused one is not in it"
         );
         assert_eq!(t.registered(), 0, "nothing is left queued after shutdown");

@@ -26,7 +26,7 @@ impl<E: fmt::Debug> fmt::Debug for ChildFailure<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ChildFailure::Error(e) => f.debug_tuple("Error").field(e).finish(),
-            ChildFailure::Panic(p) => match crate::task::panic_message(p.as_ref()) {
+            ChildFailure::Panic(p) => match crate::task::core::panic_message(p.as_ref()) {
                 Some(m) => write!(f, "Panic({m:?})"),
                 None => f.write_str("Panic(..)"),
             },
@@ -95,7 +95,7 @@ struct Inner<E> {
 
 impl<E> Inner<E> {
     fn lock(&self) -> MutexGuard<'_, State<E>> {
-        crate::loom::lock(&self.state)
+        self.state.lock()
     }
 
     /// Records a failure; the first one cancels every other child.

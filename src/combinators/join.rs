@@ -40,7 +40,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use crate::loom::plain::Mutex;
 use std::task::{Context, Poll, Wake, Waker};
 
 enum Slot<F: Future> {
@@ -67,7 +69,7 @@ impl Wake for ChildWaker {
     }
     fn wake_by_ref(self: &Arc<Self>) {
         let parent = {
-            let mut r = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+            let mut r = self.ready.lock();
             r.woken.push(self.index);
             r.parent.take()
         };
@@ -123,7 +125,7 @@ impl<F: Future> JoinSet<F> {
     /// calls `done` with the index of each that completed.
     pub(crate) fn poll_progress(&mut self, cx: &mut Context<'_>, mut done: impl FnMut(usize)) {
         let indices: Vec<usize> = {
-            let mut r = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+            let mut r = self.ready.lock();
             // Register before polling: a wake-up during the polls below
             // re-queues its index and wakes us again.
             r.parent = Some(cx.waker().clone());

@@ -15,11 +15,13 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use crate::loom::plain::Mutex;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use crate::task::{CallbackKey, Outcome, Task};
+use crate::task::core::{CallbackKey, Outcome, Task};
 use crate::time::{Sleep, TimeoutError};
 
 mod group;
@@ -475,7 +477,7 @@ async fn wait_impl<T>(
         let signals = signals.clone();
         let key = t.add_removable_done_callback(move |outcome| {
             let waker = {
-                let mut s = signals.lock().unwrap_or_else(|e| e.into_inner());
+                let mut s = signals.lock();
                 s.finished.push(index);
                 s.panicked |= outcome == Outcome::Panicked;
                 s.waker.take()
@@ -495,7 +497,7 @@ async fn wait_impl<T>(
     let mut deadline = timeout.map(crate::time::sleep);
     std::future::poll_fn(|cx| {
         let (newly, panicked) = {
-            let mut s = signals.lock().unwrap_or_else(|e| e.into_inner());
+            let mut s = signals.lock();
             match &s.waker {
                 Some(w) if w.will_wake(cx.waker()) => {}
                 _ => s.waker = Some(cx.waker().clone()),

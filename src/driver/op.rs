@@ -111,7 +111,7 @@ impl OpCell {
     }
 
     fn lock(&self) -> MutexGuard<'_, OpState> {
-        crate::loom::lock(&self.state)
+        self.state.lock()
     }
 
     /// The ring delivers a CQE. Returns true when it was the last one (the

@@ -127,7 +127,7 @@ impl Recycle for BufPool {
         if bid >= self.entries {
             return;
         }
-        let mut tail = crate::loom::lock(&self.tail);
+        let mut tail = self.tail.lock();
         let slot = (*tail & (self.entries - 1)) as usize;
         // SAFETY: `slot` < entries; the kernel does not read entries at or
         // past the published tail, and the entry there was consumed (see

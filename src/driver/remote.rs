@@ -106,7 +106,7 @@ impl<E: OpEntry> RemoteQueue<E> {
     /// Queues a request; false (and the request finished here) when the
     /// ring has shut down.
     fn push(&self, req: Request<E>) -> bool {
-        let mut q = crate::loom::lock(&self.state);
+        let mut q = self.state.lock();
         if q.closed {
             // Nothing will drain this. Finish it outside the lock
             // (completing wakes).
@@ -139,7 +139,7 @@ impl<E: OpEntry> RemoteQueue<E> {
             return 0;
         }
         let reqs = {
-            let mut q = crate::loom::lock(&self.state);
+            let mut q = self.state.lock();
             self.len.store(0, Relaxed);
             std::mem::take(&mut q.reqs)
         };
@@ -171,7 +171,7 @@ impl<E: OpEntry> RemoteQueue<E> {
     /// finishes what arrived since as cancelled.
     pub(crate) fn close(&self) {
         let late = {
-            let mut q = crate::loom::lock(&self.state);
+            let mut q = self.state.lock();
             q.closed = true;
             self.len.store(0, Relaxed);
             std::mem::take(&mut q.reqs)

@@ -21,14 +21,14 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{
     AtomicBool, AtomicU64,
-    Ordering::{Relaxed, Release},
+    Ordering::{Acquire, Relaxed, Release},
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use io_uring::{opcode, squeue, types, IoUring};
 
-use crate::scheduler::park::ParkState;
+use crate::park::ParkState;
 
 use super::op::{Completion, OpCell};
 use super::pool::{BufPool, POOL_GROUP};
@@ -62,6 +62,15 @@ pub(crate) struct RingStats {
     pub(crate) parks: AtomicU64,
     /// Set once shutdown gave up on the kernel and leaked this ring.
     pub(crate) leaked: AtomicBool,
+}
+
+/// A snapshot of one ring's counters ([`DriverShared::counters`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RingCounters {
+    pub(crate) enters: u64,
+    pub(crate) ops_submitted: u64,
+    pub(crate) ops_completed: u64,
+    pub(crate) parks: u64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -105,8 +114,8 @@ pub(crate) struct DriverShared {
     eventfd: OwnedFd,
     remote: RemoteQueue<RingEntry>,
     pub(crate) stats: RingStats,
-    /// The setup flags the ring got (`RingFlags::bits`), for metrics.
-    pub(crate) features: std::sync::atomic::AtomicU8,
+    /// The setup flags the ring got, once it is built (for metrics).
+    flags: std::sync::OnceLock<RingFlags>,
     /// The ring's receive-buffer pool, once registered (5.19+).
     pool: std::sync::OnceLock<Arc<BufPool>>,
     /// Test switch: cancel at shutdown as on kernels before 5.19, which
@@ -128,11 +137,30 @@ impl DriverShared {
             eventfd: unsafe { OwnedFd::from_raw_fd(fd) },
             remote: RemoteQueue::default(),
             stats: RingStats::default(),
-            features: std::sync::atomic::AtomicU8::new(0),
+            flags: std::sync::OnceLock::new(),
             pool: std::sync::OnceLock::new(),
             #[cfg(test)]
             without_cancel_any: AtomicBool::new(false),
         }))
+    }
+
+    /// The setup flags the ring got (all false until it is built).
+    pub(crate) fn flags(&self) -> RingFlags {
+        self.flags.get().copied().unwrap_or_default()
+    }
+
+    /// A snapshot of the ring's counters.
+    pub(crate) fn counters(&self) -> RingCounters {
+        let s = &self.stats;
+        // Parks first: each park is counted after its enter, so the
+        // snapshot never shows more parks than enters.
+        let parks = s.parks.load(Acquire);
+        RingCounters {
+            parks,
+            enters: s.enters.load(Relaxed),
+            ops_submitted: s.ops_submitted.load(Relaxed),
+            ops_completed: s.ops_completed.load(Relaxed),
+        }
     }
 
     /// The ring's provided-buffer pool (`None` where the kernel has no
@@ -201,15 +229,6 @@ pub(crate) struct RingFlags {
     pub(crate) defer_taskrun: bool,
     pub(crate) coop_taskrun: bool,
     pub(crate) ext_arg: bool,
-}
-
-impl RingFlags {
-    pub(crate) fn bits(self) -> u8 {
-        u8::from(self.single_issuer)
-            | (u8::from(self.defer_taskrun) << 1)
-            | (u8::from(self.coop_taskrun) << 2)
-            | (u8::from(self.ext_arg) << 3)
-    }
 }
 
 /// A worker's ring; lives on (and is only touched by) its thread.
@@ -344,7 +363,7 @@ impl Driver {
         (pool_buffers, pool_buffer_size): (u16, usize),
     ) -> io::Result<Driver> {
         let (ring, flags) = build_ring(simulate)?;
-        shared.features.store(flags.bits(), Relaxed);
+        let _ = shared.flags.set(flags);
         let pool = (pool_buffers > 0).then(|| BufPool::new(pool_buffers, pool_buffer_size));
         if let Some(Ok(pool)) = pool {
             // SAFETY: the pool's ring memory is page-aligned, holds

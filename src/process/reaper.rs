@@ -2,7 +2,9 @@
 //! so none is left a zombie.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
+
+use crate::loom::plain::Mutex;
 
 use super::child::waitpid_nohang;
 use crate::io::SharedFd;
@@ -38,7 +40,7 @@ pub(super) fn reap_later(pid: libc::pid_t, pidfd: SharedFd) {
     });
     match reaper {
         Some(r) => {
-            crate::loom::lock(&r.pending).push((pid, pidfd));
+            r.pending.lock().push((pid, pidfd));
             let one: u64 = 1;
             // SAFETY: writes 8 bytes from a valid u64 to our eventfd.
             unsafe { libc::write(r.wake.as_raw_fd(), (&one as *const u64).cast(), 8) };
@@ -64,7 +66,7 @@ impl Reaper {
                 revents: 0,
             }];
             {
-                let mut pending = crate::loom::lock(&self.pending);
+                let mut pending = self.pending.lock();
                 pending.retain(|(pid, _)| !matches!(waitpid_nohang(*pid), Ok(Some(_)) | Err(_)));
                 fds.extend(pending.iter().map(|(_, fd)| libc::pollfd {
                     fd: fd.as_raw_fd(),

@@ -80,7 +80,7 @@ impl Idle {
     }
 
     fn lock(&self) -> crate::loom::sync::MutexGuard<'_, Vec<usize>> {
-        crate::loom::lock(&self.sleepers)
+        self.sleepers.lock()
     }
 
     fn should_wake(&self) -> bool {

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use crate::loom::lock;
 use crate::loom::sync::Mutex;
 use crate::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use crate::weak_list::WeakList;
@@ -173,7 +172,7 @@ struct HandlerGuard {
 
 impl Drop for HandlerGuard {
     fn drop(&mut self) {
-        let mut st = lock(&self.shared.state);
+        let mut st = self.shared.state.lock();
         st.active -= 1;
         let task = st.handlers.remove(&self.id);
         match &task {
@@ -239,7 +238,7 @@ impl Server {
                 let reader = StreamReader::new(conn.clone(), DEFAULT_LIMIT);
                 let writer = StreamWriter::new(conn.clone());
                 let id = {
-                    let mut st = lock(&s.state);
+                    let mut st = s.state.lock();
                     st.active += 1;
                     st.next_id += 1;
                     st.next_id
@@ -264,7 +263,7 @@ impl Server {
                     let _guard = guard;
                     fut.await
                 }));
-                let mut st = lock(&s.state);
+                let mut st = s.state.lock();
                 if st.ended_early.remove(&id) {
                     st.lingering.push(&conn);
                     drop(st);
@@ -274,7 +273,7 @@ impl Server {
                 }
             }
         });
-        *lock(&shared.accept_loop) = Some(accept_loop);
+        *shared.accept_loop.lock() = Some(accept_loop);
         Server { shared }
     }
 
@@ -290,14 +289,14 @@ impl Server {
 
     /// True until [`close`](Self::close).
     pub fn is_serving(&self) -> bool {
-        lock(&self.shared.state).accepting
+        self.shared.state.lock().accepting
     }
 
     /// Stops accepting and closes the listening socket. Connections being
     /// handled go on (see [`close_clients`](Self::close_clients)).
     pub fn close(&self) {
         self.shared.listener.stop();
-        let task = lock(&self.shared.accept_loop).take();
+        let task = self.shared.accept_loop.lock().take();
         if let Some(t) = task {
             t.cancel();
         }
@@ -322,7 +321,7 @@ impl Server {
             conn.abort();
             task.cancel();
         }
-        let lingering = lock(&self.shared.state).lingering.take_live();
+        let lingering = self.shared.state.lock().lingering.take_live();
         for conn in lingering {
             conn.abort();
         }
@@ -331,7 +330,9 @@ impl Server {
     /// The running handlers, copied out of the lock (cancelling one drops
     /// it at once, which takes the lock).
     fn handlers(&self) -> Vec<(Arc<Task<()>>, Arc<Conn>)> {
-        lock(&self.shared.state)
+        self.shared
+            .state
+            .lock()
             .handlers
             .values()
             .map(|h| (h.task.clone(), h.conn.clone()))
@@ -342,7 +343,7 @@ impl Server {
     /// (asyncio 3.12+).
     pub async fn wait_closed(&self) {
         poll_fn(|cx| {
-            let mut st = lock(&self.shared.state);
+            let mut st = self.shared.state.lock();
             if !st.accepting && st.active == 0 {
                 return Poll::Ready(());
             }
@@ -363,7 +364,7 @@ impl Server {
         }
         let _close = CloseOnDrop(self);
         poll_fn(|cx| {
-            let mut st = lock(&self.shared.state);
+            let mut st = self.shared.state.lock();
             if !st.accepting {
                 return Poll::Ready(());
             }
@@ -379,7 +380,7 @@ struct AcceptDone(Arc<ServerShared>);
 
 impl Drop for AcceptDone {
     fn drop(&mut self) {
-        let mut st = lock(&self.0.state);
+        let mut st = self.0.state.lock();
         st.accepting = false;
         let waiters = std::mem::take(&mut st.waiters);
         drop(st);

@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 
-use crate::loom::lock;
 use crate::loom::sync::Mutex;
 use crate::Task;
 
@@ -78,7 +77,7 @@ pub struct StreamWriter {
 
 impl fmt::Debug for StreamWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let st = lock(&self.shared.state);
+        let st = self.shared.state.lock();
         f.debug_struct("StreamWriter")
             .field("queued", &(st.queued.len() + st.in_flight))
             .field("closing", &st.closing)
@@ -107,7 +106,7 @@ impl StreamWriter {
     /// Queues `data` for sending. Fails if the writer is closing or a
     /// previous send failed.
     pub fn write(&self, data: &[u8]) -> io::Result<()> {
-        let mut st = lock(&self.shared.state);
+        let mut st = self.shared.state.lock();
         if let Some(e) = st.error() {
             return Err(e);
         }
@@ -144,13 +143,13 @@ impl StreamWriter {
     /// batch being sent).
     #[cfg(test)]
     pub(crate) fn queue_capacity(&self) -> usize {
-        let st = lock(&self.shared.state);
+        let st = self.shared.state.lock();
         st.queued.capacity() + st.spare.capacity()
     }
 
     /// Bytes queued or being sent.
     pub fn buffered(&self) -> usize {
-        let st = lock(&self.shared.state);
+        let st = self.shared.state.lock();
         st.queued.len() + st.in_flight
     }
 
@@ -159,7 +158,7 @@ impl StreamWriter {
     pub async fn drain(&self) -> io::Result<()> {
         let mut waiting = false;
         poll_fn(|cx| {
-            let mut st = lock(&self.shared.state);
+            let mut st = self.shared.state.lock();
             if let Some(e) = st.error() {
                 return Poll::Ready(Err(e));
             }
@@ -177,7 +176,7 @@ impl StreamWriter {
     /// Sends what is queued, then shuts down the write side (the peer
     /// reads end of stream). Returns at once; see [`wait_closed`](Self::wait_closed).
     pub fn close(&self) {
-        let mut st = lock(&self.shared.state);
+        let mut st = self.shared.state.lock();
         st.closing = true;
         if let Some(w) = st.sender.take() {
             drop(st);
@@ -191,7 +190,7 @@ impl StreamWriter {
         // The state first, so the sender's exit guard (run by the cancel)
         // finds the writer closed and the abort's error stands.
         let waiters = {
-            let mut st = lock(&self.shared.state);
+            let mut st = self.shared.state.lock();
             st.error.get_or_insert((
                 io::ErrorKind::ConnectionAborted,
                 "StreamWriter aborted".into(),
@@ -205,14 +204,14 @@ impl StreamWriter {
 
     /// True once `close` was called (or a send failed).
     pub fn is_closing(&self) -> bool {
-        let st = lock(&self.shared.state);
+        let st = self.shared.state.lock();
         st.closing || st.error.is_some()
     }
 
     /// Waits until the writer is closed; reports a failed send.
     pub async fn wait_closed(&self) -> io::Result<()> {
         poll_fn(|cx| {
-            let mut st = lock(&self.shared.state);
+            let mut st = self.shared.state.lock();
             if let Some(e) = st.error() {
                 return Poll::Ready(Err(e));
             }
@@ -248,7 +247,7 @@ struct SenderExit(Arc<WriterShared>);
 
 impl Drop for SenderExit {
     fn drop(&mut self) {
-        let mut st = lock(&self.0.state);
+        let mut st = self.0.state.lock();
         if st.closed {
             return;
         }
@@ -266,7 +265,7 @@ impl Drop for SenderExit {
 async fn send_loop(shared: Arc<WriterShared>) {
     loop {
         let batch = poll_fn(|cx| {
-            let mut st = lock(&shared.state);
+            let mut st = shared.state.lock();
             if !st.queued.is_empty() {
                 let spare = std::mem::take(&mut st.spare);
                 let batch = std::mem::replace(&mut st.queued, spare);
@@ -282,7 +281,7 @@ async fn send_loop(shared: Arc<WriterShared>) {
         .await;
         let Some(batch) = batch else {
             let res = shared.conn.shutdown_write();
-            let mut st = lock(&shared.state);
+            let mut st = shared.state.lock();
             if let Err(e) = res {
                 st.error.get_or_insert((e.kind(), e.to_string()));
             }
@@ -293,7 +292,7 @@ async fn send_loop(shared: Arc<WriterShared>) {
             return;
         };
         let (res, mut batch) = shared.conn.write_all(batch).await;
-        let mut st = lock(&shared.state);
+        let mut st = shared.state.lock();
         st.in_flight = 0;
         if let Err(e) = res {
             st.error.get_or_insert((e.kind(), e.to_string()));

@@ -106,7 +106,7 @@ impl Barrier {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        crate::loom::lock(&self.state)
+        self.state.lock()
     }
 
     /// How many tasks must arrive.

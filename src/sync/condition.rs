@@ -66,7 +66,7 @@ impl<T> Condition<T> {
     }
 
     fn queue(&self) -> MutexGuard<'_, VecDeque<Arc<Node>>> {
-        crate::loom::lock(&self.waiters)
+        self.waiters.lock()
     }
 
     /// Takes the lock.
@@ -95,7 +95,7 @@ impl<T> Condition<T> {
             done: false,
         };
         std::future::poll_fn(|cx| {
-            *crate::loom::lock(&waiting.node.waker) = Some(cx.waker().clone());
+            *waiting.node.waker.lock() = Some(cx.waker().clone());
             if waiting.node.notified.load(SeqCst) {
                 Poll::Ready(())
             } else {
@@ -137,7 +137,7 @@ impl<T> Condition<T> {
                 .collect()
         };
         for node in woken {
-            let w = crate::loom::lock(&node.waker).take();
+            let w = node.waker.lock().take();
             if let Some(w) = w {
                 w.wake();
             }

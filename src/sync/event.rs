@@ -65,7 +65,7 @@ impl Event {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        crate::loom::lock(&self.state)
+        self.state.lock()
     }
 
     /// Sets the flag and wakes every waiter.

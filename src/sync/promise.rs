@@ -131,7 +131,7 @@ impl<T> Promise<T> {
     }
 
     fn lock(&self) -> MutexGuard<'_, State<T>> {
-        crate::loom::lock(&self.shared)
+        self.shared.lock()
     }
 
     fn finish(&self, value: Value<T>) -> Result<(), AlreadyDone> {
@@ -150,7 +150,7 @@ impl<T> Promise<T> {
         for cb in callbacks {
             // Contained, as for `Task` callbacks: one callback's panic
             // neither escapes `set_result`/`cancel` nor skips the others.
-            crate::task::contain(|| cb(self));
+            crate::task::core::contain(|| cb(self));
         }
         Ok(())
     }
@@ -186,7 +186,7 @@ impl<T> Promise<T> {
             st.callbacks.push(Box::new(f));
         } else {
             drop(st);
-            crate::task::contain(|| f(self));
+            crate::task::core::contain(|| f(self));
         }
     }
 }
@@ -208,7 +208,7 @@ impl<T: Clone> Future for Promise<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let mut st = crate::loom::lock(&this.shared);
+        let mut st = this.shared.lock();
         let out = match &st.value {
             Value::Done(v) => Ok(v.clone()),
             Value::Cancelled => Err(PromiseError::Cancelled),

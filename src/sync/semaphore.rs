@@ -156,7 +156,7 @@ impl Semaphore {
             st.permits -= front.need;
             let node = st.queue.pop_front().expect("front exists");
             node.granted.store(true, SeqCst);
-            let waker = crate::loom::lock(&node.waker).take();
+            let waker = node.waker.lock().take();
             if let Some(w) = waker {
                 wake.push(w);
             }
@@ -236,7 +236,7 @@ impl<'a> Future for Acquire<'a> {
                 if node.granted.load(SeqCst) {
                     true
                 } else {
-                    *crate::loom::lock(&node.waker) = Some(cx.waker().clone());
+                    *node.waker.lock() = Some(cx.waker().clone());
                     node.granted.load(SeqCst)
                 }
             }

@@ -1,5 +1,7 @@
 //! Time: sleeps, intervals, timeouts (asyncio's `sleep`, `wait_for`,
-//! `timeout`).
+//! `timeout`). The futures here sit above the runtime; the wheels and
+//! the per-worker time driver they register with are in `time::core`,
+//! below the scheduler.
 //!
 //! Timers live in a hierarchical timing wheel per worker (1 ms resolution,
 //! ~2.2 years of range). A timer is registered lazily, on the first poll
@@ -35,16 +37,11 @@
 //! that sleeps outside the runtime's tasks and must stop with it checks
 //! [`Handle::is_shutdown`](crate::Handle::is_shutdown). (Tasks are simply dropped at shutdown.)
 
-mod entry;
+pub(crate) mod core;
 mod interval;
 mod sleep;
 mod timeout;
-pub(crate) mod wheel;
 
-pub(crate) use entry::{TimerQueues, TimerShared};
-// The loom models drive the owner side of the timer protocol directly.
-#[cfg(ferrio_loom)]
-pub(crate) use entry::{insert_registered, stored_key};
 #[cfg(test)]
 pub(crate) use interval::next_tick;
 pub use interval::{interval, Interval, MissedTickBehavior};

@@ -9,12 +9,15 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::runtime::Handle;
+use crate::scheduler::Shared;
 
-use super::entry::{stored_key, TimerShared};
+use super::core::{stored_key, TimerShared};
 
+/// A timer in a worker's wheel (or queued for it).
 struct Registration {
     shared: Arc<TimerShared>,
-    handle: Handle,
+    /// The runtime's scheduler, which routes a cancellation to the wheel.
+    scheduler: crate::loom::sync::Arc<Shared>,
     worker: usize,
 }
 
@@ -22,7 +25,7 @@ impl Registration {
     fn cancel(self) {
         if let Some(stored) = self.shared.cancel() {
             if let Some(key) = stored_key(stored) {
-                self.handle.shared.cancel_timer(self.worker, key);
+                self.scheduler.cancel_timer(self.worker, key);
             }
             // Not inserted yet (a remote registration still queued): the
             // owner sees CANCELLED and skips it.
@@ -115,13 +118,12 @@ impl Sleep {
         let shared = TimerShared::new(waker.clone());
         let registered = crate::context::with_worker(|w| {
             w.map(|w| {
-                let handle = w.handle();
-                let ms = handle.shared.deadline_ms(self.deadline);
-                w.insert_timer(ms, shared.clone());
-                (handle, w.index())
+                let ms = w.shared().clock().deadline_ms(self.deadline);
+                w.time().insert(ms, shared.clone());
+                (w.shared().clone(), w.index())
             })
         });
-        let (handle, worker) = match registered {
+        let (scheduler, worker) = match registered {
             Some(r) => r,
             None => {
                 let handle = Handle::try_current().unwrap_or_else(|| {
@@ -130,16 +132,16 @@ impl Sleep {
                          Runtime::block_on, ferrio::run or a spawned task"
                     )
                 });
-                let ms = handle.shared.deadline_ms(self.deadline);
+                let ms = handle.shared.clock().deadline_ms(self.deadline);
                 match handle.shared.register_timer_remote(ms, shared.clone()) {
-                    Some(worker) => (handle, worker),
+                    Some(worker) => (handle.shared, worker),
                     None => return false,
                 }
             }
         };
         self.registration = Some(Registration {
             shared,
-            handle,
+            scheduler,
             worker,
         });
         true

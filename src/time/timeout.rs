@@ -179,7 +179,7 @@ pub struct TimeoutScope {
 }
 
 struct ScopeInner {
-    state: std::sync::Mutex<ScopeState>,
+    state: crate::loom::plain::Mutex<ScopeState>,
 }
 
 struct ScopeState {
@@ -211,7 +211,7 @@ pub fn timeout(delay: Duration) -> TimeoutScope {
 pub fn timeout_at(deadline: Option<Instant>) -> TimeoutScope {
     TimeoutScope {
         inner: Arc::new(ScopeInner {
-            state: std::sync::Mutex::new(ScopeState {
+            state: crate::loom::plain::Mutex::new(ScopeState {
                 deadline,
                 generation: 0,
                 expired: false,
@@ -223,8 +223,8 @@ pub fn timeout_at(deadline: Option<Instant>) -> TimeoutScope {
 }
 
 impl TimeoutScope {
-    fn lock(&self) -> std::sync::MutexGuard<'_, ScopeState> {
-        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> crate::loom::plain::MutexGuard<'_, ScopeState> {
+        self.inner.state.lock()
     }
 
     /// The current deadline (`None`: no limit).

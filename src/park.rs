@@ -1,5 +1,6 @@
-//! The parking seam: the one place a worker goes to sleep when it has
-//! nothing to do, and the one way another thread wakes it.
+//! The park/unpark protocol, below both the scheduler and the I/O driver:
+//! how a worker goes to sleep when it has nothing to do, and the one way
+//! another thread wakes it.
 //!
 //! The protocol is a three-state word (EMPTY, PARKED, NOTIFIED):
 //! `unpark` swaps in NOTIFIED and only pays for a wake-up call when the
@@ -113,15 +114,15 @@ impl Parker {
         if timeout == Some(Duration::ZERO) || !inner.state.begin_park() {
             return;
         }
-        let mut guard = crate::loom::lock(&inner.lock);
+        let mut guard = inner.lock.lock();
         // Checked under the lock: an unparker that saw PARKED takes the
         // lock before notifying, so its notify cannot fall between this
         // check and the wait.
         while !inner.state.is_notified() {
             match timeout {
-                None => guard = inner.cvar.wait(guard).unwrap_or_else(|e| e.into_inner()),
+                None => guard = inner.cvar.wait(guard),
                 Some(t) => {
-                    let (g, timed_out) = wait_timeout(&inner.cvar, guard, t);
+                    let (g, timed_out) = inner.cvar.wait_timeout(guard, t);
                     guard = g;
                     if timed_out {
                         break;
@@ -134,33 +135,11 @@ impl Parker {
     }
 }
 
-#[cfg(not(ferrio_loom))]
-fn wait_timeout<'a>(
-    cvar: &Condvar,
-    guard: std::sync::MutexGuard<'a, ()>,
-    t: Duration,
-) -> (std::sync::MutexGuard<'a, ()>, bool) {
-    let (g, res) = cvar
-        .wait_timeout(guard, t)
-        .unwrap_or_else(|e| e.into_inner());
-    (g, res.timed_out())
-}
-
-#[cfg(ferrio_loom)]
-fn wait_timeout<'a>(
-    cvar: &Condvar,
-    guard: loom::sync::MutexGuard<'a, ()>,
-    t: Duration,
-) -> (loom::sync::MutexGuard<'a, ()>, bool) {
-    let (g, res) = cvar.wait_timeout(guard, t).unwrap();
-    (g, res.timed_out())
-}
-
 impl Unparker {
     /// Wakes the parker, or makes its next `park` return at once.
     pub(crate) fn unpark(&self) {
         if self.inner.state.unpark() {
-            drop(crate::loom::lock(&self.inner.lock));
+            drop(self.inner.lock.lock());
             self.inner.cvar.notify_one();
         }
     }

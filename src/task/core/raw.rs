@@ -23,7 +23,7 @@
 //! exists once in the binary. The `Waker` of a task is its header pointer with
 //! a static `RawWakerVTable`: waking allocates nothing.
 //!
-//! ## The state word (`task/state.rs`)
+//! ## The state word (`state.rs`)
 //!
 //! `RUNNING | COMPLETE | NOTIFIED | JOIN_INTEREST | JOIN_WAKER | CANCELLED |
 //! PANICKED | HAS_CALLBACKS`, and the reference count above them. A new task

@@ -10,7 +10,6 @@
 //! (so every later reader happens-after the write).
 
 use super::RawTask;
-use crate::loom::lock;
 use crate::loom::sync::Mutex;
 
 pub(crate) struct OwnedTasks {
@@ -41,7 +40,7 @@ impl OwnedTasks {
     /// closed.
     pub(crate) fn bind(&self, task: RawTask, hint: usize) -> Result<(), RawTask> {
         let index = hint % self.shards.len();
-        let mut shard = lock(&self.shards[index]);
+        let mut shard = self.shards[index].lock();
         if shard.closed {
             return Err(task);
         }
@@ -73,7 +72,7 @@ impl OwnedTasks {
         let Some(shard) = self.shards.get(index) else {
             return false;
         };
-        let mut shard = lock(shard);
+        let mut shard = shard.lock();
         match shard.slots.get_mut(slot) {
             Some(entry) if *entry == Some(task) => {
                 *entry = None;
@@ -87,14 +86,14 @@ impl OwnedTasks {
     /// Refuses new tasks from now on.
     pub(crate) fn close(&self) {
         for shard in self.shards.iter() {
-            lock(shard).closed = true;
+            shard.lock().closed = true;
         }
     }
 
     /// Takes every task out of shard `i` (the list's references go to the
     /// caller). Only meaningful after `close`, when no task can be added.
     pub(crate) fn drain_shard(&self, i: usize) -> Vec<RawTask> {
-        let mut shard = lock(&self.shards[i % self.shards.len()]);
+        let mut shard = self.shards[i % self.shards.len()].lock();
         shard.free.clear();
         std::mem::take(&mut shard.slots)
             .into_iter()
@@ -109,7 +108,7 @@ impl OwnedTasks {
     /// Calls `f` on every listed task, under each shard's lock in turn.
     pub(crate) fn for_each(&self, mut f: impl FnMut(RawTask)) {
         for shard in self.shards.iter() {
-            for task in lock(shard).slots.iter().flatten() {
+            for task in shard.lock().slots.iter().flatten() {
                 f(*task);
             }
         }
@@ -119,7 +118,7 @@ impl OwnedTasks {
     pub(crate) fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| lock(s).slots.iter().flatten().count())
+            .map(|s| s.lock().slots.iter().flatten().count())
             .sum()
     }
 }

@@ -102,7 +102,7 @@ mod imp {
         let first = src.pop_front()?;
         let extra = src.len().div_ceil(2);
         if extra > 0 {
-            let mut d = dest.lock().unwrap();
+            let mut d = dest.lock();
             for _ in 0..extra {
                 d.push_back(src.pop_front().unwrap());
             }
@@ -112,13 +112,13 @@ mod imp {
 
     impl<T> Local<T> {
         pub(crate) fn push(&self, task: T) {
-            self.0.lock().unwrap().push_back(task)
+            self.0.lock().push_back(task)
         }
         pub(crate) fn pop(&self) -> Option<T> {
-            self.0.lock().unwrap().pop_front()
+            self.0.lock().pop_front()
         }
         pub(crate) fn is_empty(&self) -> bool {
-            self.0.lock().unwrap().is_empty()
+            self.0.lock().is_empty()
         }
     }
 
@@ -127,11 +127,11 @@ mod imp {
             if Arc::ptr_eq(&self.0, &dest.0) {
                 return None;
             }
-            let mut src = self.0.lock().unwrap();
+            let mut src = self.0.lock();
             move_half(&mut src, &dest.0)
         }
         pub(crate) fn is_empty(&self) -> bool {
-            self.0.lock().unwrap().is_empty()
+            self.0.lock().is_empty()
         }
     }
 
@@ -140,17 +140,17 @@ mod imp {
             Injector(Mutex::new(VecDeque::new()))
         }
         pub(crate) fn push(&self, task: T) {
-            self.0.lock().unwrap().push_back(task)
+            self.0.lock().push_back(task)
         }
         pub(crate) fn pop(&self) -> Option<T> {
-            self.0.lock().unwrap().pop_front()
+            self.0.lock().pop_front()
         }
         pub(crate) fn steal_into(&self, dest: &Local<T>) -> Option<T> {
-            let mut src = self.0.lock().unwrap();
+            let mut src = self.0.lock();
             move_half(&mut src, &dest.0)
         }
         pub(crate) fn is_empty(&self) -> bool {
-            self.0.lock().unwrap().is_empty()
+            self.0.lock().is_empty()
         }
     }
 }

@@ -1,0 +1,261 @@
+//! [`Builder`]: a runtime's settings, checked, and the start of its
+//! workers.
+
+use std::any::Any;
+use std::fmt;
+use std::io;
+use std::sync::Arc as StdArc;
+use std::time::Duration;
+
+use crate::blocking::PoolConfig;
+use crate::context;
+use crate::loom::sync::Arc;
+use crate::scheduler::{self, Config, PanicHandler, Shared, SlowPollHandler, Worker, Workers};
+use crate::task::core::{panic_message, TaskInfo};
+
+use super::{Handle, Runtime};
+
+/// Configures and builds a [`Runtime`].
+///
+/// ```
+/// let rt = ferrio::Runtime::builder()
+///     .worker_threads(2)
+///     .thread_name("my-app")
+///     .on_task_panic(|info, _payload| eprintln!("{} failed", info.name))
+///     .build()
+///     .unwrap();
+/// assert_eq!(rt.handle().num_workers(), 2);
+/// ```
+pub struct Builder {
+    worker_threads: Option<usize>,
+    thread_name: String,
+    stack_size: Option<usize>,
+    on_task_panic: Option<PanicHandler>,
+    simulate_setup_error: Option<i32>,
+    recv_pool: (usize, usize),
+    blocking: PoolConfig,
+    slow_poll: Option<(Duration, SlowPollHandler)>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("worker_threads", &self.worker_threads)
+            .field("thread_name", &self.thread_name)
+            .field("stack_size", &self.stack_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder {
+            worker_threads: None,
+            thread_name: "ferrio-worker".to_string(),
+            stack_size: None,
+            on_task_panic: None,
+            simulate_setup_error: None,
+            recv_pool: (128, 16 * 1024),
+            blocking: PoolConfig::default(),
+            slow_poll: None,
+        }
+    }
+}
+
+impl Builder {
+    /// A builder with defaults: one worker per CPU.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// How many worker threads (default: the number of CPUs). Zero is
+    /// rejected by [`build`](Builder::build).
+    pub fn worker_threads(mut self, n: usize) -> Builder {
+        self.worker_threads = Some(n);
+        self
+    }
+
+    /// The name prefix of worker threads; worker `i` is named `"{name}-{i}"`.
+    pub fn thread_name(mut self, name: impl Into<String>) -> Builder {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// Stack size of worker threads, in bytes.
+    pub fn thread_stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Called with the task's info and panic payload when a task panics and
+    /// no [`Task`] handle will ever see it (the handle was dropped), like
+    /// asyncio's "Task exception was never retrieved". The default prints
+    /// the task's name and the panic message to stderr. The worker carries
+    /// on either way; a panic inside the handler is contained.
+    pub fn on_task_panic(
+        mut self,
+        f: impl Fn(&TaskInfo, &(dyn Any + Send)) + Send + Sync + 'static,
+    ) -> Builder {
+        self.on_task_panic = Some(StdArc::new(f));
+        self
+    }
+
+    /// Debug mode (asyncio's debug mode and `slow_callback_duration`): a
+    /// task poll that runs longer than `threshold` is reported on stderr
+    /// with the task's name and how long it held its worker. Off by
+    /// default (it times every poll).
+    pub fn slow_poll_threshold(mut self, threshold: Duration) -> Builder {
+        self.slow_poll = Some((threshold, StdArc::new(report_slow_poll)));
+        self
+    }
+
+    /// Debug mode with your own report instead of stderr.
+    pub fn on_slow_poll(
+        mut self,
+        threshold: Duration,
+        f: impl Fn(&TaskInfo, Duration) + Send + Sync + 'static,
+    ) -> Builder {
+        self.slow_poll = Some((threshold, StdArc::new(f)));
+        self
+    }
+
+    /// The most threads the blocking pool (`to_thread`) may run at once
+    /// (default 512); jobs beyond it wait in FIFO order. Zero is rejected
+    /// by [`build`](Builder::build).
+    pub fn max_blocking_threads(mut self, n: usize) -> Builder {
+        self.blocking.max_threads = n;
+        self
+    }
+
+    /// How long an idle blocking-pool thread waits for work before it
+    /// exits (default 10 s).
+    pub fn blocking_keep_alive(mut self, keep_alive: Duration) -> Builder {
+        self.blocking.keep_alive = keep_alive;
+        self
+    }
+
+    /// Each worker ring's pool of receive buffers (`IORING_REGISTER_PBUF_RING`):
+    /// `buffers` (a power of two, at most 32,768; 0 for no pool) of `size`
+    /// bytes each. Default 128 × 16 KiB = 2 MiB per worker, whatever the
+    /// number of connections: a pooled receive holds a buffer only while
+    /// its data waits to be read. When the pool runs dry, receives fall
+    /// back to allocating. Bad values are rejected by
+    /// [`build`](Builder::build).
+    ///
+    /// ```
+    /// let rt = ferrio::Runtime::builder().recv_buffer_pool(512, 4096).build().unwrap();
+    /// assert!(rt.handle().metrics().provided_buffers);
+    /// let bad = ferrio::Runtime::builder().recv_buffer_pool(100, 4096).build();
+    /// assert_eq!(bad.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    /// ```
+    pub fn recv_buffer_pool(mut self, buffers: usize, size: usize) -> Builder {
+        self.recv_pool = (buffers, size);
+        self
+    }
+
+    /// Makes io_uring setup fail with the OS error `errno`, as it would
+    /// where io_uring is disabled (tests of that path only).
+    #[cfg(test)]
+    pub(crate) fn simulate_io_uring_setup_error(mut self, errno: i32) -> Builder {
+        self.simulate_setup_error = Some(errno);
+        self
+    }
+
+    /// Starts the worker threads, each with its own io_uring ring.
+    ///
+    /// # Errors
+    /// - `InvalidInput` when `worker_threads` is zero or too large;
+    /// - when io_uring cannot be used here: the error names the cause and
+    ///   the fix (kernel too old, `kernel.io_uring_disabled`, a seccomp
+    ///   profile such as Docker's default, the locked-memory limit);
+    /// - the OS error when a thread cannot be spawned.
+    ///
+    /// ```
+    /// let err = ferrio::Runtime::builder().worker_threads(0).build().unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    /// ```
+    pub fn build(self) -> io::Result<Runtime> {
+        let workers = self.worker_threads.unwrap_or_else(num_cpus::get);
+        self.validate(workers)?;
+        // Fail fast, with the reason, where io_uring is unavailable.
+        #[cfg(not(ferrio_loom))]
+        crate::driver::probe(self.simulate_setup_error)?;
+        let config = Config {
+            on_task_panic: self
+                .on_task_panic
+                .unwrap_or_else(|| StdArc::new(report_panic)),
+            simulate_setup_error: self.simulate_setup_error,
+            recv_pool: (self.recv_pool.0 as u16, self.recv_pool.1),
+            thread_name: self.thread_name.clone(),
+            stack_size: self.stack_size,
+            slow_poll: self.slow_poll,
+        };
+        let (shared, parts) = Shared::new(workers, config)?;
+        let handle = Handle::new(Arc::new(shared), self.blocking, self.thread_name);
+        let mut rt = Runtime {
+            handle: handle.clone(),
+            workers: Workers::new(),
+        };
+        // Each worker thread enters the runtime's context for its life.
+        let enter = move |worker: &Worker| {
+            context::try_enter(&handle, worker as *const Worker)
+                .unwrap_or_else(|()| unreachable!("a new thread is in no runtime"))
+        };
+        // On error `rt` is dropped, which shuts down the workers started.
+        scheduler::launch(&rt.handle.shared, parts, enter, &mut rt.workers)?;
+        Ok(rt)
+    }
+
+    /// Rejects settings the runtime cannot run with.
+    fn validate(&self, workers: usize) -> io::Result<()> {
+        if workers == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "ferrio: worker_threads must be at least 1",
+            ));
+        }
+        if workers > 4096 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("ferrio: worker_threads = {workers} is more than the supported 4096"),
+            ));
+        }
+        if self.blocking.max_threads == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "ferrio: max_blocking_threads must be at least 1",
+            ));
+        }
+        let (buffers, size) = self.recv_pool;
+        if buffers != 0
+            && (!buffers.is_power_of_two()
+                || buffers > 32_768
+                || size == 0
+                || size > u32::MAX as usize)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "ferrio: recv_buffer_pool needs a power-of-two buffer count up to 32768 \
+                     (or 0) and a size from 1 byte to 4 GiB; got {buffers} x {size}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn report_slow_poll(info: &TaskInfo, took: Duration) {
+    eprintln!(
+        "ferrio: slow poll: task '{}' (id {}) held its worker for {took:?} in one poll",
+        info.name, info.id
+    );
+}
+
+fn report_panic(info: &TaskInfo, payload: &(dyn Any + Send)) {
+    let msg = panic_message(payload).unwrap_or("<non-string panic payload>");
+    eprintln!(
+        "ferrio: Task exception was never retrieved: task '{}' (id {}) panicked: {msg}",
+        info.name, info.id
+    );
+}

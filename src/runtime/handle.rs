@@ -1,0 +1,249 @@
+//! [`Handle`]: a cheap reference to a runtime, usable from any thread:
+//! spawning, `block_on`, the blocking pool (`run_in_executor`), counts
+//! and metrics.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Arc as StdArc, OnceLock};
+use std::task::{Context, Poll, Wake, Waker};
+
+use crate::blocking::{self, BlockingPool, PoolConfig};
+use crate::context;
+use crate::loom::sync::Arc;
+use crate::park::{Parker, Unparker};
+use crate::scheduler::Shared;
+use crate::task::core::{info_of, new_task, Schedule, Task, TaskInfo, TaskState};
+
+#[cfg(not(ferrio_loom))]
+use super::RuntimeMetrics;
+
+/// A cheap, cloneable reference to a runtime, usable from any thread.
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) shared: Arc<Shared>,
+    blocking: StdArc<Blocking>,
+}
+
+/// The runtime's blocking pool, started at the first `to_thread`.
+struct Blocking {
+    pool: OnceLock<StdArc<BlockingPool>>,
+    config: PoolConfig,
+    thread_name: String,
+}
+
+impl Blocking {
+    fn pool(&self) -> &StdArc<BlockingPool> {
+        self.pool
+            .get_or_init(|| BlockingPool::new(self.config, self.thread_name.clone()))
+    }
+}
+
+impl Handle {
+    pub(crate) fn new(shared: Arc<Shared>, blocking: PoolConfig, thread_name: String) -> Handle {
+        Handle {
+            shared,
+            blocking: StdArc::new(Blocking {
+                pool: OnceLock::new(),
+                config: blocking,
+                thread_name,
+            }),
+        }
+    }
+
+    /// Shuts the blocking pool down. `get_or_init`, not `get`: a pool
+    /// that was never used (or whose lazy start races with us) is created
+    /// here already shut down, so a `run_in_executor` after shutdown
+    /// cannot start a fresh one.
+    pub(crate) fn shutdown_blocking_pool(&self) {
+        self.blocking.pool().shutdown();
+    }
+
+    /// The runtime this thread is running in (asyncio's
+    /// `get_running_loop()`).
+    ///
+    /// # Panics
+    /// Outside a runtime; use [`Handle::try_current`] to ask.
+    pub fn current() -> Handle {
+        Handle::try_current().expect(
+            "ferrio::Handle::current() called outside a ferrio runtime: call it from a task, \
+             from inside Runtime::block_on / ferrio::run, or pass a Handle to this thread",
+        )
+    }
+
+    /// The runtime this thread is running in, if any.
+    pub fn try_current() -> Option<Handle> {
+        context::current_handle()
+    }
+
+    /// Spawns a task onto this runtime; works from any thread (asyncio's
+    /// `loop.create_task`). After the runtime shut down, the returned task
+    /// is already cancelled.
+    pub fn spawn<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn_named(future, None)
+    }
+
+    pub(crate) fn spawn_named<F>(&self, future: F, name: Option<Box<str>>) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (listed, notified, task) = new_task(future, self.shared.clone(), name);
+        match self.shared.bind(listed) {
+            Ok(()) => Schedule::schedule(&self.shared, notified, false),
+            Err(listed) => {
+                // The runtime is shutting down: the task never runs.
+                drop(notified);
+                listed.shutdown();
+            }
+        }
+        task
+    }
+
+    /// Runs `f` on a worker thread soon (asyncio's
+    /// `loop.call_soon_threadsafe`). Returns the task that runs it; drop it
+    /// to fire and forget.
+    ///
+    /// ```
+    /// let rt = ferrio::Runtime::new().unwrap();
+    /// let on_worker = rt
+    ///     .handle()
+    ///     .call_soon_threadsafe(|| std::thread::current().name().map(str::to_owned));
+    /// let name = rt.block_on(on_worker).unwrap().unwrap();
+    /// assert!(name.starts_with("ferrio-worker"));
+    /// ```
+    pub fn call_soon_threadsafe<F, R>(&self, f: F) -> Task<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.spawn(async move { f() })
+    }
+
+    /// See [`Runtime::block_on`].
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let _enter = context::try_enter(self, std::ptr::null()).unwrap_or_else(|()| {
+            panic!(
+                "ferrio: block_on called from inside a runtime (this thread is a runtime \
+                 worker or is already inside block_on); blocking here would stall the \
+                 runtime. Await the future instead, or spawn it and await the Task."
+            )
+        });
+        let parker = Parker::new();
+        let waker = Waker::from(StdArc::new(ThreadWaker(parker.unparker())));
+        let mut cx = Context::from_waker(&waker);
+        let mut future = pin!(future);
+        loop {
+            let polled = {
+                let _budget = context::enter_block_on_poll();
+                future.as_mut().poll(&mut cx)
+            };
+            if let Poll::Ready(out) = polled {
+                return out;
+            }
+            parker.park(None);
+        }
+    }
+
+    /// How many worker threads the runtime has.
+    pub fn num_workers(&self) -> usize {
+        self.shared.num_workers()
+    }
+
+    /// Threads in the blocking pool right now.
+    pub fn blocking_threads(&self) -> usize {
+        self.blocking.pool.get().map_or(0, |p| p.num_threads())
+    }
+
+    /// How many tasks are alive (spawned and not yet finished).
+    pub fn num_tasks(&self) -> usize {
+        self.shared.num_tasks()
+    }
+
+    /// A snapshot of every task not yet done (asyncio's `all_tasks()`).
+    pub fn all_tasks(&self) -> Vec<TaskInfo> {
+        let mut out = Vec::new();
+        self.shared.owned.for_each(|t| {
+            let info = info_of(t);
+            if info.state != TaskState::Done {
+                out.push(info);
+            }
+        });
+        out.sort_by_key(|i| i.id);
+        out
+    }
+
+    /// Counters of the runtime's io_uring rings (summed over workers).
+    #[cfg(not(ferrio_loom))]
+    pub fn metrics(&self) -> RuntimeMetrics {
+        RuntimeMetrics::collect(self.shared.each_ring())
+    }
+
+    /// True once the runtime began shutting down.
+    pub fn is_shutdown(&self) -> bool {
+        self.shared.is_shutdown()
+    }
+
+    /// Runs the blocking function `f` on the runtime's blocking pool and
+    /// returns a [`Task`] for its result (asyncio's
+    /// `loop.run_in_executor(None, f)`). A panic in `f` makes the task
+    /// resolve to `Err(TaskError::Panicked)`. Cancelling the task does not
+    /// stop `f` (a thread cannot be interrupted); its result is dropped.
+    ///
+    /// Once the runtime has begun shutting down, `f` never runs (it is
+    /// dropped on the calling thread) and the task is already cancelled:
+    /// it resolves to `Err(TaskError::Cancelled)`, like any task spawned
+    /// after shutdown.
+    ///
+    /// ```
+    /// let rt = ferrio::Runtime::new().unwrap();
+    /// let handle = rt.handle();
+    /// drop(rt);
+    /// let late = handle.run_in_executor(|| unreachable!("runs after shutdown"));
+    /// assert!(handle.block_on(late).unwrap_err().is_cancelled());
+    /// ```
+    pub fn run_in_executor<F, R>(&self, f: F) -> Task<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        match blocking::submit(self.blocking.pool(), f) {
+            Ok(result) => self.spawn(async move {
+                match result.await {
+                    Ok(v) => v,
+                    Err(payload) => std::panic::resume_unwind(payload),
+                }
+            }),
+            Err(job) => {
+                // Shut down: `f` goes unrun, and the task is cancelled.
+                drop(job);
+                let task = self.spawn(std::future::pending());
+                task.cancel();
+                task
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("workers", &self.num_workers())
+            .finish_non_exhaustive()
+    }
+}
+
+struct ThreadWaker(Unparker);
+
+impl Wake for ThreadWaker {
+    fn wake(self: StdArc<Self>) {
+        self.0.unpark();
+    }
+    fn wake_by_ref(self: &StdArc<Self>) {
+        self.0.unpark();
+    }
+}

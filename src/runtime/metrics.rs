@@ -1,0 +1,55 @@
+//! [`RuntimeMetrics`]: the counters of a runtime's io_uring rings, summed
+//! over its workers.
+
+#[cfg(not(ferrio_loom))]
+use crate::driver::DriverShared;
+
+/// Counters of a runtime's io_uring rings, summed over its workers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeMetrics {
+    /// `io_uring_enter` system calls (submits and waits).
+    pub io_uring_enters: u64,
+    /// Operations submitted to the rings.
+    pub ops_submitted: u64,
+    /// Operations whose final completion was reaped.
+    pub ops_completed: u64,
+    /// Times a worker went to sleep on its ring.
+    pub parks: u64,
+    /// The rings were set up with `IORING_SETUP_SINGLE_ISSUER` (6.0+).
+    pub single_issuer: bool,
+    /// ... with `IORING_SETUP_DEFER_TASKRUN` (6.1+).
+    pub defer_taskrun: bool,
+    /// ... with `IORING_SETUP_COOP_TASKRUN` (5.19+).
+    pub coop_taskrun: bool,
+    /// The kernel takes a timeout with the wait (`IORING_FEAT_EXT_ARG`,
+    /// 5.11+); otherwise parks arm an `IORING_OP_TIMEOUT`.
+    pub ext_arg: bool,
+    /// Each ring has a pool of receive buffers (`IORING_REGISTER_PBUF_RING`,
+    /// 5.19+): socket reads that wait hold no memory.
+    pub provided_buffers: bool,
+}
+
+#[cfg(not(ferrio_loom))]
+impl RuntimeMetrics {
+    /// Sums the counters of `rings` (the flags are the first ring's: every
+    /// ring of a runtime is set up alike).
+    pub(crate) fn collect<'a>(rings: impl Iterator<Item = &'a DriverShared>) -> RuntimeMetrics {
+        let mut m = RuntimeMetrics::default();
+        for (i, ring) in rings.enumerate() {
+            if i == 0 {
+                let flags = ring.flags();
+                m.single_issuer = flags.single_issuer;
+                m.defer_taskrun = flags.defer_taskrun;
+                m.coop_taskrun = flags.coop_taskrun;
+                m.ext_arg = flags.ext_arg;
+                m.provided_buffers = ring.pool().is_some();
+            }
+            let c = ring.counters();
+            m.io_uring_enters += c.enters;
+            m.ops_submitted += c.ops_submitted;
+            m.ops_completed += c.ops_completed;
+            m.parks += c.parks;
+        }
+        m
+    }
+}

@@ -1,0 +1,302 @@
+//! What the workers share ([`Shared`]): each worker's remote face (its
+//! stealer, its waker, its timer request queues), the injector, the idle
+//! counts, the owned-task list and the shutdown flag; and the
+//! [`Schedule`] implementation through which the task core reaches the
+//! scheduler.
+
+use std::any::Any;
+use std::io;
+use std::sync::Arc as StdArc;
+use std::time::Duration;
+
+use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use crate::loom::sync::Arc;
+use crate::task::core::list::OwnedTasks;
+use crate::task::core::{Notified, RawTask, Schedule, TaskInfo};
+use crate::time::core::{Clock, TimerQueues, TimerShared};
+
+use super::idle::Idle;
+use super::run_queue;
+use super::worker::WorkerParts;
+use super::worker_park::{self, WorkerWaker};
+use super::Config;
+
+/// Owned-list shards for tasks spawned from outside the workers (each
+/// worker has one of its own).
+#[cfg(not(ferrio_loom))]
+const REMOTE_SHARDS: usize = 4;
+/// Under loom, one: shutdown locks every shard twice per caller, and each
+/// lock is a point loom interleaves (see `remote_shard`).
+#[cfg(ferrio_loom)]
+const REMOTE_SHARDS: usize = 1;
+
+/// What the workers share.
+pub(crate) struct Shared {
+    pub(super) remotes: Box<[WorkerRemote]>,
+    pub(super) injector: run_queue::Injector<Notified>,
+    pub(super) idle: Idle,
+    pub(crate) owned: OwnedTasks,
+    shutdown: AtomicBool,
+    pub(crate) config: Config,
+    /// Time zero of every timer wheel of this runtime.
+    clock: Clock,
+    /// Round-robin choice of a worker for requests from outside.
+    next_remote: AtomicUsize,
+}
+
+/// What other threads may touch of a worker.
+pub(super) struct WorkerRemote {
+    pub(super) stealer: run_queue::Stealer<Notified>,
+    pub(super) waker: WorkerWaker,
+    pub(super) timers: StdArc<TimerQueues>,
+}
+
+impl Shared {
+    /// Creates the shared state and the per-worker parts to move into the
+    /// worker threads.
+    pub(crate) fn new(workers: usize, config: Config) -> io::Result<(Shared, Vec<WorkerParts>)> {
+        let mut remotes = Vec::with_capacity(workers);
+        let mut parts = Vec::with_capacity(workers);
+        for index in 0..workers {
+            let (local, stealer) = run_queue::local();
+            let (park, waker) = worker_park::pair()?;
+            let timers = StdArc::new(TimerQueues::default());
+            remotes.push(WorkerRemote {
+                stealer,
+                waker,
+                timers: timers.clone(),
+            });
+            parts.push(WorkerParts {
+                index,
+                local,
+                park,
+                timers,
+            });
+        }
+        let shared = Shared {
+            remotes: remotes.into_boxed_slice(),
+            injector: run_queue::Injector::new(),
+            idle: Idle::new(workers),
+            owned: OwnedTasks::new(workers + REMOTE_SHARDS),
+            shutdown: AtomicBool::new(false),
+            config,
+            clock: Clock::new(),
+            next_remote: AtomicUsize::new(0),
+        };
+        Ok((shared, parts))
+    }
+
+    fn pick_worker(&self) -> usize {
+        self.next_remote.fetch_add(1, Ordering::Relaxed) % self.remotes.len()
+    }
+
+    /// The runtime's clock, which every wheel counts in.
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Registers a timer from a thread that is not a worker: it goes to a
+    /// worker's queue, and that worker is woken to take it into its wheel
+    /// (and shorten its sleep). Returns the worker; `None` when the
+    /// runtime is shutting down (no wheel will fire the timer: the caller
+    /// ends it at once).
+    pub(crate) fn register_timer_remote(
+        &self,
+        ms: u64,
+        timer: StdArc<TimerShared>,
+    ) -> Option<usize> {
+        if self.is_shutdown() {
+            return None;
+        }
+        let index = self.pick_worker();
+        let remote = &self.remotes[index];
+        // A worker closes its queue when it exits: a registration that
+        // raced past the check above is refused here, or taken in (and
+        // ended) by the worker's shutdown.
+        if !remote.timers.register(ms, timer, || remote.waker.unpark()) {
+            return None;
+        }
+        Some(index)
+    }
+
+    /// Timers in the workers' wheels or queued for them (for tests).
+    #[cfg(test)]
+    pub(crate) fn timers_registered(&self) -> usize {
+        self.remotes.iter().map(|r| r.timers.registered()).sum()
+    }
+
+    /// Removes a timer from worker `index`'s wheel: directly when called on
+    /// that worker, else through its cancellation queue (drained at its
+    /// next maintenance, or at once if it sleeps: it is woken).
+    pub(crate) fn cancel_timer(&self, index: usize, key: u64) {
+        let local = crate::context::with_worker(|w| match w {
+            Some(w) if std::ptr::eq(Arc::as_ptr(w.shared()), self) && w.index() == index => {
+                w.time().cancel(key);
+                true
+            }
+            _ => false,
+        });
+        if !local {
+            let remote = &self.remotes[index];
+            remote.timers.cancel(key, || remote.waker.unpark());
+        }
+    }
+
+    /// The ring an operation started off the workers goes to (through
+    /// its remote queue).
+    #[cfg(not(ferrio_loom))]
+    pub(crate) fn remote_ring(&self) -> io::Result<StdArc<crate::driver::DriverShared>> {
+        if self.is_shutdown() {
+            return Err(io::Error::other(
+                "ferrio: the runtime is shutting down; no new I/O can start",
+            ));
+        }
+        Ok(self.remotes[self.pick_worker()].waker.clone())
+    }
+
+    /// Each worker ring's shared part (counters; tests).
+    #[cfg(not(ferrio_loom))]
+    pub(crate) fn each_ring(&self) -> impl Iterator<Item = &crate::driver::DriverShared> {
+        self.remotes.iter().map(|r| &*r.waker)
+    }
+
+    /// Binds a new task into the owned list: into the spawning worker's
+    /// shard, or a remote one.
+    pub(crate) fn bind(&self, task: RawTask) -> Result<(), RawTask> {
+        let workers = self.remotes.len();
+        let hint = crate::context::with_worker(|w| match w {
+            Some(w) if std::ptr::eq(Arc::as_ptr(w.shared()), self) => w.index(),
+            _ => workers + remote_shard(&task),
+        });
+        self.owned.bind(task, hint)
+    }
+
+    pub(crate) fn num_workers(&self) -> usize {
+        self.remotes.len()
+    }
+
+    /// Schedules from a thread that is not one of our workers.
+    fn schedule_remote(&self, task: Notified) {
+        self.injector.push(task);
+        // Pairs with the SeqCst store in `begin_shutdown`: either the
+        // runtime's final drain sees our push, or we see the shutdown and
+        // drain ourselves (a notification queued after shutdown would
+        // otherwise keep `Shared` alive through its task: a cycle).
+        fence(Ordering::SeqCst);
+        if self.is_shutdown() {
+            self.drain_injector();
+        } else {
+            self.notify_parked();
+        }
+    }
+
+    /// Wakes one sleeping worker if nobody is searching.
+    pub(super) fn notify_parked(&self) {
+        // Pairs with the fence in `Worker::park`: either the last searcher
+        // sees our push, or we see it gone and wake a sleeper.
+        fence(Ordering::SeqCst);
+        if let Some(index) = self.idle.worker_to_notify() {
+            self.remotes[index].waker.unpark();
+        }
+    }
+
+    pub(super) fn has_pending_work(&self) -> bool {
+        !self.injector.is_empty() || self.remotes.iter().any(|r| !r.stealer.is_empty())
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Ordering::SeqCst)
+    }
+
+    /// Starts shutdown: workers notice, drop every task, drain, and exit.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        self.owned.close();
+        for r in self.remotes.iter() {
+            r.waker.unpark();
+        }
+    }
+
+    /// Drops every task still listed (its future is dropped exactly once).
+    /// Every worker and the runtime's owner may call this; each shard is
+    /// drained by whoever gets there first.
+    pub(crate) fn shutdown_tasks(&self, start: usize) {
+        self.owned.close();
+        let n = self.owned.num_shards();
+        for i in 0..n {
+            for task in self.owned.drain_shard((start + i) % n) {
+                task.shutdown();
+            }
+        }
+    }
+
+    /// Drops the notifications left in the injector (after all workers
+    /// stopped).
+    pub(crate) fn drain_injector(&self) {
+        // `pop` gives up on contention; loop until the queue is empty.
+        while !self.injector.is_empty() {
+            drop(self.injector.pop());
+        }
+    }
+
+    /// Tasks spawned and not yet done.
+    pub(crate) fn num_tasks(&self) -> usize {
+        let mut n = 0;
+        self.owned.for_each(|t| {
+            if !t.header().state.load().is_complete() {
+                n += 1;
+            }
+        });
+        n
+    }
+}
+
+/// The owned-list shard (past the workers' own) of a task spawned from
+/// outside the workers: spread by task id.
+#[cfg(not(ferrio_loom))]
+fn remote_shard(task: &RawTask) -> usize {
+    task.id().as_u64() as usize % REMOTE_SHARDS
+}
+
+/// Under loom, the only one (`REMOTE_SHARDS`), whatever the id: task ids
+/// come from a process-wide
+/// counter (`loom::plain`) that keeps counting across a model's
+/// executions, and loom replays each execution's schedule assuming the
+/// code does the same thing every time. A shard picked by id made a
+/// replay lock a different mutex than the recorded run, and loom then
+/// handed a load a store its coherence rules forbid, tripping its
+/// internal `match_load_to_stores` assertion (loom 0.7.3; see
+/// loom-tests/src/lib.rs, "Loom strategy").
+#[cfg(ferrio_loom)]
+fn remote_shard(_task: &RawTask) -> usize {
+    0
+}
+
+/// The scheduler as the task core sees it: every task of a runtime holds
+/// a clone of this `Arc`.
+impl Schedule for Arc<Shared> {
+    fn schedule(&self, task: Notified, is_yield: bool) {
+        crate::context::with_worker(|worker| match worker {
+            Some(w) if Arc::ptr_eq(w.shared(), self) => w.schedule_local(task, is_yield),
+            _ => self.schedule_remote(task),
+        })
+    }
+
+    fn release(&self, task: RawTask) -> bool {
+        self.owned.remove(task)
+    }
+
+    fn unhandled_panic(&self, info: &TaskInfo, payload: &(dyn Any + Send)) {
+        (self.config.on_task_panic)(info, payload)
+    }
+
+    fn slow_poll_threshold(&self) -> Option<Duration> {
+        self.config.slow_poll.as_ref().map(|(t, _)| *t)
+    }
+
+    fn report_slow_poll(&self, info: &TaskInfo, took: Duration) {
+        if let Some((_, report)) = &self.config.slow_poll {
+            report(info, took)
+        }
+    }
+}

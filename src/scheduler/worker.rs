@@ -1,0 +1,286 @@
+//! One worker: its queues, its LIFO slot, its time driver and its park;
+//! the loop that finds work, runs it, steals, and parks.
+
+use std::cell::Cell;
+use std::io;
+use std::sync::Arc as StdArc;
+use std::time::{Duration, Instant};
+
+use crate::loom::sync::atomic::{fence, Ordering};
+use crate::loom::sync::Arc;
+use crate::task::core::Notified;
+use crate::time::core::{TimeDriver, TimerQueues};
+
+use super::run_queue;
+use super::shared::Shared;
+use super::worker_park::{self, ParkBuilder, WorkerPark};
+use super::{GLOBAL_QUEUE_INTERVAL, MAX_LIFO_POLLS};
+
+/// The parts of a worker made on the runtime's thread, moved into the
+/// worker's thread and built into a [`Worker`] there.
+pub(crate) struct WorkerParts {
+    pub(super) index: usize,
+    pub(super) local: run_queue::Local<Notified>,
+    pub(super) park: ParkBuilder,
+    pub(super) timers: StdArc<TimerQueues>,
+}
+
+impl WorkerParts {
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Creates the worker, with its park (its ring), on the calling
+    /// thread, which is the thread that will run it.
+    pub(crate) fn build(self, shared: Arc<Shared>) -> io::Result<Worker> {
+        let park = self
+            .park
+            .build(shared.config.simulate_setup_error, shared.config.recv_pool)?;
+        Ok(Worker::new(
+            shared,
+            self.index,
+            self.local,
+            park,
+            self.timers,
+        ))
+    }
+}
+
+/// A worker, living on its thread's stack for the length of `run`.
+pub(crate) struct Worker {
+    shared: Arc<Shared>,
+    index: usize,
+    local: run_queue::Local<Notified>,
+    lifo: Cell<Option<Notified>>,
+    lifo_polls: Cell<u8>,
+    is_searching: Cell<bool>,
+    tick: Cell<u32>,
+    rng: Cell<u64>,
+    park: WorkerPark,
+    time: TimeDriver,
+}
+
+impl Worker {
+    fn new(
+        shared: Arc<Shared>,
+        index: usize,
+        local: run_queue::Local<Notified>,
+        park: WorkerPark,
+        timers: StdArc<TimerQueues>,
+    ) -> Worker {
+        let seed =
+            0x9E37_79B9_7F4A_7C15u64 ^ (index as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        Worker {
+            shared,
+            index,
+            local,
+            lifo: Cell::new(None),
+            lifo_polls: Cell::new(0),
+            is_searching: Cell::new(false),
+            tick: Cell::new(0),
+            rng: Cell::new(seed),
+            park,
+            time: TimeDriver::new(timers),
+        }
+    }
+
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The scheduler this worker belongs to.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// This worker's timers.
+    pub(crate) fn time(&self) -> &TimeDriver {
+        &self.time
+    }
+
+    /// This worker's io_uring driver.
+    #[cfg(not(ferrio_loom))]
+    pub(crate) fn driver(&self) -> &crate::driver::Driver {
+        &self.park
+    }
+
+    /// Takes queued timer requests, advances the wheel to now and fires
+    /// what is due.
+    fn process_timers(&self) {
+        self.time.process(|| self.shared.clock().now_ms());
+    }
+
+    /// How long the worker may sleep before its next timer is due.
+    fn park_timeout(&self) -> Option<Duration> {
+        let next = self.time.next_deadline()?;
+        Some(
+            self.shared
+                .clock()
+                .instant_of(next)
+                .saturating_duration_since(Instant::now()),
+        )
+    }
+
+    /// Timers, submissions, completions.
+    fn maintain(&self) {
+        self.process_timers();
+        worker_park::maintain(&self.park);
+    }
+
+    fn has_local_work(&self) -> bool {
+        let lifo = self.lifo.take();
+        let some = lifo.is_some();
+        self.lifo.set(lifo);
+        some || !self.local.is_empty()
+    }
+
+    /// The worker loop. Returns after shutdown, with every task it held
+    /// dropped.
+    pub(crate) fn run(&self) {
+        while !self.shared.is_shutdown() {
+            if let Some(task) = self.next_task() {
+                // A worker woken by a notification starts out counted as
+                // searching; having found work, it must stop counting as
+                // one, or notifications stay silenced while it runs.
+                self.end_search();
+                task.run();
+                continue;
+            }
+            if let Some(task) = self.steal_work() {
+                task.run();
+                continue;
+            }
+            self.park();
+        }
+        self.shutdown();
+    }
+
+    pub(super) fn schedule_local(&self, task: Notified, is_yield: bool) {
+        if is_yield {
+            self.local.push(task);
+        } else {
+            match self.lifo.replace(Some(task)) {
+                None => return,
+                Some(prev) => self.local.push(prev),
+            }
+        }
+        // Something stealable was added: let a sleeper come and take it.
+        self.shared.notify_parked();
+    }
+
+    fn next_task(&self) -> Option<Notified> {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        if tick % GLOBAL_QUEUE_INTERVAL == 0 {
+            self.maintain();
+            if let Some(task) = self.shared.injector.pop() {
+                return Some(task);
+            }
+        }
+        if let Some(task) = self.lifo.take() {
+            let polls = self.lifo_polls.get();
+            if polls < MAX_LIFO_POLLS {
+                self.lifo_polls.set(polls + 1);
+                return Some(task);
+            }
+            // A ping-pong pair would otherwise live in the LIFO slot
+            // forever: send it to the back of the queue.
+            self.local.push(task);
+        }
+        self.lifo_polls.set(0);
+        if let Some(task) = self.local.pop() {
+            return Some(task);
+        }
+        self.shared.injector.steal_into(&self.local)
+    }
+
+    fn next_random(&self, n: usize) -> usize {
+        // xorshift64*
+        let mut x = self.rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.set(x);
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as usize % n
+    }
+
+    /// Steals from siblings (starting at a random one), then the injector.
+    fn steal_work(&self) -> Option<Notified> {
+        if !self.is_searching.get() {
+            if !self.shared.idle.to_searching() {
+                return None;
+            }
+            self.is_searching.set(true);
+        }
+        let n = self.shared.remotes.len();
+        let start = self.next_random(n);
+        let found = (0..n)
+            .map(|i| (start + i) % n)
+            .filter(|&i| i != self.index)
+            .find_map(|i| self.shared.remotes[i].stealer.steal_into(&self.local))
+            .or_else(|| self.shared.injector.steal_into(&self.local));
+        if found.is_some() {
+            self.end_search();
+        }
+        found
+    }
+
+    /// Leaves the searching state; the last searcher to find work wakes
+    /// another worker to look for more (the cascade).
+    fn end_search(&self) {
+        if self.is_searching.replace(false) && self.shared.idle.stop_searching() {
+            self.shared.notify_parked();
+        }
+    }
+
+    fn park(&self) {
+        // Due timers may have work for us. Finished I/O is left to the
+        // park itself: its one `io_uring_enter` submits what is pending
+        // and returns at once if any of it completed inline, where a
+        // separate submit first would cost a second system call.
+        self.process_timers();
+        if self.has_local_work() {
+            return;
+        }
+        let was_searching = self.is_searching.replace(false);
+        let last_searcher = self.shared.idle.to_parked(self.index, was_searching);
+        // Pairs with the fence in `notify_parked`.
+        fence(Ordering::SeqCst);
+        if last_searcher && self.shared.has_pending_work() {
+            self.shared.notify_parked();
+        }
+        if !self.shared.is_shutdown() {
+            worker_park::park(&self.park, self.park_timeout());
+            self.process_timers();
+        }
+        if !self.shared.idle.unpark_self(self.index) {
+            // A notifier picked us and counted us as searching.
+            self.is_searching.set(true);
+        }
+    }
+
+    /// Drops the notifications in the LIFO slot and the local queue (their
+    /// tasks are complete or being shut down).
+    fn drop_queued(&self) {
+        drop(self.lifo.take());
+        while let Some(task) = self.local.pop() {
+            drop(task);
+        }
+    }
+
+    fn shutdown(&self) {
+        if self.is_searching.replace(false) {
+            self.shared.idle.stop_searching();
+        }
+        self.shared.shutdown_tasks(self.index);
+        self.drop_queued();
+        // No task is left here to register a timer; block_on threads
+        // waiting on ours are released now, before the bounded wait below.
+        self.time.shutdown();
+        // Every task is gone: cancel what is still in flight on our ring
+        // and wait (bounded) until the kernel has let go of every buffer.
+        worker_park::shutdown(&self.park);
+        // Completions delivered while draining may have queued wake-ups.
+        self.drop_queued();
+    }
+}

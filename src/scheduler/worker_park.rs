@@ -1,0 +1,85 @@
+//! Where a worker sleeps when it has nothing to do, and what wakes it.
+//!
+//! Normally the worker's io_uring ring: [`WorkerPark`] is its
+//! `driver::Driver` (sleeping in `io_uring_enter`) and [`WorkerWaker`] the
+//! ring's shared part (an eventfd write, paid only when the worker is
+//! parked). Under loom, which cannot run io_uring, the condition-variable
+//! `park::Parker` with the same state protocol (`park::ParkState`).
+//!
+//! A ring must be created on the thread that will use it (single issuer),
+//! so a worker's park is made in two steps: [`pair`] on the runtime's
+//! thread gives the waker (which other threads need at once) and a
+//! [`ParkBuilder`], which the worker turns into its park on its own thread.
+
+#[cfg(not(ferrio_loom))]
+mod imp {
+    use crate::driver::{Driver, DriverShared, SetupHook};
+    use std::io;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    pub(crate) type WorkerPark = Driver;
+    pub(crate) type WorkerWaker = Arc<DriverShared>;
+    pub(crate) struct ParkBuilder(Arc<DriverShared>);
+
+    pub(crate) fn pair() -> io::Result<(ParkBuilder, WorkerWaker)> {
+        let shared = DriverShared::new()?;
+        Ok((ParkBuilder(shared.clone()), shared))
+    }
+
+    impl ParkBuilder {
+        /// Creates the worker's ring, on the worker's own thread.
+        pub(crate) fn build(
+            self,
+            simulate: SetupHook,
+            pool: (u16, usize),
+        ) -> io::Result<WorkerPark> {
+            Driver::new(self.0, simulate, pool)
+        }
+    }
+
+    pub(crate) fn park(p: &WorkerPark, timeout: Option<Duration>) {
+        p.park(timeout);
+    }
+    pub(crate) fn maintain(p: &WorkerPark) {
+        p.maintain();
+    }
+    pub(crate) fn shutdown(p: &WorkerPark) {
+        p.shutdown();
+    }
+}
+
+#[cfg(ferrio_loom)]
+mod imp {
+    use crate::park::{Parker, Unparker};
+    use std::io;
+    use std::time::Duration;
+
+    pub(crate) type WorkerPark = Parker;
+    pub(crate) type WorkerWaker = Unparker;
+    pub(crate) struct ParkBuilder(Parker);
+
+    pub(crate) fn pair() -> io::Result<(ParkBuilder, WorkerWaker)> {
+        let p = Parker::new();
+        let u = p.unparker();
+        Ok((ParkBuilder(p), u))
+    }
+
+    impl ParkBuilder {
+        pub(crate) fn build(
+            self,
+            _simulate: Option<i32>,
+            _pool: (u16, usize),
+        ) -> io::Result<WorkerPark> {
+            Ok(self.0)
+        }
+    }
+
+    pub(crate) fn park(p: &WorkerPark, timeout: Option<Duration>) {
+        p.park(timeout);
+    }
+    pub(crate) fn maintain(_: &WorkerPark) {}
+    pub(crate) fn shutdown(_: &WorkerPark) {}
+}
+
+pub(crate) use imp::{maintain, pair, park, shutdown, ParkBuilder, WorkerPark, WorkerWaker};
