@@ -162,36 +162,6 @@ impl Unparker {
     }
 }
 
-/// The idle/searching accounting (`scheduler::idle`).
-pub struct Idle(crate::scheduler::idle::Idle);
-
-impl Idle {
-    /// Accounting for `workers` workers, all unparked.
-    pub fn new(workers: usize) -> Idle {
-        Idle(crate::scheduler::idle::Idle::new(workers))
-    }
-    /// See `Idle::worker_to_notify`.
-    pub fn worker_to_notify(&self) -> Option<usize> {
-        self.0.worker_to_notify()
-    }
-    /// See `Idle::to_searching`.
-    pub fn to_searching(&self) -> bool {
-        self.0.to_searching()
-    }
-    /// See `Idle::stop_searching`.
-    pub fn stop_searching(&self) -> bool {
-        self.0.stop_searching()
-    }
-    /// See `Idle::to_parked`.
-    pub fn to_parked(&self, index: usize, is_searching: bool) -> bool {
-        self.0.to_parked(index, is_searching)
-    }
-    /// See `Idle::unpark_self`.
-    pub fn unpark_self(&self, index: usize) -> bool {
-        self.0.unpark_self(index)
-    }
-}
-
 /// The driver's park protocol (`park::ParkState`).
 pub struct ParkState(crate::park::ParkState);
 
@@ -261,8 +231,8 @@ impl OpCell {
     /// The future polls: `Some((res, last))` when a result is there.
     pub fn poll(&self) -> Option<(i32, bool)> {
         match self.0.poll(std::task::Waker::noop()) {
-            crate::driver::op::Poll::Pending => None,
-            crate::driver::op::Poll::Ready { completion, last } => Some((completion.res, last)),
+            crate::driver::op::OpPoll::Pending => None,
+            crate::driver::op::OpPoll::Ready { completion, last } => Some((completion.res, last)),
         }
     }
     /// The future is dropped; true when the op was still in flight (its
@@ -430,9 +400,9 @@ impl RemoteTimers {
 /// runtime's.
 pub fn group_spawn<E, F>(
     scheduler: &TestScheduler,
-    spawner: &crate::GroupSpawner<E>,
+    spawner: &crate::combinators::GroupSpawner<E>,
     future: F,
-) -> Result<(), crate::GroupClosed>
+) -> Result<(), crate::combinators::GroupClosed>
 where
     E: Send + 'static,
     F: Future<Output = Result<(), E>> + Send + 'static,
@@ -622,8 +592,8 @@ impl ModelOp {
     /// The future polls: `Some(res)` once the op has completed.
     pub fn poll(&self) -> Option<i32> {
         match self.cell.poll(std::task::Waker::noop()) {
-            crate::driver::op::Poll::Pending => None,
-            crate::driver::op::Poll::Ready { completion, .. } => Some(completion.res),
+            crate::driver::op::OpPoll::Pending => None,
+            crate::driver::op::OpPoll::Ready { completion, .. } => Some(completion.res),
         }
     }
 

@@ -79,7 +79,7 @@ impl File {
     /// Gives the descriptor back as a standard file together with the
     /// bytes the `AsyncRead` side read from it and did not hand out yet.
     pub fn into_std_parts(self) -> io::Result<(std::fs::File, Vec<u8>)> {
-        let (fd, received) = self.inner.into_parts()?;
+        let (fd, received) = self.inner.into_fd_and_received()?;
         Ok((fd.into(), received))
     }
 

@@ -73,10 +73,9 @@ mod tests;
 use std::future::Future;
 
 pub use combinators::{
-    as_completed, gather, shield, try_gather, wait, wait_results, AsCompleted, ChildFailure,
-    EmptyWait, Gather, GroupClosed, GroupError, GroupSpawner, ReturnWhen, TaskGroup, TryGather,
+    as_completed, gather, shield, try_gather, wait, wait_results, GroupError, ReturnWhen, TaskGroup,
 };
-pub use runtime::{Builder, Handle, Runtime, RuntimeMetrics};
+pub use runtime::{Handle, Runtime};
 #[cfg(not(ferrio_loom))]
 pub use streams::{
     open_connection, open_unix_connection, start_server, start_unix_server, IncompleteReadError,

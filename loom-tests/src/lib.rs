@@ -8,7 +8,7 @@
 //! cell, thread and thread-local for loom's; a namespaced cfg keeps other
 //! crates (crossbeam, tokio) on their normal code. `src/__loom.rs` exposes, only
 //! under that cfg, a single-queue `TestScheduler` driving the real task code,
-//! the real `Parker`, `ParkState`, `Idle`, op cell and timer protocol. Under
+//! the real `Parker`, `ParkState`, op cell and time driver. Under
 //! loom, workers park on the condvar parker (loom cannot run io_uring); the
 //! ring's park protocol is modelled on `ParkState` with the eventfd as a
 //! counter. Models in `loom-tests/tests/`:
@@ -25,7 +25,6 @@
 //! | `task::panicking_detached_task_is_reported_once` | panic report vs handle drop |
 //! | `task::concurrent_future_result_hand_off_to_a_blocked_thread` | `ConcurrentFuture::result` parked on a thread vs completion |
 //! | `park::unpark_is_never_lost`, `park::two_unparks_one_park` | parker |
-//! | `park::idle_protocol_{one,two}_workers_no_lost_wakeup` | push + notify vs search + park (the worker loop's steps copied, over the real `Idle` and `Parker`) |
 //! | `runtime::block_on_spawned_task_returns_its_value` | the whole runtime, one worker: `spawn` from `block_on` (injector, `schedule_remote`), the worker's run/park, the join wake-up, shutdown (3,199 interleavings) |
 //! | `runtime::task_spawned_from_outside_while_workers_idle_is_run` | two workers starting up and going idle vs a spawn from outside: a lost wake-up is a loom deadlock (bound 1: 5,376; fails without `Worker::park`'s last-searcher re-check) |
 //! | `runtime::tasks_spawned_from_a_task_run_once_with_a_stealing_worker` | LIFO slot → local queue → the other worker steals: each child once, results back; asserts some execution really steals (bound 1: 7,536, 2,136 of them steal) |
@@ -54,8 +53,11 @@
 //! | `group::group_abort_vs_spawn_leaves_no_child` | a child's failure (abort) vs a spawn under way |
 //!
 //! They run in release with `LOOM_MAX_PREEMPTIONS=2` in well under a minute;
-//! CI also runs the two deepest (`task::join_waker_hand_off`,
-//! `park::idle_protocol_two_workers_no_lost_wakeup`) at bound 4 (about 40 s).
+//! CI also runs `task::join_waker_hand_off` at bound 4 and the two-worker
+//! `runtime::task_spawned_from_outside_while_workers_idle_is_run` (the
+//! shipped idle/park/notify protocol) at bound 2 (667,264 interleavings,
+//! about 1.5 minutes). Every model calls shipped functions; none copies a
+//! protocol's steps.
 //! Not modelled yet: the blocking pool's idle-thread claim (a SeqCst fence
 //! pairing plus counters under its mutex, on std types and crossbeam's
 //! injector, which loom cannot see).

@@ -20,22 +20,27 @@ fn runtime(workers: usize) -> Runtime {
     Runtime::builder().worker_threads(workers).build().unwrap()
 }
 
-/// The preemption bound of the two-worker models: at most 1, whatever
-/// `LOOM_MAX_PREEMPTIONS` asks. Two real workers idling, stealing and
-/// shutting down next to the owner's thread make about 240 branch points
-/// per execution; at bound 2 the spawn-from-outside model takes 651,704
-/// interleavings (about 2.5 minutes in release, passing), at bound 1 a
-/// few thousand. Bound 1 already reaches the lost wake-up that a missing
+/// The preemption bound of the two-worker models: at most 1 (or
+/// `FERRIO_LOOM_TWO_WORKER_BOUND`), whatever `LOOM_MAX_PREEMPTIONS` asks.
+/// Two real workers idling, stealing and shutting down next to the
+/// owner's thread make about 240 branch points per execution; at bound 2
+/// the spawn-from-outside model takes 667,264 interleavings (about 1.5
+/// minutes in release: CI's deep step runs it so), at bound 1 a few
+/// thousand. Bound 1 already reaches the lost wake-up that a missing
 /// last-searcher re-check in `Worker::park` causes.
-const TWO_WORKER_BOUND: usize = 1;
+fn two_worker_bound() -> usize {
+    std::env::var("FERRIO_LOOM_TWO_WORKER_BOUND")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
 
-/// Runs `f` under loom at `TWO_WORKER_BOUND` and prints how many
+/// Runs `f` under loom at `two_worker_bound()` and prints how many
 /// executions it took (`Builder::check` does not log it).
 fn model_two_workers(name: &str, f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
-    let bound = builder
-        .preemption_bound
-        .map_or(TWO_WORKER_BOUND, |b| b.min(TWO_WORKER_BOUND));
+    let cap = two_worker_bound();
+    let bound = builder.preemption_bound.map_or(cap, |b| b.min(cap));
     builder.preemption_bound = Some(bound);
     let executions = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = executions.clone();

@@ -80,8 +80,8 @@ impl<K: OpKind> Future for Op<K> {
             return Poll::Pending;
         };
         match cell.poll(cx.waker()) {
-            op::Poll::Pending => Poll::Pending,
-            op::Poll::Ready { completion, .. } => {
+            op::OpPoll::Pending => Poll::Pending,
+            op::OpPoll::Ready { completion, .. } => {
                 this.cell = None;
                 this.ring = None;
                 let kind = this.kind.take().expect("kind present");
@@ -109,7 +109,7 @@ impl<K: OpKind> Op<K> {
         let waker = std::task::Waker::from(Arc::new(ThreadWaker(thread)));
         let deadline = std::time::Instant::now() + CANCEL_WAIT;
         loop {
-            if let op::Poll::Ready { completion, .. } = cell.poll(&waker) {
+            if let op::OpPoll::Ready { completion, .. } = cell.poll(&waker) {
                 self.cell = None;
                 self.ring = None;
                 let kind = self.kind.take().expect("kind present");
@@ -217,8 +217,8 @@ impl<K: MultiKind> MultiOp<K> {
             return Poll::Pending;
         };
         match cell.poll(cx.waker()) {
-            op::Poll::Pending => Poll::Pending,
-            op::Poll::Ready { completion, last } => {
+            op::OpPoll::Pending => Poll::Pending,
+            op::OpPoll::Ready { completion, last } => {
                 if last {
                     let throttled = cell.throttled();
                     self.cell = None;

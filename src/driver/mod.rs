@@ -110,8 +110,14 @@ pub(crate) mod pool;
 pub(crate) mod remote;
 #[cfg(not(ferrio_loom))]
 mod ring;
+#[cfg(not(ferrio_loom))]
+mod setup;
+#[cfg(not(ferrio_loom))]
+mod user_data;
 
 #[cfg(not(ferrio_loom))]
 pub(crate) use future::{MultiKind, MultiOp, Op, OpKind};
 #[cfg(not(ferrio_loom))]
 pub(crate) use ring::*;
+#[cfg(not(ferrio_loom))]
+pub(crate) use setup::{probe, SetupHook};

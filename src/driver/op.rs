@@ -8,12 +8,16 @@
 //! as `user_data` is that `Arc`'s reference, given up when the last CQE of
 //! the operation arrives.
 //!
-//! States (under the cell's mutex):
-//! - waiting: results not yet complete; `waker` is the future's;
-//! - done: the final CQE arrived; results wait for the future;
-//! - abandoned: the future was dropped early; its resources sit in the
+//! States (`Lifecycle`, under the cell's mutex):
+//! - `Waiting`: more CQEs will come; the waker is the future's;
+//! - `Finished`: the final CQE arrived; results wait for the future;
+//! - `Abandoned`: the future was dropped early; its resources sit in the
 //!   cell and are freed by the final CQE (an fd produced after abandonment
-//!   is closed).
+//!   is closed), which moves the cell to `Finished`.
+//!
+//! Beside the state, flags of the remote queue (`queued`), of a kept
+//! cancellation (`cancel_requested`) and of multi-shot backpressure
+//! (`limit`, `throttled`).
 //!
 //! Multi-shot operations deliver several CQEs (`IORING_CQE_F_MORE`); they
 //! queue in `results` until the future takes them.
@@ -49,14 +53,20 @@ pub(crate) trait Recycle: Send + Sync {
     fn recycle(&self, bid: u16);
 }
 
-#[derive(Default)]
+/// Where an operation is in its life (see the module docs).
+enum Lifecycle {
+    /// More CQEs will come; the future's waker, once it polled.
+    Waiting(Option<Waker>),
+    /// No more CQEs will come.
+    Finished,
+    /// The future was dropped in flight: its resources, freed by the
+    /// final CQE.
+    Abandoned(Box<dyn Any + Send>),
+}
+
 struct OpState {
     results: VecDeque<Completion>,
-    /// No more CQEs will come.
-    finished: bool,
-    waker: Option<Waker>,
-    /// Resources of a dropped future, freed by the final CQE.
-    abandoned: Option<Box<dyn Any + Send>>,
+    lifecycle: Lifecycle,
     /// Results of this op are file descriptors: close any nobody takes.
     yields_fd: bool,
     /// Results may carry provided buffers: give back any nobody takes.
@@ -85,7 +95,7 @@ pub(crate) struct OpCell {
 }
 
 /// What the future sees when it polls.
-pub(crate) enum Poll {
+pub(crate) enum OpPoll {
     Pending,
     /// One result; `last` when no more will come.
     Ready {
@@ -102,10 +112,14 @@ impl OpCell {
     ) -> Arc<OpCell> {
         Arc::new(OpCell {
             state: Mutex::new(OpState {
-                waker: Some(waker),
+                results: VecDeque::new(),
+                lifecycle: Lifecycle::Waiting(Some(waker)),
                 yields_fd,
                 recycler,
-                ..OpState::default()
+                limit: 0,
+                throttled: false,
+                queued: false,
+                cancel_requested: false,
             }),
         })
     }
@@ -119,19 +133,26 @@ impl OpCell {
     pub(crate) fn complete(&self, c: Completion, more: bool) -> bool {
         let mut st = self.lock();
         let last = !more;
-        if st.abandoned.is_some() {
+        if let Lifecycle::Abandoned(_) = st.lifecycle {
             st.release(c);
             if last {
-                st.finished = true;
-                let resources = st.abandoned.take();
+                let old = std::mem::replace(&mut st.lifecycle, Lifecycle::Finished);
                 drop(st);
-                drop(resources);
+                if let Lifecycle::Abandoned(resources) = old {
+                    // The kernel is done with them: free them now.
+                    drop(resources);
+                }
             }
             return last;
         }
         st.results.push_back(c);
-        st.finished = last;
-        let waker = st.waker.take();
+        let waker = match &mut st.lifecycle {
+            Lifecycle::Waiting(w) => w.take(),
+            _ => None,
+        };
+        if last {
+            st.lifecycle = Lifecycle::Finished;
+        }
         drop(st);
         if let Some(w) = waker {
             w.wake();
@@ -150,7 +171,7 @@ impl OpCell {
     #[cfg_attr(ferrio_loom, allow(dead_code))]
     pub(crate) fn take_throttle(&self) -> bool {
         let mut st = self.lock();
-        if st.limit > 0 && !st.throttled && st.abandoned.is_none() && st.results.len() >= st.limit {
+        if st.limit > 0 && !st.throttled && !st.is_abandoned() && st.results.len() >= st.limit {
             st.throttled = true;
             return true;
         }
@@ -164,17 +185,19 @@ impl OpCell {
     }
 
     /// The future polls: takes the next result, or registers `waker`.
-    pub(crate) fn poll(&self, waker: &Waker) -> Poll {
+    pub(crate) fn poll(&self, waker: &Waker) -> OpPoll {
         let mut st = self.lock();
         if let Some(completion) = st.results.pop_front() {
-            let last = st.finished && st.results.is_empty();
-            return Poll::Ready { completion, last };
+            let last = st.is_finished() && st.results.is_empty();
+            return OpPoll::Ready { completion, last };
         }
-        match &st.waker {
-            Some(w) if w.will_wake(waker) => {}
-            _ => st.waker = Some(waker.clone()),
+        if let Lifecycle::Waiting(registered) = &mut st.lifecycle {
+            match registered {
+                Some(w) if w.will_wake(waker) => {}
+                _ => *registered = Some(waker.clone()),
+            }
         }
-        Poll::Pending
+        OpPoll::Pending
     }
 
     /// The future is dropped. If the operation is still in flight, its
@@ -185,17 +208,20 @@ impl OpCell {
     /// is closed).
     pub(crate) fn abandon(&self, resources: Box<dyn Any + Send>) -> bool {
         let mut st = self.lock();
-        st.waker = None;
         while let Some(c) = st.results.pop_front() {
             st.release(c);
         }
-        if st.finished {
+        if st.is_finished() {
             drop(st);
             drop(resources);
             false
         } else {
-            st.abandoned = Some(resources);
-            !st.queued
+            // Drops the future's waker with the old state.
+            let waiting = std::mem::replace(&mut st.lifecycle, Lifecycle::Abandoned(resources));
+            let submit_cancel = !st.queued;
+            drop(st);
+            drop(waiting);
+            submit_cancel
         }
     }
 
@@ -207,7 +233,7 @@ impl OpCell {
     pub(crate) fn request_cancel(&self) -> bool {
         let mut st = self.lock();
         st.cancel_requested = true;
-        !st.finished && !st.queued
+        !st.is_finished() && !st.queued
     }
 
     /// The op's SQE goes into a remote queue (before the drain can see it).
@@ -220,7 +246,7 @@ impl OpCell {
     /// not be submitted).
     pub(crate) fn begin_submit(&self) -> bool {
         let st = self.lock();
-        st.abandoned.is_none() && !st.cancel_requested
+        !st.is_abandoned() && !st.cancel_requested
     }
 
     /// The drain pushed the SQE. True when the future was dropped (or
@@ -229,11 +255,19 @@ impl OpCell {
     pub(crate) fn end_submit(&self) -> bool {
         let mut st = self.lock();
         st.queued = false;
-        (st.abandoned.is_some() || st.cancel_requested) && !st.finished
+        (st.is_abandoned() || st.cancel_requested) && !st.is_finished()
     }
 }
 
 impl OpState {
+    fn is_finished(&self) -> bool {
+        matches!(self.lifecycle, Lifecycle::Finished)
+    }
+
+    fn is_abandoned(&self) -> bool {
+        matches!(self.lifecycle, Lifecycle::Abandoned(_))
+    }
+
     /// Frees what a completion nobody will take holds: the descriptor it
     /// produced, or the provided buffer it took.
     fn release(&self, c: Completion) {

@@ -1,5 +1,3 @@
-// Over 500 lines: the cold setup path still sits beside the hot
-// submit/reap/park path; it moves to its own file in issue 10.
 //! The io_uring driver: one ring per worker.
 //!
 //! A worker parks by submitting its pending SQEs and waiting for one
@@ -30,24 +28,13 @@ use io_uring::{opcode, squeue, types, IoUring};
 
 use crate::park::ParkState;
 
+use crate::weak_list::WeakList;
+
 use super::op::{Completion, OpCell};
 use super::pool::{BufPool, POOL_GROUP};
 use super::remote::{OpEntry, RemoteQueue, Ring, SubmissionSink};
-use crate::weak_list::WeakList;
-
-/// `user_data` values that are not operation cells (cells are 8-aligned
-/// pointers, so small numbers never collide with them).
-const EVENTFD_TOKEN: u64 = 1;
-const TIMEOUT_TOKEN: u64 = 2;
-const CANCEL_TOKEN: u64 = 3;
-/// Low bit set on a cell pointer: the completion of an `ASYNC_CANCEL`
-/// aimed at that cell. The cancel holds its own reference to the cell, so
-/// the address cannot be reused by another op while the cancel is in
-/// flight (which would cancel the wrong op).
-const CANCEL_TAG: u64 = 1;
-
-/// Submission queue entries per ring; the completion queue is 8× larger.
-const RING_ENTRIES: u32 = 256;
+use super::setup::{build_ring, RingFlags, SetupHook};
+use super::user_data::UserData;
 
 /// How long a worker waits at shutdown for its in-flight operations to
 /// complete after cancelling them all.
@@ -86,7 +73,7 @@ pub(crate) struct RingEntry(squeue::Entry);
 impl RingEntry {
     /// Tags `entry` with `cell`, giving it the kernel's reference.
     pub(crate) fn new(entry: squeue::Entry, cell: Arc<OpCell>) -> RingEntry {
-        RingEntry(entry.user_data(Arc::into_raw(cell) as u64))
+        RingEntry(entry.user_data(UserData::op(cell)))
     }
 
     fn cell_ptr(&self) -> *const OpCell {
@@ -216,19 +203,11 @@ impl SubmissionSink for Driver {
 
     fn push_cancel(&self, cell: Arc<OpCell>) {
         let target = Arc::as_ptr(&cell) as u64;
-        let tagged = Arc::into_raw(cell) as u64 | CANCEL_TAG;
-        let entry = opcode::AsyncCancel::new(target).build().user_data(tagged);
+        let entry = opcode::AsyncCancel::new(target)
+            .build()
+            .user_data(UserData::cancel_of(cell));
         self.push(&entry, false);
     }
-}
-
-/// Which io_uring features the ring got.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct RingFlags {
-    pub(crate) single_issuer: bool,
-    pub(crate) defer_taskrun: bool,
-    pub(crate) coop_taskrun: bool,
-    pub(crate) ext_arg: bool,
 }
 
 /// A worker's ring; lives on (and is only touched by) its thread.
@@ -252,106 +231,6 @@ pub(crate) struct Driver {
     /// cancels them one by one, as kernels before 5.19 require. Dead
     /// entries are pruned as the list grows.
     remote_ops: RefCell<WeakList<OpCell>>,
-}
-
-/// Simulated setup failure (tests of the unavailable path).
-pub(crate) type SetupHook = Option<i32>;
-
-/// Creates a ring, probing flags from the most to the least capable.
-fn build_ring(simulate: SetupHook) -> io::Result<(IoUring, RingFlags)> {
-    if let Some(errno) = simulate {
-        return Err(explain_setup_error(io::Error::from_raw_os_error(errno)));
-    }
-    // (single_issuer, defer_taskrun, coop_taskrun)
-    let attempts = [
-        (true, true, true),
-        (true, false, true),
-        (false, false, true),
-        (false, false, false),
-    ];
-    let mut last = None;
-    for (single, defer, coop) in attempts {
-        let mut b = IoUring::builder();
-        b.setup_cqsize(RING_ENTRIES * 8);
-        if single {
-            b.setup_single_issuer();
-        }
-        if defer {
-            b.setup_defer_taskrun();
-        }
-        if coop {
-            b.setup_coop_taskrun();
-            b.setup_taskrun_flag();
-        }
-        match b.build(RING_ENTRIES) {
-            Ok(ring) => {
-                let ext_arg = ring.params().is_feature_ext_arg();
-                return Ok((
-                    ring,
-                    RingFlags {
-                        single_issuer: single,
-                        defer_taskrun: defer,
-                        coop_taskrun: coop,
-                        ext_arg,
-                    },
-                ));
-            }
-            // An older kernel rejects a flag it does not know: try fewer.
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),
-            Err(e) => return Err(explain_setup_error(e)),
-        }
-    }
-    Err(explain_setup_error(last.unwrap_or_else(|| {
-        io::Error::from_raw_os_error(libc::EINVAL)
-    })))
-}
-
-/// Checks that io_uring can be used here, with a clear error if not.
-pub(crate) fn probe(simulate: SetupHook) -> io::Result<()> {
-    build_ring(simulate).map(drop)
-}
-
-/// Turns a setup error into one that names the cause and the fix.
-pub(crate) fn explain_setup_error(e: io::Error) -> io::Error {
-    let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
-        .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok());
-    let why = match e.raw_os_error() {
-        Some(libc::ENOSYS) => "this kernel has no io_uring (io_uring_setup returned ENOSYS); \
-             ferrio needs Linux 5.11 or newer built with CONFIG_IO_URING"
-            .to_string(),
-        Some(libc::EPERM) => match disabled {
-            Some(2) => "io_uring is disabled by the sysctl kernel.io_uring_disabled=2; \
-                 enable it with `sysctl -w kernel.io_uring_disabled=0`"
-                .to_string(),
-            Some(1) => "io_uring is restricted by the sysctl kernel.io_uring_disabled=1 to \
-                 members of the group in kernel.io_uring_group; add this user to that group or \
-                 set kernel.io_uring_disabled=0"
-                .to_string(),
-            _ => "io_uring_setup was denied (EPERM), most likely by a seccomp profile: \
-                 Docker's and Podman's default profiles block io_uring. Run the container \
-                 with a profile that allows io_uring_setup, io_uring_enter and \
-                 io_uring_register (for example --security-opt seccomp=<profile>), or \
-                 outside such a sandbox"
-                .to_string(),
-        },
-        Some(libc::ENOMEM) => "io_uring_setup failed with ENOMEM: the locked-memory limit \
-             (ulimit -l, RLIMIT_MEMLOCK) is too low for the rings; raise it or use Linux 5.12+ \
-             which accounts rings to the memory cgroup instead"
-            .to_string(),
-        Some(libc::EOPNOTSUPP) | Some(libc::EINVAL) => "io_uring is not supported in this \
-             environment (io_uring_setup returned EOPNOTSUPP/EINVAL), as in some sandboxes \
-             such as gVisor"
-            .to_string(),
-        Some(libc::EMFILE) | Some(libc::ENFILE) => "no file descriptor left for the ring \
-             (EMFILE/ENFILE); raise the open-file limit (ulimit -n)"
-            .to_string(),
-        _ => format!("io_uring_setup failed: {e}"),
-    };
-    io::Error::new(
-        e.kind(),
-        format!("ferrio: io_uring is unavailable: {why} [{e}]"),
-    )
 }
 
 impl Driver {
@@ -506,18 +385,18 @@ impl Driver {
     }
 
     fn deliver(&self, user_data: u64, res: i32, flags: u32) {
-        match user_data {
-            EVENTFD_TOKEN => self.eventfd_armed.set(false),
-            TIMEOUT_TOKEN => self.timeout_armed.set(false),
-            CANCEL_TOKEN => {}
-            tagged if tagged & CANCEL_TAG != 0 => {
-                // SAFETY: a tagged pointer is the reference `push_cancel`
-                // gave to its ASYNC_CANCEL; this is that SQE's only CQE.
-                drop(unsafe { Arc::from_raw((tagged & !CANCEL_TAG) as *const OpCell) });
+        match UserData::decode(user_data) {
+            UserData::Eventfd => self.eventfd_armed.set(false),
+            UserData::Timeout => self.timeout_armed.set(false),
+            UserData::Cancel => {}
+            UserData::CancelOf(cell) => {
+                // SAFETY: `cell` is the reference `push_cancel` gave to its
+                // ASYNC_CANCEL (`UserData::cancel_of`); this is that SQE's
+                // only CQE.
+                drop(unsafe { Arc::from_raw(cell) });
             }
-            ptr => {
+            UserData::Op(cell) => {
                 let more = io_uring::cqueue::more(flags);
-                let cell = ptr as *const OpCell;
                 if !more {
                     // Counted before the wake, so a woken waiter sees it.
                     bump(&self.shared.stats.ops_completed);
@@ -560,7 +439,7 @@ impl Driver {
             8,
         )
         .build()
-        .user_data(EVENTFD_TOKEN);
+        .user_data(UserData::EVENTFD);
         self.push(&entry, false);
         self.eventfd_armed.set(true);
     }
@@ -613,12 +492,12 @@ impl Driver {
         if let (Some(ts), false) = (&ts, self.flags.ext_arg) {
             if !self.timeout_armed.get() {
                 // SAFETY: the timespec lives in the driver until the
-                // timeout's CQE (TIMEOUT_TOKEN) arrives.
+                // timeout's CQE (`UserData::Timeout`) arrives.
                 unsafe { *self.timeout_ts = *ts };
                 let entry = opcode::Timeout::new(self.timeout_ts)
                     .count(1)
                     .build()
-                    .user_data(TIMEOUT_TOKEN);
+                    .user_data(UserData::TIMEOUT);
                 self.push(&entry, false);
                 self.timeout_armed.set(true);
             }
@@ -668,7 +547,7 @@ impl Driver {
         if cancel_any {
             let any = opcode::AsyncCancel2::new(types::CancelBuilder::any())
                 .build()
-                .user_data(CANCEL_TOKEN);
+                .user_data(UserData::CANCEL);
             self.push(&any, false);
         }
         let remote_ops = self.remote_ops.borrow_mut().take_live();
@@ -677,15 +556,15 @@ impl Driver {
             self.push_cancel(cell);
         }
         if self.eventfd_armed.get() {
-            let read = opcode::AsyncCancel::new(EVENTFD_TOKEN)
+            let read = opcode::AsyncCancel::new(UserData::EVENTFD)
                 .build()
-                .user_data(CANCEL_TOKEN);
+                .user_data(UserData::CANCEL);
             self.push(&read, false);
         }
         if self.timeout_armed.get() {
-            let timeout = opcode::TimeoutRemove::new(TIMEOUT_TOKEN)
+            let timeout = opcode::TimeoutRemove::new(UserData::TIMEOUT)
                 .build()
-                .user_data(CANCEL_TOKEN);
+                .user_data(UserData::CANCEL);
             self.push(&timeout, false);
         }
     }

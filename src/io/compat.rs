@@ -340,7 +340,7 @@ impl FdStream {
     /// futures still hold it; they let go when their cancellation
     /// completes), and the bytes received but not yet read
     /// (`PollIo::into_received`).
-    pub(crate) fn into_parts(self) -> io::Result<(std::os::fd::OwnedFd, Vec<u8>)> {
+    pub(crate) fn into_fd_and_received(self) -> io::Result<(std::os::fd::OwnedFd, Vec<u8>)> {
         let FdStream { fd, io, .. } = self;
         let received = io.into_received()?;
         let fd = SharedFd::try_unwrap(fd).or_else(|shared| shared.try_clone())?;
@@ -351,7 +351,7 @@ impl FdStream {
     /// an error (naming `into_std_parts`) if there are any, rather than
     /// losing them.
     pub(crate) fn into_fd(self, what: &str) -> io::Result<std::os::fd::OwnedFd> {
-        let (fd, received) = self.into_parts()?;
+        let (fd, received) = self.into_fd_and_received()?;
         if received.is_empty() {
             return Ok(fd);
         }

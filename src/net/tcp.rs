@@ -355,7 +355,7 @@ impl TcpStream {
     /// });
     /// ```
     pub fn into_std_parts(self) -> io::Result<(std::net::TcpStream, Vec<u8>)> {
-        let (fd, received) = self.inner.into_parts()?;
+        let (fd, received) = self.inner.into_fd_and_received()?;
         Ok((fd.into(), received))
     }
 }

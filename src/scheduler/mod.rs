@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use crate::task::core::TaskInfo;
 
-pub(crate) mod idle;
+mod idle;
 mod launch;
 pub(crate) mod run_queue;
 mod shared;

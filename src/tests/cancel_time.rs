@@ -80,7 +80,7 @@ fn ops() -> Vec<Op> {
 }
 
 fn registered(handle: &Handle) -> usize {
-    handle.shared.timers_registered()
+    super::hooks::timers_registered(handle)
 }
 
 /// Polls `fut` once with the caller's context.

@@ -262,7 +262,7 @@ fn wait_on_nothing_is_an_error() {
             None,
         )
         .await;
-        assert_eq!(r.unwrap_err(), ferrio::EmptyWait);
+        assert_eq!(r.unwrap_err(), ferrio::combinators::EmptyWait);
     });
 }
 

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::common::DropCounter;
-use ferrio::{ChildFailure, GroupClosed, TaskGroup};
+use ferrio::combinators::{ChildFailure, GroupClosed};
+use ferrio::TaskGroup;
 use tokio::sync::oneshot;
 
 /// Spawns `n` children that never finish on their own; each holds a drop

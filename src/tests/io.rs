@@ -80,9 +80,8 @@ fn io_uring_unavailable_is_a_clear_error() {
         (libc::ENOMEM, "locked-memory"),
         (libc::EOPNOTSUPP, "not supported"),
     ] {
-        let err = ferrio::Runtime::builder()
-            .worker_threads(1)
-            .simulate_io_uring_setup_error(errno)
+        let builder = ferrio::Runtime::builder().worker_threads(1);
+        let err = super::hooks::simulate_io_uring_setup_error(builder, errno)
             .build()
             .unwrap_err();
         let msg = err.to_string();

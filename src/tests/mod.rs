@@ -1,6 +1,7 @@
 //! Behaviour tests of the public API. They live inside the crate (as
 //! `cfg(test)` modules) so the repository's top level stays as the design
-//! card lays it out; they use only public paths (`ferrio::...`).
+//! card lays it out; they use public paths (`ferrio::...`), and reach
+//! internals only through `hooks.rs`.
 
 mod auto_traits;
 mod cancel_comb;
@@ -12,6 +13,7 @@ mod combinators;
 mod common;
 mod fs;
 mod group;
+mod hooks;
 mod io;
 mod net;
 mod process;

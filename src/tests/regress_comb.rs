@@ -10,8 +10,9 @@ use std::task::Poll;
 use std::time::Duration;
 
 use super::common::{rt, TestWaker};
+use ferrio::combinators::{ChildFailure, GroupClosed};
 use ferrio::sync::Event;
-use ferrio::{ChildFailure, GroupClosed, ReturnWhen, TaskGroup};
+use ferrio::{ReturnWhen, TaskGroup};
 
 /// Sends a notice when dropped.
 struct DropNotice(mpsc::Sender<()>);
@@ -145,7 +146,11 @@ fn wait_leaves_no_done_callback_behind() {
         drop(fut);
         assert_eq!((done.len(), pending.len()), (1, 1));
         blocker = pending.pop().unwrap();
-        assert_eq!(blocker.pending_done_callbacks(), 0, "wait returned");
+        assert_eq!(
+            super::hooks::pending_done_callbacks(&blocker),
+            0,
+            "wait returned"
+        );
         waker.settle("wait returned");
 
         // Times out (the timer needs the runtime: run it there).
@@ -158,7 +163,11 @@ fn wait_leaves_no_done_callback_behind() {
             .unwrap();
         assert_eq!((done.len(), pending.len()), (0, 1));
         blocker = pending.pop().unwrap();
-        assert_eq!(blocker.pending_done_callbacks(), 0, "wait timed out");
+        assert_eq!(
+            super::hooks::pending_done_callbacks(&blocker),
+            0,
+            "wait timed out"
+        );
 
         // Dropped while waiting: the tasks go with it (detached).
         let mut fut = Box::pin(ferrio::wait(
@@ -190,7 +199,6 @@ fn wait_leaves_no_done_callback_behind() {
 /// time): linear in n now.
 #[test]
 fn wait_work_is_linear_in_the_number_of_tasks() {
-    use crate::combinators::WAIT_TASKS_EXAMINED;
     let rt = rt(2);
     let n = 2000;
     let gates: Vec<Arc<Event>> = (0..n).map(|_| Arc::new(Event::new())).collect();
@@ -204,7 +212,7 @@ fn wait_work_is_linear_in_the_number_of_tasks() {
             })
         })
         .collect();
-    WAIT_TASKS_EXAMINED.with(|c| c.set(0));
+    super::hooks::reset_wait_tasks_examined();
     let waker = TestWaker::new();
     let mut fut = Box::pin(ferrio::wait_results(
         tasks,
@@ -224,7 +232,7 @@ fn wait_work_is_linear_in_the_number_of_tasks() {
     };
     assert_eq!((done.len(), pending.len()), (n, 0));
     assert_eq!(polls, n + 1, "one poll per finished task");
-    let examined = WAIT_TASKS_EXAMINED.with(|c| c.get());
+    let examined = super::hooks::wait_tasks_examined();
     // Registration, one look per finished task, and the final partition:
     // 3n. A rescan per wake-up would be about n²/2 (2,000,000 here).
     assert!(

@@ -1,0 +1,68 @@
+//! The one door from these tests to ferrio's internals: every test-only
+//! hook (`cfg(test)` accessors and switches in the runtime, scheduler,
+//! driver, time, task, combinator and stream layers) is reached through
+//! this file, and the tests use public paths for everything else.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::runtime::Builder;
+use crate::time::MissedTickBehavior;
+use crate::{Handle, StreamWriter, Task};
+
+/// Makes io_uring setup fail with the OS error `errno`, as it would where
+/// io_uring is disabled.
+pub(crate) fn simulate_io_uring_setup_error(builder: Builder, errno: i32) -> Builder {
+    builder.simulate_io_uring_setup_error(errno)
+}
+
+/// Timers in the runtime's wheels or queued for them.
+pub(crate) fn timers_registered(handle: &Handle) -> usize {
+    handle.shared.timers_registered()
+}
+
+/// Makes every ring cancel at shutdown as on kernels before 5.19, which
+/// reject `IORING_ASYNC_CANCEL_ANY`.
+pub(crate) fn cancel_without_cancel_any(handle: &Handle, without: bool) {
+    for ring in handle.shared.each_ring() {
+        ring.without_cancel_any.store(without, Ordering::Relaxed);
+    }
+}
+
+/// True when a shutdown gave up on the kernel and leaked some ring.
+pub(crate) fn any_ring_leaked(handle: &Handle) -> bool {
+    handle
+        .shared
+        .each_ring()
+        .any(|ring| ring.stats.leaked.load(Ordering::Relaxed))
+}
+
+/// Done-callbacks registered on `task` and not yet run or removed.
+pub(crate) fn pending_done_callbacks<T>(task: &Task<T>) -> usize {
+    task.pending_done_callbacks()
+}
+
+/// Resets this thread's count of tasks `wait` looked at.
+pub(crate) fn reset_wait_tasks_examined() {
+    crate::combinators::WAIT_TASKS_EXAMINED.with(|c| c.set(0));
+}
+
+/// Tasks `wait` looked at on this thread since the last reset.
+pub(crate) fn wait_tasks_examined() -> u64 {
+    crate::combinators::WAIT_TASKS_EXAMINED.with(|c| c.get())
+}
+
+/// The capacity of a writer's send queue (to see it shrink).
+pub(crate) fn writer_queue_capacity(writer: &StreamWriter) -> usize {
+    writer.queue_capacity()
+}
+
+/// `Interval`'s next tick after a missed one.
+pub(crate) fn next_tick(
+    behavior: MissedTickBehavior,
+    scheduled: Instant,
+    now: Instant,
+    period: Duration,
+) -> Instant {
+    crate::time::next_tick(behavior, scheduled, now, period)
+}
