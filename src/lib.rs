@@ -61,7 +61,7 @@ mod weak_list;
 
 #[cfg(ferrio_loom)]
 #[doc(hidden)]
-pub mod __loom;
+pub mod loom_models;
 
 // Lets the in-crate behaviour tests spell paths as users do.
 #[cfg(all(test, not(ferrio_loom)))]

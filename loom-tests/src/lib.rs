@@ -6,7 +6,7 @@
 //! `src/loom.rs` is the only place that names `std::sync` or `loom`. Building
 //! with `RUSTFLAGS="--cfg ferrio_loom"` swaps every atomic, mutex, condvar,
 //! cell, thread and thread-local for loom's; a namespaced cfg keeps other
-//! crates (crossbeam, tokio) on their normal code. `src/__loom.rs` exposes, only
+//! crates (crossbeam, tokio) on their normal code. `src/loom_models.rs` exposes, only
 //! under that cfg, a single-queue `TestScheduler` driving the real task code,
 //! the real `Parker`, `ParkState`, op cell and time driver. Under
 //! loom, workers park on the condvar parker (loom cannot run io_uring); the

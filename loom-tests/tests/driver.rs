@@ -4,7 +4,7 @@
 //! queue with its cancel routing.
 #![cfg(ferrio_loom)]
 
-use ferrio::__loom::{OpCell, ParkState, RingModel};
+use ferrio::loom_models::{OpCell, ParkState, RingModel};
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;

@@ -2,7 +2,7 @@
 //! through the shipped group code on a test scheduler.
 #![cfg(ferrio_loom)]
 
-use ferrio::__loom::{group_spawn, TestScheduler};
+use ferrio::loom_models::{group_spawn, TestScheduler};
 use ferrio::TaskGroup;
 use loom::sync::atomic::Ordering::SeqCst;
 use loom::thread;

@@ -4,7 +4,7 @@
 //! `Shared::notify_parked`) with two real workers.
 #![cfg(ferrio_loom)]
 
-use ferrio::__loom::Parker;
+use ferrio::loom_models::Parker;
 use loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;

@@ -6,7 +6,7 @@
 //! close at shutdown, which must end or refuse every registration.
 #![cfg(ferrio_loom)]
 
-use ferrio::__loom::{Parker, TimerModel};
+use ferrio::loom_models::{Parker, TimerModel};
 use loom::thread;
 
 /// A cancel from another thread races the owner's round while an earlier

@@ -1,3 +1,5 @@
+// Over 500 lines: the hot path of one ring (submit, reap, deliver, park,
+// shutdown drain) is one protocol; its cold setup lives in `setup.rs`.
 //! The io_uring driver: one ring per worker.
 //!
 //! A worker parks by submitting its pending SQEs and waiting for one

@@ -1,3 +1,5 @@
+// Over 500 lines: one cancellation harness run over every Streams and
+// process future; each case is a few lines.
 //! Cancellation harness and shutdown sweep for Streams and process.
 //!
 //! **Cancellation**: each operation is polled 1, 2, ... k times and then

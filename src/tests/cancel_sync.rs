@@ -1,3 +1,5 @@
+// Over 500 lines: one cancellation harness run over every sync primitive
+// and queue; each case is a few lines.
 //! Cancellation harness for the synchronisation primitives and queues.
 //!
 //! Every async operation is polled by hand, 0, 1, 2, ... k times, with a

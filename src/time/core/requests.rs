@@ -30,7 +30,7 @@ pub(crate) fn insert_registered(
 
 /// Timer requests from other threads for one worker's wheel, and the
 /// owner's side of taking them in. The worker (`scheduler`) and the loom
-/// model (`__loom::TimerModel`) both run this code.
+/// model (`loom_models::TimerModel`) both run this code.
 ///
 /// Protocol: a requester pushes under the queue's lock, then bumps
 /// `pending`; the owner, seeing `pending > 0`, first resets it to 0 and

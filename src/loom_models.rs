@@ -2,7 +2,7 @@
 // only under `cfg(ferrio_loom)`.
 //! Entry points for the loom models in `loom-tests/` (only under
 //! `cfg(ferrio_loom)`). They drive the real protocol code: tasks with a
-//! small test scheduler, the parker, the idle/searching protocol, the
+//! small test scheduler, the parker, the time driver, the
 //! driver's remote queue and cancel routing over a stand-in submission
 //! queue. (The whole runtime, one or two real workers, needs nothing
 //! from here: `loom-tests/tests/runtime.rs` drives it through the public
@@ -436,7 +436,7 @@ enum Sqe {
 struct ModelSink {
     // A plain mutex: only the worker touches it, so loom need not
     // interleave it.
-    sqes: std::sync::Mutex<Vec<Sqe>>,
+    sqes: crate::loom::plain::Mutex<Vec<Sqe>>,
 }
 
 impl crate::driver::remote::OpEntry for ModelEntry {
@@ -451,10 +451,10 @@ impl crate::driver::remote::OpEntry for ModelEntry {
 impl crate::driver::remote::SubmissionSink for ModelSink {
     type Entry = ModelEntry;
     fn push_op(&self, entry: ModelEntry) {
-        self.sqes.lock().unwrap().push(Sqe::Op(entry.0));
+        self.sqes.lock().push(Sqe::Op(entry.0));
     }
     fn push_cancel(&self, cell: std::sync::Arc<crate::driver::op::OpCell>) {
-        self.sqes.lock().unwrap().push(Sqe::Cancel(cell));
+        self.sqes.lock().push(Sqe::Cancel(cell));
     }
 }
 
@@ -504,7 +504,7 @@ impl RingModel {
         RingModel(std::sync::Arc::new(ModelRing {
             remote: Default::default(),
             sink: ModelSink {
-                sqes: std::sync::Mutex::new(Vec::new()),
+                sqes: crate::loom::plain::Mutex::new(Vec::new()),
             },
             worker: crate::loom::thread::current(),
         }))
@@ -548,7 +548,7 @@ impl RingModel {
     /// is in flight, and finds nothing otherwise. With `shutdown`, the
     /// ops left in flight are then cancelled too (`ASYNC_CANCEL_ANY`).
     pub fn run_kernel(&self, shutdown: bool) -> KernelOutcome {
-        let sqes: Vec<Sqe> = std::mem::take(&mut *self.0.sink.sqes.lock().unwrap());
+        let sqes: Vec<Sqe> = std::mem::take(&mut *self.0.sink.sqes.lock());
         let mut out = KernelOutcome::default();
         let mut in_flight: Vec<std::sync::Arc<crate::driver::op::OpCell>> = Vec::new();
         let cancelled = crate::driver::op::Completion {
