@@ -41,6 +41,8 @@ mod coop;
 mod driver;
 #[cfg(not(ferrio_loom))]
 pub mod fs;
+#[cfg(all(feature = "hyper", not(ferrio_loom)))]
+pub mod hyper;
 #[cfg(not(ferrio_loom))]
 pub mod io;
 #[cfg(not(ferrio_loom))]
@@ -50,6 +52,8 @@ mod park;
 pub mod process;
 pub mod runtime;
 mod scheduler;
+#[cfg(not(ferrio_loom))]
+pub mod signal;
 #[cfg(not(ferrio_loom))]
 pub mod streams;
 pub mod sync;

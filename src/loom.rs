@@ -189,4 +189,11 @@ pub(crate) mod plain {
     use std::sync::{Condvar as RawCondvar, Mutex as RawMutex};
 
     poison_free_sync!();
+
+    impl<T> Mutex<T> {
+        /// For `static`s (std's mutex is const-constructible).
+        pub(crate) const fn new_const(value: T) -> Mutex<T> {
+            Mutex(RawMutex::new(value))
+        }
+    }
 }

@@ -402,6 +402,25 @@ impl FdStream {
         self.io.poll_read(&self.fd, cx, out)
     }
 
+    /// tokio's read: received bytes copied straight into `buf`'s unfilled
+    /// part (one copy, no zero-fill).
+    #[cfg(feature = "tokio-io")]
+    pub(crate) fn poll_read_buf(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let room = buf.remaining();
+        if room == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let data = ready!(self.poll_fill_buf(cx))?;
+        let n = data.len().min(room);
+        buf.put_slice(&data[..n]);
+        self.consume(n);
+        Poll::Ready(Ok(()))
+    }
+
     pub(crate) fn poll_fill_buf(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
         self.io.poll_fill_buf(&self.fd, cx)
     }
@@ -466,6 +485,31 @@ macro_rules! impl_futures_io {
                 self.$field.consume(amt)
             }
         }
+
+        #[cfg(feature = "tokio-io")]
+        impl tokio::io::AsyncRead for $ty {
+            fn poll_read(
+                mut self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut tokio::io::ReadBuf<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                self.$field.poll_read_buf(cx, buf)
+            }
+        }
+
+        #[cfg(feature = "tokio-io")]
+        impl tokio::io::AsyncBufRead for $ty {
+            fn poll_fill_buf(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<&[u8]>> {
+                self.get_mut().$field.poll_fill_buf(cx)
+            }
+
+            fn consume(mut self: std::pin::Pin<&mut Self>, amt: usize) {
+                self.$field.consume(amt)
+            }
+        }
     };
     ($ty:ty, $field:ident, write) => {
         impl futures_io::AsyncWrite for $ty {
@@ -485,6 +529,31 @@ macro_rules! impl_futures_io {
             }
 
             fn poll_close(
+                mut self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                self.$field.poll_close(cx)
+            }
+        }
+
+        #[cfg(feature = "tokio-io")]
+        impl tokio::io::AsyncWrite for $ty {
+            fn poll_write(
+                mut self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.$field.poll_write(cx, buf)
+            }
+
+            fn poll_flush(
+                mut self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                self.$field.poll_flush(cx)
+            }
+
+            fn poll_shutdown(
                 mut self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {

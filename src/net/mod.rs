@@ -21,18 +21,23 @@
 //! produces is closed, so no descriptor leaks.
 
 mod addr;
+mod lookup;
 mod split;
 mod tcp;
 mod udp;
 mod unix;
 
+pub(crate) use lookup::resolve;
+#[cfg(test)]
+pub(crate) use lookup::LAST_LOOKUP_THREAD;
+pub use lookup::{lookup_host, ToSocketAddrs};
 pub use split::{OwnedReadHalf, OwnedWriteHalf};
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixIncoming, UnixListener, UnixStream};
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use io_uring::{opcode, squeue, types};
@@ -43,7 +48,8 @@ use crate::io::{result_of, SharedFd};
 use addr::Addr;
 use std::future::Future;
 
-fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
+/// std's blocking resolution, for the synchronous constructors (`bind`).
+fn resolve_blocking(addr: impl std::net::ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
     let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
     if addrs.is_empty() {
         return Err(io::Error::new(

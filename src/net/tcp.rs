@@ -1,10 +1,10 @@
 //! TCP: `TcpListener` and `TcpStream`.
 
 use std::io;
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use super::{accept, clear_nonblocking, connect, resolve, socket, AcceptStream, Addr};
+use super::{accept, clear_nonblocking, connect, resolve_blocking, socket, AcceptStream, Addr};
 use crate::io::compat::{impl_futures_io, FdStream};
 use crate::io::{IoBuf, IoBufMut, SharedFd};
 
@@ -30,9 +30,11 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    /// Binds and listens (plain syscalls; nothing to wait for).
-    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        let listener = std::net::TcpListener::bind(resolve(addr)?.as_slice())?;
+    /// Binds and listens (plain syscalls; nothing to wait for). Resolves
+    /// with std's blocking resolver: a host name may block the calling
+    /// thread (resolve it first with [`lookup_host`](super::lookup_host)).
+    pub fn bind(addr: impl std::net::ToSocketAddrs) -> io::Result<TcpListener> {
+        let listener = std::net::TcpListener::bind(resolve_blocking(addr)?.as_slice())?;
         TcpListener::from_std(listener)
     }
 
@@ -195,9 +197,11 @@ impl TcpStream {
 
     /// Connects to the first address that accepts (the connect itself runs
     /// on io_uring).
-    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+    /// A name (not a literal address) is looked up on the blocking pool
+    /// ([`lookup_host`](super::lookup_host)), so no worker waits for DNS.
+    pub async fn connect(addr: impl super::ToSocketAddrs) -> io::Result<TcpStream> {
         let mut last = None;
-        for a in resolve(addr)? {
+        for a in super::resolve(&addr).await? {
             match Self::connect_one(a).await {
                 Ok(s) => return Ok(s),
                 Err(e) => last = Some(e),

@@ -1,12 +1,12 @@
 //! UDP: `UdpSocket`.
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs as StdToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use io_uring::{opcode, squeue, types};
 
-use super::{clear_nonblocking, resolve, Addr};
+use super::{clear_nonblocking, resolve_blocking, Addr};
 use crate::driver::op::Completion;
 use crate::driver::{Op, OpKind};
 use crate::io::ops::{Read, Write, WriteTo};
@@ -35,9 +35,13 @@ pub struct UdpSocket {
 }
 
 impl UdpSocket {
-    /// Binds a socket (plain syscall).
-    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
-        UdpSocket::from_std(std::net::UdpSocket::bind(resolve(addr)?.as_slice())?)
+    /// Binds a socket (plain syscall). Resolves with std's blocking
+    /// resolver: a host name may block the calling thread (resolve it
+    /// first with [`lookup_host`](super::lookup_host)).
+    pub fn bind(addr: impl StdToSocketAddrs) -> io::Result<UdpSocket> {
+        UdpSocket::from_std(std::net::UdpSocket::bind(
+            resolve_blocking(addr)?.as_slice(),
+        )?)
     }
 
     /// Wraps a standard socket (made blocking: io_uring waits itself).
@@ -58,9 +62,10 @@ impl UdpSocket {
     }
 
     /// Sets the default peer for `send`/`recv` and filters what arrives
-    /// (a UDP connect sends nothing, so it is a plain syscall).
-    pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
-        let addrs = resolve(addr)?;
+    /// (a UDP connect sends nothing, so it is a plain syscall). A host name
+    /// is resolved by std's blocking resolver (see [`UdpSocket::bind`]).
+    pub fn connect(&self, addr: impl StdToSocketAddrs) -> io::Result<()> {
+        let addrs = resolve_blocking(addr)?;
         self.as_std(|s| s.connect(addrs.as_slice()))
     }
 
@@ -93,9 +98,9 @@ impl UdpSocket {
     pub async fn send_to<B: IoBuf>(
         &self,
         buf: B,
-        addr: impl ToSocketAddrs,
+        addr: impl super::ToSocketAddrs,
     ) -> (io::Result<usize>, B) {
-        let target = match resolve(addr) {
+        let target = match super::resolve(&addr).await {
             Ok(a) => a[0],
             Err(e) => return (Err(e), buf),
         };

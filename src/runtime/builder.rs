@@ -88,7 +88,7 @@ impl Builder {
     }
 
     /// Called with the task's info and panic payload when a task panics and
-    /// no [`Task`] handle will ever see it (the handle was dropped), like
+    /// no [`Task`](crate::Task) handle will ever see it (the handle was dropped), like
     /// asyncio's "Task exception was never retrieved". The default prints
     /// the task's name and the panic message to stderr. The worker carries
     /// on either way; a panic inside the handler is contained.

@@ -124,7 +124,7 @@ impl Handle {
         self.spawn(async move { f() })
     }
 
-    /// See [`Runtime::block_on`].
+    /// See [`Runtime::block_on`](crate::Runtime::block_on).
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let _enter = context::try_enter(self, std::ptr::null()).unwrap_or_else(|()| {
             panic!(

@@ -54,7 +54,6 @@
 //! ```
 
 use std::io;
-use std::net::ToSocketAddrs;
 use std::path::Path;
 use std::sync::Arc;
 use std::task::Waker;
@@ -85,7 +84,9 @@ fn pair(conn: Conn, limit: usize) -> (StreamReader, StreamWriter) {
 }
 
 /// Connects over TCP (asyncio's `open_connection`).
-pub async fn open_connection(addr: impl ToSocketAddrs) -> io::Result<(StreamReader, StreamWriter)> {
+pub async fn open_connection(
+    addr: impl crate::net::ToSocketAddrs,
+) -> io::Result<(StreamReader, StreamWriter)> {
     let stream = TcpStream::connect(addr).await?;
     Ok(pair(Conn::Tcp(stream), DEFAULT_LIMIT))
 }

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
@@ -131,12 +131,17 @@ where
 /// When the process runs out of descriptors (`EMFILE`/`ENFILE`) or
 /// memory, accepting pauses for 100 ms and resumes: the server neither
 /// spins nor stops.
-pub async fn start_server<H, F>(handler: H, addr: impl ToSocketAddrs) -> io::Result<Server>
+pub async fn start_server<H, F>(
+    handler: H,
+    addr: impl crate::net::ToSocketAddrs,
+) -> io::Result<Server>
 where
     H: Fn(StreamReader, StreamWriter) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
-    let listener = TcpListener::bind(addr)?;
+    // A host name is looked up on the blocking pool, not on this worker.
+    let addrs = crate::net::resolve(&addr).await?;
+    let listener = TcpListener::bind(addrs.as_slice())?;
     let local = Some(listener.local_addr()?);
     Ok(Server::start(Listener::Tcp(listener), local, handler))
 }

@@ -66,3 +66,8 @@ pub(crate) fn next_tick(
 ) -> Instant {
     crate::time::next_tick(behavior, scheduled, now, period)
 }
+
+/// The name of the thread that ran the last name lookup.
+pub(crate) fn last_lookup_thread() -> Option<String> {
+    crate::net::LAST_LOOKUP_THREAD.lock().clone()
+}

@@ -481,3 +481,49 @@ fn split_halves_read_and_write_from_two_tasks() {
         writer.await.unwrap();
     });
 }
+
+/// A host name given to `connect` is looked up on the blocking pool, not
+/// on the worker, which keeps running its other tasks meanwhile; a
+/// literal address takes no trip to the pool.
+#[test]
+fn connect_resolves_names_on_the_blocking_pool() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    let rt = rt(1);
+    rt.block_on(async {
+        let listener = ferrio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (t, s) = (ticks.clone(), stop.clone());
+        let ticker = ferrio::spawn(async move {
+            while !s.load(SeqCst) {
+                t.fetch_add(1, SeqCst);
+                ferrio::yield_now().await;
+            }
+        });
+        let connect = ferrio::spawn(async move {
+            ferrio::net::TcpStream::connect(format!("localhost:{port}")).await
+        });
+        let (accepted, connected) = ferrio::gather!(listener.accept(), connect).await;
+        accepted.unwrap();
+        let stream = connected.unwrap().unwrap();
+        assert!(stream.peer_addr().unwrap().ip().is_loopback());
+        let thread = super::hooks::last_lookup_thread().expect("a lookup ran");
+        assert!(thread.ends_with("-blocking"), "looked up on {thread}");
+        stop.store(true, SeqCst);
+        ticker.await.unwrap();
+        assert!(
+            ticks.load(SeqCst) > 0,
+            "the worker kept running its other task"
+        );
+        // lookup_host on a literal: no pool thread is needed.
+        let addrs: Vec<_> = ferrio::net::lookup_host(("127.0.0.1", port))
+            .await
+            .unwrap()
+            .collect();
+        assert_eq!(
+            addrs,
+            vec![std::net::SocketAddr::from(([127, 0, 0, 1], port))]
+        );
+    });
+}

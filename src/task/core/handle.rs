@@ -16,7 +16,7 @@ use super::{
 /// A handle to a spawned task (asyncio's `Task`): await it for the output.
 ///
 /// `Task<T>` is a `Future<Output = Result<T, TaskError>>`. Dropping it
-/// detaches the task (it keeps running). See the [module docs](self) for how
+/// detaches the task (it keeps running). See the [module docs](crate::task) for how
 /// cancellation maps from asyncio.
 ///
 /// ```
@@ -89,7 +89,7 @@ impl<T> Task<T> {
         self.raw.id()
     }
 
-    /// The task's name (`Task-<id>` unless given with [`Builder::name`]).
+    /// The task's name (`Task-<id>` unless given with [`Builder::name`](crate::task::Builder::name)).
     pub fn name(&self) -> String {
         name_of(self.raw)
     }

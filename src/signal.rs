@@ -1,0 +1,315 @@
+//! Unix signals as async streams (asyncio's `loop.add_signal_handler`).
+//!
+//! ```no_run
+//! ferrio::run(async {
+//!     let mut terminate = ferrio::signal::signal(libc::SIGTERM).unwrap();
+//!     ferrio::spawn(async move {
+//!         terminate.recv().await;
+//!         println!("SIGTERM: shutting down");
+//!     });
+//!     ferrio::signal::ctrl_c().await.unwrap();
+//!     println!("Ctrl-C");
+//! });
+//! ```
+//!
+//! | asyncio | ferrio |
+//! | --- | --- |
+//! | `loop.add_signal_handler(sig, cb)` | `let mut s = signal(sig)?; spawn(async move { loop { s.recv().await; cb() } })` |
+//! | `loop.remove_signal_handler(sig)` | drop every [`Signal`] of `sig` |
+//!
+//! # How it works, and what it changes in the process
+//! The first [`Signal`] of a signal number installs a handler for it with
+//! `sigaction` (`SA_RESTART`), keeping the disposition it replaces; when
+//! the last `Signal` of that number is dropped, that disposition is put
+//! back (normally the default one: SIGINT kills the process again). The
+//! signal mask is never changed, so a signal is never held back from a
+//! thread that does not expect it (a `signalfd` would need the signal
+//! blocked in every thread of the process, including those ferrio did
+//! not create).
+//!
+//! The handler does two async-signal-safe things: it bumps the signal's
+//! delivery counter and writes one byte to a pipe. One reader task per
+//! process (spawned on the runtime of the first `recv`, restarted on
+//! another runtime if that one shuts down) waits for the pipe on the
+//! io_uring ring and wakes the waiting `recv`s: no thread per signal.
+//! Each `Signal` compares the counter with the value it saw last, so
+//! every listener of a signal sees each delivery; deliveries that arrive
+//! between two `recv`s of one listener **coalesce** into one (as the
+//! kernel coalesces a pending signal).
+//!
+//! SIGCHLD may be listened to like any signal; ferrio's own child
+//! processes never need it (their exits are read from pidfds). SIGKILL
+//! and SIGSTOP cannot be caught, and SIGSEGV, SIGBUS, SIGILL and SIGFPE
+//! are refused: returning from their handler would re-run the faulting
+//! instruction.
+
+use std::future::poll_fn;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering::SeqCst};
+use std::sync::OnceLock;
+use std::task::{Poll, Waker};
+
+use crate::loom::plain::Mutex;
+use crate::task::Task;
+
+/// Signal numbers run from 1 to `SIGRTMAX` (64 on Linux).
+const SIGNALS: usize = 65;
+
+/// Deliveries of each signal since the process started.
+static DELIVERIES: [AtomicU64; SIGNALS] = [const { AtomicU64::new(0) }; SIGNALS];
+
+/// The write end of the wake-up pipe (-1 until it exists); read by the
+/// handler, so it is an atomic and the pipe is never closed.
+static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
+
+/// The read end of the wake-up pipe (created with the write end).
+static PIPE_READ: OnceLock<OwnedFd> = OnceLock::new();
+
+/// Listeners per signal and the dispositions the handlers replaced.
+static REGISTRY: Mutex<Registry> = Mutex::new_const(Registry::new());
+
+/// The `recv`s waiting for a delivery, and the reader task that wakes them.
+static WAITING: Mutex<Waiting> = Mutex::new_const(Waiting::new());
+
+struct Registry {
+    listeners: [usize; SIGNALS],
+    previous: [Option<libc::sigaction>; SIGNALS],
+}
+
+impl Registry {
+    const fn new() -> Registry {
+        Registry {
+            listeners: [0; SIGNALS],
+            previous: [None; SIGNALS],
+        }
+    }
+}
+
+struct Waiting {
+    wakers: Vec<Waker>,
+    reader: Option<Task<()>>,
+}
+
+impl Waiting {
+    const fn new() -> Waiting {
+        Waiting {
+            wakers: Vec::new(),
+            reader: None,
+        }
+    }
+}
+
+/// A listener for one signal; [`recv`](Signal::recv) waits for the next
+/// delivery.
+#[derive(Debug)]
+pub struct Signal {
+    signum: i32,
+    /// The delivery count this listener has seen.
+    seen: u64,
+}
+
+/// Listens for the signal `signum` (a `libc::SIG*` constant) from now on.
+///
+/// # Errors
+/// `InvalidInput` for a number that is not a signal, for SIGKILL and
+/// SIGSTOP (which cannot be caught) and for SIGSEGV, SIGBUS, SIGILL and
+/// SIGFPE (see the module docs); the OS error when the pipe or the
+/// handler cannot be set up.
+pub fn signal(signum: i32) -> io::Result<Signal> {
+    let forbidden = [
+        libc::SIGKILL,
+        libc::SIGSTOP,
+        libc::SIGSEGV,
+        libc::SIGBUS,
+        libc::SIGILL,
+        libc::SIGFPE,
+    ];
+    if signum <= 0 || signum as usize >= SIGNALS || forbidden.contains(&signum) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("ferrio::signal: cannot listen for signal {signum}"),
+        ));
+    }
+    wake_up_pipe()?;
+    let mut registry = REGISTRY.lock();
+    let i = signum as usize;
+    if registry.listeners[i] == 0 {
+        registry.previous[i] = Some(install(signum)?);
+    }
+    registry.listeners[i] += 1;
+    Ok(Signal {
+        signum,
+        seen: DELIVERIES[i].load(SeqCst),
+    })
+}
+
+/// Waits for Ctrl-C (SIGINT). While it waits, SIGINT no longer ends the
+/// process; once it returns (or is dropped) the default is back, so a
+/// second Ctrl-C kills the process.
+///
+/// ```no_run
+/// ferrio::run(async {
+///     ferrio::signal::ctrl_c().await.unwrap();
+///     println!("bye");
+/// });
+/// ```
+///
+/// # Errors
+/// As [`signal`].
+pub async fn ctrl_c() -> io::Result<()> {
+    signal(libc::SIGINT)?.recv().await;
+    Ok(())
+}
+
+impl Signal {
+    /// The signal number.
+    pub fn signum(&self) -> i32 {
+        self.signum
+    }
+
+    /// Waits for the next delivery of the signal since this listener was
+    /// created or last received one. Several deliveries in between
+    /// count as one.
+    ///
+    /// # Panics
+    /// When first polled outside a ferrio runtime and no runtime runs the
+    /// pipe's reader.
+    pub async fn recv(&mut self) {
+        let i = self.signum as usize;
+        poll_fn(|cx| {
+            // Register first, then look: a delivery after the look wakes
+            // us (the reader wakes every registered waker).
+            let mut waiting = WAITING.lock();
+            let now = DELIVERIES[i].load(SeqCst);
+            if now != self.seen {
+                self.seen = now;
+                return Poll::Ready(());
+            }
+            if !waiting.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                waiting.wakers.push(cx.waker().clone());
+            }
+            if waiting.reader.as_ref().is_none_or(|t| t.is_done()) {
+                waiting.reader = Some(crate::spawn(read_wake_ups()));
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+impl Drop for Signal {
+    fn drop(&mut self) {
+        let mut registry = REGISTRY.lock();
+        let i = self.signum as usize;
+        registry.listeners[i] -= 1;
+        if registry.listeners[i] == 0 {
+            if let Some(previous) = registry.previous[i].take() {
+                // SAFETY: puts back the disposition `install` replaced; a
+                // valid `sigaction` read from the kernel.
+                unsafe { libc::sigaction(self.signum, &previous, std::ptr::null_mut()) };
+            }
+        }
+    }
+}
+
+/// The handler: async-signal-safe (an atomic add and a `write`), and it
+/// keeps `errno` as the interrupted code left it.
+extern "C" fn on_signal(signum: libc::c_int) {
+    // SAFETY: `__errno_location` is the calling thread's errno slot.
+    let errno = unsafe { *libc::__errno_location() };
+    if let Some(count) = DELIVERIES.get(signum as usize) {
+        count.fetch_add(1, SeqCst);
+    }
+    let fd = PIPE_WRITE.load(SeqCst);
+    if fd >= 0 {
+        let byte = signum as u8;
+        // SAFETY: one byte from a live local to the pipe, which is never
+        // closed; a full pipe (EAGAIN) loses nothing, as the counter is
+        // the truth and the reader has bytes to wake on.
+        unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
+    }
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = errno };
+}
+
+/// Installs `on_signal` for `signum`; returns the disposition it replaced.
+fn install(signum: i32) -> io::Result<libc::sigaction> {
+    // SAFETY: zeroed `sigaction` structs are valid (no handler, empty
+    // mask); `sa_sigaction` is set to a handler of the plain
+    // `fn(c_int)` shape, as `SA_SIGINFO` is not set.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        let mut previous: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(signum, &action, &mut previous) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(previous)
+    }
+}
+
+/// Creates the wake-up pipe once.
+fn wake_up_pipe() -> io::Result<()> {
+    if PIPE_READ.get().is_some() {
+        return Ok(());
+    }
+    let _registry = REGISTRY.lock();
+    if PIPE_READ.get().is_some() {
+        return Ok(());
+    }
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // The handler must never block: only the write end is non-blocking
+    // (the ring waits on the read end through its poll).
+    // SAFETY: plain fcntl on our fresh descriptor.
+    if unsafe { libc::fcntl(fds[1], libc::F_SETFL, libc::O_NONBLOCK) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors are fresh and ours. The write end is kept
+    // open for the life of the process (the handler may use it at any
+    // time), so it is never wrapped in an owner that would close it.
+    let read = unsafe { OwnedFd::from_raw_fd(fds[0]) };
+    let _ = PIPE_READ.set(read);
+    PIPE_WRITE.store(fds[1], SeqCst);
+    Ok(())
+}
+
+/// The reader task: waits on the ring for bytes in the pipe and wakes
+/// every waiting `recv`. Dropped (its runtime shut down), it wakes them
+/// too, so one of them starts a reader on its own runtime.
+async fn read_wake_ups() {
+    struct WakeAllOnDrop;
+    impl Drop for WakeAllOnDrop {
+        fn drop(&mut self) {
+            wake_all();
+        }
+    }
+    let _guard = WakeAllOnDrop;
+    let Some(read) = PIPE_READ.get().and_then(|fd| fd.try_clone().ok()) else {
+        return;
+    };
+    let pipe = crate::io::compat::FdStream::pipe(read);
+    let mut buf = Vec::with_capacity(64);
+    loop {
+        buf.clear();
+        let (res, back) = pipe.read(buf).await;
+        buf = back;
+        match res {
+            Ok(0) | Err(_) => return,
+            Ok(_) => wake_all(),
+        }
+    }
+}
+
+fn wake_all() {
+    let wakers = std::mem::take(&mut WAITING.lock().wakers);
+    for w in wakers {
+        w.wake();
+    }
+}
