@@ -21,11 +21,12 @@
 //!     let stream = ferrio::net::TcpStream::connect(addr).await.unwrap();
 //!     let (mut sender, conn) =
 //!         hyper::client::conn::http1::handshake(ferrio::hyper::Io::new(stream)).await.unwrap();
-//!     ferrio::spawn(conn);
+//!     let conn = ferrio::spawn(conn);
 //!     let req = hyper::Request::get("/").body(http_body_util::Empty::<Bytes>::new()).unwrap();
 //!     let resp = sender.send_request(req).await.unwrap();
 //!     assert_eq!(resp.status(), 200);
 //!     drop(sender);
+//!     conn.await.unwrap().unwrap();
 //!     server.await.unwrap().unwrap();
 //! });
 //! ```
@@ -36,7 +37,10 @@
 //! pooled buffer the kernel received into (no buffer is held while
 //! waiting), and copies them straight into hyper's `ReadBufCursor` with
 //! `put_slice`. So a read costs one copy, no zero-fill pass, and no
-//! buffering layer between hyper and the ring. Writes go through the
+//! buffering layer between hyper and the ring. When the peer closes while
+//! our last write is still in flight, the end of the stream reaches hyper
+//! only after that write finished (hyper would otherwise report a clean
+//! close as `IncompleteMessage`). Writes go through the
 //! stream's write-behind buffer (one copy; see `futures-io` on
 //! [`TcpStream`](crate::net::TcpStream)); hyper flushes before it waits
 //! for the peer, which also reports a failed write.
@@ -60,18 +64,25 @@ use futures_io::{AsyncBufRead, AsyncWrite};
 use crate::time::Sleep;
 
 /// A ferrio byte stream seen by hyper: `hyper::rt::Read` for any
-/// `futures-io` `AsyncBufRead` (every ferrio stream that reads), and
+/// `futures-io` `AsyncBufRead` + `AsyncWrite` (every ferrio stream that
+/// reads and writes; hyper needs both on one object), and
 /// `hyper::rt::Write` for any `AsyncWrite`.
 #[derive(Debug)]
 pub struct Io<T> {
     inner: T,
+    /// The end of the stream was held back once, for our own write in
+    /// flight to finish (see `rt::Read::poll_read`).
+    eof_after_flush: bool,
 }
 
 impl<T> Io<T> {
     /// Wraps `stream` (a `TcpStream`, `UnixStream`, an owned half, a
     /// child's pipe...).
     pub fn new(stream: T) -> Io<T> {
-        Io { inner: stream }
+        Io {
+            inner: stream,
+            eof_after_flush: false,
+        }
     }
 
     /// The stream.
@@ -90,7 +101,7 @@ impl<T> Io<T> {
     }
 }
 
-impl<T: AsyncBufRead + Unpin> rt::Read for Io<T> {
+impl<T: AsyncBufRead + AsyncWrite + Unpin> rt::Read for Io<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -102,6 +113,22 @@ impl<T: AsyncBufRead + Unpin> rt::Read for Io<T> {
             return Poll::Ready(Ok(()));
         }
         let data = ready!(Pin::new(&mut this.inner).poll_fill_buf(cx))?;
+        if data.is_empty() {
+            if !this.eof_after_flush {
+                // The peer closed. Our last write may still be in flight
+                // (ferrio writes behind), and hyper counts a connection
+                // whose response it has not seen flushed as mid-message:
+                // reporting the end now would turn a clean close into
+                // IncompleteMessage. So finish the write, then yield once,
+                // so hyper's flush sees it done before the end of the
+                // stream reaches it (a socket reads 0 again).
+                ready!(Pin::new(&mut this.inner).poll_flush(cx))?;
+                this.eof_after_flush = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            return Poll::Ready(Ok(()));
+        }
         let n = data.len().min(room);
         buf.put_slice(&data[..n]);
         Pin::new(&mut this.inner).consume(n);

@@ -126,6 +126,35 @@ macro_rules! pipe_reader {
                 self.get_mut().inner.consume(amt)
             }
         }
+
+        #[cfg(feature = "tokio-io")]
+        impl tokio::io::AsyncRead for $ty {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut tokio::io::ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                let this = self.get_mut();
+                this.futures_io_used = true;
+                this.inner.poll_read_buf(cx, buf)
+            }
+        }
+
+        #[cfg(feature = "tokio-io")]
+        impl tokio::io::AsyncBufRead for $ty {
+            fn poll_fill_buf(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<io::Result<&[u8]>> {
+                let this = self.get_mut();
+                this.futures_io_used = true;
+                this.inner.poll_fill_buf(cx)
+            }
+
+            fn consume(self: Pin<&mut Self>, amt: usize) {
+                self.get_mut().inner.consume(amt)
+            }
+        }
     };
 }
 

@@ -267,3 +267,56 @@ fn sigterm_lets_the_hyper_example_finish_its_request_and_exit_0() {
     let status = child.wait().unwrap();
     assert!(status.success(), "the example exited with {status}");
 }
+
+/// A client that reads its response and closes at once: the server's
+/// response write may still be in flight (write-behind) when the EOF
+/// arrives, and must not turn into `IncompleteMessage`. Many rounds, so
+/// the completions often arrive together.
+#[test]
+fn a_client_closing_right_after_its_response_is_a_clean_end() {
+    let rt = rt(2);
+    rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let rounds = 1000;
+        let server = ferrio::spawn(async move {
+            let mut conns = Vec::new();
+            for _ in 0..rounds {
+                let (stream, _) = listener.accept().await.unwrap();
+                conns.push(ferrio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .timer(Timer)
+                        .serve_connection(Io::new(stream), hyper::service::service_fn(service)),
+                ));
+            }
+            let mut failures = Vec::new();
+            for c in conns {
+                if let Err(e) = c.await.unwrap() {
+                    failures.push(e.to_string());
+                }
+            }
+            failures
+        });
+        for _ in 0..rounds {
+            let client = TcpStream::connect(addr).await.unwrap();
+            let (res, _) = client
+                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec())
+                .await;
+            res.unwrap();
+            let mut got = Vec::new();
+            while !got.ends_with(b"hello") {
+                let (res, buf) = client.read(Vec::with_capacity(256)).await;
+                assert!(res.unwrap() > 0, "the server closed early");
+                got.extend_from_slice(&buf);
+            }
+            drop(client);
+        }
+        let failures = server.await.unwrap();
+        assert!(
+            failures.is_empty(),
+            "{} of {rounds}: {:?}",
+            failures.len(),
+            failures.first()
+        );
+    });
+}
