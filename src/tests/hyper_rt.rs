@@ -76,6 +76,9 @@ fn http1_keep_alive_and_10_mib_streamed_both_ways() {
             let req = Request::get("/")
                 .body(Empty::<Bytes>::new().boxed())
                 .unwrap();
+            // A keep-alive connection takes the next request once it is
+            // ready (the previous response fully read).
+            sender.ready().await.unwrap();
             let resp = sender.send_request(req).await.unwrap();
             assert_eq!(resp.status(), 200);
             let body = resp.into_body().collect().await.unwrap().to_bytes();
@@ -83,6 +86,7 @@ fn http1_keep_alive_and_10_mib_streamed_both_ways() {
         }
         // 10 MiB up, streamed back down.
         let req = Request::post("/echo").body(big_body().boxed()).unwrap();
+        sender.ready().await.unwrap();
         let resp = sender.send_request(req).await.unwrap();
         let body = resp.into_body().collect().await.unwrap().to_bytes();
         check_big(&body);
@@ -150,6 +154,7 @@ fn http2_serves_100_concurrent_streams_on_one_connection() {
                 ferrio::spawn(async move {
                     let body = Full::new(Bytes::from(format!("stream {i}")));
                     let req = Request::post("/echo").body(body).unwrap();
+                    sender.ready().await.unwrap();
                     let resp = sender.send_request(req).await.unwrap();
                     assert_eq!(resp.status(), 200);
                     resp.into_body().collect().await.unwrap().to_bytes()
@@ -188,6 +193,7 @@ fn hyper_util_auto_builder_serves_http1_and_http2() {
             .await
             .unwrap();
         drop(ferrio::spawn(conn));
+        h1.ready().await.unwrap();
         let resp = h1
             .send_request(Request::get("/").body(Empty::<Bytes>::new()).unwrap())
             .await
@@ -205,6 +211,7 @@ fn hyper_util_auto_builder_serves_http1_and_http2() {
             .await
             .unwrap();
         drop(ferrio::spawn(conn));
+        h2.ready().await.unwrap();
         let resp = h2
             .send_request(Request::get("/").body(Empty::<Bytes>::new()).unwrap())
             .await
