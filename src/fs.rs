@@ -28,8 +28,9 @@ use io_uring::{opcode, squeue, types};
 
 use crate::driver::op::Completion;
 use crate::driver::{Op, OpKind};
-use crate::io::compat::{impl_futures_io, FdStream};
+use crate::io::compat::FdStream;
 use crate::io::ops::{read_exact, read_to_end, write_all, Read, Write, WriteTo, CURRENT_POSITION};
+use crate::io::traits::impl_futures_io;
 use crate::io::{result_of, IoBuf, IoBufMut, SharedFd};
 
 /// A file (or any readable/writable descriptor, such as a pipe) whose

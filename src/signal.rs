@@ -4,7 +4,7 @@
 //! ferrio::run(async {
 //!     let mut terminate = ferrio::signal::signal(libc::SIGTERM).unwrap();
 //!     ferrio::spawn(async move {
-//!         terminate.recv().await;
+//!         terminate.recv().await.unwrap();
 //!         println!("SIGTERM: shutting down");
 //!     });
 //!     ferrio::signal::ctrl_c().await.unwrap();
@@ -14,7 +14,7 @@
 //!
 //! | asyncio | ferrio |
 //! | --- | --- |
-//! | `loop.add_signal_handler(sig, cb)` | `let mut s = signal(sig)?; spawn(async move { loop { s.recv().await; cb() } })` |
+//! | `loop.add_signal_handler(sig, cb)` | `let mut s = signal(sig)?; spawn(async move { while s.recv().await.is_ok() { cb() } })` |
 //! | `loop.remove_signal_handler(sig)` | drop every [`Signal`] of `sig` |
 //!
 //! # How it works, and what it changes in the process
@@ -28,10 +28,10 @@
 //! not create).
 //!
 //! The handler does two async-signal-safe things: it bumps the signal's
-//! delivery counter and writes one byte to a pipe. One reader task per
-//! process (spawned on the runtime of the first `recv`, restarted on
-//! another runtime if that one shuts down) waits for the pipe on the
-//! io_uring ring and wakes the waiting `recv`s: no thread per signal.
+//! delivery counter and writes one byte to a pipe. A reader task on each
+//! runtime with a waiting `recv` waits for the pipe on the io_uring ring
+//! and wakes every waiting `recv`: no thread per signal. When a runtime
+//! shuts down, its waiting `recv`s fail, as its I/O does.
 //! Each `Signal` compares the counter with the value it saw last, so
 //! every listener of a signal sees each delivery; deliveries that arrive
 //! between two `recv`s of one listener **coalesce** into one (as the
@@ -43,12 +43,13 @@
 //! are refused: returning from their handler would re-run the faulting
 //! instruction.
 
-use std::future::poll_fn;
+use std::future::Future;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering::SeqCst};
 use std::sync::OnceLock;
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 use crate::loom::plain::Mutex;
 use crate::task::Task;
@@ -69,7 +70,7 @@ static PIPE_READ: OnceLock<OwnedFd> = OnceLock::new();
 /// Listeners per signal and the dispositions the handlers replaced.
 static REGISTRY: Mutex<Registry> = Mutex::new_const(Registry::new());
 
-/// The `recv`s waiting for a delivery, and the reader task that wakes them.
+/// The `recv`s waiting for a delivery, and the reader tasks that wake them.
 static WAITING: Mutex<Waiting> = Mutex::new_const(Waiting::new());
 
 struct Registry {
@@ -87,16 +88,25 @@ impl Registry {
 }
 
 struct Waiting {
-    wakers: Vec<Waker>,
-    reader: Option<Task<()>>,
+    /// Each waiting listener's key and waker.
+    wakers: Vec<(u64, Waker)>,
+    /// The pipe's reader task on each runtime with a waiting listener
+    /// (keyed by the runtime's address). Readers share the pipe: whichever
+    /// reads a byte wakes every waiter.
+    readers: Vec<(usize, Task<()>)>,
 }
 
 impl Waiting {
     const fn new() -> Waiting {
         Waiting {
             wakers: Vec::new(),
-            reader: None,
+            readers: Vec::new(),
         }
+    }
+
+    /// Unregisters the listener `key` (if it waits).
+    fn forget(&mut self, key: u64) {
+        self.wakers.retain(|(k, _)| *k != key);
     }
 }
 
@@ -107,7 +117,12 @@ pub struct Signal {
     signum: i32,
     /// The delivery count this listener has seen.
     seen: u64,
+    /// Names this listener's waker among the waiting ones.
+    key: u64,
 }
+
+/// Keys of listeners (unique per process).
+static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
 
 /// Listens for the signal `signum` (a `libc::SIG*` constant) from now on.
 ///
@@ -141,6 +156,7 @@ pub fn signal(signum: i32) -> io::Result<Signal> {
     Ok(Signal {
         signum,
         seen: DELIVERIES[i].load(SeqCst),
+        key: NEXT_KEY.fetch_add(1, SeqCst),
     })
 }
 
@@ -158,8 +174,7 @@ pub fn signal(signum: i32) -> io::Result<Signal> {
 /// # Errors
 /// As [`signal`].
 pub async fn ctrl_c() -> io::Result<()> {
-    signal(libc::SIGINT)?.recv().await;
-    Ok(())
+    signal(libc::SIGINT)?.recv().await
 }
 
 impl Signal {
@@ -170,31 +185,95 @@ impl Signal {
 
     /// Waits for the next delivery of the signal since this listener was
     /// created or last received one. Several deliveries in between
-    /// count as one.
+    /// count as one. Dropping the future leaves nothing registered.
+    ///
+    /// # Errors
+    /// When the runtime is shutting down (nothing is left to read the
+    /// deliveries), as I/O fails then.
     ///
     /// # Panics
-    /// When first polled outside a ferrio runtime and no runtime runs the
-    /// pipe's reader.
-    pub async fn recv(&mut self) {
-        let i = self.signum as usize;
-        poll_fn(|cx| {
+    /// When polled outside a ferrio runtime.
+    pub fn recv(&mut self) -> Recv<'_> {
+        Recv { signal: self }
+    }
+
+    /// Whether a waker of this listener is registered (tests).
+    #[cfg(test)]
+    pub(crate) fn is_waiting(&self) -> bool {
+        WAITING.lock().wakers.iter().any(|(k, _)| *k == self.key)
+    }
+}
+
+/// The future of [`Signal::recv`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct Recv<'a> {
+    signal: &'a mut Signal,
+}
+
+impl Future for Recv<'_> {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let signal = &mut *self.get_mut().signal;
+        let key = signal.key;
+        let handle = crate::runtime::Handle::try_current().unwrap_or_else(|| {
+            panic!("ferrio::signal::Signal::recv polled outside a ferrio runtime")
+        });
+        let shut_down = || {
+            Poll::Ready(Err(io::Error::other(
+                "ferrio: the runtime is shutting down; no signal can be received",
+            )))
+        };
+        let runtime = crate::loom::sync::Arc::as_ptr(&handle.shared) as usize;
+        let needs_reader = {
             // Register first, then look: a delivery after the look wakes
-            // us (the reader wakes every registered waker).
+            // us (a reader wakes every registered waker).
             let mut waiting = WAITING.lock();
-            let now = DELIVERIES[i].load(SeqCst);
-            if now != self.seen {
-                self.seen = now;
-                return Poll::Ready(());
+            match waiting.wakers.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, w)) if w.will_wake(cx.waker()) => {}
+                Some((_, w)) => *w = cx.waker().clone(),
+                None => waiting.wakers.push((key, cx.waker().clone())),
             }
-            if !waiting.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                waiting.wakers.push(cx.waker().clone());
+            let now = DELIVERIES[signal.signum as usize].load(SeqCst);
+            if now != signal.seen {
+                signal.seen = now;
+                waiting.forget(key);
+                return Poll::Ready(Ok(()));
             }
-            if waiting.reader.as_ref().is_none_or(|t| t.is_done()) {
-                waiting.reader = Some(crate::spawn(read_wake_ups()));
+            // A runtime that shut down dropped its reader, which woke
+            // every waiter: its own end here, as its I/O fails.
+            if handle.is_shutdown() {
+                waiting.forget(key);
+                return shut_down();
             }
-            Poll::Pending
-        })
-        .await
+            waiting.readers.retain(|(_, reader)| !reader.is_done());
+            !waiting.readers.iter().any(|(r, _)| *r == runtime)
+        };
+        if needs_reader {
+            // Spawned without the lock held: a refused spawn drops the
+            // reader here, and its drop takes the lock to wake waiters.
+            let reader = handle.spawn(Reader::new());
+            if reader.is_done() {
+                WAITING.lock().forget(key);
+                if handle.is_shutdown() {
+                    return shut_down();
+                }
+                // The reader ended at once: it could not duplicate the
+                // pipe's descriptor (out of descriptors).
+                return Poll::Ready(Err(io::Error::other(
+                    "ferrio: cannot start reading signal deliveries",
+                )));
+            }
+            WAITING.lock().readers.push((runtime, reader));
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Recv<'_> {
+    fn drop(&mut self) {
+        WAITING.lock().forget(self.signal.key);
     }
 }
 
@@ -280,17 +359,34 @@ fn wake_up_pipe() -> io::Result<()> {
     Ok(())
 }
 
-/// The reader task: waits on the ring for bytes in the pipe and wakes
-/// every waiting `recv`. Dropped (its runtime shut down), it wakes them
-/// too, so one of them starts a reader on its own runtime.
-async fn read_wake_ups() {
-    struct WakeAllOnDrop;
-    impl Drop for WakeAllOnDrop {
-        fn drop(&mut self) {
-            wake_all();
-        }
+/// The reader task of one runtime: waits on the ring for bytes in the
+/// pipe and wakes every waiting `recv`. However it ends (the pipe failed,
+/// or its runtime shut down and dropped it, polled or not) it wakes them
+/// too: each then starts a reader on its own runtime, or fails if that
+/// runtime is shutting down.
+struct Reader(Pin<Box<dyn Future<Output = ()> + Send>>);
+
+impl Reader {
+    fn new() -> Reader {
+        Reader(Box::pin(read_wake_ups()))
     }
-    let _guard = WakeAllOnDrop;
+}
+
+impl Future for Reader {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        wake_all();
+    }
+}
+
+async fn read_wake_ups() {
     let Some(read) = PIPE_READ.get().and_then(|fd| fd.try_clone().ok()) else {
         return;
     };
@@ -309,7 +405,7 @@ async fn read_wake_ups() {
 
 fn wake_all() {
     let wakers = std::mem::take(&mut WAITING.lock().wakers);
-    for w in wakers {
+    for (_, w) in wakers {
         w.wake();
     }
 }

@@ -18,6 +18,7 @@ use crate::driver::{Op, OpKind};
 pub(crate) mod compat;
 pub(crate) mod ops;
 mod pooled;
+pub(crate) mod traits;
 
 pub use pooled::RecvBuf;
 

@@ -6,7 +6,8 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
-use crate::io::compat::{impl_futures_io, FdStream};
+use crate::io::compat::FdStream;
+use crate::io::traits::impl_futures_io;
 use crate::io::{IoBuf, IoBufMut};
 
 /// The reading half of a [`TcpStream`](super::TcpStream) or

@@ -5,7 +5,8 @@ use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use super::{accept, clear_nonblocking, connect, resolve_blocking, socket, AcceptStream, Addr};
-use crate::io::compat::{impl_futures_io, FdStream};
+use crate::io::compat::FdStream;
+use crate::io::traits::impl_futures_io;
 use crate::io::{IoBuf, IoBufMut, SharedFd};
 
 /// A TCP listening socket.

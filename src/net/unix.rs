@@ -6,7 +6,8 @@ use std::os::unix::net::SocketAddr;
 use std::path::Path;
 
 use super::{accept, clear_nonblocking, connect, socket, AcceptStream, Addr};
-use crate::io::compat::{impl_futures_io, FdStream};
+use crate::io::compat::FdStream;
+use crate::io::traits::impl_futures_io;
 use crate::io::{IoBuf, IoBufMut, SharedFd};
 
 /// A Unix-domain listening socket.

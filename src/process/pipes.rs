@@ -6,8 +6,9 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::io::compat::{impl_futures_io, FdStream};
+use crate::io::compat::FdStream;
 use crate::io::ops::CURRENT_POSITION;
+use crate::io::traits::impl_futures_io;
 use crate::io::{IoBuf, IoBufMut};
 
 /// The child's standard input: owned-buffer writes and `AsyncWrite`.

@@ -194,6 +194,16 @@ send_sync!(
     ferrio::Interval,
 );
 
+// --- signals and the hyper integration -------------------------------------
+
+send_sync!(ferrio::signal::Signal, ferrio::signal::Recv<'static>,);
+#[cfg(feature = "hyper")]
+send_sync!(
+    ferrio::hyper::Io<ferrio::net::TcpStream>,
+    ferrio::hyper::Executor,
+    ferrio::hyper::Timer,
+);
+
 // --- I/O --------------------------------------------------------------------
 
 send_sync!(

@@ -280,6 +280,19 @@ fn cases() -> Vec<Case> {
                 bounded(a.read(vec![0u8; 16]), p).await
             })
         }),
+        ("net::lookup_host (a name: the blocking pool)", |p| {
+            b(async move {
+                let _ = ferrio::wait_for(ferrio::net::lookup_host("localhost:80"), p).await;
+            })
+        }),
+        ("signal::Signal::recv", |p| {
+            b(async move {
+                // A signal nobody raises.
+                if let Ok(mut s) = ferrio::signal::signal(libc::SIGRTMIN() + 5) {
+                    bounded(s.recv(), p).await
+                }
+            })
+        }),
         ("fs::File::read (pipe)", |p| {
             b(async move {
                 let (rd, _wr) = super::common::pipe();

@@ -30,7 +30,8 @@ fn a_raised_signal_is_received() {
         raise(libc::SIGUSR1);
         ferrio::wait_for(usr1.recv(), Duration::from_secs(10))
             .await
-            .expect("SIGUSR1 arrived");
+            .expect("SIGUSR1 arrived")
+            .unwrap();
     });
 }
 
@@ -47,8 +48,8 @@ fn two_listeners_both_see_each_delivery() {
                 ferrio::wait_for(b.recv(), Duration::from_secs(10))
             )
             .await;
-            ra.expect("listener a");
-            rb.expect("listener b");
+            ra.expect("listener a").unwrap();
+            rb.expect("listener b").unwrap();
         }
     });
 }
@@ -64,6 +65,7 @@ fn a_listener_dropped_and_created_again_works_and_the_default_comes_back() {
         raise(sig);
         ferrio::wait_for(first.recv(), Duration::from_secs(10))
             .await
+            .unwrap()
             .unwrap();
         drop(first);
         assert_eq!(disposition(sig), libc::SIG_DFL, "the last drop restores it");
@@ -71,6 +73,7 @@ fn a_listener_dropped_and_created_again_works_and_the_default_comes_back() {
         raise(sig);
         ferrio::wait_for(again.recv(), Duration::from_secs(10))
             .await
+            .unwrap()
             .unwrap();
     });
     assert_eq!(disposition(sig), libc::SIG_DFL);
@@ -87,6 +90,7 @@ fn a_listener_survives_the_runtime_of_the_pipe_reader() {
         raise(sig);
         ferrio::wait_for(listener.recv(), Duration::from_secs(10))
             .await
+            .unwrap()
             .unwrap();
     });
     drop(first);
@@ -95,6 +99,7 @@ fn a_listener_survives_the_runtime_of_the_pipe_reader() {
         raise(sig);
         ferrio::wait_for(listener.recv(), Duration::from_secs(10))
             .await
+            .unwrap()
             .unwrap();
     });
 }
@@ -105,4 +110,62 @@ fn signals_that_cannot_be_listened_for_are_clear_errors() {
         let err = signal(bad).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{bad}");
     }
+}
+
+/// A `recv` dropped while waiting leaves no waker registered (the
+/// cancellation rule of every ferrio future).
+#[test]
+fn a_dropped_recv_leaves_nothing_registered() {
+    let rt = rt(1);
+    rt.block_on(async {
+        let mut sig = signal(libc::SIGRTMIN() + 3).unwrap();
+        {
+            let mut recv = std::pin::pin!(sig.recv());
+            assert!(futures::poll!(recv.as_mut()).is_pending());
+        }
+        assert!(
+            !sig.is_waiting(),
+            "the dropped recv's waker is still registered"
+        );
+        // And a recv that completes unregisters too.
+        {
+            let mut recv = std::pin::pin!(sig.recv());
+            assert!(futures::poll!(recv.as_mut()).is_pending());
+            raise(libc::SIGRTMIN() + 3);
+            ferrio::wait_for(recv, Duration::from_secs(10))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        assert!(!sig.is_waiting());
+    });
+}
+
+/// Nothing hangs across a shutdown: a `recv` waiting when its runtime
+/// goes, or polled through a kept handle afterwards, fails.
+#[test]
+fn recv_across_and_after_a_shutdown_fails_instead_of_hanging() {
+    let sig = libc::SIGRTMIN() + 4;
+    let rt = rt(1);
+    let handle = rt.handle();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn({
+        let handle = handle.clone();
+        move || {
+            handle.block_on(async {
+                let mut s = signal(sig).unwrap();
+                let mut recv = std::pin::pin!(s.recv());
+                assert!(futures::poll!(recv.as_mut()).is_pending());
+                tx.send(()).unwrap();
+                recv.await
+            })
+        }
+    });
+    rx.recv().unwrap();
+    drop(rt);
+    let across =
+        super::shutdown_sweep::within("recv across the shutdown", move || waiter.join().unwrap());
+    assert!(across.is_err(), "{across:?}");
+    let after = handle.block_on(async { signal(sig).unwrap().recv().await });
+    assert!(after.is_err(), "{after:?}");
 }
