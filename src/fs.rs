@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 use io_uring::{opcode, squeue, types};
 
 use crate::driver::op::Completion;
-use crate::driver::{Op, OpKind};
+use crate::driver::{completion_of, How, Op, OpKind};
 use crate::io::compat::FdStream;
 use crate::io::ops::{read_exact, read_to_end, write_all, Read, Write, WriteTo, CURRENT_POSITION};
 use crate::io::traits::impl_futures_io;
@@ -349,6 +349,23 @@ impl OpKind for OpenAt {
             .build()
     }
 
+    fn how(&self) -> How<'_> {
+        How::Blocking
+    }
+
+    fn perform(&mut self) -> Completion {
+        // SAFETY: a NUL-terminated path we own; plain syscall.
+        let ret = unsafe {
+            libc::openat(
+                libc::AT_FDCWD,
+                self.path.as_ptr(),
+                self.flags,
+                self.mode as libc::c_uint,
+            )
+        };
+        completion_of(ret as i64)
+    }
+
     fn complete(self, result: io::Result<Completion>) -> Self::Output {
         let fd = result_of(result)? as RawFd;
         // SAFETY: the kernel opened this descriptor for us.
@@ -373,6 +390,23 @@ impl OpKind for Fsync {
         opcode::Fsync::new(types::Fd(self.fd.as_raw_fd()))
             .flags(flags)
             .build()
+    }
+
+    fn how(&self) -> How<'_> {
+        How::Blocking
+    }
+
+    fn perform(&mut self) -> Completion {
+        let fd = self.fd.as_raw_fd();
+        // SAFETY: plain syscalls on a descriptor we hold.
+        let ret = unsafe {
+            if self.data_only {
+                libc::fdatasync(fd)
+            } else {
+                libc::fsync(fd)
+            }
+        };
+        completion_of(ret as i64)
     }
 
     fn complete(self, result: io::Result<Completion>) -> io::Result<()> {
@@ -492,6 +526,28 @@ impl OpKind for Statx {
         .build()
     }
 
+    fn how(&self) -> How<'_> {
+        How::Blocking
+    }
+
+    fn perform(&mut self) -> Completion {
+        let dirfd = self
+            .dirfd
+            .as_ref()
+            .map_or(libc::AT_FDCWD, |fd| fd.as_raw_fd());
+        // SAFETY: a NUL-terminated path and a statx buffer we own.
+        let ret = unsafe {
+            libc::statx(
+                dirfd,
+                self.path.as_ptr(),
+                self.flags,
+                libc::STATX_BASIC_STATS,
+                &mut *self.buf,
+            )
+        };
+        completion_of(ret as i64)
+    }
+
     fn complete(self, result: io::Result<Completion>) -> Self::Output {
         result_of(result)?;
         Ok(Metadata { stx: *self.buf })
@@ -522,6 +578,30 @@ impl OpKind for PathOp {
                 opcode::MkDirAt::new(cwd, path.as_ptr()).mode(*mode).build()
             }
         }
+    }
+
+    fn how(&self) -> How<'_> {
+        How::Blocking
+    }
+
+    fn perform(&mut self) -> Completion {
+        // SAFETY: NUL-terminated paths we own; plain syscalls.
+        let ret = unsafe {
+            match self {
+                PathOp::Unlink { path, dir } => libc::unlinkat(
+                    libc::AT_FDCWD,
+                    path.as_ptr(),
+                    if *dir { libc::AT_REMOVEDIR } else { 0 },
+                ),
+                PathOp::Rename { from, to } => {
+                    libc::renameat(libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr())
+                }
+                PathOp::MkDir { path, mode } => {
+                    libc::mkdirat(libc::AT_FDCWD, path.as_ptr(), *mode as libc::mode_t)
+                }
+            }
+        };
+        completion_of(ret as i64)
     }
 
     fn complete(self, result: io::Result<Completion>) -> io::Result<()> {

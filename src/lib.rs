@@ -79,6 +79,8 @@ use std::future::Future;
 pub use combinators::{
     as_completed, gather, shield, try_gather, wait, wait_results, GroupError, ReturnWhen, TaskGroup,
 };
+#[cfg(not(ferrio_loom))]
+pub use driver::{IoDriver, IoDriverInfo};
 pub use runtime::{Handle, Runtime};
 #[cfg(not(ferrio_loom))]
 pub use streams::{

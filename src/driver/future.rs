@@ -8,9 +8,12 @@ use std::task::{Context, Poll};
 
 use io_uring::squeue;
 
+use super::epoll::EpollShared;
+use super::fallback::{self, How, Progress};
 use super::op::{self, Completion, OpCell, Recycle};
 use super::remote;
-use super::ring::{DriverShared, RingEntry};
+use super::ring::{RingEntry, UringShared};
+use super::seam::{Driver, DriverShared};
 
 /// One kind of operation: owns its resources and builds its SQE.
 pub(crate) trait OpKind: Send + 'static {
@@ -23,7 +26,7 @@ pub(crate) trait OpKind: Send + 'static {
     /// Called once with the ring the op goes to, before `entry` (an op
     /// may use the ring's buffer pool). Returns where provided buffers of
     /// completions nobody takes go back, if the op uses the pool.
-    fn prepare(&mut self, _ring: &Arc<DriverShared>) -> Option<Arc<dyn Recycle>> {
+    fn prepare(&mut self, _ring: &Arc<UringShared>) -> Option<Arc<dyn Recycle>> {
         None
     }
 
@@ -37,6 +40,14 @@ pub(crate) trait OpKind: Send + 'static {
     /// Multi-shot ops: how many results may wait untaken before the ring
     /// cancels the op (it is resubmitted when they are taken). 0: no limit.
     const QUEUE_LIMIT: usize = 0;
+
+    /// How the op runs on the epoll driver (`driver/fallback.rs`).
+    fn how(&self) -> How<'_>;
+
+    /// The op as one plain system call, non-blocking where `how` says
+    /// `Ready`: what its CQE would carry (`res` ≥ 0 or `-errno`). The
+    /// epoll driver's path; may run on a blocking-pool thread.
+    fn perform(&mut self) -> Completion;
 }
 
 /// The future of one operation. Dropping it before completion moves the
@@ -45,7 +56,10 @@ pub(crate) trait OpKind: Send + 'static {
 pub(crate) struct Op<K: OpKind> {
     kind: Option<K>,
     cell: Option<Arc<OpCell>>,
-    ring: Option<Arc<DriverShared>>,
+    ring: Option<Arc<UringShared>>,
+    /// On the epoll driver: the instance, and the op's progress.
+    epoll: Option<Arc<EpollShared>>,
+    progress: Option<Progress<K>>,
 }
 
 impl<K: OpKind> Op<K> {
@@ -54,7 +68,19 @@ impl<K: OpKind> Op<K> {
             kind: Some(kind),
             cell: None,
             ring: None,
+            epoll: None,
+            progress: None,
         }
+    }
+
+    /// Polls the op on the epoll driver.
+    fn poll_epoll(&mut self, epoll: Arc<EpollShared>, cx: &mut Context<'_>) -> Poll<K::Output> {
+        let res = fallback::poll(&mut self.kind, &mut self.progress, &epoll, cx);
+        self.epoll = Some(epoll);
+        let res = std::task::ready!(res);
+        self.epoll = None;
+        let kind = self.kind.take().expect("kind present");
+        Poll::Ready(kind.complete(res))
     }
 }
 
@@ -65,9 +91,13 @@ impl<K: OpKind> Future for Op<K> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<K::Output> {
         let this = &mut *self;
+        if let Some(epoll) = this.epoll.clone() {
+            return this.poll_epoll(epoll, cx);
+        }
         let Some(cell) = &this.cell else {
             let kind = this.kind.as_mut().expect("Op polled after completion");
             let target = match target_ring() {
+                Ok(Target::Epoll(epoll)) => return this.poll_epoll(epoll, cx),
                 Ok(t) => t,
                 Err(e) => {
                     let kind = this.kind.take().expect("kind present");
@@ -103,6 +133,9 @@ impl<K: OpKind> Op<K> {
     /// wakes it. Gives up (`TimedOut`) if the kernel does not answer in
     /// `CANCEL_WAIT`; the op is then abandoned as on a drop.
     pub(crate) fn cancel_and_wait(mut self) -> Option<io::Result<K::Output>> {
+        if self.epoll.is_some() {
+            return self.cancel_and_wait_epoll();
+        }
         let (cell, ring) = (self.cell.clone()?, self.ring.clone()?);
         remote::request_cancel(&*ring, &cell);
         let thread = std::thread::current();
@@ -133,6 +166,43 @@ impl<K: OpKind> Op<K> {
     }
 }
 
+impl<K: OpKind> Op<K> {
+    /// `cancel_and_wait` on the epoll driver: an op waiting for readiness
+    /// has taken nothing (`None`); one on the blocking pool is waited for.
+    fn cancel_and_wait_epoll(mut self) -> Option<io::Result<K::Output>> {
+        match self.progress.take() {
+            Some(Progress::Blocking(job)) => {
+                self.progress = Some(Progress::Blocking(job));
+                let epoll = self.epoll.clone().expect("epoll op");
+                let thread = std::thread::current();
+                let waker = std::task::Waker::from(Arc::new(ThreadWaker(thread)));
+                let mut cx = Context::from_waker(&waker);
+                let deadline = std::time::Instant::now() + CANCEL_WAIT;
+                loop {
+                    if let Poll::Ready(out) = self.poll_epoll(epoll.clone(), &mut cx) {
+                        return Some(Ok(out));
+                    }
+                    let now = std::time::Instant::now();
+                    if now >= deadline {
+                        return Some(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "ferrio: a blocking-pool operation did not finish in time",
+                        )));
+                    }
+                    std::thread::park_timeout(
+                        (deadline - now).min(std::time::Duration::from_millis(10)),
+                    );
+                }
+            }
+            other => {
+                fallback::abandon(other);
+                self.epoll = None;
+                None
+            }
+        }
+    }
+}
+
 /// Wakes a thread blocked in `cancel_and_wait`.
 struct ThreadWaker(std::thread::Thread);
 
@@ -144,6 +214,7 @@ impl std::task::Wake for ThreadWaker {
 
 impl<K: OpKind> Drop for Op<K> {
     fn drop(&mut self) {
+        fallback::abandon(self.progress.take());
         abandon(self.cell.take(), self.kind.take(), self.ring.take());
     }
 }
@@ -151,7 +222,7 @@ impl<K: OpKind> Drop for Op<K> {
 /// A future dropped with its op started: the kind (and the buffers and
 /// descriptor it holds) moves into the cell until the final CQE, and the
 /// op is cancelled if it is still in flight.
-fn abandon<K: OpKind>(cell: Option<Arc<OpCell>>, kind: Option<K>, ring: Option<Arc<DriverShared>>) {
+fn abandon<K: OpKind>(cell: Option<Arc<OpCell>>, kind: Option<K>, ring: Option<Arc<UringShared>>) {
     let (Some(cell), Some(kind), Some(ring)) = (cell, kind, ring) else {
         return;
     };
@@ -163,7 +234,7 @@ fn start<K: OpKind>(
     kind: &mut K,
     target: Target,
     cx: &Context<'_>,
-) -> (Arc<OpCell>, Arc<DriverShared>) {
+) -> (Arc<OpCell>, Arc<UringShared>) {
     let ring = target.ring().clone();
     let recycler = kind.prepare(&ring);
     let cell = OpCell::new(cx.waker().clone(), K::YIELDS_FD, recycler);
@@ -183,7 +254,10 @@ pub(crate) struct MultiOp<K: OpKind> {
     /// cell with the descriptor clone it holds).
     kind: Option<K>,
     cell: Option<Arc<OpCell>>,
-    ring: Option<Arc<DriverShared>>,
+    ring: Option<Arc<UringShared>>,
+    /// On the epoll driver: one plain call per item.
+    epoll: Option<Arc<EpollShared>>,
+    progress: Option<Progress<K>>,
 }
 
 impl<K: OpKind> Unpin for MultiOp<K> {}
@@ -202,14 +276,35 @@ impl<K: MultiKind> MultiOp<K> {
             kind: Some(kind),
             cell: None,
             ring: None,
+            epoll: None,
+            progress: None,
         }
+    }
+
+    /// The next item on the epoll driver: one plain call.
+    fn poll_epoll(
+        &mut self,
+        epoll: Arc<EpollShared>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<K::Item>> {
+        let res = fallback::poll(&mut self.kind, &mut self.progress, &epoll, cx);
+        self.epoll = Some(epoll);
+        let c = std::task::ready!(res)?;
+        let kind = self.kind.as_mut().expect("kind present until drop");
+        Poll::Ready(Ok(kind.item(c)))
     }
 
     /// The next completion's item. Fails only when the op cannot be
     /// submitted (outside a runtime, or at shutdown).
     pub(crate) fn poll_next_item(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<K::Item>> {
+        if let Some(epoll) = self.epoll.clone() {
+            return self.poll_epoll(epoll, cx);
+        }
         let Some(cell) = &self.cell else {
-            let target = target_ring()?;
+            let target = match target_ring()? {
+                Target::Epoll(epoll) => return self.poll_epoll(epoll, cx),
+                t => t,
+            };
             let kind = self.kind.as_mut().expect("kind present until drop");
             let (cell, ring) = start(kind, target, cx);
             self.cell = Some(cell);
@@ -238,6 +333,7 @@ impl<K: MultiKind> MultiOp<K> {
 
 impl<K: OpKind> Drop for MultiOp<K> {
     fn drop(&mut self) {
+        fallback::abandon(self.progress.take());
         abandon(self.cell.take(), self.kind.take(), self.ring.take());
     }
 }
@@ -245,14 +341,17 @@ impl<K: OpKind> Drop for MultiOp<K> {
 /// Where a new operation goes: the current worker's ring, or (off the
 /// workers) a worker's remote queue.
 enum Target {
-    Local(Arc<DriverShared>),
-    Remote(Arc<DriverShared>),
+    Local(Arc<UringShared>),
+    Remote(Arc<UringShared>),
+    /// The epoll driver (a worker's own, or one picked off the workers).
+    Epoll(Arc<EpollShared>),
 }
 
 impl Target {
-    fn ring(&self) -> &Arc<DriverShared> {
+    fn ring(&self) -> &Arc<UringShared> {
         match self {
             Target::Local(r) | Target::Remote(r) => r,
+            Target::Epoll(_) => unreachable!("epoll ops never reach a ring"),
         }
     }
 
@@ -262,21 +361,31 @@ impl Target {
             Target::Local(_) => {
                 let entry = entry.user_data(Arc::into_raw(cell) as u64);
                 crate::context::with_worker(|w| {
-                    w.expect("still on the worker").driver().push(&entry, true)
+                    let w = w.expect("still on the worker");
+                    w.driver().uring().expect("a ring").push(&entry, true)
                 })
             }
             Target::Remote(ring) => remote::submit_remote(&*ring, RingEntry::new(entry, cell)),
+            Target::Epoll(_) => unreachable!("epoll ops never reach a ring"),
         }
     }
 }
 
 fn target_ring() -> io::Result<Target> {
-    let local = crate::context::with_worker(|w| w.map(|w| w.driver().shared().clone()));
-    if let Some(ring) = local {
-        return Ok(Target::Local(ring));
+    let local = crate::context::with_worker(|w| {
+        w.map(|w| match w.driver() {
+            Driver::Uring(d) => Target::Local(d.shared().clone()),
+            Driver::Epoll(d) => Target::Epoll(d.shared().clone()),
+        })
+    });
+    if let Some(target) = local {
+        return Ok(target);
     }
     crate::context::with_current_handle(|h| match h {
-        Some(h) => h.shared.remote_ring().map(Target::Remote),
+        Some(h) => h.shared.remote_ring().map(|d| match d {
+            DriverShared::Uring(r) => Target::Remote(r),
+            DriverShared::Epoll(e) => Target::Epoll(e),
+        }),
         None => Err(io::Error::other(
             "ferrio: an I/O operation was polled outside a ferrio runtime; run it inside \
              Runtime::block_on, ferrio::run or a spawned task",

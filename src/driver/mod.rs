@@ -103,21 +103,45 @@
 //!   and the fix. No fallback to epoll (yet).
 
 #[cfg(not(ferrio_loom))]
+mod choice;
+#[cfg(not(ferrio_loom))]
+mod epoll;
+pub(crate) mod epoll_park;
+#[cfg(not(ferrio_loom))]
+pub(crate) mod fallback;
+#[cfg(not(ferrio_loom))]
+mod fd;
+#[cfg(not(ferrio_loom))]
 pub(crate) mod future;
 pub(crate) mod op;
 #[cfg(not(ferrio_loom))]
 pub(crate) mod pool;
+pub(crate) mod readiness;
 pub(crate) mod remote;
 #[cfg(not(ferrio_loom))]
 mod ring;
+#[cfg(not(ferrio_loom))]
+mod seam;
 #[cfg(not(ferrio_loom))]
 mod setup;
 #[cfg(not(ferrio_loom))]
 mod user_data;
 
 #[cfg(not(ferrio_loom))]
+pub(crate) use choice::{resolve, IO_DRIVER_ENV};
+#[cfg(not(ferrio_loom))]
+pub use choice::{IoDriver, IoDriverInfo};
+#[cfg(not(ferrio_loom))]
+pub(crate) use fallback::{completion_of, How};
+#[cfg(not(ferrio_loom))]
+pub(crate) use fd::SharedFd;
+#[cfg(not(ferrio_loom))]
 pub(crate) use future::{MultiKind, MultiOp, Op, OpKind};
+#[cfg(not(ferrio_loom))]
+pub(crate) use readiness::Interest;
 #[cfg(not(ferrio_loom))]
 pub(crate) use ring::*;
 #[cfg(not(ferrio_loom))]
-pub(crate) use setup::{probe, SetupHook};
+pub(crate) use seam::{Driver, DriverShared};
+#[cfg(not(ferrio_loom))]
+pub(crate) use setup::SetupHook;

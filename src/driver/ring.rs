@@ -53,7 +53,7 @@ pub(crate) struct RingStats {
     pub(crate) leaked: AtomicBool,
 }
 
-/// A snapshot of one ring's counters ([`DriverShared::counters`]).
+/// A snapshot of one ring's counters ([`UringShared::counters`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct RingCounters {
     pub(crate) enters: u64,
@@ -98,7 +98,7 @@ impl OpEntry for RingEntry {
 }
 
 /// The part of a worker's driver that other threads touch.
-pub(crate) struct DriverShared {
+pub(crate) struct UringShared {
     park: ParkState,
     eventfd: OwnedFd,
     remote: RemoteQueue<RingEntry>,
@@ -113,14 +113,14 @@ pub(crate) struct DriverShared {
     pub(crate) without_cancel_any: AtomicBool,
 }
 
-impl DriverShared {
-    pub(crate) fn new() -> io::Result<Arc<DriverShared>> {
+impl UringShared {
+    pub(crate) fn new() -> io::Result<Arc<UringShared>> {
         // SAFETY: plain syscall; the returned fd is checked.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(Arc::new(DriverShared {
+        Ok(Arc::new(UringShared {
             park: ParkState::new(),
             // SAFETY: `fd` is a fresh descriptor we own.
             eventfd: unsafe { OwnedFd::from_raw_fd(fd) },
@@ -175,17 +175,20 @@ impl DriverShared {
     }
 }
 
-impl Ring for DriverShared {
-    type Sink = Driver;
+impl Ring for UringShared {
+    type Sink = UringDriver;
 
     fn remote(&self) -> &RemoteQueue<RingEntry> {
         &self.remote
     }
 
-    fn with_local<R>(&self, f: impl FnOnce(Option<&Driver>) -> R) -> R {
+    fn with_local<R>(&self, f: impl FnOnce(Option<&UringDriver>) -> R) -> R {
         crate::context::with_worker(|w| match w {
-            Some(w) if std::ptr::eq(&**w.driver().shared(), self) => f(Some(w.driver())),
-            _ => f(None),
+            Some(w) => match w.driver().uring() {
+                Some(d) if std::ptr::eq(&**d.shared(), self) => f(Some(d)),
+                _ => f(None),
+            },
+            None => f(None),
         })
     }
 
@@ -194,7 +197,7 @@ impl Ring for DriverShared {
     }
 }
 
-impl SubmissionSink for Driver {
+impl SubmissionSink for UringDriver {
     type Entry = RingEntry;
 
     fn push_op(&self, entry: RingEntry) {
@@ -213,9 +216,9 @@ impl SubmissionSink for Driver {
 }
 
 /// A worker's ring; lives on (and is only touched by) its thread.
-pub(crate) struct Driver {
+pub(crate) struct UringDriver {
     ring: RefCell<Option<IoUring>>,
-    shared: Arc<DriverShared>,
+    shared: Arc<UringShared>,
     flags: RingFlags,
     /// Where the armed eventfd read writes (owned by the kernel while armed).
     eventfd_buf: *mut u64,
@@ -235,14 +238,14 @@ pub(crate) struct Driver {
     remote_ops: RefCell<WeakList<OpCell>>,
 }
 
-impl Driver {
+impl UringDriver {
     /// Creates the ring; called on the worker's own thread (the ring is
     /// single-issuer where the kernel supports it).
     pub(crate) fn new(
-        shared: Arc<DriverShared>,
+        shared: Arc<UringShared>,
         simulate: SetupHook,
         (pool_buffers, pool_buffer_size): (u16, usize),
-    ) -> io::Result<Driver> {
+    ) -> io::Result<UringDriver> {
         let (ring, flags) = build_ring(simulate)?;
         let _ = shared.flags.set(flags);
         let pool = (pool_buffers > 0).then(|| BufPool::new(pool_buffers, pool_buffer_size));
@@ -262,7 +265,7 @@ impl Driver {
                 let _ = shared.pool.set(Arc::new(pool));
             }
         }
-        Ok(Driver {
+        Ok(UringDriver {
             ring: RefCell::new(Some(ring)),
             shared,
             flags,
@@ -277,7 +280,7 @@ impl Driver {
         })
     }
 
-    pub(crate) fn shared(&self) -> &Arc<DriverShared> {
+    pub(crate) fn shared(&self) -> &Arc<UringShared> {
         &self.shared
     }
 
@@ -616,7 +619,7 @@ impl Driver {
     }
 }
 
-impl Drop for Driver {
+impl Drop for UringDriver {
     fn drop(&mut self) {
         let ring = self.ring.get_mut().take();
         let kernel_done = ring.is_some()

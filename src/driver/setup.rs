@@ -23,8 +23,13 @@ pub(crate) type SetupHook = Option<i32>;
 
 /// Creates a ring, probing flags from the most to the least capable.
 pub(super) fn build_ring(simulate: SetupHook) -> io::Result<(IoUring, RingFlags)> {
+    build_ring_raw(simulate).map_err(explain_setup_error)
+}
+
+/// `build_ring` with the kernel's error as is (its errno kept).
+pub(super) fn build_ring_raw(simulate: SetupHook) -> io::Result<(IoUring, RingFlags)> {
     if let Some(errno) = simulate {
-        return Err(explain_setup_error(io::Error::from_raw_os_error(errno)));
+        return Err(io::Error::from_raw_os_error(errno));
     }
     // (single_issuer, defer_taskrun, coop_taskrun)
     let attempts = [
@@ -62,17 +67,10 @@ pub(super) fn build_ring(simulate: SetupHook) -> io::Result<(IoUring, RingFlags)
             }
             // An older kernel rejects a flag it does not know: try fewer.
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),
-            Err(e) => return Err(explain_setup_error(e)),
+            Err(e) => return Err(e),
         }
     }
-    Err(explain_setup_error(last.unwrap_or_else(|| {
-        io::Error::from_raw_os_error(libc::EINVAL)
-    })))
-}
-
-/// Checks that io_uring can be used here, with a clear error if not.
-pub(crate) fn probe(simulate: SetupHook) -> io::Result<()> {
-    build_ring(simulate).map(drop)
+    Err(last.unwrap_or_else(|| io::Error::from_raw_os_error(libc::EINVAL)))
 }
 
 /// Turns a setup error into one that names the cause and the fix.

@@ -13,7 +13,7 @@ use std::ops::{Bound, RangeBounds};
 use io_uring::{opcode, squeue};
 
 use crate::driver::op::Completion;
-use crate::driver::{Op, OpKind};
+use crate::driver::{How, Op, OpKind};
 
 pub(crate) mod compat;
 pub(crate) mod ops;
@@ -27,7 +27,7 @@ pub use pooled::RecvBuf;
 /// holds its clone until the final completion), so an SQE still waiting
 /// to be submitted can never name a descriptor number that was closed and
 /// reused.
-pub(crate) type SharedFd = std::sync::Arc<std::os::fd::OwnedFd>;
+pub(crate) use crate::driver::SharedFd;
 
 pub(crate) use ops::result_of;
 
@@ -236,6 +236,12 @@ impl OpKind for Nop {
     type Output = io::Result<()>;
     fn entry(&mut self) -> squeue::Entry {
         opcode::Nop::new().build()
+    }
+    fn how(&self) -> How<'_> {
+        How::Inline
+    }
+    fn perform(&mut self) -> Completion {
+        Completion { res: 0, flags: 0 }
     }
     fn complete(self, result: io::Result<Completion>) -> io::Result<()> {
         result_of(result).map(drop)

@@ -59,7 +59,7 @@ use io_uring::{opcode, squeue, types};
 
 use super::{IoBuf, IoBufMut, SharedFd, Slice};
 use crate::driver::op::Completion;
-use crate::driver::{Op, OpKind};
+use crate::driver::{completion_of, How, Interest, Op, OpKind};
 
 /// Use the descriptor's current position (pipes, sockets, appending files).
 pub(crate) const CURRENT_POSITION: u64 = u64::MAX;
@@ -118,6 +118,35 @@ impl<B: IoBufMut> OpKind for Read<B> {
         }
     }
 
+    fn how(&self) -> How<'_> {
+        if self.offset == CURRENT_POSITION {
+            How::Ready {
+                fd: &self.fd,
+                interest: Interest::Read,
+                socket: self.socket,
+            }
+        } else {
+            How::Blocking
+        }
+    }
+
+    fn perform(&mut self) -> Completion {
+        let len = self.buf.bytes_total();
+        let ptr = self.buf.stable_mut_ptr().cast::<libc::c_void>();
+        let fd = self.fd.as_raw_fd();
+        // SAFETY: `ptr` points to `len` writable bytes of our buffer.
+        let ret = unsafe {
+            if self.socket {
+                libc::recv(fd, ptr, len, libc::MSG_DONTWAIT) as i64
+            } else if self.offset == CURRENT_POSITION {
+                libc::read(fd, ptr, len) as i64
+            } else {
+                libc::pread(fd, ptr, len, self.offset as libc::off_t) as i64
+            }
+        };
+        completion_of(ret)
+    }
+
     fn complete(mut self, result: io::Result<Completion>) -> Self::Output {
         match result_of(result) {
             Ok(n) => {
@@ -166,6 +195,39 @@ impl<B: IoBuf> OpKind for Write<B> {
                 .flags(libc::MSG_NOSIGNAL)
                 .build(),
         }
+    }
+
+    fn how(&self) -> How<'_> {
+        match self.to {
+            WriteTo::Socket => How::Ready {
+                fd: &self.fd,
+                interest: Interest::Write,
+                socket: true,
+            },
+            WriteTo::Offset(CURRENT_POSITION) => How::Ready {
+                fd: &self.fd,
+                interest: Interest::Write,
+                socket: false,
+            },
+            WriteTo::Offset(_) => How::Blocking,
+        }
+    }
+
+    fn perform(&mut self) -> Completion {
+        let len = self.buf.bytes_init();
+        let ptr = self.buf.stable_ptr().cast::<libc::c_void>();
+        let fd = self.fd.as_raw_fd();
+        // SAFETY: `ptr` points to `len` initialised bytes of our buffer.
+        let ret = unsafe {
+            match self.to {
+                WriteTo::Socket => {
+                    libc::send(fd, ptr, len, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) as i64
+                }
+                WriteTo::Offset(CURRENT_POSITION) => libc::write(fd, ptr, len) as i64,
+                WriteTo::Offset(off) => libc::pwrite(fd, ptr, len, off as libc::off_t) as i64,
+            }
+        };
+        completion_of(ret)
     }
 
     fn complete(self, result: io::Result<Completion>) -> Self::Output {

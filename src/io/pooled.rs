@@ -12,7 +12,7 @@ use super::ops::Read;
 use super::SharedFd;
 use crate::driver::op::{Completion, Recycle};
 use crate::driver::pool::{BufPool, POOL_GROUP};
-use crate::driver::{DriverShared, Op, OpKind};
+use crate::driver::{completion_of, How, Interest, Op, OpKind, UringShared};
 
 /// Size of the buffer a receive allocates when the pool is empty or the
 /// kernel has none.
@@ -94,7 +94,7 @@ pub(crate) struct RecvPooled {
 impl OpKind for RecvPooled {
     type Output = io::Result<RecvBuf>;
 
-    fn prepare(&mut self, ring: &Arc<DriverShared>) -> Option<Arc<dyn Recycle>> {
+    fn prepare(&mut self, ring: &Arc<UringShared>) -> Option<Arc<dyn Recycle>> {
         self.pool = ring.pool().cloned();
         if self.pool.is_none() {
             self.fallback = Vec::with_capacity(FALLBACK_SIZE);
@@ -117,6 +117,27 @@ impl OpKind for RecvPooled {
             )
             .build()
         }
+    }
+
+    fn how(&self) -> How<'_> {
+        How::Ready {
+            fd: &self.fd,
+            interest: Interest::Read,
+            socket: true,
+        }
+    }
+
+    /// No pool on epoll: a plain receive into a buffer allocated at the
+    /// first attempt (kept across `EAGAIN`s).
+    fn perform(&mut self) -> Completion {
+        if self.fallback.capacity() == 0 {
+            self.fallback = Vec::with_capacity(FALLBACK_SIZE);
+        }
+        let len = self.fallback.capacity();
+        let ptr = self.fallback.as_mut_ptr().cast::<libc::c_void>();
+        // SAFETY: `ptr` points to `len` writable bytes of our buffer.
+        let ret = unsafe { libc::recv(self.fd.as_raw_fd(), ptr, len, libc::MSG_DONTWAIT) };
+        completion_of(ret as i64)
     }
 
     fn complete(mut self, result: io::Result<Completion>) -> io::Result<RecvBuf> {

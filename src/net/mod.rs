@@ -43,7 +43,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use io_uring::{opcode, squeue, types};
 
 use crate::driver::op::Completion;
-use crate::driver::{MultiKind, MultiOp, Op, OpKind};
+use crate::driver::{completion_of, How, Interest, MultiKind, MultiOp, Op, OpKind};
 use crate::io::{result_of, SharedFd};
 use addr::Addr;
 use std::future::Future;
@@ -89,6 +89,21 @@ impl OpKind for Accept {
             .build()
     }
 
+    fn how(&self) -> How<'_> {
+        How::Ready {
+            fd: &self.fd,
+            interest: Interest::Read,
+            socket: true,
+        }
+    }
+
+    fn perform(&mut self) -> Completion {
+        let (ptr, len) = self.addr.as_out();
+        // SAFETY: `ptr`/`len` describe our address buffer.
+        let ret = unsafe { libc::accept4(self.fd.as_raw_fd(), ptr, len, libc::SOCK_CLOEXEC) };
+        completion_of(ret as i64)
+    }
+
     fn complete(self, result: io::Result<Completion>) -> Self::Output {
         let fd = result_of(result)? as RawFd;
         // SAFETY: the kernel gave us this new descriptor.
@@ -121,6 +136,28 @@ impl OpKind for AcceptMulti {
         opcode::AcceptMulti::new(types::Fd(self.fd.as_raw_fd()))
             .flags(libc::SOCK_CLOEXEC)
             .build()
+    }
+
+    fn how(&self) -> How<'_> {
+        How::Ready {
+            fd: &self.fd,
+            interest: Interest::Read,
+            socket: true,
+        }
+    }
+
+    /// One connection per item on epoll.
+    fn perform(&mut self) -> Completion {
+        // SAFETY: no address is asked for (null pointers).
+        let ret = unsafe {
+            libc::accept4(
+                self.fd.as_raw_fd(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_CLOEXEC,
+            )
+        };
+        completion_of(ret as i64)
     }
 
     fn complete(self, _: io::Result<Completion>) {}
@@ -187,6 +224,8 @@ impl AcceptStream {
 struct Connect {
     fd: SharedFd,
     addr: Box<Addr>,
+    /// Epoll: the non-blocking `connect` was issued and is in progress.
+    started: bool,
 }
 
 impl OpKind for Connect {
@@ -195,6 +234,74 @@ impl OpKind for Connect {
     fn entry(&mut self) -> squeue::Entry {
         let (ptr, len) = self.addr.as_in();
         opcode::Connect::new(types::Fd(self.fd.as_raw_fd()), ptr, len).build()
+    }
+
+    fn how(&self) -> How<'_> {
+        How::Ready {
+            fd: &self.fd,
+            interest: Interest::Write,
+            socket: true,
+        }
+    }
+
+    /// Epoll: `connect` once (in progress: `EAGAIN`); after that, each
+    /// attempt asks whether it finished: the socket's pending error, or
+    /// else whether it has a peer (`ENOTCONN`: still connecting).
+    fn perform(&mut self) -> Completion {
+        let fd = self.fd.as_raw_fd();
+        if !self.started {
+            let (ptr, len) = self.addr.as_in();
+            // SAFETY: `ptr`/`len` describe our address.
+            let ret = unsafe { libc::connect(fd, ptr, len) };
+            let c = completion_of(ret as i64);
+            if c.res == -libc::EINPROGRESS {
+                self.started = true;
+                return Completion {
+                    res: -libc::EAGAIN,
+                    flags: 0,
+                };
+            }
+            return c;
+        }
+        let mut err: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `err`/`len` are live locals of the sizes given.
+        let ret = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                (&mut err as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        if ret < 0 {
+            return completion_of(-1);
+        }
+        if err != 0 {
+            return Completion {
+                res: -err,
+                flags: 0,
+            };
+        }
+        // SAFETY: zeroed storage is a valid sockaddr_storage.
+        let mut peer: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut plen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: `peer`/`plen` describe a live local buffer.
+        let ret = unsafe {
+            libc::getpeername(
+                fd,
+                (&mut peer as *mut libc::sockaddr_storage).cast(),
+                &mut plen,
+            )
+        };
+        match completion_of(ret as i64) {
+            Completion { res, .. } if res == -libc::ENOTCONN => Completion {
+                res: -libc::EAGAIN,
+                flags: 0,
+            },
+            c => c,
+        }
     }
 
     fn complete(self, result: io::Result<Completion>) -> io::Result<()> {
@@ -206,6 +313,7 @@ async fn connect(fd: &SharedFd, addr: Box<Addr>) -> io::Result<()> {
     Op::new(Connect {
         fd: fd.clone(),
         addr,
+        started: false,
     })
     .await
 }

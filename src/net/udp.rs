@@ -8,7 +8,7 @@ use io_uring::{opcode, squeue, types};
 
 use super::{clear_nonblocking, resolve_blocking, Addr};
 use crate::driver::op::Completion;
-use crate::driver::{Op, OpKind};
+use crate::driver::{completion_of, How, Interest, Op, OpKind};
 use crate::io::ops::{Read, Write, WriteTo};
 use crate::io::{result_of, IoBuf, IoBufMut, SharedFd};
 
@@ -236,6 +236,34 @@ impl<B: IoBufMut> OpKind for Msg<B> {
                 .flags(libc::MSG_NOSIGNAL as u32)
                 .build()
         }
+    }
+
+    fn how(&self) -> How<'_> {
+        How::Ready {
+            fd: &self.fd,
+            interest: if self.receive {
+                Interest::Read
+            } else {
+                Interest::Write
+            },
+            socket: true,
+        }
+    }
+
+    fn perform(&mut self) -> Completion {
+        self.fill();
+        let hdr = &mut self.parts.hdr as *mut libc::msghdr;
+        let fd = self.fd.as_raw_fd();
+        // SAFETY: `hdr` points into our parts box; its iovec and name
+        // point into our buffer and address (`fill`).
+        let ret = unsafe {
+            if self.receive {
+                libc::recvmsg(fd, hdr, libc::MSG_DONTWAIT)
+            } else {
+                libc::sendmsg(fd, hdr, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+            }
+        };
+        completion_of(ret as i64)
     }
 
     fn complete(mut self, result: io::Result<Completion>) -> Self::Output {

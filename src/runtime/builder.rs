@@ -32,6 +32,7 @@ pub struct Builder {
     stack_size: Option<usize>,
     on_task_panic: Option<PanicHandler>,
     simulate_setup_error: Option<i32>,
+    io_driver: Option<crate::driver::IoDriver>,
     recv_pool: (usize, usize),
     blocking: PoolConfig,
     slow_poll: Option<(Duration, SlowPollHandler)>,
@@ -55,6 +56,7 @@ impl Default for Builder {
             stack_size: None,
             on_task_panic: None,
             simulate_setup_error: None,
+            io_driver: None,
             recv_pool: (128, 16 * 1024),
             blocking: PoolConfig::default(),
             slow_poll: None,
@@ -153,6 +155,27 @@ impl Builder {
         self
     }
 
+    /// Which I/O driver the workers run (default [`IoDriver::Auto`]:
+    /// io_uring, or epoll where io_uring is unavailable). When this is not
+    /// called, the environment variable `FERRIO_IO_DRIVER`
+    /// (`auto`, `io_uring` or `epoll`) decides; a choice made here wins
+    /// over it. [`Handle::io_driver`] tells which driver runs and why.
+    ///
+    /// [`IoDriver::Auto`]: crate::IoDriver::Auto
+    ///
+    /// ```
+    /// use ferrio::{IoDriver, Runtime};
+    /// let rt = Runtime::builder().io_driver(IoDriver::Epoll).build().unwrap();
+    /// let info = rt.handle().io_driver();
+    /// assert_eq!(info.driver(), IoDriver::Epoll);
+    /// assert_eq!(info.fallback_reason(), None);
+    /// ```
+    #[cfg(not(ferrio_loom))]
+    pub fn io_driver(mut self, driver: crate::driver::IoDriver) -> Builder {
+        self.io_driver = Some(driver);
+        self
+    }
+
     /// Makes io_uring setup fail with the OS error `errno`, as it would
     /// where io_uring is disabled (tests of that path only).
     #[cfg(test)]
@@ -161,13 +184,17 @@ impl Builder {
         self
     }
 
-    /// Starts the worker threads, each with its own io_uring ring.
+    /// Starts the worker threads, each with its own I/O driver (an
+    /// io_uring ring, or an epoll instance; see [`Builder::io_driver`]).
     ///
     /// # Errors
-    /// - `InvalidInput` when `worker_threads` is zero or too large;
-    /// - when io_uring cannot be used here: the error names the cause and
-    ///   the fix (kernel too old, `kernel.io_uring_disabled`, a seccomp
-    ///   profile such as Docker's default, the locked-memory limit);
+    /// - `InvalidInput` when `worker_threads` is zero or too large, or
+    ///   `FERRIO_IO_DRIVER` holds something else than `auto`, `io_uring`
+    ///   or `epoll`;
+    /// - with [`IoDriver::IoUring`](crate::IoDriver::IoUring) chosen, when
+    ///   io_uring cannot be used here: the error names the cause and the
+    ///   fix (kernel too old, `kernel.io_uring_disabled`, a seccomp profile
+    ///   such as Docker's default, the locked-memory limit);
     /// - the OS error when a thread cannot be spawned.
     ///
     /// ```
@@ -177,10 +204,17 @@ impl Builder {
     pub fn build(self) -> io::Result<Runtime> {
         let workers = self.worker_threads.unwrap_or_else(num_cpus::get);
         self.validate(workers)?;
-        // Fail fast, with the reason, where io_uring is unavailable.
+        // Which driver: io_uring is probed here, failing fast with the
+        // reason when it was asked for and is unavailable.
         #[cfg(not(ferrio_loom))]
-        crate::driver::probe(self.simulate_setup_error)?;
+        let io_driver = crate::driver::resolve(
+            self.io_driver,
+            std::env::var(crate::driver::IO_DRIVER_ENV).ok(),
+            self.simulate_setup_error,
+        )?;
         let config = Config {
+            #[cfg(not(ferrio_loom))]
+            io_driver,
             on_task_panic: self
                 .on_task_panic
                 .unwrap_or_else(|| StdArc::new(report_panic)),

@@ -177,10 +177,35 @@ impl Handle {
         out
     }
 
-    /// Counters of the runtime's io_uring rings (summed over workers).
+    /// Counters of the runtime's I/O drivers (summed over workers), and
+    /// which driver runs.
     #[cfg(not(ferrio_loom))]
     pub fn metrics(&self) -> RuntimeMetrics {
-        RuntimeMetrics::collect(self.shared.each_ring())
+        RuntimeMetrics::collect(
+            self.shared.config.io_driver.driver(),
+            self.shared.each_ring(),
+        )
+    }
+
+    /// Which I/O driver the runtime runs, what was asked for, and why it
+    /// fell back to epoll if it did (io_uring's setup error, explained).
+    ///
+    /// ```
+    /// let rt = ferrio::Runtime::new().unwrap();
+    /// let info = rt.handle().io_driver();
+    /// match info.fallback_reason() {
+    ///     None => println!("running on {}", info.driver()),
+    ///     Some(why) => println!("running on epoll: {why}"),
+    /// }
+    /// ```
+    #[cfg(not(ferrio_loom))]
+    pub fn io_driver(&self) -> crate::driver::IoDriverInfo {
+        self.shared.config.io_driver.clone()
+    }
+
+    /// The runtime's blocking pool (started on first use).
+    pub(crate) fn blocking_pool(&self) -> &StdArc<BlockingPool> {
+        self.blocking.pool()
     }
 
     /// True once the runtime began shutting down.

@@ -1,19 +1,25 @@
-//! [`RuntimeMetrics`]: the counters of a runtime's io_uring rings, summed
+//! [`RuntimeMetrics`]: the counters of a runtime's I/O drivers, summed
 //! over its workers.
 
 #[cfg(not(ferrio_loom))]
-use crate::driver::DriverShared;
+use crate::driver::{DriverShared, IoDriver};
 
-/// Counters of a runtime's io_uring rings, summed over its workers.
+/// Counters of a runtime's I/O drivers, summed over its workers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RuntimeMetrics {
+    /// The driver the workers run: `IoUring` or `Epoll` (`Auto` only in
+    /// a `Default` value).
+    #[cfg(not(ferrio_loom))]
+    pub io_driver: IoDriver,
+    /// `epoll_wait` system calls (0 on io_uring).
+    pub epoll_waits: u64,
     /// `io_uring_enter` system calls (submits and waits).
     pub io_uring_enters: u64,
     /// Operations submitted to the rings.
     pub ops_submitted: u64,
     /// Operations whose final completion was reaped.
     pub ops_completed: u64,
-    /// Times a worker went to sleep on its ring.
+    /// Times a worker went to sleep on its ring (or in `epoll_wait`).
     pub parks: u64,
     /// The rings were set up with `IORING_SETUP_SINGLE_ISSUER` (6.0+).
     pub single_issuer: bool,
@@ -33,8 +39,14 @@ pub struct RuntimeMetrics {
 impl RuntimeMetrics {
     /// Sums the counters of `rings` (the flags are the first ring's: every
     /// ring of a runtime is set up alike).
-    pub(crate) fn collect<'a>(rings: impl Iterator<Item = &'a DriverShared>) -> RuntimeMetrics {
-        let mut m = RuntimeMetrics::default();
+    pub(crate) fn collect<'a>(
+        io_driver: IoDriver,
+        rings: impl Iterator<Item = &'a DriverShared>,
+    ) -> RuntimeMetrics {
+        let mut m = RuntimeMetrics {
+            io_driver,
+            ..RuntimeMetrics::default()
+        };
         for (i, ring) in rings.enumerate() {
             if i == 0 {
                 let flags = ring.flags();
@@ -42,13 +54,14 @@ impl RuntimeMetrics {
                 m.defer_taskrun = flags.defer_taskrun;
                 m.coop_taskrun = flags.coop_taskrun;
                 m.ext_arg = flags.ext_arg;
-                m.provided_buffers = ring.pool().is_some();
+                m.provided_buffers = ring.has_pool();
             }
             let c = ring.counters();
             m.io_uring_enters += c.enters;
             m.ops_submitted += c.ops_submitted;
             m.ops_completed += c.ops_completed;
             m.parks += c.parks;
+            m.epoll_waits += ring.epoll_waits();
         }
         m
     }

@@ -58,6 +58,9 @@ pub(crate) struct Config {
     pub(crate) on_task_panic: PanicHandler,
     /// Makes ring setup fail with this errno (tests of that path).
     pub(crate) simulate_setup_error: Option<i32>,
+    /// The I/O driver the workers run, and why.
+    #[cfg(not(ferrio_loom))]
+    pub(crate) io_driver: crate::driver::IoDriverInfo,
     /// Each ring's receive-buffer pool: (buffers, bytes each); 0 buffers
     /// for none.
     pub(crate) recv_pool: (u16, usize),

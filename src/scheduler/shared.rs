@@ -59,6 +59,9 @@ impl Shared {
         let mut parts = Vec::with_capacity(workers);
         for index in 0..workers {
             let (local, stealer) = run_queue::local();
+            #[cfg(not(ferrio_loom))]
+            let (park, waker) = worker_park::pair(config.io_driver.driver())?;
+            #[cfg(ferrio_loom)]
             let (park, waker) = worker_park::pair()?;
             let timers = StdArc::new(TimerQueues::default());
             remotes.push(WorkerRemote {
@@ -145,7 +148,7 @@ impl Shared {
     /// The ring an operation started off the workers goes to (through
     /// its remote queue).
     #[cfg(not(ferrio_loom))]
-    pub(crate) fn remote_ring(&self) -> io::Result<StdArc<crate::driver::DriverShared>> {
+    pub(crate) fn remote_ring(&self) -> io::Result<crate::driver::DriverShared> {
         if self.is_shutdown() {
             return Err(io::Error::other(
                 "ferrio: the runtime is shutting down; no new I/O can start",
@@ -157,7 +160,7 @@ impl Shared {
     /// Each worker ring's shared part (counters; tests).
     #[cfg(not(ferrio_loom))]
     pub(crate) fn each_ring(&self) -> impl Iterator<Item = &crate::driver::DriverShared> {
-        self.remotes.iter().map(|r| &*r.waker)
+        self.remotes.iter().map(|r| &r.waker)
     }
 
     /// Binds a new task into the owned list: into the spawning worker's

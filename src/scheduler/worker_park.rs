@@ -1,9 +1,9 @@
 //! Where a worker sleeps when it has nothing to do, and what wakes it.
 //!
-//! Normally the worker's io_uring ring: [`WorkerPark`] is its
-//! `driver::Driver` (sleeping in `io_uring_enter`) and [`WorkerWaker`] the
-//! ring's shared part (an eventfd write, paid only when the worker is
-//! parked). Under loom, which cannot run io_uring, the condition-variable
+//! Normally the worker's I/O driver: [`WorkerPark`] is its
+//! `driver::Driver` (sleeping in `io_uring_enter` or `epoll_wait`) and
+//! [`WorkerWaker`] the driver's shared part (an eventfd write, paid only
+//! when the worker is parked). Under loom, which cannot run io_uring, the condition-variable
 //! `park::Parker` with the same state protocol (`park::ParkState`).
 //!
 //! A ring must be created on the thread that will use it (single issuer),
@@ -13,28 +13,29 @@
 
 #[cfg(not(ferrio_loom))]
 mod imp {
-    use crate::driver::{Driver, DriverShared, SetupHook};
+    use crate::driver::{Driver, DriverShared, IoDriver, SetupHook};
     use std::io;
-    use std::sync::Arc;
     use std::time::Duration;
 
     pub(crate) type WorkerPark = Driver;
-    pub(crate) type WorkerWaker = Arc<DriverShared>;
-    pub(crate) struct ParkBuilder(Arc<DriverShared>);
+    pub(crate) type WorkerWaker = DriverShared;
+    pub(crate) struct ParkBuilder(DriverShared);
 
-    pub(crate) fn pair() -> io::Result<(ParkBuilder, WorkerWaker)> {
-        let shared = DriverShared::new()?;
+    /// The waking end now and the builder of the sleeping end, for a
+    /// driver of `kind` (`IoUring` or `Epoll`).
+    pub(crate) fn pair(kind: IoDriver) -> io::Result<(ParkBuilder, WorkerWaker)> {
+        let shared = DriverShared::new(kind)?;
         Ok((ParkBuilder(shared.clone()), shared))
     }
 
     impl ParkBuilder {
-        /// Creates the worker's ring, on the worker's own thread.
+        /// Creates the worker's driver, on the worker's own thread.
         pub(crate) fn build(
             self,
             simulate: SetupHook,
             pool: (u16, usize),
         ) -> io::Result<WorkerPark> {
-            Driver::new(self.0, simulate, pool)
+            self.0.build(simulate, pool)
         }
     }
 

@@ -232,6 +232,9 @@ async fn tcp_pairs(n: usize) -> Vec<(TcpStream, TcpStream)> {
 fn pooled_reads_share_the_ring_pool_and_fall_back_when_it_is_empty() {
     // One worker: one ring, one pool of 128 buffers.
     let rt = rt(1);
+    if super::hooks::skip_unless_io_uring(&rt.handle(), "the provided-buffer pool") {
+        return;
+    }
     assert!(
         rt.handle().metrics().provided_buffers,
         "this kernel has buffer rings"
@@ -350,6 +353,11 @@ fn into_std_after_futures_io_use_keeps_the_connection_working() {
 
 #[test]
 fn an_unpolled_incoming_stream_stops_accepting_at_its_limit() {
+    let probe = rt(1);
+    if super::hooks::skip_unless_io_uring(&probe.handle(), "multi-shot accept's queue limit") {
+        return;
+    }
+    drop(probe);
     use futures::StreamExt;
     // Connections waiting in the listener's accept queue. Counting this
     // process's descriptors instead would race with the tests running

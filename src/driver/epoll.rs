@@ -1,0 +1,332 @@
+//! The readiness driver: one edge-triggered epoll instance per worker,
+//! for machines where io_uring is denied (container seccomp profiles,
+//! `kernel.io_uring_disabled`, gVisor).
+//!
+//! - **Operations** try their non-blocking system call first and wait for
+//!   readiness only on `EAGAIN` (`driver/fallback.rs`, protocol in
+//!   `driver/readiness.rs`). Regular files, `statx` and path operations
+//!   run on the blocking pool, as in tokio.
+//! - **Registration**: a descriptor joins the epoll set of the worker that
+//!   first polled an operation on it that would block, for reading and
+//!   writing, edge-triggered, and stays until it closes. The event's data
+//!   is a pointer to its `ScheduledIo`; events may wake tasks that now run
+//!   on another worker, as completions do on io_uring.
+//! - **Freeing a registration** (the descriptor closed on any thread):
+//!   `EPOLL_CTL_DEL` first, then its `ScheduledIo` goes to this instance's
+//!   release list, emptied by the owner after it has handled the batch of
+//!   events it is working on. An event returned before the `DEL` can only
+//!   be in that batch or an earlier one, so no event is delivered to a
+//!   freed `ScheduledIo`.
+//! - **Park**: `epoll_wait` with the next timer deadline (milliseconds,
+//!   rounded up) under the common park protocol (`driver/epoll_park.rs`);
+//!   other threads wake the worker with an eventfd write, only when it is
+//!   parked.
+//! - **Shutdown**: the owner closes every live registration (their waiters
+//!   wake and fail with "the runtime is shutting down") and refuses new
+//!   ones; from then on a dropped registration is freed at once.
+
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::loom::plain::Mutex;
+use crate::park::ParkState;
+use crate::weak_list::WeakList;
+
+use super::epoll_park::{self, Signal, Sleep};
+use super::readiness::{ScheduledIo, READABLE, WRITABLE};
+
+/// The eventfd's token in the set (never a `ScheduledIo` address).
+const WAKE_TOKEN: u64 = 0;
+
+/// Events collected per `epoll_wait`.
+const EVENTS: usize = 256;
+
+/// Counters of one epoll instance.
+#[derive(Default)]
+pub(crate) struct EpollStats {
+    pub(crate) waits: AtomicU64,
+    pub(crate) parks: AtomicU64,
+    pub(crate) events: AtomicU64,
+}
+
+fn bump(c: &AtomicU64, by: u64) {
+    // Only the owner writes.
+    c.store(c.load(Relaxed) + by, Relaxed);
+}
+
+#[derive(Default)]
+struct Registry {
+    closed: bool,
+    /// Registrations dropped by their descriptors, freed by the owner
+    /// after its current batch of events.
+    release: Vec<Arc<ScheduledIo>>,
+    /// Every registration made (weak), to close at shutdown.
+    live: WeakList<ScheduledIo>,
+}
+
+/// The part of a worker's epoll driver that other threads touch.
+pub(crate) struct EpollShared {
+    epfd: OwnedFd,
+    eventfd: OwnedFd,
+    park: ParkState,
+    registry: Mutex<Registry>,
+    closed: AtomicBool,
+    pub(crate) stats: EpollStats,
+}
+
+impl EpollShared {
+    pub(crate) fn new() -> io::Result<Arc<EpollShared>> {
+        // SAFETY: plain syscalls; the returned descriptors are checked.
+        let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if epfd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor we own.
+        let epfd = unsafe { OwnedFd::from_raw_fd(epfd) };
+        // SAFETY: as above.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if efd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor we own.
+        let eventfd = unsafe { OwnedFd::from_raw_fd(efd) };
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+            u64: WAKE_TOKEN,
+        };
+        // SAFETY: both descriptors are ours; `ev` is read during the call.
+        if unsafe {
+            libc::epoll_ctl(
+                epfd.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                eventfd.as_raw_fd(),
+                &mut ev,
+            )
+        } < 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Arc::new(EpollShared {
+            epfd,
+            eventfd,
+            park: ParkState::new(),
+            registry: Mutex::new(Registry::default()),
+            closed: AtomicBool::new(false),
+            stats: EpollStats::default(),
+        }))
+    }
+
+    /// Wakes the worker if it is parked (one eventfd write); otherwise
+    /// only marks it notified.
+    pub(crate) fn unpark(&self) {
+        epoll_park::unpark(&self.park, self);
+    }
+
+    /// True once the owner shut down.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Relaxed)
+    }
+
+    /// Adds `fd` to the set, for reading and writing, edge-triggered.
+    /// Fails with `EPERM` for descriptors epoll cannot watch.
+    pub(crate) fn register(self: &Arc<Self>, fd: RawFd) -> io::Result<Registration> {
+        let io = Arc::new(ScheduledIo::new());
+        {
+            let mut reg = self.registry.lock();
+            if reg.closed {
+                return Err(io::Error::other(
+                    "ferrio: the runtime is shutting down; no new I/O can start",
+                ));
+            }
+            reg.live.push(&io);
+        }
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            u64: Arc::as_ptr(&io) as u64,
+        };
+        // SAFETY: `ev` is read during the call; the pointer it carries
+        // stays valid until the registration's release (module notes).
+        if unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Registration {
+            io,
+            epoll: self.clone(),
+            fd,
+        })
+    }
+}
+
+impl Signal for EpollShared {
+    fn signal(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to our eventfd. A full
+        // counter (2^64 - 2 writes unread) answers EAGAIN, which still
+        // leaves the eventfd readable: the wake-up is not lost.
+        let _ = unsafe {
+            libc::write(
+                self.eventfd.as_raw_fd(),
+                &one as *const u64 as *const libc::c_void,
+                8,
+            )
+        };
+    }
+}
+
+/// A descriptor's place in an epoll set; owned by its `SharedFd`, dropped
+/// before the descriptor closes.
+pub(crate) struct Registration {
+    io: Arc<ScheduledIo>,
+    epoll: Arc<EpollShared>,
+    fd: RawFd,
+}
+
+impl Registration {
+    pub(crate) fn io(&self) -> &Arc<ScheduledIo> {
+        &self.io
+    }
+
+    /// Its driver has shut down: no event will come through it.
+    pub(crate) fn is_stale(&self) -> bool {
+        self.epoll.is_closed()
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: the descriptor is still open (the `SharedFd` drops its
+        // registration first); `ev` is ignored by DEL on current kernels.
+        unsafe {
+            libc::epoll_ctl(
+                self.epoll.epfd.as_raw_fd(),
+                libc::EPOLL_CTL_DEL,
+                self.fd,
+                &mut ev,
+            )
+        };
+        let mut reg = self.epoll.registry.lock();
+        if !reg.closed {
+            // The owner may hold an event for it from before the DEL.
+            reg.release.push(self.io.clone());
+        }
+    }
+}
+
+/// A worker's epoll driver; lives on (and is only touched by) its thread.
+pub(crate) struct EpollDriver {
+    shared: Arc<EpollShared>,
+    events: RefCell<Vec<libc::epoll_event>>,
+}
+
+impl EpollDriver {
+    pub(crate) fn new(shared: Arc<EpollShared>) -> EpollDriver {
+        EpollDriver {
+            shared,
+            events: RefCell::new(Vec::with_capacity(EVENTS)),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<EpollShared> {
+        &self.shared
+    }
+
+    /// Delivers ready events without waiting.
+    pub(crate) fn maintain(&self) -> usize {
+        self.wait(0)
+    }
+
+    /// Parks the worker until an event, a wake-up or the timeout.
+    pub(crate) fn park(&self, timeout: Option<Duration>) -> usize {
+        epoll_park::park(&self.shared.park, self, timeout)
+    }
+
+    /// One `epoll_wait`, then the events delivered, then the registrations
+    /// released meanwhile freed.
+    fn wait(&self, timeout_ms: i32) -> usize {
+        let mut events = self.events.borrow_mut();
+        events.clear();
+        bump(&self.shared.stats.waits, 1);
+        // SAFETY: the buffer has room for `EVENTS` entries, which the
+        // kernel fills; we set the length to what it returns.
+        let n = unsafe {
+            libc::epoll_wait(
+                self.shared.epfd.as_raw_fd(),
+                events.as_mut_ptr(),
+                EVENTS as i32,
+                timeout_ms,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EINTR) {
+                eprintln!("ferrio: epoll_wait failed: {e}");
+            }
+            return 0;
+        }
+        // SAFETY: the kernel initialised the first `n` entries.
+        unsafe { events.set_len(n as usize) };
+        let mut delivered = 0;
+        for ev in events.iter() {
+            let token = ev.u64;
+            if token == WAKE_TOKEN {
+                continue;
+            }
+            let flags = ev.events as i32;
+            let mut ready = 0;
+            if flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
+                ready |= READABLE;
+            }
+            if flags & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
+                ready |= WRITABLE;
+            }
+            // SAFETY: the token is the address of a registration's
+            // `ScheduledIo`, freed only through the release list after
+            // this batch (module notes), or at shutdown after the last wait.
+            let io = unsafe { &*(token as *const ScheduledIo) };
+            io.dispatch(ready);
+            delivered += 1;
+        }
+        drop(events);
+        bump(&self.shared.stats.events, delivered as u64);
+        let released = std::mem::take(&mut self.shared.registry.lock().release);
+        drop(released);
+        delivered
+    }
+
+    /// Closes the driver: every registration's waiters wake and fail, and
+    /// no registration can be made any more.
+    pub(crate) fn shutdown(&self) {
+        let (live, released) = {
+            let mut reg = self.shared.registry.lock();
+            reg.closed = true;
+            self.shared.closed.store(true, Relaxed);
+            (reg.live.take_live(), std::mem::take(&mut reg.release))
+        };
+        drop(released);
+        for io in live {
+            io.close();
+        }
+    }
+}
+
+impl Sleep for EpollDriver {
+    fn poll_now(&self) -> usize {
+        self.wait(0)
+    }
+
+    fn sleep(&self, timeout: Option<Duration>) -> usize {
+        let ms = match timeout {
+            None => -1,
+            // Rounded up: waking before the deadline would only park again.
+            Some(t) => t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32,
+        };
+        let n = self.wait(ms);
+        bump(&self.shared.stats.parks, 1);
+        n
+    }
+}

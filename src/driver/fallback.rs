@@ -1,0 +1,194 @@
+//! An operation on the epoll driver: the same `OpKind`, run as a plain
+//! system call instead of an SQE.
+//!
+//! Each kind says how ([`How`]):
+//! - `Ready`: sockets, pipes, pidfds. The non-blocking call is tried
+//!   first; on `EAGAIN` the op waits for readiness (`driver/readiness.rs`)
+//!   and tries again. A descriptor epoll cannot watch (a regular file
+//!   behind a stream) goes to the blocking pool instead.
+//! - `Blocking`: files at an offset, `open`, `statx`, `fsync`, path
+//!   operations. The kind moves into a job on the runtime's blocking pool
+//!   and comes back with its result; a future dropped meanwhile leaves the
+//!   kind (and its buffers) to the job, which frees them after the call.
+//! - `Inline`: nothing to wait for (`nop`).
+//!
+//! The result is shaped as a CQE's (`res` ≥ 0, or `-errno`), so each
+//! kind's `complete` serves both drivers.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use super::epoll::EpollShared;
+use super::fd::SharedFd;
+use super::future::OpKind;
+use super::op::Completion;
+use super::readiness::{Interest, ScheduledIo, WaitPoll};
+use crate::blocking::JobResult;
+use crate::loom::plain::Mutex;
+
+/// How an op runs on the epoll driver.
+pub(crate) enum How<'a> {
+    /// Try the call; on `EAGAIN` wait for `interest` on `fd`. `socket`:
+    /// the descriptor is known to be a socket (no need to ask the kernel
+    /// whether epoll can watch it).
+    Ready {
+        fd: &'a SharedFd,
+        interest: Interest,
+        socket: bool,
+    },
+    /// Run the call on the blocking pool.
+    Blocking,
+    /// Run the call here.
+    Inline,
+}
+
+/// The result of a plain system call, shaped as a CQE's.
+pub(crate) fn completion_of(ret: i64) -> Completion {
+    let res = if ret < 0 {
+        -io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO)
+    } else {
+        ret.min(i32::MAX as i64) as i32
+    };
+    Completion { res, flags: 0 }
+}
+
+/// An op's progress on the epoll driver.
+pub(crate) enum Progress<K> {
+    /// Waiting for readiness on `io` (`key`: its waiter slot).
+    Waiting {
+        io: Arc<ScheduledIo>,
+        key: Option<u64>,
+    },
+    /// The kind is on the blocking pool.
+    Blocking(JobResult<(K, Completion)>),
+}
+
+fn shutting_down() -> io::Error {
+    io::Error::other("ferrio: the runtime is shutting down; no new I/O can start")
+}
+
+/// Polls `kind` on `epoll`. On `Ready` the kind is in `kind` again (it
+/// may have gone to the blocking pool and back).
+pub(crate) fn poll<K: OpKind>(
+    kind: &mut Option<K>,
+    progress: &mut Option<Progress<K>>,
+    epoll: &Arc<EpollShared>,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<Completion>> {
+    if let Some(Progress::Blocking(_)) = progress {
+        return poll_job(kind, progress, cx);
+    }
+    let k = kind.as_mut().expect("op polled after completion");
+    let pollable = match k.how() {
+        How::Inline => return Poll::Ready(Ok(k.perform())),
+        How::Blocking => false,
+        How::Ready { fd, socket, .. } => fd.is_pollable(socket),
+    };
+    if !pollable {
+        return start_blocking(kind, progress, cx);
+    }
+    loop {
+        let k = kind.as_mut().expect("kind present");
+        let How::Ready { fd, interest, .. } = k.how() else {
+            unreachable!("checked above")
+        };
+        let fd = fd.clone();
+        if let Err(e) = fd.ensure_nonblocking() {
+            return Poll::Ready(Err(e));
+        }
+        let c = k.perform();
+        if c.res != -libc::EAGAIN {
+            if let Some(Progress::Waiting { io, key }) = progress {
+                io.cancel_wait(key);
+            }
+            *progress = None;
+            return Poll::Ready(Ok(c));
+        }
+        if progress.is_none() {
+            match fd.registration(epoll) {
+                Ok(Some(io)) => *progress = Some(Progress::Waiting { io, key: None }),
+                Ok(None) => return start_blocking(kind, progress, cx),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        let Some(Progress::Waiting { io, key }) = progress else {
+            unreachable!("set above")
+        };
+        match io.wait(interest, key, cx.waker()) {
+            WaitPoll::Retry => continue,
+            WaitPoll::Pending => return Poll::Pending,
+            WaitPoll::Closed => {
+                *progress = None;
+                return Poll::Ready(Err(shutting_down()));
+            }
+        }
+    }
+}
+
+/// Moves the kind into a job on the runtime's blocking pool.
+fn start_blocking<K: OpKind>(
+    kind: &mut Option<K>,
+    progress: &mut Option<Progress<K>>,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<Completion>> {
+    let Some(pool) = crate::context::with_current_handle(|h| h.map(|h| h.blocking_pool().clone()))
+    else {
+        return Poll::Ready(Err(io::Error::other(
+            "ferrio: an I/O operation was polled outside a ferrio runtime",
+        )));
+    };
+    // The job takes the kind from here when it runs; a job the pool
+    // refuses (it has shut down) leaves it for us to take back.
+    let slot = Arc::new(Mutex::new(kind.take()));
+    let in_job = slot.clone();
+    let submitted = crate::blocking::submit(&pool, move || {
+        let mut k = in_job.lock().take().expect("the kind waits for its job");
+        let c = k.perform();
+        (k, c)
+    });
+    match submitted {
+        Ok(job) => {
+            *progress = Some(Progress::Blocking(job));
+            poll_job(kind, progress, cx)
+        }
+        Err(refused) => {
+            drop(refused);
+            *kind = slot.lock().take();
+            Poll::Ready(Err(shutting_down()))
+        }
+    }
+}
+
+/// Polls the job carrying the kind; puts the kind back when it is done.
+fn poll_job<K: OpKind>(
+    kind: &mut Option<K>,
+    progress: &mut Option<Progress<K>>,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<Completion>> {
+    let Some(Progress::Blocking(job)) = progress else {
+        unreachable!("called with a job in progress")
+    };
+    let out = std::task::ready!(std::pin::Pin::new(job).poll(cx));
+    *progress = None;
+    match out {
+        Ok((k, c)) => {
+            *kind = Some(k);
+            Poll::Ready(Ok(c))
+        }
+        // The job panicked (a bug in a system call's wrapper): the kind
+        // went with it, so the op cannot finish; the panic is the task's.
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
+}
+
+/// A dropped op: forgets its waiter (a job on the blocking pool keeps the
+/// kind until its call returns).
+pub(crate) fn abandon<K>(progress: Option<Progress<K>>) {
+    if let Some(Progress::Waiting { io, mut key }) = progress {
+        io.cancel_wait(&mut key);
+    }
+}

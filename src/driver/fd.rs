@@ -1,0 +1,175 @@
+//! `SharedFd`: a descriptor shared with the operations on it.
+//!
+//! Every operation holds a clone, and an abandoned io_uring op's clone
+//! lives in its cell until the final CQE, so the descriptor closes after
+//! the last operation on it (a queued SQE never names a reused number).
+//!
+//! On the epoll driver the descriptor also carries its registration: made
+//! the first time an operation on it would block, with the epoll instance
+//! of the worker that polled it, and removed (`EPOLL_CTL_DEL`) before the
+//! descriptor closes. A registration whose driver shut down is replaced
+//! by one on the current driver (a socket outliving its runtime).
+
+use std::io;
+use std::ops::Deref;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release};
+use std::sync::Arc;
+
+use crate::loom::plain::Mutex;
+
+use super::epoll::{EpollShared, Registration};
+use super::readiness::ScheduledIo;
+
+/// A descriptor shared by its owner and its operations.
+#[derive(Clone)]
+pub(crate) struct SharedFd(Arc<FdInner>);
+
+struct FdInner {
+    /// Dropped before `fd` (field order): the registration leaves the
+    /// epoll set while the number is still ours.
+    poll: Mutex<PollSlot>,
+    /// `O_NONBLOCK` is set (the epoll driver's first operation sets it).
+    nonblocking: AtomicBool,
+    fd: OwnedFd,
+}
+
+enum PollSlot {
+    /// Not looked at yet.
+    Unknown,
+    /// A regular file, directory or block device: epoll cannot watch it,
+    /// its operations run on the blocking pool.
+    NotPollable,
+    /// Pollable, not registered yet.
+    Pollable,
+    Registered(Registration),
+}
+
+impl SharedFd {
+    pub(crate) fn new(fd: OwnedFd) -> SharedFd {
+        SharedFd(Arc::new(FdInner {
+            poll: Mutex::new(PollSlot::Unknown),
+            nonblocking: AtomicBool::new(false),
+            fd,
+        }))
+    }
+
+    /// The descriptor back, when no one else holds it (its registration,
+    /// if any, removed first).
+    pub(crate) fn try_unwrap(this: SharedFd) -> Result<OwnedFd, SharedFd> {
+        match Arc::try_unwrap(this.0) {
+            Ok(inner) => {
+                drop(inner.poll);
+                Ok(inner.fd)
+            }
+            Err(shared) => Err(SharedFd(shared)),
+        }
+    }
+
+    /// Readiness driver: true when epoll can watch this descriptor
+    /// (sockets, pipes, pidfds); false for regular files, directories and
+    /// block devices, whose operations go to the blocking pool. Asked once.
+    pub(crate) fn is_pollable(&self, known_socket: bool) -> bool {
+        let mut slot = self.0.poll.lock();
+        match &*slot {
+            PollSlot::Unknown => {
+                let pollable = known_socket || fd_is_pollable(self.0.fd.as_raw_fd());
+                *slot = if pollable {
+                    PollSlot::Pollable
+                } else {
+                    PollSlot::NotPollable
+                };
+                pollable
+            }
+            PollSlot::NotPollable => false,
+            PollSlot::Pollable | PollSlot::Registered(_) => true,
+        }
+    }
+
+    /// Readiness driver: sets `O_NONBLOCK` once (left set afterwards, as
+    /// tokio does for the descriptors it registers).
+    pub(crate) fn ensure_nonblocking(&self) -> io::Result<()> {
+        if self.0.nonblocking.load(Acquire) {
+            return Ok(());
+        }
+        let fd = self.0.fd.as_raw_fd();
+        // SAFETY: fcntl on a descriptor we own; no pointers.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if flags < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if flags & libc::O_NONBLOCK == 0 {
+            // SAFETY: as above.
+            if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        self.0.nonblocking.store(true, Release);
+        Ok(())
+    }
+
+    /// Readiness driver: the descriptor's readiness, registering it with
+    /// `epoll` (the polling worker's instance) the first time, or again
+    /// when the driver it was registered with has shut down.
+    /// `None` when epoll refuses the descriptor (`EPERM`: it cannot be
+    /// polled); it is then marked not pollable.
+    pub(crate) fn registration(
+        &self,
+        epoll: &Arc<EpollShared>,
+    ) -> io::Result<Option<Arc<ScheduledIo>>> {
+        let mut slot = self.0.poll.lock();
+        match &*slot {
+            PollSlot::Registered(r) if !r.is_stale() => return Ok(Some(r.io().clone())),
+            PollSlot::NotPollable => return Ok(None),
+            _ => {}
+        }
+        // Drop a stale registration first (it leaves its old epoll set).
+        *slot = PollSlot::Pollable;
+        match epoll.register(self.0.fd.as_raw_fd()) {
+            Ok(r) => {
+                let io = r.io().clone();
+                *slot = PollSlot::Registered(r);
+                Ok(Some(io))
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                *slot = PollSlot::NotPollable;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl std::fmt::Debug for SharedFd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fd.fmt(f)
+    }
+}
+
+impl Deref for SharedFd {
+    type Target = OwnedFd;
+    fn deref(&self) -> &OwnedFd {
+        &self.0.fd
+    }
+}
+
+impl AsRawFd for SharedFd {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.fd.as_raw_fd()
+    }
+}
+
+/// Whether epoll can watch `fd`: not a regular file, directory or block
+/// device (for which `epoll_ctl` answers `EPERM`).
+fn fd_is_pollable(fd: std::os::fd::RawFd) -> bool {
+    // SAFETY: `st` is plain data fstat fills in; the descriptor is ours.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::fstat(fd, &mut st) } < 0 {
+        return true;
+    }
+    !matches!(
+        st.st_mode & libc::S_IFMT,
+        libc::S_IFREG | libc::S_IFDIR | libc::S_IFBLK
+    )
+}
