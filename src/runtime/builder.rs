@@ -32,6 +32,7 @@ pub struct Builder {
     stack_size: Option<usize>,
     on_task_panic: Option<PanicHandler>,
     simulate_setup_error: Option<i32>,
+    #[cfg(not(ferrio_loom))]
     io_driver: Option<crate::driver::IoDriver>,
     recv_pool: (usize, usize),
     blocking: PoolConfig,
@@ -56,6 +57,7 @@ impl Default for Builder {
             stack_size: None,
             on_task_panic: None,
             simulate_setup_error: None,
+            #[cfg(not(ferrio_loom))]
             io_driver: None,
             recv_pool: (128, 16 * 1024),
             blocking: PoolConfig::default(),

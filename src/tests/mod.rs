@@ -11,6 +11,7 @@ mod cancel_sync;
 mod cancel_time;
 mod combinators;
 mod common;
+mod epoll;
 mod fs;
 mod group;
 mod hooks;

@@ -8,6 +8,10 @@
 //! from here: `loom-tests/tests/runtime.rs` drives it through the public
 //! API.) Nothing here is public API.
 
+mod epoll;
+
+pub use epoll::{EpollParkModel, ReadinessModel, Wait};
+
 use std::any::Any;
 use std::collections::VecDeque;
 use std::future::Future;

@@ -1,0 +1,325 @@
+//! The epoll driver where io_uring is denied, and what only the epoll
+//! driver has: readiness registrations, files on the blocking pool.
+//!
+//! `a_seccomp_profile_denying_io_uring_falls_back_to_epoll` runs the body
+//! of `seccomp_child` in a child process (this test binary, one test) so
+//! that its seccomp filter touches nothing else of the suite.
+
+use std::future::Future;
+use std::os::unix::process::CommandExt as _;
+use std::time::Duration;
+
+use ferrio::{IoDriver, Runtime};
+
+/// What the child prints last when every check passed.
+const CHILD_OK: &str = "seccomp child: all checks passed";
+
+#[test]
+fn a_seccomp_profile_denying_io_uring_falls_back_to_epoll() {
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args([
+            "--ignored",
+            "--exact",
+            "tests::epoll::seccomp_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        // The child must choose as a default `Runtime::new()` does.
+        .env_remove("FERRIO_IO_DRIVER")
+        .process_group(0)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains(CHILD_OK),
+        "child failed: {:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+}
+
+/// Installs a seccomp filter on this thread (and the threads it starts)
+/// that answers `io_uring_setup`, `io_uring_enter` and
+/// `io_uring_register` with EPERM, as Docker's and containerd's default
+/// profiles do, and allows everything else.
+fn deny_io_uring_like_docker() {
+    const RET_ALLOW: u32 = 0x7fff_0000;
+    const RET_ERRNO: u32 = 0x0005_0000;
+    #[cfg(target_arch = "x86_64")]
+    const ARCH: u32 = 0xC000_003E;
+    #[cfg(target_arch = "aarch64")]
+    const ARCH: u32 = 0xC000_00B7;
+    let ld = |k: u32| libc::sock_filter {
+        code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
+    let ret = |k: u32| libc::sock_filter {
+        code: (libc::BPF_RET | libc::BPF_K) as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    // seccomp_data: nr at offset 0, arch at offset 4.
+    let mut program = [
+        ld(4),
+        jeq(ARCH, 0, 4), // another ABI: allow
+        ld(0),
+        jeq(libc::SYS_io_uring_setup as u32, 3, 0),
+        jeq(libc::SYS_io_uring_enter as u32, 2, 0),
+        jeq(libc::SYS_io_uring_register as u32, 1, 0),
+        ret(RET_ALLOW),
+        ret(RET_ERRNO | libc::EPERM as u32),
+    ];
+    let prog = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_mut_ptr(),
+    };
+    // SAFETY: prctl with plain integer arguments, then with a pointer to
+    // a filter program that lives across the call (the kernel copies it).
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        assert_eq!(
+            libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &prog as *const libc::sock_fprog
+            ),
+            0,
+            "{}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// The child's body (run by the test above, in its own process).
+#[test]
+#[ignore = "the body of a_seccomp_profile_denying_io_uring_falls_back_to_epoll, run in a child process"]
+fn seccomp_child() {
+    assert!(
+        std::env::var_os("FERRIO_IO_DRIVER").is_none(),
+        "the default choice is under test"
+    );
+    deny_io_uring_like_docker();
+    // SAFETY: a raw syscall with null arguments; the filter answers it.
+    let probe = unsafe { libc::syscall(libc::SYS_io_uring_setup, 1, std::ptr::null_mut::<u8>()) };
+    assert_eq!(probe, -1);
+    assert_eq!(
+        std::io::Error::last_os_error().raw_os_error(),
+        Some(libc::EPERM)
+    );
+
+    let rt = Runtime::new().expect("the default runtime starts under the filter");
+    let info = rt.handle().io_driver();
+    assert_eq!(info.driver(), IoDriver::Epoll, "{info}");
+    assert_eq!(info.requested(), IoDriver::Auto);
+    assert_eq!(info.fallback_os_error(), Some(libc::EPERM), "{info}");
+    let reason = info.fallback_reason().unwrap();
+    assert!(reason.contains("io_uring is unavailable"), "{reason}");
+    println!("seccomp child: {info}");
+
+    rt.block_on(async {
+        // TCP echo through asyncio Streams.
+        let server = ferrio::start_server(
+            |mut reader: ferrio::StreamReader, writer: ferrio::StreamWriter| async move {
+                while let Ok(line) = reader.readline().await {
+                    if line.is_empty() {
+                        break;
+                    }
+                    writer.write(&line).unwrap();
+                    writer.drain().await.unwrap();
+                }
+            },
+            "127.0.0.1:0",
+        )
+        .await
+        .unwrap();
+        let (mut reader, writer) = ferrio::open_connection(server.local_addr()).await.unwrap();
+        for i in 0..100 {
+            let line = format!("line {i}\n");
+            writer.write(line.as_bytes()).unwrap();
+            writer.drain().await.unwrap();
+            assert_eq!(reader.readline().await.unwrap(), line.as_bytes());
+        }
+        // A file round trip (on the blocking pool).
+        let dir = std::env::temp_dir().join(format!("ferrio-seccomp-{}", std::process::id()));
+        ferrio::fs::create_dir(&dir).await.unwrap();
+        let path = dir.join("data");
+        ferrio::fs::write(&path, b"written under seccomp".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(
+            ferrio::fs::read(&path).await.unwrap(),
+            b"written under seccomp"
+        );
+        assert_eq!(ferrio::fs::metadata(&path).await.unwrap().len(), 21);
+        ferrio::fs::remove_file(&path).await.unwrap();
+        ferrio::fs::remove_dir(&dir).await.unwrap();
+        // A sleep.
+        let start = std::time::Instant::now();
+        ferrio::sleep(Duration::from_millis(20)).await;
+        assert!(start.elapsed() >= Duration::from_millis(20));
+        // A subprocess (its exit through the pidfd's readiness).
+        let out = ferrio::process::Command::new("sh")
+            .args(["-c", "echo from-child"])
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success());
+        assert_eq!(out.stdout, b"from-child\n");
+        // to_thread.
+        assert_eq!(ferrio::to_thread(|| 6 * 7).await.unwrap(), 42);
+    });
+    let m = rt.handle().metrics();
+    assert_eq!(m.io_driver, IoDriver::Epoll);
+    assert_eq!(m.io_uring_enters, 0);
+    drop(rt);
+    println!("{CHILD_OK}");
+}
+
+fn epoll_rt(workers: usize) -> Runtime {
+    Runtime::builder()
+        .worker_threads(workers)
+        .io_driver(IoDriver::Epoll)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_read_waiting_for_readiness_fails_at_shutdown_instead_of_hanging() {
+    let rt = epoll_rt(1);
+    let (a, b) = rt
+        .block_on(async { ferrio::net::UnixStream::pair() })
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // A plain thread's read outlives the runtime: it waits on a worker's
+    // epoll instance, which closes at shutdown.
+    let handle = rt.handle();
+    let reader = std::thread::spawn(move || {
+        let res = handle.block_on(async {
+            let fut = a.read(vec![0u8; 8]);
+            let mut fut = std::pin::pin!(fut);
+            std::future::poll_fn(|cx| {
+                let p = fut.as_mut().poll(cx);
+                if p.is_pending() {
+                    let _ = tx.send(());
+                }
+                p
+            })
+            .await
+        });
+        res.0
+    });
+    rx.recv().unwrap();
+    drop(rt);
+    let res = reader.join().unwrap();
+    let err = res.unwrap_err();
+    assert!(err.to_string().contains("shutting down"), "{err}");
+    drop(b);
+}
+
+#[test]
+fn files_run_on_the_blocking_pool_under_epoll() {
+    let rt = epoll_rt(1);
+    rt.block_on(async {
+        let path = std::env::temp_dir().join(format!("ferrio-epoll-file-{}", std::process::id()));
+        let f = ferrio::fs::File::create(&path).await.unwrap();
+        let (n, _) = f.write_at(b"0123456789".to_vec(), 0).await;
+        assert_eq!(n.unwrap(), 10);
+        f.sync_all().await.unwrap();
+        drop(f);
+        let f = ferrio::fs::File::open(&path).await.unwrap();
+        let (n, buf) = f.read_at(vec![0u8; 4], 3).await;
+        assert_eq!(&buf[..n.unwrap()], b"3456");
+        drop(f);
+        ferrio::fs::remove_file(&path).await.unwrap();
+    });
+    assert!(
+        rt.handle().blocking_threads() >= 1,
+        "file ops ran on the pool"
+    );
+}
+
+#[test]
+fn a_socket_outliving_its_epoll_runtime_works_in_the_next() {
+    let (a, b) = {
+        let first = epoll_rt(1);
+        let pair = first.block_on(async {
+            let (a, b) = ferrio::net::UnixStream::pair().unwrap();
+            // Registered with `first`'s epoll: this read waits once.
+            let t = ferrio::spawn(async move {
+                let (n, buf) = b.read(vec![0u8; 4]).await;
+                (n.unwrap(), buf, b)
+            });
+            ferrio::sleep(Duration::from_millis(1)).await;
+            a.write_all(b"one".to_vec()).await.0.unwrap();
+            let (n, buf, b) = t.await.unwrap();
+            assert_eq!(&buf[..n], b"one");
+            (a, b)
+        });
+        drop(first);
+        pair
+    };
+    let second = epoll_rt(1);
+    let got = second.block_on(async move {
+        let t = ferrio::spawn(async move {
+            let (n, buf) = b.read(vec![0u8; 4]).await;
+            buf[..n.unwrap()].to_vec()
+        });
+        ferrio::sleep(Duration::from_millis(1)).await;
+        a.write_all(b"two".to_vec()).await.0.unwrap();
+        t.await.unwrap()
+    });
+    assert_eq!(got, b"two");
+}
+
+#[test]
+fn many_connections_echo_on_epoll_with_two_workers() {
+    let rt = epoll_rt(2);
+    rt.block_on(async {
+        let listener = ferrio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = ferrio::spawn(async move {
+            for _ in 0..50 {
+                let (s, _) = listener.accept().await.unwrap();
+                drop(ferrio::spawn(async move {
+                    loop {
+                        let (n, buf) = s.read(vec![0u8; 1024]).await;
+                        let n = n.unwrap();
+                        if n == 0 {
+                            break;
+                        }
+                        s.write_all(buf[..n].to_vec()).await.0.unwrap();
+                    }
+                }));
+            }
+        });
+        let clients: Vec<_> = (0..50)
+            .map(|i| {
+                ferrio::spawn(async move {
+                    let c = ferrio::net::TcpStream::connect(addr).await.unwrap();
+                    for j in 0..20 {
+                        let msg = format!("{i}:{j}").into_bytes();
+                        c.write_all(msg.clone()).await.0.unwrap();
+                        let (r, buf) = c.read_exact(vec![0u8; msg.len()]).await;
+                        r.unwrap();
+                        assert_eq!(buf, msg);
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.await.unwrap();
+        }
+        server.await.unwrap();
+    });
+    assert_eq!(rt.handle().metrics().io_driver, IoDriver::Epoll);
+}
