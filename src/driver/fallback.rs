@@ -57,14 +57,38 @@ pub(crate) fn completion_of(ret: i64) -> Completion {
 }
 
 /// An op's progress on the epoll driver.
-pub(crate) enum Progress<K> {
+pub(crate) enum Progress<K: OpKind> {
     /// Waiting for readiness on `io` (`key`: its waiter slot).
     Waiting {
         io: Arc<ScheduledIo>,
         key: Option<u64>,
     },
     /// The kind is on the blocking pool.
-    Blocking(JobResult<(K, Completion)>),
+    Blocking(JobResult<Finished<K>>),
+}
+
+/// A blocking-pool op's kind and result on their way back. If the op's
+/// future was dropped meanwhile, this is dropped unclaimed: a descriptor
+/// the call yielded (`open`) is closed then, not leaked.
+pub(crate) struct Finished<K: OpKind> {
+    kind: Option<K>,
+    completion: Completion,
+}
+
+impl<K: OpKind> Finished<K> {
+    fn claim(mut self) -> (K, Completion) {
+        let kind = self.kind.take().expect("claimed once");
+        (kind, self.completion)
+    }
+}
+
+impl<K: OpKind> Drop for Finished<K> {
+    fn drop(&mut self) {
+        if self.kind.is_some() && K::YIELDS_FD && self.completion.res >= 0 {
+            // SAFETY: the call gave us this descriptor and nobody took it.
+            unsafe { libc::close(self.completion.res) };
+        }
+    }
 }
 
 fn shutting_down() -> io::Error {
@@ -147,8 +171,11 @@ fn start_blocking<K: OpKind>(
     let in_job = slot.clone();
     let submitted = crate::blocking::submit(&pool, move || {
         let mut k = in_job.lock().take().expect("the kind waits for its job");
-        let c = k.perform();
-        (k, c)
+        let completion = k.perform();
+        Finished {
+            kind: Some(k),
+            completion,
+        }
     });
     match submitted {
         Ok(job) => {
@@ -175,7 +202,8 @@ fn poll_job<K: OpKind>(
     let out = std::task::ready!(std::pin::Pin::new(job).poll(cx));
     *progress = None;
     match out {
-        Ok((k, c)) => {
+        Ok(finished) => {
+            let (k, c) = finished.claim();
             *kind = Some(k);
             Poll::Ready(Ok(c))
         }
@@ -187,7 +215,7 @@ fn poll_job<K: OpKind>(
 
 /// A dropped op: forgets its waiter (a job on the blocking pool keeps the
 /// kind until its call returns).
-pub(crate) fn abandon<K>(progress: Option<Progress<K>>) {
+pub(crate) fn abandon<K: OpKind>(progress: Option<Progress<K>>) {
     if let Some(Progress::Waiting { io, mut key }) = progress {
         io.cancel_wait(&mut key);
     }

@@ -148,7 +148,10 @@ impl Builder {
     ///
     /// ```
     /// let rt = ferrio::Runtime::builder().recv_buffer_pool(512, 4096).build().unwrap();
-    /// assert!(rt.handle().metrics().provided_buffers);
+    /// // The pool is io_uring's (on epoll, receives allocate).
+    /// if rt.handle().io_driver().driver() == ferrio::IoDriver::IoUring {
+    ///     assert!(rt.handle().metrics().provided_buffers);
+    /// }
     /// let bad = ferrio::Runtime::builder().recv_buffer_pool(100, 4096).build();
     /// assert_eq!(bad.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
     /// ```
