@@ -13,7 +13,7 @@
 use std::io;
 use std::ops::Deref;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Acquire, Ordering::Release};
 use std::sync::Arc;
 
 use crate::loom::plain::Mutex;
@@ -28,27 +28,25 @@ pub(crate) struct SharedFd(Arc<FdInner>);
 struct FdInner {
     /// Dropped before `fd` (field order): the registration leaves the
     /// epoll set while the number is still ours.
-    poll: Mutex<PollSlot>,
+    poll: Mutex<Option<Registration>>,
+    /// Whether epoll can watch the descriptor: `UNKNOWN` until asked.
+    kind: AtomicU8,
     /// `O_NONBLOCK` is set (the epoll driver's first operation sets it).
     nonblocking: AtomicBool,
     fd: OwnedFd,
 }
 
-enum PollSlot {
-    /// Not looked at yet.
-    Unknown,
-    /// A regular file, directory or block device: epoll cannot watch it,
-    /// its operations run on the blocking pool.
-    NotPollable,
-    /// Pollable, not registered yet.
-    Pollable,
-    Registered(Registration),
-}
+const UNKNOWN: u8 = 0;
+const POLLABLE: u8 = 1;
+/// A regular file, directory or block device (or a descriptor epoll
+/// refused): its operations run on the blocking pool.
+const NOT_POLLABLE: u8 = 2;
 
 impl SharedFd {
     pub(crate) fn new(fd: OwnedFd) -> SharedFd {
         SharedFd(Arc::new(FdInner {
-            poll: Mutex::new(PollSlot::Unknown),
+            poll: Mutex::new(None),
+            kind: AtomicU8::new(UNKNOWN),
             nonblocking: AtomicBool::new(false),
             fd,
         }))
@@ -70,20 +68,19 @@ impl SharedFd {
     /// (sockets, pipes, pidfds); false for regular files, directories and
     /// block devices, whose operations go to the blocking pool. Asked once.
     pub(crate) fn is_pollable(&self, known_socket: bool) -> bool {
-        let mut slot = self.0.poll.lock();
-        match &*slot {
-            PollSlot::Unknown => {
-                let pollable = known_socket || fd_is_pollable(self.0.fd.as_raw_fd());
-                *slot = if pollable {
-                    PollSlot::Pollable
-                } else {
-                    PollSlot::NotPollable
-                };
-                pollable
-            }
-            PollSlot::NotPollable => false,
-            PollSlot::Pollable | PollSlot::Registered(_) => true,
+        match self.0.kind.load(Acquire) {
+            POLLABLE => return true,
+            NOT_POLLABLE => return false,
+            _ => {}
         }
+        let pollable = known_socket || fd_is_pollable(self.0.fd.as_raw_fd());
+        self.mark_pollable(pollable);
+        pollable
+    }
+
+    fn mark_pollable(&self, pollable: bool) {
+        let kind = if pollable { POLLABLE } else { NOT_POLLABLE };
+        self.0.kind.store(kind, Release);
     }
 
     /// Readiness driver: sets `O_NONBLOCK` once (left set afterwards, as
@@ -119,20 +116,19 @@ impl SharedFd {
     ) -> io::Result<Option<Arc<ScheduledIo>>> {
         let mut slot = self.0.poll.lock();
         match &*slot {
-            PollSlot::Registered(r) if !r.is_stale() => return Ok(Some(r.io().clone())),
-            PollSlot::NotPollable => return Ok(None),
+            Some(r) if !r.is_stale() => return Ok(Some(r.io().clone())),
             _ => {}
         }
         // Drop a stale registration first (it leaves its old epoll set).
-        *slot = PollSlot::Pollable;
+        *slot = None;
         match epoll.register(self.0.fd.as_raw_fd()) {
             Ok(r) => {
                 let io = r.io().clone();
-                *slot = PollSlot::Registered(r);
+                *slot = Some(r);
                 Ok(Some(io))
             }
             Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-                *slot = PollSlot::NotPollable;
+                self.mark_pollable(false);
                 Ok(None)
             }
             Err(e) => Err(e),

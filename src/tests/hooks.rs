@@ -29,7 +29,13 @@ pub(crate) fn resolve_io_driver(
 /// behaviour skip themselves then, saying so.
 pub(crate) fn skip_unless_io_uring(handle: &Handle, what: &str) -> bool {
     if handle.io_driver().driver() == crate::IoDriver::Epoll {
-        eprintln!("skipped under the epoll driver (io_uring only): {what}");
+        // Written to the process's stderr directly, past the test
+        // harness's capture, so that every skip shows in the log.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "skipped under the epoll driver (io_uring only): {what}"
+        );
         return true;
     }
     false

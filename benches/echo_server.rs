@@ -1,0 +1,249 @@
+//! TCP echo servers as deployed: ferrio on io_uring, ferrio on epoll and
+//! tokio, each with the default worker count (one per CPU), in one
+//! process, with the load generator (one tokio client thread, `CONNS`
+//! connections in lock step, `SIZE`-byte messages) sharing the machine.
+//! Runs alternate (io_uring, epoll, tokio, repeat) so that the VM's drift
+//! hits all three alike; the servers' workers park between runs.
+//!
+//! Per server and run: requests per second, the server threads' CPU per
+//! request (from `/proc/self/task/*/stat`) and their context switches
+//! per request (`/proc/self/task/*/status`). No strace.
+//!
+//! `cargo bench --bench echo_server -- [ROUNDS] [SECONDS] [CONNS] [SIZE]`
+//! (defaults 5, 2, 64, 100).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn std_listener() -> std::net::TcpListener {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap()
+}
+
+/// A ferrio echo server on `driver`, its worker threads named `name`.
+fn ferrio_server(driver: ferrio::IoDriver, name: &str) -> (ferrio::Runtime, SocketAddr) {
+    let rt = ferrio::Runtime::builder()
+        .io_driver(driver)
+        .thread_name(name)
+        .build()
+        .unwrap();
+    assert_eq!(rt.handle().io_driver().driver(), driver);
+    let listener = rt
+        .block_on(async { ferrio::net::TcpListener::from_std(std_listener()) })
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(rt.spawn(async move {
+        loop {
+            let Ok((conn, _)) = listener.accept().await else {
+                continue;
+            };
+            conn.set_nodelay(true).unwrap();
+            drop(ferrio::spawn(async move {
+                let mut buf = Vec::with_capacity(4096);
+                loop {
+                    buf.clear();
+                    let (r, b) = conn.read(buf).await;
+                    if !matches!(r, Ok(n) if n > 0) {
+                        return;
+                    }
+                    let (r, b) = conn.write_all(b).await;
+                    if r.is_err() {
+                        return;
+                    }
+                    buf = b;
+                }
+            }));
+        }
+    }));
+    (rt, addr)
+}
+
+/// tokio's echo server, the same shape.
+fn tokio_server() -> (tokio::runtime::Runtime, SocketAddr) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("tokio-echo")
+        .enable_io()
+        .build()
+        .unwrap();
+    let std_l = std_listener();
+    let addr = std_l.local_addr().unwrap();
+    std_l.set_nonblocking(true).unwrap();
+    rt.spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(std_l).unwrap();
+        loop {
+            let Ok((mut conn, _)) = listener.accept().await else {
+                continue;
+            };
+            conn.set_nodelay(true).unwrap();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                loop {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if conn.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (rt, addr)
+}
+
+/// CPU ticks (utime + stime) and context switches of this process's
+/// threads whose name starts with `prefix`.
+fn thread_usage(prefix: &str) -> (u64, u64) {
+    let (mut ticks, mut switches) = (0, 0);
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        if let Some((_, after)) = stat.rsplit_once(") ") {
+            let f: Vec<&str> = after.split_whitespace().collect();
+            // utime and stime: fields 14 and 15, 11 and 12 after the name.
+            ticks += f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0);
+        }
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        for line in status.lines() {
+            if line.starts_with("voluntary_ctxt_switches")
+                || line.starts_with("nonvoluntary_ctxt_switches")
+            {
+                switches += line
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        }
+    }
+    (ticks, switches)
+}
+
+/// One run of the client against `addr`: requests completed.
+fn client_run(
+    client: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+    conns: usize,
+    size: usize,
+    secs: f64,
+) -> u64 {
+    client.block_on(async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
+        let mut tasks = Vec::new();
+        for _ in 0..conns {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.set_nodelay(true).unwrap();
+            tasks.push(tokio::spawn(async move {
+                let msg = vec![7u8; size];
+                let mut back = vec![0u8; size];
+                let mut n = 0u64;
+                while tokio::time::Instant::now() < deadline {
+                    s.write_all(&msg).await.unwrap();
+                    s.read_exact(&mut back).await.unwrap();
+                    n += 1;
+                }
+                n
+            }));
+        }
+        let mut total = 0;
+        for t in tasks {
+            total += t.await.unwrap();
+        }
+        total
+    })
+}
+
+struct Row {
+    rps: f64,
+    cpu_us: f64,
+    csw: f64,
+}
+
+fn measure(
+    client: &tokio::runtime::Runtime,
+    prefix: &str,
+    addr: SocketAddr,
+    conns: usize,
+    size: usize,
+    secs: f64,
+) -> Row {
+    // Workers park before the run (cold start, as a server between bursts).
+    std::thread::sleep(Duration::from_millis(200));
+    let (t0, s0) = thread_usage(prefix);
+    let start = Instant::now();
+    let requests = client_run(client, addr, conns, size, secs);
+    let elapsed = start.elapsed().as_secs_f64();
+    let (t1, s1) = thread_usage(prefix);
+    let tick_us = 1e6 / 100.0; // USER_HZ
+    Row {
+        rps: requests as f64 / elapsed,
+        cpu_us: (t1 - t0) as f64 * tick_us / requests as f64,
+        csw: (s1 - s0) as f64 / requests as f64,
+    }
+}
+
+fn range(v: &[f64]) -> String {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    format!(
+        "{:.2}-{:.2} (median {:.2})",
+        s[0],
+        s[s.len() - 1],
+        s[s.len() / 2]
+    )
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let arg = |i: usize, d: f64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(d);
+    let rounds = arg(0, 5.0) as usize;
+    let secs = arg(1, 2.0);
+    let conns = arg(2, 64.0) as usize;
+    let size = arg(3, 100.0) as usize;
+    let client = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (_uring, uring_addr) = ferrio_server(ferrio::IoDriver::IoUring, "fe-uring");
+    let (_epoll, epoll_addr) = ferrio_server(ferrio::IoDriver::Epoll, "fe-epoll");
+    let (_tokio, tokio_addr) = tokio_server();
+    println!(
+        "echo {size} B x {conns} conns, default workers ({} CPUs), client on the same machine, {rounds} rounds of {secs} s, alternating",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    let mut ratios: [Vec<f64>; 4] = Default::default();
+    for round in 0..rounds {
+        let u = measure(&client, "fe-uring", uring_addr, conns, size, secs);
+        let e = measure(&client, "fe-epoll", epoll_addr, conns, size, secs);
+        let t = measure(&client, "tokio-echo", tokio_addr, conns, size, secs);
+        for (name, r) in [("ferrio io_uring", &u), ("ferrio epoll", &e), ("tokio", &t)] {
+            println!(
+                "round {round}: {name:>15}: {:>9.0} req/s, server CPU {:.2} us/req, {:.3} ctx switches/req",
+                r.rps, r.cpu_us, r.csw
+            );
+        }
+        ratios[0].push(u.rps / t.rps);
+        ratios[1].push(u.cpu_us / t.cpu_us);
+        ratios[2].push(e.rps / t.rps);
+        ratios[3].push(e.cpu_us / t.cpu_us);
+    }
+    println!(
+        "io_uring / tokio: req/s {}, CPU per request {}",
+        range(&ratios[0]),
+        range(&ratios[1])
+    );
+    println!(
+        "epoll    / tokio: req/s {}, CPU per request {}",
+        range(&ratios[2]),
+        range(&ratios[3])
+    );
+}
