@@ -192,6 +192,7 @@ pub(crate) mod plain {
 
     impl<T> Mutex<T> {
         /// For `static`s (std's mutex is const-constructible).
+        #[cfg_attr(ferrio_loom, allow(dead_code))] // its users are not built under loom
         pub(crate) const fn new_const(value: T) -> Mutex<T> {
             Mutex(RawMutex::new(value))
         }

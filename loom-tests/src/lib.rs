@@ -31,6 +31,9 @@
 //! | `runtime::remote_spawn_racing_shutdown_runs_or_is_cancelled` | `Handle::spawn` (bind, `schedule_remote`) vs the runtime's drop: runs or is cancelled, future dropped once, nothing left in the injector (a leak of `Shared`) (6,840; fails without `schedule_remote`'s shutdown check) |
 //! | `runtime::remote_sleep_racing_shutdown_is_ended` | a sleep registered from outside (remote timer queue) vs the runtime's drop: refused or ended by the worker's shutdown (2,908; fails without `TimeDriver::shutdown`) |
 //! | `driver::ring_park_unpark_never_loses_a_wakeup` | ParkState + eventfd (modelled as a counter) |
+//! | `epoll::epoll_park_unpark_never_loses_a_wakeup`, `epoll::epoll_two_unparks_one_park` | the epoll driver's park (`driver::epoll_park::{park, unpark}`, shipped) over an eventfd stand-in with edge-triggered semantics |
+//! | `epoll::readiness_event_between_eagain_and_wait_is_not_lost` | `ScheduledIo`: an event landing between an operation's `EAGAIN` and its wait makes it retry (fails, as a loom deadlock, without the ready-bit check) |
+//! | `epoll::readiness_close_wakes_a_waiter`, `epoll::readiness_cancelled_waiter_leaves_nothing_racing_an_event` | shutdown wakes every waiter; a dropped operation's waiter is removed whatever the event does |
 //! | `driver::op_completion_races_future_drop` | an op's buffer is freed exactly once, never in flight |
 //! | `driver::pooled_buffer_of_an_abandoned_receive_goes_back_exactly_once` | provided buffers of completions vs the future's drop |
 //! | `driver::op_dropped_on_its_worker_never_overtakes_its_remote_submit`, `driver::op_dropped_off_the_workers_races_the_drain`, `driver::cancel_requested_while_kept_races_the_drain`, `driver::local_op_cancelled_from_another_thread_is_cancelled` | `driver::remote` over a stand-in submission queue: an op's SQE reaches the ring before any cancel aimed at it (issue 14 #5) |

@@ -1,7 +1,10 @@
-//! The io_uring driver: one ring per worker (`ring`), the operation
-//! futures (`future`), the completion protocol they share (`op`), and the
-//! requests other threads make of a ring (`remote`); `op` and `remote` are
-//! also compiled under loom for their models.
+//! The I/O drivers: one io_uring ring per worker (`ring`), or, where
+//! io_uring is unavailable, one epoll instance per worker (`epoll`); the
+//! operation futures over both (`future`, with `fallback` for epoll), the
+//! completion protocol (`op`), the requests other threads make of a ring
+//! (`remote`), a descriptor's readiness on epoll (`readiness`) and the
+//! descriptor shared with its operations (`fd`). `op`, `remote`,
+//! `readiness` and `epoll_park` are also compiled under loom.
 //!
 //! # The io_uring driver (protocol notes, moved from ARCHITECTURE.md)
 //!
@@ -99,8 +102,17 @@
 //!   while nobody polled, all 120 arriving once polled).
 //! - **Unavailable io_uring** (ENOSYS, EPERM from seccomp or
 //!   `kernel.io_uring_disabled`, ENOMEM from the memlock limit, EOPNOTSUPP):
-//!   `Runtime::new()` probes first and returns an `io::Error` naming the cause
-//!   and the fix. No fallback to epoll (yet).
+//!   `Builder::build` probes first (`choice.rs`). With `IoDriver::Auto`
+//!   (the default) the runtime runs on the epoll driver instead
+//!   (`epoll.rs`, `fallback.rs`, `readiness.rs`, `fd.rs`) and keeps the
+//!   explained setup error as the reason; with `IoDriver::IoUring` it
+//!   returns that error, naming the cause and the fix.
+//! - **Two drivers, one seam** (`seam.rs`): a worker's driver is an enum
+//!   over the ring and the epoll instance; the scheduler calls park,
+//!   maintain, shutdown and unpark on it, and the op futures match on it
+//!   once per operation. Every `OpKind` builds its SQE for io_uring and
+//!   says how it runs on epoll (`how`, `perform`), returning a CQE-shaped
+//!   result, so each kind's `complete` serves both.
 
 #[cfg(not(ferrio_loom))]
 mod choice;

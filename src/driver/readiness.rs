@@ -30,6 +30,7 @@ use crate::loom::sync::Mutex;
 
 /// The direction an operation waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(ferrio_loom, allow(dead_code))] // the models wait for reading only
 pub(crate) enum Interest {
     Read,
     Write,

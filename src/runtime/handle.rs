@@ -204,6 +204,7 @@ impl Handle {
     }
 
     /// The runtime's blocking pool (started on first use).
+    #[cfg(not(ferrio_loom))]
     pub(crate) fn blocking_pool(&self) -> &StdArc<BlockingPool> {
         self.blocking.pool()
     }
