@@ -10,7 +10,8 @@
 //! per request (`/proc/self/task/*/status`). No strace.
 //!
 //! `cargo bench --bench echo_server -- [ROUNDS] [SECONDS] [CONNS] [SIZE]`
-//! (defaults 5, 2, 64, 100).
+//! (defaults 5, 2, 64, 100). With `ECHO_ONLY=io_uring|epoll|tokio` it
+//! drives that one server, round after round, for `perf stat -t`.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -216,6 +217,23 @@ fn main() {
     let (_uring, uring_addr) = ferrio_server(ferrio::IoDriver::IoUring, "fe-uring");
     let (_epoll, epoll_addr) = ferrio_server(ferrio::IoDriver::Epoll, "fe-epoll");
     let (_tokio, tokio_addr) = tokio_server();
+    // ECHO_ONLY=epoll (or io_uring, tokio): drive that server alone, for
+    // `perf stat -t <its threads>`; prints its threads and runs forever.
+    if let Ok(only) = std::env::var("ECHO_ONLY") {
+        let (prefix, addr) = match only.as_str() {
+            "io_uring" => ("fe-uring", uring_addr),
+            "epoll" => ("fe-epoll", epoll_addr),
+            _ => ("tokio-echo", tokio_addr),
+        };
+        println!("driving {prefix} only");
+        loop {
+            let r = measure(&client, prefix, addr, conns, size, secs);
+            println!(
+                "{prefix}: {:.0} req/s, {:.2} us/req, {:.3} csw/req",
+                r.rps, r.cpu_us, r.csw
+            );
+        }
+    }
     println!(
         "echo {size} B x {conns} conns, default workers ({} CPUs), client on the same machine, {rounds} rounds of {secs} s, alternating",
         std::thread::available_parallelism().map_or(1, |n| n.get())

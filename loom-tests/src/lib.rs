@@ -32,7 +32,9 @@
 //! | `runtime::remote_sleep_racing_shutdown_is_ended` | a sleep registered from outside (remote timer queue) vs the runtime's drop: refused or ended by the worker's shutdown (2,908; fails without `TimeDriver::shutdown`) |
 //! | `driver::ring_park_unpark_never_loses_a_wakeup` | ParkState + eventfd (modelled as a counter) |
 //! | `epoll::epoll_park_unpark_never_loses_a_wakeup`, `epoll::epoll_two_unparks_one_park` | the epoll driver's park (`driver::epoll_park::{park, unpark}`, shipped) over an eventfd stand-in with edge-triggered semantics |
-//! | `epoll::readiness_event_between_eagain_and_wait_is_not_lost` | `ScheduledIo`: an event landing between an operation's `EAGAIN` and its wait makes it retry (fails, as a loom deadlock, without the ready-bit check) |
+//! | `epoll::readiness_event_between_eagain_and_wait_is_not_lost` | `ScheduledIo`: an event landing between an operation's `EAGAIN` and its wait makes it retry (a loom deadlock if `clear_and_wait` ignores the tick) |
+//! | `epoll::a_drained_read_never_hides_the_next_edge` | a short read clears the mark only if no event came since (deadlock if `clear_if` ignores the tick) |
+//! | `epoll::a_hang_up_in_the_same_edge_as_the_last_data_is_kept` | a hang-up coalesced with the last data survives the drained read's clear (deadlock without the sticky "closed" mark) |
 //! | `epoll::readiness_close_wakes_a_waiter`, `epoll::readiness_cancelled_waiter_leaves_nothing_racing_an_event` | shutdown wakes every waiter; a dropped operation's waiter is removed whatever the event does |
 //! | `driver::op_completion_races_future_drop` | an op's buffer is freed exactly once, never in flight |
 //! | `driver::pooled_buffer_of_an_abandoned_receive_goes_back_exactly_once` | provided buffers of completions vs the future's drop |

@@ -278,17 +278,24 @@ impl EpollDriver {
             }
             let flags = ev.events as i32;
             let mut ready = 0;
-            if flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
+            if flags & (libc::EPOLLIN | libc::EPOLLERR) != 0 {
                 ready |= READABLE;
             }
-            if flags & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
+            if flags & (libc::EPOLLOUT | libc::EPOLLERR) != 0 {
                 ready |= WRITABLE;
+            }
+            let mut closed = 0;
+            if flags & (libc::EPOLLRDHUP | libc::EPOLLHUP) != 0 {
+                closed |= READABLE;
+            }
+            if flags & libc::EPOLLHUP != 0 {
+                closed |= WRITABLE;
             }
             // SAFETY: the token is the address of a registration's
             // `ScheduledIo`, freed only through the release list after
             // this batch (module notes), or at shutdown after the last wait.
             let io = unsafe { &*(token as *const ScheduledIo) };
-            io.dispatch(ready);
+            io.dispatch(ready, closed);
             delivered += 1;
         }
         drop(events);

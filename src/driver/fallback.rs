@@ -24,7 +24,7 @@ use super::epoll::EpollShared;
 use super::fd::SharedFd;
 use super::future::OpKind;
 use super::op::Completion;
-use super::readiness::{Interest, ScheduledIo, WaitPoll};
+use super::readiness::{Interest, ReadyPoll, ScheduledIo, WaitPoll};
 use crate::blocking::JobResult;
 use crate::loom::plain::Mutex;
 
@@ -124,33 +124,94 @@ pub(crate) fn poll<K: OpKind>(
         if let Err(e) = fd.ensure_nonblocking() {
             return Poll::Ready(Err(e));
         }
+        // A registered descriptor not marked ready: wait for its edge
+        // without a call bound to fail.
+        let io = match progress {
+            Some(Progress::Waiting { io, .. }) => Some(io.clone()),
+            _ => fd.registered(),
+        };
+        let tick = match &io {
+            Some(io) => {
+                let mut key = waiter_key(progress);
+                let seen = io.poll_ready(interest, &mut key, cx.waker());
+                if let ReadyPoll::Pending = seen {
+                    *progress = Some(Progress::Waiting {
+                        io: io.clone(),
+                        key,
+                    });
+                    return Poll::Pending;
+                }
+                set_key(progress, io, key);
+                match seen {
+                    ReadyPoll::Ready(tick) => tick,
+                    _ => {
+                        finish(progress);
+                        return Poll::Ready(Err(shutting_down()));
+                    }
+                }
+            }
+            // Not registered yet: a fresh registration's tick.
+            None => 0,
+        };
         let c = k.perform();
         if c.res != -libc::EAGAIN {
-            if let Some(Progress::Waiting { io, key }) = progress {
-                io.cancel_wait(key);
+            if let Some(io) = &io {
+                if k.drained(&c) {
+                    io.clear_if(interest, tick);
+                }
             }
-            *progress = None;
+            finish(progress);
             return Poll::Ready(Ok(c));
         }
-        if progress.is_none() {
-            match fd.registration(epoll) {
-                Ok(Some(io)) => *progress = Some(Progress::Waiting { io, key: None }),
+        let io = match io {
+            Some(io) => io,
+            None => match fd.register(epoll) {
+                Ok(Some(io)) => io,
                 Ok(None) => return start_blocking(kind, progress, cx),
                 Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
-        let Some(Progress::Waiting { io, key }) = progress else {
-            unreachable!("set above")
+            },
         };
-        match io.wait(interest, key, cx.waker()) {
+        let mut key = waiter_key(progress);
+        let waited = io.clear_and_wait(interest, tick, &mut key, cx.waker());
+        set_key(progress, &io, key);
+        match waited {
             WaitPoll::Retry => continue,
             WaitPoll::Pending => return Poll::Pending,
             WaitPoll::Closed => {
-                *progress = None;
+                finish(progress);
                 return Poll::Ready(Err(shutting_down()));
             }
         }
     }
+}
+
+/// The op's waiter slot, if it is waiting.
+fn waiter_key<K: OpKind>(progress: &Option<Progress<K>>) -> Option<u64> {
+    match progress {
+        Some(Progress::Waiting { key, .. }) => *key,
+        _ => None,
+    }
+}
+
+/// Records the op's waiter slot on `io`.
+fn set_key<K: OpKind>(progress: &mut Option<Progress<K>>, io: &Arc<ScheduledIo>, key: Option<u64>) {
+    match progress {
+        Some(Progress::Waiting { key: k, .. }) => *k = key,
+        _ => {
+            *progress = Some(Progress::Waiting {
+                io: io.clone(),
+                key,
+            })
+        }
+    }
+}
+
+/// The op is done with readiness: its waiter, if any, is forgotten.
+fn finish<K: OpKind>(progress: &mut Option<Progress<K>>) {
+    if let Some(Progress::Waiting { io, key }) = progress {
+        io.cancel_wait(key);
+    }
+    *progress = None;
 }
 
 /// Moves the kind into a job on the runtime's blocking pool.

@@ -105,19 +105,29 @@ impl SharedFd {
         Ok(())
     }
 
-    /// Readiness driver: the descriptor's readiness, registering it with
-    /// `epoll` (the polling worker's instance) the first time, or again
-    /// when the driver it was registered with has shut down.
-    /// `None` when epoll refuses the descriptor (`EPERM`: it cannot be
-    /// polled); it is then marked not pollable.
-    pub(crate) fn registration(
+    /// Readiness driver: the descriptor's readiness if it is registered
+    /// with a driver that still runs.
+    pub(crate) fn registered(&self) -> Option<Arc<ScheduledIo>> {
+        match &*self.0.poll.lock() {
+            Some(r) if !r.is_stale() => Some(r.io().clone()),
+            _ => None,
+        }
+    }
+
+    /// Readiness driver: registers the descriptor with `epoll` (the
+    /// polling worker's instance), replacing a registration whose driver
+    /// shut down; keeps one made meanwhile by another operation. `None`
+    /// when epoll refuses the descriptor (`EPERM`: it cannot be polled);
+    /// it is then marked not pollable.
+    pub(crate) fn register(
         &self,
         epoll: &Arc<EpollShared>,
     ) -> io::Result<Option<Arc<ScheduledIo>>> {
         let mut slot = self.0.poll.lock();
-        match &*slot {
-            Some(r) if !r.is_stale() => return Ok(Some(r.io().clone())),
-            _ => {}
+        if let Some(r) = &*slot {
+            if !r.is_stale() {
+                return Ok(Some(r.io().clone()));
+            }
         }
         // Drop a stale registration first (it leaves its old epoll set).
         *slot = None;

@@ -48,6 +48,14 @@ pub(crate) trait OpKind: Send + 'static {
     /// `Ready`: what its CQE would carry (`res` ≥ 0 or `-errno`). The
     /// epoll driver's path; may run on a blocking-pool thread.
     fn perform(&mut self) -> Completion;
+
+    /// Epoll: `c`, a result of `perform`, shows the socket drained in the
+    /// op's direction (a read shorter than its buffer, a write shorter
+    /// than its data), so the next op waits for an edge instead of making
+    /// a call bound to answer `EAGAIN`.
+    fn drained(&self, _c: &Completion) -> bool {
+        false
+    }
 }
 
 /// The future of one operation. Dropping it before completion moves the

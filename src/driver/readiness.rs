@@ -3,21 +3,34 @@
 //!
 //! # Protocol
 //!
-//! An operation always tries its non-blocking system call first. Only
-//! when that answers `EAGAIN` does it come here ([`ScheduledIo::wait`]),
-//! under the lock:
-//! - if the direction it needs (read or write) is marked ready, an event
-//!   arrived since some earlier attempt: the mark is cleared and the
-//!   caller tries the call again (`Retry`); at worst that retry is
-//!   spurious and ends back here with the mark now clear;
-//! - otherwise its waker is stored (`Pending`).
+//! The state (under one lock) is a readiness mark per direction (read,
+//! write), a `tick` counting the events delivered, the waiters, and a
+//! `closed` flag. A new registration starts marked ready both ways: the
+//! first system call finds out.
 //!
-//! The worker that owns the epoll instance delivers each event
-//! ([`ScheduledIo::dispatch`]) under the same lock: it marks the
-//! directions ready and takes the wakers waiting for them, then wakes
-//! them after unlocking. So an event either lands before a waiter's lock
-//! (the waiter sees the mark and retries) or after it (the event finds the
-//! waker): none is lost. The fast path (the call succeeds) takes no lock.
+//! An operation on a registered descriptor:
+//! 1. [`ScheduledIo::poll_ready`]: if its direction is marked ready it
+//!    gets the current tick and makes its non-blocking system call;
+//!    otherwise its waker is stored and it makes no call at all (tokio's
+//!    rule: a call known to answer `EAGAIN` is not made).
+//! 2. On `EAGAIN`, [`ScheduledIo::clear_and_wait`] with that tick: if no
+//!    event arrived since (same tick), the mark is cleared and the waker
+//!    stored; if one did, the operation tries again (`Retry`).
+//! 3. On a call that drained the socket (a read shorter than its buffer,
+//!    a write shorter than its data), [`ScheduledIo::clear_if`] clears
+//!    the mark only if the tick is unchanged, so the next operation waits
+//!    for an edge instead of making a call bound to fail.
+//!
+//! A hang-up (`EPOLLRDHUP`/`EPOLLHUP`) marks its directions for good: it
+//! may come in the same edge as the last data, and no edge follows it, so
+//! a short read before end of stream must not clear it (tokio keeps its
+//! "read closed" bit the same way).
+//!
+//! The owning worker delivers each event ([`ScheduledIo::dispatch`])
+//! under the same lock: it marks the directions ready, advances the tick,
+//! and takes the wakers of those directions, waking them after unlocking.
+//! Any event after an operation's tick either makes its clear a no-op
+//! and its wait a `Retry`, or finds its stored waker: none is lost.
 //!
 //! At shutdown the worker closes every registration on its instance
 //! ([`ScheduledIo::close`]): every waiter is woken and sees `Closed`.
@@ -49,7 +62,19 @@ impl Interest {
     }
 }
 
-/// What [`ScheduledIo::wait`] tells an operation that got `EAGAIN`.
+/// What [`ScheduledIo::poll_ready`] tells an operation.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ReadyPoll {
+    /// Marked ready: make the system call; the tick of what was seen.
+    Ready(u32),
+    /// Not ready: the waker is stored.
+    Pending,
+    /// The driver has shut down: no event will come.
+    Closed,
+}
+
+/// What [`ScheduledIo::clear_and_wait`] tells an operation that got
+/// `EAGAIN`.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum WaitPoll {
     /// Readiness arrived since: try the system call again.
@@ -66,30 +91,83 @@ struct Waiter {
     waker: Waker,
 }
 
-#[derive(Default)]
 struct State {
     ready: u8,
+    /// Directions closed for good (the peer hung up): never cleared, as
+    /// no edge will come after the last one.
+    closed_dirs: u8,
+    tick: u32,
     closed: bool,
     waiters: Vec<Waiter>,
     next_key: u64,
 }
 
+impl State {
+    /// Stores (or refreshes) the caller's waiter.
+    fn store_waiter(&mut self, interest: Interest, key: &mut Option<u64>, waker: &Waker) {
+        if let Some(k) = *key {
+            if let Some(w) = self.waiters.iter_mut().find(|w| w.key == k) {
+                if !w.waker.will_wake(waker) {
+                    w.waker = waker.clone();
+                }
+                return;
+            }
+        }
+        let k = self.next_key;
+        self.next_key += 1;
+        self.waiters.push(Waiter {
+            key: k,
+            interest,
+            waker: waker.clone(),
+        });
+        *key = Some(k);
+    }
+}
+
 /// One registered descriptor's readiness and waiters.
-#[derive(Default)]
 pub(crate) struct ScheduledIo {
     state: Mutex<State>,
 }
 
 impl ScheduledIo {
+    /// Marked ready both ways: the first system call finds out.
     pub(crate) fn new() -> ScheduledIo {
-        ScheduledIo::default()
+        ScheduledIo {
+            state: Mutex::new(State {
+                ready: READABLE | WRITABLE,
+                closed_dirs: 0,
+                tick: 0,
+                closed: false,
+                waiters: Vec::new(),
+                next_key: 0,
+            }),
+        }
     }
 
-    /// After `EAGAIN`: retry, or wait with `waker`. `key` is the caller's
-    /// waiter slot (kept across polls; `None` when not waiting).
-    pub(crate) fn wait(
+    /// Before the system call: go ahead (with the tick seen), or wait.
+    pub(crate) fn poll_ready(
         &self,
         interest: Interest,
+        key: &mut Option<u64>,
+        waker: &Waker,
+    ) -> ReadyPoll {
+        let mut st = self.state.lock();
+        if st.closed {
+            return ReadyPoll::Closed;
+        }
+        if (st.ready | st.closed_dirs) & interest.bit() != 0 {
+            return ReadyPoll::Ready(st.tick);
+        }
+        st.store_waiter(interest, key, waker);
+        ReadyPoll::Pending
+    }
+
+    /// After `EAGAIN` from a call made at `tick`: retry if an event came
+    /// since, else clear the mark and wait.
+    pub(crate) fn clear_and_wait(
+        &self,
+        interest: Interest,
+        tick: u32,
         key: &mut Option<u64>,
         waker: &Waker,
     ) -> WaitPoll {
@@ -97,27 +175,21 @@ impl ScheduledIo {
         if st.closed {
             return WaitPoll::Closed;
         }
-        if st.ready & interest.bit() != 0 {
-            st.ready &= !interest.bit();
+        if st.tick != tick {
             return WaitPoll::Retry;
         }
-        if let Some(k) = *key {
-            if let Some(w) = st.waiters.iter_mut().find(|w| w.key == k) {
-                if !w.waker.will_wake(waker) {
-                    w.waker = waker.clone();
-                }
-                return WaitPoll::Pending;
-            }
-        }
-        let k = st.next_key;
-        st.next_key += 1;
-        st.waiters.push(Waiter {
-            key: k,
-            interest,
-            waker: waker.clone(),
-        });
-        *key = Some(k);
+        st.ready &= !interest.bit();
+        st.store_waiter(interest, key, waker);
         WaitPoll::Pending
+    }
+
+    /// After a call made at `tick` that drained the socket: clears the
+    /// mark unless an event came since.
+    pub(crate) fn clear_if(&self, interest: Interest, tick: u32) {
+        let mut st = self.state.lock();
+        if st.tick == tick {
+            st.ready &= !interest.bit();
+        }
     }
 
     /// Forgets a waiter (its operation was dropped or completed).
@@ -131,11 +203,15 @@ impl ScheduledIo {
     }
 
     /// Delivers an event: marks `ready` (bits of `READABLE`, `WRITABLE`)
-    /// and wakes the waiters of those directions.
-    pub(crate) fn dispatch(&self, ready: u8) {
+    /// and `closed` (the directions that hung up: marked for good) and
+    /// wakes the waiters of those directions.
+    pub(crate) fn dispatch(&self, ready: u8, closed: u8) {
+        let ready = ready | closed;
         let woken: Vec<Waker> = {
             let mut st = self.state.lock();
             st.ready |= ready;
+            st.closed_dirs |= closed;
+            st.tick = st.tick.wrapping_add(1);
             let mut woken = Vec::new();
             let mut i = 0;
             while i < st.waiters.len() {

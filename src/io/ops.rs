@@ -80,6 +80,8 @@ pub(crate) struct Read<B> {
     buf: B,
     offset: u64,
     socket: bool,
+    /// A datagram socket: a short read does not mean it is drained.
+    datagram: bool,
 }
 
 impl<B> Read<B> {
@@ -89,6 +91,7 @@ impl<B> Read<B> {
             buf,
             offset,
             socket: false,
+            datagram: false,
         }
     }
 
@@ -99,6 +102,15 @@ impl<B> Read<B> {
             buf,
             offset: CURRENT_POSITION,
             socket: true,
+            datagram: false,
+        }
+    }
+
+    /// A receive on a datagram socket (one datagram per call).
+    pub(crate) fn recv_datagram(fd: SharedFd, buf: B) -> Read<B> {
+        Read {
+            datagram: true,
+            ..Read::recv(fd, buf)
         }
     }
 }
@@ -145,6 +157,10 @@ impl<B: IoBufMut> OpKind for Read<B> {
             }
         };
         completion_of(ret)
+    }
+
+    fn drained(&self, c: &Completion) -> bool {
+        !self.datagram && c.res > 0 && (c.res as usize) < self.buf.bytes_total()
     }
 
     fn complete(mut self, result: io::Result<Completion>) -> Self::Output {
@@ -228,6 +244,10 @@ impl<B: IoBuf> OpKind for Write<B> {
             }
         };
         completion_of(ret)
+    }
+
+    fn drained(&self, c: &Completion) -> bool {
+        c.res >= 0 && (c.res as usize) < self.buf.bytes_init()
     }
 
     fn complete(self, result: io::Result<Completion>) -> Self::Output {

@@ -140,6 +140,10 @@ impl OpKind for RecvPooled {
         completion_of(ret as i64)
     }
 
+    fn drained(&self, c: &Completion) -> bool {
+        c.res > 0 && (c.res as usize) < self.fallback.capacity()
+    }
+
     fn complete(mut self, result: io::Result<Completion>) -> io::Result<RecvBuf> {
         let c = result?;
         let bid = c.buffer_id();

@@ -7,7 +7,7 @@ use std::task::Waker;
 use std::time::Duration;
 
 use crate::driver::epoll_park::{self, Signal, Sleep};
-use crate::driver::readiness::{Interest, ScheduledIo, WaitPoll, READABLE};
+use crate::driver::readiness::{Interest, ReadyPoll, ScheduledIo, WaitPoll, READABLE};
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::park::ParkState;
 
@@ -93,7 +93,16 @@ impl EpollParkModel {
     }
 }
 
-/// What `ReadinessModel::wait` answered.
+/// What `ReadinessModel::poll_ready` answered.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ready {
+    /// Make the call; the tick seen.
+    Go(u32),
+    Pending,
+    Closed,
+}
+
+/// What `ReadinessModel::clear_and_wait` answered.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Wait {
     Retry,
@@ -101,7 +110,7 @@ pub enum Wait {
     Closed,
 }
 
-/// One registered descriptor's `ScheduledIo`, waited on for reading.
+/// One registered descriptor's `ScheduledIo`, used for reading.
 #[derive(Clone)]
 pub struct ReadinessModel(Arc<ScheduledIo>);
 
@@ -112,18 +121,37 @@ impl Default for ReadinessModel {
 }
 
 impl ReadinessModel {
-    /// After `EAGAIN`: `ScheduledIo::wait` for reading.
-    pub fn wait(&self, key: &mut Option<u64>, waker: &Waker) -> Wait {
-        match self.0.wait(Interest::Read, key, waker) {
+    /// `ScheduledIo::poll_ready` for reading.
+    pub fn poll_ready(&self, key: &mut Option<u64>, waker: &Waker) -> Ready {
+        match self.0.poll_ready(Interest::Read, key, waker) {
+            ReadyPoll::Ready(t) => Ready::Go(t),
+            ReadyPoll::Pending => Ready::Pending,
+            ReadyPoll::Closed => Ready::Closed,
+        }
+    }
+
+    /// After `EAGAIN` from a call made at `tick`.
+    pub fn clear_and_wait(&self, tick: u32, key: &mut Option<u64>, waker: &Waker) -> Wait {
+        match self.0.clear_and_wait(Interest::Read, tick, key, waker) {
             WaitPoll::Retry => Wait::Retry,
             WaitPoll::Pending => Wait::Pending,
             WaitPoll::Closed => Wait::Closed,
         }
     }
 
-    /// The owner delivering a readable event.
+    /// After a call made at `tick` that drained the socket.
+    pub fn clear_if(&self, tick: u32) {
+        self.0.clear_if(Interest::Read, tick);
+    }
+
+    /// The owner delivering a readable edge.
     pub fn dispatch_readable(&self) {
-        self.0.dispatch(READABLE);
+        self.0.dispatch(READABLE, 0);
+    }
+
+    /// The owner delivering an edge with the peer's hang-up.
+    pub fn dispatch_hang_up(&self) {
+        self.0.dispatch(READABLE, READABLE);
     }
 
     /// The owner shutting down.

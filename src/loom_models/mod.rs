@@ -10,7 +10,7 @@
 
 mod epoll;
 
-pub use epoll::{EpollParkModel, ReadinessModel, Wait};
+pub use epoll::{EpollParkModel, ReadinessModel, Ready, Wait};
 
 use std::any::Any;
 use std::collections::VecDeque;

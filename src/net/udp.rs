@@ -91,7 +91,7 @@ impl UdpSocket {
 
     /// Receives one datagram from the connected peer.
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        Op::new(Read::recv(self.fd.clone(), buf)).await
+        Op::new(Read::recv_datagram(self.fd.clone(), buf)).await
     }
 
     /// Sends one datagram to `addr` (`sendmsg` on io_uring).
