@@ -8,7 +8,8 @@
 //!
 //! `cargo bench --bench scheduler_cold -- [REPEATS] [SAMPLES] [PAUSE_MS]`
 //! (defaults 3, 21, 20): per repeat, the median time of each runtime and
-//! the ratio ferrio / tokio; then the range of the ratios.
+//! the ratio ferrio / tokio; then the range of the ratios. `ONLY=<name>`
+//! runs one workload.
 
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{mpsc, Arc};
@@ -139,8 +140,12 @@ fn main() {
         "cold, alternating: {workers} workers each, {samples} samples per repeat, {} ms pause before each run",
         pause.as_millis()
     );
-    for (i, ((name, f), (_, t))) in ferrio_loads.iter().zip(tokio_loads.iter()).enumerate() {
-        let _ = i;
+    // ONLY=<workload> runs that one (for `perf record`).
+    let only = std::env::var("ONLY").ok();
+    for ((name, f), (_, t)) in ferrio_loads.iter().zip(tokio_loads.iter()) {
+        if only.as_deref().is_some_and(|o| o != *name) {
+            continue;
+        }
         let mut ratios = Vec::new();
         for r in 0..repeats {
             let (mut fs, mut ts) = (Vec::new(), Vec::new());
