@@ -31,6 +31,8 @@ mod builder;
 mod handle;
 mod metrics;
 
+#[cfg(not(ferrio_loom))]
+pub use crate::driver::{IoDriver, IoDriverInfo};
 pub use builder::Builder;
 pub use handle::Handle;
 pub use metrics::RuntimeMetrics;
