@@ -127,8 +127,10 @@ impl OpKind for RecvPooled {
         }
     }
 
-    /// No pool on epoll: a plain receive into a buffer allocated at the
-    /// first attempt (kept across `EAGAIN`s).
+    /// No pool on epoll: a plain receive into a buffer allocated for the
+    /// attempt and freed again on `EAGAIN`, so a connection waiting for
+    /// data holds no buffer (as with the pool on io_uring). The readiness
+    /// protocol makes attempts bound to fail rare.
     fn perform(&mut self) -> Completion {
         if self.fallback.capacity() == 0 {
             self.fallback = Vec::with_capacity(FALLBACK_SIZE);
@@ -137,7 +139,11 @@ impl OpKind for RecvPooled {
         let ptr = self.fallback.as_mut_ptr().cast::<libc::c_void>();
         // SAFETY: `ptr` points to `len` writable bytes of our buffer.
         let ret = unsafe { libc::recv(self.fd.as_raw_fd(), ptr, len, libc::MSG_DONTWAIT) };
-        completion_of(ret as i64)
+        let c = completion_of(ret as i64);
+        if c.res == -libc::EAGAIN {
+            self.fallback = Vec::new();
+        }
+        c
     }
 
     fn drained(&self, c: &Completion) -> bool {
