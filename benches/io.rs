@@ -72,21 +72,7 @@ fn ferrio_server() -> (ferrio::Runtime, SocketAddr) {
                 continue;
             };
             conn.set_nodelay(true).unwrap();
-            drop(ferrio::spawn(async move {
-                let mut buf = Vec::with_capacity(4096);
-                loop {
-                    buf.clear();
-                    let (r, b) = conn.read(buf).await;
-                    if !matches!(r, Ok(n) if n > 0) {
-                        return;
-                    }
-                    let (r, b) = conn.write_all(b).await;
-                    if r.is_err() {
-                        return;
-                    }
-                    buf = b;
-                }
-            }));
+            drop(ferrio::spawn(common::ferrio_echo(conn)));
         }
     }));
     (rt, addr)
@@ -107,23 +93,11 @@ fn tokio_server() -> (tokio::runtime::Runtime, SocketAddr) {
     rt.spawn(async move {
         let listener = tokio::net::TcpListener::from_std(std_l).unwrap();
         loop {
-            let Ok((mut conn, _)) = listener.accept().await else {
+            let Ok((conn, _)) = listener.accept().await else {
                 continue;
             };
             conn.set_nodelay(true).unwrap();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                loop {
-                    match conn.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            if conn.write_all(&buf[..n]).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            });
+            tokio::spawn(common::tokio_echo(conn));
         }
     });
     (rt, addr)

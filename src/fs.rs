@@ -1,5 +1,6 @@
 // Over 500 lines: `File`, `OpenOptions`, `Metadata` and the path helpers are
-// one concern, io_uring file operations; each part is short.
+// one concern, file operations (each op's io_uring SQE and its plain system
+// call for the epoll driver's blocking pool side by side); each part is short.
 //! Files on io_uring opcodes: open (`IORING_OP_OPENAT`), read and write at
 //! offsets, `fsync`, `statx`, and the path helpers (`unlinkat`,
 //! `renameat`, `mkdirat`). No thread pool is involved.

@@ -50,7 +50,6 @@ const EVENTS: usize = 256;
 pub(crate) struct EpollStats {
     pub(crate) waits: AtomicU64,
     pub(crate) parks: AtomicU64,
-    pub(crate) events: AtomicU64,
 }
 
 fn bump(c: &AtomicU64, by: u64) {
@@ -299,7 +298,6 @@ impl EpollDriver {
             delivered += 1;
         }
         drop(events);
-        bump(&self.shared.stats.events, delivered as u64);
         let released = std::mem::take(&mut self.shared.registry.lock().release);
         drop(released);
         delivered

@@ -44,6 +44,17 @@ pub(crate) enum How<'a> {
     Inline,
 }
 
+impl<'a> How<'a> {
+    /// `Ready` on a socket.
+    pub(crate) fn socket(fd: &'a SharedFd, interest: Interest) -> How<'a> {
+        How::Ready {
+            fd,
+            interest,
+            socket: true,
+        }
+    }
+}
+
 /// The result of a plain system call, shaped as a CQE's.
 pub(crate) fn completion_of(ret: i64) -> Completion {
     let res = if ret < 0 {

@@ -215,11 +215,7 @@ impl<B: IoBuf> OpKind for Write<B> {
 
     fn how(&self) -> How<'_> {
         match self.to {
-            WriteTo::Socket => How::Ready {
-                fd: &self.fd,
-                interest: Interest::Write,
-                socket: true,
-            },
+            WriteTo::Socket => How::socket(&self.fd, Interest::Write),
             WriteTo::Offset(CURRENT_POSITION) => How::Ready {
                 fd: &self.fd,
                 interest: Interest::Write,

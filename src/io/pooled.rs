@@ -120,11 +120,7 @@ impl OpKind for RecvPooled {
     }
 
     fn how(&self) -> How<'_> {
-        How::Ready {
-            fd: &self.fd,
-            interest: Interest::Read,
-            socket: true,
-        }
+        How::socket(&self.fd, Interest::Read)
     }
 
     /// No pool on epoll: a plain receive into a buffer allocated for the

@@ -90,11 +90,7 @@ impl OpKind for Accept {
     }
 
     fn how(&self) -> How<'_> {
-        How::Ready {
-            fd: &self.fd,
-            interest: Interest::Read,
-            socket: true,
-        }
+        How::socket(&self.fd, Interest::Read)
     }
 
     fn perform(&mut self) -> Completion {
@@ -139,11 +135,7 @@ impl OpKind for AcceptMulti {
     }
 
     fn how(&self) -> How<'_> {
-        How::Ready {
-            fd: &self.fd,
-            interest: Interest::Read,
-            socket: true,
-        }
+        How::socket(&self.fd, Interest::Read)
     }
 
     /// One connection per item on epoll.
@@ -237,11 +229,7 @@ impl OpKind for Connect {
     }
 
     fn how(&self) -> How<'_> {
-        How::Ready {
-            fd: &self.fd,
-            interest: Interest::Write,
-            socket: true,
-        }
+        How::socket(&self.fd, Interest::Write)
     }
 
     /// Epoll: `connect` once (in progress: `EAGAIN`); after that, each
