@@ -7,7 +7,9 @@
 //!
 //! Per server and run: requests per second, the server threads' CPU per
 //! request (from `/proc/self/task/*/stat`) and their context switches
-//! per request (`/proc/self/task/*/status`). No strace.
+//! per request (`/proc/self/task/*/status`); for ferrio also its
+//! `io_uring_enter` (or `epoll_wait`) calls and parks per request, from
+//! the runtime's own counters. No strace.
 //!
 //! `cargo bench --bench echo_server -- [ROUNDS] [SECONDS] [CONNS] [SIZE]`
 //! (defaults 5, 2, 64, 100). With `ECHO_ONLY=io_uring|epoll|tokio` it
@@ -140,10 +142,24 @@ struct Row {
     rps: f64,
     cpu_us: f64,
     csw: f64,
+    /// ferrio only (its own counters): `io_uring_enter` or `epoll_wait`
+    /// calls, and parks, per request.
+    waits: f64,
+    parks: f64,
+}
+
+/// A ferrio runtime's system calls that wait or submit (`io_uring_enter`
+/// plus `epoll_wait`) and its parks, from its counters.
+fn ferrio_counts(rt: Option<&ferrio::Runtime>) -> (u64, u64) {
+    rt.map_or((0, 0), |rt| {
+        let m = rt.handle().metrics();
+        (m.io_uring_enters + m.epoll_waits, m.parks)
+    })
 }
 
 fn measure(
     client: &tokio::runtime::Runtime,
+    ferrio_rt: Option<&ferrio::Runtime>,
     prefix: &str,
     addr: SocketAddr,
     conns: usize,
@@ -153,15 +169,19 @@ fn measure(
     // Workers park before the run (cold start, as a server between bursts).
     std::thread::sleep(Duration::from_millis(200));
     let (t0, s0) = thread_usage(prefix);
+    let (w0, p0) = ferrio_counts(ferrio_rt);
     let start = Instant::now();
     let requests = client_run(client, addr, conns, size, secs);
     let elapsed = start.elapsed().as_secs_f64();
     let (t1, s1) = thread_usage(prefix);
+    let (w1, p1) = ferrio_counts(ferrio_rt);
     let tick_us = 1e6 / 100.0; // USER_HZ
     Row {
         rps: requests as f64 / elapsed,
         cpu_us: (t1 - t0) as f64 * tick_us / requests as f64,
         csw: (s1 - s0) as f64 / requests as f64,
+        waits: (w1 - w0) as f64 / requests as f64,
+        parks: (p1 - p0) as f64 / requests as f64,
     }
 }
 
@@ -190,23 +210,23 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let (_uring, uring_addr) = ferrio_server(ferrio::IoDriver::IoUring, "fe-uring");
-    let (_epoll, epoll_addr) = ferrio_server(ferrio::IoDriver::Epoll, "fe-epoll");
+    let (uring, uring_addr) = ferrio_server(ferrio::IoDriver::IoUring, "fe-uring");
+    let (epoll, epoll_addr) = ferrio_server(ferrio::IoDriver::Epoll, "fe-epoll");
     let (_tokio, tokio_addr) = tokio_server();
     // ECHO_ONLY=epoll (or io_uring, tokio): drive that server alone, for
     // `perf stat -t <its threads>`; prints its threads and runs forever.
     if let Ok(only) = std::env::var("ECHO_ONLY") {
-        let (prefix, addr) = match only.as_str() {
-            "io_uring" => ("fe-uring", uring_addr),
-            "epoll" => ("fe-epoll", epoll_addr),
-            _ => ("tokio-echo", tokio_addr),
+        let (prefix, addr, rt) = match only.as_str() {
+            "io_uring" => ("fe-uring", uring_addr, Some(&uring)),
+            "epoll" => ("fe-epoll", epoll_addr, Some(&epoll)),
+            _ => ("tokio-echo", tokio_addr, None),
         };
         println!("driving {prefix} only");
         loop {
-            let r = measure(&client, prefix, addr, conns, size, secs);
+            let r = measure(&client, rt, prefix, addr, conns, size, secs);
             println!(
-                "{prefix}: {:.0} req/s, {:.2} us/req, {:.3} csw/req",
-                r.rps, r.cpu_us, r.csw
+                "{prefix}: {:.0} req/s, {:.2} us/req, {:.3} csw/req, {:.3} enters or waits/req, {:.3} parks/req",
+                r.rps, r.cpu_us, r.csw, r.waits, r.parks
             );
         }
     }
@@ -216,12 +236,37 @@ fn main() {
     );
     let mut ratios: [Vec<f64>; 4] = Default::default();
     for round in 0..rounds {
-        let u = measure(&client, "fe-uring", uring_addr, conns, size, secs);
-        let e = measure(&client, "fe-epoll", epoll_addr, conns, size, secs);
-        let t = measure(&client, "tokio-echo", tokio_addr, conns, size, secs);
-        for (name, r) in [("ferrio io_uring", &u), ("ferrio epoll", &e), ("tokio", &t)] {
+        let u = measure(
+            &client,
+            Some(&uring),
+            "fe-uring",
+            uring_addr,
+            conns,
+            size,
+            secs,
+        );
+        let e = measure(
+            &client,
+            Some(&epoll),
+            "fe-epoll",
+            epoll_addr,
+            conns,
+            size,
+            secs,
+        );
+        let t = measure(&client, None, "tokio-echo", tokio_addr, conns, size, secs);
+        for (name, r, waits) in [
+            ("ferrio io_uring", &u, "io_uring_enter"),
+            ("ferrio epoll", &e, "epoll_wait"),
+            ("tokio", &t, ""),
+        ] {
+            let own = if waits.is_empty() {
+                String::new()
+            } else {
+                format!(", {:.3} {waits}/req, {:.3} parks/req", r.waits, r.parks)
+            };
             println!(
-                "round {round}: {name:>15}: {:>9.0} req/s, server CPU {:.2} us/req, {:.3} ctx switches/req",
+                "round {round}: {name:>15}: {:>9.0} req/s, server CPU {:.2} us/req, {:.3} ctx switches/req{own}",
                 r.rps, r.cpu_us, r.csw
             );
         }
