@@ -22,10 +22,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod common;
 
-fn std_listener() -> std::net::TcpListener {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap()
-}
-
 /// A ferrio echo server on `driver`, its worker threads named `name`.
 fn ferrio_server(driver: ferrio::IoDriver, name: &str) -> (ferrio::Runtime, SocketAddr) {
     let rt = ferrio::Runtime::builder()
@@ -34,19 +30,7 @@ fn ferrio_server(driver: ferrio::IoDriver, name: &str) -> (ferrio::Runtime, Sock
         .build()
         .unwrap();
     assert_eq!(rt.handle().io_driver().driver(), driver);
-    let listener = rt
-        .block_on(async { ferrio::net::TcpListener::from_std(std_listener()) })
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(rt.spawn(async move {
-        loop {
-            let Ok((conn, _)) = listener.accept().await else {
-                continue;
-            };
-            conn.set_nodelay(true).unwrap();
-            drop(ferrio::spawn(common::ferrio_echo(conn)));
-        }
-    }));
+    let addr = common::serve_ferrio_echo(&rt);
     (rt, addr)
 }
 
@@ -57,51 +41,8 @@ fn tokio_server() -> (tokio::runtime::Runtime, SocketAddr) {
         .enable_io()
         .build()
         .unwrap();
-    let std_l = std_listener();
-    let addr = std_l.local_addr().unwrap();
-    std_l.set_nonblocking(true).unwrap();
-    rt.spawn(async move {
-        let listener = tokio::net::TcpListener::from_std(std_l).unwrap();
-        loop {
-            let Ok((conn, _)) = listener.accept().await else {
-                continue;
-            };
-            conn.set_nodelay(true).unwrap();
-            tokio::spawn(common::tokio_echo(conn));
-        }
-    });
+    let addr = common::serve_tokio_echo(&rt);
     (rt, addr)
-}
-
-/// CPU ticks (utime + stime) and context switches of this process's
-/// threads whose name starts with `prefix`.
-fn thread_usage(prefix: &str) -> (u64, u64) {
-    let (mut ticks, mut switches) = (0, 0);
-    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if !comm.starts_with(prefix) {
-            continue;
-        }
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        if let Some((_, after)) = stat.rsplit_once(") ") {
-            let f: Vec<&str> = after.split_whitespace().collect();
-            // utime and stime: fields 14 and 15, 11 and 12 after the name.
-            ticks += f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0);
-        }
-        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
-        for line in status.lines() {
-            if line.starts_with("voluntary_ctxt_switches")
-                || line.starts_with("nonvoluntary_ctxt_switches")
-            {
-                switches += line
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0);
-            }
-        }
-    }
-    (ticks, switches)
 }
 
 /// One run of the client against `addr`: requests completed.
@@ -168,12 +109,12 @@ fn measure(
 ) -> Row {
     // Workers park before the run (cold start, as a server between bursts).
     std::thread::sleep(Duration::from_millis(200));
-    let (t0, s0) = thread_usage(prefix);
+    let (t0, s0) = common::thread_usage(prefix);
     let (w0, p0) = ferrio_counts(ferrio_rt);
     let start = Instant::now();
     let requests = client_run(client, addr, conns, size, secs);
     let elapsed = start.elapsed().as_secs_f64();
-    let (t1, s1) = thread_usage(prefix);
+    let (t1, s1) = common::thread_usage(prefix);
     let (w1, p1) = ferrio_counts(ferrio_rt);
     let tick_us = 1e6 / 100.0; // USER_HZ
     Row {

@@ -56,25 +56,11 @@ fn num_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn std_listener() -> std::net::TcpListener {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap()
-}
-
 /// ferrio echo server (owned buffers, a task per connection).
 fn ferrio_server() -> (ferrio::Runtime, SocketAddr) {
     let rt = common::ferrio_rt(ECHO_WORKERS);
     rt.block_on(rt.spawn(async { pin_to(SERVER_CPU) })).unwrap();
-    let listener = ferrio::net::TcpListener::from_std(std_listener()).unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(rt.spawn(async move {
-        loop {
-            let Ok((conn, _)) = listener.accept().await else {
-                continue;
-            };
-            conn.set_nodelay(true).unwrap();
-            drop(ferrio::spawn(common::ferrio_echo(conn)));
-        }
-    }));
+    let addr = common::serve_ferrio_echo(&rt);
     (rt, addr)
 }
 
@@ -87,26 +73,14 @@ fn tokio_server() -> (tokio::runtime::Runtime, SocketAddr) {
         .enable_io()
         .build()
         .unwrap();
-    let std_l = std_listener();
-    let addr = std_l.local_addr().unwrap();
-    std_l.set_nonblocking(true).unwrap();
-    rt.spawn(async move {
-        let listener = tokio::net::TcpListener::from_std(std_l).unwrap();
-        loop {
-            let Ok((conn, _)) = listener.accept().await else {
-                continue;
-            };
-            conn.set_nodelay(true).unwrap();
-            tokio::spawn(common::tokio_echo(conn));
-        }
-    });
+    let addr = common::serve_tokio_echo(&rt);
     (rt, addr)
 }
 
 /// monoio echo server: thread per core, so `WORKERS` threads each
 /// accepting on the same listening socket (its own ring each).
 fn monoio_server() -> SocketAddr {
-    let std_l = std_listener();
+    let std_l = common::std_listener();
     let addr = std_l.local_addr().unwrap();
     for _ in 0..WORKERS {
         let l = std_l.try_clone().unwrap();
@@ -147,28 +121,6 @@ fn monoio_server() -> SocketAddr {
     addr
 }
 
-/// CPU time (user + system, in clock ticks of 10 ms) used so far by this
-/// process's threads whose name starts with `prefix`: the servers' own
-/// cost, apart from the client's.
-fn cpu_ticks(prefix: &str) -> u64 {
-    let mut total = 0;
-    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if !comm.starts_with(prefix) {
-            continue;
-        }
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        let Some((_, after)) = stat.rsplit_once(") ") else {
-            continue;
-        };
-        let f: Vec<&str> = after.split_whitespace().collect();
-        // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after
-        // the command name.
-        total += f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0);
-    }
-    total
-}
-
 /// Runs one echo row and reports the server threads' CPU per request.
 fn echo_row(
     g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
@@ -179,7 +131,7 @@ fn echo_row(
     size: usize,
 ) -> u64 {
     let mut client = Client::connect(addr, conns);
-    let cpu_before = cpu_ticks(threads);
+    let cpu_before = common::thread_usage(threads).0;
     let mut requests = 0u64;
     g.bench_function(BenchmarkId::new(name, conns), |b| {
         b.iter_custom(|iters| {
@@ -187,7 +139,7 @@ fn echo_row(
             client.run(iters, size)
         })
     });
-    let cpu = cpu_ticks(threads) - cpu_before;
+    let cpu = common::thread_usage(threads).0 - cpu_before;
     eprintln!(
         "{name} echo {size} B x {conns} conns: server CPU {:.2} us per request ({requests} requests)",
         cpu as f64 * 10_000.0 / requests as f64

@@ -38,6 +38,17 @@
 //! - **Parking** (`park.rs`, `driver/ring.rs`): the EMPTY/PARKED/NOTIFIED
 //!   word means waking a busy worker costs one atomic swap and no syscall;
 //!   only a PARKED worker gets an eventfd write.
+//! - **Why eager** (issue 9): every worker has its own ring, so an
+//!   operation's completion wakes the worker whose ring holds it; with two
+//!   workers sharing the I/O both sleep and wake with the traffic, about
+//!   twice as often as tokio's workers behind its one epoll driver.
+//!   Sending a worker's I/O to ring 0 while worker 0 is awake, and waking
+//!   siblings only at eight queued tasks, brought the context switches to
+//!   tokio's level but not the CPU per request or the throughput; it caps
+//!   the kernel's I/O work at one core under heavy load (measured: 256 ×
+//!   1 KiB echo lost 6% of its throughput) and leaves woken tasks behind a
+//!   long poll while a sibling sleeps. Numbers: README, "Park/wake
+//!   experiments".
 //! - **Maintenance**: every 61st tick a worker fires due timers, moves
 //!   requests from other threads into its ring, submits, and reaps
 //!   completions. Before parking it only fires timers: the park's own enter
