@@ -123,13 +123,27 @@ pub fn run<F: Future>(future: F) -> F::Output {
 ///     assert_eq!(t.await.unwrap(), "hello");
 /// });
 /// ```
+#[track_caller]
 pub fn spawn<F>(future: F) -> Task<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    spawn_at(future, std::panic::Location::caller())
+}
+
+/// [`spawn`] with the spawn location given (a caller that is itself
+/// `#[track_caller]` but spawns through a closure).
+pub(crate) fn spawn_at<F>(
+    future: F,
+    location: &'static std::panic::Location<'static>,
+) -> Task<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
     context::with_current_handle(|h| match h {
-        Some(h) => h.spawn(future),
+        Some(h) => h.spawn_named_at(future, None, location),
         None => panic!(
             "ferrio::spawn called outside a ferrio runtime: call it from a task or inside \
              Runtime::block_on / ferrio::run, or use Handle::spawn from other threads"

@@ -15,7 +15,7 @@ mod imp {
 
         pub(crate) mod atomic {
             pub(crate) use std::sync::atomic::{
-                fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+                fence, AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering,
             };
         }
     }
@@ -63,7 +63,7 @@ mod imp {
 
         pub(crate) mod atomic {
             pub(crate) use loom::sync::atomic::{
-                fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+                fence, AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering,
             };
         }
     }
@@ -91,6 +91,10 @@ mod imp {
 
         pub(crate) fn lock(&self) -> FastMutexGuard<'_, T> {
             self.0.lock().unwrap()
+        }
+
+        pub(crate) fn try_lock(&self) -> Option<FastMutexGuard<'_, T>> {
+            self.0.try_lock().ok()
         }
     }
 }

@@ -350,11 +350,15 @@ impl<E: Send + 'static> TaskGroup<E> {
     ///
     /// # Panics
     /// Outside a runtime.
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> Result<(), GroupClosed>
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
-        spawn_into(&self.inner, future, crate::spawn)
+        let location = std::panic::Location::caller();
+        spawn_into(&self.inner, future, move |child| {
+            crate::spawn_at(child, location)
+        })
     }
 
     /// A handle for children to spawn siblings.
@@ -388,11 +392,15 @@ impl<E: Send + 'static> TaskGroup<E> {
 
 impl<E: Send + 'static> GroupSpawner<E> {
     /// Spawns a sibling into the group; see [`TaskGroup::spawn`].
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> Result<(), GroupClosed>
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
-        spawn_into(&self.inner, future, crate::spawn)
+        let location = std::panic::Location::caller();
+        spawn_into(&self.inner, future, move |child| {
+            crate::spawn_at(child, location)
+        })
     }
 }
 

@@ -25,7 +25,6 @@
 //!   wake and fail with "the runtime is shutting down") and refuses new
 //!   ones; from then on a dropped registration is freed at once.
 
-use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -35,6 +34,7 @@ use std::time::Duration;
 use crate::loom::plain::Mutex;
 use crate::park::ParkState;
 use crate::weak_list::WeakList;
+use parking_lot::{Mutex as EventsMutex, MutexGuard};
 
 use super::epoll_park::{self, Signal, Sleep};
 use super::readiness::{ScheduledIo, READABLE, WRITABLE};
@@ -216,17 +216,20 @@ impl Drop for Registration {
     }
 }
 
-/// A worker's epoll driver; lives on (and is only touched by) its thread.
+/// A worker's epoll driver. Its owner waits on it; the watchdog collects
+/// its events while the owner is stuck in a poll. The event buffer's lock
+/// is held for a whole batch (wait, dispatch, release), so two batches
+/// never overlap and the release rule above holds for both.
 pub(crate) struct EpollDriver {
     shared: Arc<EpollShared>,
-    events: RefCell<Vec<libc::epoll_event>>,
+    events: EventsMutex<Vec<libc::epoll_event>>,
 }
 
 impl EpollDriver {
     pub(crate) fn new(shared: Arc<EpollShared>) -> EpollDriver {
         EpollDriver {
             shared,
-            events: RefCell::new(Vec::with_capacity(EVENTS)),
+            events: EventsMutex::new(Vec::with_capacity(EVENTS)),
         }
     }
 
@@ -247,7 +250,24 @@ impl EpollDriver {
     /// One `epoll_wait`, then the events delivered, then the registrations
     /// released meanwhile freed.
     fn wait(&self, timeout_ms: i32) -> usize {
-        let mut events = self.events.borrow_mut();
+        let events = self.events.lock();
+        self.wait_locked(events, timeout_ms)
+    }
+
+    /// For the watchdog while the owner is stuck in a poll: one batch
+    /// without waiting, unless the owner holds the driver.
+    pub(crate) fn rescue(&self) -> usize {
+        match self.events.try_lock() {
+            Some(events) => self.wait_locked(events, 0),
+            None => 0,
+        }
+    }
+
+    fn wait_locked(
+        &self,
+        mut events: MutexGuard<'_, Vec<libc::epoll_event>>,
+        timeout_ms: i32,
+    ) -> usize {
         events.clear();
         bump(&self.shared.stats.waits, 1);
         // SAFETY: the buffer has room for `EVENTS` entries, which the

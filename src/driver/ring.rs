@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use io_uring::{opcode, squeue, types, IoUring};
+use parking_lot::ReentrantMutex;
 
 use crate::park::ParkState;
 
@@ -41,6 +42,9 @@ use super::user_data::UserData;
 /// How long a worker waits at shutdown for its in-flight operations to
 /// complete after cancelling them all.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(2);
+
+/// `io_uring_enter`'s flag to wait for (and flush) completions.
+const IORING_ENTER_GETEVENTS: u32 = 1;
 
 /// Counters of one ring, readable from any thread.
 #[derive(Default)]
@@ -201,6 +205,84 @@ impl SubmissionSink for UringDriver {
     type Entry = RingEntry;
 
     fn push_op(&self, entry: RingEntry) {
+        self.core.lock().push_op(entry)
+    }
+
+    fn push_cancel(&self, cell: Arc<OpCell>) {
+        self.core.lock().push_cancel(cell)
+    }
+}
+
+/// A worker's ring. Its owner uses it between polls (and pushes SQEs
+/// during them); the watchdog delivers its completions while the owner
+/// is stuck in a poll (`rescue`). One reentrant lock serves both: the
+/// owner's lock is uncontended but for a rescue, and a delivery that
+/// pushes (a waker dropping an op on this very ring) re-enters it.
+pub(crate) struct UringDriver {
+    core: ReentrantMutex<RingCore>,
+    shared: Arc<UringShared>,
+}
+
+impl UringDriver {
+    /// Creates the ring; called on the worker's own thread.
+    pub(crate) fn new(
+        shared: Arc<UringShared>,
+        simulate: SetupHook,
+        pool: (u16, usize),
+    ) -> io::Result<UringDriver> {
+        Ok(UringDriver {
+            core: ReentrantMutex::new(RingCore::new(shared.clone(), simulate, pool)?),
+            shared,
+        })
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<UringShared> {
+        &self.shared
+    }
+
+    /// See [`RingCore::push`].
+    pub(crate) fn push(&self, entry: &squeue::Entry, counts_as_op: bool) {
+        self.core.lock().push(entry, counts_as_op)
+    }
+
+    pub(crate) fn maintain(&self) -> usize {
+        self.core.lock().maintain()
+    }
+
+    pub(crate) fn park(&self, timeout: Option<Duration>) -> usize {
+        self.core.lock().park(timeout)
+    }
+
+    pub(crate) fn turn(&self, timeout: Duration) -> usize {
+        self.core.lock().turn(timeout)
+    }
+
+    pub(crate) fn shutdown(&self) {
+        self.core.lock().shutdown()
+    }
+
+    /// The watchdog's service of a ring whose owner is stuck in a poll
+    /// (`thread` is the owner's thread id): delivers the completions the
+    /// kernel posted, and makes the owner post the ones waiting in its
+    /// task work. Skipped while the owner holds the ring (it is then not
+    /// stuck in user code, or is about to park).
+    ///
+    /// The watchdog submits nothing: a request's completion is posted by
+    /// task work of the thread that submitted it, and the watchdog may
+    /// sleep untimed (where nothing would run that work). The owner's
+    /// queued SQEs and the remote queue wait for the owner.
+    pub(crate) fn rescue(&self, thread: i32) -> usize {
+        match self.core.try_lock() {
+            Some(core) => core.rescue(thread),
+            None => 0,
+        }
+    }
+}
+
+impl SubmissionSink for RingCore {
+    type Entry = RingEntry;
+
+    fn push_op(&self, entry: RingEntry) {
         self.remember_remote(&entry);
         // The entry's reference to its cell now belongs to the kernel.
         self.push(&entry.0, true);
@@ -215,8 +297,8 @@ impl SubmissionSink for UringDriver {
     }
 }
 
-/// A worker's ring; lives on (and is only touched by) its thread.
-pub(crate) struct UringDriver {
+/// A worker's ring and its bookkeeping, under [`UringDriver`]'s lock.
+pub(crate) struct RingCore {
     ring: RefCell<Option<IoUring>>,
     shared: Arc<UringShared>,
     flags: RingFlags,
@@ -236,16 +318,24 @@ pub(crate) struct UringDriver {
     /// cancels them one by one, as kernels before 5.19 require. Dead
     /// entries are pruned as the list grows.
     remote_ops: RefCell<WeakList<OpCell>>,
+    /// Set while the watchdog delivers for a stuck owner: nothing is
+    /// submitted (see [`UringDriver::rescue`]).
+    rescuing: Cell<bool>,
 }
 
-impl UringDriver {
-    /// Creates the ring; called on the worker's own thread (the ring is
-    /// single-issuer where the kernel supports it).
-    pub(crate) fn new(
+// SAFETY: the raw pointers are boxes the core owns (handed to the kernel
+// while an eventfd read or a timeout is armed); the ring is set up without
+// SINGLE_ISSUER, so any thread may enter it; and every access goes through
+// `UringDriver`'s lock, so the cells are never touched by two threads at
+// once.
+unsafe impl Send for RingCore {}
+
+impl RingCore {
+    fn new(
         shared: Arc<UringShared>,
         simulate: SetupHook,
         (pool_buffers, pool_buffer_size): (u16, usize),
-    ) -> io::Result<UringDriver> {
+    ) -> io::Result<RingCore> {
         let (ring, flags) = build_ring(simulate)?;
         let _ = shared.flags.set(flags);
         let pool = (pool_buffers > 0).then(|| BufPool::new(pool_buffers, pool_buffer_size));
@@ -265,7 +355,7 @@ impl UringDriver {
                 let _ = shared.pool.set(Arc::new(pool));
             }
         }
-        Ok(UringDriver {
+        Ok(RingCore {
             ring: RefCell::new(Some(ring)),
             shared,
             flags,
@@ -277,11 +367,26 @@ impl UringDriver {
             unsubmitted: Cell::new(0),
             cqes: RefCell::new(Vec::with_capacity(64)),
             remote_ops: RefCell::new(WeakList::default()),
+            rescuing: Cell::new(false),
         })
     }
 
-    pub(crate) fn shared(&self) -> &Arc<UringShared> {
-        &self.shared
+    /// See [`UringDriver::rescue`].
+    fn rescue(&self, thread: i32) -> usize {
+        self.rescuing.set(true);
+        if self.task_work_pending() {
+            super::task_work::interrupt(thread);
+        }
+        let n = self.reap();
+        self.rescuing.set(false);
+        n
+    }
+
+    fn task_work_pending(&self) -> bool {
+        let mut ring = self.ring.borrow_mut();
+        let ring = ring.as_mut().expect("ring alive");
+        let pending = ring.submission().taskrun();
+        pending
     }
 
     /// Pushes an SQE whose resources stay alive until its completion.
@@ -315,6 +420,10 @@ impl UringDriver {
 
     /// Submits pending SQEs without waiting.
     fn submit(&self, force: bool) {
+        if self.rescuing.get() {
+            self.flush_overflow();
+            return;
+        }
         if self.unsubmitted.get() == 0 && !force && !self.needs_enter() {
             return;
         }
@@ -329,6 +438,27 @@ impl UringDriver {
             }
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
             Err(e) => eprintln!("ferrio: io_uring submit failed: {e}"),
+        }
+    }
+
+    /// For the watchdog: flushes completions the kernel held back on a
+    /// CQ overflow, submitting nothing.
+    fn flush_overflow(&self) {
+        let overflow = {
+            let mut ring = self.ring.borrow_mut();
+            let ring = ring.as_mut().expect("ring alive");
+            let overflow = ring.submission().cq_overflow();
+            overflow
+        };
+        if overflow {
+            let ring = self.ring.borrow();
+            let ring = ring.as_ref().expect("ring alive");
+            // SAFETY: no submission and no argument: the call only flushes
+            // the overflowed completions into the CQ.
+            let _ = unsafe {
+                ring.submitter()
+                    .enter::<libc::sigset_t>(0, 0, IORING_ENTER_GETEVENTS, None)
+            };
         }
     }
 
@@ -410,8 +540,10 @@ impl UringDriver {
                 // `Arc::into_raw` of an OpCell; the kernel's reference is
                 // alive until the last CQE, which releases it below.
                 let last = unsafe { (*cell).complete(Completion { res, flags }, more) };
-                // SAFETY: the cell is alive (the kernel's reference).
-                if !last && unsafe { (*cell).take_throttle() } {
+                // SAFETY: the cell is alive (the kernel's reference). The
+                // watchdog leaves the throttle to the owner (it submits
+                // nothing).
+                if !last && !self.rescuing.get() && unsafe { (*cell).take_throttle() } {
                     // A multi-shot op queued too many results: cancel it;
                     // its future resubmits once they are taken.
                     // SAFETY: as above; the cancel gets its own reference.
@@ -619,7 +751,7 @@ impl UringDriver {
     }
 }
 
-impl Drop for UringDriver {
+impl Drop for RingCore {
     fn drop(&mut self) {
         let ring = self.ring.get_mut().take();
         let kernel_done = ring.is_some()

@@ -128,6 +128,16 @@ impl Driver {
         }
     }
 
+    /// For the watchdog, while the owner (thread id `thread`) is stuck in
+    /// a poll: delivers what is ready without waiting, if the owner does
+    /// not hold the driver. Returns how many completions or events.
+    pub(crate) fn rescue(&self, thread: i32) -> usize {
+        match self {
+            Driver::Uring(d) => d.rescue(thread),
+            Driver::Epoll(d) => d.rescue(),
+        }
+    }
+
     /// The io_uring driver, when this is one.
     pub(crate) fn uring(&self) -> Option<&UringDriver> {
         match self {

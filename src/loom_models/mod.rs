@@ -71,7 +71,8 @@ impl TestScheduler {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (listed, notified, handle) = task::new_task(future, self.clone(), None);
+        let (listed, notified, handle) =
+            task::new_task(future, self.clone(), None, std::panic::Location::caller());
         match self.inner.owned.bind(listed, 0) {
             Ok(()) => self.schedule(notified, false),
             Err(listed) => {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::blocking::PoolConfig;
 use crate::context;
 use crate::loom::sync::Arc;
+use crate::scheduler::watchdog::{BlockedHandler, BlockedWorker};
 use crate::scheduler::{self, Config, PanicHandler, Shared, SlowPollHandler, Worker, Workers};
 use crate::task::core::{panic_message, TaskInfo};
 
@@ -37,6 +38,7 @@ pub struct Builder {
     recv_pool: (usize, usize),
     blocking: PoolConfig,
     slow_poll: Option<(Duration, SlowPollHandler)>,
+    blocked: Option<(Duration, BlockedHandler)>,
 }
 
 impl fmt::Debug for Builder {
@@ -62,6 +64,7 @@ impl Default for Builder {
             recv_pool: (128, 16 * 1024),
             blocking: PoolConfig::default(),
             slow_poll: None,
+            blocked: None,
         }
     }
 }
@@ -120,6 +123,64 @@ impl Builder {
         f: impl Fn(&TaskInfo, Duration) + Send + Sync + 'static,
     ) -> Builder {
         self.slow_poll = Some((threshold, StdArc::new(f)));
+        self
+    }
+
+    /// How long a worker may be stuck in one poll before it is reported
+    /// (default 100 ms). The report comes while the poll is still running,
+    /// once per episode, as one line on stderr naming the task (id, name,
+    /// where it was spawned), the worker and how long. Whatever the
+    /// threshold, a stuck worker's queued tasks, timers and I/O are handed
+    /// to other threads within a few milliseconds (see
+    /// [`task::block_in_place`](crate::task::block_in_place)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = ferrio::Runtime::builder()
+    ///     .blocked_worker_threshold(Duration::from_millis(250))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn blocked_worker_threshold(mut self, threshold: Duration) -> Builder {
+        self.blocked = Some((
+            threshold,
+            StdArc::new(crate::scheduler::watchdog::report_to_stderr),
+        ));
+        self
+    }
+
+    /// Reports a worker stuck in one poll for `threshold` to `f` instead
+    /// of stderr (called on the watchdog thread, while the poll runs).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let reports = Arc::new(AtomicUsize::new(0));
+    /// let seen = reports.clone();
+    /// let rt = ferrio::Runtime::builder()
+    ///     .worker_threads(2)
+    ///     .on_blocked_worker(Duration::from_millis(20), move |report| {
+    ///         assert!(report.blocked_for >= Duration::from_millis(20));
+    ///         seen.fetch_add(1, Ordering::SeqCst);
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async {
+    ///     ferrio::spawn(async { std::thread::sleep(Duration::from_millis(200)) })
+    ///         .await
+    ///         .unwrap();
+    /// });
+    /// assert_eq!(reports.load(Ordering::SeqCst), 1);
+    /// ```
+    pub fn on_blocked_worker(
+        mut self,
+        threshold: Duration,
+        f: impl Fn(&BlockedWorker) + Send + Sync + 'static,
+    ) -> Builder {
+        self.blocked = Some((threshold, StdArc::new(f)));
         self
     }
 
@@ -228,8 +289,14 @@ impl Builder {
             thread_name: self.thread_name.clone(),
             stack_size: self.stack_size,
             slow_poll: self.slow_poll,
+            blocked: self.blocked.unwrap_or_else(|| {
+                (
+                    DEFAULT_BLOCKED_THRESHOLD,
+                    StdArc::new(crate::scheduler::watchdog::report_to_stderr),
+                )
+            }),
         };
-        let (shared, parts) = Shared::new(workers, config)?;
+        let (shared, parts, watchdog) = Shared::new(workers, config)?;
         let handle = Handle::new(Arc::new(shared), self.blocking, self.thread_name);
         let mut rt = Runtime {
             handle: handle.clone(),
@@ -241,7 +308,7 @@ impl Builder {
                 .unwrap_or_else(|()| unreachable!("a new thread is in no runtime"))
         };
         // On error `rt` is dropped, which shuts down the workers started.
-        scheduler::launch(&rt.handle.shared, parts, enter, &mut rt.workers)?;
+        scheduler::launch(&rt.handle.shared, parts, watchdog, enter, &mut rt.workers)?;
         Ok(rt)
     }
 
@@ -283,6 +350,9 @@ impl Builder {
         Ok(())
     }
 }
+
+/// The default [`Builder::blocked_worker_threshold`].
+const DEFAULT_BLOCKED_THRESHOLD: Duration = Duration::from_millis(100);
 
 fn report_slow_poll(info: &TaskInfo, took: Duration) {
     eprintln!(

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::pin;
 use std::sync::{Arc as StdArc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
@@ -79,20 +80,28 @@ impl Handle {
     /// Spawns a task onto this runtime; works from any thread (asyncio's
     /// `loop.create_task`). After the runtime shut down, the returned task
     /// is already cancelled.
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> Task<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.spawn_named(future, None)
+        self.spawn_named_at(future, None, Location::caller())
     }
 
-    pub(crate) fn spawn_named<F>(&self, future: F, name: Option<Box<str>>) -> Task<F::Output>
+    /// Spawns a task named `name` that was spawned at `location` (the
+    /// user's call, through `#[track_caller]`).
+    pub(crate) fn spawn_named_at<F>(
+        &self,
+        future: F,
+        name: Option<Box<str>>,
+        location: &'static Location<'static>,
+    ) -> Task<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (listed, notified, task) = new_task(future, self.shared.clone(), name);
+        let (listed, notified, task) = new_task(future, self.shared.clone(), name, location);
         match self.shared.bind(listed) {
             Ok(()) => Schedule::schedule(&self.shared, notified, false),
             Err(listed) => {

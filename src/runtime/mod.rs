@@ -33,6 +33,7 @@ mod metrics;
 
 #[cfg(not(ferrio_loom))]
 pub use crate::driver::{IoDriver, IoDriverInfo};
+pub use crate::scheduler::watchdog::BlockedWorker;
 pub use builder::Builder;
 pub use handle::Handle;
 pub use metrics::RuntimeMetrics;
@@ -69,6 +70,7 @@ impl Runtime {
     }
 
     /// Spawns a task onto this runtime (see [`spawn`](crate::spawn)).
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> Task<F::Output>
     where
         F: Future + Send + 'static,

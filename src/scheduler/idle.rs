@@ -117,6 +117,11 @@ impl Idle {
         Some(index)
     }
 
+    /// True when every worker is parked (the watchdog's cue to sleep).
+    pub(crate) fn all_parked(&self) -> bool {
+        unparked(self.state.load(SeqCst)) == 0
+    }
+
     /// A worker wants to search. Refused when half the workers already do.
     pub(crate) fn to_searching(&self) -> bool {
         let mut s = self.state.load(SeqCst);

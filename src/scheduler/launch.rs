@@ -13,12 +13,15 @@ use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::loom::thread;
 
 use super::shared::Shared;
+use super::watchdog::WatchdogParker;
 use super::worker::{Worker, WorkerParts};
 
 /// The running worker threads.
 pub(crate) struct Workers {
     threads: Vec<thread::JoinHandle<()>>,
     exited: Arc<Latch>,
+    #[cfg(not(ferrio_loom))]
+    watchdog: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Starts one thread per part, each running a [`Worker`] inside the
@@ -33,6 +36,7 @@ pub(crate) struct Workers {
 pub(crate) fn launch<E, G>(
     shared: &Arc<Shared>,
     parts: Vec<WorkerParts>,
+    watchdog: WatchdogParker,
     enter: E,
     workers: &mut Workers,
 ) -> io::Result<()>
@@ -86,7 +90,21 @@ where
             }
         }
     }
-    startup.wait(count)
+    startup.wait(count)?;
+    #[cfg(not(ferrio_loom))]
+    {
+        workers.watchdog = Some(
+            super::watchdog::spawn(shared.clone(), watchdog).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("ferrio: could not spawn the watchdog thread: {e}"),
+                )
+            })?,
+        );
+    }
+    #[cfg(ferrio_loom)]
+    drop(watchdog);
+    Ok(())
 }
 
 impl Workers {
@@ -95,6 +113,8 @@ impl Workers {
         Workers {
             threads: Vec::new(),
             exited: Arc::new(Latch::new()),
+            #[cfg(not(ferrio_loom))]
+            watchdog: None,
         }
     }
 
@@ -109,6 +129,12 @@ impl Workers {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        // The watchdog leaves at its next look once shutdown began (it
+        // was woken by `begin_shutdown`).
+        #[cfg(not(ferrio_loom))]
+        if let Some(w) = self.watchdog.take() {
+            let _ = w.join();
+        }
         true
     }
 
@@ -116,6 +142,8 @@ impl Workers {
     /// worker, which must not wait on itself).
     pub(crate) fn detach(&mut self) {
         self.threads.clear();
+        #[cfg(not(ferrio_loom))]
+        drop(self.watchdog.take());
     }
 }
 

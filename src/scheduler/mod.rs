@@ -33,8 +33,10 @@ use crate::task::core::TaskInfo;
 
 mod idle;
 mod launch;
+mod lifo;
 pub(crate) mod run_queue;
 mod shared;
+pub(crate) mod watchdog;
 mod worker;
 mod worker_park;
 
@@ -69,4 +71,6 @@ pub(crate) struct Config {
     pub(crate) stack_size: Option<usize>,
     /// Debug mode (asyncio's `loop.slow_callback_duration`).
     pub(crate) slow_poll: Option<(Duration, SlowPollHandler)>,
+    /// A poll stuck this long is reported, with this handler.
+    pub(crate) blocked: (Duration, watchdog::BlockedHandler),
 }

@@ -57,6 +57,10 @@ mod imp {
         pub(crate) fn steal_into(&self, dest: &Local<T>) -> Option<T> {
             settle(|| self.0.steal_batch_and_pop(&dest.0))
         }
+        /// Takes one task (the watchdog emptying a stuck worker's queue).
+        pub(crate) fn steal(&self) -> Option<T> {
+            settle(|| self.0.steal())
+        }
         pub(crate) fn is_empty(&self) -> bool {
             self.0.is_empty()
         }
@@ -129,6 +133,9 @@ mod imp {
             }
             let mut src = self.0.lock();
             move_half(&mut src, &dest.0)
+        }
+        pub(crate) fn steal(&self) -> Option<T> {
+            self.0.lock().pop_front()
         }
         pub(crate) fn is_empty(&self) -> bool {
             self.0.lock().is_empty()

@@ -15,8 +15,14 @@ use crate::task::core::list::OwnedTasks;
 use crate::task::core::{Notified, RawTask, Schedule, TaskInfo};
 use crate::time::core::{Clock, TimerQueues, TimerShared};
 
+use crossbeam_utils::CachePadded;
+
+use crate::time::core::TimeDriver;
+
 use super::idle::Idle;
+use super::lifo::LifoSlot;
 use super::run_queue;
+use super::watchdog::{self, Activity, WatchdogParker, WatchdogWaker};
 use super::worker::WorkerParts;
 use super::worker_park::{self, WorkerWaker};
 use super::Config;
@@ -42,19 +48,35 @@ pub(crate) struct Shared {
     clock: Clock,
     /// Round-robin choice of a worker for requests from outside.
     next_remote: AtomicUsize,
+    /// Wakes the watchdog (`watchdog.rs`).
+    watchdog: WatchdogWaker,
 }
 
-/// What other threads may touch of a worker.
+/// What other threads may touch of a worker: what it shares with its
+/// thieves and wakers, and what the watchdog takes over while it is stuck
+/// in a poll (its LIFO slot, its wheel, its driver).
 pub(super) struct WorkerRemote {
     pub(super) stealer: run_queue::Stealer<Notified>,
     pub(super) waker: WorkerWaker,
     pub(super) timers: StdArc<TimerQueues>,
+    pub(super) lifo: LifoSlot,
+    pub(super) time: TimeDriver,
+    /// Its poll count, for the watchdog.
+    pub(super) activity: CachePadded<Activity>,
+    /// Its driver, from the moment it is built on the worker's thread
+    /// until the worker exits.
+    #[cfg(not(ferrio_loom))]
+    pub(super) driver: crate::loom::plain::Mutex<Option<StdArc<crate::driver::Driver>>>,
 }
 
 impl Shared {
     /// Creates the shared state and the per-worker parts to move into the
     /// worker threads.
-    pub(crate) fn new(workers: usize, config: Config) -> io::Result<(Shared, Vec<WorkerParts>)> {
+    pub(crate) fn new(
+        workers: usize,
+        config: Config,
+    ) -> io::Result<(Shared, Vec<WorkerParts>, WatchdogParker)> {
+        let (watchdog_parker, watchdog) = watchdog::pair();
         let mut remotes = Vec::with_capacity(workers);
         let mut parts = Vec::with_capacity(workers);
         for index in 0..workers {
@@ -68,13 +90,13 @@ impl Shared {
                 stealer,
                 waker,
                 timers: timers.clone(),
+                lifo: LifoSlot::new(),
+                time: TimeDriver::new(timers),
+                activity: CachePadded::new(Activity::default()),
+                #[cfg(not(ferrio_loom))]
+                driver: crate::loom::plain::Mutex::new(None),
             });
-            parts.push(WorkerParts {
-                index,
-                local,
-                park,
-                timers,
-            });
+            parts.push(WorkerParts { index, local, park });
         }
         let shared = Shared {
             remotes: remotes.into_boxed_slice(),
@@ -85,12 +107,20 @@ impl Shared {
             config,
             clock: Clock::new(),
             next_remote: AtomicUsize::new(0),
+            watchdog,
         };
-        Ok((shared, parts))
+        Ok((shared, parts, watchdog_parker))
     }
 
+    /// A worker for a request from outside the workers, round robin,
+    /// passing over workers the watchdog is rescuing (stuck in a poll).
     fn pick_worker(&self) -> usize {
-        self.next_remote.fetch_add(1, Ordering::Relaxed) % self.remotes.len()
+        let n = self.remotes.len();
+        let first = self.next_remote.fetch_add(1, Ordering::Relaxed) % n;
+        (0..n)
+            .map(|i| (first + i) % n)
+            .find(|&i| !self.remotes[i].activity.is_rescued())
+            .unwrap_or(first)
     }
 
     /// The runtime's clock, which every wheel counts in.
@@ -134,7 +164,7 @@ impl Shared {
     pub(crate) fn cancel_timer(&self, index: usize, key: u64) {
         let local = crate::context::with_worker(|w| match w {
             Some(w) if std::ptr::eq(Arc::as_ptr(w.shared()), self) && w.index() == index => {
-                w.time().cancel(key);
+                self.remotes[index].time.cancel(key);
                 true
             }
             _ => false,
@@ -178,6 +208,43 @@ impl Shared {
         self.remotes.len()
     }
 
+    /// Worker `index`'s poll count.
+    pub(super) fn activity(&self, index: usize) -> &Activity {
+        &self.remotes[index].activity
+    }
+
+    pub(super) fn watchdog(&self) -> &WatchdogWaker {
+        &self.watchdog
+    }
+
+    /// True when every worker is parked.
+    pub(super) fn all_parked(&self) -> bool {
+        self.idle.all_parked()
+    }
+
+    /// Does for worker `index`, stuck in a poll, what it would do between
+    /// polls: its queued tasks go to the injector (a sibling is woken to
+    /// run them), its due timers fire, its driver delivers what is ready.
+    /// Everything woken here is scheduled from outside the workers, so it
+    /// runs elsewhere. Safe at any moment (see `watchdog.rs`).
+    pub(super) fn rescue(&self, index: usize) {
+        let remote = &self.remotes[index];
+        if let Some(task) = remote.lifo.take() {
+            self.schedule_remote(task);
+        }
+        while let Some(task) = remote.stealer.steal() {
+            self.schedule_remote(task);
+        }
+        remote.time.process(|| self.clock.now_ms());
+        #[cfg(not(ferrio_loom))]
+        {
+            let driver = remote.driver.lock().clone();
+            if let Some(driver) = driver {
+                driver.rescue(remote.activity.thread());
+            }
+        }
+    }
+
     /// Schedules from a thread that is not one of our workers.
     fn schedule_remote(&self, task: Notified) {
         self.injector.push(task);
@@ -218,6 +285,7 @@ impl Shared {
         for r in self.remotes.iter() {
             r.waker.unpark();
         }
+        self.watchdog.wake();
     }
 
     /// Drops every task still listed (its future is dropped exactly once).

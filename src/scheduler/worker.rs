@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 use crate::loom::sync::atomic::{fence, Ordering};
 use crate::loom::sync::Arc;
 use crate::task::core::Notified;
-use crate::time::core::{TimeDriver, TimerQueues};
+use crate::time::core::TimeDriver;
 
+use super::lifo::LifoSlot;
 use super::run_queue;
-use super::shared::Shared;
+use super::shared::{Shared, WorkerRemote};
 use super::worker_park::{self, ParkBuilder, WorkerPark};
 use super::{GLOBAL_QUEUE_INTERVAL, MAX_LIFO_POLLS};
 
@@ -22,7 +23,6 @@ pub(crate) struct WorkerParts {
     pub(super) index: usize,
     pub(super) local: run_queue::Local<Notified>,
     pub(super) park: ParkBuilder,
-    pub(super) timers: StdArc<TimerQueues>,
 }
 
 impl WorkerParts {
@@ -33,16 +33,17 @@ impl WorkerParts {
     /// Creates the worker, with its park (its ring), on the calling
     /// thread, which is the thread that will run it.
     pub(crate) fn build(self, shared: Arc<Shared>) -> io::Result<Worker> {
-        let park = self
-            .park
-            .build(shared.config.simulate_setup_error, shared.config.recv_pool)?;
-        Ok(Worker::new(
-            shared,
-            self.index,
-            self.local,
-            park,
-            self.timers,
-        ))
+        let park = StdArc::new(
+            self.park
+                .build(shared.config.simulate_setup_error, shared.config.recv_pool)?,
+        );
+        // The watchdog may now deliver this driver's I/O while we are
+        // stuck in a poll.
+        #[cfg(not(ferrio_loom))]
+        {
+            *shared.remotes[self.index].driver.lock() = Some(park.clone());
+        }
+        Ok(Worker::new(shared, self.index, self.local, park))
     }
 }
 
@@ -51,13 +52,11 @@ pub(crate) struct Worker {
     shared: Arc<Shared>,
     index: usize,
     local: run_queue::Local<Notified>,
-    lifo: Cell<Option<Notified>>,
     lifo_polls: Cell<u8>,
     is_searching: Cell<bool>,
     tick: Cell<u32>,
     rng: Cell<u64>,
-    park: WorkerPark,
-    time: TimeDriver,
+    park: StdArc<WorkerPark>,
 }
 
 impl Worker {
@@ -65,8 +64,7 @@ impl Worker {
         shared: Arc<Shared>,
         index: usize,
         local: run_queue::Local<Notified>,
-        park: WorkerPark,
-        timers: StdArc<TimerQueues>,
+        park: StdArc<WorkerPark>,
     ) -> Worker {
         let seed =
             0x9E37_79B9_7F4A_7C15u64 ^ (index as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -74,14 +72,21 @@ impl Worker {
             shared,
             index,
             local,
-            lifo: Cell::new(None),
             lifo_polls: Cell::new(0),
             is_searching: Cell::new(false),
             tick: Cell::new(0),
             rng: Cell::new(seed),
             park,
-            time: TimeDriver::new(timers),
         }
+    }
+
+    /// What this worker shares with other threads.
+    fn remote(&self) -> &WorkerRemote {
+        &self.shared.remotes[self.index]
+    }
+
+    fn lifo(&self) -> &LifoSlot {
+        &self.remote().lifo
     }
 
     pub(crate) fn index(&self) -> usize {
@@ -95,7 +100,7 @@ impl Worker {
 
     /// This worker's timers.
     pub(crate) fn time(&self) -> &TimeDriver {
-        &self.time
+        &self.remote().time
     }
 
     /// This worker's io_uring driver.
@@ -107,12 +112,12 @@ impl Worker {
     /// Takes queued timer requests, advances the wheel to now and fires
     /// what is due.
     fn process_timers(&self) {
-        self.time.process(|| self.shared.clock().now_ms());
+        self.time().process(|| self.shared.clock().now_ms());
     }
 
     /// How long the worker may sleep before its next timer is due.
     fn park_timeout(&self) -> Option<Duration> {
-        let next = self.time.next_deadline()?;
+        let next = self.time().next_deadline()?;
         Some(
             self.shared
                 .clock()
@@ -128,26 +133,26 @@ impl Worker {
     }
 
     fn has_local_work(&self) -> bool {
-        let lifo = self.lifo.take();
-        let some = lifo.is_some();
-        self.lifo.set(lifo);
-        some || !self.local.is_empty()
+        !self.lifo().is_empty() || !self.local.is_empty()
     }
 
     /// The worker loop. Returns after shutdown, with every task it held
     /// dropped.
     pub(crate) fn run(&self) {
+        #[cfg(not(ferrio_loom))]
+        // SAFETY: gettid has no preconditions.
+        self.remote().activity.set_thread(unsafe { libc::gettid() });
         while !self.shared.is_shutdown() {
             if let Some(task) = self.next_task() {
                 // A worker woken by a notification starts out counted as
                 // searching; having found work, it must stop counting as
                 // one, or notifications stay silenced while it runs.
                 self.end_search();
-                task.run();
+                self.run_task(task);
                 continue;
             }
             if let Some(task) = self.steal_work() {
-                task.run();
+                self.run_task(task);
                 continue;
             }
             self.park();
@@ -155,11 +160,28 @@ impl Worker {
         self.shutdown();
     }
 
+    /// Polls `task`, counting the poll for the watchdog.
+    #[inline]
+    fn run_task(&self, task: Notified) {
+        let activity = &self.remote().activity;
+        activity.begin_poll(task.id());
+        task.run();
+        activity.end_poll();
+    }
+
+    /// Marks this worker as blocking (`block_in_place`) until the guard
+    /// drops: the watchdog hands its work to other threads at once.
+    pub(crate) fn begin_blocking(&self) -> BlockingGuard<'_> {
+        self.remote().activity.begin_blocking();
+        self.shared.watchdog().wake();
+        BlockingGuard(self)
+    }
+
     pub(super) fn schedule_local(&self, task: Notified, is_yield: bool) {
         if is_yield {
             self.local.push(task);
         } else {
-            match self.lifo.replace(Some(task)) {
+            match self.lifo().replace(task) {
                 None => return,
                 Some(prev) => self.local.push(prev),
             }
@@ -177,7 +199,7 @@ impl Worker {
                 return Some(task);
             }
         }
-        if let Some(task) = self.lifo.take() {
+        if let Some(task) = self.lifo().take() {
             let polls = self.lifo_polls.get();
             if polls < MAX_LIFO_POLLS {
                 self.lifo_polls.set(polls + 1);
@@ -257,12 +279,15 @@ impl Worker {
             // A notifier picked us and counted us as searching.
             self.is_searching.set(true);
         }
+        // After the idle count's update (SeqCst): a watchdog asleep
+        // because every worker was parked is woken (one load otherwise).
+        self.shared.watchdog().worker_unparked();
     }
 
     /// Drops the notifications in the LIFO slot and the local queue (their
     /// tasks are complete or being shut down).
     fn drop_queued(&self) {
-        drop(self.lifo.take());
+        drop(self.lifo().take());
         while let Some(task) = self.local.pop() {
             drop(task);
         }
@@ -276,11 +301,24 @@ impl Worker {
         self.drop_queued();
         // No task is left here to register a timer; block_on threads
         // waiting on ours are released now, before the bounded wait below.
-        self.time.shutdown();
+        self.time().shutdown();
         // Every task is gone: cancel what is still in flight on our ring
         // and wait (bounded) until the kernel has let go of every buffer.
         worker_park::shutdown(&self.park);
         // Completions delivered while draining may have queued wake-ups.
         self.drop_queued();
+        // The watchdog lets go of the driver: it is dropped with us, on
+        // this thread.
+        #[cfg(not(ferrio_loom))]
+        drop(self.remote().driver.lock().take());
+    }
+}
+
+/// Ends a `block_in_place` on its worker.
+pub(crate) struct BlockingGuard<'a>(&'a Worker);
+
+impl Drop for BlockingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.remote().activity.end_blocking();
     }
 }

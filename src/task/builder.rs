@@ -37,6 +37,7 @@ impl Builder {
     ///
     /// # Panics
     /// Outside a runtime (see [`spawn`](crate::spawn)).
+    #[track_caller]
     pub fn spawn<F>(self, future: F) -> Task<F::Output>
     where
         F: Future + Send + 'static,
@@ -46,12 +47,17 @@ impl Builder {
     }
 
     /// Spawns onto the runtime behind `handle`; works from any thread.
+    #[track_caller]
     pub fn spawn_on<F>(self, future: F, handle: &Handle) -> Task<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        handle.spawn_named(future, self.name.map(String::into_boxed_str))
+        handle.spawn_named_at(
+            future,
+            self.name.map(String::into_boxed_str),
+            std::panic::Location::caller(),
+        )
     }
 }
 

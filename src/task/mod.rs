@@ -24,10 +24,12 @@
 //! itself, generic over its scheduler) and, above the runtime, the spawn
 //! API ([`Builder`]) and [`yield_now`].
 
+mod block_in_place;
 mod builder;
 pub(crate) mod core;
 mod yield_now;
 
 pub use self::core::{Outcome, Task, TaskError, TaskId, TaskInfo, TaskState};
+pub use block_in_place::block_in_place;
 pub use builder::{current_task, Builder};
 pub use yield_now::{yield_now, YieldNow};

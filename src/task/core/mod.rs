@@ -12,6 +12,7 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::num::NonZeroU64;
+use std::panic::Location;
 
 use std::task::Waker;
 
@@ -184,6 +185,9 @@ pub struct TaskInfo {
     pub name: String,
     /// The task's state when the snapshot was taken.
     pub state: TaskState,
+    /// Where the task was spawned (the caller of `spawn`, `create_task`,
+    /// `Handle::spawn`, `TaskGroup::spawn`...).
+    pub spawned_at: &'static Location<'static>,
 }
 
 pub(crate) fn info_of(task: RawTask) -> TaskInfo {
@@ -201,6 +205,7 @@ pub(crate) fn info_of(task: RawTask) -> TaskInfo {
         id: task.id(),
         name: name_of(task),
         state,
+        spawned_at: task.trailer().spawned_at,
     }
 }
 
@@ -234,14 +239,16 @@ pub(crate) struct Trailer {
     /// The join waker. Ownership follows the JOIN_WAKER bit (state.rs).
     waker: UnsafeCell<Option<Waker>>,
     name: Option<Box<str>>,
+    spawned_at: &'static Location<'static>,
     callbacks: Mutex<Vec<(CallbackKey, Callback)>>,
 }
 
 impl Trailer {
-    pub(crate) fn new(name: Option<Box<str>>) -> Trailer {
+    pub(crate) fn new(name: Option<Box<str>>, spawned_at: &'static Location<'static>) -> Trailer {
         Trailer {
             waker: UnsafeCell::new(None),
             name,
+            spawned_at,
             callbacks: Mutex::new(Vec::new()),
         }
     }
@@ -285,13 +292,19 @@ pub(crate) fn new_task<F, S>(
     future: F,
     scheduler: S,
     name: Option<Box<str>>,
+    spawned_at: &'static Location<'static>,
 ) -> (RawTask, Notified, Task<F::Output>)
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
     S: Schedule,
 {
-    let raw = harness::Cell::allocate(future, scheduler, TaskId::next(), Trailer::new(name));
+    let raw = harness::Cell::allocate(
+        future,
+        scheduler,
+        TaskId::next(),
+        Trailer::new(name, spawned_at),
+    );
     // SAFETY: the cell starts with three references; one is the first
     // notification, one the join handle's, one the owned list's (returned).
     let notified = unsafe { Notified::from_raw(raw) };

@@ -256,6 +256,18 @@ impl Notified {
         Notified(raw)
     }
 
+    /// Gives up the notification's reference as a pointer (for a slot
+    /// that stores it atomically; `from_raw` takes it back).
+    pub(crate) fn into_raw(self) -> RawTask {
+        let raw = self.0;
+        std::mem::forget(self);
+        raw
+    }
+
+    pub(crate) fn id(&self) -> TaskId {
+        self.0.id()
+    }
+
     /// Polls the task (or lets the reference go when it is already running
     /// elsewhere or complete).
     pub(crate) fn run(self) {

@@ -2,14 +2,15 @@
 //! timers, and its side of the request queues), and `Clock`, the
 //! runtime's millisecond clock that every wheel counts in.
 //!
-//! The worker that owns a `TimeDriver` calls it from its own thread only
-//! (`RefCell`s, no lock); other threads reach the same wheel through its
-//! [`TimerQueues`], which the owner takes in at each
-//! [`process`](TimeDriver::process).
+//! The worker that owns a `TimeDriver` calls it between its polls; the
+//! watchdog calls `process` while the owner is stuck in one (the wheel's
+//! lock serves both). Other threads reach the same wheel through its
+//! [`TimerQueues`], taken in at each [`process`](TimeDriver::process).
 
-use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crate::loom::FastMutex;
 
 use super::entry::TimerShared;
 use super::requests::TimerQueues;
@@ -50,12 +51,16 @@ impl Clock {
     }
 }
 
-/// One worker's timers. Owned by the worker and used on its thread only.
+/// One worker's timers. The owner uses them between its polls; the
+/// watchdog fires due ones while the owner is stuck in a poll. The wheel
+/// is behind a lock that the owner takes for each access (uncontended but
+/// for a rescue); other threads reach the wheel through its
+/// [`TimerQueues`], which every [`process`](TimeDriver::process) takes in.
 pub(crate) struct TimeDriver {
-    wheel: RefCell<Wheel<Arc<TimerShared>>>,
-    /// Timers due in this round, fired outside the wheel's borrow; kept
-    /// to reuse its allocation.
-    fired: RefCell<Vec<Arc<TimerShared>>>,
+    wheel: FastMutex<Wheel<Arc<TimerShared>>>,
+    /// Timers due in this round, fired outside the wheel's lock; kept to
+    /// reuse its allocation.
+    fired: FastMutex<Vec<Arc<TimerShared>>>,
     /// Requests from other threads for this wheel.
     requests: Arc<TimerQueues>,
 }
@@ -64,61 +69,62 @@ impl TimeDriver {
     /// The driver of the wheel that `requests` feeds.
     pub(crate) fn new(requests: Arc<TimerQueues>) -> TimeDriver {
         TimeDriver {
-            wheel: RefCell::new(Wheel::new()),
-            fired: RefCell::new(Vec::new()),
+            wheel: FastMutex::new(Wheel::new()),
+            fired: FastMutex::new(Vec::new()),
             requests,
         }
     }
 
     /// Inserts a timer registered on the owner's thread (deadline `ms`).
     pub(crate) fn insert(&self, ms: u64, timer: Arc<TimerShared>) {
-        let mut wheel = self.wheel.borrow_mut();
+        let mut wheel = self.wheel.lock();
         let key = wheel.insert(ms, timer.clone());
         timer.set_key(key.to_bits());
         self.requests.note_len(&wheel);
     }
 
     /// Removes the timer with wheel key `key` (stale keys are ignored).
-    /// Called on the owner's thread; while the wheel is borrowed (a waker
-    /// run by `process` dropped a timer) the removal is queued for the
-    /// next round instead (the owner is awake: no wake-up is needed).
+    /// Called on the owner's thread; while the wheel is locked (a waker
+    /// run by `process` dropped a timer, or the watchdog is firing due
+    /// timers) the removal is queued for the next round instead (the
+    /// owner is awake: no wake-up is needed).
     pub(crate) fn cancel(&self, key: u64) {
-        match self.wheel.try_borrow_mut() {
-            Ok(mut wheel) => {
+        match self.wheel.try_lock() {
+            Some(mut wheel) => {
                 drop(wheel.remove(Key::from_bits(key)));
                 self.requests.note_len(&wheel);
             }
-            Err(_) => self.requests.cancel(key, || {}),
+            None => self.requests.cancel(key, || {}),
         }
     }
 
     /// Takes in the queued requests, advances the wheel to `now()` and
-    /// fires every due timer. Returns how many fired.
+    /// fires every due timer. Returns how many fired. Called by the owner,
+    /// or by the watchdog for a stuck owner.
     pub(crate) fn process(&self, now: impl FnOnce() -> u64) -> usize {
-        let mut fired = std::mem::take(&mut *self.fired.borrow_mut());
+        let mut fired = std::mem::take(&mut *self.fired.lock());
         self.requests
-            .collect_due(&mut self.wheel.borrow_mut(), now, &mut fired);
+            .collect_due(&mut self.wheel.lock(), now, &mut fired);
         let n = fired.len();
-        // Wake outside the wheel's borrow, with the buffer out of its
-        // cell: a waker that drops or registers a timer cannot hit a
-        // double borrow.
+        // Wake outside the wheel's lock, with the buffer out of its
+        // cell: a waker that drops or registers a timer cannot deadlock.
         for timer in fired.drain(..) {
             timer.fire();
         }
-        *self.fired.borrow_mut() = fired;
+        *self.fired.lock() = fired;
         n
     }
 
     /// The earliest deadline in the wheel (milliseconds of the
     /// [`Clock`]), `None` when the wheel is empty.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
-        self.wheel.borrow().next_expiration()
+        self.wheel.lock().next_expiration()
     }
 
     /// Timers in the wheel (for the loom models).
     #[cfg(ferrio_loom)]
     pub(crate) fn len(&self) -> usize {
-        self.wheel.borrow().len()
+        self.wheel.lock().len()
     }
 
     /// At the worker's exit: refuses later registrations and ends every
@@ -126,7 +132,7 @@ impl TimeDriver {
     /// end at once; see `time`'s docs).
     pub(crate) fn shutdown(&self) {
         let mut left = Vec::new();
-        self.requests.close(&mut self.wheel.borrow_mut(), &mut left);
+        self.requests.close(&mut self.wheel.lock(), &mut left);
         for timer in left {
             timer.shut_down();
         }
