@@ -187,3 +187,42 @@ fn remote_sleep_racing_shutdown_is_ended() {
         sleeper.join().unwrap();
     });
 }
+
+/// (w1) The watchdog's rescue of a worker (the shipped `Shared::rescue`,
+/// called here by a model thread at any moment, as the watchdog does for
+/// a worker it sees stuck) races the worker filling and emptying its LIFO
+/// slot and local queue: a task spawns two children (the first into the
+/// LIFO slot, the second pushing it into the local queue) while the
+/// rescue takes whatever it finds to the injector. Each child runs
+/// exactly once, whoever took it, and the results come back; a task lost
+/// in the hand-over would leave the `block_on` thread blocked forever (a
+/// deadlock to loom), one taken twice would run twice.
+#[test]
+fn rescue_of_a_worker_runs_each_task_once() {
+    model_two_workers("rescue_of_a_worker_runs_each_task_once", || {
+        let rt = runtime(1);
+        let handle = rt.handle();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (r1, r2) = (runs.clone(), runs.clone());
+        let rescuer = thread::spawn(move || ferrio::loom_models::rescue_worker(&handle, 0));
+        let sum = rt.block_on(async move {
+            ferrio::spawn(async move {
+                let a = ferrio::spawn(async move {
+                    r1.fetch_add(1, SeqCst);
+                    1
+                });
+                let b = ferrio::spawn(async move {
+                    r2.fetch_add(1, SeqCst);
+                    2
+                });
+                a.await.unwrap() + b.await.unwrap()
+            })
+            .await
+            .unwrap()
+        });
+        rescuer.join().unwrap();
+        assert_eq!(sum, 3);
+        assert_eq!(runs.load(SeqCst), 2);
+        drop(rt);
+    });
+}

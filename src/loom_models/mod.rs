@@ -21,6 +21,15 @@ use crate::loom::sync::{Arc, Mutex};
 use crate::task::core::list::OwnedTasks;
 use crate::task::core::{self as task, Notified, RawTask, Schedule, Task, TaskInfo};
 
+/// Plays the watchdog once for worker `index` of the runtime behind
+/// `handle`: the shipped rescue (`Shared::rescue`: the LIFO slot and the
+/// local queue to the injector, the wheel's due timers fired), whatever
+/// the worker is doing at that moment. (The watchdog's thread itself does
+/// not run under loom; its sampling decides only when to call this.)
+pub fn rescue_worker(handle: &crate::Handle, index: usize) {
+    handle.shared.rescue(index);
+}
+
 /// A single-queue scheduler for driving tasks by hand in a model.
 #[derive(Clone)]
 pub struct TestScheduler {
@@ -260,8 +269,20 @@ impl Default for OpCell {
 /// request queues. An owner that sleeps parks on a [`Parker`] whose
 /// unparker the remote side wakes.
 pub struct TimerModel {
-    driver: crate::time::core::TimeDriver,
+    driver: std::sync::Arc<crate::time::core::TimeDriver>,
     remote: TimerRemote,
+}
+
+/// The watchdog's side of a [`TimerModel`]: `TimeDriver::process` called
+/// from another thread while the owner is stuck in a poll, as
+/// `Shared::rescue` does.
+pub struct TimerRescuer(std::sync::Arc<crate::time::core::TimeDriver>);
+
+impl TimerRescuer {
+    /// One round of `TimeDriver::process` at time `now`, off the owner.
+    pub fn process(&self, now: u64) -> usize {
+        self.0.process(|| now)
+    }
 }
 
 /// The other threads' side of a [`TimerModel`]: `TimerQueues::register`
@@ -292,7 +313,7 @@ impl TimerModel {
     fn build(n: usize, owner: Option<Unparker>) -> TimerModel {
         let requests = std::sync::Arc::new(crate::time::core::TimerQueues::default());
         TimerModel {
-            driver: crate::time::core::TimeDriver::new(requests.clone()),
+            driver: std::sync::Arc::new(crate::time::core::TimeDriver::new(requests.clone())),
             remote: TimerRemote(std::sync::Arc::new(RemoteTimers {
                 timers: (0..n)
                     .map(|_| crate::time::core::TimerShared::new(std::task::Waker::noop().clone()))
@@ -306,6 +327,11 @@ impl TimerModel {
     /// The other threads' side.
     pub fn remote(&self) -> TimerRemote {
         self.remote.clone()
+    }
+
+    /// The watchdog's side.
+    pub fn rescuer(&self) -> TimerRescuer {
+        TimerRescuer(self.driver.clone())
     }
 
     /// Owner: a task on the owner registers timer `i` (`TimeDriver::insert`).

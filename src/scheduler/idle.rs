@@ -118,6 +118,7 @@ impl Idle {
     }
 
     /// True when every worker is parked (the watchdog's cue to sleep).
+    #[cfg_attr(ferrio_loom, allow(dead_code))]
     pub(crate) fn all_parked(&self) -> bool {
         unparked(self.state.load(SeqCst)) == 0
     }

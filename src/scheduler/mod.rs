@@ -72,5 +72,6 @@ pub(crate) struct Config {
     /// Debug mode (asyncio's `loop.slow_callback_duration`).
     pub(crate) slow_poll: Option<(Duration, SlowPollHandler)>,
     /// A poll stuck this long is reported, with this handler.
+    #[cfg_attr(ferrio_loom, allow(dead_code))]
     pub(crate) blocked: (Duration, watchdog::BlockedHandler),
 }

@@ -209,6 +209,7 @@ impl Shared {
     }
 
     /// Worker `index`'s poll count.
+    #[cfg_attr(ferrio_loom, allow(dead_code))]
     pub(super) fn activity(&self, index: usize) -> &Activity {
         &self.remotes[index].activity
     }
@@ -218,6 +219,7 @@ impl Shared {
     }
 
     /// True when every worker is parked.
+    #[cfg_attr(ferrio_loom, allow(dead_code))]
     pub(super) fn all_parked(&self) -> bool {
         self.idle.all_parked()
     }
@@ -227,7 +229,7 @@ impl Shared {
     /// run them), its due timers fire, its driver delivers what is ready.
     /// Everything woken here is scheduled from outside the workers, so it
     /// runs elsewhere. Safe at any moment (see `watchdog.rs`).
-    pub(super) fn rescue(&self, index: usize) {
+    pub(crate) fn rescue(&self, index: usize) {
         let remote = &self.remotes[index];
         if let Some(task) = remote.lifo.take() {
             self.schedule_remote(task);

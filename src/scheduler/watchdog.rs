@@ -51,6 +51,8 @@
 //! the watchdog only reads them to decide when to rescue, and every
 //! rescue step is safe at any moment (a swap, a steal, a try-lock).
 
+#![cfg_attr(ferrio_loom, allow(dead_code, unused_imports))] // the thread itself does not run under loom
+
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc as StdArc;
