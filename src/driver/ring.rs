@@ -43,9 +43,6 @@ use super::user_data::UserData;
 /// complete after cancelling them all.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(2);
 
-/// `io_uring_enter`'s flag to wait for (and flush) completions.
-const IORING_ENTER_GETEVENTS: u32 = 1;
-
 /// Counters of one ring, readable from any thread.
 #[derive(Default)]
 pub(crate) struct RingStats {
@@ -261,19 +258,15 @@ impl UringDriver {
         self.core.lock().shutdown()
     }
 
-    /// The watchdog's service of a ring whose owner is stuck in a poll
-    /// (`thread` is the owner's thread id): delivers the completions the
-    /// kernel posted, and makes the owner post the ones waiting in its
-    /// task work. Skipped while the owner holds the ring (it is then not
-    /// stuck in user code, or is about to park).
-    ///
-    /// The watchdog submits nothing: a request's completion is posted by
-    /// task work of the thread that submitted it, and the watchdog may
-    /// sleep untimed (where nothing would run that work). The owner's
-    /// queued SQEs and the remote queue wait for the owner.
-    pub(crate) fn rescue(&self, thread: i32) -> usize {
+    /// The watchdog's service of a ring whose owner is stuck in a poll:
+    /// submits what the owner queued, delivers the completions posted.
+    /// Skipped while the owner holds the ring (it is then not stuck in
+    /// user code, or is about to park). The ring has no COOP_TASKRUN, so
+    /// a completion's task work wakes its submitter wherever it sleeps:
+    /// the stuck owner in a system call, or the watchdog in its park.
+    pub(crate) fn rescue(&self) -> usize {
         match self.core.try_lock() {
-            Some(core) => core.rescue(thread),
+            Some(core) => core.maintain(),
             None => 0,
         }
     }
@@ -318,9 +311,6 @@ pub(crate) struct RingCore {
     /// cancels them one by one, as kernels before 5.19 require. Dead
     /// entries are pruned as the list grows.
     remote_ops: RefCell<WeakList<OpCell>>,
-    /// Set while the watchdog delivers for a stuck owner: nothing is
-    /// submitted (see [`UringDriver::rescue`]).
-    rescuing: Cell<bool>,
 }
 
 // SAFETY: the raw pointers are boxes the core owns (handed to the kernel
@@ -367,26 +357,7 @@ impl RingCore {
             unsubmitted: Cell::new(0),
             cqes: RefCell::new(Vec::with_capacity(64)),
             remote_ops: RefCell::new(WeakList::default()),
-            rescuing: Cell::new(false),
         })
-    }
-
-    /// See [`UringDriver::rescue`].
-    fn rescue(&self, thread: i32) -> usize {
-        self.rescuing.set(true);
-        if self.task_work_pending() {
-            super::task_work::interrupt(thread);
-        }
-        let n = self.reap();
-        self.rescuing.set(false);
-        n
-    }
-
-    fn task_work_pending(&self) -> bool {
-        let mut ring = self.ring.borrow_mut();
-        let ring = ring.as_mut().expect("ring alive");
-        let pending = ring.submission().taskrun();
-        pending
     }
 
     /// Pushes an SQE whose resources stay alive until its completion.
@@ -420,10 +391,6 @@ impl RingCore {
 
     /// Submits pending SQEs without waiting.
     fn submit(&self, force: bool) {
-        if self.rescuing.get() {
-            self.flush_overflow();
-            return;
-        }
         if self.unsubmitted.get() == 0 && !force && !self.needs_enter() {
             return;
         }
@@ -438,27 +405,6 @@ impl RingCore {
             }
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
             Err(e) => eprintln!("ferrio: io_uring submit failed: {e}"),
-        }
-    }
-
-    /// For the watchdog: flushes completions the kernel held back on a
-    /// CQ overflow, submitting nothing.
-    fn flush_overflow(&self) {
-        let overflow = {
-            let mut ring = self.ring.borrow_mut();
-            let ring = ring.as_mut().expect("ring alive");
-            let overflow = ring.submission().cq_overflow();
-            overflow
-        };
-        if overflow {
-            let ring = self.ring.borrow();
-            let ring = ring.as_ref().expect("ring alive");
-            // SAFETY: no submission and no argument: the call only flushes
-            // the overflowed completions into the CQ.
-            let _ = unsafe {
-                ring.submitter()
-                    .enter::<libc::sigset_t>(0, 0, IORING_ENTER_GETEVENTS, None)
-            };
         }
     }
 
@@ -540,10 +486,8 @@ impl RingCore {
                 // `Arc::into_raw` of an OpCell; the kernel's reference is
                 // alive until the last CQE, which releases it below.
                 let last = unsafe { (*cell).complete(Completion { res, flags }, more) };
-                // SAFETY: the cell is alive (the kernel's reference). The
-                // watchdog leaves the throttle to the owner (it submits
-                // nothing).
-                if !last && !self.rescuing.get() && unsafe { (*cell).take_throttle() } {
+                // SAFETY: the cell is alive (the kernel's reference).
+                if !last && unsafe { (*cell).take_throttle() } {
                     // A multi-shot op queued too many results: cancel it;
                     // its future resubmits once they are taken.
                     // SAFETY: as above; the cancel gets its own reference.

@@ -4,6 +4,7 @@
 //! internals only through `hooks.rs`.
 
 mod auto_traits;
+mod blocked_worker;
 mod cancel_comb;
 mod cancel_io;
 mod cancel_streams;
