@@ -137,6 +137,8 @@ mod seam;
 #[cfg(not(ferrio_loom))]
 mod setup;
 #[cfg(not(ferrio_loom))]
+mod task_work;
+#[cfg(not(ferrio_loom))]
 mod user_data;
 
 #[cfg(not(ferrio_loom))]

@@ -43,6 +43,9 @@ use super::user_data::UserData;
 /// complete after cancelling them all.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(2);
 
+/// `io_uring_enter`'s flag to wait for (and flush) completions.
+const IORING_ENTER_GETEVENTS: u32 = 1;
+
 /// Counters of one ring, readable from any thread.
 #[derive(Default)]
 pub(crate) struct RingStats {
@@ -258,15 +261,22 @@ impl UringDriver {
         self.core.lock().shutdown()
     }
 
-    /// The watchdog's service of a ring whose owner is stuck in a poll:
-    /// submits what the owner queued, delivers the completions posted.
-    /// Skipped while the owner holds the ring (it is then not stuck in
-    /// user code, or is about to park). The ring has no COOP_TASKRUN, so
-    /// a completion's task work wakes its submitter wherever it sleeps:
-    /// the stuck owner in a system call, or the watchdog in its park.
-    pub(crate) fn rescue(&self) -> usize {
+    /// The watchdog's service of a ring whose owner is stuck in a poll
+    /// (`thread` is the owner's thread id): delivers the completions the
+    /// kernel posted, and, when the ring holds SQEs the owner queued or
+    /// task work the owner must run, interrupts the owner so it submits
+    /// them and posts the completions (`task_work.rs`). Skipped while the
+    /// owner holds the ring (it is then not stuck in user code, or is
+    /// about to park).
+    ///
+    /// The watchdog itself submits nothing: a request's completion is
+    /// posted by task work of the thread that submitted it, and the
+    /// watchdog may sleep untimed (where nothing would run that work).
+    /// The remote queue waits for the owner (requests from outside the
+    /// workers avoid a worker being rescued).
+    pub(crate) fn rescue(&self, thread: i32) -> usize {
         match self.core.try_lock() {
-            Some(core) => core.maintain(),
+            Some(core) => core.rescue(thread),
             None => 0,
         }
     }
@@ -311,6 +321,9 @@ pub(crate) struct RingCore {
     /// cancels them one by one, as kernels before 5.19 require. Dead
     /// entries are pruned as the list grows.
     remote_ops: RefCell<WeakList<OpCell>>,
+    /// Set while the watchdog delivers for a stuck owner: nothing is
+    /// submitted (see [`UringDriver::rescue`]).
+    rescuing: Cell<bool>,
 }
 
 // SAFETY: the raw pointers are boxes the core owns (handed to the kernel
@@ -327,6 +340,8 @@ impl RingCore {
         (pool_buffers, pool_buffer_size): (u16, usize),
     ) -> io::Result<RingCore> {
         let (ring, flags) = build_ring(simulate)?;
+        // This thread's handler of the watchdog's signal submits here.
+        super::task_work::set_thread_ring(ring.as_raw_fd());
         let _ = shared.flags.set(flags);
         let pool = (pool_buffers > 0).then(|| BufPool::new(pool_buffers, pool_buffer_size));
         if let Some(Ok(pool)) = pool {
@@ -357,7 +372,35 @@ impl RingCore {
             unsubmitted: Cell::new(0),
             cqes: RefCell::new(Vec::with_capacity(64)),
             remote_ops: RefCell::new(WeakList::default()),
+            rescuing: Cell::new(false),
         })
+    }
+
+    /// See [`UringDriver::rescue`].
+    fn rescue(&self, thread: i32) -> usize {
+        self.rescuing.set(true);
+        if self.task_work_pending() || self.sqes_pending() {
+            super::task_work::interrupt(thread);
+        }
+        let n = self.reap();
+        self.rescuing.set(false);
+        n
+    }
+
+    /// SQEs in the ring that the kernel has not consumed (pushed by the
+    /// owner, not yet submitted).
+    fn sqes_pending(&self) -> bool {
+        let mut ring = self.ring.borrow_mut();
+        let ring = ring.as_mut().expect("ring alive");
+        let pending = !ring.submission().is_empty();
+        pending
+    }
+
+    fn task_work_pending(&self) -> bool {
+        let mut ring = self.ring.borrow_mut();
+        let ring = ring.as_mut().expect("ring alive");
+        let pending = ring.submission().taskrun();
+        pending
     }
 
     /// Pushes an SQE whose resources stay alive until its completion.
@@ -391,6 +434,10 @@ impl RingCore {
 
     /// Submits pending SQEs without waiting.
     fn submit(&self, force: bool) {
+        if self.rescuing.get() {
+            self.flush_overflow();
+            return;
+        }
         if self.unsubmitted.get() == 0 && !force && !self.needs_enter() {
             return;
         }
@@ -405,6 +452,27 @@ impl RingCore {
             }
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
             Err(e) => eprintln!("ferrio: io_uring submit failed: {e}"),
+        }
+    }
+
+    /// For the watchdog: flushes completions the kernel held back on a
+    /// CQ overflow, submitting nothing.
+    fn flush_overflow(&self) {
+        let overflow = {
+            let mut ring = self.ring.borrow_mut();
+            let ring = ring.as_mut().expect("ring alive");
+            let overflow = ring.submission().cq_overflow();
+            overflow
+        };
+        if overflow {
+            let ring = self.ring.borrow();
+            let ring = ring.as_ref().expect("ring alive");
+            // SAFETY: no submission and no argument: the call only flushes
+            // the overflowed completions into the CQ.
+            let _ = unsafe {
+                ring.submitter()
+                    .enter::<libc::sigset_t>(0, 0, IORING_ENTER_GETEVENTS, None)
+            };
         }
     }
 
@@ -486,8 +554,10 @@ impl RingCore {
                 // `Arc::into_raw` of an OpCell; the kernel's reference is
                 // alive until the last CQE, which releases it below.
                 let last = unsafe { (*cell).complete(Completion { res, flags }, more) };
-                // SAFETY: the cell is alive (the kernel's reference).
-                if !last && unsafe { (*cell).take_throttle() } {
+                // SAFETY: the cell is alive (the kernel's reference). The
+                // watchdog leaves the throttle to the owner (it submits
+                // nothing).
+                if !last && !self.rescuing.get() && unsafe { (*cell).take_throttle() } {
                     // A multi-shot op queued too many results: cancel it;
                     // its future resubmits once they are taken.
                     // SAFETY: as above; the cancel gets its own reference.

@@ -128,12 +128,12 @@ impl Driver {
         }
     }
 
-    /// For the watchdog, while the owner is stuck in a poll: delivers
-    /// what is ready without waiting, if the owner does not hold the
-    /// driver. Returns how many completions or events.
-    pub(crate) fn rescue(&self) -> usize {
+    /// For the watchdog, while the owner (thread id `thread`) is stuck in
+    /// a poll: delivers what is ready without waiting, if the owner does
+    /// not hold the driver. Returns how many completions or events.
+    pub(crate) fn rescue(&self, thread: i32) -> usize {
         match self {
-            Driver::Uring(d) => d.rescue(),
+            Driver::Uring(d) => d.rescue(thread),
             Driver::Epoll(d) => d.rescue(),
         }
     }

@@ -31,15 +31,10 @@ pub(super) fn build_ring_raw(simulate: SetupHook) -> io::Result<(IoUring, RingFl
     if let Some(errno) = simulate {
         return Err(io::Error::from_raw_os_error(errno));
     }
-    // (single_issuer, defer_taskrun, coop_taskrun): none of them. The
-    // watchdog must be able to submit to and reap a stuck worker's ring
-    // (`UringDriver::rescue`): SINGLE_ISSUER forbids the first and
-    // DEFER_TASKRUN the second. Without COOP_TASKRUN a completion's task
-    // work wakes the thread that submitted its request even when that
-    // thread sleeps in a system call (a stuck owner in
-    // `std::thread::sleep`, the watchdog in its untimed park), so every
-    // completion gets posted; measured no dearer (README).
-    let attempts = [(false, false, false)];
+    // (single_issuer, defer_taskrun, coop_taskrun). Neither single issuer
+    // nor deferred task work: the watchdog must be able to reap a stuck
+    // worker's completions (`driver/task_work.rs`), which both forbid.
+    let attempts = [(false, false, true), (false, false, false)];
     let mut last = None;
     for (single, defer, coop) in attempts {
         let mut b = IoUring::builder();

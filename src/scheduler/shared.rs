@@ -242,7 +242,7 @@ impl Shared {
         {
             let driver = remote.driver.lock().clone();
             if let Some(driver) = driver {
-                driver.rescue();
+                driver.rescue(remote.activity.thread());
             }
         }
     }

@@ -21,12 +21,12 @@
 //!   sibling is woken to run them;
 //! - its wheel's due timers fire (the wheel is behind a lock the owner
 //!   takes for each access; the watchdog only ever tries it);
-//! - its I/O driver submits what the owner queued and delivers what is
-//!   ready (`Driver::rescue`: the ring's completions, or the epoll
-//!   instance's events), under the same kind of lock. A ring's
-//!   completions are posted by task work of the thread that submitted
-//!   them; rings are set up without COOP_TASKRUN so that this work wakes
-//!   that thread even asleep in a system call (`driver/setup.rs`).
+//! - its I/O driver delivers what is ready (`Driver::rescue`: the ring's
+//!   completions, or the epoll instance's events), under the same kind of
+//!   lock. A ring's completions are posted by task work of the thread
+//!   that submitted them; a thread asleep in a system call runs it only
+//!   when interrupted, so the watchdog sends it a signal when the ring
+//!   says task work is pending.
 //!
 //! Everything the rescue wakes is scheduled from a thread that is not a
 //! worker, so it goes to the injector and runs on another worker. When
@@ -54,7 +54,7 @@
 #![cfg_attr(ferrio_loom, allow(dead_code, unused_imports))] // the thread itself does not run under loom
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc as StdArc;
 use std::time::{Duration, Instant};
 
@@ -82,6 +82,8 @@ pub(crate) struct Activity {
     task: AtomicU64,
     /// `block_in_place` calls in progress on this worker.
     blocking: AtomicUsize,
+    /// The worker thread's id (for the signal that runs its task work).
+    thread: AtomicI32,
     /// Set by the watchdog while it rescues this worker: requests from
     /// outside the workers (remote I/O, timers) go to another one.
     rescued: AtomicBool,
@@ -102,6 +104,14 @@ impl Activity {
     pub(crate) fn end_poll(&self) {
         self.polls
             .store(self.polls.load(Ordering::Relaxed) + 1, Ordering::Release);
+    }
+
+    pub(crate) fn set_thread(&self, tid: i32) {
+        self.thread.store(tid, Ordering::Relaxed);
+    }
+
+    pub(crate) fn thread(&self) -> i32 {
+        self.thread.load(Ordering::Relaxed)
     }
 
     /// True while the watchdog rescues this worker.

@@ -139,6 +139,9 @@ impl Worker {
     /// The worker loop. Returns after shutdown, with every task it held
     /// dropped.
     pub(crate) fn run(&self) {
+        #[cfg(not(ferrio_loom))]
+        // SAFETY: gettid has no preconditions.
+        self.remote().activity.set_thread(unsafe { libc::gettid() });
         while !self.shared.is_shutdown() {
             if let Some(task) = self.next_task() {
                 // A worker woken by a notification starts out counted as
