@@ -8,10 +8,11 @@
 //!
 //! # The io_uring driver (protocol notes, moved from ARCHITECTURE.md)
 //!
-//! - **One ring per worker**, created on the worker's own thread (so it can be
-//!   `SINGLE_ISSUER`). Setup tries `SINGLE_ISSUER | DEFER_TASKRUN |
-//!   COOP_TASKRUN | TASKRUN_FLAG`, then drops flags one at a time on `EINVAL`
-//!   (older kernels). `Handle::metrics()` reports what each ring got.
+//! - **One ring per worker**, created on the worker's own thread. Setup
+//!   asks for `COOP_TASKRUN | TASKRUN_FLAG` (plain on `EINVAL`), and not
+//!   for `SINGLE_ISSUER` or `DEFER_TASKRUN`: the watchdog must be able to
+//!   reap a stuck worker's ring (`scheduler/watchdog.rs`), which both
+//!   forbid. `Handle::metrics()` reports what each ring got.
 //! - **Park** = one `io_uring_enter`: submit everything, wait for one CQE, with
 //!   the next timer deadline as timeout (`EXT_ARG`, 5.11+; otherwise an
 //!   `IORING_OP_TIMEOUT` with count 1). A read of the worker's eventfd is kept
@@ -68,10 +69,11 @@
 //!   `into_std_parts` cancels a pending receive, waits for its outcome and
 //!   returns the bytes received and not yet read (`into_std` refuses to drop
 //!   any).
-//! - **A stuck worker** (a task blocking in a long poll): its ring's
-//!   completions wait until the poll returns, since only the owner reaps a
-//!   single-issuer ring. Tasks on other workers are not affected (their ops
-//!   are on their own rings). This is the price of lock-free rings.
+//! - **A stuck worker** (a task blocking in a long poll): the watchdog
+//!   delivers its ring's completions under the ring's lock (`ring.rs`,
+//!   `UringDriver::rescue`) and has the owner's thread submit its queued
+//!   SQEs and run its task work (`task_work.rs`); on epoll it collects
+//!   the instance's events. The tasks woken run on other workers.
 //! - **Shutdown**: all tasks are dropped first (each dropped op cancels
 //!   itself by its `user_data`), then each worker cancels what is left: its
 //!   own eventfd read and timeout by token, the ops it submitted for threads

@@ -322,13 +322,15 @@ pub(crate) struct RingCore {
     /// entries are pruned as the list grows.
     remote_ops: RefCell<WeakList<OpCell>>,
     /// Set while the watchdog delivers for a stuck owner: nothing is
-    /// submitted (see [`UringDriver::rescue`]).
+    /// submitted, the multi-shot throttle is left to the owner (see
+    /// [`UringDriver::rescue`]).
     rescuing: Cell<bool>,
 }
 
 // SAFETY: the raw pointers are boxes the core owns (handed to the kernel
 // while an eventfd read or a timeout is armed); the ring is set up without
-// SINGLE_ISSUER, so any thread may enter it; and every access goes through
+// SINGLE_ISSUER, so another thread may reap it (the watchdog submits
+// nothing: see `UringDriver::rescue`); and every access goes through
 // `UringDriver`'s lock, so the cells are never touched by two threads at
 // once.
 unsafe impl Send for RingCore {}

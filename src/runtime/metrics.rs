@@ -21,9 +21,11 @@ pub struct RuntimeMetrics {
     pub ops_completed: u64,
     /// Times a worker went to sleep on its ring (or in `epoll_wait`).
     pub parks: u64,
-    /// The rings were set up with `IORING_SETUP_SINGLE_ISSUER` (6.0+).
+    /// The rings were set up with `IORING_SETUP_SINGLE_ISSUER` (never
+    /// since the watchdog reaps stuck workers' rings; kept for the field's
+    /// users).
     pub single_issuer: bool,
-    /// ... with `IORING_SETUP_DEFER_TASKRUN` (6.1+).
+    /// ... with `IORING_SETUP_DEFER_TASKRUN` (never, as above).
     pub defer_taskrun: bool,
     /// ... with `IORING_SETUP_COOP_TASKRUN` (5.19+).
     pub coop_taskrun: bool,

@@ -6,8 +6,8 @@
 //! when the worker is parked). Under loom, which cannot run io_uring, the condition-variable
 //! `park::Parker` with the same state protocol (`park::ParkState`).
 //!
-//! A ring must be created on the thread that will use it (single issuer),
-//! so a worker's park is made in two steps: [`pair`] on the runtime's
+//! A ring is created on the thread that owns it (its handler of the
+//! watchdog's signal submits it), so a worker's park is made in two steps: [`pair`] on the runtime's
 //! thread gives the waker (which other threads need at once) and a
 //! [`ParkBuilder`], which the worker turns into its park on its own thread.
 

@@ -58,16 +58,15 @@ fn a_stuck_poll_is_reported_once_while_it_is_still_stuck() {
         })
         .build()
         .unwrap();
-    let line = line!() + 4; // the `.spawn(` below
-    let task = rt.block_on(async move {
-        ferrio::task::Builder::new()
-            .name("stuck-one")
-            .spawn(async move {
-                // Blocks its worker until the report about itself arrives: the
-                // report must come while the poll is still stuck.
-                seen_rx.recv_timeout(PATIENCE).is_ok()
-            })
-    });
+    let line = line!() + 1; // the `.spawn_on(` below
+    let task = ferrio::task::Builder::new().name("stuck-one").spawn_on(
+        async move {
+            // Blocks its worker until the report about itself arrives:
+            // the report must come while the poll is still stuck.
+            seen_rx.recv_timeout(PATIENCE).is_ok()
+        },
+        &rt.handle(),
+    );
     assert!(
         rt.block_on(task).unwrap(),
         "no report while the poll was stuck"
