@@ -1,5 +1,7 @@
 // Over 500 lines: the hot path of one ring (submit, reap, deliver, park,
-// shutdown drain) is one protocol; its cold setup lives in `setup.rs`.
+// shutdown drain, and the watchdog's rescue under the same lock) is one
+// protocol; its cold setup lives in `setup.rs`, the owner's signal
+// handler in `task_work.rs`.
 //! The io_uring driver: one ring per worker.
 //!
 //! A worker parks by submitting its pending SQEs and waiting for one
@@ -258,7 +260,10 @@ impl UringDriver {
     }
 
     pub(crate) fn shutdown(&self) {
-        self.core.lock().shutdown()
+        self.core.lock().shutdown();
+        // Called on the owner's thread: its signal handler has no ring to
+        // submit any more.
+        super::task_work::set_thread_ring(-1);
     }
 
     /// The watchdog's service of a ring whose owner is stuck in a poll

@@ -57,30 +57,36 @@ impl Clock {
 /// for a rescue); other threads reach the wheel through its
 /// [`TimerQueues`], which every [`process`](TimeDriver::process) takes in.
 pub(crate) struct TimeDriver {
-    wheel: FastMutex<Wheel<Arc<TimerShared>>>,
-    /// Timers due in this round, fired outside the wheel's lock; kept to
-    /// reuse its allocation.
-    fired: FastMutex<Vec<Arc<TimerShared>>>,
+    wheel: FastMutex<WheelState>,
     /// Requests from other threads for this wheel.
     requests: Arc<TimerQueues>,
+}
+
+/// The wheel and, beside it under the same lock, the buffer of due timers
+/// (kept to reuse its allocation).
+struct WheelState {
+    wheel: Wheel<Arc<TimerShared>>,
+    fired: Vec<Arc<TimerShared>>,
 }
 
 impl TimeDriver {
     /// The driver of the wheel that `requests` feeds.
     pub(crate) fn new(requests: Arc<TimerQueues>) -> TimeDriver {
         TimeDriver {
-            wheel: FastMutex::new(Wheel::new()),
-            fired: FastMutex::new(Vec::new()),
+            wheel: FastMutex::new(WheelState {
+                wheel: Wheel::new(),
+                fired: Vec::new(),
+            }),
             requests,
         }
     }
 
     /// Inserts a timer registered on the owner's thread (deadline `ms`).
     pub(crate) fn insert(&self, ms: u64, timer: Arc<TimerShared>) {
-        let mut wheel = self.wheel.lock();
+        let wheel = &mut self.wheel.lock().wheel;
         let key = wheel.insert(ms, timer.clone());
         timer.set_key(key.to_bits());
-        self.requests.note_len(&wheel);
+        self.requests.note_len(wheel);
     }
 
     /// Removes the timer with wheel key `key` (stale keys are ignored).
@@ -90,9 +96,9 @@ impl TimeDriver {
     /// owner is awake: no wake-up is needed).
     pub(crate) fn cancel(&self, key: u64) {
         match self.wheel.try_lock() {
-            Some(mut wheel) => {
-                drop(wheel.remove(Key::from_bits(key)));
-                self.requests.note_len(&wheel);
+            Some(mut state) => {
+                drop(state.wheel.remove(Key::from_bits(key)));
+                self.requests.note_len(&state.wheel);
             }
             None => self.requests.cancel(key, || {}),
         }
@@ -102,29 +108,36 @@ impl TimeDriver {
     /// fires every due timer. Returns how many fired. Called by the owner,
     /// or by the watchdog for a stuck owner.
     pub(crate) fn process(&self, now: impl FnOnce() -> u64) -> usize {
-        let mut fired = std::mem::take(&mut *self.fired.lock());
-        self.requests
-            .collect_due(&mut self.wheel.lock(), now, &mut fired);
+        let mut fired = {
+            let mut guard = self.wheel.lock();
+            let state = &mut *guard;
+            self.requests
+                .collect_due(&mut state.wheel, now, &mut state.fired);
+            if state.fired.is_empty() {
+                return 0;
+            }
+            std::mem::take(&mut state.fired)
+        };
         let n = fired.len();
-        // Wake outside the wheel's lock, with the buffer out of its
-        // cell: a waker that drops or registers a timer cannot deadlock.
+        // Wake outside the wheel's lock, with the buffer out of it: a
+        // waker that drops or registers a timer cannot deadlock.
         for timer in fired.drain(..) {
             timer.fire();
         }
-        *self.fired.lock() = fired;
+        self.wheel.lock().fired = fired;
         n
     }
 
     /// The earliest deadline in the wheel (milliseconds of the
     /// [`Clock`]), `None` when the wheel is empty.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
-        self.wheel.lock().next_expiration()
+        self.wheel.lock().wheel.next_expiration()
     }
 
     /// Timers in the wheel (for the loom models).
     #[cfg(ferrio_loom)]
     pub(crate) fn len(&self) -> usize {
-        self.wheel.lock().len()
+        self.wheel.lock().wheel.len()
     }
 
     /// At the worker's exit: refuses later registrations and ends every
@@ -132,7 +145,7 @@ impl TimeDriver {
     /// end at once; see `time`'s docs).
     pub(crate) fn shutdown(&self) {
         let mut left = Vec::new();
-        self.requests.close(&mut self.wheel.lock(), &mut left);
+        self.requests.close(&mut self.wheel.lock().wheel, &mut left);
         for timer in left {
             timer.shut_down();
         }
