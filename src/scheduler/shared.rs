@@ -59,8 +59,12 @@ pub(super) struct WorkerRemote {
     pub(super) stealer: run_queue::Stealer<Notified>,
     pub(super) waker: WorkerWaker,
     pub(super) timers: StdArc<TimerQueues>,
-    pub(super) lifo: LifoSlot,
-    pub(super) time: TimeDriver,
+    /// Written by the owner at every wake-up it schedules, and its wheel's
+    /// lock at every timer operation: each on a cache line of its own, so
+    /// the thieves and notifiers reading the fields above do not pull
+    /// them away from the owner.
+    pub(super) lifo: CachePadded<LifoSlot>,
+    pub(super) time: CachePadded<TimeDriver>,
     /// Its poll count, for the watchdog.
     pub(super) activity: CachePadded<Activity>,
     /// Its driver, from the moment it is built on the worker's thread
@@ -90,8 +94,8 @@ impl Shared {
                 stealer,
                 waker,
                 timers: timers.clone(),
-                lifo: LifoSlot::new(),
-                time: TimeDriver::new(timers),
+                lifo: CachePadded::new(LifoSlot::new()),
+                time: CachePadded::new(TimeDriver::new(timers)),
                 activity: CachePadded::new(Activity::default()),
                 #[cfg(not(ferrio_loom))]
                 driver: crate::loom::plain::Mutex::new(None),

@@ -57,6 +57,8 @@ pub(crate) struct Worker {
     tick: Cell<u32>,
     rng: Cell<u64>,
     park: StdArc<WorkerPark>,
+    /// `&shared.remotes[index]`, resolved once.
+    remote: *const WorkerRemote,
 }
 
 impl Worker {
@@ -68,7 +70,9 @@ impl Worker {
     ) -> Worker {
         let seed =
             0x9E37_79B9_7F4A_7C15u64 ^ (index as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        let remote = &shared.remotes[index] as *const WorkerRemote;
         Worker {
+            remote,
             shared,
             index,
             local,
@@ -80,9 +84,14 @@ impl Worker {
         }
     }
 
-    /// What this worker shares with other threads.
+    /// What this worker shares with other threads (its LIFO slot, wheel
+    /// and poll count are on every task's path: one field, no index).
+    #[inline]
     fn remote(&self) -> &WorkerRemote {
-        &self.shared.remotes[self.index]
+        // SAFETY: `remote` points into `self.shared.remotes`, a boxed
+        // slice that never moves or shrinks, kept alive by the `Arc` this
+        // worker holds.
+        unsafe { &*self.remote }
     }
 
     fn lifo(&self) -> &LifoSlot {
