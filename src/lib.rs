@@ -47,6 +47,7 @@ pub mod hyper;
 pub mod io;
 #[cfg(not(ferrio_loom))]
 pub mod net;
+mod owner_lock;
 mod park;
 #[cfg(not(ferrio_loom))]
 pub mod process;

@@ -44,7 +44,7 @@ mod imp {
     }
 
     pub(crate) mod thread {
-        pub(crate) use std::thread::{current, park, Builder, JoinHandle, Thread};
+        pub(crate) use std::thread::{current, park, yield_now, Builder, JoinHandle, Thread};
     }
 
     pub(crate) use std::thread_local;

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::loom::FastMutex;
+use crate::owner_lock::OwnerLock;
 
 use super::entry::TimerShared;
 use super::requests::TimerQueues;
@@ -57,7 +57,7 @@ impl Clock {
 /// for a rescue); other threads reach the wheel through its
 /// [`TimerQueues`], which every [`process`](TimeDriver::process) takes in.
 pub(crate) struct TimeDriver {
-    wheel: FastMutex<WheelState>,
+    wheel: OwnerLock<WheelState>,
     /// Requests from other threads for this wheel.
     requests: Arc<TimerQueues>,
 }
@@ -73,7 +73,7 @@ impl TimeDriver {
     /// The driver of the wheel that `requests` feeds.
     pub(crate) fn new(requests: Arc<TimerQueues>) -> TimeDriver {
         TimeDriver {
-            wheel: FastMutex::new(WheelState {
+            wheel: OwnerLock::new(WheelState {
                 wheel: Wheel::new(),
                 fired: Vec::new(),
             }),
@@ -83,10 +83,11 @@ impl TimeDriver {
 
     /// Inserts a timer registered on the owner's thread (deadline `ms`).
     pub(crate) fn insert(&self, ms: u64, timer: Arc<TimerShared>) {
-        let wheel = &mut self.wheel.lock().wheel;
-        let key = wheel.insert(ms, timer.clone());
-        timer.set_key(key.to_bits());
-        self.requests.note_len(wheel);
+        self.wheel.with(|state| {
+            let key = state.wheel.insert(ms, timer.clone());
+            timer.set_key(key.to_bits());
+            self.requests.note_len(&state.wheel);
+        });
     }
 
     /// Removes the timer with wheel key `key` (stale keys are ignored).
@@ -95,11 +96,14 @@ impl TimeDriver {
     /// timers) the removal is queued for the next round instead (the
     /// owner is awake: no wake-up is needed).
     pub(crate) fn cancel(&self, key: u64) {
-        match self.wheel.try_lock() {
-            Some(mut state) => {
-                drop(state.wheel.remove(Key::from_bits(key)));
-                self.requests.note_len(&state.wheel);
-            }
+        let removed = self.wheel.try_with(|state| {
+            let timer = state.wheel.remove(Key::from_bits(key));
+            self.requests.note_len(&state.wheel);
+            timer
+        });
+        match removed {
+            // Dropped outside the lock.
+            Some(timer) => drop(timer),
             None => self.requests.cancel(key, || {}),
         }
     }
@@ -108,15 +112,13 @@ impl TimeDriver {
     /// fires every due timer. Returns how many fired. Called by the owner,
     /// or by the watchdog for a stuck owner.
     pub(crate) fn process(&self, now: impl FnOnce() -> u64) -> usize {
-        let mut fired = {
-            let mut guard = self.wheel.lock();
-            let state = &mut *guard;
+        let fired = self.wheel.with(|state| {
             self.requests
                 .collect_due(&mut state.wheel, now, &mut state.fired);
-            if state.fired.is_empty() {
-                return 0;
-            }
-            std::mem::take(&mut state.fired)
+            (!state.fired.is_empty()).then(|| std::mem::take(&mut state.fired))
+        });
+        let Some(mut fired) = fired else {
+            return 0;
         };
         let n = fired.len();
         // Wake outside the wheel's lock, with the buffer out of it: a
@@ -124,20 +126,20 @@ impl TimeDriver {
         for timer in fired.drain(..) {
             timer.fire();
         }
-        self.wheel.lock().fired = fired;
+        self.wheel.with(|state| state.fired = fired);
         n
     }
 
     /// The earliest deadline in the wheel (milliseconds of the
     /// [`Clock`]), `None` when the wheel is empty.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
-        self.wheel.lock().wheel.next_expiration()
+        self.wheel.with(|state| state.wheel.next_expiration())
     }
 
     /// Timers in the wheel (for the loom models).
     #[cfg(ferrio_loom)]
     pub(crate) fn len(&self) -> usize {
-        self.wheel.lock().wheel.len()
+        self.wheel.with(|state| state.wheel.len())
     }
 
     /// At the worker's exit: refuses later registrations and ends every
@@ -145,7 +147,8 @@ impl TimeDriver {
     /// end at once; see `time`'s docs).
     pub(crate) fn shutdown(&self) {
         let mut left = Vec::new();
-        self.requests.close(&mut self.wheel.lock().wheel, &mut left);
+        self.wheel
+            .with(|state| self.requests.close(&mut state.wheel, &mut left));
         for timer in left {
             timer.shut_down();
         }
