@@ -43,7 +43,7 @@ pub(crate) fn set_thread_ring(fd: i32) {
 }
 
 /// The handler: submits this thread's ring, if it has one.
-extern "C" fn ignore(_: libc::c_int) {
+extern "C" fn submit_own_ring(_: libc::c_int) {
     let fd = THREAD_RING.try_with(|r| r.get()).unwrap_or(-1);
     if fd < 0 {
         return;
@@ -69,7 +69,7 @@ extern "C" fn ignore(_: libc::c_int) {
 }
 
 fn handler_address() -> libc::sighandler_t {
-    ignore as extern "C" fn(libc::c_int) as *const () as libc::sighandler_t
+    submit_own_ring as extern "C" fn(libc::c_int) as *const () as libc::sighandler_t
 }
 
 /// Installs the handler where SIGURG has its default disposition; false
