@@ -12,7 +12,8 @@
 //! can flood it should bound itself, e.g. with a `Semaphore`.
 //! At runtime shutdown, idle threads exit; a job already running finishes
 //! on its own thread (a thread cannot be cancelled) and jobs still queued
-//! are dropped. After shutdown nothing new runs: a job submitted then is
+//! are dropped, each reporting to its awaiting side that it never ran
+//! (so a thread blocked on one returns). After shutdown nothing new runs: a job submitted then is
 //! dropped without running and starts no thread, whether or not the pool
 //! was ever used (the runtime marks the pool shut down even if it never
 //! started one).
@@ -207,14 +208,19 @@ impl BlockingPool {
 
 /// A one-shot slot from a pool thread to the task awaiting it.
 struct Slot<R> {
-    state: Mutex<(Option<std::thread::Result<R>>, Option<Waker>)>,
+    state: Mutex<(Option<Outcome<R>>, Option<Waker>)>,
 }
+
+/// What became of a job: its result (`Err`: the panic payload), or
+/// `None` when it was dropped without running (the pool shut down with it
+/// queued).
+pub(crate) type Outcome<R> = Option<std::thread::Result<R>>;
 
 /// The result of a job submitted with [`submit`].
 pub(crate) struct JobResult<R>(Arc<Slot<R>>);
 
 impl<R> Future for JobResult<R> {
-    type Output = std::thread::Result<R>;
+    type Output = Outcome<R>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut st = self.0.state.lock();
         match st.0.take() {
@@ -227,9 +233,42 @@ impl<R> Future for JobResult<R> {
     }
 }
 
-/// Submits `f` to `pool`. Returns the future of its result (`Err` holds
-/// the panic payload when `f` panicked), or `f` back, unrun, when the pool
-/// has shut down (the future would never resolve).
+/// The sending end of a job's slot, moved into the job. Dropped without
+/// sending (the job dropped unrun at shutdown), it reports `None`, so the
+/// awaiting side never waits for a job that will not run.
+struct Sender<R> {
+    slot: Option<Arc<Slot<R>>>,
+}
+
+impl<R> Sender<R> {
+    fn send(mut self, outcome: Outcome<R>) {
+        if let Some(slot) = self.slot.take() {
+            fill(&slot, outcome);
+        }
+    }
+}
+
+impl<R> Drop for Sender<R> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            fill(&slot, None);
+        }
+    }
+}
+
+fn fill<R>(slot: &Slot<R>, outcome: Outcome<R>) {
+    let waker = {
+        let mut st = slot.state.lock();
+        st.0 = Some(outcome);
+        st.1.take()
+    };
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
+/// Submits `f` to `pool`. Returns the future of its outcome, or `f` back,
+/// unrun, when the pool has shut down (the future would never resolve).
 pub(crate) fn submit<F, R>(pool: &Arc<BlockingPool>, f: F) -> Result<JobResult<R>, Job>
 where
     F: FnOnce() -> R + Send + 'static,
@@ -238,17 +277,12 @@ where
     let slot = Arc::new(Slot {
         state: Mutex::new((None, None)),
     });
-    let tx = slot.clone();
+    let tx = Sender {
+        slot: Some(slot.clone()),
+    };
     pool.submit(Box::new(move || {
         let out = catch_unwind(AssertUnwindSafe(f));
-        let waker = {
-            let mut st = tx.state.lock();
-            st.0 = Some(out);
-            st.1.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
+        tx.send(Some(out));
     }))?;
     Ok(JobResult(slot))
 }

@@ -74,8 +74,12 @@ pub(crate) enum Progress<K: OpKind> {
         io: Arc<ScheduledIo>,
         key: Option<u64>,
     },
-    /// The kind is on the blocking pool.
-    Blocking(JobResult<Finished<K>>),
+    /// The kind is on the blocking pool: the job takes it from `kind`
+    /// when it runs, and a job dropped unrun leaves it there.
+    Blocking {
+        job: JobResult<Finished<K>>,
+        kind: Arc<Mutex<Option<K>>>,
+    },
 }
 
 /// A blocking-pool op's kind and result on their way back. If the op's
@@ -114,7 +118,7 @@ pub(crate) fn poll<K: OpKind>(
     epoll: &Arc<EpollShared>,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<Completion>> {
-    if let Some(Progress::Blocking(_)) = progress {
+    if let Some(Progress::Blocking { .. }) = progress {
         return poll_job(kind, progress, cx);
     }
     let k = kind.as_mut().expect("op polled after completion");
@@ -251,7 +255,7 @@ fn start_blocking<K: OpKind>(
     });
     match submitted {
         Ok(job) => {
-            *progress = Some(Progress::Blocking(job));
+            *progress = Some(Progress::Blocking { job, kind: slot });
             poll_job(kind, progress, cx)
         }
         Err(refused) => {
@@ -268,20 +272,29 @@ fn poll_job<K: OpKind>(
     progress: &mut Option<Progress<K>>,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<Completion>> {
-    let Some(Progress::Blocking(job)) = progress else {
+    let Some(Progress::Blocking { job, .. }) = progress else {
         unreachable!("called with a job in progress")
     };
     let out = std::task::ready!(std::pin::Pin::new(job).poll(cx));
-    *progress = None;
+    let Some(Progress::Blocking { kind: left, .. }) = progress.take() else {
+        unreachable!("checked above")
+    };
     match out {
-        Ok(finished) => {
+        Some(Ok(finished)) => {
             let (k, c) = finished.claim();
             *kind = Some(k);
             Poll::Ready(Ok(c))
         }
         // The job panicked (a bug in a system call's wrapper): the kind
         // went with it, so the op cannot finish; the panic is the task's.
-        Err(payload) => std::panic::resume_unwind(payload),
+        Some(Err(payload)) => std::panic::resume_unwind(payload),
+        // Dropped unrun (the pool shut down): the kind is still where
+        // the job would have taken it, and the op fails.
+        None => {
+            *kind = left.lock().take();
+            debug_assert!(kind.is_some(), "a job that never ran left the kind");
+            Poll::Ready(Err(shutting_down()))
+        }
     }
 }
 

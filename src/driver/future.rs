@@ -179,8 +179,8 @@ impl<K: OpKind> Op<K> {
     /// has taken nothing (`None`); one on the blocking pool is waited for.
     fn cancel_and_wait_epoll(mut self) -> Option<io::Result<K::Output>> {
         match self.progress.take() {
-            Some(Progress::Blocking(job)) => {
-                self.progress = Some(Progress::Blocking(job));
+            Some(job @ Progress::Blocking { .. }) => {
+                self.progress = Some(job);
                 let epoll = self.epoll.clone().expect("epoll op");
                 let thread = std::thread::current();
                 let waker = std::task::Waker::from(Arc::new(ThreadWaker(thread)));

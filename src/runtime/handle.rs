@@ -249,8 +249,11 @@ impl Handle {
         match blocking::submit(self.blocking.pool(), f) {
             Ok(result) => self.spawn(async move {
                 match result.await {
-                    Ok(v) => v,
-                    Err(payload) => std::panic::resume_unwind(payload),
+                    Some(Ok(v)) => v,
+                    Some(Err(payload)) => std::panic::resume_unwind(payload),
+                    // Dropped unrun: the runtime is shutting down, and
+                    // cancels this task with the others.
+                    None => std::future::pending().await,
                 }
             }),
             Err(job) => {

@@ -80,7 +80,18 @@ impl<T> Condition<T> {
     }
 
     /// Releases the lock, waits for `notify`, takes the lock back.
+    ///
+    /// # Panics
+    ///
+    /// If `guard` is not a guard of this condition's own lock (as
+    /// `std::sync::Condvar::wait` panics on a guard of another mutex):
+    /// nothing is released then, and the guard is dropped with the panic.
     pub async fn wait<'a>(&'a self, guard: LockGuard<'a, T>) -> LockGuard<'a, T> {
+        assert!(
+            guard.is_of(&self.lock),
+            "ferrio::sync::Condition::wait: the guard belongs to another Lock \
+             (take it with this condition's `lock()`)"
+        );
         let node = Arc::new(Node {
             notified: AtomicBool::new(false),
             waker: Mutex::new(None),

@@ -134,6 +134,13 @@ pub struct LockGuard<'a, T: ?Sized> {
     _permit: SemaphorePermit<'a>,
 }
 
+impl<T: ?Sized> LockGuard<'_, T> {
+    /// True if this guard holds `lock`.
+    pub(crate) fn is_of(&self, lock: &Lock<T>) -> bool {
+        std::ptr::eq(self.lock, lock)
+    }
+}
+
 // SAFETY: this impl replaces the derived one, which followed `&Lock<T>`
 // (`Sync` for any `T: Send`) and so let `&LockGuard<Cell<_>>` give `&Cell`
 // to several threads. Through `&LockGuard` one gets only `&T` (`Deref`) and

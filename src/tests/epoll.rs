@@ -323,3 +323,48 @@ fn many_connections_echo_on_epoll_with_two_workers() {
     });
     assert_eq!(rt.handle().metrics().io_driver, IoDriver::Epoll);
 }
+
+#[test]
+fn a_file_op_queued_on_the_blocking_pool_fails_at_shutdown_instead_of_hanging() {
+    let rt = Runtime::builder()
+        .worker_threads(1)
+        .io_driver(IoDriver::Epoll)
+        .max_blocking_threads(1)
+        .build()
+        .unwrap();
+    // The pool's one thread is kept busy, so the file op below waits in
+    // its queue when the runtime shuts down.
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let _busy = rt.handle().run_in_executor(move || {
+        started_tx.send(()).unwrap();
+        let _ = release_rx.recv();
+    });
+    started_rx.recv().unwrap();
+    let handle = rt.handle();
+    let (polled_tx, polled_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let res = handle.block_on(async {
+            let fut = ferrio::fs::File::open("/proc/self/stat");
+            let mut fut = std::pin::pin!(fut);
+            std::future::poll_fn(|cx| {
+                let p = fut.as_mut().poll(cx);
+                if p.is_pending() {
+                    let _ = polled_tx.send(());
+                }
+                p
+            })
+            .await
+        });
+        let _ = done_tx.send(res.map(drop));
+    });
+    polled_rx.recv().unwrap();
+    drop(rt);
+    let res = done_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the blocked thread never returned");
+    release_tx.send(()).unwrap();
+    let err = res.unwrap_err();
+    assert!(err.to_string().contains("shutting down"), "{err}");
+}

@@ -227,3 +227,53 @@ fn admitted_putter_cancelled_before_it_runs_inserts_nothing() {
     }))
     .unwrap();
 }
+
+#[test]
+fn shutdown_keeps_getters_waiting_while_a_claimed_item_remains() {
+    use std::task::Poll;
+    let waker = super::common::TestWaker::new();
+    let q: Queue<u32> = Queue::new(0);
+    let mut claimed = Box::pin(q.get());
+    let mut other = Box::pin(q.get());
+    assert!(waker.poll(claimed.as_mut()).is_pending());
+    assert!(waker.poll(other.as_mut()).is_pending());
+    q.put_nowait(7).unwrap(); // `claimed` is given a claim on it
+    q.shutdown(false);
+    // An item is still queued: the getter without a claim waits on.
+    assert!(
+        waker.poll(other.as_mut()).is_pending(),
+        "a getter failed with ShutDown while an item was queued"
+    );
+    // The claimed getter is cancelled: its claim passes to the other.
+    drop(claimed);
+    assert_eq!(waker.poll(other.as_mut()), Poll::Ready(Ok(7)));
+    q.task_done().unwrap();
+    let mut join = Box::pin(q.join());
+    assert!(waker.poll(join.as_mut()).is_ready(), "join never returns");
+    // Empty and shut down: a getter fails now.
+    assert_eq!(
+        waker.poll(Box::pin(q.get()).as_mut()),
+        Poll::Ready(Err(QueueError::ShutDown))
+    );
+}
+
+#[test]
+fn getters_waiting_on_a_shut_down_queue_fail_when_its_last_item_goes() {
+    use std::task::Poll;
+    let waker = super::common::TestWaker::new();
+    let q: Queue<u32> = Queue::new(0);
+    let mut claimed = Box::pin(q.get());
+    let mut waiting = Box::pin(q.get());
+    assert!(waker.poll(claimed.as_mut()).is_pending());
+    assert!(waker.poll(waiting.as_mut()).is_pending());
+    q.put_nowait(7).unwrap();
+    q.shutdown(false);
+    assert!(waker.poll(waiting.as_mut()).is_pending());
+    let before = waker.wakes();
+    assert_eq!(waker.poll(claimed.as_mut()), Poll::Ready(Ok(7)));
+    assert!(waker.wakes() > before, "taking the last item woke nobody");
+    assert_eq!(
+        waker.poll(waiting.as_mut()),
+        Poll::Ready(Err(QueueError::ShutDown))
+    );
+}

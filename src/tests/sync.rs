@@ -289,3 +289,40 @@ fn barrier_rounds_abort_and_reset() {
     }))
     .unwrap();
 }
+
+#[test]
+fn condition_wait_refuses_a_guard_of_another_lock() {
+    let rt = rt(1);
+    let (outcome, other_still_held) = rt.block_on(async {
+        let cond = ferrio::sync::Condition::new(0u32);
+        let other = Lock::new(0u32);
+        let guard = other.lock().await;
+        let outcome = catch_panic(cond.wait(guard)).await.map(drop);
+        (outcome, other.locked())
+    });
+    let message = outcome.expect_err("a guard of another lock must be refused");
+    assert!(
+        message.contains("belongs to another Lock"),
+        "unclear message: {message}"
+    );
+    // The foreign guard went with the panic: the other lock is free, and
+    // this condition's lock was never taken.
+    assert!(!other_still_held);
+}
+
+/// Polls `fut` to completion, turning a panic into its message.
+async fn catch_panic<F: std::future::Future>(fut: F) -> Result<F::Output, String> {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(move |cx| {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
+            Err(payload) => std::task::Poll::Ready(Err(payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default())),
+        }
+    })
+    .await
+}

@@ -113,7 +113,7 @@ impl<T, S: Store<T>> Future for Get<'_, T, S> {
                 wake_all(wake);
                 return Poll::Ready(Ok(item));
             }
-            if st.shutdown {
+            if st.closed_for_getters() {
                 this.id = None;
                 if let Some(p) = st.getters.iter().position(|(i, _)| *i == id) {
                     st.getters.remove(p);
@@ -135,10 +135,10 @@ impl<T, S: Store<T>> Future for Get<'_, T, S> {
             wake_all(wake);
             return Poll::Ready(Ok(item));
         }
-        if st.shutdown {
+        if st.closed_for_getters() {
             return Poll::Ready(Err(QueueError::ShutDown));
         }
-        // Empty: wait in line; a put gives us a claim on its item.
+        // Empty (or every item claimed): wait in line; a put gives us a claim on its item.
         let id = st.next_id();
         st.getters.push_back((id, cx.waker().clone()));
         this.id = Some(id);

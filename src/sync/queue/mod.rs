@@ -125,7 +125,20 @@ impl<T, S: Store<T>> State<T, S> {
     /// unclaimed item); returns the putters to wake.
     fn take(&mut self) -> (T, Vec<Waker>) {
         let item = self.items.pop().expect("an item for every claim");
-        (item, self.admit_putters())
+        let mut wake = self.admit_putters();
+        if self.shutdown && self.items.is_empty() {
+            // The last item of a shut-down queue is gone: the getters
+            // still waiting find it empty and fail.
+            wake.extend(self.getters.iter().map(|(_, w)| w.clone()));
+        }
+        (item, wake)
+    }
+
+    /// A getter fails with `ShutDown`: the queue is shut down and empty.
+    /// While items remain (each claimed by a woken getter, who may yet
+    /// pass its claim on) getters keep waiting.
+    fn closed_for_getters(&self) -> bool {
+        self.shutdown && self.items.is_empty()
     }
 }
 
