@@ -15,17 +15,21 @@
 //! | asyncio | ferrio |
 //! | --- | --- |
 //! | `loop.add_signal_handler(sig, cb)` | `let mut s = signal(sig)?; spawn(async move { while s.recv().await.is_ok() { cb() } })` |
-//! | `loop.remove_signal_handler(sig)` | drop every [`Signal`] of `sig` |
+//! | `loop.remove_signal_handler(sig)` | drop every [`Signal`] of `sig` (ferrio's handler stays: deliveries are then caught and ignored) |
 //!
 //! # How it works, and what it changes in the process
 //! The first [`Signal`] of a signal number installs a handler for it with
-//! `sigaction` (`SA_RESTART`), keeping the disposition it replaces; when
-//! the last `Signal` of that number is dropped, that disposition is put
-//! back (normally the default one: SIGINT kills the process again). The
-//! signal mask is never changed, so a signal is never held back from a
-//! thread that does not expect it (a `signalfd` would need the signal
-//! blocked in every thread of the process, including those ferrio did
-//! not create).
+//! `sigaction` (`SA_RESTART | SA_SIGINFO`), and the handler stays for the
+//! life of the process, as tokio's does: dropping the last listener
+//! changes no disposition (so it never removes a handler installed after
+//! ferrio's), and between two `ctrl_c()` calls a Ctrl-C is caught and
+//! counted, not fatal. A handler that was installed before ferrio's is
+//! **chained**: ferrio's handler calls it after its own work, with the
+//! same arguments. A previous default or ignore disposition is not
+//! called. The signal mask is never changed, so a signal is never held
+//! back from a thread that does not expect it (a `signalfd` would need
+//! the signal blocked in every thread of the process, including those
+//! ferrio did not create).
 //!
 //! The handler does two async-signal-safe things: it bumps the signal's
 //! delivery counter and writes one byte to a pipe. A reader task on each
@@ -47,7 +51,7 @@ use std::future::Future;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 
@@ -67,25 +71,17 @@ static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
 /// The read end of the wake-up pipe (created with the write end).
 static PIPE_READ: OnceLock<OwnedFd> = OnceLock::new();
 
-/// Listeners per signal and the dispositions the handlers replaced.
-static REGISTRY: Mutex<Registry> = Mutex::new_const(Registry::new());
+/// The signals whose handler is installed (it never leaves).
+static INSTALLED: Mutex<[bool; SIGNALS]> = Mutex::new_const([false; SIGNALS]);
+
+/// The handler each installation replaced, called after ferrio's (0: none,
+/// or a default/ignore disposition), and whether it takes `siginfo`.
+/// Written before ferrio's handler is installed; read by the handler.
+static CHAINED: [AtomicUsize; SIGNALS] = [const { AtomicUsize::new(0) }; SIGNALS];
+static CHAINED_SIGINFO: [AtomicBool; SIGNALS] = [const { AtomicBool::new(false) }; SIGNALS];
 
 /// The `recv`s waiting for a delivery, and the reader tasks that wake them.
 static WAITING: Mutex<Waiting> = Mutex::new_const(Waiting::new());
-
-struct Registry {
-    listeners: [usize; SIGNALS],
-    previous: [Option<libc::sigaction>; SIGNALS],
-}
-
-impl Registry {
-    const fn new() -> Registry {
-        Registry {
-            listeners: [0; SIGNALS],
-            previous: [None; SIGNALS],
-        }
-    }
-}
 
 struct Waiting {
     /// Each waiting listener's key and waker.
@@ -147,12 +143,14 @@ pub fn signal(signum: i32) -> io::Result<Signal> {
         ));
     }
     wake_up_pipe()?;
-    let mut registry = REGISTRY.lock();
     let i = signum as usize;
-    if registry.listeners[i] == 0 {
-        registry.previous[i] = Some(install(signum)?);
+    {
+        let mut installed = INSTALLED.lock();
+        if !installed[i] {
+            install(signum)?;
+            installed[i] = true;
+        }
     }
-    registry.listeners[i] += 1;
     Ok(Signal {
         signum,
         seen: DELIVERIES[i].load(SeqCst),
@@ -160,9 +158,11 @@ pub fn signal(signum: i32) -> io::Result<Signal> {
     })
 }
 
-/// Waits for Ctrl-C (SIGINT). While it waits, SIGINT no longer ends the
-/// process; once it returns (or is dropped) the default is back, so a
-/// second Ctrl-C kills the process.
+/// Waits for Ctrl-C (SIGINT). From the first call on, SIGINT no longer
+/// ends the process (ferrio's handler stays installed, as tokio's does):
+/// a Ctrl-C while nobody waits is caught and counted, and the next
+/// `ctrl_c()` waits for the next one. A program that wants a second
+/// Ctrl-C to kill it exits itself.
 ///
 /// ```no_run
 /// ferrio::run(async {
@@ -277,24 +277,14 @@ impl Drop for Recv<'_> {
     }
 }
 
-impl Drop for Signal {
-    fn drop(&mut self) {
-        let mut registry = REGISTRY.lock();
-        let i = self.signum as usize;
-        registry.listeners[i] -= 1;
-        if registry.listeners[i] == 0 {
-            if let Some(previous) = registry.previous[i].take() {
-                // SAFETY: puts back the disposition `install` replaced; a
-                // valid `sigaction` read from the kernel.
-                unsafe { libc::sigaction(self.signum, &previous, std::ptr::null_mut()) };
-            }
-        }
-    }
-}
-
-/// The handler: async-signal-safe (an atomic add and a `write`), and it
-/// keeps `errno` as the interrupted code left it.
-extern "C" fn on_signal(signum: libc::c_int) {
+/// The handler: async-signal-safe (an atomic add, a `write`, and the
+/// chained handler's call), and it keeps `errno` as the interrupted code
+/// left it.
+extern "C" fn on_signal(
+    signum: libc::c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut libc::c_void,
+) {
     // SAFETY: `__errno_location` is the calling thread's errno slot.
     let errno = unsafe { *libc::__errno_location() };
     if let Some(count) = DELIVERIES.get(signum as usize) {
@@ -310,24 +300,57 @@ extern "C" fn on_signal(signum: libc::c_int) {
     }
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = errno };
+    let chained = CHAINED
+        .get(signum as usize)
+        .map_or(0, |handler| handler.load(SeqCst));
+    if chained != 0 {
+        if CHAINED_SIGINFO[signum as usize].load(SeqCst) {
+            type Action = extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
+            // SAFETY: the address of the handler the kernel held for this
+            // signal before ours, installed with `SA_SIGINFO`, so of this
+            // shape; called with the arguments we were given.
+            let action: Action = unsafe { std::mem::transmute::<usize, Action>(chained) };
+            action(signum, info, context);
+        } else {
+            type Handler = extern "C" fn(libc::c_int);
+            // SAFETY: as above, a handler installed without `SA_SIGINFO`.
+            let handler: Handler = unsafe { std::mem::transmute::<usize, Handler>(chained) };
+            handler(signum);
+        }
+    }
 }
 
-/// Installs `on_signal` for `signum`; returns the disposition it replaced.
-fn install(signum: i32) -> io::Result<libc::sigaction> {
+/// Installs `on_signal` for `signum`, after recording the handler it
+/// replaces (if any) for chaining.
+fn install(signum: i32) -> io::Result<()> {
     // SAFETY: zeroed `sigaction` structs are valid (no handler, empty
-    // mask); `sa_sigaction` is set to a handler of the plain
-    // `fn(c_int)` shape, as `SA_SIGINFO` is not set.
+    // mask); reading the current action changes nothing.
+    let mut previous: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::sigaction(signum, std::ptr::null(), &mut previous) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let i = signum as usize;
+    let handler = previous.sa_sigaction;
+    if handler != libc::SIG_DFL && handler != libc::SIG_IGN {
+        CHAINED_SIGINFO[i].store(previous.sa_flags & libc::SA_SIGINFO != 0, SeqCst);
+        CHAINED[i].store(handler, SeqCst);
+    }
+    type Action = extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
+    // SAFETY: as above; `sa_sigaction` is set to a handler of the
+    // three-argument shape, as `SA_SIGINFO` is set. A handler installed
+    // between our read and this call would not be chained: installing
+    // handlers concurrently is a race in any program.
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
-        action.sa_flags = libc::SA_RESTART;
+        action.sa_sigaction = on_signal as Action as usize;
+        action.sa_flags = libc::SA_RESTART | libc::SA_SIGINFO;
         libc::sigemptyset(&mut action.sa_mask);
-        let mut previous: libc::sigaction = std::mem::zeroed();
-        if libc::sigaction(signum, &action, &mut previous) != 0 {
+        if libc::sigaction(signum, &action, std::ptr::null_mut()) != 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(previous)
     }
+    Ok(())
 }
 
 /// Creates the wake-up pipe once.
@@ -335,7 +358,7 @@ fn wake_up_pipe() -> io::Result<()> {
     if PIPE_READ.get().is_some() {
         return Ok(());
     }
-    let _registry = REGISTRY.lock();
+    let _installed = INSTALLED.lock();
     if PIPE_READ.get().is_some() {
         return Ok(());
     }

@@ -55,20 +55,21 @@ fn two_listeners_both_see_each_delivery() {
 }
 
 #[test]
-fn a_listener_dropped_and_created_again_works_and_the_default_comes_back() {
+fn the_handler_stays_installed_after_the_last_listener_is_dropped() {
     let sig = libc::SIGWINCH;
     assert_eq!(disposition(sig), libc::SIG_DFL);
     let rt = rt(1);
     rt.block_on(async {
         let mut first = signal(sig).unwrap();
-        assert_ne!(disposition(sig), libc::SIG_DFL, "a handler is installed");
+        let ours = disposition(sig);
+        assert_ne!(ours, libc::SIG_DFL, "a handler is installed");
         raise(sig);
         ferrio::wait_for(first.recv(), Duration::from_secs(10))
             .await
             .unwrap()
             .unwrap();
         drop(first);
-        assert_eq!(disposition(sig), libc::SIG_DFL, "the last drop restores it");
+        assert_eq!(disposition(sig), ours, "the last drop changes nothing");
         let mut again = signal(sig).unwrap();
         raise(sig);
         ferrio::wait_for(again.recv(), Duration::from_secs(10))
@@ -76,7 +77,78 @@ fn a_listener_dropped_and_created_again_works_and_the_default_comes_back() {
             .unwrap()
             .unwrap();
     });
-    assert_eq!(disposition(sig), libc::SIG_DFL);
+}
+
+#[test]
+fn ctrl_c_keeps_sigint_caught_between_calls() {
+    let rt = rt(1);
+    rt.block_on(async {
+        // One `ctrl_c()` polled and dropped: SIGINT must not be fatal
+        // afterwards (a Ctrl-C between two calls would kill the process).
+        let mut first = std::pin::pin!(ferrio::signal::ctrl_c());
+        assert!(futures_poll_once(first.as_mut()).await.is_pending());
+    });
+    assert_ne!(disposition(libc::SIGINT), libc::SIG_DFL);
+    assert_ne!(disposition(libc::SIGINT), libc::SIG_IGN);
+}
+
+/// Polls `fut` once.
+async fn futures_poll_once<F: std::future::Future>(
+    fut: std::pin::Pin<&mut F>,
+) -> std::task::Poll<F::Output> {
+    let mut fut = Some(fut);
+    std::future::poll_fn(|cx| std::task::Poll::Ready(fut.take().unwrap().poll(cx))).await
+}
+
+static CHAINED_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+extern "C" fn counting_handler(_: libc::c_int) {
+    CHAINED_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+extern "C" fn ignoring_handler(_: libc::c_int) {}
+
+/// Installs `handler` for `signum` (plain shape, no `SA_SIGINFO`).
+fn install_plain(signum: i32, handler: extern "C" fn(libc::c_int)) {
+    // SAFETY: a zeroed action with a plain handler and an empty mask.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler as usize;
+        libc::sigemptyset(&mut action.sa_mask);
+        assert_eq!(libc::sigaction(signum, &action, std::ptr::null_mut()), 0);
+    }
+}
+
+#[test]
+fn a_handler_installed_before_ferrio_is_chained() {
+    let sig = libc::SIGRTMIN() + 5;
+    install_plain(sig, counting_handler);
+    let rt = rt(1);
+    rt.block_on(async {
+        let mut listener = signal(sig).unwrap();
+        raise(sig);
+        ferrio::wait_for(listener.recv(), Duration::from_secs(10))
+            .await
+            .expect("ferrio saw the delivery")
+            .unwrap();
+    });
+    assert_eq!(
+        CHAINED_CALLS.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the handler ferrio replaced was not called"
+    );
+}
+
+#[test]
+fn dropping_a_listener_leaves_a_handler_installed_after_ferrio() {
+    let sig = libc::SIGRTMIN() + 6;
+    let listener = signal(sig).unwrap();
+    install_plain(sig, ignoring_handler);
+    drop(listener);
+    assert_eq!(
+        disposition(sig),
+        ignoring_handler as extern "C" fn(libc::c_int) as usize
+    );
 }
 
 #[test]
