@@ -121,6 +121,12 @@ pub(crate) fn poll<K: OpKind>(
     if let Some(Progress::Blocking { .. }) = progress {
         return poll_job(kind, progress, cx);
     }
+    // An op whose call succeeds at once is Ready on its first poll: the
+    // coop budget makes a loop of such ops yield (on io_uring every op
+    // yields once, at its submission).
+    if !crate::coop::poll_proceed(cx) {
+        return Poll::Pending;
+    }
     let k = kind.as_mut().expect("op polled after completion");
     let pollable = match k.how() {
         How::Inline => return Poll::Ready(Ok(k.perform())),

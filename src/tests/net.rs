@@ -535,3 +535,41 @@ fn connect_resolves_names_on_the_blocking_pool() {
         );
     });
 }
+
+#[test]
+fn a_send_loop_that_never_waits_lets_a_sibling_on_its_worker_run() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+    use std::sync::Arc;
+    // One worker: the loop and the sibling share it. Each send succeeds
+    // at once (UDP to a bound socket), so only the coop budget can make
+    // the loop yield.
+    rt(1).block_on(async {
+        let stop = Arc::new(AtomicBool::new(false));
+        let sends = Arc::new(AtomicU64::new(0));
+        let looping = {
+            let (stop, sends) = (stop.clone(), sends.clone());
+            ferrio::spawn(async move {
+                let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+                let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+                a.connect(b.local_addr().unwrap()).unwrap();
+                let mut buf = vec![0u8; 32];
+                while !stop.load(SeqCst) && sends.load(SeqCst) < 1_000_000 {
+                    let (res, back) = a.send(buf).await;
+                    res.unwrap();
+                    buf = back;
+                    sends.fetch_add(1, SeqCst);
+                }
+            })
+        };
+        let sibling = {
+            let stop = stop.clone();
+            ferrio::spawn(async move {
+                stop.store(true, SeqCst);
+            })
+        };
+        sibling.await.unwrap();
+        looping.await.unwrap();
+        let n = sends.load(SeqCst);
+        assert!(n < 10_000, "the sibling ran only after {n} sends");
+    });
+}
