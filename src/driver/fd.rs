@@ -11,9 +11,12 @@
 //! by one on the current driver (a socket outliving its runtime).
 
 use std::io;
+use std::mem::ManuallyDrop;
 use std::ops::Deref;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Acquire, Ordering::Release};
+use std::sync::atomic::{
+    AtomicBool, AtomicU8, Ordering::AcqRel, Ordering::Acquire, Ordering::Release,
+};
 use std::sync::Arc;
 
 use crate::loom::plain::Mutex;
@@ -26,14 +29,19 @@ use super::readiness::ScheduledIo;
 pub(crate) struct SharedFd(Arc<FdInner>);
 
 struct FdInner {
-    /// Dropped before `fd` (field order): the registration leaves the
-    /// epoll set while the number is still ours.
+    /// Dropped before `fd` (`Drop for FdInner`): the registration leaves
+    /// the epoll set while the number is still ours.
     poll: Mutex<Option<Registration>>,
     /// Whether epoll can watch the descriptor: `UNKNOWN` until asked.
     kind: AtomicU8,
     /// `O_NONBLOCK` is set (the epoll driver's first operation sets it).
     nonblocking: AtomicBool,
-    fd: OwnedFd,
+    /// ferrio set `O_NONBLOCK` (it was clear before): cleared again when
+    /// the descriptor leaves ferrio (dropped or unwrapped), as the file
+    /// description may be shared with another owner (a dup of stdin).
+    restore_blocking: AtomicBool,
+    /// Closed by `Drop for FdInner`, after the registration and the flags.
+    fd: ManuallyDrop<OwnedFd>,
 }
 
 const UNKNOWN: u8 = 0;
@@ -48,7 +56,8 @@ impl SharedFd {
             poll: Mutex::new(None),
             kind: AtomicU8::new(UNKNOWN),
             nonblocking: AtomicBool::new(false),
-            fd,
+            restore_blocking: AtomicBool::new(false),
+            fd: ManuallyDrop::new(fd),
         }))
     }
 
@@ -56,10 +65,7 @@ impl SharedFd {
     /// if any, removed first).
     pub(crate) fn try_unwrap(this: SharedFd) -> Result<OwnedFd, SharedFd> {
         match Arc::try_unwrap(this.0) {
-            Ok(inner) => {
-                drop(inner.poll);
-                Ok(inner.fd)
-            }
+            Ok(inner) => Ok(inner.into_fd()),
             Err(shared) => Err(SharedFd(shared)),
         }
     }
@@ -83,8 +89,8 @@ impl SharedFd {
         self.0.kind.store(kind, Release);
     }
 
-    /// Readiness driver: sets `O_NONBLOCK` once (left set afterwards, as
-    /// tokio does for the descriptors it registers).
+    /// Readiness driver: sets `O_NONBLOCK` once; if it was clear, it is
+    /// cleared again when the descriptor leaves ferrio.
     pub(crate) fn ensure_nonblocking(&self) -> io::Result<()> {
         if self.0.nonblocking.load(Acquire) {
             return Ok(());
@@ -100,6 +106,7 @@ impl SharedFd {
             if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
                 return Err(io::Error::last_os_error());
             }
+            self.0.restore_blocking.store(true, Release);
         }
         self.0.nonblocking.store(true, Release);
         Ok(())
@@ -143,6 +150,50 @@ impl SharedFd {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+impl FdInner {
+    /// Clears the `O_NONBLOCK` ferrio set, if it did.
+    fn restore(&self) {
+        if !self.restore_blocking.swap(false, AcqRel) {
+            return;
+        }
+        let fd = self.fd.as_raw_fd();
+        // SAFETY: fcntl on a descriptor we own; no pointers. A failure
+        // leaves the flag set, which is all we could do anyway.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            if flags >= 0 && flags & libc::O_NONBLOCK != 0 {
+                libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+            }
+        }
+    }
+
+    /// The descriptor, out of its registration, with its flags restored.
+    fn into_fd(self) -> OwnedFd {
+        drop(self.poll.lock().take());
+        self.restore();
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so `fd` is taken exactly once;
+        // the one other field owning anything (`poll`, now empty) is
+        // dropped in place here, and the atomics own nothing.
+        unsafe {
+            let fd = ManuallyDrop::take(&mut this.fd);
+            std::ptr::drop_in_place(&mut this.poll);
+            fd
+        }
+    }
+}
+
+impl Drop for FdInner {
+    fn drop(&mut self) {
+        // The registration leaves the epoll set first (it names the
+        // descriptor), then the flags go back, then the descriptor closes.
+        drop(self.poll.lock().take());
+        self.restore();
+        // SAFETY: dropped once, here; `into_fd` never runs this drop.
+        unsafe { ManuallyDrop::drop(&mut self.fd) };
     }
 }
 

@@ -573,3 +573,43 @@ fn a_send_loop_that_never_waits_lets_a_sibling_on_its_worker_run() {
         assert!(n < 10_000, "the sibling ran only after {n} sends");
     });
 }
+
+/// Whether `O_NONBLOCK` is set on the file description of `fd`.
+fn is_nonblocking(fd: &impl std::os::fd::AsRawFd) -> bool {
+    // SAFETY: a plain fcntl on a live descriptor.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    assert!(flags >= 0);
+    flags & libc::O_NONBLOCK != 0
+}
+
+#[test]
+fn a_stream_leaves_ferrio_with_the_blocking_mode_it_came_with() {
+    rt(1).block_on(async {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = std::net::TcpStream::connect(addr).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        // A second owner of the same file description (as a dup of a
+        // terminal's stdin would be).
+        let other_owner = server.try_clone().unwrap();
+        assert!(!is_nonblocking(&other_owner));
+        let stream = TcpStream::from_std(server).unwrap();
+        stream.write_all(b"ping".to_vec()).await.0.unwrap();
+        drop(stream);
+        assert!(
+            !is_nonblocking(&other_owner),
+            "the shared description was left non-blocking"
+        );
+        // `into_std` hands back a blocking stream, on either driver.
+        let mut client = client;
+        let mut got = [0u8; 4];
+        std::io::Read::read_exact(&mut client, &mut got).unwrap();
+        let stream = TcpStream::from_std(client).unwrap();
+        stream.write_all(b"pong".to_vec()).await.0.unwrap();
+        let back = stream.into_std().unwrap();
+        assert!(
+            !is_nonblocking(&back),
+            "into_std returned a non-blocking stream"
+        );
+    });
+}
