@@ -133,7 +133,7 @@ impl EpollShared {
     /// Adds `fd` to the set, for reading and writing, edge-triggered.
     /// Fails with `EPERM` for descriptors epoll cannot watch.
     pub(crate) fn register(self: &Arc<Self>, fd: RawFd) -> io::Result<Registration> {
-        let io = Arc::new(ScheduledIo::new());
+        let io = Arc::new(ScheduledIo::new(short_read_drains(fd)));
         {
             let mut reg = self.registry.lock();
             if reg.closed {
@@ -144,7 +144,11 @@ impl EpollShared {
             reg.live.push(&io);
         }
         let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            events: (libc::EPOLLIN
+                | libc::EPOLLOUT
+                | libc::EPOLLRDHUP
+                | libc::EPOLLPRI
+                | libc::EPOLLET) as u32,
             u64: Arc::as_ptr(&io) as u64,
         };
         // SAFETY: `ev` is read during the call; the pointer it carries
@@ -158,6 +162,31 @@ impl EpollShared {
             fd,
         })
     }
+}
+
+/// Whether a read shorter than its buffer shows `fd` drained
+/// (`readiness.rs`): a TCP socket or a pipe. One `getsockopt` for a
+/// socket, and an `fstat` for anything else.
+fn short_read_drains(fd: RawFd) -> bool {
+    let mut domain: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `domain` and `len` are live locals the kernel writes.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_DOMAIN,
+            (&mut domain as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if r == 0 {
+        return domain == libc::AF_INET || domain == libc::AF_INET6;
+    }
+    // SAFETY: `st` is plain data fstat fills in.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFIFO }
 }
 
 impl Signal for EpollShared {
@@ -314,7 +343,7 @@ impl EpollDriver {
             // `ScheduledIo`, freed only through the release list after
             // this batch (module notes), or at shutdown after the last wait.
             let io = unsafe { &*(token as *const ScheduledIo) };
-            io.dispatch(ready, closed);
+            io.dispatch(ready, closed, flags & libc::EPOLLPRI != 0);
             delivered += 1;
         }
         drop(events);

@@ -19,7 +19,9 @@
 //! 3. On a call that drained the socket (a read shorter than its buffer,
 //!    a write shorter than its data), [`ScheduledIo::clear_if`] clears
 //!    the mark only if the tick is unchanged, so the next operation waits
-//!    for an edge instead of making a call bound to fail.
+//!    for an edge instead of making a call bound to fail. A short read
+//!    proves it only on TCP sockets without urgent data and on pipes:
+//!    elsewhere the mark stays and the next read finds out.
 //!
 //! A hang-up (`EPOLLRDHUP`/`EPOLLHUP`) marks its directions for good: it
 //! may come in the same edge as the last data, and no edge follows it, so
@@ -93,6 +95,12 @@ struct Waiter {
 
 struct State {
     ready: u8,
+    /// A read shorter than its buffer shows the descriptor drained: true
+    /// for TCP sockets and pipes until urgent data is seen (a read stops
+    /// before the urgent mark with bytes queued behind it). Never for
+    /// Unix sockets (a read stops at a message carrying descriptors) or
+    /// terminals (a read returns one line).
+    short_read_drains: bool,
     /// Directions closed for good (the peer hung up): never cleared, as
     /// no edge will come after the last one.
     closed_dirs: u8,
@@ -131,10 +139,12 @@ pub(crate) struct ScheduledIo {
 
 impl ScheduledIo {
     /// Marked ready both ways: the first system call finds out.
-    pub(crate) fn new() -> ScheduledIo {
+    /// `short_read_drains`: see `State`.
+    pub(crate) fn new(short_read_drains: bool) -> ScheduledIo {
         ScheduledIo {
             state: Mutex::new(State {
                 ready: READABLE | WRITABLE,
+                short_read_drains,
                 closed_dirs: 0,
                 tick: 0,
                 closed: false,
@@ -187,6 +197,9 @@ impl ScheduledIo {
     /// mark unless an event came since.
     pub(crate) fn clear_if(&self, interest: Interest, tick: u32) {
         let mut st = self.state.lock();
+        if interest == Interest::Read && !st.short_read_drains {
+            return;
+        }
         if st.tick == tick {
             st.ready &= !interest.bit();
         }
@@ -204,11 +217,16 @@ impl ScheduledIo {
 
     /// Delivers an event: marks `ready` (bits of `READABLE`, `WRITABLE`)
     /// and `closed` (the directions that hung up: marked for good) and
-    /// wakes the waiters of those directions.
-    pub(crate) fn dispatch(&self, ready: u8, closed: u8) {
+    /// wakes the waiters of those directions. `urgent`: the event carried
+    /// `EPOLLPRI` (TCP urgent data), after which short reads no longer
+    /// count as drained.
+    pub(crate) fn dispatch(&self, ready: u8, closed: u8, urgent: bool) {
         let ready = ready | closed;
         let woken: Vec<Waker> = {
             let mut st = self.state.lock();
+            if urgent {
+                st.short_read_drains = false;
+            }
             st.ready |= ready;
             st.closed_dirs |= closed;
             st.tick = st.tick.wrapping_add(1);

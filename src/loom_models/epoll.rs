@@ -116,7 +116,7 @@ pub struct ReadinessModel(Arc<ScheduledIo>);
 
 impl Default for ReadinessModel {
     fn default() -> Self {
-        ReadinessModel(Arc::new(ScheduledIo::new()))
+        ReadinessModel(Arc::new(ScheduledIo::new(true)))
     }
 }
 
@@ -146,12 +146,12 @@ impl ReadinessModel {
 
     /// The owner delivering a readable edge.
     pub fn dispatch_readable(&self) {
-        self.0.dispatch(READABLE, 0);
+        self.0.dispatch(READABLE, 0, false);
     }
 
     /// The owner delivering an edge with the peer's hang-up.
     pub fn dispatch_hang_up(&self) {
-        self.0.dispatch(READABLE, READABLE);
+        self.0.dispatch(READABLE, READABLE, false);
     }
 
     /// The owner shutting down.

@@ -613,3 +613,54 @@ fn a_stream_leaves_ferrio_with_the_blocking_mode_it_came_with() {
         );
     });
 }
+
+#[test]
+fn a_read_stopped_by_an_urgent_mark_is_not_taken_for_drained() {
+    use std::io::Write as _;
+    use std::os::fd::AsRawFd as _;
+    rt(1).block_on(async {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let stream = TcpStream::from_std(listener.accept().unwrap().0).unwrap();
+        let (waiting_tx, waiting_rx) = std::sync::mpsc::channel();
+        let sender = std::thread::spawn(move || {
+            waiting_rx.recv().unwrap();
+            peer.write_all(b"abc").unwrap();
+            // SAFETY: one byte from a live local, on our own socket.
+            let sent =
+                unsafe { libc::send(peer.as_raw_fd(), b"X".as_ptr().cast(), 1, libc::MSG_OOB) };
+            assert_eq!(sent, 1);
+            peer.write_all(b"def").unwrap();
+            peer
+        });
+        // The first read waits (so the socket is registered), then gets
+        // the bytes before the urgent mark: a short read.
+        let first = {
+            let fut = stream.read(Vec::with_capacity(64));
+            let mut fut = std::pin::pin!(fut);
+            let mut told = false;
+            std::future::poll_fn(|cx| {
+                let p = std::future::Future::poll(fut.as_mut(), cx);
+                if p.is_pending() && !told {
+                    told = true;
+                    waiting_tx.send(()).unwrap();
+                }
+                p
+            })
+            .await
+        };
+        let _peer = sender.join().unwrap();
+        let (n, buf) = first;
+        let mut got = buf[..n.unwrap()].to_vec();
+        // The bytes behind the mark are queued: the next reads get them
+        // without any new data arriving.
+        while got.len() < 6 {
+            let (n, buf) =
+                ferrio::wait_for(stream.read(Vec::with_capacity(64)), Duration::from_secs(5))
+                    .await
+                    .expect("a read waited for new data while bytes were queued");
+            got.extend_from_slice(&buf[..n.unwrap()]);
+        }
+        assert_eq!(got, b"abcdef");
+    });
+}
