@@ -664,3 +664,78 @@ fn a_read_stopped_by_an_urgent_mark_is_not_taken_for_drained() {
         assert_eq!(got, b"abcdef");
     });
 }
+
+/// Sends `data` on `sock` with one descriptor (`fd`) attached.
+fn send_with_fd(sock: &std::os::unix::net::UnixStream, data: &[u8], fd: i32) {
+    use std::os::fd::AsRawFd as _;
+    // SAFETY: the message header points at live locals for the call: the
+    // data, and a control buffer sized and aligned by CMSG_SPACE for one
+    // descriptor, filled through the CMSG_* accessors.
+    unsafe {
+        let mut iov = libc::iovec {
+            iov_base: data.as_ptr() as *mut libc::c_void,
+            iov_len: data.len(),
+        };
+        let space = libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) as usize;
+        let mut control = vec![0u64; space.div_ceil(8)];
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = space;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<i32>() as u32) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<i32>(), fd);
+        assert_eq!(
+            libc::sendmsg(sock.as_raw_fd(), &msg, 0),
+            data.len() as isize
+        );
+    }
+}
+
+#[test]
+fn a_unix_read_stopped_by_a_message_with_descriptors_is_not_taken_for_drained() {
+    use std::io::Write as _;
+    use std::os::fd::AsRawFd as _;
+    rt(1).block_on(async {
+        let (mut peer, ours) = std::os::unix::net::UnixStream::pair().unwrap();
+        let stream = UnixStream::from_std(ours).unwrap();
+        let (waiting_tx, waiting_rx) = std::sync::mpsc::channel();
+        let sender = std::thread::spawn(move || {
+            waiting_rx.recv().unwrap();
+            // A read stops right after a message that carried
+            // descriptors, with "def" still queued behind it.
+            let passed = std::fs::File::open("/dev/null").unwrap();
+            send_with_fd(&peer, b"abc", passed.as_raw_fd());
+            peer.write_all(b"def").unwrap();
+            peer
+        });
+        let first = {
+            let fut = stream.read(Vec::with_capacity(64));
+            let mut fut = std::pin::pin!(fut);
+            let mut told = false;
+            std::future::poll_fn(|cx| {
+                let p = std::future::Future::poll(fut.as_mut(), cx);
+                if p.is_pending() && !told {
+                    told = true;
+                    waiting_tx.send(()).unwrap();
+                }
+                p
+            })
+            .await
+        };
+        let _peer = sender.join().unwrap();
+        let (n, buf) = first;
+        let mut got = buf[..n.unwrap()].to_vec();
+        while got.len() < 6 {
+            let (n, buf) =
+                ferrio::wait_for(stream.read(Vec::with_capacity(64)), Duration::from_secs(5))
+                    .await
+                    .expect("a read waited for new data while bytes were queued");
+            got.extend_from_slice(&buf[..n.unwrap()]);
+        }
+        assert_eq!(got, b"abcdef");
+    });
+}
