@@ -9,11 +9,15 @@
 //! buffer itself. Writes are write-behind: `poll_write` copies the bytes
 //! into the stream's owned write buffer, submits them and returns; the next
 //! `poll_write`, `poll_flush` or `poll_close` waits for them and reports
-//! their error, if any. So each direction costs exactly one copy. As with
-//! any buffered writer (`futures::io::BufWriter`, compio's streams), call
-//! `flush` or `close` before dropping the stream: a write still in flight
-//! at drop is cancelled, like every other dropped operation, and its bytes
-//! may not arrive. Bytes read into the stream's buffer but not consumed
+//! their error, if any; a read on the same stream moves it on too (the
+//! write in flight, and the rest after a short one), so a task that writes
+//! a request and awaits the reply needs no flush, on either driver. On
+//! io_uring a socket's write-behind is sent with `MSG_WAITALL`: the kernel
+//! sends all of it before completing. So each direction costs exactly one
+//! copy. As with any buffered writer (`futures::io::BufWriter`, compio's
+//! streams), call `flush` or `close` before dropping the stream: a write
+//! still in flight at drop is cancelled, like every other dropped
+//! operation, and its bytes may not arrive. Bytes read into the stream's buffer but not consumed
 //! are dropped with it. Conversions hand them over instead: `into_split`
 //! keeps them (and the write in flight) with the half that owns the
 //! direction, and `into_std_parts` cancels a receive in flight, waits for
@@ -62,6 +66,9 @@ pub(crate) struct PollIo {
     /// The write buffer while idle.
     wbuf: Vec<u8>,
     writing: Option<Op<Write<Slice<Vec<u8>>>>>,
+    /// The error of a write-behind that a read drove to its end, for the
+    /// next write, flush or close to report.
+    write_error: Option<io::Error>,
 }
 
 impl std::fmt::Debug for PollIo {
@@ -94,8 +101,10 @@ impl PollIo {
     pub(crate) fn poll_fill_buf(
         &mut self,
         fd: &SharedFd,
+        to: WriteTo,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<&[u8]>> {
+        self.drive_write(fd, to, cx);
         if self.buffered().is_empty() {
             // Give a consumed pool buffer back before waiting: an idle
             // socket holds none.
@@ -182,13 +191,14 @@ impl PollIo {
     pub(crate) fn poll_read(
         &mut self,
         fd: &SharedFd,
+        to: WriteTo,
         cx: &mut Context<'_>,
         out: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         if out.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        let data = ready!(self.poll_fill_buf(fd, cx))?;
+        let data = ready!(self.poll_fill_buf(fd, to, cx))?;
         let n = data.len().min(out.len());
         out[..n].copy_from_slice(&data[..n]);
         self.consume(n);
@@ -210,7 +220,7 @@ impl PollIo {
         let mut buf = std::mem::take(&mut self.wbuf);
         buf.clear();
         buf.extend_from_slice(&data[..n]);
-        let mut op = Op::new(Write::new(fd.clone(), Slice::new(buf, ..), to));
+        let mut op = Op::new(Write::new(fd.clone(), Slice::new(buf, ..), to).whole());
         // Submit now (the op registers this task's waker; its completion
         // is collected by the next flush).
         if let Poll::Ready(out) = Pin::new(&mut op).poll(cx) {
@@ -219,6 +229,25 @@ impl PollIo {
             self.writing = Some(op);
         }
         Poll::Ready(Ok(n))
+    }
+
+    /// A read (or anything else that polls this state) moves the
+    /// write-behind on: the write in flight, and the rest after a short
+    /// one, so a task that writes and then awaits the reply on the same
+    /// stream never waits on its own unsent bytes (on epoll the write
+    /// waits for readiness, and its wake-up re-polls the read). An error
+    /// is kept for the next write, flush or close.
+    fn drive_write(&mut self, fd: &SharedFd, to: WriteTo, cx: &mut Context<'_>) {
+        while let Some(op) = self.writing.as_mut() {
+            let Poll::Ready(out) = Pin::new(op).poll(cx) else {
+                return;
+            };
+            self.writing = None;
+            if let Err(e) = self.finish_write(fd, to, out) {
+                self.write_error = Some(e);
+                return;
+            }
+        }
     }
 
     /// Handles one finished write: resubmits the rest after a short write.
@@ -245,11 +274,9 @@ impl PollIo {
                     }
                     other => other,
                 };
-                self.writing = Some(Op::new(Write::new(
-                    fd.clone(),
-                    Slice::new(buf, begin + n..),
-                    at,
-                )));
+                self.writing = Some(Op::new(
+                    Write::new(fd.clone(), Slice::new(buf, begin + n..), at).whole(),
+                ));
                 Ok(())
             }
             Ok(_) => {
@@ -271,6 +298,9 @@ impl PollIo {
         to: WriteTo,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
+        if let Some(e) = self.write_error.take() {
+            return Poll::Ready(Err(e));
+        }
         while let Some(op) = self.writing.as_mut() {
             let out = ready!(Pin::new(op).poll(cx));
             self.writing = None;
@@ -319,6 +349,15 @@ impl FdStream {
         &self.fd
     }
 
+    /// Shuts the write side of a socket down (no-op for pipes and for a
+    /// socket that is not connected); for a dropped write half.
+    pub(crate) fn shutdown_write_quietly(&self) {
+        if let WriteTo::Socket = self.to {
+            // SAFETY: plain syscall on our own descriptor.
+            unsafe { libc::shutdown(self.raw(), libc::SHUT_WR) };
+        }
+    }
+
     /// Two streams on one descriptor, each with its own `futures-io`
     /// state: one to read from, one to write to (from different tasks).
     /// The write-behind state (a write in flight, the write buffer) goes
@@ -328,6 +367,7 @@ impl FdStream {
         let mut writer_io = PollIo::new(self.io.socket);
         writer_io.wbuf = std::mem::take(&mut self.io.wbuf);
         writer_io.writing = self.io.writing.take();
+        writer_io.write_error = self.io.write_error.take();
         let writer = FdStream {
             fd: self.fd.clone(),
             to: self.to,
@@ -399,7 +439,7 @@ impl FdStream {
         cx: &mut Context<'_>,
         out: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.io.poll_read(&self.fd, cx, out)
+        self.io.poll_read(&self.fd, self.to, cx, out)
     }
 
     /// tokio's read: received bytes copied straight into `buf`'s unfilled
@@ -422,7 +462,7 @@ impl FdStream {
     }
 
     pub(crate) fn poll_fill_buf(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        self.io.poll_fill_buf(&self.fd, cx)
+        self.io.poll_fill_buf(&self.fd, self.to, cx)
     }
 
     pub(crate) fn consume(&mut self, n: usize) {

@@ -190,11 +190,26 @@ pub(crate) struct Write<B> {
     fd: SharedFd,
     buf: B,
     to: WriteTo,
+    /// io_uring, sockets: `MSG_WAITALL`, so the kernel sends the whole
+    /// buffer before completing (a write-behind has no tail to resubmit).
+    whole: bool,
 }
 
 impl<B> Write<B> {
     pub(crate) fn new(fd: SharedFd, buf: B, to: WriteTo) -> Write<B> {
-        Write { fd, buf, to }
+        Write {
+            fd,
+            buf,
+            to,
+            whole: false,
+        }
+    }
+
+    /// On a socket on io_uring, the op completes only once every byte is
+    /// sent (or on an error).
+    pub(crate) fn whole(mut self) -> Write<B> {
+        self.whole = true;
+        self
     }
 }
 
@@ -207,9 +222,12 @@ impl<B: IoBuf> OpKind for Write<B> {
         let fd = types::Fd(self.fd.as_raw_fd());
         match self.to {
             WriteTo::Offset(offset) => opcode::Write::new(fd, ptr, len).offset(offset).build(),
-            WriteTo::Socket => opcode::Send::new(fd, ptr, len)
-                .flags(libc::MSG_NOSIGNAL)
-                .build(),
+            WriteTo::Socket => {
+                let all = if self.whole { libc::MSG_WAITALL } else { 0 };
+                opcode::Send::new(fd, ptr, len)
+                    .flags(libc::MSG_NOSIGNAL | all)
+                    .build()
+            }
         }
     }
 

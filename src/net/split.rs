@@ -20,8 +20,10 @@ pub struct OwnedReadHalf {
 
 /// The writing half, from `into_split`: `AsyncWrite` (whose `close` shuts
 /// down the write side, so the peer reads end of stream) and the
-/// owned-buffer writes. As with the whole stream, flush or close before
-/// dropping it.
+/// owned-buffer writes. Dropping it shuts the write side down too (as
+/// tokio's does): the peer reads end of stream while the read half lives
+/// on. As with the whole stream, flush or close before dropping it: a
+/// write still in flight then is cancelled.
 #[derive(Debug)]
 pub struct OwnedWriteHalf {
     inner: FdStream,
@@ -59,6 +61,12 @@ impl OwnedWriteHalf {
     /// Writes all of `buf`.
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
         self.inner.write_all(buf).await
+    }
+}
+
+impl Drop for OwnedWriteHalf {
+    fn drop(&mut self) {
+        self.inner.shutdown_write_quietly();
     }
 }
 

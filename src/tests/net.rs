@@ -739,3 +739,54 @@ fn a_unix_read_stopped_by_a_message_with_descriptors_is_not_taken_for_drained() 
         assert_eq!(got, b"abcdef");
     });
 }
+
+#[test]
+fn a_request_written_without_flush_is_sent_while_the_reply_is_awaited() {
+    use std::io::{Read as _, Write as _};
+    rt(2).block_on(async {
+        const LEN: usize = 4 << 20; // far more than a socket buffer holds
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut request = vec![0u8; LEN];
+            s.read_exact(&mut request).unwrap();
+            assert!(request.iter().all(|&b| b == 7));
+            s.write_all(b"ok").unwrap();
+        });
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        AsyncWriteExt::write_all(&mut stream, &vec![7u8; LEN])
+            .await
+            .unwrap();
+        // No flush: awaiting the reply must move the request's tail on.
+        let mut reply = [0u8; 2];
+        ferrio::wait_for(
+            AsyncReadExt::read_exact(&mut stream, &mut reply),
+            Duration::from_secs(20),
+        )
+        .await
+        .expect("the request's tail was never sent")
+        .unwrap();
+        assert_eq!(&reply, b"ok");
+        server.join().unwrap();
+    });
+}
+
+#[test]
+fn dropping_the_write_half_sends_end_of_stream() {
+    use std::io::Read as _;
+    rt(1).block_on(async {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        let (read_half, write_half) = stream.into_split();
+        drop(write_half);
+        peer.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(peer.read(&mut buf).unwrap(), 0, "no end of stream");
+        drop(read_half);
+    });
+}
