@@ -164,6 +164,37 @@ impl File {
 impl_futures_io!(File, inner, read);
 impl_futures_io!(File, inner, write);
 
+/// Seeks as `std::fs::File` does, in step with the `futures-io` reads and
+/// writes: the write in flight finishes first, and bytes read ahead and
+/// not yet handed out are given back, so the position is the one the
+/// caller has read or written up to.
+///
+/// ```
+/// use futures::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+/// ferrio::run(async {
+///     let path = std::env::temp_dir().join(format!("ferrio-seek-doc-{}", std::process::id()));
+///     std::fs::write(&path, b"0123456789").unwrap();
+///     let mut f = ferrio::fs::OpenOptions::new().read(true).write(true).open(&path).await.unwrap();
+///     let mut head = [0u8; 4];
+///     f.read_exact(&mut head).await.unwrap();
+///     AsyncWriteExt::write_all(&mut f, b"XY").await.unwrap(); // at offset 4
+///     f.seek(std::io::SeekFrom::Start(0)).await.unwrap();
+///     let mut all = Vec::new();
+///     f.read_to_end(&mut all).await.unwrap();
+///     assert_eq!(all, b"0123XY6789");
+///     std::fs::remove_file(&path).unwrap();
+/// });
+/// ```
+impl futures_io::AsyncSeek for File {
+    fn poll_seek(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        pos: io::SeekFrom,
+    ) -> std::task::Poll<io::Result<u64>> {
+        self.inner.poll_seek(cx, pos)
+    }
+}
+
 impl AsFd for File {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.inner.fd().as_fd()

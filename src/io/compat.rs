@@ -104,7 +104,13 @@ impl PollIo {
         to: WriteTo,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<&[u8]>> {
-        self.drive_write(fd, to, cx);
+        if self.socket {
+            self.drive_write(fd, to, cx);
+        } else {
+            // A file's read at the current position must follow the
+            // write before it.
+            ready!(self.poll_flush(fd, to, cx))?;
+        }
         if self.buffered().is_empty() {
             // Give a consumed pool buffer back before waiting: an idle
             // socket holds none.
@@ -213,6 +219,9 @@ impl PollIo {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         ready!(self.poll_flush(fd, to, cx))?;
+        if !self.socket {
+            ready!(self.poll_give_back_read_ahead(fd, cx))?;
+        }
         if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
@@ -229,6 +238,92 @@ impl PollIo {
             self.writing = Some(op);
         }
         Poll::Ready(Ok(n))
+    }
+
+    /// Non-sockets: the read side reads ahead (a whole chunk), which moves
+    /// the descriptor's position past what was handed out. Before a write
+    /// or a seek, the read in flight is awaited and the position moved
+    /// back over the bytes not handed out, which are dropped: the kernel's
+    /// position is then the caller's. A descriptor without a position (a
+    /// pipe, a terminal) keeps its bytes. Returns how many bytes were
+    /// given back.
+    pub(crate) fn poll_give_back_read_ahead(
+        &mut self,
+        fd: &SharedFd,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<u64>> {
+        let reading = matches!(self.reading, Some(Reading::Plain(_)));
+        if !reading && self.buffered().is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        // SAFETY: plain syscall on our own descriptor; moves nothing.
+        if unsafe { libc::lseek(fd.as_raw_fd(), 0, libc::SEEK_CUR) } < 0 {
+            // No position (a pipe, a terminal): a read in flight is not
+            // waited for, and nothing is given back.
+            return Poll::Ready(Ok(0));
+        }
+        if let Some(Reading::Plain(op)) = self.reading.as_mut() {
+            let (res, buf) = ready!(Pin::new(op).poll(cx));
+            self.reading = None;
+            match res {
+                Ok(_) => {
+                    // Appended after what is still buffered.
+                    let mut all = self.buffered().to_vec();
+                    all.extend_from_slice(&buf);
+                    self.data = Some(owned(all));
+                    self.rpos = 0;
+                }
+                Err(e) => {
+                    self.spare = buf;
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+        let unread = self.buffered().len();
+        if unread == 0 {
+            return Poll::Ready(Ok(0));
+        }
+        // SAFETY: plain syscall on our own descriptor.
+        let r = unsafe { libc::lseek(fd.as_raw_fd(), -(unread as libc::off_t), libc::SEEK_CUR) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::ESPIPE) {
+                return Poll::Ready(Ok(0));
+            }
+            return Poll::Ready(Err(e));
+        }
+        self.data = None;
+        self.rpos = 0;
+        Poll::Ready(Ok(unread as u64))
+    }
+
+    /// Moves the position (files): the write-behind finished, the read
+    /// ahead given back, then one `lseek`.
+    pub(crate) fn poll_seek(
+        &mut self,
+        fd: &SharedFd,
+        to: WriteTo,
+        cx: &mut Context<'_>,
+        pos: io::SeekFrom,
+    ) -> Poll<io::Result<u64>> {
+        ready!(self.poll_flush(fd, to, cx))?;
+        ready!(self.poll_give_back_read_ahead(fd, cx))?;
+        let (offset, whence) = match pos {
+            io::SeekFrom::Start(n) => (
+                libc::off_t::try_from(n).map_err(|_| {
+                    io::Error::new(io::ErrorKind::InvalidInput, "seek offset out of range")
+                })?,
+                libc::SEEK_SET,
+            ),
+            io::SeekFrom::End(n) => (n as libc::off_t, libc::SEEK_END),
+            io::SeekFrom::Current(n) => (n as libc::off_t, libc::SEEK_CUR),
+        };
+        // SAFETY: plain syscall on our own descriptor.
+        let r = unsafe { libc::lseek(fd.as_raw_fd(), offset, whence) };
+        if r < 0 {
+            return Poll::Ready(Err(io::Error::last_os_error()));
+        }
+        Poll::Ready(Ok(r as u64))
     }
 
     /// A read (or anything else that polls this state) moves the
@@ -479,6 +574,15 @@ impl FdStream {
 
     pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.io.poll_flush(&self.fd, self.to, cx)
+    }
+
+    /// Moves a file's position (`PollIo::poll_seek`).
+    pub(crate) fn poll_seek(
+        &mut self,
+        cx: &mut Context<'_>,
+        pos: io::SeekFrom,
+    ) -> Poll<io::Result<u64>> {
+        self.io.poll_seek(&self.fd, self.to, cx, pos)
     }
 
     /// Flushes, then shuts the write side of a socket (a pipe's write end

@@ -104,3 +104,39 @@ fn bad_open_input_is_a_clear_error() {
         assert!(e.raw_os_error().is_some(), "{e}");
     });
 }
+
+#[test]
+fn a_write_after_a_read_through_the_traits_lands_where_the_read_stopped() {
+    use futures::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+    let dir = std::env::temp_dir().join(format!("ferrio-fs-pos-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("digits");
+    std::fs::write(&path, b"0123456789").unwrap();
+    super::common::rt(1).block_on(async {
+        let mut f = ferrio::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .await
+            .unwrap();
+        let mut head = [0u8; 4];
+        f.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head, b"0123");
+        AsyncWriteExt::write_all(&mut f, b"XY").await.unwrap();
+        f.flush().await.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"0123XY6789");
+        // Reads go on from after the write; seeks count from the caller's
+        // position.
+        let mut next = [0u8; 2];
+        f.read_exact(&mut next).await.unwrap();
+        assert_eq!(&next, b"67");
+        assert_eq!(f.seek(std::io::SeekFrom::Current(-4)).await.unwrap(), 4);
+        f.read_exact(&mut next).await.unwrap();
+        assert_eq!(&next, b"XY");
+        assert_eq!(f.seek(std::io::SeekFrom::End(-1)).await.unwrap(), 9);
+        let mut rest = Vec::new();
+        f.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, b"9");
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}
