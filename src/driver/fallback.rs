@@ -175,6 +175,12 @@ pub(crate) fn poll<K: OpKind>(
             None => 0,
         };
         let c = k.perform();
+        if c.res == -libc::EAGAIN && matches!(k.how(), How::Blocking) {
+            // The call found it cannot wait for readiness (a Unix connect
+            // to a full backlog): it goes on on the blocking pool.
+            finish(progress);
+            return start_blocking(kind, progress, cx);
+        }
         if c.res != -libc::EAGAIN {
             if let Some(io) = &io {
                 if k.drained(&c) {

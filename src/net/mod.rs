@@ -218,6 +218,11 @@ struct Connect {
     addr: Box<Addr>,
     /// Epoll: the non-blocking `connect` was issued and is in progress.
     started: bool,
+    /// Epoll: a Unix socket's `connect` answered `EAGAIN` (the listener's
+    /// backlog is full). No readiness event reports room in a backlog, so
+    /// the connect moves to the blocking pool and waits there, in the
+    /// kernel, as a blocking `connect` does.
+    backlog_full: bool,
 }
 
 impl OpKind for Connect {
@@ -229,6 +234,9 @@ impl OpKind for Connect {
     }
 
     fn how(&self) -> How<'_> {
+        if self.backlog_full {
+            return How::Blocking;
+        }
         How::socket(&self.fd, Interest::Write)
     }
 
@@ -237,11 +245,20 @@ impl OpKind for Connect {
     /// else whether it has a peer (`ENOTCONN`: still connecting).
     fn perform(&mut self) -> Completion {
         let fd = self.fd.as_raw_fd();
+        if self.backlog_full {
+            return connect_blocking(fd, &self.addr);
+        }
         if !self.started {
             let (ptr, len) = self.addr.as_in();
             // SAFETY: `ptr`/`len` describe our address.
             let ret = unsafe { libc::connect(fd, ptr, len) };
             let c = completion_of(ret as i64);
+            if c.res == -libc::EAGAIN {
+                // Only a Unix socket answers EAGAIN: its listener's
+                // backlog is full (see `backlog_full`).
+                self.backlog_full = true;
+                return c;
+            }
             if c.res == -libc::EINPROGRESS {
                 self.started = true;
                 return Completion {
@@ -297,11 +314,34 @@ impl OpKind for Connect {
     }
 }
 
+/// A blocking `connect` on a blocking-pool thread: `O_NONBLOCK` is
+/// cleared for the call (an unconnected socket has no other operation that
+/// could notice) and set again after it.
+fn connect_blocking(fd: std::os::fd::RawFd, addr: &Addr) -> Completion {
+    let (ptr, len) = addr.as_in();
+    // SAFETY: fcntl and connect on our own descriptor; `ptr`/`len`
+    // describe our address for the call.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 {
+            return completion_of(-1);
+        }
+        if libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) < 0 {
+            return completion_of(-1);
+        }
+        let ret = libc::connect(fd, ptr, len);
+        let c = completion_of(ret as i64);
+        libc::fcntl(fd, libc::F_SETFL, flags);
+        c
+    }
+}
+
 async fn connect(fd: &SharedFd, addr: Box<Addr>) -> io::Result<()> {
     Op::new(Connect {
         fd: fd.clone(),
         addr,
         started: false,
+        backlog_full: false,
     })
     .await
 }

@@ -790,3 +790,53 @@ fn dropping_the_write_half_sends_end_of_stream() {
         drop(read_half);
     });
 }
+
+#[test]
+fn a_unix_connect_to_a_full_backlog_completes_once_the_listener_accepts() {
+    let dir = std::env::temp_dir().join(format!("ferrio-backlog-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("sock");
+    let _ = std::fs::remove_file(&path);
+    // A listener with a backlog of 0: one pending connection fills it.
+    let listener = {
+        let std_listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        use std::os::fd::AsRawFd as _;
+        // SAFETY: plain syscall on the listener's own descriptor.
+        assert_eq!(unsafe { libc::listen(std_listener.as_raw_fd(), 0) }, 0);
+        std_listener
+    };
+    let first = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    let rt = rt(1);
+    let (pending_tx, pending_rx) = std::sync::mpsc::channel();
+    let task = {
+        let path = path.clone();
+        rt.spawn(async move {
+            let connecting = UnixStream::connect(&path);
+            let mut connecting = std::pin::pin!(connecting);
+            let mut told = false;
+            // Only this task polls the connect, and only when woken.
+            std::future::poll_fn(|cx| {
+                let p = std::future::Future::poll(connecting.as_mut(), cx);
+                if p.is_pending() && !told {
+                    told = true;
+                    pending_tx.send(()).unwrap();
+                }
+                p
+            })
+            .await
+        })
+    };
+    pending_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the backlog of 0 was not full: the scenario did not arise");
+    // Room in the backlog: the connect must complete on its own.
+    let (accepted, _) = listener.accept().unwrap();
+    let stream = rt
+        .block_on(ferrio::wait_for(task, Duration::from_secs(10)))
+        .expect("the connect never completed after the backlog had room")
+        .unwrap()
+        .unwrap();
+    drop((stream, accepted));
+    drop((first, listener));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
