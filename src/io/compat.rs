@@ -69,6 +69,12 @@ pub(crate) struct PollIo {
     /// The error of a write-behind that a read drove to its end, for the
     /// next write, flush or close to report.
     write_error: Option<io::Error>,
+    /// The waker the write in flight was last polled with. A read drives
+    /// the write only with that same waker: the two sides of one state may
+    /// be polled by two tasks (tokio's `io::split` shares it behind a
+    /// lock), and the op keeps one waker, so a read from another task must
+    /// not take the writer's wake-up.
+    write_waker: Option<std::task::Waker>,
 }
 
 impl std::fmt::Debug for PollIo {
@@ -229,6 +235,7 @@ impl PollIo {
         let mut buf = std::mem::take(&mut self.wbuf);
         buf.clear();
         buf.extend_from_slice(&data[..n]);
+        self.note_write_waker(cx);
         let mut op = Op::new(Write::new(fd.clone(), Slice::new(buf, ..), to).whole());
         // Submit now (the op registers this task's waker; its completion
         // is collected by the next flush).
@@ -333,6 +340,10 @@ impl PollIo {
     /// waits for readiness, and its wake-up re-polls the read). An error
     /// is kept for the next write, flush or close.
     fn drive_write(&mut self, fd: &SharedFd, to: WriteTo, cx: &mut Context<'_>) {
+        match &self.write_waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => return,
+        }
         while let Some(op) = self.writing.as_mut() {
             let Poll::Ready(out) = Pin::new(op).poll(cx) else {
                 return;
@@ -342,6 +353,15 @@ impl PollIo {
                 self.write_error = Some(e);
                 return;
             }
+        }
+    }
+
+    /// Records the waker the write side is polled with (no clone when it
+    /// is the same task's).
+    fn note_write_waker(&mut self, cx: &Context<'_>) {
+        match &self.write_waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => self.write_waker = Some(cx.waker().clone()),
         }
     }
 
@@ -395,6 +415,9 @@ impl PollIo {
     ) -> Poll<io::Result<()>> {
         if let Some(e) = self.write_error.take() {
             return Poll::Ready(Err(e));
+        }
+        if self.writing.is_some() {
+            self.note_write_waker(cx);
         }
         while let Some(op) = self.writing.as_mut() {
             let out = ready!(Pin::new(op).poll(cx));
@@ -463,6 +486,7 @@ impl FdStream {
         writer_io.wbuf = std::mem::take(&mut self.io.wbuf);
         writer_io.writing = self.io.writing.take();
         writer_io.write_error = self.io.write_error.take();
+        writer_io.write_waker = self.io.write_waker.take();
         let writer = FdStream {
             fd: self.fd.clone(),
             to: self.to,

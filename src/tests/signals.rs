@@ -123,7 +123,8 @@ fn install_plain(signum: i32, handler: extern "C" fn(libc::c_int)) {
 
 #[test]
 fn a_handler_installed_before_ferrio_is_chained() {
-    let sig = libc::SIGRTMIN() + 5;
+    // +5 is the shutdown sweep's.
+    let sig = libc::SIGRTMIN() + 7;
     install_plain(sig, counting_handler);
     let rt = rt(1);
     rt.block_on(async {
@@ -144,7 +145,7 @@ fn a_handler_installed_before_ferrio_is_chained() {
 #[test]
 #[allow(clippy::drop_non_drop)]
 fn dropping_a_listener_leaves_a_handler_installed_after_ferrio() {
-    let sig = libc::SIGRTMIN() + 6;
+    let sig = libc::SIGRTMIN() + 8;
     let listener = signal(sig).unwrap();
     install_plain(sig, ignoring_handler);
     drop(listener);
