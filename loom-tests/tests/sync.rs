@@ -1,6 +1,6 @@
 //! Loom models of the task-level synchronisation primitives: the
-//! semaphore's waiter queue (hand-off on release and on a dropped waiter)
-//! and the event's wake-all.
+//! semaphore's waiter queue (hand-off on release and on a dropped waiter),
+//! the event's wake-all, and the queue's claims against its shutdown.
 #![cfg(ferrio_loom)]
 
 use ferrio::sync::{Event, Semaphore};
@@ -111,5 +111,42 @@ fn cancelled_get_loses_no_item() {
         }
         putter.join().unwrap();
         assert_eq!(q.get_nowait(), Ok(1));
+    });
+}
+
+#[test]
+fn queue_shutdown_against_claims_strands_no_item() {
+    loom::model(|| {
+        let q = Arc::new(ferrio::sync::Queue::<u8>::new(0));
+        // A getter that waits, and one that is cancelled after one poll
+        // (it may hold a claim on the item when dropped).
+        let waiting = {
+            let q = q.clone();
+            thread::spawn(move || block_on(q.get()))
+        };
+        let cancelled = {
+            let q = q.clone();
+            thread::spawn(move || {
+                let mut get = Box::pin(q.get());
+                let waker = std::task::Waker::noop();
+                let mut cx = std::task::Context::from_waker(waker);
+                match get.as_mut().poll(&mut cx) {
+                    std::task::Poll::Ready(got) => got.ok(),
+                    std::task::Poll::Pending => None,
+                }
+            })
+        };
+        q.put_nowait(1).unwrap();
+        q.shutdown(false);
+        let by_cancelled = cancelled.join().unwrap();
+        let by_waiting = waiting.join().unwrap();
+        // The item went to exactly one getter; the other failed with
+        // ShutDown (never while the item was still queued).
+        match (by_cancelled, by_waiting) {
+            (Some(1), Err(ferrio::sync::QueueError::ShutDown)) => {}
+            (None, Ok(1)) => {}
+            other => panic!("item lost or duplicated: {other:?}"),
+        }
+        assert!(q.empty());
     });
 }
