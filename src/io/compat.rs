@@ -1,3 +1,7 @@
+// Over 500 lines: one state (`PollIo`) whose two sides meet (a read
+// moves the write-behind on; a write or a seek gives the read-ahead
+// back), and `FdStream`'s thin calls over it; split apart, each half
+// would reach into the other's fields.
 //! `futures-io` (`AsyncRead`, `AsyncBufRead`, `AsyncWrite`) on top of
 //! completion I/O.
 //!
@@ -17,8 +21,8 @@
 //! copy. As with any buffered writer (`futures::io::BufWriter`, compio's
 //! streams), call `flush` or `close` before dropping the stream: a write
 //! still in flight at drop is cancelled, like every other dropped
-//! operation, and its bytes may not arrive. Bytes read into the stream's buffer but not consumed
-//! are dropped with it. Conversions hand them over instead: `into_split`
+//! operation, and its bytes may not arrive. Bytes read into the stream's
+//! buffer but not consumed are dropped with it. Conversions hand them over instead: `into_split`
 //! keeps them (and the write in flight) with the half that owns the
 //! direction, and `into_std_parts` cancels a receive in flight, waits for
 //! the cancel's outcome and returns every byte received and not yet read
@@ -290,14 +294,11 @@ impl PollIo {
         if unread == 0 {
             return Poll::Ready(Ok(0));
         }
-        // SAFETY: plain syscall on our own descriptor.
+        // SAFETY: plain syscall on our own descriptor (seekable: checked
+        // above).
         let r = unsafe { libc::lseek(fd.as_raw_fd(), -(unread as libc::off_t), libc::SEEK_CUR) };
         if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::ESPIPE) {
-                return Poll::Ready(Ok(0));
-            }
-            return Poll::Ready(Err(e));
+            return Poll::Ready(Err(io::Error::last_os_error()));
         }
         self.data = None;
         self.rpos = 0;

@@ -196,3 +196,22 @@ impl Ord for Job {
         self.0.cmp(&o.0)
     }
 }
+
+/// Awaits `fut`, sending on `tx` the first time it returns `Pending`: the
+/// other side of a test acts only once the future waits.
+pub(super) async fn tell_when_pending<F: Future>(
+    fut: F,
+    tx: std::sync::mpsc::Sender<()>,
+) -> F::Output {
+    let mut fut = pin!(fut);
+    let mut told = false;
+    std::future::poll_fn(|cx| {
+        let p = fut.as_mut().poll(cx);
+        if p.is_pending() && !told {
+            told = true;
+            let _ = tx.send(());
+        }
+        p
+    })
+    .await
+}

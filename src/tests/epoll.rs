@@ -5,7 +5,6 @@
 //! of `seccomp_child` in a child process (this test binary, one test) so
 //! that its seccomp filter touches nothing else of the suite.
 
-use std::future::Future;
 use std::os::unix::process::CommandExt as _;
 use std::time::Duration;
 
@@ -204,18 +203,7 @@ fn a_read_waiting_for_readiness_fails_at_shutdown_instead_of_hanging() {
     // epoll instance, which closes at shutdown.
     let handle = rt.handle();
     let reader = std::thread::spawn(move || {
-        let res = handle.block_on(async {
-            let fut = a.read(vec![0u8; 8]);
-            let mut fut = std::pin::pin!(fut);
-            std::future::poll_fn(|cx| {
-                let p = fut.as_mut().poll(cx);
-                if p.is_pending() {
-                    let _ = tx.send(());
-                }
-                p
-            })
-            .await
-        });
+        let res = handle.block_on(super::common::tell_when_pending(a.read(vec![0u8; 8]), tx));
         res.0
     });
     rx.recv().unwrap();
@@ -345,18 +333,10 @@ fn a_file_op_queued_on_the_blocking_pool_fails_at_shutdown_instead_of_hanging() 
     let (polled_tx, polled_rx) = std::sync::mpsc::channel();
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let res = handle.block_on(async {
-            let fut = ferrio::fs::File::open("/proc/self/stat");
-            let mut fut = std::pin::pin!(fut);
-            std::future::poll_fn(|cx| {
-                let p = fut.as_mut().poll(cx);
-                if p.is_pending() {
-                    let _ = polled_tx.send(());
-                }
-                p
-            })
-            .await
-        });
+        let res = handle.block_on(super::common::tell_when_pending(
+            ferrio::fs::File::open("/proc/self/stat"),
+            polled_tx,
+        ));
         let _ = done_tx.send(res.map(drop));
     });
     polled_rx.recv().unwrap();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
-use super::common::{rt, until};
+use super::common::{rt, tell_when_pending, until};
 use ferrio::io::Slice;
 use ferrio::net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
 
@@ -635,20 +635,7 @@ fn a_read_stopped_by_an_urgent_mark_is_not_taken_for_drained() {
         });
         // The first read waits (so the socket is registered), then gets
         // the bytes before the urgent mark: a short read.
-        let first = {
-            let fut = stream.read(Vec::with_capacity(64));
-            let mut fut = std::pin::pin!(fut);
-            let mut told = false;
-            std::future::poll_fn(|cx| {
-                let p = std::future::Future::poll(fut.as_mut(), cx);
-                if p.is_pending() && !told {
-                    told = true;
-                    waiting_tx.send(()).unwrap();
-                }
-                p
-            })
-            .await
-        };
+        let first = tell_when_pending(stream.read(Vec::with_capacity(64)), waiting_tx).await;
         let _peer = sender.join().unwrap();
         let (n, buf) = first;
         let mut got = buf[..n.unwrap()].to_vec();
@@ -712,20 +699,7 @@ fn a_unix_read_stopped_by_a_message_with_descriptors_is_not_taken_for_drained() 
             peer.write_all(b"def").unwrap();
             peer
         });
-        let first = {
-            let fut = stream.read(Vec::with_capacity(64));
-            let mut fut = std::pin::pin!(fut);
-            let mut told = false;
-            std::future::poll_fn(|cx| {
-                let p = std::future::Future::poll(fut.as_mut(), cx);
-                if p.is_pending() && !told {
-                    told = true;
-                    waiting_tx.send(()).unwrap();
-                }
-                p
-            })
-            .await
-        };
+        let first = tell_when_pending(stream.read(Vec::with_capacity(64)), waiting_tx).await;
         let _peer = sender.join().unwrap();
         let (n, buf) = first;
         let mut got = buf[..n.unwrap()].to_vec();
@@ -810,21 +784,8 @@ fn a_unix_connect_to_a_full_backlog_completes_once_the_listener_accepts() {
     let (pending_tx, pending_rx) = std::sync::mpsc::channel();
     let task = {
         let path = path.clone();
-        rt.spawn(async move {
-            let connecting = UnixStream::connect(&path);
-            let mut connecting = std::pin::pin!(connecting);
-            let mut told = false;
-            // Only this task polls the connect, and only when woken.
-            std::future::poll_fn(|cx| {
-                let p = std::future::Future::poll(connecting.as_mut(), cx);
-                if p.is_pending() && !told {
-                    told = true;
-                    pending_tx.send(()).unwrap();
-                }
-                p
-            })
-            .await
-        })
+        // Only this task polls the connect, and only when woken.
+        rt.spawn(async move { tell_when_pending(UnixStream::connect(&path), pending_tx).await })
     };
     pending_rx
         .recv_timeout(Duration::from_secs(10))
