@@ -8,9 +8,12 @@
 //!   run on the blocking pool, as in tokio.
 //! - **Registration**: a descriptor joins the epoll set of the worker that
 //!   first polled an operation on it that would block, for reading and
-//!   writing, edge-triggered, and stays until it closes. The event's data
-//!   is a pointer to its `ScheduledIo`; events may wake tasks that now run
-//!   on another worker, as completions do on io_uring.
+//!   writing, edge-triggered, until it closes. The event's data is a
+//!   pointer to its `ScheduledIo`. An operation about to wait on another
+//!   worker, with no other waiter on the descriptor, moves the
+//!   registration there (`Registration::move_to`): a task stolen by an
+//!   idle worker gets its readiness from that worker, not from the busy
+//!   one it left, and its wake-ups land on its own worker's queue.
 //! - **Freeing a registration** (the descriptor closed on any thread):
 //!   `EPOLL_CTL_DEL` first, then its `ScheduledIo` goes to this instance's
 //!   release list, emptied by the owner after it has handled the batch of
@@ -50,6 +53,8 @@ const EVENTS: usize = 256;
 pub(crate) struct EpollStats {
     pub(crate) waits: AtomicU64,
     pub(crate) parks: AtomicU64,
+    /// Registrations moved into this instance from another worker's.
+    pub(crate) moves_in: AtomicU64,
 }
 
 fn bump(c: &AtomicU64, by: u64) {
@@ -143,24 +148,43 @@ impl EpollShared {
             }
             reg.live.push(&io);
         }
+        self.add(fd, &io)?;
+        Ok(Registration {
+            io,
+            epoll: self.clone(),
+            fd,
+        })
+    }
+
+    /// `EPOLL_CTL_ADD` of `fd` with `io`'s address as its token.
+    fn add(&self, fd: RawFd, io: &Arc<ScheduledIo>) -> io::Result<()> {
         let mut ev = libc::epoll_event {
             events: (libc::EPOLLIN
                 | libc::EPOLLOUT
                 | libc::EPOLLRDHUP
                 | libc::EPOLLPRI
                 | libc::EPOLLET) as u32,
-            u64: Arc::as_ptr(&io) as u64,
+            u64: Arc::as_ptr(io) as u64,
         };
         // SAFETY: `ev` is read during the call; the pointer it carries
         // stays valid until the registration's release (module notes).
         if unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(Registration {
-            io,
-            epoll: self.clone(),
-            fd,
-        })
+        Ok(())
+    }
+
+    /// `EPOLL_CTL_DEL` of `fd`; `io` stays alive until the owner has
+    /// handled the batch it may hold an event of `fd` in.
+    fn remove(&self, fd: RawFd, io: &Arc<ScheduledIo>) {
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: the descriptor is still open (the `SharedFd` drops its
+        // registration first); `ev` is ignored by DEL on current kernels.
+        unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, &mut ev) };
+        let mut reg = self.registry.lock();
+        if !reg.closed {
+            reg.release.push(io.clone());
+        }
     }
 }
 
@@ -224,24 +248,31 @@ impl Registration {
     }
 }
 
+impl Registration {
+    /// Moves the registration into `to`'s set (the waiting task's
+    /// worker): added there first, so an edge that comes meanwhile is
+    /// delivered by one instance or the other (an `ADD` reports the
+    /// readiness the descriptor already has), then removed from the old
+    /// set, which keeps the `ScheduledIo` alive through its current batch
+    /// (module notes). The registration stays in the live list of the
+    /// instance that made it: every instance closes its list at the
+    /// runtime's shutdown. Nothing moves into an instance shut down.
+    pub(crate) fn move_to(&mut self, to: &Arc<EpollShared>) {
+        if Arc::ptr_eq(&self.epoll, to) || to.is_closed() || self.epoll.is_closed() {
+            return;
+        }
+        if to.add(self.fd, &self.io).is_err() {
+            return;
+        }
+        self.epoll.remove(self.fd, &self.io);
+        self.epoll = to.clone();
+        to.stats.moves_in.fetch_add(1, Relaxed);
+    }
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
-        let mut ev = libc::epoll_event { events: 0, u64: 0 };
-        // SAFETY: the descriptor is still open (the `SharedFd` drops its
-        // registration first); `ev` is ignored by DEL on current kernels.
-        unsafe {
-            libc::epoll_ctl(
-                self.epoll.epfd.as_raw_fd(),
-                libc::EPOLL_CTL_DEL,
-                self.fd,
-                &mut ev,
-            )
-        };
-        let mut reg = self.epoll.registry.lock();
-        if !reg.closed {
-            // The owner may hold an event for it from before the DEL.
-            reg.release.push(self.io.clone());
-        }
+        self.epoll.remove(self.fd, &self.io);
     }
 }
 

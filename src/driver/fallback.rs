@@ -25,6 +25,7 @@ use super::fd::SharedFd;
 use super::future::OpKind;
 use super::op::Completion;
 use super::readiness::{Interest, ReadyPoll, ScheduledIo, WaitPoll};
+use super::seam::Driver;
 use crate::blocking::JobResult;
 use crate::loom::plain::Mutex;
 
@@ -156,6 +157,7 @@ pub(crate) fn poll<K: OpKind>(
                 let mut key = waiter_key(progress);
                 let seen = io.poll_ready(interest, &mut key, cx.waker());
                 if let ReadyPoll::Pending = seen {
+                    follow(&fd, io, key);
                     *progress = Some(Progress::Waiting {
                         io: io.clone(),
                         key,
@@ -203,13 +205,30 @@ pub(crate) fn poll<K: OpKind>(
         set_key(progress, &io, key);
         match waited {
             WaitPoll::Retry => continue,
-            WaitPoll::Pending => return Poll::Pending,
+            WaitPoll::Pending => {
+                follow(&fd, &io, key);
+                return Poll::Pending;
+            }
             WaitPoll::Closed => {
                 finish(progress);
                 return Poll::Ready(Err(shutting_down()));
             }
         }
     }
+}
+
+/// The op now waits on `io` (its waiter `key` stored): if no other op
+/// waits on the descriptor, its registration moves to the epoll instance
+/// of the worker polling it (`epoll.rs`, "Registration").
+fn follow(fd: &SharedFd, io: &Arc<ScheduledIo>, key: Option<u64>) {
+    if !io.is_sole_waiter(key) {
+        return;
+    }
+    crate::context::with_worker(|w| {
+        if let Some(Driver::Epoll(d)) = w.map(|w| w.driver()) {
+            fd.follow_waiter(io, d.shared());
+        }
+    });
 }
 
 /// The op's waiter slot, if it is waiting.

@@ -6,9 +6,10 @@
 //!
 //! On the epoll driver the descriptor also carries its registration: made
 //! the first time an operation on it would block, with the epoll instance
-//! of the worker that polled it, and removed (`EPOLL_CTL_DEL`) before the
-//! descriptor closes. A registration whose driver shut down is replaced
-//! by one on the current driver (a socket outliving its runtime).
+//! of the worker that polled it, moved to the worker of a later sole
+//! waiter, and removed (`EPOLL_CTL_DEL`) before the descriptor closes. A
+//! registration whose driver shut down is replaced by one on the current
+//! driver (a socket outliving its runtime).
 
 use std::io;
 use std::mem::ManuallyDrop;
@@ -149,6 +150,19 @@ impl SharedFd {
                 Ok(None)
             }
             Err(e) => Err(e),
+        }
+    }
+}
+
+impl SharedFd {
+    /// Readiness driver: an operation is about to wait on `io` from the
+    /// worker whose instance is `to`, and no other operation waits on the
+    /// descriptor: its registration moves there (`Registration::move_to`).
+    pub(crate) fn follow_waiter(&self, io: &Arc<ScheduledIo>, to: &Arc<EpollShared>) {
+        if let Some(r) = &mut *self.0.poll.lock() {
+            if Arc::ptr_eq(r.io(), io) {
+                r.move_to(to);
+            }
         }
     }
 }

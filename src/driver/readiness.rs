@@ -205,6 +205,12 @@ impl ScheduledIo {
         }
     }
 
+    /// Whether the waiter `key` is the only one stored.
+    pub(crate) fn is_sole_waiter(&self, key: Option<u64>) -> bool {
+        let st = self.state.lock();
+        st.waiters.len() == 1 && Some(st.waiters[0].key) == key
+    }
+
     /// Forgets a waiter (its operation was dropped or completed).
     pub(crate) fn cancel_wait(&self, key: &mut Option<u64>) {
         if let Some(k) = key.take() {

@@ -348,3 +348,76 @@ fn a_file_op_queued_on_the_blocking_pool_fails_at_shutdown_instead_of_hanging() 
     let err = res.unwrap_err();
     assert!(err.to_string().contains("shutting down"), "{err}");
 }
+
+/// The index of the worker running the caller, if it is one.
+fn worker_index() -> Option<usize> {
+    crate::context::with_worker(|w| w.map(|w| w.index()))
+}
+
+#[test]
+fn a_descriptor_follows_its_waiter_to_another_worker() {
+    use std::io::Write as _;
+    use std::sync::mpsc;
+    use std::task::Poll;
+    let rt = epoll_rt(2);
+    let (mut peer, ours) = std::os::unix::net::UnixStream::pair().unwrap();
+    let ours = std::sync::Arc::new(
+        rt.block_on(async { ferrio::net::UnixStream::from_std(ours) })
+            .unwrap(),
+    );
+    let (stuck_tx, stuck_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let first = ours.clone();
+    let handle = rt.handle();
+    let stuck_task = handle.spawn(async move {
+        // One read waits here, so the descriptor registers with this
+        // worker's epoll...
+        {
+            let mut read = std::pin::pin!(first.read(vec![0u8; 4]));
+            std::future::poll_fn(|cx| {
+                assert!(std::future::Future::poll(read.as_mut(), cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+        }
+        stuck_tx.send(worker_index().unwrap()).unwrap();
+        // ...and this worker is kept busy while the next read starts.
+        release_rx.recv().unwrap();
+    });
+    let first_worker = stuck_rx.recv().unwrap();
+    // Spawned from outside while the first worker is busy: the other one
+    // runs it, and its read waits there.
+    let (waiting_tx, waiting_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel();
+    let _reader = handle.spawn(async move {
+        let waited_on = worker_index().unwrap();
+        let (n, buf) = super::common::tell_when_pending(ours.read(vec![0u8; 4]), waiting_tx).await;
+        let woken_on = worker_index().unwrap();
+        let _ = done_tx.send((waited_on, woken_on, buf[..n.unwrap()].to_vec()));
+    });
+    waiting_rx.recv().unwrap();
+    // Both workers free again: whichever instance holds the registration
+    // delivers the event and the reader is woken onto its worker.
+    release_tx.send(()).unwrap();
+    rt.block_on(stuck_task).unwrap();
+    peer.write_all(b"ping").unwrap();
+    let (waited_on, woken_on, data) = done_rx.recv().unwrap();
+    assert_eq!(data, b"ping");
+    assert_ne!(waited_on, first_worker);
+    assert_eq!(
+        woken_on, waited_on,
+        "the event came through the first worker's epoll, and the reader with it"
+    );
+    let moves: u64 = rt
+        .handle()
+        .shared
+        .each_ring()
+        .map(|d| match d {
+            crate::driver::DriverShared::Epoll(e) => {
+                e.stats.moves_in.load(std::sync::atomic::Ordering::Relaxed)
+            }
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(moves, 1, "one registration moved, once");
+}
