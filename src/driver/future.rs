@@ -81,6 +81,14 @@ impl<K: OpKind> Op<K> {
         }
     }
 
+    /// Whether the op can finish without being polled again: it is on a
+    /// ring, or its call runs on the blocking pool. An op waiting for
+    /// readiness on epoll (or not started) does nothing until it is
+    /// polled: dropped then, it has made no call that took anything.
+    pub(crate) fn runs_unpolled(&self) -> bool {
+        self.cell.is_some() || matches!(self.progress, Some(Progress::Blocking { .. }))
+    }
+
     /// Polls the op on the epoll driver.
     fn poll_epoll(&mut self, epoll: Arc<EpollShared>, cx: &mut Context<'_>) -> Poll<K::Output> {
         let res = fallback::poll(&mut self.kind, &mut self.progress, &epoll, cx);

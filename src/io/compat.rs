@@ -10,23 +10,30 @@
 //! each stream keeps one owned read buffer: the kernel fills it, and
 //! `poll_read` copies out of it. That copy is the whole cost;
 //! `AsyncBufRead` (`poll_fill_buf` / `consume`) skips it by lending the
-//! buffer itself. Writes are write-behind: `poll_write` copies the bytes
-//! into the stream's owned write buffer, submits them and returns; the next
-//! `poll_write`, `poll_flush` or `poll_close` waits for them and reports
-//! their error, if any; a read on the same stream moves it on too (the
-//! write in flight, and the rest after a short one), so a task that writes
-//! a request and awaits the reply needs no flush, on either driver. On
-//! io_uring a socket's write-behind is sent with `MSG_WAITALL`: the kernel
-//! sends all of it before completing. So each direction costs exactly one
-//! copy. As with any buffered writer (`futures::io::BufWriter`, compio's
-//! streams), call `flush` or `close` before dropping the stream: a write
-//! still in flight at drop is cancelled, like every other dropped
-//! operation, and its bytes may not arrive. Bytes read into the stream's
-//! buffer but not consumed are dropped with it. Conversions hand them over instead: `into_split`
-//! keeps them (and the write in flight) with the half that owns the
-//! direction, and `into_std_parts` cancels a receive in flight, waits for
-//! the cancel's outcome and returns every byte received and not yet read
-//! (`into_std` refuses to drop any).
+//! buffer itself.
+//!
+//! A write copies the bytes into the stream's owned write buffer and
+//! submits them. On a ring (or the blocking pool) the write goes on by
+//! itself and `poll_write` returns at once (write-behind); the next
+//! `poll_write`, `poll_flush` or `poll_close` waits for it and reports its
+//! error, if any, and a read on the same stream moves it on too (the rest
+//! after a short one), so a task that writes a request and awaits the
+//! reply needs no flush. A socket's write-behind is sent with
+//! `MSG_WAITALL`: the kernel sends all of it before completing. On epoll a
+//! write does nothing unless polled, so `poll_write` claims only what the
+//! kernel took and answers `Pending` on `EAGAIN`, as tokio's does: no byte
+//! it reported written is left unsent, on a split half either. So each
+//! direction costs exactly one copy.
+//!
+//! As with any buffered writer (`futures::io::BufWriter`, compio's
+//! streams), call `flush` or `close` before dropping the stream: on a
+//! ring, a write still in flight at drop is cancelled, like every other
+//! dropped operation, and its bytes may not arrive. Bytes read into the
+//! stream's buffer but not consumed are dropped with it. Conversions hand
+//! them over instead: `into_split` keeps them (and the write in flight)
+//! with the half that owns the direction, and `into_std_parts` cancels a
+//! receive in flight, waits for the cancel's outcome and returns every
+//! byte received and not yet read (`into_std` refuses to drop any).
 //!
 //! The buffers are allocated at first use and kept; a stream used only
 //! through the owned-buffer API never allocates them.
@@ -70,6 +77,10 @@ pub(crate) struct PollIo {
     /// The write buffer while idle.
     wbuf: Vec<u8>,
     writing: Option<Op<Write<Slice<Vec<u8>>>>>,
+    /// A write waiting for readiness on epoll, which took nothing: it is
+    /// never polled again (its bytes were not accepted), only dropped by
+    /// the next write, flush or close. It holds the writable wake-up.
+    unaccepted: Option<Op<Write<Slice<Vec<u8>>>>>,
     /// The error of a write-behind that a read drove to its end, for the
     /// next write, flush or close to report.
     write_error: Option<io::Error>,
@@ -235,20 +246,42 @@ impl PollIo {
         if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
+        // A write that waited for readiness took nothing (epoll): the
+        // caller is offering its bytes again, perhaps other ones.
+        self.unaccepted = None;
         let n = data.len().min(CHUNK);
         let mut buf = std::mem::take(&mut self.wbuf);
         buf.clear();
         buf.extend_from_slice(&data[..n]);
         self.note_write_waker(cx);
         let mut op = Op::new(Write::new(fd.clone(), Slice::new(buf, ..), to).whole());
-        // Submit now (the op registers this task's waker; its completion
-        // is collected by the next flush).
-        if let Poll::Ready(out) = Pin::new(&mut op).poll(cx) {
-            self.finish_write(fd, to, out)?;
-        } else {
-            self.writing = Some(op);
+        match Pin::new(&mut op).poll(cx) {
+            // Done at once (the epoll driver's call succeeded): exactly
+            // what the kernel took is reported, nothing is left behind.
+            Poll::Ready((res, slice)) => {
+                self.wbuf = slice.into_inner();
+                match res {
+                    Ok(0) => Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "the peer accepted no more bytes",
+                    ))),
+                    other => Poll::Ready(other),
+                }
+            }
+            // On a ring (or the blocking pool) the write goes on by itself:
+            // write-behind, collected by the next write, flush or close.
+            Poll::Pending if op.runs_unpolled() => {
+                self.writing = Some(op);
+                Poll::Ready(Ok(n))
+            }
+            // Waiting for readiness (epoll, `EAGAIN`): nothing was taken,
+            // so nothing is claimed (as tokio's `poll_write`); the op only
+            // holds the wake-up until the caller offers the bytes again.
+            Poll::Pending => {
+                self.unaccepted = Some(op);
+                Poll::Pending
+            }
         }
-        Poll::Ready(Ok(n))
     }
 
     /// Non-sockets: the read side reads ahead (a whole chunk), which moves
@@ -414,6 +447,8 @@ impl PollIo {
         to: WriteTo,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
+        // Bytes not accepted are not flushed: the caller was told Pending.
+        self.unaccepted = None;
         if let Some(e) = self.write_error.take() {
             return Poll::Ready(Err(e));
         }

@@ -747,6 +747,44 @@ fn a_request_written_without_flush_is_sent_while_the_reply_is_awaited() {
 }
 
 #[test]
+fn a_request_written_through_the_write_half_is_sent_while_the_read_half_awaits_the_reply() {
+    use std::io::{Read as _, Write as _};
+    rt(2).block_on(async {
+        const LEN: usize = 4 << 20; // far more than a socket buffer holds
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut request = vec![0u8; LEN];
+            s.read_exact(&mut request).unwrap();
+            assert!(request.iter().all(|&b| b == 7));
+            s.write_all(b"ok").unwrap();
+        });
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut read_half, mut write_half) = stream.into_split();
+        AsyncWriteExt::write_all(&mut write_half, &vec![7u8; LEN])
+            .await
+            .unwrap();
+        // No flush, and the read half cannot move the write half's bytes:
+        // `write_all` must not have claimed bytes that are still unsent.
+        let reader = ferrio::spawn(async move {
+            let mut reply = [0u8; 2];
+            AsyncReadExt::read_exact(&mut read_half, &mut reply)
+                .await
+                .map(|_| reply)
+        });
+        let reply = ferrio::wait_for(reader, Duration::from_secs(20))
+            .await
+            .expect("the request's tail was never sent")
+            .unwrap()
+            .unwrap();
+        assert_eq!(&reply, b"ok");
+        server.join().unwrap();
+        drop(write_half);
+    });
+}
+
+#[test]
 fn dropping_the_write_half_sends_end_of_stream() {
     use std::io::Read as _;
     rt(1).block_on(async {
