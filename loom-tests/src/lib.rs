@@ -1,17 +1,17 @@
 //! Loom model checks for ferrio live in `tests/`; this library holds what
 //! the models share. Build with `RUSTFLAGS="--cfg ferrio_loom"`.
 //!
-//! # Loom strategy (protocol notes, moved from ARCHITECTURE.md)
+//! # Loom strategy
 //!
 //! `src/loom.rs` is the only place that names `std::sync` or `loom`. Building
 //! with `RUSTFLAGS="--cfg ferrio_loom"` swaps every atomic, mutex, condvar,
 //! cell, thread and thread-local for loom's; a namespaced cfg keeps other
-//! crates (crossbeam, tokio) on their normal code. `src/loom_models.rs` exposes, only
-//! under that cfg, a single-queue `TestScheduler` driving the real task code,
-//! the real `Parker`, `ParkState`, op cell and time driver. Under
-//! loom, workers park on the condvar parker (loom cannot run io_uring); the
-//! ring's park protocol is modelled on `ParkState` with the eventfd as a
-//! counter. Models in `loom-tests/tests/`:
+//! crates (crossbeam, tokio) on their normal code. `src/loom_models/`
+//! exposes, only under that cfg, a single-queue `TestScheduler` driving
+//! the real task code, the real `Parker`, op cell and time driver, and
+//! the drivers' shipped park routine over an eventfd stand-in. Under
+//! loom, workers park on the condvar parker (loom cannot run io_uring or
+//! epoll). Models in `loom-tests/tests/`:
 //!
 //! | model | protocol |
 //! | --- | --- |
@@ -30,8 +30,7 @@
 //! | `runtime::tasks_spawned_from_a_task_run_once_with_a_stealing_worker` | LIFO slot → local queue → the other worker steals: each child once, results back; asserts some execution really steals (bound 1: 7,536, 2,136 of them steal) |
 //! | `runtime::remote_spawn_racing_shutdown_runs_or_is_cancelled` | `Handle::spawn` (bind, `schedule_remote`) vs the runtime's drop: runs or is cancelled, future dropped once, nothing left in the injector (a leak of `Shared`) (6,840; fails without `schedule_remote`'s shutdown check) |
 //! | `runtime::remote_sleep_racing_shutdown_is_ended` | a sleep registered from outside (remote timer queue) vs the runtime's drop: refused or ended by the worker's shutdown (2,908; fails without `TimeDriver::shutdown`) |
-//! | `driver::ring_park_unpark_never_loses_a_wakeup` | ParkState + eventfd (modelled as a counter) |
-//! | `epoll::epoll_park_unpark_never_loses_a_wakeup`, `epoll::epoll_two_unparks_one_park` | the epoll driver's park (`driver::epoll_park::{park, unpark}`, shipped) over an eventfd stand-in with edge-triggered semantics |
+//! | `driver::park_routine_never_loses_a_wakeup`, `driver::park_routine_two_unparks_one_park` | the park routine both drivers use (`driver::parking::{park, unpark}`, shipped) over an eventfd stand-in: a wake-up is never lost, and only a parked worker costs an eventfd write |
 //! | `epoll::readiness_event_between_eagain_and_wait_is_not_lost` | `ScheduledIo`: an event landing between an operation's `EAGAIN` and its wait makes it retry (a loom deadlock if `clear_and_wait` ignores the tick) |
 //! | `epoll::a_drained_read_never_hides_the_next_edge` | a short read clears the mark only if no event came since (deadlock if `clear_if` ignores the tick) |
 //! | `epoll::a_hang_up_in_the_same_edge_as_the_last_data_is_kept` | a hang-up coalesced with the last data survives the drained read's clear (deadlock without the sticky "closed" mark) |

@@ -1,60 +1,15 @@
-//! Loom models of the epoll driver: its park/unpark over an eventfd, and
-//! a descriptor's readiness protocol (an event is never lost between an
-//! operation's `EAGAIN` and its wait; shutdown wakes every waiter; a
-//! cancelled waiter leaves nothing behind). The shipped code runs; only
-//! the eventfd and the socket are stand-ins.
+//! Loom models of the epoll driver: a descriptor's readiness protocol
+//! (an event is never lost between an operation's `EAGAIN` and its wait;
+//! shutdown wakes every waiter; a cancelled waiter leaves nothing
+//! behind). The shipped code runs; only the socket is a stand-in.
 #![cfg(ferrio_loom)]
 
 use std::future::poll_fn;
 use std::task::Poll;
 
-use ferrio::loom_models::{EpollParkModel, ReadinessModel, Ready, Wait};
-use loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use ferrio::loom_models::{ReadinessModel, Ready, Wait};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
-
-#[test]
-fn epoll_park_unpark_never_loses_a_wakeup() {
-    loom::model(|| {
-        let park = Arc::new(EpollParkModel::default());
-        let work = Arc::new(AtomicBool::new(false));
-        let (p2, w2) = (park.clone(), work.clone());
-        let waker = thread::spawn(move || {
-            w2.store(true, SeqCst);
-            p2.unpark();
-        });
-        // A lost wake-up leaves this loop parked forever: a loom deadlock.
-        while !work.load(SeqCst) {
-            park.park();
-        }
-        waker.join().unwrap();
-        // Only a parked worker costs an eventfd write.
-        assert!(park.writes() <= 1);
-    });
-}
-
-#[test]
-fn epoll_two_unparks_one_park() {
-    loom::model(|| {
-        let park = Arc::new(EpollParkModel::default());
-        let work = Arc::new(loom::sync::atomic::AtomicUsize::new(0));
-        let threads: Vec<_> = (0..2)
-            .map(|_| {
-                let (p, w) = (park.clone(), work.clone());
-                thread::spawn(move || {
-                    w.fetch_add(1, SeqCst);
-                    p.unpark();
-                })
-            })
-            .collect();
-        while work.load(SeqCst) < 2 {
-            park.park();
-        }
-        for t in threads {
-            t.join().unwrap();
-        }
-    });
-}
 
 /// The stand-in socket: bytes waiting and whether the peer hung up,
 /// under a lock, as the kernel's socket lock orders a sender and a

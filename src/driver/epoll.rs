@@ -21,7 +21,7 @@
 //!   be in that batch or an earlier one, so no event is delivered to a
 //!   freed `ScheduledIo`.
 //! - **Park**: `epoll_wait` with the next timer deadline (milliseconds,
-//!   rounded up) under the common park protocol (`driver/epoll_park.rs`);
+//!   rounded up) under the common park protocol (`driver/parking.rs`);
 //!   other threads wake the worker with an eventfd write, only when it is
 //!   parked.
 //! - **Shutdown**: the owner closes every live registration (their waiters
@@ -39,7 +39,7 @@ use crate::park::ParkState;
 use crate::weak_list::WeakList;
 use parking_lot::{Mutex as EventsMutex, MutexGuard};
 
-use super::epoll_park::{self, Signal, Sleep};
+use super::parking::{self, Signal, Sleep};
 use super::readiness::{ScheduledIo, READABLE, WRITABLE};
 
 /// The eventfd's token in the set (never a `ScheduledIo` address).
@@ -127,7 +127,7 @@ impl EpollShared {
     /// Wakes the worker if it is parked (one eventfd write); otherwise
     /// only marks it notified.
     pub(crate) fn unpark(&self) {
-        epoll_park::unpark(&self.park, self);
+        parking::unpark(&self.park, self);
     }
 
     /// True once the owner shut down.
@@ -304,7 +304,7 @@ impl EpollDriver {
 
     /// Parks the worker until an event, a wake-up or the timeout.
     pub(crate) fn park(&self, timeout: Option<Duration>) -> usize {
-        epoll_park::park(&self.shared.park, self, timeout)
+        parking::park(&self.shared.park, self, timeout)
     }
 
     /// One `epoll_wait`, then the events delivered, then the registrations

@@ -4,7 +4,7 @@
 //! completion protocol (`op`), the requests other threads make of a ring
 //! (`remote`), a descriptor's readiness on epoll (`readiness`) and the
 //! descriptor shared with its operations (`fd`). `op`, `remote`,
-//! `readiness` and `epoll_park` are also compiled under loom.
+//! `readiness` and `parking` are also compiled under loom.
 //!
 //! # The io_uring driver (protocol notes, moved from ARCHITECTURE.md)
 //!
@@ -120,7 +120,6 @@
 mod choice;
 #[cfg(not(ferrio_loom))]
 mod epoll;
-pub(crate) mod epoll_park;
 #[cfg(not(ferrio_loom))]
 pub(crate) mod fallback;
 #[cfg(not(ferrio_loom))]
@@ -128,6 +127,7 @@ mod fd;
 #[cfg(not(ferrio_loom))]
 pub(crate) mod future;
 pub(crate) mod op;
+pub(crate) mod parking;
 #[cfg(not(ferrio_loom))]
 pub(crate) mod pool;
 pub(crate) mod readiness;

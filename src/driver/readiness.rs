@@ -206,6 +206,7 @@ impl ScheduledIo {
     }
 
     /// Whether the waiter `key` is the only one stored.
+    #[cfg_attr(ferrio_loom, allow(dead_code))] // the models have no registration to move
     pub(crate) fn is_sole_waiter(&self, key: Option<u64>) -> bool {
         let st = self.state.lock();
         st.waiters.len() == 1 && Some(st.waiters[0].key) == key

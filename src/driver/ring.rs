@@ -8,8 +8,8 @@
 //! completion in a single `io_uring_enter` (with a timeout equal to its next
 //! timer deadline). Other threads wake it through an eventfd on which the
 //! ring keeps a read armed; they only write the eventfd when the worker is
-//! actually parked (`park::ParkState`), so waking a busy worker costs no
-//! syscall. SQEs are pushed as tasks create operations and submitted
+//! actually parked, so waking a busy worker costs no syscall (the park
+//! routine both drivers share, `driver/parking.rs`). SQEs are pushed as tasks create operations and submitted
 //! lazily: at every park and at the scheduler's maintenance ticks.
 //! Completions are reaped at the same points and wake their tasks.
 //!
@@ -36,6 +36,7 @@ use crate::park::ParkState;
 use crate::weak_list::WeakList;
 
 use super::op::{Completion, OpCell};
+use super::parking::{self, Signal, Sleep};
 use super::pool::{BufPool, POOL_GROUP};
 use super::remote::{OpEntry, RemoteQueue, Ring, SubmissionSink};
 use super::setup::{build_ring, RingFlags, SetupHook};
@@ -165,19 +166,23 @@ impl UringShared {
     }
 
     /// Wakes the worker if it is parked on its ring (one eventfd write);
-    /// otherwise only marks it notified.
+    /// otherwise only marks it notified (`driver/parking.rs`).
     pub(crate) fn unpark(&self) {
-        if self.park.unpark() {
-            let one: u64 = 1;
-            // SAFETY: writes 8 bytes from a live u64 to our eventfd.
-            let _ = unsafe {
-                libc::write(
-                    self.eventfd.as_raw_fd(),
-                    &one as *const u64 as *const libc::c_void,
-                    8,
-                )
-            };
-        }
+        parking::unpark(&self.park, self);
+    }
+}
+
+impl Signal for UringShared {
+    fn signal(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to our eventfd.
+        let _ = unsafe {
+            libc::write(
+                self.eventfd.as_raw_fd(),
+                &one as *const u64 as *const libc::c_void,
+                8,
+            )
+        };
     }
 }
 
@@ -614,19 +619,7 @@ impl RingCore {
     /// delivered.
     pub(crate) fn park(&self, timeout: Option<Duration>) -> usize {
         self.drain_remote();
-        if timeout == Some(Duration::ZERO) || !self.shared.park.begin_park() {
-            return self.maintain();
-        }
-        self.arm_eventfd();
-        self.wait(timeout);
-        // Counted after its enter, with Release: a reader that loads
-        // `parks` (Acquire) before `enters` never sees more parks than
-        // enters.
-        let parks = &self.shared.stats.parks;
-        parks.store(parks.load(Relaxed) + 1, Release);
-        self.shared.park.end_park();
-        self.drain_remote();
-        self.reap()
+        parking::park(&self.shared.park, self, timeout)
     }
 
     /// Blocks the worker on its own ring (not parking it: wake-ups from
@@ -769,6 +762,31 @@ impl RingCore {
                 std::mem::forget(self.shared.pool().cloned());
             }
         }
+    }
+}
+
+/// The ring under the common park routine (`driver/parking.rs`).
+impl Sleep for RingCore {
+    fn poll_now(&self) -> usize {
+        self.maintain()
+    }
+
+    /// Sleeps in `io_uring_enter` with the eventfd's read armed; what
+    /// arrived is reaped in `woken`, once the worker is no longer parked.
+    fn sleep(&self, timeout: Option<Duration>) -> usize {
+        self.arm_eventfd();
+        self.wait(timeout);
+        // Counted after its enter, with Release: a reader that loads
+        // `parks` (Acquire) before `enters` never sees more parks than
+        // enters.
+        let parks = &self.shared.stats.parks;
+        parks.store(parks.load(Relaxed) + 1, Release);
+        0
+    }
+
+    fn woken(&self) -> usize {
+        self.drain_remote();
+        self.reap()
     }
 }
 

@@ -1,97 +1,10 @@
-//! The epoll driver's protocols for the loom models: its park over an
-//! eventfd stand-in (the shipped `driver::epoll_park::{park, unpark}`),
-//! and a descriptor's readiness and waiters (the shipped
+//! The epoll driver's readiness protocol for the loom models: a
+//! descriptor's readiness and waiters (the shipped
 //! `driver::readiness::ScheduledIo`).
 
-use std::task::Waker;
-use std::time::Duration;
-
-use crate::driver::epoll_park::{self, Signal, Sleep};
 use crate::driver::readiness::{Interest, ReadyPoll, ScheduledIo, WaitPoll, READABLE};
-use crate::loom::sync::{Arc, Condvar, Mutex};
-use crate::park::ParkState;
-
-/// The eventfd in an edge-triggered epoll set: each write queues an event;
-/// `epoll_wait` returns once one is queued and takes them all.
-struct EventFd {
-    queued: Mutex<u64>,
-    cvar: Condvar,
-}
-
-impl Default for EventFd {
-    fn default() -> Self {
-        EventFd {
-            queued: Mutex::new(0),
-            cvar: Condvar::new(),
-        }
-    }
-}
-
-impl Sleep for EventFd {
-    fn poll_now(&self) -> usize {
-        std::mem::take(&mut *self.queued.lock()) as usize
-    }
-
-    fn sleep(&self, _timeout: Option<Duration>) -> usize {
-        let mut q = self.queued.lock();
-        while *q == 0 {
-            q = self.cvar.wait(q);
-        }
-        std::mem::take(&mut *q) as usize
-    }
-}
-
-impl Signal for EventFd {
-    fn signal(&self) {
-        *self.queued.lock() += 1;
-        self.cvar.notify_one();
-    }
-}
-
-/// A worker's park state and its eventfd, parked and unparked by the
-/// epoll driver's shipped functions.
-pub struct EpollParkModel {
-    state: ParkState,
-    eventfd: EventFd,
-    writes: Mutex<usize>,
-}
-
-impl Default for EpollParkModel {
-    fn default() -> Self {
-        EpollParkModel {
-            state: ParkState::new(),
-            eventfd: EventFd::default(),
-            writes: Mutex::new(0),
-        }
-    }
-}
-
-/// Counts the eventfd writes `unpark` makes.
-struct Counting<'a>(&'a EpollParkModel);
-
-impl Signal for Counting<'_> {
-    fn signal(&self) {
-        *self.0.writes.lock() += 1;
-        self.0.eventfd.signal();
-    }
-}
-
-impl EpollParkModel {
-    /// `EpollDriver::park` without a timeout.
-    pub fn park(&self) {
-        epoll_park::park(&self.state, &self.eventfd, None);
-    }
-
-    /// `EpollShared::unpark`.
-    pub fn unpark(&self) {
-        epoll_park::unpark(&self.state, &Counting(self));
-    }
-
-    /// Eventfd writes so far.
-    pub fn writes(&self) -> usize {
-        *self.writes.lock()
-    }
-}
+use crate::loom::sync::Arc;
+use std::task::Waker;
 
 /// What `ReadinessModel::poll_ready` answered.
 #[derive(Debug, PartialEq, Eq)]

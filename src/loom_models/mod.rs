@@ -9,8 +9,10 @@
 //! API.) Nothing here is public API.
 
 mod epoll;
+mod parking;
 
-pub use epoll::{EpollParkModel, ReadinessModel, Ready, Wait};
+pub use epoll::{ReadinessModel, Ready, Wait};
+pub use parking::DriverParkModel;
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -172,34 +174,6 @@ impl Parker {
 impl Unparker {
     /// Wakes the parker.
     pub fn unpark(&self) {
-        self.0.unpark()
-    }
-}
-
-/// The driver's park protocol (`park::ParkState`).
-pub struct ParkState(crate::park::ParkState);
-
-impl Default for ParkState {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl ParkState {
-    /// EMPTY.
-    pub fn new() -> ParkState {
-        ParkState(crate::park::ParkState::new())
-    }
-    /// See `ParkState::begin_park`.
-    pub fn begin_park(&self) -> bool {
-        self.0.begin_park()
-    }
-    /// See `ParkState::end_park`.
-    pub fn end_park(&self) -> bool {
-        self.0.end_park()
-    }
-    /// See `ParkState::unpark`.
-    pub fn unpark(&self) -> bool {
         self.0.unpark()
     }
 }

@@ -1,6 +1,8 @@
-//! How a worker on the epoll driver sleeps and is woken: the scheduler's
-//! park protocol (`park::ParkState`) over a [`Sleep`] and a [`Signal`], which the driver
-//! implements with `epoll_wait` and a write to an eventfd in the set.
+//! How a worker sleeps on its driver and is woken, for both drivers: the
+//! scheduler's park protocol (`park::ParkState`) over a [`Sleep`] and a
+//! [`Signal`]. The epoll driver sleeps in `epoll_wait` with an eventfd in
+//! its set; the ring sleeps in `io_uring_enter` with a read of its eventfd
+//! armed. Either way other threads wake it with an eventfd write.
 //!
 //! - `park`: a pending notification is consumed without sleeping (and
 //!   the ready events are collected without waiting); otherwise the state
@@ -8,12 +10,16 @@
 //!   its next timer deadline.
 //! - `unpark`: swaps in NOTIFIED and writes the eventfd only when the
 //!   target was PARKED, so waking a busy worker costs no system call. A
-//!   write that lands before the sleep begins is not lost: the eventfd is
-//!   edge-triggered in the set and the write queues an event that the
-//!   next `epoll_wait` returns at once.
+//!   write that lands before the sleep begins is not lost: epoll's
+//!   eventfd is edge-triggered in the set and the write queues an event
+//!   that the next `epoll_wait` returns at once; the ring's armed read
+//!   completes at once on a counter already written.
+//! - After the sleep the state leaves PARKED first, then the driver
+//!   collects what woke it ([`Sleep::woken`]): wakes made meanwhile find
+//!   the worker not parked and cost no eventfd write.
 //!
-//! Modelled in `loom-tests/tests/epoll.rs` with an eventfd stand-in that
-//! keeps the same edge semantics.
+//! This routine is what `loom-tests/tests/driver.rs` models
+//! (`park_routine_*`), over an eventfd stand-in with the same semantics.
 
 use std::time::Duration;
 
@@ -26,6 +32,11 @@ pub(crate) trait Sleep {
     /// Waits for an event, a [`Signal::signal`], or `timeout`; returns
     /// how many events it collected.
     fn sleep(&self, timeout: Option<Duration>) -> usize;
+    /// After a sleep, once the worker is no longer parked: collects what
+    /// woke it; returns how many events.
+    fn woken(&self) -> usize {
+        0
+    }
 }
 
 /// The waking end (any thread).
@@ -41,7 +52,7 @@ pub(crate) fn park<S: Sleep>(state: &ParkState, wakeup: &S, timeout: Option<Dura
     }
     let n = wakeup.sleep(timeout);
     state.end_park();
-    n
+    n + wakeup.woken()
 }
 
 /// Wakes the worker if it is parked; otherwise marks it notified.
