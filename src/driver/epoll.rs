@@ -142,9 +142,7 @@ impl EpollShared {
         {
             let mut reg = self.registry.lock();
             if reg.closed {
-                return Err(io::Error::other(
-                    "ferrio: the runtime is shutting down; no new I/O can start",
-                ));
+                return Err(super::shutting_down());
             }
             reg.live.push(&io);
         }

@@ -26,6 +26,7 @@ use super::future::OpKind;
 use super::op::Completion;
 use super::readiness::{Interest, ReadyPoll, ScheduledIo, WaitPoll};
 use super::seam::Driver;
+use super::shutting_down;
 use crate::blocking::JobResult;
 use crate::loom::plain::Mutex;
 
@@ -105,10 +106,6 @@ impl<K: OpKind> Drop for Finished<K> {
             unsafe { libc::close(self.completion.res) };
         }
     }
-}
-
-fn shutting_down() -> io::Error {
-    io::Error::other("ferrio: the runtime is shutting down; no new I/O can start")
 }
 
 /// Polls `kind` on `epoll`. On `Ready` the kind is in `kind` again (it

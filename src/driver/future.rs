@@ -129,8 +129,11 @@ impl<K: OpKind> Future for Op<K> {
             op::OpPoll::Pending => Poll::Pending,
             op::OpPoll::Ready { completion, .. } => {
                 this.cell = None;
-                this.ring = None;
+                let ended = ended_by_shutdown(this.ring.take(), &completion);
                 let kind = this.kind.take().expect("kind present");
+                if ended {
+                    return Poll::Ready(kind.complete(Err(super::shutting_down())));
+                }
                 Poll::Ready(kind.complete(Ok(completion)))
             }
         }
@@ -333,7 +336,9 @@ impl<K: MultiKind> MultiOp<K> {
                 if last {
                     let throttled = cell.throttled();
                     self.cell = None;
-                    self.ring = None;
+                    if ended_by_shutdown(self.ring.take(), &completion) {
+                        return Poll::Ready(Err(super::shutting_down()));
+                    }
                     if throttled && completion.res == -libc::ECANCELED {
                         // The ring paused it at its queue limit and every
                         // queued result has been taken: go on.
@@ -352,6 +357,11 @@ impl<K: OpKind> Drop for MultiOp<K> {
         fallback::abandon(self.progress.take());
         abandon(self.cell.take(), self.kind.take(), self.ring.take());
     }
+}
+
+/// Whether a ring's shutdown cancelled the op that got `completion`.
+fn ended_by_shutdown(ring: Option<Arc<UringShared>>, completion: &Completion) -> bool {
+    completion.res == -libc::ECANCELED && ring.is_some_and(|r| r.is_shutting_down())
 }
 
 /// Where a new operation goes: the current worker's ring, or (off the

@@ -78,9 +78,11 @@
 //!   itself by its `user_data`), then each worker cancels what is left: its
 //!   own eventfd read and timeout by token, the ops it submitted for threads
 //!   outside the runtime (kept as weak references; their futures outlive the
-//!   runtime and end `ECANCELED`) one by one, and anything else with
-//!   `CANCEL_ANY` (5.19+). It reaps until nothing is in flight (2 s bound). If the kernel does not let go in time,
-//!   the ring and the buffers are leaked, never freed under the kernel.
+//!   runtime and fail with `driver::shutting_down`, as on epoll) one by
+//!   one, and anything else with `CANCEL_ANY` (5.19+). It reaps until
+//!   nothing is in flight (2 s bound). If the kernel does not let go in
+//!   time, the ring and the buffers are leaked, never freed under the
+//!   kernel.
 //!   `.ci/sanitize` runs thousands of in-flight reads through this under
 //!   AddressSanitizer.
 //! - **Descriptors are shared with their operations** (`io::SharedFd`, an
@@ -161,3 +163,10 @@ pub(crate) use ring::*;
 pub(crate) use seam::{Driver, DriverShared};
 #[cfg(not(ferrio_loom))]
 pub(crate) use setup::SetupHook;
+
+/// The error of an operation the runtime's shutdown ended (or refused),
+/// the same on both drivers.
+#[cfg(not(ferrio_loom))]
+pub(crate) fn shutting_down() -> std::io::Error {
+    std::io::Error::other("ferrio: the runtime is shutting down; its I/O operations are ended")
+}

@@ -114,6 +114,9 @@ pub(crate) struct UringShared {
     flags: std::sync::OnceLock<RingFlags>,
     /// The ring's receive-buffer pool, once registered (5.19+).
     pool: std::sync::OnceLock<Arc<BufPool>>,
+    /// Set when the owner starts its shutdown: from then on a cancelled
+    /// completion is the shutdown's doing (`is_shutting_down`).
+    shutting_down: AtomicBool,
     /// Test switch: cancel at shutdown as on kernels before 5.19, which
     /// reject `IORING_ASYNC_CANCEL_ANY`.
     #[cfg(test)]
@@ -135,9 +138,17 @@ impl UringShared {
             stats: RingStats::default(),
             flags: std::sync::OnceLock::new(),
             pool: std::sync::OnceLock::new(),
+            shutting_down: AtomicBool::new(false),
             #[cfg(test)]
             without_cancel_any: AtomicBool::new(false),
         }))
+    }
+
+    /// True once the owner started its shutdown: an operation completed
+    /// with `ECANCELED` was ended by it, and fails as on epoll
+    /// (`driver::shutting_down`).
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Acquire)
     }
 
     /// The setup flags the ring got (all false until it is built).
@@ -725,6 +736,7 @@ impl RingCore {
     /// operations' resources are leaked rather than freed under the
     /// kernel's feet.
     pub(crate) fn shutdown(&self) {
+        self.shared.shutting_down.store(true, Release);
         self.drain_remote();
         self.cancel_everything();
         let deadline = Instant::now() + SHUTDOWN_DRAIN;

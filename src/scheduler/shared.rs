@@ -184,9 +184,7 @@ impl Shared {
     #[cfg(not(ferrio_loom))]
     pub(crate) fn remote_ring(&self) -> io::Result<crate::driver::DriverShared> {
         if self.is_shutdown() {
-            return Err(io::Error::other(
-                "ferrio: the runtime is shutting down; no new I/O can start",
-            ));
+            return Err(crate::driver::shutting_down());
         }
         Ok(self.remotes[self.pick_worker()].waker.clone())
     }

@@ -12,6 +12,7 @@ mod cancel_sync;
 mod cancel_time;
 mod combinators;
 mod common;
+mod drivers_agree;
 mod epoll;
 mod fs;
 mod group;

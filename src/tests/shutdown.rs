@@ -193,10 +193,10 @@ fn shutdown_lets_go_of_every_ring_even_without_cancel_any() {
             "a ring leaked (cancel_any {cancel_any})"
         );
         let outside_read = plain.join().unwrap();
-        assert_eq!(
-            outside_read.unwrap_err().raw_os_error(),
-            Some(libc::ECANCELED),
-            "the outside read ends cancelled"
+        let err = outside_read.unwrap_err();
+        assert!(
+            err.to_string().contains("shutting down"),
+            "the outside read ends as on epoll: {err}"
         );
         // Generous: the drain bound is 2 s; cancelling takes microseconds.
         assert!(started.elapsed() < Duration::from_millis(1500));
