@@ -23,19 +23,21 @@
 //! task, so the `Task` reports `Panicked`.
 //!
 //! The pool belongs to the runtime (`runtime::Handle::run_in_executor`);
-//! it names neither the runtime nor the scheduler.
+//! it names neither the runtime nor the scheduler. Its atomics, lock,
+//! condition variable and threads come from the loom shim: the models in
+//! `loom-tests/tests/blocking.rs` run this code.
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Injector, Steal};
 
-use crate::loom::plain::{Condvar, Mutex};
+use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering::SeqCst};
+use crate::loom::sync::{Condvar, Mutex};
 
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
@@ -126,7 +128,7 @@ impl BlockingPool {
             match self.threads.compare_exchange_weak(n, n + 1, SeqCst, SeqCst) {
                 Ok(_) => {
                     let pool = self.clone();
-                    let spawned = std::thread::Builder::new()
+                    let spawned = crate::loom::thread::Builder::new()
                         .name(format!("{}-blocking", self.name))
                         .spawn(move || pool.worker());
                     if spawned.is_err() && self.threads.fetch_sub(1, SeqCst) == 1 {
@@ -180,9 +182,19 @@ impl BlockingPool {
             drop(pending);
             if retire {
                 self.threads.fetch_sub(1, SeqCst);
+                if self.shutdown.load(SeqCst) {
+                    // A submitter that had not yet seen the shutdown may
+                    // have queued a job after the shutdown's drain (and
+                    // claimed us for it): it is dropped here, telling its
+                    // awaiting side, not stranded.
+                    while let Some(job) = self.pop() {
+                        drop(job);
+                    }
+                    return;
+                }
                 // A job may have arrived after we decided to retire while
                 // no thread was counted: make sure one runs it.
-                if !self.queue.is_empty() && !self.shutdown.load(SeqCst) {
+                if !self.queue.is_empty() {
                     if let Some(job) = self.pop() {
                         // Shutdown since: the job is dropped, as queued
                         // jobs are at shutdown.

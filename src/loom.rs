@@ -131,8 +131,10 @@ macro_rules! poison_free_sync {
         /// A condition variable over [`Mutex`]'s guards, ignoring
         /// poisoning.
         #[derive(Debug)]
+        #[allow(dead_code)] // `plain` users need no condition variable
         pub(crate) struct Condvar(RawCondvar);
 
+        #[allow(dead_code)]
         impl Condvar {
             pub(crate) fn new() -> Condvar {
                 Condvar(RawCondvar::new())

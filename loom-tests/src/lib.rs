@@ -53,6 +53,7 @@
 //! | `sync_cancel::barrier_cancelled_waiter_leaves_the_round_cleanly` | a cancelled `Barrier` waiter: indices 0..n-1 once each (#18) |
 //! | `sync_cancel::queue_two_waiting_producers_both_get_in`, `sync_cancel::bounded_queue_cancelled_put_passes_its_slot_on` | bounded `Queue` put claims and their cancellation (#3) |
 //! | `sync_cancel::cancelled_queue_join_leaves_no_waker` | `Queue::join` cancellation (#13) |
+//! | `blocking::a_job_submitted_racing_the_shutdown_runs_or_is_dropped_and_told`, `blocking::a_job_queued_behind_a_busy_pool_at_shutdown_is_dropped_and_told`, `blocking::two_jobs_on_a_one_thread_pool_both_run`, `blocking::two_submitters_and_a_shutdown_leave_nothing_behind` | the blocking pool (`blocking::BlockingPool`, shipped, its threads loom threads): every job runs, is dropped with its awaiting side told, or is refused; none is stranded and every pool thread exits (the last fails without the retiring thread's drain at shutdown) |
 //! | `group::group_drop_vs_spawn_leaves_no_child` | `TaskGroup` drop vs a spawn under way (issue 14 #9) |
 //! | `group::group_abort_vs_spawn_leaves_no_child` | a child's failure (abort) vs a spawn under way |
 //!

@@ -8,9 +8,11 @@
 //! from here: `loom-tests/tests/runtime.rs` drives it through the public
 //! API.) Nothing here is public API.
 
+mod blocking;
 mod epoll;
 mod parking;
 
+pub use blocking::{PoolJob, PoolModel};
 pub use epoll::{ReadinessModel, Ready, Wait};
 pub use parking::DriverParkModel;
 
