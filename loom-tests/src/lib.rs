@@ -35,6 +35,7 @@
 //! | `epoll::a_drained_read_never_hides_the_next_edge` | a short read clears the mark only if no event came since (deadlock if `clear_if` ignores the tick) |
 //! | `epoll::a_hang_up_in_the_same_edge_as_the_last_data_is_kept` | a hang-up coalesced with the last data survives the drained read's clear (deadlock without the sticky "closed" mark) |
 //! | `epoll::readiness_close_wakes_a_waiter`, `epoll::readiness_cancelled_waiter_leaves_nothing_racing_an_event` | shutdown wakes every waiter; a dropped operation's waiter is removed whatever the event does |
+//! | `epoll::a_reader_and_a_writer_on_one_descriptor_end_when_close_races_the_event`, `epoll::one_edge_both_ways_wakes_the_reader_and_the_writer` | two waiters of opposite directions on one `ScheduledIo`: one edge wakes both (deadlock if `dispatch` wakes only one), and a close racing the edge ends both with nothing left behind |
 //! | `driver::op_completion_races_future_drop` | an op's buffer is freed exactly once, never in flight |
 //! | `driver::pooled_buffer_of_an_abandoned_receive_goes_back_exactly_once` | provided buffers of completions vs the future's drop |
 //! | `driver::op_dropped_on_its_worker_never_overtakes_its_remote_submit`, `driver::op_dropped_off_the_workers_races_the_drain`, `driver::cancel_requested_while_kept_races_the_drain`, `driver::local_op_cancelled_from_another_thread_is_cancelled` | `driver::remote` over a stand-in submission queue: an op's SQE reaches the ring before any cancel aimed at it (issue 14 #5) |

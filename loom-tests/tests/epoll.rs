@@ -7,7 +7,8 @@
 use std::future::poll_fn;
 use std::task::Poll;
 
-use ferrio::loom_models::{ReadinessModel, Ready, Wait};
+use ferrio::loom_models::{Dir, ReadinessModel, Ready, Wait};
+use loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
 
@@ -166,6 +167,91 @@ fn readiness_cancelled_waiter_leaves_nothing_racing_an_event() {
         assert!(matches!(first, Wait::Pending | Wait::Retry));
         // The operation's future is dropped.
         io.cancel(&mut key);
+        owner.join().unwrap();
+        assert_eq!(io.waiters(), 0);
+    });
+}
+
+/// One operation in `dir` as `driver::fallback::poll` runs it, on a
+/// stand-in call that succeeds once `ready` is set: `Some(())` when it
+/// went through, `None` when the driver closed.
+async fn operate(io: &ReadinessModel, dir: Dir, ready: &AtomicBool) -> Option<()> {
+    let mut key = None;
+    poll_fn(|cx| loop {
+        let tick = match io.poll_ready_for(dir, &mut key, cx.waker()) {
+            Ready::Go(t) => t,
+            Ready::Pending => return Poll::Pending,
+            Ready::Closed => {
+                io.cancel(&mut key);
+                return Poll::Ready(None);
+            }
+        };
+        if ready.load(SeqCst) {
+            io.cancel(&mut key);
+            return Poll::Ready(Some(()));
+        }
+        match io.clear_and_wait_for(dir, tick, &mut key, cx.waker()) {
+            Wait::Retry => continue,
+            Wait::Pending => return Poll::Pending,
+            Wait::Closed => {
+                io.cancel(&mut key);
+                return Poll::Ready(None);
+            }
+        }
+    })
+    .await
+}
+
+#[test]
+fn a_reader_and_a_writer_on_one_descriptor_end_when_close_races_the_event() {
+    loom::model(|| {
+        let io = ReadinessModel::default();
+        let readable = Arc::new(AtomicBool::new(false));
+        let writable = Arc::new(AtomicBool::new(false));
+        let (io2, r2, w2) = (io.clone(), readable.clone(), writable.clone());
+        // The peer sends and makes room; the owner delivers one edge for
+        // both directions.
+        let owner = thread::spawn(move || {
+            r2.store(true, SeqCst);
+            w2.store(true, SeqCst);
+            io2.dispatch_both();
+        });
+        // The runtime shutting down closes the registration meanwhile.
+        let io3 = io.clone();
+        let closer = thread::spawn(move || io3.close());
+        let (io4, w4) = (io.clone(), writable.clone());
+        let writer = thread::spawn(move || loom::future::block_on(operate(&io4, Dir::Write, &w4)));
+        // Either ends with its call made or with Closed; a lost wake-up
+        // leaves one waiting forever: a loom deadlock.
+        let _read = loom::future::block_on(operate(&io, Dir::Read, &readable));
+        let _wrote = writer.join().unwrap();
+        owner.join().unwrap();
+        closer.join().unwrap();
+        assert_eq!(io.waiters(), 0, "no waiter left behind");
+    });
+}
+
+#[test]
+fn one_edge_both_ways_wakes_the_reader_and_the_writer() {
+    loom::model(|| {
+        let io = ReadinessModel::default();
+        let readable = Arc::new(AtomicBool::new(false));
+        let writable = Arc::new(AtomicBool::new(false));
+        let (io2, r2, w2) = (io.clone(), readable.clone(), writable.clone());
+        let owner = thread::spawn(move || {
+            r2.store(true, SeqCst);
+            w2.store(true, SeqCst);
+            io2.dispatch_both();
+        });
+        let (io3, w3) = (io.clone(), writable.clone());
+        let writer = thread::spawn(move || loom::future::block_on(operate(&io3, Dir::Write, &w3)));
+        // Nothing closes: each must make its call (a waiter the edge did
+        // not wake waits forever: a loom deadlock).
+        assert_eq!(
+            loom::future::block_on(operate(&io, Dir::Read, &readable)),
+            Some(())
+        );
+        assert_eq!(writer.join().unwrap(), Some(()));
         owner.join().unwrap();
         assert_eq!(io.waiters(), 0);
     });

@@ -2,7 +2,7 @@
 //! descriptor's readiness and waiters (the shipped
 //! `driver::readiness::ScheduledIo`).
 
-use crate::driver::readiness::{Interest, ReadyPoll, ScheduledIo, WaitPoll, READABLE};
+use crate::driver::readiness::{Interest, ReadyPoll, ScheduledIo, WaitPoll, READABLE, WRITABLE};
 use crate::loom::sync::Arc;
 use std::task::Waker;
 
@@ -23,7 +23,24 @@ pub enum Wait {
     Closed,
 }
 
-/// One registered descriptor's `ScheduledIo`, used for reading.
+/// A direction an operation waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    Read,
+    Write,
+}
+
+impl Dir {
+    fn interest(self) -> Interest {
+        match self {
+            Dir::Read => Interest::Read,
+            Dir::Write => Interest::Write,
+        }
+    }
+}
+
+/// One registered descriptor's `ScheduledIo` (the methods without a
+/// direction are for reading).
 #[derive(Clone)]
 pub struct ReadinessModel(Arc<ScheduledIo>);
 
@@ -55,6 +72,35 @@ impl ReadinessModel {
     /// After a call made at `tick` that drained the socket.
     pub fn clear_if(&self, tick: u32) {
         self.0.clear_if(Interest::Read, tick);
+    }
+
+    /// `ScheduledIo::poll_ready` for `dir`.
+    pub fn poll_ready_for(&self, dir: Dir, key: &mut Option<u64>, waker: &Waker) -> Ready {
+        match self.0.poll_ready(dir.interest(), key, waker) {
+            ReadyPoll::Ready(t) => Ready::Go(t),
+            ReadyPoll::Pending => Ready::Pending,
+            ReadyPoll::Closed => Ready::Closed,
+        }
+    }
+
+    /// `ScheduledIo::clear_and_wait` for `dir`.
+    pub fn clear_and_wait_for(
+        &self,
+        dir: Dir,
+        tick: u32,
+        key: &mut Option<u64>,
+        waker: &Waker,
+    ) -> Wait {
+        match self.0.clear_and_wait(dir.interest(), tick, key, waker) {
+            WaitPoll::Retry => Wait::Retry,
+            WaitPoll::Pending => Wait::Pending,
+            WaitPoll::Closed => Wait::Closed,
+        }
+    }
+
+    /// The owner delivering an edge both ways.
+    pub fn dispatch_both(&self) {
+        self.0.dispatch(READABLE | WRITABLE, 0, false);
     }
 
     /// The owner delivering a readable edge.
