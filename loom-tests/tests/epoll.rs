@@ -1,138 +1,17 @@
 //! Loom models of the epoll driver: a descriptor's readiness protocol
 //! (an event is never lost between an operation's `EAGAIN` and its wait;
 //! shutdown wakes every waiter; a cancelled waiter leaves nothing
-//! behind). The shipped code runs; only the socket is a stand-in.
+//! behind), and the operation loop that runs it. The shipped code runs;
+//! only the socket (and the owner's `epoll_wait`) is a stand-in.
 #![cfg(ferrio_loom)]
 
 use std::future::poll_fn;
 use std::task::Poll;
 
-use ferrio::loom_models::{Dir, ReadinessModel, Ready, Wait};
+use ferrio::loom_models::{Dir, EpollOpModel, ReadinessModel, Ready, Wait};
 use loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use loom::sync::{Arc, Mutex};
+use loom::sync::Arc;
 use loom::thread;
-
-/// The stand-in socket: bytes waiting and whether the peer hung up,
-/// under a lock, as the kernel's socket lock orders a sender and a
-/// receiver.
-#[derive(Default)]
-struct Sock {
-    bytes: usize,
-    eof: bool,
-}
-
-type Socket = Mutex<Sock>;
-
-/// One non-blocking receive into a buffer larger than anything sent:
-/// `Some(n)` (n = 0 at end of stream), or `None` for `EAGAIN`.
-fn try_recv(socket: &Socket) -> Option<usize> {
-    let mut s = socket.lock().unwrap();
-    match std::mem::take(&mut s.bytes) {
-        0 if s.eof => Some(0),
-        0 => None,
-        n => Some(n),
-    }
-}
-
-/// An operation as `driver::fallback::poll` runs it on a registered
-/// descriptor: ask before the call, clear on a drained read, clear and
-/// wait on `EAGAIN`. Returns what the receive got.
-async fn receive(io: &ReadinessModel, socket: &Socket) -> usize {
-    let mut key = None;
-    poll_fn(|cx| loop {
-        let tick = match io.poll_ready(&mut key, cx.waker()) {
-            Ready::Go(t) => t,
-            Ready::Pending => return Poll::Pending,
-            Ready::Closed => panic!("not closed here"),
-        };
-        match try_recv(socket) {
-            Some(n) => {
-                if n > 0 {
-                    // Shorter than the buffer: drained.
-                    io.clear_if(tick);
-                }
-                io.cancel(&mut key);
-                return Poll::Ready(n);
-            }
-            None => match io.clear_and_wait(tick, &mut key, cx.waker()) {
-                Wait::Retry => continue,
-                Wait::Pending => return Poll::Pending,
-                Wait::Closed => panic!("not closed here"),
-            },
-        }
-    })
-    .await
-}
-
-#[test]
-fn readiness_event_between_eagain_and_wait_is_not_lost() {
-    loom::model(|| {
-        let io = ReadinessModel::default();
-        let socket = Arc::new(Socket::default());
-        let (io2, s2) = (io.clone(), socket.clone());
-        // The peer sends; the owner worker delivers the edge.
-        let owner = thread::spawn(move || {
-            s2.lock().unwrap().bytes = 1;
-            io2.dispatch_readable();
-        });
-        // A lost event leaves the receive pending forever: a loom deadlock.
-        let got = loom::future::block_on(receive(&io, &socket));
-        assert_eq!(got, 1);
-        owner.join().unwrap();
-        assert_eq!(io.waiters(), 0, "no waiter left behind");
-    });
-}
-
-#[test]
-fn a_drained_read_never_hides_the_next_edge() {
-    loom::model(|| {
-        let io = ReadinessModel::default();
-        let socket = Arc::new(Socket::default());
-        socket.lock().unwrap().bytes = 1;
-        let (io2, s2) = (io.clone(), socket.clone());
-        // A second piece arrives while the first is read and the mark
-        // cleared as drained.
-        let owner = thread::spawn(move || {
-            s2.lock().unwrap().bytes += 1;
-            io2.dispatch_readable();
-        });
-        let mut got = 0;
-        while got < 2 {
-            got += loom::future::block_on(receive(&io, &socket));
-        }
-        owner.join().unwrap();
-    });
-}
-
-#[test]
-fn a_hang_up_in_the_same_edge_as_the_last_data_is_kept() {
-    loom::model(|| {
-        let io = ReadinessModel::default();
-        let socket = Arc::new(Socket::default());
-        let (io2, s2) = (io.clone(), socket.clone());
-        // The last bytes and the hang-up, coalesced into one edge.
-        let owner = thread::spawn(move || {
-            {
-                let mut s = s2.lock().unwrap();
-                s.bytes = 1;
-                s.eof = true;
-            }
-            io2.dispatch_hang_up();
-        });
-        // Data, then end of stream: a hang-up cleared with the drained
-        // data would leave the second receive waiting forever.
-        let mut reads = Vec::new();
-        loop {
-            let n = loom::future::block_on(receive(&io, &socket));
-            reads.push(n);
-            if n == 0 {
-                break;
-            }
-        }
-        assert_eq!(reads.iter().sum::<usize>(), 1);
-        owner.join().unwrap();
-    });
-}
 
 #[test]
 fn readiness_close_wakes_a_waiter() {
@@ -254,5 +133,66 @@ fn one_edge_both_ways_wakes_the_reader_and_the_writer() {
         assert_eq!(writer.join().unwrap(), Some(()));
         owner.join().unwrap();
         assert_eq!(io.waiters(), 0);
+    });
+}
+
+#[test]
+fn the_shipped_op_loop_never_misses_the_edge_of_a_send() {
+    loom::model(|| {
+        let sock = EpollOpModel::default();
+        let (peer, owner) = (sock.clone(), sock.clone());
+        let peer = thread::spawn(move || peer.send(1));
+        let owner = thread::spawn(move || owner.deliver_until_finished());
+        // The send lands before the first call, between its EAGAIN and
+        // the registration, or after the wait: a lost edge leaves this
+        // receive waiting forever (a loom deadlock).
+        assert_eq!(loom::future::block_on(sock.receive()), 1);
+        peer.join().unwrap();
+        sock.finish();
+        owner.join().unwrap();
+        assert_eq!(sock.waiters(), 0, "no waiter left behind");
+    });
+}
+
+#[test]
+fn the_shipped_op_loop_takes_two_sends_across_a_drained_read() {
+    loom::model(|| {
+        let sock = EpollOpModel::default();
+        sock.send(1);
+        let (peer, owner) = (sock.clone(), sock.clone());
+        let peer = thread::spawn(move || peer.send(1));
+        let owner = thread::spawn(move || owner.deliver_until_finished());
+        let mut got = 0;
+        while got < 2 {
+            got += loom::future::block_on(sock.receive());
+        }
+        assert_eq!(got, 2);
+        peer.join().unwrap();
+        sock.finish();
+        owner.join().unwrap();
+    });
+}
+
+#[test]
+fn the_shipped_op_loop_keeps_a_hang_up_in_the_same_edge_as_the_last_data() {
+    loom::model(|| {
+        let sock = EpollOpModel::default();
+        let (peer, owner) = (sock.clone(), sock.clone());
+        let peer = thread::spawn(move || peer.send_and_hang_up(1));
+        let owner = thread::spawn(move || owner.deliver_until_finished());
+        // Data, then end of stream: a hang-up cleared with the drained
+        // data would leave the second receive waiting forever.
+        let mut reads = Vec::new();
+        loop {
+            let n = loom::future::block_on(sock.receive());
+            reads.push(n);
+            if n == 0 {
+                break;
+            }
+        }
+        assert_eq!(reads.iter().sum::<usize>(), 1);
+        peer.join().unwrap();
+        sock.finish();
+        owner.join().unwrap();
     });
 }

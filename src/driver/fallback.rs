@@ -24,7 +24,8 @@ use super::epoll::EpollShared;
 use super::fd::SharedFd;
 use super::future::OpKind;
 use super::op::Completion;
-use super::readiness::{Interest, ReadyPoll, ScheduledIo, WaitPoll};
+use super::readiness::{Interest, ScheduledIo};
+use super::ready_loop::{self, ReadyCall, Step, Waiting};
 use super::seam::Driver;
 use super::shutting_down;
 use crate::blocking::JobResult;
@@ -71,11 +72,8 @@ pub(crate) fn completion_of(ret: i64) -> Completion {
 
 /// An op's progress on the epoll driver.
 pub(crate) enum Progress<K: OpKind> {
-    /// Waiting for readiness on `io` (`key`: its waiter slot).
-    Waiting {
-        io: Arc<ScheduledIo>,
-        key: Option<u64>,
-    },
+    /// Waiting for readiness.
+    Waiting(Waiting),
     /// The kind is on the blocking pool: the job takes it from `kind`
     /// when it runs, and a job dropped unrun leaves it there.
     Blocking {
@@ -126,135 +124,95 @@ pub(crate) fn poll<K: OpKind>(
         return Poll::Pending;
     }
     let k = kind.as_mut().expect("op polled after completion");
-    let pollable = match k.how() {
+    let (fd, interest) = match k.how() {
         How::Inline => return Poll::Ready(Ok(k.perform())),
-        How::Blocking => false,
-        How::Ready { fd, socket, .. } => fd.is_pollable(socket),
+        How::Blocking => return start_blocking(kind, progress, cx),
+        How::Ready {
+            fd,
+            interest,
+            socket,
+        } => {
+            if !fd.is_pollable(socket) {
+                return start_blocking(kind, progress, cx);
+            }
+            (fd.clone(), interest)
+        }
     };
-    if !pollable {
-        return start_blocking(kind, progress, cx);
+    if let Err(e) = fd.ensure_nonblocking() {
+        return Poll::Ready(Err(e));
     }
-    loop {
-        let k = kind.as_mut().expect("kind present");
-        let How::Ready { fd, interest, .. } = k.how() else {
-            unreachable!("checked above")
-        };
-        let fd = fd.clone();
-        if let Err(e) = fd.ensure_nonblocking() {
-            return Poll::Ready(Err(e));
+    let mut waiting = match progress.take() {
+        Some(Progress::Waiting(w)) => Some(w),
+        other => {
+            *progress = other;
+            None
         }
-        // A registered descriptor not marked ready: wait for its edge
-        // without a call bound to fail.
-        let io = match progress {
-            Some(Progress::Waiting { io, .. }) => Some(io.clone()),
-            _ => fd.registered(),
-        };
-        let tick = match &io {
-            Some(io) => {
-                let mut key = waiter_key(progress);
-                let seen = io.poll_ready(interest, &mut key, cx.waker());
-                if let ReadyPoll::Pending = seen {
-                    follow(&fd, io, key);
-                    *progress = Some(Progress::Waiting {
-                        io: io.clone(),
-                        key,
-                    });
-                    return Poll::Pending;
-                }
-                set_key(progress, io, key);
-                match seen {
-                    ReadyPoll::Ready(tick) => tick,
-                    _ => {
-                        finish(progress);
-                        return Poll::Ready(Err(shutting_down()));
-                    }
-                }
-            }
-            // Not registered yet: a fresh registration's tick.
-            None => 0,
-        };
-        let c = k.perform();
-        if c.res == -libc::EAGAIN && matches!(k.how(), How::Blocking) {
-            // The call found it cannot wait for readiness (a Unix connect
-            // to a full backlog): it goes on on the blocking pool.
-            finish(progress);
-            return start_blocking(kind, progress, cx);
-        }
-        if c.res != -libc::EAGAIN {
-            if let Some(io) = &io {
-                if k.drained(&c) {
-                    io.clear_if(interest, tick);
-                }
-            }
-            finish(progress);
-            return Poll::Ready(Ok(c));
-        }
-        let io = match io {
-            Some(io) => io,
-            None => match fd.register(epoll) {
-                Ok(Some(io)) => io,
-                Ok(None) => return start_blocking(kind, progress, cx),
-                Err(e) => return Poll::Ready(Err(e)),
-            },
-        };
-        let mut key = waiter_key(progress);
-        let waited = io.clear_and_wait(interest, tick, &mut key, cx.waker());
-        set_key(progress, &io, key);
-        match waited {
-            WaitPoll::Retry => continue,
-            WaitPoll::Pending => {
-                follow(&fd, &io, key);
-                return Poll::Pending;
-            }
-            WaitPoll::Closed => {
-                finish(progress);
-                return Poll::Ready(Err(shutting_down()));
-            }
-        }
+    };
+    let mut call = KindCall {
+        kind: k,
+        fd,
+        interest,
+        epoll,
+    };
+    let step = ready_loop::poll_call(&mut call, &mut waiting, cx.waker());
+    if let Some(w) = waiting {
+        *progress = Some(Progress::Waiting(w));
+    }
+    match step {
+        Step::Done(c) => Poll::Ready(Ok(c)),
+        Step::Pending => Poll::Pending,
+        Step::Blocking => start_blocking(kind, progress, cx),
+        Step::Closed => Poll::Ready(Err(shutting_down())),
+        Step::Failed(e) => Poll::Ready(Err(e)),
     }
 }
 
-/// The op now waits on `io` (its waiter `key` stored): if no other op
-/// waits on the descriptor, its registration moves to the epoll instance
-/// of the worker polling it (`epoll.rs`, "Registration").
-fn follow(fd: &SharedFd, io: &Arc<ScheduledIo>, key: Option<u64>) {
-    if !io.is_sole_waiter(key) {
-        return;
+/// One kind's call on its descriptor, for the readiness loop.
+struct KindCall<'a, K: OpKind> {
+    kind: &'a mut K,
+    fd: SharedFd,
+    interest: Interest,
+    epoll: &'a Arc<EpollShared>,
+}
+
+impl<K: OpKind> ReadyCall for KindCall<'_, K> {
+    fn interest(&self) -> Interest {
+        self.interest
     }
-    crate::context::with_worker(|w| {
-        if let Some(Driver::Epoll(d)) = w.map(|w| w.driver()) {
-            fd.follow_waiter(io, d.shared());
+
+    fn registered(&self) -> Option<Arc<ScheduledIo>> {
+        self.fd.registered()
+    }
+
+    fn register(&mut self) -> io::Result<Option<Arc<ScheduledIo>>> {
+        self.fd.register(self.epoll)
+    }
+
+    fn call(&mut self) -> Completion {
+        self.kind.perform()
+    }
+
+    fn drained(&self, c: &Completion) -> bool {
+        self.kind.drained(c)
+    }
+
+    fn must_block(&self) -> bool {
+        matches!(self.kind.how(), How::Blocking)
+    }
+
+    /// If no other op waits on the descriptor, its registration moves to
+    /// the epoll instance of the worker polling this one (`epoll.rs`,
+    /// "Registration").
+    fn waits(&self, io: &Arc<ScheduledIo>, key: Option<u64>) {
+        if !io.is_sole_waiter(key) {
+            return;
         }
-    });
-}
-
-/// The op's waiter slot, if it is waiting.
-fn waiter_key<K: OpKind>(progress: &Option<Progress<K>>) -> Option<u64> {
-    match progress {
-        Some(Progress::Waiting { key, .. }) => *key,
-        _ => None,
+        crate::context::with_worker(|w| {
+            if let Some(Driver::Epoll(d)) = w.map(|w| w.driver()) {
+                self.fd.follow_waiter(io, d.shared());
+            }
+        });
     }
-}
-
-/// Records the op's waiter slot on `io`.
-fn set_key<K: OpKind>(progress: &mut Option<Progress<K>>, io: &Arc<ScheduledIo>, key: Option<u64>) {
-    match progress {
-        Some(Progress::Waiting { key: k, .. }) => *k = key,
-        _ => {
-            *progress = Some(Progress::Waiting {
-                io: io.clone(),
-                key,
-            })
-        }
-    }
-}
-
-/// The op is done with readiness: its waiter, if any, is forgotten.
-fn finish<K: OpKind>(progress: &mut Option<Progress<K>>) {
-    if let Some(Progress::Waiting { io, key }) = progress {
-        io.cancel_wait(key);
-    }
-    *progress = None;
 }
 
 /// Moves the kind into a job on the runtime's blocking pool.
@@ -329,7 +287,7 @@ fn poll_job<K: OpKind>(
 /// A dropped op: forgets its waiter (a job on the blocking pool keeps the
 /// kind until its call returns).
 pub(crate) fn abandon<K: OpKind>(progress: Option<Progress<K>>) {
-    if let Some(Progress::Waiting { io, mut key }) = progress {
-        io.cancel_wait(&mut key);
+    if let Some(Progress::Waiting(w)) = progress {
+        w.finish();
     }
 }

@@ -133,6 +133,7 @@ pub(crate) mod parking;
 #[cfg(not(ferrio_loom))]
 pub(crate) mod pool;
 pub(crate) mod readiness;
+pub(crate) mod ready_loop;
 pub(crate) mod remote;
 #[cfg(not(ferrio_loom))]
 mod ring;

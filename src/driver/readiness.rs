@@ -37,7 +37,8 @@
 //! At shutdown the worker closes every registration on its instance
 //! ([`ScheduledIo::close`]): every waiter is woken and sees `Closed`.
 //!
-//! Modelled in `loom-tests/tests/epoll.rs` (a stand-in for the socket).
+//! Modelled in `loom-tests/tests/epoll.rs`, with the operation loop that
+//! runs it (`driver/ready_loop.rs`), over a stand-in socket.
 
 use std::task::Waker;
 

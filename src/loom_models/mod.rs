@@ -13,7 +13,7 @@ mod epoll;
 mod parking;
 
 pub use blocking::{PoolJob, PoolModel};
-pub use epoll::{Dir, ReadinessModel, Ready, Wait};
+pub use epoll::{Dir, EpollOpModel, ReadinessModel, Ready, Wait};
 pub use parking::DriverParkModel;
 
 use std::any::Any;
