@@ -61,7 +61,6 @@ pub mod sync;
 pub mod task;
 mod threads;
 pub mod time;
-#[cfg(not(ferrio_loom))]
 mod weak_list;
 
 #[cfg(ferrio_loom)]

@@ -8,7 +8,7 @@
 use std::future::poll_fn;
 use std::task::Poll;
 
-use ferrio::loom_models::{Dir, EpollOpModel, ReadinessModel, Ready, Wait};
+use ferrio::loom_models::{Dir, EpollOpModel, ReadinessModel, Ready, RegistrationsModel, Wait};
 use loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
@@ -193,6 +193,44 @@ fn the_shipped_op_loop_keeps_a_hang_up_in_the_same_edge_as_the_last_data() {
         assert_eq!(reads.iter().sum::<usize>(), 1);
         peer.join().unwrap();
         sock.finish();
+        owner.join().unwrap();
+    });
+}
+
+#[test]
+fn a_registration_dropped_while_its_event_is_in_a_batch_is_freed_after_it() {
+    loom::model(|| {
+        let set = RegistrationsModel::default();
+        let reg = set.register(3);
+        set.ready(3);
+        let (peer, owner) = (set.clone(), set.clone());
+        // More readiness while the descriptor closes.
+        let peer = thread::spawn(move || peer.ready(3));
+        // The owner's batches, racing the close: an event of the closing
+        // descriptor may be in either; its `ScheduledIo` must outlive it.
+        let owner = thread::spawn(move || {
+            owner.batch();
+            owner.batch();
+        });
+        drop(reg);
+        peer.join().unwrap();
+        owner.join().unwrap();
+        set.shutdown();
+    });
+}
+
+#[test]
+fn a_registration_dropped_across_the_shutdown_is_closed_or_freed_once() {
+    loom::model(|| {
+        let set = RegistrationsModel::default();
+        let reg = set.register(3);
+        set.ready(3);
+        let owner = set.clone();
+        let owner = thread::spawn(move || {
+            owner.batch();
+            owner.shutdown();
+        });
+        drop(reg);
         owner.join().unwrap();
     });
 }

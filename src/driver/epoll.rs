@@ -15,11 +15,9 @@
 //!   idle worker gets its readiness from that worker, not from the busy
 //!   one it left, and its wake-ups land on its own worker's queue.
 //! - **Freeing a registration** (the descriptor closed on any thread):
-//!   `EPOLL_CTL_DEL` first, then its `ScheduledIo` goes to this instance's
-//!   release list, emptied by the owner after it has handled the batch of
-//!   events it is working on. An event returned before the `DEL` can only
-//!   be in that batch or an earlier one, so no event is delivered to a
-//!   freed `ScheduledIo`.
+//!   `EPOLL_CTL_DEL` first, then a release list the owner empties after
+//!   its current batch of events (`driver/epoll_set.rs`, which holds the
+//!   registrations and batches over this file's kernel calls).
 //! - **Park**: `epoll_wait` with the next timer deadline (milliseconds,
 //!   rounded up) under the common park protocol (`driver/parking.rs`);
 //!   other threads wake the worker with an eventfd write, only when it is
@@ -30,23 +28,15 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::loom::plain::Mutex;
 use crate::park::ParkState;
-use crate::weak_list::WeakList;
-use parking_lot::{Mutex as EventsMutex, MutexGuard};
 
+use super::epoll_set::{EpollSet, EventSet, WAKE_TOKEN};
 use super::parking::{self, Signal, Sleep};
-use super::readiness::{ScheduledIo, READABLE, WRITABLE};
-
-/// The eventfd's token in the set (never a `ScheduledIo` address).
-const WAKE_TOKEN: u64 = 0;
-
-/// Events collected per `epoll_wait`.
-const EVENTS: usize = 256;
+use super::readiness::ScheduledIo;
 
 /// Counters of one epoll instance.
 #[derive(Default)]
@@ -62,23 +52,64 @@ fn bump(c: &AtomicU64, by: u64) {
     c.store(c.load(Relaxed) + by, Relaxed);
 }
 
-#[derive(Default)]
-struct Registry {
-    closed: bool,
-    /// Registrations dropped by their descriptors, freed by the owner
-    /// after its current batch of events.
-    release: Vec<Arc<ScheduledIo>>,
-    /// Every registration made (weak), to close at shutdown.
-    live: WeakList<ScheduledIo>,
+/// The kernel's epoll instance.
+pub(crate) struct KernelEpoll {
+    epfd: OwnedFd,
+}
+
+impl EventSet for KernelEpoll {
+    fn add(&self, fd: RawFd, io: &Arc<ScheduledIo>) -> io::Result<()> {
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN
+                | libc::EPOLLOUT
+                | libc::EPOLLRDHUP
+                | libc::EPOLLPRI
+                | libc::EPOLLET) as u32,
+            u64: Arc::as_ptr(io) as u64,
+        };
+        // SAFETY: `ev` is read during the call; the pointer it carries
+        // stays valid until the registration's release (`epoll_set.rs`).
+        if unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    fn del(&self, fd: RawFd) {
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: the descriptor is still open (the `SharedFd` drops its
+        // registration first); `ev` is ignored by DEL on current kernels.
+        unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, &mut ev) };
+    }
+
+    fn wait(&self, events: &mut Vec<libc::epoll_event>, timeout_ms: i32) {
+        // SAFETY: the buffer has room for its capacity, which the kernel
+        // fills; we set the length to what it returns.
+        let n = unsafe {
+            libc::epoll_wait(
+                self.epfd.as_raw_fd(),
+                events.as_mut_ptr(),
+                events.capacity().min(i32::MAX as usize) as i32,
+                timeout_ms,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EINTR) {
+                eprintln!("ferrio: epoll_wait failed: {e}");
+            }
+            return;
+        }
+        // SAFETY: the kernel initialised the first `n` entries.
+        unsafe { events.set_len(n as usize) };
+    }
 }
 
 /// The part of a worker's epoll driver that other threads touch.
 pub(crate) struct EpollShared {
-    epfd: OwnedFd,
+    set: EpollSet<KernelEpoll>,
     eventfd: OwnedFd,
     park: ParkState,
-    registry: Mutex<Registry>,
-    closed: AtomicBool,
     pub(crate) stats: EpollStats,
 }
 
@@ -115,11 +146,9 @@ impl EpollShared {
             return Err(io::Error::last_os_error());
         }
         Ok(Arc::new(EpollShared {
-            epfd,
+            set: EpollSet::new(KernelEpoll { epfd }),
             eventfd,
             park: ParkState::new(),
-            registry: Mutex::new(Registry::default()),
-            closed: AtomicBool::new(false),
             stats: EpollStats::default(),
         }))
     }
@@ -132,57 +161,18 @@ impl EpollShared {
 
     /// True once the owner shut down.
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Relaxed)
+        self.set.is_closed()
     }
 
     /// Adds `fd` to the set, for reading and writing, edge-triggered.
     /// Fails with `EPERM` for descriptors epoll cannot watch.
     pub(crate) fn register(self: &Arc<Self>, fd: RawFd) -> io::Result<Registration> {
-        let io = Arc::new(ScheduledIo::new(short_read_drains(fd)));
-        {
-            let mut reg = self.registry.lock();
-            if reg.closed {
-                return Err(super::shutting_down());
-            }
-            reg.live.push(&io);
-        }
-        self.add(fd, &io)?;
+        let io = self.set.register(fd, short_read_drains(fd))?;
         Ok(Registration {
             io,
             epoll: self.clone(),
             fd,
         })
-    }
-
-    /// `EPOLL_CTL_ADD` of `fd` with `io`'s address as its token.
-    fn add(&self, fd: RawFd, io: &Arc<ScheduledIo>) -> io::Result<()> {
-        let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN
-                | libc::EPOLLOUT
-                | libc::EPOLLRDHUP
-                | libc::EPOLLPRI
-                | libc::EPOLLET) as u32,
-            u64: Arc::as_ptr(io) as u64,
-        };
-        // SAFETY: `ev` is read during the call; the pointer it carries
-        // stays valid until the registration's release (module notes).
-        if unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    /// `EPOLL_CTL_DEL` of `fd`; `io` stays alive until the owner has
-    /// handled the batch it may hold an event of `fd` in.
-    fn remove(&self, fd: RawFd, io: &Arc<ScheduledIo>) {
-        let mut ev = libc::epoll_event { events: 0, u64: 0 };
-        // SAFETY: the descriptor is still open (the `SharedFd` drops its
-        // registration first); `ev` is ignored by DEL on current kernels.
-        unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, &mut ev) };
-        let mut reg = self.registry.lock();
-        if !reg.closed {
-            reg.release.push(io.clone());
-        }
     }
 }
 
@@ -251,18 +241,17 @@ impl Registration {
     /// worker): added there first, so an edge that comes meanwhile is
     /// delivered by one instance or the other (an `ADD` reports the
     /// readiness the descriptor already has), then removed from the old
-    /// set, which keeps the `ScheduledIo` alive through its current batch
-    /// (module notes). The registration stays in the live list of the
-    /// instance that made it: every instance closes its list at the
-    /// runtime's shutdown. Nothing moves into an instance shut down.
+    /// set through its release list (`epoll_set.rs`). The registration
+    /// stays in the live list of the instance that made it: every
+    /// instance closes its list at the runtime's shutdown.
     pub(crate) fn move_to(&mut self, to: &Arc<EpollShared>) {
-        if Arc::ptr_eq(&self.epoll, to) || to.is_closed() || self.epoll.is_closed() {
+        if Arc::ptr_eq(&self.epoll, to) || self.epoll.is_closed() {
             return;
         }
-        if to.add(self.fd, &self.io).is_err() {
+        if to.set.add(self.fd, &self.io).is_err() {
             return;
         }
-        self.epoll.remove(self.fd, &self.io);
+        self.epoll.set.remove(self.fd, &self.io);
         self.epoll = to.clone();
         to.stats.moves_in.fetch_add(1, Relaxed);
     }
@@ -270,25 +259,19 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.epoll.remove(self.fd, &self.io);
+        self.epoll.set.remove(self.fd, &self.io);
     }
 }
 
 /// A worker's epoll driver. Its owner waits on it; the watchdog collects
-/// its events while the owner is stuck in a poll. The event buffer's lock
-/// is held for a whole batch (wait, dispatch, release), so two batches
-/// never overlap and the release rule above holds for both.
+/// its events while the owner is stuck in a poll (`EpollSet::try_batch`).
 pub(crate) struct EpollDriver {
     shared: Arc<EpollShared>,
-    events: EventsMutex<Vec<libc::epoll_event>>,
 }
 
 impl EpollDriver {
     pub(crate) fn new(shared: Arc<EpollShared>) -> EpollDriver {
-        EpollDriver {
-            shared,
-            events: EventsMutex::new(Vec::with_capacity(EVENTS)),
-        }
+        EpollDriver { shared }
     }
 
     pub(crate) fn shared(&self) -> &Arc<EpollShared> {
@@ -305,95 +288,23 @@ impl EpollDriver {
         parking::park(&self.shared.park, self, timeout)
     }
 
-    /// One `epoll_wait`, then the events delivered, then the registrations
+    /// One batch: `epoll_wait`, the events delivered, the registrations
     /// released meanwhile freed.
     fn wait(&self, timeout_ms: i32) -> usize {
-        let events = self.events.lock();
-        self.wait_locked(events, timeout_ms)
+        bump(&self.shared.stats.waits, 1);
+        self.shared.set.batch(timeout_ms)
     }
 
     /// For the watchdog while the owner is stuck in a poll: one batch
     /// without waiting, unless the owner holds the driver.
     pub(crate) fn rescue(&self) -> usize {
-        match self.events.try_lock() {
-            Some(events) => self.wait_locked(events, 0),
-            None => 0,
-        }
-    }
-
-    fn wait_locked(
-        &self,
-        mut events: MutexGuard<'_, Vec<libc::epoll_event>>,
-        timeout_ms: i32,
-    ) -> usize {
-        events.clear();
-        bump(&self.shared.stats.waits, 1);
-        // SAFETY: the buffer has room for `EVENTS` entries, which the
-        // kernel fills; we set the length to what it returns.
-        let n = unsafe {
-            libc::epoll_wait(
-                self.shared.epfd.as_raw_fd(),
-                events.as_mut_ptr(),
-                EVENTS as i32,
-                timeout_ms,
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EINTR) {
-                eprintln!("ferrio: epoll_wait failed: {e}");
-            }
-            return 0;
-        }
-        // SAFETY: the kernel initialised the first `n` entries.
-        unsafe { events.set_len(n as usize) };
-        let mut delivered = 0;
-        for ev in events.iter() {
-            let token = ev.u64;
-            if token == WAKE_TOKEN {
-                continue;
-            }
-            let flags = ev.events as i32;
-            let mut ready = 0;
-            if flags & (libc::EPOLLIN | libc::EPOLLERR) != 0 {
-                ready |= READABLE;
-            }
-            if flags & (libc::EPOLLOUT | libc::EPOLLERR) != 0 {
-                ready |= WRITABLE;
-            }
-            let mut closed = 0;
-            if flags & (libc::EPOLLRDHUP | libc::EPOLLHUP) != 0 {
-                closed |= READABLE;
-            }
-            if flags & libc::EPOLLHUP != 0 {
-                closed |= WRITABLE;
-            }
-            // SAFETY: the token is the address of a registration's
-            // `ScheduledIo`, freed only through the release list after
-            // this batch (module notes), or at shutdown after the last wait.
-            let io = unsafe { &*(token as *const ScheduledIo) };
-            io.dispatch(ready, closed, flags & libc::EPOLLPRI != 0);
-            delivered += 1;
-        }
-        drop(events);
-        let released = std::mem::take(&mut self.shared.registry.lock().release);
-        drop(released);
-        delivered
+        self.shared.set.try_batch()
     }
 
     /// Closes the driver: every registration's waiters wake and fail, and
     /// no registration can be made any more.
     pub(crate) fn shutdown(&self) {
-        let (live, released) = {
-            let mut reg = self.shared.registry.lock();
-            reg.closed = true;
-            self.shared.closed.store(true, Relaxed);
-            (reg.live.take_live(), std::mem::take(&mut reg.release))
-        };
-        drop(released);
-        for io in live {
-            io.close();
-        }
+        self.shared.set.shutdown();
     }
 }
 

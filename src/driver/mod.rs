@@ -122,6 +122,7 @@
 mod choice;
 #[cfg(not(ferrio_loom))]
 mod epoll;
+pub(crate) mod epoll_set;
 #[cfg(not(ferrio_loom))]
 pub(crate) mod fallback;
 #[cfg(not(ferrio_loom))]
@@ -167,7 +168,6 @@ pub(crate) use setup::SetupHook;
 
 /// The error of an operation the runtime's shutdown ended (or refused),
 /// the same on both drivers.
-#[cfg(not(ferrio_loom))]
 pub(crate) fn shutting_down() -> std::io::Error {
     std::io::Error::other("ferrio: the runtime is shutting down; its I/O operations are ended")
 }

@@ -11,10 +11,12 @@
 mod blocking;
 mod epoll;
 mod parking;
+mod registrations;
 
 pub use blocking::{PoolJob, PoolModel};
 pub use epoll::{Dir, EpollOpModel, ReadinessModel, Ready, Wait};
 pub use parking::DriverParkModel;
+pub use registrations::{ModelRegistration, RegistrationsModel};
 
 use std::any::Any;
 use std::collections::VecDeque;
