@@ -203,17 +203,7 @@ fn short_read_drains(fd: RawFd) -> bool {
 
 impl Signal for EpollShared {
     fn signal(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64 to our eventfd. A full
-        // counter (2^64 - 2 writes unread) answers EAGAIN, which still
-        // leaves the eventfd readable: the wake-up is not lost.
-        let _ = unsafe {
-            libc::write(
-                self.eventfd.as_raw_fd(),
-                &one as *const u64 as *const libc::c_void,
-                8,
-            )
-        };
+        parking::write_eventfd(&self.eventfd);
     }
 }
 

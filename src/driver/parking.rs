@@ -61,3 +61,14 @@ pub(crate) fn unpark<G: Signal>(state: &ParkState, wakeup: &G) {
         wakeup.signal();
     }
 }
+
+/// Writes 1 to the eventfd `fd`: the wake-up both drivers send. A full
+/// counter (2^64 - 2 writes unread) answers `EAGAIN`, which still leaves
+/// the eventfd readable, so the wake-up is not lost.
+#[cfg(not(ferrio_loom))]
+pub(crate) fn write_eventfd(fd: &impl std::os::fd::AsRawFd) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a live u64 to a descriptor the caller
+    // keeps open for the call.
+    let _ = unsafe { libc::write(fd.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
+}

@@ -185,15 +185,7 @@ impl UringShared {
 
 impl Signal for UringShared {
     fn signal(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64 to our eventfd.
-        let _ = unsafe {
-            libc::write(
-                self.eventfd.as_raw_fd(),
-                &one as *const u64 as *const libc::c_void,
-                8,
-            )
-        };
+        parking::write_eventfd(&self.eventfd);
     }
 }
 
