@@ -25,10 +25,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use io_uring::{opcode, squeue, types};
-
-use crate::driver::op::Completion;
-use crate::driver::{completion_of, How, Op, OpKind};
+use crate::driver::{Call, Completion, Op, OpKind};
 use crate::io::compat::FdStream;
 use crate::io::ops::{read_exact, read_to_end, write_all, Read, Write, WriteTo, CURRENT_POSITION};
 use crate::io::traits::impl_futures_io;
@@ -372,30 +369,13 @@ struct OpenAt {
 
 impl OpKind for OpenAt {
     type Output = io::Result<OwnedFd>;
-    const YIELDS_FD: bool = true;
 
-    fn entry(&mut self) -> squeue::Entry {
-        opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
-            .flags(self.flags)
-            .mode(self.mode)
-            .build()
-    }
-
-    fn how(&self) -> How<'_> {
-        How::Blocking
-    }
-
-    fn perform(&mut self) -> Completion {
-        // SAFETY: a NUL-terminated path we own; plain syscall.
-        let ret = unsafe {
-            libc::openat(
-                libc::AT_FDCWD,
-                self.path.as_ptr(),
-                self.flags,
-                self.mode as libc::c_uint,
-            )
-        };
-        completion_of(ret as i64)
+    fn call(&mut self) -> Call<'_> {
+        Call::Open {
+            path: self.path.as_ptr(),
+            flags: self.flags,
+            mode: self.mode,
+        }
     }
 
     fn complete(self, result: io::Result<Completion>) -> Self::Output {
@@ -413,32 +393,11 @@ struct Fsync {
 impl OpKind for Fsync {
     type Output = io::Result<()>;
 
-    fn entry(&mut self) -> squeue::Entry {
-        let flags = if self.data_only {
-            types::FsyncFlags::DATASYNC
-        } else {
-            types::FsyncFlags::empty()
-        };
-        opcode::Fsync::new(types::Fd(self.fd.as_raw_fd()))
-            .flags(flags)
-            .build()
-    }
-
-    fn how(&self) -> How<'_> {
-        How::Blocking
-    }
-
-    fn perform(&mut self) -> Completion {
-        let fd = self.fd.as_raw_fd();
-        // SAFETY: plain syscalls on a descriptor we hold.
-        let ret = unsafe {
-            if self.data_only {
-                libc::fdatasync(fd)
-            } else {
-                libc::fsync(fd)
-            }
-        };
-        completion_of(ret as i64)
+    fn call(&mut self) -> Call<'_> {
+        Call::Fsync {
+            fd: &self.fd,
+            data_only: self.data_only,
+        }
     }
 
     fn complete(self, result: io::Result<Completion>) -> io::Result<()> {
@@ -543,41 +502,13 @@ impl Statx {
 impl OpKind for Statx {
     type Output = io::Result<Metadata>;
 
-    fn entry(&mut self) -> squeue::Entry {
-        let dirfd = self
-            .dirfd
-            .as_ref()
-            .map_or(libc::AT_FDCWD, |fd| fd.as_raw_fd());
-        opcode::Statx::new(
-            types::Fd(dirfd),
-            self.path.as_ptr(),
-            &mut *self.buf as *mut libc::statx as *mut types::statx,
-        )
-        .flags(self.flags)
-        .mask(libc::STATX_BASIC_STATS)
-        .build()
-    }
-
-    fn how(&self) -> How<'_> {
-        How::Blocking
-    }
-
-    fn perform(&mut self) -> Completion {
-        let dirfd = self
-            .dirfd
-            .as_ref()
-            .map_or(libc::AT_FDCWD, |fd| fd.as_raw_fd());
-        // SAFETY: a NUL-terminated path and a statx buffer we own.
-        let ret = unsafe {
-            libc::statx(
-                dirfd,
-                self.path.as_ptr(),
-                self.flags,
-                libc::STATX_BASIC_STATS,
-                &mut *self.buf,
-            )
-        };
-        completion_of(ret as i64)
+    fn call(&mut self) -> Call<'_> {
+        Call::Statx {
+            dir: self.dirfd.as_ref(),
+            path: self.path.as_ptr(),
+            flags: self.flags,
+            buf: &mut *self.buf,
+        }
     }
 
     fn complete(self, result: io::Result<Completion>) -> Self::Output {
@@ -597,43 +528,21 @@ enum PathOp {
 impl OpKind for PathOp {
     type Output = io::Result<()>;
 
-    fn entry(&mut self) -> squeue::Entry {
-        let cwd = types::Fd(libc::AT_FDCWD);
+    fn call(&mut self) -> Call<'_> {
         match self {
-            PathOp::Unlink { path, dir } => opcode::UnlinkAt::new(cwd, path.as_ptr())
-                .flags(if *dir { libc::AT_REMOVEDIR } else { 0 })
-                .build(),
-            PathOp::Rename { from, to } => {
-                opcode::RenameAt::new(cwd, from.as_ptr(), cwd, to.as_ptr()).build()
-            }
-            PathOp::MkDir { path, mode } => {
-                opcode::MkDirAt::new(cwd, path.as_ptr()).mode(*mode).build()
-            }
+            PathOp::Unlink { path, dir } => Call::Unlink {
+                path: path.as_ptr(),
+                dir: *dir,
+            },
+            PathOp::Rename { from, to } => Call::Rename {
+                from: from.as_ptr(),
+                to: to.as_ptr(),
+            },
+            PathOp::MkDir { path, mode } => Call::MkDir {
+                path: path.as_ptr(),
+                mode: *mode,
+            },
         }
-    }
-
-    fn how(&self) -> How<'_> {
-        How::Blocking
-    }
-
-    fn perform(&mut self) -> Completion {
-        // SAFETY: NUL-terminated paths we own; plain syscalls.
-        let ret = unsafe {
-            match self {
-                PathOp::Unlink { path, dir } => libc::unlinkat(
-                    libc::AT_FDCWD,
-                    path.as_ptr(),
-                    if *dir { libc::AT_REMOVEDIR } else { 0 },
-                ),
-                PathOp::Rename { from, to } => {
-                    libc::renameat(libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr())
-                }
-                PathOp::MkDir { path, mode } => {
-                    libc::mkdirat(libc::AT_FDCWD, path.as_ptr(), *mode as libc::mode_t)
-                }
-            }
-        };
-        completion_of(ret as i64)
     }
 
     fn complete(self, result: io::Result<Completion>) -> io::Result<()> {

@@ -51,7 +51,7 @@ fn readiness_cancelled_waiter_leaves_nothing_racing_an_event() {
     });
 }
 
-/// One operation in `dir` as `driver::fallback::poll` runs it, on a
+/// One operation in `dir` as `driver::epoll_op::EpollOp::poll` runs it, on a
 /// stand-in call that succeeds once `ready` is set: `Some(())` when it
 /// went through, `None` when the driver closed.
 async fn operate(io: &ReadinessModel, dir: Dir, ready: &AtomicBool) -> Option<()> {

@@ -3,7 +3,7 @@
 //! `kernel.io_uring_disabled`, gVisor).
 //!
 //! - **Operations** try their non-blocking system call first and wait for
-//!   readiness only on `EAGAIN` (`driver/fallback.rs`, protocol in
+//!   readiness only on `EAGAIN` (`driver/epoll_op.rs`, protocol in
 //!   `driver/readiness.rs`). Regular files, `statx` and path operations
 //!   run on the blocking pool, as in tokio.
 //! - **Registration**: a descriptor joins the epoll set of the worker that

@@ -1,12 +1,21 @@
 //! The I/O drivers: one io_uring ring per worker (`ring`), or, where
-//! io_uring is unavailable, one epoll instance per worker (`epoll`); the
-//! operation futures over both (`future`, with `fallback` for epoll), the
-//! completion protocol (`op`), the requests other threads make of a ring
-//! (`remote`), a descriptor's readiness on epoll (`readiness`) and the
-//! descriptor shared with its operations (`fd`). `op`, `remote`,
-//! `readiness` and `parking` are also compiled under loom.
+//! io_uring is unavailable, one epoll instance per worker (`epoll`),
+//! behind one enum (`worker_driver`). An operation is described once,
+//! backend-neutrally (`call`); each backend translates it: into an SQE
+//! (`uring_call`), or into a plain system call after readiness or on the
+//! blocking pool (`epoll_op` over `plain_call` and `ready_loop`). Around
+//! them: the op futures (`op_future`), the ring's completion cell
+//! (`op_cell`), the requests other threads make of a ring (`remote`), a
+//! descriptor's readiness on epoll (`readiness`), the descriptor shared
+//! with its operations (`fd`). `op_cell`, `remote`, `readiness`,
+//! `ready_loop`, `epoll_set` and `parking` are also compiled under loom.
 //!
-//! # The io_uring driver (protocol notes, moved from ARCHITECTURE.md)
+//! **Adding a backend** (a simulator, say): one file that turns each
+//! `Call` into its own operation and returns CQE-shaped `Completion`s, one
+//! variant in `worker_driver`'s enums, one arm in `op_future`'s `Stage`.
+//! The op kinds in net/, fs.rs, io/ and process/ do not change.
+//!
+//! # The io_uring driver
 //!
 //! - **One ring per worker**, created on the worker's own thread. Setup
 //!   asks for `COOP_TASKRUN | TASKRUN_FLAG` (plain on `EINVAL`), and not
@@ -22,7 +31,7 @@
 //!   the next park or maintenance tick, not one syscall per op. A full SQ is
 //!   submitted and reaped, then the push retried (never dropped, never hung);
 //!   a CQ overflow (or pending task work) triggers another enter until clear.
-//! - **Operations** (`driver/op.rs`, `driver/future.rs`): each op has one
+//! - **Operations** (`op_cell.rs`, `op_future.rs`): each op has one
 //!   `Arc`'d cell; the SQE's `user_data` is that `Arc`'s pointer, a reference
 //!   owned by the kernel until the op's last CQE (multi-shot ops keep it while
 //!   `IORING_CQE_F_MORE` is set). The future owns its resources (buffers are
@@ -108,29 +117,33 @@
 //!   `kernel.io_uring_disabled`, ENOMEM from the memlock limit, EOPNOTSUPP):
 //!   `Builder::build` probes first (`choice.rs`). With `IoDriver::Auto`
 //!   (the default) the runtime runs on the epoll driver instead
-//!   (`epoll.rs`, `fallback.rs`, `readiness.rs`, `fd.rs`) and keeps the
+//!   (`epoll.rs`, `epoll_op.rs`, `readiness.rs`, `fd.rs`) and keeps the
 //!   explained setup error as the reason; with `IoDriver::IoUring` it
 //!   returns that error, naming the cause and the fix.
-//! - **Two drivers, one seam** (`seam.rs`): a worker's driver is an enum
-//!   over the ring and the epoll instance; the scheduler calls park,
-//!   maintain, shutdown and unpark on it, and the op futures match on it
-//!   once per operation. Every `OpKind` builds its SQE for io_uring and
-//!   says how it runs on epoll (`how`, `perform`), returning a CQE-shaped
-//!   result, so each kind's `complete` serves both.
+//! - **Two drivers, one seam** (`worker_driver.rs`): a worker's driver is
+//!   an enum over the ring and the epoll instance; the scheduler calls
+//!   park, maintain, shutdown and unpark on it, and an op future picks its
+//!   backend once, when first polled. Every `OpKind` describes its call
+//!   once (`call.rs`); each backend returns a CQE-shaped result, so each
+//!   kind's `complete` serves both.
 
+#[cfg(not(ferrio_loom))]
+mod call;
 #[cfg(not(ferrio_loom))]
 mod choice;
 #[cfg(not(ferrio_loom))]
 mod epoll;
+#[cfg(not(ferrio_loom))]
+mod epoll_op;
 pub(crate) mod epoll_set;
 #[cfg(not(ferrio_loom))]
-pub(crate) mod fallback;
-#[cfg(not(ferrio_loom))]
 mod fd;
+pub(crate) mod op_cell;
 #[cfg(not(ferrio_loom))]
-pub(crate) mod future;
-pub(crate) mod op;
+mod op_future;
 pub(crate) mod parking;
+#[cfg(not(ferrio_loom))]
+mod plain_call;
 #[cfg(not(ferrio_loom))]
 pub(crate) mod pool;
 pub(crate) mod readiness;
@@ -139,32 +152,32 @@ pub(crate) mod remote;
 #[cfg(not(ferrio_loom))]
 mod ring;
 #[cfg(not(ferrio_loom))]
-mod seam;
-#[cfg(not(ferrio_loom))]
 mod setup;
 #[cfg(not(ferrio_loom))]
 mod task_work;
 #[cfg(not(ferrio_loom))]
+mod uring_call;
+#[cfg(not(ferrio_loom))]
 mod user_data;
+#[cfg(not(ferrio_loom))]
+mod worker_driver;
 
+#[cfg(not(ferrio_loom))]
+pub(crate) use call::{Call, CURRENT_POSITION, RECV_FALLBACK_SIZE};
 #[cfg(not(ferrio_loom))]
 pub(crate) use choice::{resolve, IO_DRIVER_ENV};
 #[cfg(not(ferrio_loom))]
 pub use choice::{IoDriver, IoDriverInfo};
 #[cfg(not(ferrio_loom))]
-pub(crate) use fallback::{completion_of, How};
-#[cfg(not(ferrio_loom))]
 pub(crate) use fd::SharedFd;
 #[cfg(not(ferrio_loom))]
-pub(crate) use future::{MultiKind, MultiOp, Op, OpKind};
+pub(crate) use op_cell::Completion;
 #[cfg(not(ferrio_loom))]
-pub(crate) use readiness::Interest;
-#[cfg(not(ferrio_loom))]
-pub(crate) use ring::*;
-#[cfg(not(ferrio_loom))]
-pub(crate) use seam::{Driver, DriverShared};
+pub(crate) use op_future::{MultiKind, MultiOp, Op, OpKind};
 #[cfg(not(ferrio_loom))]
 pub(crate) use setup::SetupHook;
+#[cfg(not(ferrio_loom))]
+pub(crate) use worker_driver::{Driver, DriverShared};
 
 /// The error of an operation the runtime's shutdown ended (or refused),
 /// the same on both drivers.

@@ -18,7 +18,7 @@ use std::io;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU16, Ordering};
 
-use super::op::Recycle;
+use super::op_cell::Recycle;
 use crate::loom::sync::Mutex;
 
 /// The buffer group id of every ring's pool (groups are per ring).

@@ -2,7 +2,7 @@
 //! descriptor, retried until it does not answer `EAGAIN`, waiting for
 //! readiness in between (`driver/readiness.rs` has the protocol). The
 //! descriptor, the call and the registration come through [`ReadyCall`],
-//! so this loop is the same code for the driver (`driver/fallback.rs`,
+//! so this loop is the same code for the driver (`driver/epoll_op.rs`,
 //! over a real descriptor) and for the loom models (over a stand-in
 //! socket, `loom-tests/tests/epoll.rs`).
 //!
@@ -20,7 +20,7 @@
 use std::io;
 use std::task::Waker;
 
-use super::op::Completion;
+use super::op_cell::Completion;
 use super::readiness::{Interest, ReadyPoll, ScheduledIo, WaitPoll};
 use crate::loom::sync::Arc;
 

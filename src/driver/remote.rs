@@ -33,7 +33,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use super::op::{Completion, OpCell};
+use super::op_cell::{Completion, OpCell};
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use crate::loom::sync::Mutex;
 

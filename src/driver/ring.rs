@@ -35,7 +35,7 @@ use crate::park::ParkState;
 
 use crate::weak_list::WeakList;
 
-use super::op::{Completion, OpCell};
+use super::op_cell::{Completion, OpCell};
 use super::parking::{self, Signal, Sleep};
 use super::pool::{BufPool, POOL_GROUP};
 use super::remote::{OpEntry, RemoteQueue, Ring, SubmissionSink};

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use super::op::OpCell;
+use super::op_cell::OpCell;
 
 /// The low bit of a cancel's `user_data`.
 const CANCEL_TAG: u64 = 1;

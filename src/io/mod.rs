@@ -10,10 +10,7 @@
 use std::io;
 use std::ops::{Bound, RangeBounds};
 
-use io_uring::{opcode, squeue};
-
-use crate::driver::op::Completion;
-use crate::driver::{How, Op, OpKind};
+use crate::driver::{Call, Completion, Op, OpKind};
 
 pub(crate) mod compat;
 pub(crate) mod ops;
@@ -234,14 +231,8 @@ struct Nop;
 
 impl OpKind for Nop {
     type Output = io::Result<()>;
-    fn entry(&mut self) -> squeue::Entry {
-        opcode::Nop::new().build()
-    }
-    fn how(&self) -> How<'_> {
-        How::Inline
-    }
-    fn perform(&mut self) -> Completion {
-        Completion { res: 0, flags: 0 }
+    fn call(&mut self) -> Call<'_> {
+        Call::Nop
     }
     fn complete(self, result: io::Result<Completion>) -> io::Result<()> {
         result_of(result).map(drop)

@@ -53,16 +53,10 @@
 //!   the kernel holds the descriptor for the accept in flight.
 
 use std::io;
-use std::os::fd::AsRawFd;
-
-use io_uring::{opcode, squeue, types};
 
 use super::{IoBuf, IoBufMut, SharedFd, Slice};
-use crate::driver::op::Completion;
-use crate::driver::{completion_of, How, Interest, Op, OpKind};
-
-/// Use the descriptor's current position (pipes, sockets, appending files).
-pub(crate) const CURRENT_POSITION: u64 = u64::MAX;
+pub(crate) use crate::driver::CURRENT_POSITION;
+use crate::driver::{Call, Completion, Op, OpKind};
 
 pub(crate) fn result_of(c: io::Result<Completion>) -> io::Result<u32> {
     let c = c?;
@@ -118,49 +112,24 @@ impl<B> Read<B> {
 impl<B: IoBufMut> OpKind for Read<B> {
     type Output = (io::Result<usize>, B);
 
-    fn entry(&mut self) -> squeue::Entry {
-        let len = self.buf.bytes_total().min(u32::MAX as usize) as u32;
-        let ptr = self.buf.stable_mut_ptr();
-        if self.socket {
-            opcode::Recv::new(types::Fd(self.fd.as_raw_fd()), ptr, len).build()
-        } else {
-            opcode::Read::new(types::Fd(self.fd.as_raw_fd()), ptr, len)
-                .offset(self.offset)
-                .build()
-        }
-    }
-
-    fn how(&self) -> How<'_> {
-        if self.offset == CURRENT_POSITION {
-            How::Ready {
-                fd: &self.fd,
-                interest: Interest::Read,
-                socket: self.socket,
-            }
-        } else {
-            How::Blocking
-        }
-    }
-
-    fn perform(&mut self) -> Completion {
+    fn call(&mut self) -> Call<'_> {
         let len = self.buf.bytes_total();
-        let ptr = self.buf.stable_mut_ptr().cast::<libc::c_void>();
-        let fd = self.fd.as_raw_fd();
-        // SAFETY: `ptr` points to `len` writable bytes of our buffer.
-        let ret = unsafe {
-            if self.socket {
-                libc::recv(fd, ptr, len, libc::MSG_DONTWAIT) as i64
-            } else if self.offset == CURRENT_POSITION {
-                libc::read(fd, ptr, len) as i64
-            } else {
-                libc::pread(fd, ptr, len, self.offset as libc::off_t) as i64
+        let buf = self.buf.stable_mut_ptr();
+        if self.socket {
+            Call::Recv {
+                fd: &self.fd,
+                buf,
+                len,
+                datagram: self.datagram,
             }
-        };
-        completion_of(ret)
-    }
-
-    fn drained(&self, c: &Completion) -> bool {
-        !self.datagram && c.res > 0 && (c.res as usize) < self.buf.bytes_total()
+        } else {
+            Call::Read {
+                fd: &self.fd,
+                buf,
+                len,
+                offset: self.offset,
+            }
+        }
     }
 
     fn complete(mut self, result: io::Result<Completion>) -> Self::Output {
@@ -216,52 +185,23 @@ impl<B> Write<B> {
 impl<B: IoBuf> OpKind for Write<B> {
     type Output = (io::Result<usize>, B);
 
-    fn entry(&mut self) -> squeue::Entry {
-        let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
-        let ptr = self.buf.stable_ptr();
-        let fd = types::Fd(self.fd.as_raw_fd());
-        match self.to {
-            WriteTo::Offset(offset) => opcode::Write::new(fd, ptr, len).offset(offset).build(),
-            WriteTo::Socket => {
-                let all = if self.whole { libc::MSG_WAITALL } else { 0 };
-                opcode::Send::new(fd, ptr, len)
-                    .flags(libc::MSG_NOSIGNAL | all)
-                    .build()
-            }
-        }
-    }
-
-    fn how(&self) -> How<'_> {
-        match self.to {
-            WriteTo::Socket => How::socket(&self.fd, Interest::Write),
-            WriteTo::Offset(CURRENT_POSITION) => How::Ready {
-                fd: &self.fd,
-                interest: Interest::Write,
-                socket: false,
-            },
-            WriteTo::Offset(_) => How::Blocking,
-        }
-    }
-
-    fn perform(&mut self) -> Completion {
+    fn call(&mut self) -> Call<'_> {
         let len = self.buf.bytes_init();
-        let ptr = self.buf.stable_ptr().cast::<libc::c_void>();
-        let fd = self.fd.as_raw_fd();
-        // SAFETY: `ptr` points to `len` initialised bytes of our buffer.
-        let ret = unsafe {
-            match self.to {
-                WriteTo::Socket => {
-                    libc::send(fd, ptr, len, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) as i64
-                }
-                WriteTo::Offset(CURRENT_POSITION) => libc::write(fd, ptr, len) as i64,
-                WriteTo::Offset(off) => libc::pwrite(fd, ptr, len, off as libc::off_t) as i64,
-            }
-        };
-        completion_of(ret)
-    }
-
-    fn drained(&self, c: &Completion) -> bool {
-        c.res >= 0 && (c.res as usize) < self.buf.bytes_init()
+        let buf = self.buf.stable_ptr();
+        match self.to {
+            WriteTo::Offset(offset) => Call::Write {
+                fd: &self.fd,
+                buf,
+                len,
+                offset,
+            },
+            WriteTo::Socket => Call::Send {
+                fd: &self.fd,
+                buf,
+                len,
+                whole: self.whole,
+            },
+        }
     }
 
     fn complete(self, result: io::Result<Completion>) -> Self::Output {

@@ -3,20 +3,13 @@
 use std::fmt;
 use std::io;
 use std::ops::Deref;
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
-
-use io_uring::{opcode, squeue, types};
 
 use super::ops::Read;
 use super::SharedFd;
-use crate::driver::op::{Completion, Recycle};
-use crate::driver::pool::{BufPool, POOL_GROUP};
-use crate::driver::{completion_of, How, Interest, Op, OpKind, UringShared};
-
-/// Size of the buffer a receive allocates when the pool is empty or the
-/// kernel has none.
-const FALLBACK_SIZE: usize = 16 * 1024;
+use crate::driver::op_cell::Recycle;
+use crate::driver::pool::BufPool;
+use crate::driver::{Call, Completion, Op, OpKind, RECV_FALLBACK_SIZE as FALLBACK_SIZE};
 
 /// Bytes received into a buffer of the worker's pool (`read_pooled`).
 ///
@@ -83,8 +76,9 @@ impl fmt::Debug for RecvBuf {
     }
 }
 
-/// `IORING_OP_RECV` with `IOSQE_BUFFER_SELECT` from the ring's pool; a
-/// plain receive into a fresh buffer where the ring has no pool.
+/// A receive into a buffer the driver picks (`Call::RecvAny`): one from
+/// the ring's pool, taken when data arrives, or a fresh buffer where there
+/// is no pool.
 pub(crate) struct RecvPooled {
     fd: SharedFd,
     pool: Option<Arc<BufPool>>,
@@ -94,56 +88,12 @@ pub(crate) struct RecvPooled {
 impl OpKind for RecvPooled {
     type Output = io::Result<RecvBuf>;
 
-    fn prepare(&mut self, ring: &Arc<UringShared>) -> Option<Arc<dyn Recycle>> {
-        self.pool = ring.pool().cloned();
-        if self.pool.is_none() {
-            self.fallback = Vec::with_capacity(FALLBACK_SIZE);
+    fn call(&mut self) -> Call<'_> {
+        Call::RecvAny {
+            fd: &self.fd,
+            pool: &mut self.pool,
+            fallback: &mut self.fallback,
         }
-        self.pool.clone().map(|p| p as Arc<dyn Recycle>)
-    }
-
-    fn entry(&mut self) -> squeue::Entry {
-        if self.pool.is_some() {
-            opcode::Recv::new(types::Fd(self.fd.as_raw_fd()), std::ptr::null_mut(), 0)
-                .buf_group(POOL_GROUP)
-                .build()
-                .flags(squeue::Flags::BUFFER_SELECT)
-        } else {
-            let len = self.fallback.capacity() as u32;
-            opcode::Recv::new(
-                types::Fd(self.fd.as_raw_fd()),
-                self.fallback.as_mut_ptr(),
-                len,
-            )
-            .build()
-        }
-    }
-
-    fn how(&self) -> How<'_> {
-        How::socket(&self.fd, Interest::Read)
-    }
-
-    /// No pool on epoll: a plain receive into a buffer allocated for the
-    /// attempt and freed again on `EAGAIN`, so a connection waiting for
-    /// data holds no buffer (as with the pool on io_uring). The readiness
-    /// protocol makes attempts bound to fail rare.
-    fn perform(&mut self) -> Completion {
-        if self.fallback.capacity() == 0 {
-            self.fallback = Vec::with_capacity(FALLBACK_SIZE);
-        }
-        let len = self.fallback.capacity();
-        let ptr = self.fallback.as_mut_ptr().cast::<libc::c_void>();
-        // SAFETY: `ptr` points to `len` writable bytes of our buffer.
-        let ret = unsafe { libc::recv(self.fd.as_raw_fd(), ptr, len, libc::MSG_DONTWAIT) };
-        let c = completion_of(ret as i64);
-        if c.res == -libc::EAGAIN {
-            self.fallback = Vec::new();
-        }
-        c
-    }
-
-    fn drained(&self, c: &Completion) -> bool {
-        c.res > 0 && (c.res as usize) < self.fallback.capacity()
     }
 
     fn complete(mut self, result: io::Result<Completion>) -> io::Result<RecvBuf> {

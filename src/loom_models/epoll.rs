@@ -3,7 +3,7 @@
 //! `driver::readiness::ScheduledIo`), and the operation loop over it (the
 //! shipped `driver::ready_loop::poll_call`) on a stand-in socket.
 
-use crate::driver::op::Completion;
+use crate::driver::op_cell::Completion;
 use crate::driver::readiness::{Interest, ReadyPoll, ScheduledIo, WaitPoll, READABLE, WRITABLE};
 use crate::driver::ready_loop::{poll_call, ReadyCall, Step};
 use crate::loom::sync::{Arc, Condvar, Mutex};
@@ -160,7 +160,7 @@ impl Default for EpollOpModel {
     }
 }
 
-/// A receive as `driver::fallback::poll` hands it to the loop.
+/// A receive as `driver::epoll_op::poll` hands it to the loop.
 struct Receive<'a>(&'a EpollOpModel);
 
 impl ReadyCall for Receive<'_> {

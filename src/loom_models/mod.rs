@@ -182,13 +182,13 @@ impl Unparker {
     }
 }
 
-/// An io_uring operation's completion cell (`driver::op::OpCell`).
-pub struct OpCell(std::sync::Arc<crate::driver::op::OpCell>);
+/// An io_uring operation's completion cell (`driver::op_cell::OpCell`).
+pub struct OpCell(std::sync::Arc<crate::driver::op_cell::OpCell>);
 
 impl OpCell {
     /// A cell whose future registered a no-op waker.
     pub fn new() -> OpCell {
-        OpCell(crate::driver::op::OpCell::new(
+        OpCell(crate::driver::op_cell::OpCell::new(
             std::task::Waker::noop().clone(),
             false,
             None,
@@ -198,12 +198,12 @@ impl OpCell {
     /// takes are handed to `recycle`.
     pub fn with_recycler(recycle: impl Fn(u16) + Send + Sync + 'static) -> OpCell {
         struct Hook<F>(F);
-        impl<F: Fn(u16) + Send + Sync> crate::driver::op::Recycle for Hook<F> {
+        impl<F: Fn(u16) + Send + Sync> crate::driver::op_cell::Recycle for Hook<F> {
             fn recycle(&self, bid: u16) {
                 (self.0)(bid)
             }
         }
-        OpCell(crate::driver::op::OpCell::new(
+        OpCell(crate::driver::op_cell::OpCell::new(
             std::task::Waker::noop().clone(),
             false,
             Some(std::sync::Arc::new(Hook(recycle))),
@@ -212,19 +212,21 @@ impl OpCell {
     /// The ring delivers a CQE; true when it was the last.
     pub fn complete(&self, res: i32, more: bool) -> bool {
         self.0
-            .complete(crate::driver::op::Completion { res, flags: 0 }, more)
+            .complete(crate::driver::op_cell::Completion { res, flags: 0 }, more)
     }
     /// The ring delivers a CQE that took provided buffer `bid`.
     pub fn complete_with_buffer(&self, res: i32, bid: u16, more: bool) -> bool {
         let flags = 1 | (u32::from(bid) << 16);
         self.0
-            .complete(crate::driver::op::Completion { res, flags }, more)
+            .complete(crate::driver::op_cell::Completion { res, flags }, more)
     }
     /// The future polls: `Some((res, last))` when a result is there.
     pub fn poll(&self) -> Option<(i32, bool)> {
         match self.0.poll(std::task::Waker::noop()) {
-            crate::driver::op::OpPoll::Pending => None,
-            crate::driver::op::OpPoll::Ready { completion, last } => Some((completion.res, last)),
+            crate::driver::op_cell::OpPoll::Pending => None,
+            crate::driver::op_cell::OpPoll::Ready { completion, last } => {
+                Some((completion.res, last))
+            }
         }
     }
     /// The future is dropped; true when the op was still in flight (its
@@ -434,11 +436,11 @@ struct ModelRing {
 }
 
 /// A stand-in SQE: the kernel's reference to the cell.
-struct ModelEntry(std::sync::Arc<crate::driver::op::OpCell>);
+struct ModelEntry(std::sync::Arc<crate::driver::op_cell::OpCell>);
 
 enum Sqe {
-    Op(std::sync::Arc<crate::driver::op::OpCell>),
-    Cancel(std::sync::Arc<crate::driver::op::OpCell>),
+    Op(std::sync::Arc<crate::driver::op_cell::OpCell>),
+    Cancel(std::sync::Arc<crate::driver::op_cell::OpCell>),
 }
 
 /// The stand-in submission queue (touched by the worker only).
@@ -449,10 +451,10 @@ struct ModelSink {
 }
 
 impl crate::driver::remote::OpEntry for ModelEntry {
-    fn cell(&self) -> &crate::driver::op::OpCell {
+    fn cell(&self) -> &crate::driver::op_cell::OpCell {
         &self.0
     }
-    fn into_cell(self) -> std::sync::Arc<crate::driver::op::OpCell> {
+    fn into_cell(self) -> std::sync::Arc<crate::driver::op_cell::OpCell> {
         self.0
     }
 }
@@ -462,7 +464,7 @@ impl crate::driver::remote::SubmissionSink for ModelSink {
     fn push_op(&self, entry: ModelEntry) {
         self.sqes.lock().push(Sqe::Op(entry.0));
     }
-    fn push_cancel(&self, cell: std::sync::Arc<crate::driver::op::OpCell>) {
+    fn push_cancel(&self, cell: std::sync::Arc<crate::driver::op_cell::OpCell>) {
         self.sqes.lock().push(Sqe::Cancel(cell));
     }
 }
@@ -484,7 +486,7 @@ impl crate::driver::remote::Ring for ModelRing {
 
 /// An operation's future, as the model sees it.
 pub struct ModelOp {
-    cell: std::sync::Arc<crate::driver::op::OpCell>,
+    cell: std::sync::Arc<crate::driver::op_cell::OpCell>,
     ring: std::sync::Arc<ModelRing>,
 }
 
@@ -524,7 +526,8 @@ impl RingModel {
     /// elsewhere.
     pub fn start_op(&self) -> ModelOp {
         use crate::driver::remote::{Ring, SubmissionSink};
-        let cell = crate::driver::op::OpCell::new(std::task::Waker::noop().clone(), false, None);
+        let cell =
+            crate::driver::op_cell::OpCell::new(std::task::Waker::noop().clone(), false, None);
         let entry = ModelEntry(cell.clone());
         let local = self.0.with_local(|sink| match sink {
             Some(sink) => {
@@ -559,8 +562,8 @@ impl RingModel {
     pub fn run_kernel(&self, shutdown: bool) -> KernelOutcome {
         let sqes: Vec<Sqe> = std::mem::take(&mut *self.0.sink.sqes.lock());
         let mut out = KernelOutcome::default();
-        let mut in_flight: Vec<std::sync::Arc<crate::driver::op::OpCell>> = Vec::new();
-        let cancelled = crate::driver::op::Completion {
+        let mut in_flight: Vec<std::sync::Arc<crate::driver::op_cell::OpCell>> = Vec::new();
+        let cancelled = crate::driver::op_cell::Completion {
             res: -libc::ECANCELED,
             flags: 0,
         };
@@ -601,8 +604,8 @@ impl ModelOp {
     /// The future polls: `Some(res)` once the op has completed.
     pub fn poll(&self) -> Option<i32> {
         match self.cell.poll(std::task::Waker::noop()) {
-            crate::driver::op::OpPoll::Pending => None,
-            crate::driver::op::OpPoll::Ready { completion, .. } => Some(completion.res),
+            crate::driver::op_cell::OpPoll::Pending => None,
+            crate::driver::op_cell::OpPoll::Ready { completion, .. } => Some(completion.res),
         }
     }
 

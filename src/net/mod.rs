@@ -40,10 +40,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use io_uring::{opcode, squeue, types};
-
-use crate::driver::op::Completion;
-use crate::driver::{completion_of, How, Interest, MultiKind, MultiOp, Op, OpKind};
+use crate::driver::{Call, Completion, MultiKind, MultiOp, Op, OpKind};
 use crate::io::{result_of, SharedFd};
 use addr::Addr;
 use std::future::Future;
@@ -71,7 +68,7 @@ fn socket(family: i32, ty: i32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// `accept4` on io_uring: yields the new descriptor and the peer's
+/// `accept4`: yields the new descriptor and the peer's
 /// address.
 struct Accept {
     fd: SharedFd,
@@ -80,24 +77,14 @@ struct Accept {
 
 impl OpKind for Accept {
     type Output = io::Result<(OwnedFd, Box<Addr>)>;
-    const YIELDS_FD: bool = true;
 
-    fn entry(&mut self) -> squeue::Entry {
-        let (ptr, len) = self.addr.as_out();
-        opcode::Accept::new(types::Fd(self.fd.as_raw_fd()), ptr, len)
-            .flags(libc::SOCK_CLOEXEC)
-            .build()
-    }
-
-    fn how(&self) -> How<'_> {
-        How::socket(&self.fd, Interest::Read)
-    }
-
-    fn perform(&mut self) -> Completion {
-        let (ptr, len) = self.addr.as_out();
-        // SAFETY: `ptr`/`len` describe our address buffer.
-        let ret = unsafe { libc::accept4(self.fd.as_raw_fd(), ptr, len, libc::SOCK_CLOEXEC) };
-        completion_of(ret as i64)
+    fn call(&mut self) -> Call<'_> {
+        let (addr, addr_len) = self.addr.as_out();
+        Call::Accept {
+            fd: &self.fd,
+            addr,
+            addr_len,
+        }
     }
 
     fn complete(self, result: io::Result<Completion>) -> Self::Output {
@@ -123,33 +110,12 @@ struct AcceptMulti {
 
 impl OpKind for AcceptMulti {
     type Output = ();
-    const YIELDS_FD: bool = true;
     /// Connections accepted but not yet taken; past this the accept pauses
     /// and the rest wait in the listen backlog.
     const QUEUE_LIMIT: usize = 64;
 
-    fn entry(&mut self) -> squeue::Entry {
-        opcode::AcceptMulti::new(types::Fd(self.fd.as_raw_fd()))
-            .flags(libc::SOCK_CLOEXEC)
-            .build()
-    }
-
-    fn how(&self) -> How<'_> {
-        How::socket(&self.fd, Interest::Read)
-    }
-
-    /// One connection per item on epoll.
-    fn perform(&mut self) -> Completion {
-        // SAFETY: no address is asked for (null pointers).
-        let ret = unsafe {
-            libc::accept4(
-                self.fd.as_raw_fd(),
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                libc::SOCK_CLOEXEC,
-            )
-        };
-        completion_of(ret as i64)
+    fn call(&mut self) -> Call<'_> {
+        Call::AcceptMany { fd: &self.fd }
     }
 
     fn complete(self, _: io::Result<Completion>) {}
@@ -212,100 +178,22 @@ impl AcceptStream {
     }
 }
 
-/// `connect` on io_uring.
+/// `connect` (on epoll, issued once and then waited for:
+/// `driver/plain_call.rs`).
 struct Connect {
     fd: SharedFd,
     addr: Box<Addr>,
-    /// Epoll: the non-blocking `connect` was issued and is in progress.
-    started: bool,
-    /// Epoll: a Unix socket's `connect` answered `EAGAIN` (the listener's
-    /// backlog is full). No readiness event reports room in a backlog, so
-    /// the connect moves to the blocking pool and waits there, in the
-    /// kernel, as a blocking `connect` does.
-    backlog_full: bool,
 }
 
 impl OpKind for Connect {
     type Output = io::Result<()>;
 
-    fn entry(&mut self) -> squeue::Entry {
-        let (ptr, len) = self.addr.as_in();
-        opcode::Connect::new(types::Fd(self.fd.as_raw_fd()), ptr, len).build()
-    }
-
-    fn how(&self) -> How<'_> {
-        if self.backlog_full {
-            return How::Blocking;
-        }
-        How::socket(&self.fd, Interest::Write)
-    }
-
-    /// Epoll: `connect` once (in progress: `EAGAIN`); after that, each
-    /// attempt asks whether it finished: the socket's pending error, or
-    /// else whether it has a peer (`ENOTCONN`: still connecting).
-    fn perform(&mut self) -> Completion {
-        let fd = self.fd.as_raw_fd();
-        if self.backlog_full {
-            return connect_blocking(fd, &self.addr);
-        }
-        if !self.started {
-            let (ptr, len) = self.addr.as_in();
-            // SAFETY: `ptr`/`len` describe our address.
-            let ret = unsafe { libc::connect(fd, ptr, len) };
-            let c = completion_of(ret as i64);
-            if c.res == -libc::EAGAIN {
-                // Only a Unix socket answers EAGAIN: its listener's
-                // backlog is full (see `backlog_full`).
-                self.backlog_full = true;
-                return c;
-            }
-            if c.res == -libc::EINPROGRESS {
-                self.started = true;
-                return Completion {
-                    res: -libc::EAGAIN,
-                    flags: 0,
-                };
-            }
-            return c;
-        }
-        let mut err: libc::c_int = 0;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: `err`/`len` are live locals of the sizes given.
-        let ret = unsafe {
-            libc::getsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_ERROR,
-                (&mut err as *mut libc::c_int).cast(),
-                &mut len,
-            )
-        };
-        if ret < 0 {
-            return completion_of(-1);
-        }
-        if err != 0 {
-            return Completion {
-                res: -err,
-                flags: 0,
-            };
-        }
-        // SAFETY: zeroed storage is a valid sockaddr_storage.
-        let mut peer: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        let mut plen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        // SAFETY: `peer`/`plen` describe a live local buffer.
-        let ret = unsafe {
-            libc::getpeername(
-                fd,
-                (&mut peer as *mut libc::sockaddr_storage).cast(),
-                &mut plen,
-            )
-        };
-        match completion_of(ret as i64) {
-            Completion { res, .. } if res == -libc::ENOTCONN => Completion {
-                res: -libc::EAGAIN,
-                flags: 0,
-            },
-            c => c,
+    fn call(&mut self) -> Call<'_> {
+        let (addr, addr_len) = self.addr.as_in();
+        Call::Connect {
+            fd: &self.fd,
+            addr,
+            addr_len,
         }
     }
 
@@ -314,34 +202,10 @@ impl OpKind for Connect {
     }
 }
 
-/// A blocking `connect` on a blocking-pool thread: `O_NONBLOCK` is
-/// cleared for the call (an unconnected socket has no other operation that
-/// could notice) and set again after it.
-fn connect_blocking(fd: std::os::fd::RawFd, addr: &Addr) -> Completion {
-    let (ptr, len) = addr.as_in();
-    // SAFETY: fcntl and connect on our own descriptor; `ptr`/`len`
-    // describe our address for the call.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 {
-            return completion_of(-1);
-        }
-        if libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) < 0 {
-            return completion_of(-1);
-        }
-        let ret = libc::connect(fd, ptr, len);
-        let c = completion_of(ret as i64);
-        libc::fcntl(fd, libc::F_SETFL, flags);
-        c
-    }
-}
-
 async fn connect(fd: &SharedFd, addr: Box<Addr>) -> io::Result<()> {
     Op::new(Connect {
         fd: fd.clone(),
         addr,
-        started: false,
-        backlog_full: false,
     })
     .await
 }

@@ -4,11 +4,8 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs as StdToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use io_uring::{opcode, squeue, types};
-
 use super::{clear_nonblocking, resolve_blocking, Addr};
-use crate::driver::op::Completion;
-use crate::driver::{completion_of, How, Interest, Op, OpKind};
+use crate::driver::{Call, Completion, Op, OpKind};
 use crate::io::ops::{Read, Write, WriteTo};
 use crate::io::{result_of, IoBuf, IoBufMut, SharedFd};
 
@@ -226,44 +223,14 @@ unsafe impl<B: IoBuf> IoBufMut for SendOnly<B> {
 impl<B: IoBufMut> OpKind for Msg<B> {
     type Output = (io::Result<usize>, B, Box<Addr>);
 
-    fn entry(&mut self) -> squeue::Entry {
+    fn call(&mut self) -> Call<'_> {
         self.fill();
-        let hdr = &mut self.parts.hdr as *mut libc::msghdr;
+        let msg = &mut self.parts.hdr as *mut libc::msghdr;
         if self.receive {
-            opcode::RecvMsg::new(types::Fd(self.fd.as_raw_fd()), hdr).build()
+            Call::RecvMsg { fd: &self.fd, msg }
         } else {
-            opcode::SendMsg::new(types::Fd(self.fd.as_raw_fd()), hdr)
-                .flags(libc::MSG_NOSIGNAL as u32)
-                .build()
+            Call::SendMsg { fd: &self.fd, msg }
         }
-    }
-
-    fn how(&self) -> How<'_> {
-        How::Ready {
-            fd: &self.fd,
-            interest: if self.receive {
-                Interest::Read
-            } else {
-                Interest::Write
-            },
-            socket: true,
-        }
-    }
-
-    fn perform(&mut self) -> Completion {
-        self.fill();
-        let hdr = &mut self.parts.hdr as *mut libc::msghdr;
-        let fd = self.fd.as_raw_fd();
-        // SAFETY: `hdr` points into our parts box; its iovec and name
-        // point into our buffer and address (`fill`).
-        let ret = unsafe {
-            if self.receive {
-                libc::recvmsg(fd, hdr, libc::MSG_DONTWAIT)
-            } else {
-                libc::sendmsg(fd, hdr, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
-            }
-        };
-        completion_of(ret as i64)
     }
 
     fn complete(mut self, result: io::Result<Completion>) -> Self::Output {

@@ -5,10 +5,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
 
-use io_uring::{opcode, squeue, types};
-
-use crate::driver::op::Completion;
-use crate::driver::{completion_of, How, Interest, Op, OpKind};
+use crate::driver::{Call, Completion, Op, OpKind};
 use crate::io::{result_of, IoBuf, SharedFd};
 
 use super::pipes::read_to_end;
@@ -185,38 +182,8 @@ struct PollIn {
 impl OpKind for PollIn {
     type Output = io::Result<()>;
 
-    fn entry(&mut self) -> squeue::Entry {
-        opcode::PollAdd::new(types::Fd(self.fd.as_raw_fd()), libc::POLLIN as u32).build()
-    }
-
-    fn how(&self) -> How<'_> {
-        How::Ready {
-            fd: &self.fd,
-            interest: Interest::Read,
-            socket: false,
-        }
-    }
-
-    /// Epoll: a `poll` with no wait; not readable yet is `EAGAIN`.
-    fn perform(&mut self) -> Completion {
-        let mut p = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one live pollfd.
-        let ret = unsafe { libc::poll(&mut p, 1, 0) };
-        match completion_of(ret as i64) {
-            Completion { res: 0, .. } => Completion {
-                res: -libc::EAGAIN,
-                flags: 0,
-            },
-            Completion { res, .. } if res > 0 => Completion {
-                res: p.revents as i32,
-                flags: 0,
-            },
-            c => c,
-        }
+    fn call(&mut self) -> Call<'_> {
+        Call::PollReadable { fd: &self.fd }
     }
 
     fn complete(self, result: io::Result<Completion>) -> io::Result<()> {

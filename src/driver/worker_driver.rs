@@ -7,7 +7,7 @@
 //! one, so a match costs nothing measurable; a generic `Worker<D>` would
 //! spread the driver's type through the scheduler, the context and every
 //! op future, and a `dyn` would hide that the set is closed. The op
-//! futures match on the same enum once per operation (`driver/future.rs`).
+//! futures match on the same enum once per operation (`driver/op_future.rs`).
 
 use std::io;
 use std::sync::Arc;

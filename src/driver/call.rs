@@ -1,0 +1,166 @@
+//! What an operation does, described once for every backend: the system
+//! call and its arguments ([`Call`]).
+//!
+//! An op kind (`OpKind`, in net/, fs.rs, io/, process/) owns its
+//! resources and describes its call over them; it names no backend. Each
+//! backend translates the description: the io_uring driver into an SQE
+//! (`uring_call.rs`), the epoll driver into a plain non-blocking system
+//! call after readiness, or a job on the blocking pool (`epoll_op.rs`
+//! over `plain_call.rs`). A new backend is one more translation of the
+//! same enum. Every backend returns a CQE-shaped [`Completion`] (`res` ≥ 0
+//! or `-errno`), so each kind's `complete` serves all of them.
+//!
+//! **Pointers.** Every pointer in a `Call` points into memory owned by the
+//! kind that does not move when the kind moves (heap buffers, boxes,
+//! `CString`s) and stays valid while the kind lives: a backend may hand
+//! them to the kernel and let the kind move meanwhile (the op's future
+//! keeps the kind, and an abandoned op's cell keeps it until the final
+//! completion). Lengths are the bytes behind the pointer.
+
+use std::ffi::c_char;
+use std::sync::Arc;
+
+use super::fd::SharedFd;
+use super::op_cell::Completion;
+use super::pool::BufPool;
+
+/// A file offset meaning "the descriptor's current position" (pipes,
+/// sockets, appending files).
+pub(crate) const CURRENT_POSITION: u64 = u64::MAX;
+
+/// The buffer a receive that lets the backend choose ([`Call::RecvAny`])
+/// allocates when there is no pool to take one from.
+pub(crate) const RECV_FALLBACK_SIZE: usize = 16 * 1024;
+
+/// One operation, backend-neutral (see the module docs).
+pub(crate) enum Call<'a> {
+    /// Nothing: a round trip through the driver.
+    Nop,
+    /// `read`/`pread` into `len` bytes at `buf`; `offset` may be
+    /// [`CURRENT_POSITION`].
+    Read {
+        fd: &'a SharedFd,
+        buf: *mut u8,
+        len: usize,
+        offset: u64,
+    },
+    /// `recv` on a socket. `datagram`: one datagram per call, so a short
+    /// one does not mean the socket is drained.
+    Recv {
+        fd: &'a SharedFd,
+        buf: *mut u8,
+        len: usize,
+        datagram: bool,
+    },
+    /// `recv` on a socket into a buffer the backend chooses: one taken from
+    /// the backend's buffer pool when data arrives (the backend stores the
+    /// pool in `pool`, and the completion names the buffer), or else
+    /// `fallback`, which the backend allocates ([`RECV_FALLBACK_SIZE`]) if
+    /// it has no capacity. A backend may free `fallback` again while the
+    /// socket has nothing to read.
+    RecvAny {
+        fd: &'a SharedFd,
+        pool: &'a mut Option<Arc<BufPool>>,
+        fallback: &'a mut Vec<u8>,
+    },
+    /// `write`/`pwrite` of `len` bytes at `buf`; `offset` may be
+    /// [`CURRENT_POSITION`].
+    Write {
+        fd: &'a SharedFd,
+        buf: *const u8,
+        len: usize,
+        offset: u64,
+    },
+    /// `send` with `MSG_NOSIGNAL` (a closed peer is an error, never a
+    /// SIGPIPE). `whole`: complete only once every byte is sent, where the
+    /// backend can wait for that (`MSG_WAITALL`); elsewhere a short send is
+    /// reported as usual.
+    Send {
+        fd: &'a SharedFd,
+        buf: *const u8,
+        len: usize,
+        whole: bool,
+    },
+    /// `recvmsg` into the message header at `msg` (its name, iovec and
+    /// buffers filled in by the kind).
+    RecvMsg {
+        fd: &'a SharedFd,
+        msg: *mut libc::msghdr,
+    },
+    /// `sendmsg` with `MSG_NOSIGNAL` of the header at `msg`.
+    SendMsg {
+        fd: &'a SharedFd,
+        msg: *mut libc::msghdr,
+    },
+    /// `accept4` with `SOCK_CLOEXEC`; the peer's address into `addr`
+    /// (capacity and length at `addr_len`). Yields a descriptor.
+    Accept {
+        fd: &'a SharedFd,
+        addr: *mut libc::sockaddr,
+        addr_len: *mut libc::socklen_t,
+    },
+    /// Accepts connection after connection (no addresses), one result per
+    /// connection; a backend without that accepts one per call. Yields
+    /// descriptors.
+    AcceptMany { fd: &'a SharedFd },
+    /// `connect` to the address at `addr`.
+    Connect {
+        fd: &'a SharedFd,
+        addr: *const libc::sockaddr,
+        addr_len: libc::socklen_t,
+    },
+    /// Completes once `fd` is readable (a pidfd: its process exited); the
+    /// result is the poll mask.
+    PollReadable { fd: &'a SharedFd },
+    /// `openat(AT_FDCWD, path, flags, mode)`. Yields a descriptor.
+    Open {
+        path: *const c_char,
+        flags: i32,
+        mode: u32,
+    },
+    /// `fsync`, or `fdatasync` when `data_only`.
+    Fsync { fd: &'a SharedFd, data_only: bool },
+    /// `statx` of `path` relative to `dir` (the working directory when
+    /// `None`), basic stats, into `buf`.
+    Statx {
+        dir: Option<&'a SharedFd>,
+        path: *const c_char,
+        flags: i32,
+        buf: *mut libc::statx,
+    },
+    /// `unlinkat(AT_FDCWD, path)`, `AT_REMOVEDIR` when `dir`.
+    Unlink { path: *const c_char, dir: bool },
+    /// `renameat(AT_FDCWD, from, AT_FDCWD, to)`.
+    Rename {
+        from: *const c_char,
+        to: *const c_char,
+    },
+    /// `mkdirat(AT_FDCWD, path, mode)`.
+    MkDir { path: *const c_char, mode: u32 },
+}
+
+impl Call<'_> {
+    /// The call's results are new file descriptors: one nobody takes (the
+    /// op's future was dropped) must be closed.
+    pub(crate) fn yields_fd(&self) -> bool {
+        matches!(
+            self,
+            Call::Accept { .. } | Call::AcceptMany { .. } | Call::Open { .. }
+        )
+    }
+
+    /// `c`, this call's result, shows the descriptor drained in the call's
+    /// direction: a stream read shorter than its buffer, a write shorter
+    /// than its data. A readiness-based backend then waits for an edge
+    /// instead of making a call bound to answer `EAGAIN`.
+    pub(crate) fn drained_by(&self, c: &Completion) -> bool {
+        let short_of = |len: usize| c.res >= 0 && (c.res as usize) < len;
+        match self {
+            Call::Read { len, .. } => c.res > 0 && short_of(*len),
+            Call::Recv { len, datagram, .. } => !datagram && c.res > 0 && short_of(*len),
+            Call::RecvAny { fallback, .. } => c.res > 0 && short_of(fallback.capacity()),
+            Call::Write { len, .. } | Call::Send { len, .. } => short_of(*len),
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,413 @@
+//! The future of one operation, `Op<K>`, and of a multi-shot one,
+//! `MultiOp<K>`, over whichever driver the worker polling it runs.
+//!
+//! An op is described once by its kind (`OpKind::call`, `call.rs`); where
+//! it is in its life is one enum, [`Stage`]: not started, on a ring (the
+//! completion cell it shares with the kernel), or on the epoll driver
+//! (`EpollOp`).
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use io_uring::squeue;
+
+use super::call::Call;
+use super::epoll::EpollShared;
+use super::epoll_op::EpollOp;
+use super::op_cell::{self, Completion, OpCell};
+use super::remote;
+use super::ring::{RingEntry, UringShared};
+use super::uring_call;
+use super::worker_driver::{Driver, DriverShared};
+
+/// One kind of operation: owns its resources and describes its call.
+pub(crate) trait OpKind: Send + 'static {
+    type Output;
+
+    /// The op's system call over the kind's resources (`call.rs`: every
+    /// pointer in it points into memory the kind owns and that does not
+    /// move when the kind moves). Called once per submission or attempt.
+    fn call(&mut self) -> Call<'_>;
+
+    /// Turns the completion (or a submission failure) into the output.
+    fn complete(self, result: io::Result<Completion>) -> Self::Output;
+
+    /// Multi-shot ops: how many results may wait untaken before the ring
+    /// cancels the op (it is resubmitted when they are taken). 0: no limit.
+    const QUEUE_LIMIT: usize = 0;
+}
+
+/// Where an op is in its life.
+enum Stage<K: OpKind> {
+    /// Not submitted (a multi-shot op also between submissions).
+    Idle(K),
+    /// On a ring: the kernel may use the kind's resources until the
+    /// cell's final completion.
+    Ring {
+        kind: K,
+        cell: Arc<OpCell>,
+        ring: Arc<UringShared>,
+    },
+    /// On the epoll driver.
+    Epoll(EpollOp<K>),
+    /// The output was returned (or the kind moved out).
+    Done,
+}
+
+impl<K: OpKind> Stage<K> {
+    /// Starts an idle op on the driver of the thread polling it. `Err`
+    /// with the kind back when it cannot start (outside a runtime).
+    fn start(&mut self, cx: &Context<'_>) -> Result<(), (K, io::Error)> {
+        let Stage::Idle(_) = self else {
+            unreachable!("only an idle op starts")
+        };
+        let Stage::Idle(mut kind) = std::mem::replace(self, Stage::Done) else {
+            unreachable!("checked above")
+        };
+        match target() {
+            Err(e) => Err((kind, e)),
+            Ok(Target::Epoll(shared)) => {
+                *self = Stage::Epoll(EpollOp::new(kind, shared));
+                Ok(())
+            }
+            Ok(target) => {
+                let (cell, ring) = submit(&mut kind, target, cx);
+                *self = Stage::Ring { kind, cell, ring };
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the op can finish without being polled again: it is on a
+    /// ring, or its call runs on the blocking pool.
+    fn runs_unpolled(&self) -> bool {
+        match self {
+            Stage::Ring { .. } => true,
+            Stage::Epoll(e) => e.runs_unpolled(),
+            Stage::Idle(_) | Stage::Done => false,
+        }
+    }
+}
+
+impl<K: OpKind> Stage<K> {
+    /// The op's future is dropped. On a ring, the kind (and the buffers
+    /// and descriptor it holds) moves into the cell until the final CQE,
+    /// and the op is cancelled if it is still in flight. On epoll,
+    /// `EpollOp`'s own drop forgets its waiter.
+    fn abandon(&mut self) {
+        if let Stage::Ring { kind, cell, ring } = std::mem::replace(self, Stage::Done) {
+            remote::abandon(&*ring, cell, Box::new(kind));
+        }
+    }
+}
+
+impl<K: OpKind> Drop for Op<K> {
+    fn drop(&mut self) {
+        self.stage.abandon();
+    }
+}
+
+impl<K: OpKind> Drop for MultiOp<K> {
+    fn drop(&mut self) {
+        self.stage.abandon();
+    }
+}
+
+/// The future of one operation. Dropping it before completion moves the
+/// resources into the op's cell (alive until the kernel lets go) and asks
+/// the ring to cancel the operation.
+pub(crate) struct Op<K: OpKind> {
+    stage: Stage<K>,
+}
+
+impl<K: OpKind> Op<K> {
+    pub(crate) fn new(kind: K) -> Op<K> {
+        Op {
+            stage: Stage::Idle(kind),
+        }
+    }
+
+    /// Whether the op can finish without being polled again: it is on a
+    /// ring, or its call runs on the blocking pool. An op waiting for
+    /// readiness on epoll (or not started) does nothing until it is
+    /// polled: dropped then, it has made no call that took anything.
+    pub(crate) fn runs_unpolled(&self) -> bool {
+        self.stage.runs_unpolled()
+    }
+
+    /// The output of the final result: the stage becomes `Done`.
+    fn finish(&mut self, result: io::Result<Completion>) -> K::Output {
+        let kind = match std::mem::replace(&mut self.stage, Stage::Done) {
+            Stage::Idle(kind) => kind,
+            Stage::Epoll(e) => e.into_kind(),
+            Stage::Ring {
+                kind,
+                cell: _,
+                ring: _,
+            } => kind,
+            Stage::Done => unreachable!("finished once"),
+        };
+        kind.complete(result)
+    }
+}
+
+impl<K: OpKind> Unpin for Op<K> {}
+
+impl<K: OpKind> Future for Op<K> {
+    type Output = K::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<K::Output> {
+        let this = &mut *self;
+        if let Stage::Idle(_) = this.stage {
+            if let Err((kind, e)) = this.stage.start(cx) {
+                return Poll::Ready(kind.complete(Err(e)));
+            }
+            if let Stage::Ring { .. } = this.stage {
+                return Poll::Pending;
+            }
+        }
+        let result = match &mut this.stage {
+            Stage::Ring { cell, ring, .. } => match cell.poll(cx.waker()) {
+                op_cell::OpPoll::Pending => return Poll::Pending,
+                op_cell::OpPoll::Ready { completion, .. } => {
+                    if ended_by_shutdown(ring, &completion) {
+                        Err(super::shutting_down())
+                    } else {
+                        Ok(completion)
+                    }
+                }
+            },
+            Stage::Epoll(e) => std::task::ready!(e.poll(cx)),
+            Stage::Idle(_) => unreachable!("started above"),
+            Stage::Done => panic!("Op polled after completion"),
+        };
+        Poll::Ready(this.finish(result))
+    }
+}
+
+/// How long `Op::cancel_and_wait` waits for the kernel.
+const CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl<K: OpKind> Op<K> {
+    /// Cancels the operation, blocking the thread until its outcome is
+    /// known: `None` if it never started (or, on epoll, waits for
+    /// readiness and so has taken nothing); else its output, which is the
+    /// op's own result when it completed before the cancel reached it
+    /// (for a receive: the bytes it took). On the op's own worker the ring
+    /// is turned here; elsewhere the thread sleeps until the completion
+    /// wakes it. Gives up (`TimedOut`) if the kernel does not answer in
+    /// `CANCEL_WAIT`; the op is then abandoned as on a drop.
+    pub(crate) fn cancel_and_wait(mut self) -> Option<io::Result<K::Output>> {
+        let deadline = std::time::Instant::now() + CANCEL_WAIT;
+        let thread = std::thread::current();
+        let waker = std::task::Waker::from(Arc::new(ThreadWaker(thread)));
+        let mut cx = Context::from_waker(&waker);
+        match &mut self.stage {
+            Stage::Idle(_) | Stage::Done => return None,
+            Stage::Epoll(e) if !e.runs_unpolled() => return None,
+            Stage::Epoll(_) => {}
+            Stage::Ring { cell, ring, .. } => remote::request_cancel(&**ring, cell),
+        }
+        loop {
+            let result = match &mut self.stage {
+                Stage::Ring { cell, .. } => match cell.poll(&waker) {
+                    op_cell::OpPoll::Ready { completion, .. } => Some(Ok(completion)),
+                    op_cell::OpPoll::Pending => None,
+                },
+                Stage::Epoll(e) => match e.poll(&mut cx) {
+                    Poll::Ready(res) => Some(res),
+                    Poll::Pending => None,
+                },
+                Stage::Idle(_) | Stage::Done => unreachable!("started and not finished"),
+            };
+            if let Some(result) = result {
+                return Some(Ok(self.finish(result)));
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return Some(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "ferrio: the kernel did not answer the cancellation of an operation",
+                )));
+            }
+            let left = (deadline - now).min(std::time::Duration::from_millis(10));
+            let turned = match &self.stage {
+                Stage::Ring { ring, .. } => remote::Ring::with_local(&**ring, |local| {
+                    local.map(|driver| driver.turn(left)).is_some()
+                }),
+                _ => false,
+            };
+            if !turned {
+                std::thread::park_timeout(left);
+            }
+        }
+    }
+}
+
+/// Wakes a thread blocked in `cancel_and_wait`.
+struct ThreadWaker(std::thread::Thread);
+
+impl std::task::Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Submits `kind` on `target`: the cell shared with the ring, and the ring.
+fn submit<K: OpKind>(
+    kind: &mut K,
+    target: Target,
+    cx: &Context<'_>,
+) -> (Arc<OpCell>, Arc<UringShared>) {
+    let ring = target.ring().clone();
+    let call = kind.call();
+    let yields_fd = call.yields_fd();
+    let (entry, recycler) = uring_call::sqe(call, &ring);
+    let cell = OpCell::new(cx.waker().clone(), yields_fd, recycler);
+    if K::QUEUE_LIMIT > 0 {
+        cell.set_limit(K::QUEUE_LIMIT);
+    }
+    target.push(entry, cell.clone());
+    (cell, ring)
+}
+
+/// A multi-shot operation (`IORING_CQE_F_MORE`): one SQE, a stream of
+/// completions. When the kernel ends it (an error, or a full CQ), the next
+/// poll submits it again. Dropping it cancels the operation; completions
+/// nobody took are released (descriptors closed, buffers recycled). On
+/// epoll, one plain call per item.
+pub(crate) struct MultiOp<K: OpKind> {
+    stage: Stage<K>,
+}
+
+impl<K: OpKind> Unpin for MultiOp<K> {}
+
+/// How a multi-shot kind turns each completion into an item. Its call
+/// must not point into the kind: the kind may move (it is re-used to
+/// resubmit), and only on drop does it go into the cell.
+pub(crate) trait MultiKind: OpKind {
+    type Item;
+    fn item(&mut self, completion: Completion) -> Self::Item;
+}
+
+impl<K: MultiKind> MultiOp<K> {
+    pub(crate) fn new(kind: K) -> MultiOp<K> {
+        MultiOp {
+            stage: Stage::Idle(kind),
+        }
+    }
+
+    /// The next completion's item. Fails only when the op cannot be
+    /// submitted (outside a runtime, or at shutdown).
+    pub(crate) fn poll_next_item(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<K::Item>> {
+        if let Stage::Idle(_) = self.stage {
+            if let Err((kind, e)) = self.stage.start(cx) {
+                self.stage = Stage::Idle(kind);
+                return Poll::Ready(Err(e));
+            }
+            if let Stage::Ring { .. } = self.stage {
+                return Poll::Pending;
+            }
+        }
+        match &mut self.stage {
+            Stage::Epoll(e) => {
+                let c = std::task::ready!(e.poll(cx))?;
+                Poll::Ready(Ok(e.kind_mut().item(c)))
+            }
+            Stage::Ring { kind, cell, ring } => match cell.poll(cx.waker()) {
+                op_cell::OpPoll::Pending => Poll::Pending,
+                op_cell::OpPoll::Ready { completion, last } => {
+                    let item = if last {
+                        let throttled = cell.throttled();
+                        let ended = ended_by_shutdown(ring, &completion);
+                        let Stage::Ring { kind, .. } =
+                            std::mem::replace(&mut self.stage, Stage::Done)
+                        else {
+                            unreachable!("matched above")
+                        };
+                        self.stage = Stage::Idle(kind);
+                        if ended {
+                            return Poll::Ready(Err(super::shutting_down()));
+                        }
+                        if throttled && completion.res == -libc::ECANCELED {
+                            // The ring paused it at its queue limit and
+                            // every queued result has been taken: go on.
+                            return self.poll_next_item(cx);
+                        }
+                        let Stage::Idle(kind) = &mut self.stage else {
+                            unreachable!("set above")
+                        };
+                        kind.item(completion)
+                    } else {
+                        kind.item(completion)
+                    };
+                    Poll::Ready(Ok(item))
+                }
+            },
+            Stage::Idle(_) | Stage::Done => unreachable!("started above"),
+        }
+    }
+}
+
+/// Whether a ring's shutdown cancelled the op that got `completion`.
+fn ended_by_shutdown(ring: &UringShared, completion: &Completion) -> bool {
+    completion.res == -libc::ECANCELED && ring.is_shutting_down()
+}
+
+/// Where a new operation goes: the current worker's ring, or (off the
+/// workers) a worker's remote queue.
+enum Target {
+    Local(Arc<UringShared>),
+    Remote(Arc<UringShared>),
+    /// The epoll driver (a worker's own, or one picked off the workers).
+    Epoll(Arc<EpollShared>),
+}
+
+impl Target {
+    fn ring(&self) -> &Arc<UringShared> {
+        match self {
+            Target::Local(r) | Target::Remote(r) => r,
+            Target::Epoll(_) => unreachable!("epoll ops never reach a ring"),
+        }
+    }
+
+    /// Submits `entry`, which carries the kernel's reference to `cell`.
+    fn push(self, entry: squeue::Entry, cell: Arc<OpCell>) {
+        match self {
+            Target::Local(_) => {
+                let entry = entry.user_data(Arc::into_raw(cell) as u64);
+                crate::context::with_worker(|w| {
+                    let w = w.expect("still on the worker");
+                    w.driver().uring().expect("a ring").push(&entry, true)
+                })
+            }
+            Target::Remote(ring) => remote::submit_remote(&*ring, RingEntry::new(entry, cell)),
+            Target::Epoll(_) => unreachable!("epoll ops never reach a ring"),
+        }
+    }
+}
+
+fn target() -> io::Result<Target> {
+    let local = crate::context::with_worker(|w| {
+        w.map(|w| match w.driver() {
+            Driver::Uring(d) => Target::Local(d.shared().clone()),
+            Driver::Epoll(d) => Target::Epoll(d.shared().clone()),
+        })
+    });
+    if let Some(target) = local {
+        return Ok(target);
+    }
+    crate::context::with_current_handle(|h| match h {
+        Some(h) => h.shared.remote_ring().map(|d| match d {
+            DriverShared::Uring(r) => Target::Remote(r),
+            DriverShared::Epoll(e) => Target::Epoll(e),
+        }),
+        None => Err(io::Error::other(
+            "ferrio: an I/O operation was polled outside a ferrio runtime; run it inside \
+             Runtime::block_on, ferrio::run or a spawned task",
+        )),
+    })
+}
