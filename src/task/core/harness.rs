@@ -10,6 +10,7 @@
 //! task).
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -33,6 +34,47 @@ enum Stage<F: Future> {
     Running(F),
     Finished(Result<F::Output, TaskError>),
     Consumed,
+}
+
+/// A task's lock (RUNNING) and the reference that goes with it, held by
+/// whoever is about to touch its stage: what `poll_locked`,
+/// `cancel_and_complete` and `complete` need, since they write the stage
+/// and may free the task.
+///
+/// Built only by the `unsafe` `Locked::new`; not `Copy`, so it is spent
+/// once: by `complete`, which gives the lock and the reference up, or, after
+/// a `Pending` poll, by `poll_locked` when `transition_to_idle` lets the
+/// lock go (and is never used again there). Only a pointer: it costs
+/// nothing.
+struct Locked<F: Future, S> {
+    ptr: NonNull<Header>,
+    cell: PhantomData<*const Cell<F, S>>,
+}
+
+impl<F, S> Locked<F, S>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    S: Schedule,
+{
+    /// # Safety
+    /// `ptr` is the header of a live `Cell<F, S>`; the caller holds the
+    /// task's lock (RUNNING) and one reference to it, and hands both to the
+    /// returned handle: it uses neither again (the handle gives them up).
+    unsafe fn new(ptr: NonNull<Header>) -> Self {
+        Locked {
+            ptr,
+            cell: PhantomData,
+        }
+    }
+
+    /// The cell, kept alive by the handle's reference.
+    fn cell(&self) -> &Cell<F, S> {
+        // SAFETY: `ptr` is a live `Cell<F, S>` (`new`), and the handle's
+        // reference lasts until the handle is spent; the borrow of `self`
+        // keeps the returned `&` from outliving it.
+        unsafe { Cell::from_header(self.ptr) }
+    }
 }
 
 impl<F, S> Cell<F, S>
@@ -89,23 +131,29 @@ where
         // SAFETY: the caller passes a notification reference to a live cell.
         let state = unsafe { &ptr.as_ref().state };
         match state.transition_to_running() {
-            ToRunning::Poll => Self::poll_locked(ptr),
-            ToRunning::Cancel => Self::cancel_and_complete(ptr),
+            ToRunning::Poll => {
+                // SAFETY: the transition took the lock for us, and our
+                // notification reference goes with it.
+                Self::poll_locked(unsafe { Locked::new(ptr) })
+            }
+            ToRunning::Cancel => {
+                // SAFETY: as above.
+                Self::cancel_and_complete(unsafe { Locked::new(ptr) })
+            }
             ToRunning::Skip => {}
             // SAFETY: the notification was the last reference.
             ToRunning::Dealloc => unsafe { RawTask::from_raw(ptr).dealloc() },
         }
     }
 
-    /// We hold RUNNING and one reference.
+    /// Polls the future once, under `task`'s lock.
     ///
-    /// The operations that may free the task take the pointer, never
-    /// `&self`: a reference passed as an argument must stay valid for the
-    /// whole call, and the cell can be freed before they return.
-    fn poll_locked(ptr: NonNull<Header>) {
-        // SAFETY: our reference keeps the cell alive until `complete` or
-        // the transition to idle gives it up; `this` is not used after.
-        let this = unsafe { Self::from_header(ptr) };
+    /// The operations that may free the task take the `Locked` handle,
+    /// never `&self`: a reference passed as an argument must stay valid for
+    /// the whole call, and the cell can be freed before they return. `this`
+    /// borrows the handle, so it cannot be used once the handle is spent.
+    fn poll_locked(task: Locked<F, S>) {
+        let this = task.cell();
         let waker = ManuallyDrop::new(waker_for(this.raw()));
         let mut cx = Context::from_waker(&waker);
         let current = crate::context::enter_task(this.raw());
@@ -134,6 +182,9 @@ where
             }
         }
         match result {
+            // `transition_to_idle` spends the handle, except on `Cancel`: the
+            // lock goes on `Idle` and `Reschedule`, and our reference too on
+            // `Idle`. `task` is not used after it.
             Ok(Poll::Pending) => match this.header.state.transition_to_idle() {
                 ToIdle::Idle => {}
                 ToIdle::Reschedule => {
@@ -146,15 +197,15 @@ where
                     // alive through the call; now it goes.
                     raw.drop_reference();
                 }
-                ToIdle::Cancel => Self::cancel_and_complete(ptr),
+                ToIdle::Cancel => Self::cancel_and_complete(task),
             },
             Ok(Poll::Ready(output)) => {
                 this.drop_future_quietly();
-                Self::complete(ptr, Ok(output));
+                Self::complete(task, Ok(output));
             }
             Err(panic) => {
                 this.drop_future_quietly();
-                Self::complete(ptr, Err(TaskError::Panicked(panic)));
+                Self::complete(task, Err(TaskError::Panicked(panic)));
             }
         }
     }
@@ -175,28 +226,28 @@ where
         }
     }
 
-    /// We hold RUNNING and one reference: drop the future and complete.
-    fn cancel_and_complete(ptr: NonNull<Header>) {
-        // SAFETY: our reference keeps the cell alive until `complete`.
-        let this = unsafe { Self::from_header(ptr) };
-        let output = match this.drop_stage() {
+    /// Drops the future and completes the task, under `task`'s lock.
+    fn cancel_and_complete(task: Locked<F, S>) {
+        let output = match task.cell().drop_stage() {
             Ok(()) => Err(TaskError::Cancelled),
             Err(panic) => Err(TaskError::Panicked(panic)),
         };
-        Self::complete(ptr, output);
+        Self::complete(task, output);
     }
 
     unsafe fn cancel_locked(ptr: NonNull<Header>) {
-        // The caller holds the lock and a reference.
-        Self::cancel_and_complete(ptr);
+        // SAFETY: `Vtable::cancel_locked`'s contract: the caller holds the
+        // lock and passes us a reference (the one counted when it took the
+        // lock) to give up.
+        Self::cancel_and_complete(unsafe { Locked::new(ptr) });
     }
 
-    /// We hold RUNNING and one reference; the future is already dropped.
-    /// Gives the reference up (possibly freeing the task).
-    fn complete(ptr: NonNull<Header>, output: Result<F::Output, TaskError>) {
-        // SAFETY: our reference keeps the cell alive; `this` is not used
-        // after the reference is dropped at the end.
-        let this = unsafe { Self::from_header(ptr) };
+    /// Publishes `output`, under `task`'s lock; the future is already
+    /// dropped. Spends the handle: gives up the lock and the reference
+    /// (possibly freeing the task).
+    fn complete(task: Locked<F, S>, output: Result<F::Output, TaskError>) {
+        // `this` is not used after the references are dropped at the end.
+        let this = task.cell();
         let is_panic = matches!(output, Err(TaskError::Panicked(_)));
         // SAFETY: RUNNING is held.
         this.stage
@@ -253,7 +304,7 @@ where
         };
         if last {
             // SAFETY: those were the last references.
-            unsafe { RawTask::from_raw(ptr).dealloc() };
+            unsafe { RawTask::from_raw(task.ptr).dealloc() };
         }
     }
 
@@ -404,22 +455,39 @@ pub(crate) fn waker_for(task: RawTask) -> Waker {
     unsafe { Waker::from_raw(raw) }
 }
 
+/// Std calls these four only with the data pointer of a `RawWaker` built
+/// on this vtable (by `waker_for` or `waker_clone`), for a waker that has
+/// not been dropped or woken by value yet.
 static WAKER_VTABLE: RawWakerVTable =
     RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
 
-fn task_of(data: *const ()) -> RawTask {
-    // SAFETY: the data pointer of our RawWaker is always a non-null header,
-    // and the waker being used holds a reference.
+/// The task behind one of our wakers.
+///
+/// # Safety
+/// `data` is the data pointer of a `RawWaker` built on `WAKER_VTABLE` (by
+/// `waker_for` or `waker_clone`) whose waker still holds its reference; the
+/// returned `RawTask` is used as `RawTask::from_raw` requires, only while a
+/// reference keeps the task alive.
+unsafe fn task_of(data: *const ()) -> RawTask {
+    // SAFETY: such a data pointer is a task's header (`waker_for` stores
+    // `header_ptr`, `waker_clone` copies it), hence non-null; the rest is
+    // the caller's contract.
     unsafe { RawTask::from_raw(NonNull::new_unchecked(data as *mut Header)) }
 }
 
 unsafe fn waker_clone(data: *const ()) -> RawWaker {
-    task_of(data).ref_inc();
+    // SAFETY: `data` comes from std for a live waker of ours (see
+    // `WAKER_VTABLE`), whose reference outlasts this call.
+    unsafe { task_of(data) }.ref_inc();
     RawWaker::new(data, &WAKER_VTABLE)
 }
 
 unsafe fn waker_wake(data: *const ()) {
-    let task = task_of(data);
+    // SAFETY: `data` comes from std for a live waker of ours (see
+    // `WAKER_VTABLE`); its reference keeps the task alive until it is
+    // given up (by the transition, or by `drop_reference` after
+    // scheduling), and `Dealloc` is the one use after that.
+    let task = unsafe { task_of(data) };
     match task.header().state.transition_to_notified_by_val() {
         ToNotified::Submit => {
             // SAFETY: a reference was counted for the notification; the
@@ -434,7 +502,9 @@ unsafe fn waker_wake(data: *const ()) {
 }
 
 unsafe fn waker_wake_by_ref(data: *const ()) {
-    let task = task_of(data);
+    // SAFETY: `data` comes from std for a live waker of ours (see
+    // `WAKER_VTABLE`), whose reference outlasts this call.
+    let task = unsafe { task_of(data) };
     match task.header().state.transition_to_notified_by_ref() {
         // SAFETY: a new reference was counted for the notification.
         ToNotified::Submit => unsafe { task.schedule() },
@@ -444,5 +514,7 @@ unsafe fn waker_wake_by_ref(data: *const ()) {
 }
 
 unsafe fn waker_drop(data: *const ()) {
-    task_of(data).drop_reference();
+    // SAFETY: `data` comes from std for a live waker of ours (see
+    // `WAKER_VTABLE`); `drop_reference` gives up its reference last.
+    unsafe { task_of(data) }.drop_reference();
 }
