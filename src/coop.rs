@@ -1,5 +1,5 @@
 //! Cooperative scheduling: a task gets a budget of operations per poll
-//! (`context::BUDGET`). Leaf futures that can be ready many times in a row
+//! (`poll_state::BUDGET`). Leaf futures that can be ready many times in a row
 //! (joining finished tasks, receiving from a full queue, ...) spend one unit
 //! each; once the budget is spent they return `Pending` after waking the
 //! task, which sends it to the back of the queue. A task that is always
@@ -10,7 +10,7 @@ use std::task::Context;
 /// Spends one unit of the current task's budget. When it is spent, wakes
 /// the task and returns false: the caller must return `Pending`.
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> bool {
-    if crate::context::consume_budget() {
+    if crate::poll_state::consume_budget() {
         true
     } else {
         cx.waker().wake_by_ref();

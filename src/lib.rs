@@ -36,7 +36,6 @@ pub(crate) mod loom;
 
 mod blocking;
 pub mod combinators;
-mod context;
 mod coop;
 mod driver;
 #[cfg(not(ferrio_loom))]
@@ -49,6 +48,7 @@ pub mod io;
 pub mod net;
 mod owner_lock;
 mod park;
+mod poll_state;
 #[cfg(not(ferrio_loom))]
 pub mod process;
 pub mod runtime;
@@ -142,7 +142,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    context::with_current_handle(|h| match h {
+    runtime::context::with_current_handle(|h| match h {
         Some(h) => h.spawn_named_at(future, None, location),
         None => panic!(
             "ferrio::spawn called outside a ferrio runtime: call it from a task or inside \

@@ -36,7 +36,7 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    crate::context::with_current_handle(|h| match h {
+    crate::runtime::context::with_current_handle(|h| match h {
         Some(h) => h.run_in_executor(f),
         None => {
             panic!("ferrio::to_thread called outside a ferrio runtime; use Handle::run_in_executor")

@@ -232,9 +232,7 @@ impl<K: OpKind> EpollOp<K> {
 
     /// Moves the kind into a job on the runtime's blocking pool.
     fn start_blocking(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Completion>> {
-        let Some(pool) =
-            crate::context::with_current_handle(|h| h.map(|h| h.blocking_pool().clone()))
-        else {
+        let Some(pool) = super::context::with_runtime(|r| r.map(|r| r.blocking_pool())) else {
             return Poll::Ready(Err(io::Error::other(
                 "ferrio: an I/O operation was polled outside a ferrio runtime",
             )));
@@ -356,8 +354,8 @@ impl<K: OpKind> ReadyCall for KindCall<'_, K> {
         if !io.is_sole_waiter(key) {
             return;
         }
-        crate::context::with_worker(|w| {
-            if let Some(Driver::Epoll(d)) = w.map(|w| w.driver()) {
+        super::context::with_local(|d| {
+            if let Some(Driver::Epoll(d)) = d {
                 self.fd.follow_waiter(io, d.shared());
             }
         });

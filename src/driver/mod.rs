@@ -132,6 +132,8 @@ mod call;
 #[cfg(not(ferrio_loom))]
 mod choice;
 #[cfg(not(ferrio_loom))]
+pub(crate) mod context;
+#[cfg(not(ferrio_loom))]
 mod epoll;
 #[cfg(not(ferrio_loom))]
 mod epoll_op;

@@ -379,9 +379,9 @@ impl Target {
         match self {
             Target::Local(_) => {
                 let entry = entry.user_data(Arc::into_raw(cell) as u64);
-                crate::context::with_worker(|w| {
-                    let w = w.expect("still on the worker");
-                    w.driver().uring().expect("a ring").push(&entry, true)
+                super::context::with_local(|d| {
+                    let d = d.expect("still on the worker");
+                    d.uring().expect("a ring").push(&entry, true)
                 })
             }
             Target::Remote(ring) => remote::submit_remote(&*ring, RingEntry::new(entry, cell)),
@@ -391,8 +391,8 @@ impl Target {
 }
 
 fn target() -> io::Result<Target> {
-    let local = crate::context::with_worker(|w| {
-        w.map(|w| match w.driver() {
+    let local = super::context::with_local(|d| {
+        d.map(|d| match d {
             Driver::Uring(d) => Target::Local(d.shared().clone()),
             Driver::Epoll(d) => Target::Epoll(d.shared().clone()),
         })
@@ -400,8 +400,8 @@ fn target() -> io::Result<Target> {
     if let Some(target) = local {
         return Ok(target);
     }
-    crate::context::with_current_handle(|h| match h {
-        Some(h) => h.shared.remote_ring().map(|d| match d {
+    super::context::with_runtime(|r| match r {
+        Some(r) => r.remote_driver().map(|d| match d {
             DriverShared::Uring(r) => Target::Remote(r),
             DriverShared::Epoll(e) => Target::Epoll(e),
         }),

@@ -197,12 +197,9 @@ impl Ring for UringShared {
     }
 
     fn with_local<R>(&self, f: impl FnOnce(Option<&UringDriver>) -> R) -> R {
-        crate::context::with_worker(|w| match w {
-            Some(w) => match w.driver().uring() {
-                Some(d) if std::ptr::eq(&**d.shared(), self) => f(Some(d)),
-                _ => f(None),
-            },
-            None => f(None),
+        super::context::with_local(|d| match d.and_then(|d| d.uring()) {
+            Some(d) if std::ptr::eq(&**d.shared(), self) => f(Some(d)),
+            _ => f(None),
         })
     }
 

@@ -7,8 +7,8 @@ use std::io;
 use std::sync::Arc as StdArc;
 use std::time::Duration;
 
+use super::context;
 use crate::blocking::PoolConfig;
-use crate::context;
 use crate::loom::sync::Arc;
 use crate::scheduler::watchdog::{BlockedHandler, BlockedWorker};
 use crate::scheduler::{self, Config, PanicHandler, Shared, SlowPollHandler, Worker, Workers};

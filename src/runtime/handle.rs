@@ -9,8 +9,8 @@ use std::pin::pin;
 use std::sync::{Arc as StdArc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 
+use super::context;
 use crate::blocking::{self, BlockingPool, PoolConfig};
-use crate::context;
 use crate::loom::sync::Arc;
 use crate::park::{Parker, Unparker};
 use crate::scheduler::Shared;
@@ -212,12 +212,6 @@ impl Handle {
         self.shared.config.io_driver.clone()
     }
 
-    /// The runtime's blocking pool (started on first use).
-    #[cfg(not(ferrio_loom))]
-    pub(crate) fn blocking_pool(&self) -> &StdArc<BlockingPool> {
-        self.blocking.pool()
-    }
-
     /// True once the runtime began shutting down.
     pub fn is_shutdown(&self) -> bool {
         self.shared.is_shutdown()
@@ -283,5 +277,17 @@ impl Wake for ThreadWaker {
     }
     fn wake_by_ref(self: &StdArc<Self>) {
         self.0.unpark();
+    }
+}
+
+#[cfg(not(ferrio_loom))]
+impl crate::driver::context::RuntimeIo for Handle {
+    fn remote_driver(&self) -> std::io::Result<crate::driver::DriverShared> {
+        self.shared.remote_ring()
+    }
+
+    /// Started on first use.
+    fn blocking_pool(&self) -> StdArc<BlockingPool> {
+        self.blocking.pool().clone()
     }
 }

@@ -23,11 +23,11 @@ use std::future::Future;
 use std::io;
 use std::time::Duration;
 
-use crate::context;
 use crate::scheduler::Workers;
 use crate::task::core::Task;
 
 mod builder;
+pub(crate) mod context;
 mod handle;
 mod metrics;
 
@@ -106,7 +106,7 @@ impl Runtime {
         let shared = &self.handle.shared;
         shared.begin_shutdown();
         self.handle.shutdown_blocking_pool();
-        let on_worker = context::with_worker(|w| w.is_some());
+        let on_worker = crate::scheduler::current::with_worker(|w| w.is_some());
         if on_worker {
             // Dropped from inside a worker: blocking here could wait on
             // ourselves. The workers finish the shutdown on their own.

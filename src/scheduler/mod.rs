@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use crate::task::core::TaskInfo;
 
+pub(crate) mod current;
 mod idle;
 mod launch;
 mod lifo;

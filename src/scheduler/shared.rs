@@ -166,7 +166,7 @@ impl Shared {
     /// that worker, else through its cancellation queue (drained at its
     /// next maintenance, or at once if it sleeps: it is woken).
     pub(crate) fn cancel_timer(&self, index: usize, key: u64) {
-        let local = crate::context::with_worker(|w| match w {
+        let local = super::current::with_worker(|w| match w {
             Some(w) if std::ptr::eq(Arc::as_ptr(w.shared()), self) && w.index() == index => {
                 self.remotes[index].time.cancel(key);
                 true
@@ -199,7 +199,7 @@ impl Shared {
     /// shard, or a remote one.
     pub(crate) fn bind(&self, task: RawTask) -> Result<(), RawTask> {
         let workers = self.remotes.len();
-        let hint = crate::context::with_worker(|w| match w {
+        let hint = super::current::with_worker(|w| match w {
             Some(w) if std::ptr::eq(Arc::as_ptr(w.shared()), self) => w.index(),
             _ => workers + remote_shard(&task),
         });
@@ -351,7 +351,7 @@ fn remote_shard(_task: &RawTask) -> usize {
 /// a clone of this `Arc`.
 impl Schedule for Arc<Shared> {
     fn schedule(&self, task: Notified, is_yield: bool) {
-        crate::context::with_worker(|worker| match worker {
+        super::current::with_worker(|worker| match worker {
             Some(w) if Arc::ptr_eq(w.shared(), self) => w.schedule_local(task, is_yield),
             _ => self.schedule_remote(task),
         })

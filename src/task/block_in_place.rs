@@ -31,7 +31,7 @@
 ///
 /// [`Builder::blocked_worker_threshold`]: crate::runtime::Builder::blocked_worker_threshold
 pub fn block_in_place<R>(f: impl FnOnce() -> R) -> R {
-    crate::context::with_worker(|worker| match worker {
+    crate::scheduler::current::with_worker(|worker| match worker {
         Some(worker) => {
             let _blocking = worker.begin_blocking();
             f()

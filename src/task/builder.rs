@@ -73,5 +73,5 @@ impl Builder {
 /// });
 /// ```
 pub fn current_task() -> Option<TaskInfo> {
-    crate::context::current_task().map(info_of)
+    crate::task::core::current::current_task().map(info_of)
 }

@@ -351,7 +351,7 @@ fn a_file_op_queued_on_the_blocking_pool_fails_at_shutdown_instead_of_hanging() 
 
 /// The index of the worker running the caller, if it is one.
 fn worker_index() -> Option<usize> {
-    crate::context::with_worker(|w| w.map(|w| w.index()))
+    crate::scheduler::current::with_worker(|w| w.map(|w| w.index()))
 }
 
 #[test]

@@ -116,7 +116,7 @@ impl Sleep {
     /// shutting down): the sleep then ends at once.
     fn register(&mut self, waker: &Waker) -> bool {
         let shared = TimerShared::new(waker.clone());
-        let registered = crate::context::with_worker(|w| {
+        let registered = crate::scheduler::current::with_worker(|w| {
             w.map(|w| {
                 let ms = w.shared().clock().deadline_ms(self.deadline);
                 w.time().insert(ms, shared.clone());

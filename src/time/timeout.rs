@@ -335,7 +335,7 @@ impl<F: Future> Future for Scoped<F> {
         // Scopes nested in the body see our deadline.
         let deadline = link.refresh(cx.waker());
         let polled = {
-            let _scope = crate::context::enter_timeout_scope(deadline);
+            let _scope = crate::poll_state::enter_timeout_scope(deadline);
             fut.poll(cx)
         };
         if let Poll::Ready(v) = polled {
@@ -361,7 +361,7 @@ impl<F: Future> Future for Scoped<F> {
             return Poll::Pending;
         }
         link.scope.lock().expired = true;
-        if crate::context::enclosing_scope_deadline().is_some_and(|outer| outer <= now) {
+        if crate::poll_state::enclosing_scope_deadline().is_some_and(|outer| outer <= now) {
             // An enclosing scope has expired too: the outermost one
             // reports, as in asyncio, dropping our body with its own. It
             // checks right after this poll returns.

@@ -156,7 +156,7 @@ where
         let this = task.cell();
         let waker = ManuallyDrop::new(waker_for(this.raw()));
         let mut cx = Context::from_waker(&waker);
-        let current = crate::context::enter_task(this.raw());
+        let current = super::current::enter_task(Some(this.raw()));
         let slow = this
             .scheduler
             .slow_poll_threshold()

@@ -20,6 +20,7 @@ use crate::loom::cell::UnsafeCell;
 use crate::loom::plain::{AtomicU64, Ordering};
 use crate::loom::sync::Mutex;
 
+pub(crate) mod current;
 mod handle;
 mod harness;
 pub(crate) use harness::contain;
