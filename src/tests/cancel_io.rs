@@ -16,8 +16,7 @@ use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt};
 
-use super::common::{rt, until};
-use super::regress_io::ops_in_flight;
+use super::common::{ops_in_flight, rt, tcp_pair, until};
 use ferrio::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
 use ferrio::Runtime;
 
@@ -133,13 +132,6 @@ macro_rules! owned_stream {
 }
 owned_stream!(TcpStream);
 owned_stream!(UnixStream);
-
-async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (client, accepted) = futures::join!(TcpStream::connect(addr), listener.accept());
-    (client.unwrap(), accepted.unwrap().0)
-}
 
 /// Reads exactly `n` bytes (owned-buffer reads), bounded in time.
 fn read_n<S: OwnedStream>(rt: &Runtime, s: &Arc<S>, n: usize) -> Vec<u8> {

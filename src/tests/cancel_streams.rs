@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use futures::{AsyncBufReadExt, AsyncReadExt};
 
-use super::common::{rt, until};
+use super::common::{ops_in_flight, rt, until};
 use super::regress_streams::{on_worker, read_until_eof, stream_pair};
 use ferrio::net::TcpStream;
 use ferrio::process::{ChildStdin, ChildStdout, Command, Stdio};
@@ -83,15 +83,9 @@ impl Stepper {
     }
 }
 
-/// Operations in flight on the current runtime's rings.
-fn in_flight() -> u64 {
-    let m = Handle::current().metrics();
-    m.ops_submitted - m.ops_completed
-}
-
 async fn no_op_in_flight(what: &str) {
     until(&format!("{what}: an operation stayed in flight"), || {
-        in_flight() == 0
+        ops_in_flight(&Handle::current()) == 0
     })
     .await;
 }

@@ -215,3 +215,39 @@ pub(super) async fn tell_when_pending<F: Future>(
     })
     .await
 }
+
+/// A connected TCP pair on the loopback: (client, server).
+pub(super) async fn tcp_pair() -> (ferrio::net::TcpStream, ferrio::net::TcpStream) {
+    let listener = ferrio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (client, accepted) =
+        futures::join!(ferrio::net::TcpStream::connect(addr), listener.accept());
+    (client.unwrap(), accepted.unwrap().0)
+}
+
+/// Operations submitted and not yet completed on `h`'s drivers.
+pub(super) fn ops_in_flight(h: &ferrio::Handle) -> u64 {
+    let m = h.metrics();
+    m.ops_submitted - m.ops_completed
+}
+
+/// Lets every other ready task on a one-worker runtime run first (twenty
+/// yields).
+pub(super) async fn let_others_run() {
+    for _ in 0..20 {
+        ferrio::yield_now().await;
+    }
+}
+
+/// Spins on the calling thread (yielding it) until `done` holds; the 20 s
+/// bound fails a hang, nothing more.
+pub(super) fn spin_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never settled: {what}"
+        );
+        std::thread::yield_now();
+    }
+}

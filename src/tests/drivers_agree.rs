@@ -112,7 +112,7 @@ fn drop_while_waiting<F: Future + Send + 'static>(rt: &Runtime, place: Place, fu
     assert!(waited, "the operation was meant to wait");
     let h = rt.handle();
     rt.block_on(super::common::until("no op in flight", move || {
-        super::regress_io::ops_in_flight(&h) == 0
+        super::common::ops_in_flight(&h) == 0
     }));
 }
 

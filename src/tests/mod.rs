@@ -25,8 +25,6 @@ mod queues;
 mod regress_comb;
 mod regress_io;
 mod regress_streams;
-mod regress_sync;
-mod regress_time;
 mod shutdown;
 mod shutdown_sweep;
 mod signals;

@@ -11,14 +11,8 @@ use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt};
 
-use super::common::{rt, until};
-use ferrio::net::{TcpListener, TcpStream, UnixStream};
-
-/// Operations submitted and not yet completed, over every ring.
-pub(super) fn ops_in_flight(h: &ferrio::Handle) -> u64 {
-    let m = h.metrics();
-    m.ops_submitted - m.ops_completed
-}
+use super::common::{ops_in_flight, rt, tcp_pair, until};
+use ferrio::net::{TcpStream, UnixStream};
 
 /// Polls `fut` once with a waker that does nothing.
 fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
@@ -66,14 +60,6 @@ fn op_dropped_on_the_worker_before_its_remote_submit_is_cancelled() {
         let (n, buf) = got.expect("a fresh read gets the bytes, not the dropped one");
         assert_eq!(&buf[..n.unwrap()], b"DATA");
     });
-}
-
-/// A connected TCP pair: (client, server).
-async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (client, accepted) = futures::join!(TcpStream::connect(addr), listener.accept());
-    (client.unwrap(), accepted.unwrap().0)
 }
 
 /// Defect 6: `into_split` left the write-behind state of an accepted
