@@ -1,6 +1,6 @@
-//! Cancellation harness for the combinators and the thread bridges
-//! (issue 14): each operation is polled 1, 2, … k times by hand (one child
-//! finishing between polls), then dropped; afterwards no waker or
+//! Cancellation harness for the combinators and the thread bridges: each
+//! operation is polled 1, 2, … k times by hand (one child finishing
+//! between polls), then dropped; afterwards no waker or
 //! done-callback may be left holding the caller's waker, no task may be
 //! left alive (the runtime's task count back to zero), and every child
 //! must have run at most once and been dropped exactly once.

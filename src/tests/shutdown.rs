@@ -1,13 +1,13 @@
 //! Shutdown drops every task's future exactly once and resolves every
 //! awaiting handle.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::task::Context;
 use std::time::{Duration, Instant};
 
-use super::common::{block_on_plain, pipe, rt, DropCounter};
-use super::shutdown_sweep::within;
+use super::common::{block_on_plain, pipe, rt, within, DropCounter, HOUR};
 use tokio::sync::oneshot;
 
 #[test]
@@ -65,8 +65,6 @@ fn awaiting_handle_resolves_cancelled_on_shutdown() {
     let res = waiter.join().unwrap();
     assert!(res.unwrap_err().is_cancelled());
 }
-
-use std::future::Future;
 
 #[test]
 fn spawn_after_shutdown_is_cancelled_at_once() {
@@ -205,8 +203,6 @@ fn shutdown_lets_go_of_every_ring_even_without_cancel_any() {
         assert!(started.elapsed() < Duration::from_millis(1500));
     }
 }
-
-const HOUR: Duration = Duration::from_secs(3600);
 
 /// Polls `fut` once (it must be pending: registers its timer), reports
 /// that on `registered`, then awaits it to the end.

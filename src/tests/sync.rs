@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
-use super::common::{let_others_run, rt, TestWaker};
+use super::common::{let_others_run, lock_now, rt, TestWaker};
 use ferrio::sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, Promise, Semaphore};
 
 #[test]
@@ -330,13 +330,7 @@ async fn catch_panic<F: std::future::Future>(fut: F) -> Result<F::Output, String
 fn condition_passes_on_a_notification_cancelled_while_relocking() {
     let cond = Condition::new(());
     let (w1, w2, wl) = (TestWaker::new(), TestWaker::new(), TestWaker::new());
-    let lock_now = || {
-        let mut f = Box::pin(cond.lock());
-        match wl.poll(f.as_mut()) {
-            Poll::Ready(g) => g,
-            Poll::Pending => panic!("lock not free"),
-        }
-    };
+    let lock_now = || lock_now(&cond, &wl);
     let mut first = Box::pin(cond.wait(lock_now()));
     assert!(w1.poll(first.as_mut()).is_pending());
     let mut second = Box::pin(cond.wait(lock_now()));

@@ -1,10 +1,11 @@
 //! Sleeps, timeouts, intervals and timeout scopes on the runtime.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::common::{rt, DropCounter};
+use super::common::{poll_noop, rt, DropCounter};
 
 #[test]
 fn sleeps_never_wake_early() {
@@ -99,9 +100,7 @@ fn dropping_unfired_sleeps_cancels_them() {
             for _ in 0..1_000 {
                 let mut s = ferrio::sleep(Duration::from_secs(3600));
                 // Poll once so it registers in this worker's wheel.
-                let waker = std::task::Waker::noop();
-                let mut cx = std::task::Context::from_waker(waker);
-                assert!(std::pin::Pin::new(&mut s).poll(&mut cx).is_pending());
+                assert!(poll_noop(std::pin::Pin::new(&mut s)).is_pending());
                 v.push(s);
             }
             v
@@ -114,8 +113,6 @@ fn dropping_unfired_sleeps_cancels_them() {
     drop(rt);
     assert!(start.elapsed() < Duration::from_secs(60));
 }
-
-use std::future::Future;
 
 #[test]
 fn wait_for_times_out_and_drops_the_inner_future() {
@@ -276,9 +273,7 @@ fn sleep_reset_moves_the_deadline() {
         let start = Instant::now();
         for _ in 0..10_000 {
             s.reset(Instant::now() + Duration::from_secs(3600));
-            let waker = std::task::Waker::noop();
-            let mut cx = std::task::Context::from_waker(waker);
-            assert!(std::pin::Pin::new(&mut s).poll(&mut cx).is_pending());
+            assert!(poll_noop(std::pin::Pin::new(&mut s)).is_pending());
         }
         s.reset(Instant::now() + Duration::from_millis(3));
         s.await;
