@@ -111,8 +111,8 @@ send!(
     LockGuard<'static, NotSync>,
     Put<'static, NotSync, Fifo<NotSync>>,
 );
-// ...and is shared only when `&T` may be: `Sync` for `T: Sync` (issue 14,
-// defect 1: it was `Sync` for any `T: Send`).
+// ...and is shared only when `&T` may be: `Sync` for `T: Sync` (not for
+// every `T: Send`: a `!Sync` value must not be reached from two threads).
 sync!(LockGuard<'static, SyncNotSend>);
 not!(Sync: LockGuard<'static, NotSync>, LockGuard<'static, NotSend>);
 not!(Send: LockGuard<'static, NotSend>, LockGuard<'static, SyncNotSend>);

@@ -1,6 +1,6 @@
-//! Cancellation harness for the combinators and the thread bridges
-//! (issue 14): each operation is polled 1, 2, … k times by hand (one child
-//! finishing between polls), then dropped; afterwards no waker or
+//! Cancellation harness for the combinators and the thread bridges: each
+//! operation is polled 1, 2, … k times by hand (one child finishing
+//! between polls), then dropped; afterwards no waker or
 //! done-callback may be left holding the caller's waker, no task may be
 //! left alive (the runtime's task count back to zero), and every child
 //! must have run at most once and been dropped exactly once.
@@ -10,10 +10,9 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::common::rt;
-use super::common::TestWaker;
+use super::common::{rt, spin_until, TestWaker};
 use ferrio::sync::Event;
 use ferrio::{ReturnWhen, TaskGroup};
 
@@ -97,15 +96,6 @@ enum Runs {
     AsTasks,
 }
 
-/// Spins (yielding) until `done` holds; 20 s bound a hang, nothing more.
-fn settle(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "never settled: {what}");
-        std::thread::yield_now();
-    }
-}
-
 /// Runs the harness for one operation: for k = 1..=n+1, polls the future
 /// `make` builds k times (releasing child k-1 before poll k), drops it,
 /// and checks the invariants.
@@ -130,7 +120,7 @@ where
                     let wakes = waker.wakes();
                     children.gates[step - 1].set();
                     let probe = &children.probes[step - 1];
-                    settle(&what, || {
+                    spin_until(&what, || {
                         waker.wakes() > wakes || probe.finished.load(SeqCst) == 1
                     });
                 }
@@ -154,10 +144,10 @@ where
             for g in &children.gates {
                 g.set();
             }
-            settle(&format!("{what}: tasks left"), || handle.num_tasks() == 0);
+            spin_until(&format!("{what}: tasks left"), || handle.num_tasks() == 0);
             assert!(handle.all_tasks().is_empty(), "{what}");
             for (i, p) in children.probes.iter().enumerate() {
-                settle(&format!("{what}: child {i} dropped"), || {
+                spin_until(&format!("{what}: child {i} dropped"), || {
                     p.dropped.load(SeqCst) >= 1
                 });
                 assert_eq!(p.dropped.load(SeqCst), 1, "{what}: child {i} dropped twice");
@@ -330,8 +320,8 @@ fn cancel_to_thread() {
             drop(task);
             waker.settle("to_thread");
             let _ = release.send(());
-            settle("to_thread tasks", || handle.num_tasks() == 0);
-            settle("to_thread job dropped", || probe.dropped.load(SeqCst) == 1);
+            spin_until("to_thread tasks", || handle.num_tasks() == 0);
+            spin_until("to_thread job dropped", || probe.dropped.load(SeqCst) == 1);
             assert_eq!(probe.started.load(SeqCst), 1, "the job ran twice");
             assert_eq!(probe.finished.load(SeqCst), 1);
         }
@@ -367,12 +357,12 @@ fn cancel_run_coroutine_threadsafe() {
         assert_eq!(got.is_some(), k == 2);
         drop(fut);
         children.gates[0].set();
-        settle("run_coroutine_threadsafe tasks", || handle.num_tasks() == 0);
-        settle("child dropped", || probe.dropped.load(SeqCst) == 1);
+        spin_until("run_coroutine_threadsafe tasks", || handle.num_tasks() == 0);
+        spin_until("child dropped", || probe.dropped.load(SeqCst) == 1);
         assert_eq!(probe.started.load(SeqCst), 1);
         assert_eq!(probe.finished.load(SeqCst), 1);
         // The done-callback ran exactly once, though the future was dropped.
-        settle("done-callback", || callbacks.load(SeqCst) == 1);
+        spin_until("done-callback", || callbacks.load(SeqCst) == 1);
         assert_eq!(callbacks.load(SeqCst), 1);
     }
 }

@@ -1,13 +1,12 @@
-//! Cancellation harness for the network operations (issue 14): each
-//! future is polled 1, 2, ... K times (yielding to the runtime between
-//! polls, so its SQE is still queued, in the ring, or in the kernel),
-//! then dropped: in a task on the worker, in `block_on` (its SQE goes
+//! Cancellation harness for the network operations: each future is
+//! polled 1, 2, ... K times (yielding to the runtime between polls, so
+//! its SQE is still queued, in the ring, or in the kernel), then dropped: in a task on the worker, in `block_on` (its SQE goes
 //! through the remote queue), or polled in `block_on` and dropped on the
 //! worker. After each drop the harness checks that no op is left in
 //! flight (the runtime's metrics come back to idle) and that the stream
 //! loses, duplicates and reorders no byte.
 
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::io;
 use std::pin::{pin, Pin};
 use std::sync::Arc;
@@ -16,8 +15,7 @@ use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt};
 
-use super::common::{rt, until};
-use super::regress_io::ops_in_flight;
+use super::common::{no_op_in_flight, poll_once, rt, tcp_pair};
 use ferrio::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
 use ferrio::Runtime;
 
@@ -28,7 +26,7 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// Where a future is polled and where it is dropped. `BlockOnThenWorker`
 /// holds the worker busy until the drop, so the op is dropped while its
-/// SQE still waits in the remote queue (defect 5).
+/// SQE still waits in the remote queue (its cancel must not overtake it).
 #[derive(Clone, Copy, Debug)]
 enum Place {
     Worker,
@@ -45,7 +43,7 @@ async fn poll_k<F: Future + Unpin>(fut: &mut F, k: usize) -> Option<F::Output> {
         if i > 0 {
             ferrio::yield_now().await;
         }
-        let polled = poll_fn(|cx| Poll::Ready(Pin::new(&mut *fut).poll(cx))).await;
+        let polled = poll_once(Pin::new(&mut *fut)).await;
         if let Poll::Ready(out) = polled {
             return Some(out);
         }
@@ -93,9 +91,7 @@ fn cancel_after<T: Send + 'static>(
             out
         }),
     };
-    rt.block_on(until("no op left in flight", || {
-        ops_in_flight(&handle) == 0
-    }));
+    rt.block_on(no_op_in_flight(&handle, "the dropped op"));
     out
 }
 
@@ -133,13 +129,6 @@ macro_rules! owned_stream {
 }
 owned_stream!(TcpStream);
 owned_stream!(UnixStream);
-
-async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (client, accepted) = futures::join!(TcpStream::connect(addr), listener.accept());
-    (client.unwrap(), accepted.unwrap().0)
-}
 
 /// Reads exactly `n` bytes (owned-buffer reads), bounded in time.
 fn read_n<S: OwnedStream>(rt: &Runtime, s: &Arc<S>, n: usize) -> Vec<u8> {
@@ -275,7 +264,7 @@ where
     got.extend_from_slice(&rest);
     assert_eq!(got, sent);
     drop(a);
-    until("no op left in flight", || ops_in_flight(&handle) == 0).await;
+    no_op_in_flight(&handle, "the dropped futures-io calls").await;
 }
 
 /// `AsyncWrite::write` futures of large buffers dropped after k polls:
@@ -314,7 +303,7 @@ where
         "the peer reads the accepted bytes, in order"
     );
     drop(a);
-    until("no op left in flight", || ops_in_flight(&handle) == 0).await;
+    no_op_in_flight(&handle, "the dropped futures-io calls").await;
 }
 
 #[test]

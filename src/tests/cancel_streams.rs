@@ -22,79 +22,17 @@
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
-use std::time::Duration;
+use std::sync::{mpsc, Arc};
+use std::task::Poll;
 
 use futures::{AsyncBufReadExt, AsyncReadExt};
 
-use super::common::{rt, until};
-use super::regress_streams::{on_worker, read_until_eof, stream_pair};
+use super::common::{
+    no_op_in_flight, on_worker, read_until_eof, rt, stream_pair, until, within, Stepper, BOUND,
+};
 use ferrio::net::TcpStream;
 use ferrio::process::{ChildStdin, ChildStdout, Command, Stdio};
 use ferrio::{Handle, StreamReader};
-
-/// How long any one call may take to end in the shutdown sweep.
-const BOUND: Duration = Duration::from_secs(10);
-
-// ---- stepping a future by hand ---------------------------------------
-
-/// The waker the stepped operation sees: records that it fired and wakes
-/// the harness task.
-#[derive(Default)]
-pub(super) struct Stepper {
-    woken: AtomicBool,
-    harness: Mutex<Option<Waker>>,
-}
-
-impl Wake for Stepper {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref()
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::SeqCst);
-        if let Some(w) = self.harness.lock().unwrap().take() {
-            w.wake();
-        }
-    }
-}
-
-impl Stepper {
-    pub(super) fn poll<F: Future + ?Sized>(self: &Arc<Self>, fut: Pin<&mut F>) -> Poll<F::Output> {
-        self.woken.store(false, Ordering::SeqCst);
-        let waker = Waker::from(self.clone());
-        fut.poll(&mut Context::from_waker(&waker))
-    }
-
-    /// Waits until the operation's waker fired (a hang is a failure).
-    pub(super) async fn woken(&self, what: &str) {
-        let wait = poll_fn(|cx| {
-            *self.harness.lock().unwrap() = Some(cx.waker().clone());
-            if self.woken.load(Ordering::SeqCst) {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        });
-        ferrio::wait_for(wait, Duration::from_secs(20))
-            .await
-            .unwrap_or_else(|_| panic!("{what}: the operation was never woken"));
-    }
-}
-
-/// Operations in flight on the current runtime's rings.
-fn in_flight() -> u64 {
-    let m = Handle::current().metrics();
-    m.ops_submitted - m.ops_completed
-}
-
-async fn no_op_in_flight(what: &str) {
-    until(&format!("{what}: an operation stayed in flight"), || {
-        in_flight() == 0
-    })
-    .await;
-}
 
 /// Where the dropped call stops.
 #[derive(Clone, Copy, Debug)]
@@ -235,7 +173,7 @@ fn stream_reader_calls_dropped_at_every_step_lose_nothing() {
                     assert_eq!([got, tail].concat(), payload(), "{what}");
                     assert!(reader.at_eof());
                     drop((reader, writer, peer));
-                    no_op_in_flight(&what).await;
+                    no_op_in_flight(&Handle::current(), &what).await;
                 }
             }
         }
@@ -270,7 +208,7 @@ fn stream_reader_repeatedly_cancelled_readline_keeps_order() {
         got.extend(reader.read_to_end().await.unwrap());
         assert_eq!(got, payload());
         drop(peer);
-        no_op_in_flight("repeated readline").await;
+        no_op_in_flight(&Handle::current(), "repeated readline").await;
     });
 }
 
@@ -335,7 +273,7 @@ fn stream_writer_drain_and_wait_closed_dropped_at_every_step_lose_nothing() {
                 };
                 assert!(received == expected, "{what}: bytes lost or reordered");
                 drop((reader, writer));
-                no_op_in_flight(&what).await;
+                no_op_in_flight(&Handle::current(), &what).await;
             }
         }
     });
@@ -404,7 +342,7 @@ fn child_wait_dropped_at_every_step_still_gets_the_status() {
                 // Reaped: asking again gives the same status at once.
                 assert_eq!(child.try_wait().unwrap(), Some(status));
                 assert!(!is_our_zombie(child.id()));
-                no_op_in_flight(&what).await;
+                no_op_in_flight(&Handle::current(), &what).await;
             }
         }
     });
@@ -441,7 +379,7 @@ fn child_communicate_and_output_dropped_at_every_step_leave_nothing_behind() {
                     !is_our_zombie(pid)
                 })
                 .await;
-                no_op_in_flight(&what).await;
+                no_op_in_flight(&Handle::current(), &what).await;
 
                 let what = format!("output dropped at poll {k} {at:?}");
                 let mut cmd = Command::new("sh");
@@ -451,14 +389,14 @@ fn child_communicate_and_output_dropped_at_every_step_leave_nothing_behind() {
                 if let Some(out) = out {
                     assert_eq!(out.unwrap().stdout, b"out\n", "{what}");
                 }
-                no_op_in_flight(&what).await;
+                no_op_in_flight(&Handle::current(), &what).await;
                 // The command is unchanged and runs again in full.
                 let again = cmd.output().await.unwrap();
                 assert_eq!(
                     (&again.stdout[..], &again.stderr[..]),
                     (&b"out\n"[..], &b"err\n"[..])
                 );
-                no_op_in_flight(&what).await;
+                no_op_in_flight(&Handle::current(), &what).await;
             }
         }
     });
@@ -522,7 +460,7 @@ fn child_stdout_reads_dropped_at_every_step_lose_nothing() {
                     assert_eq!(got, payload(), "{what}");
                     assert!(child.wait().await.unwrap().success());
                     drop(stdout);
-                    no_op_in_flight(&what).await;
+                    no_op_in_flight(&Handle::current(), &what).await;
                 }
             }
         }
@@ -733,16 +671,6 @@ fn sweep_setups() -> Vec<(&'static str, bool, Setup)> {
     ]
 }
 
-/// Runs `f` on its own thread and waits at most [`BOUND`] for it.
-fn ends_in_bound<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(BOUND)
-        .unwrap_or_else(|_| panic!("{what}: did not end within {BOUND:?}"))
-}
-
 /// Tells `started` once the call's first poll returned `Pending` (it is
 /// waiting).
 async fn signal_when_waiting(call: Call, started: mpsc::Sender<()>) -> String {
@@ -773,12 +701,12 @@ fn shutdown_sweep_streams_and_process_calls_end_before_during_and_after() {
         rx.recv_timeout(BOUND).expect("the call started");
         trigger(&handle);
         let what = format!("{name} before shutdown");
-        let out = ends_in_bound(&what, move || waiter.join().unwrap());
+        let out = within(&what, move || waiter.join().unwrap());
         assert!(
             out.starts_with("Ok") || out.starts_with("(Ok"),
             "{what}: {out}"
         );
-        ends_in_bound(&format!("{name}: runtime drop"), move || drop(runtime));
+        within(&format!("{name}: runtime drop"), move || drop(runtime));
 
         // During: the call is waiting when the runtime shuts down.
         let runtime = rt(2);
@@ -788,9 +716,9 @@ fn shutdown_sweep_streams_and_process_calls_end_before_during_and_after() {
         let h = handle.clone();
         let waiter = std::thread::spawn(move || h.block_on(signal_when_waiting(call, tx)));
         rx.recv_timeout(BOUND).expect("the call started");
-        ends_in_bound(&format!("{name}: runtime drop"), move || drop(runtime));
+        within(&format!("{name}: runtime drop"), move || drop(runtime));
         let what = format!("{name} during shutdown");
-        let out = ends_in_bound(&what, move || waiter.join().unwrap());
+        let out = within(&what, move || waiter.join().unwrap());
         // It was waiting for an event that never came: only an error ends it.
         assert!(!only_errors || out.contains("Err"), "{what}: {out}");
 
@@ -798,9 +726,9 @@ fn shutdown_sweep_streams_and_process_calls_end_before_during_and_after() {
         let runtime = rt(2);
         let handle = runtime.handle();
         let (call, _trigger) = setup(&runtime);
-        ends_in_bound(&format!("{name}: runtime drop"), move || drop(runtime));
+        within(&format!("{name}: runtime drop"), move || drop(runtime));
         let what = format!("{name} after shutdown");
-        let out = ends_in_bound(&what, move || handle.block_on(call));
+        let out = within(&what, move || handle.block_on(call));
         assert!(!only_errors || out.contains("Err"), "{what}: {out}");
     }
 }

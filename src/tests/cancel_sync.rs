@@ -14,10 +14,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
-use super::common::TestWaker;
+use super::common::{lock_now, TestWaker};
 use ferrio::sync::{
-    Barrier, BoundedSemaphore, Condition, Event, LifoQueue, Lock, LockGuard, PriorityQueue,
-    Promise, PromiseError, Queue, QueueError, Semaphore, Store,
+    Barrier, BoundedSemaphore, Condition, Event, LifoQueue, Lock, PriorityQueue, Promise,
+    PromiseError, Queue, QueueError, Semaphore, Store,
 };
 
 /// Polls `op` at most `k` times and runs the events between: `event(i)`
@@ -187,15 +187,6 @@ fn event_wait_cancelled_at_every_point() {
         }
         drop(other);
         assert_eq!(w2.outstanding(), 0);
-    }
-}
-
-/// Takes a free lock of `cond` (panics when it is held).
-pub(super) fn lock_now<'a, T>(cond: &'a Condition<T>, w: &TestWaker) -> LockGuard<'a, T> {
-    let mut f = Box::pin(cond.lock());
-    match w.poll(f.as_mut()) {
-        Poll::Ready(g) => g,
-        Poll::Pending => panic!("lock not free"),
     }
 }
 

@@ -1,20 +1,17 @@
-//! Cancellation harness for timers (issue 14): each timer future is
-//! polled 1..=k times, then dropped; no timer may stay registered (the
-//! workers' wheels and remote queues are counted), no poll may register
-//! a second timer, and timers started afterwards still fire in deadline
-//! order and never early.
+//! Cancellation harness for timers: each timer future is polled 1..=k
+//! times, then dropped; no timer may stay registered (the workers' wheels
+//! and remote queues are counted), no poll may register a second timer,
+//! and timers started afterwards still fire in deadline order and never
+//! early.
 
 use std::future::{pending, Future};
 use std::pin::Pin;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use ferrio::Handle;
 
-use super::common::rt;
-use super::shutdown_sweep::BOUND;
+use super::common::{poll_once, rt, BOUND, HOUR};
 
-const HOUR: Duration = Duration::from_secs(3600);
 const MAX_POLLS: usize = 4;
 
 type BoxFut = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -33,7 +30,7 @@ fn ops() -> Vec<Op> {
                 let mut s = ferrio::sleep(HOUR);
                 // Registered, then moved: the old timer must go.
                 let mut s1 = std::pin::pin!(&mut s);
-                let _ = std::future::poll_fn(|cx| Poll::Ready(s1.as_mut().poll(cx))).await;
+                let _ = poll_once(s1.as_mut()).await;
                 s.reset(Instant::now() + 2 * HOUR);
                 s.await
             })
@@ -83,11 +80,6 @@ fn registered(handle: &Handle) -> usize {
     super::hooks::timers_registered(handle)
 }
 
-/// Polls `fut` once with the caller's context.
-async fn poll_once(fut: &mut BoxFut) -> Poll<()> {
-    std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await
-}
-
 /// Timers started after the harness fire in deadline order, none early.
 /// They are registered together (one `gather` poll) on absolute deadlines
 /// 20 ms apart, so the order depends on the wheel, not on when each one
@@ -119,7 +111,7 @@ fn timer_futures_dropped_on_their_worker_leave_no_timer_behind() {
                 let mut fut = make();
                 for i in 0..k {
                     assert!(
-                        poll_once(&mut fut).await.is_pending(),
+                        poll_once(fut.as_mut()).await.is_pending(),
                         "{name}: poll {i} ended"
                     );
                     assert_eq!(registered(&handle), timers, "{name}: after poll {i} of {k}");
@@ -153,7 +145,7 @@ fn timer_futures_dropped_off_the_workers_leave_no_timer_behind() {
             rt.block_on(async {
                 for i in 0..k {
                     assert!(
-                        poll_once(&mut fut).await.is_pending(),
+                        poll_once(fut.as_mut()).await.is_pending(),
                         "{name}: poll {i} ended"
                     );
                     // The owner moves registrations from its queue into its

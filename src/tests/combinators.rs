@@ -3,9 +3,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
-use super::common::DropCounter;
+use super::common::{rt, DropCounter, TestWaker};
+use ferrio::sync::Event;
 use ferrio::ReturnWhen;
 use tokio::sync::oneshot;
 
@@ -264,6 +267,125 @@ fn wait_on_nothing_is_an_error() {
         .await;
         assert_eq!(r.unwrap_err(), ferrio::combinators::EmptyWait);
     });
+}
+
+/// `wait` leaves no done-callback (holding the caller's waker) on the
+/// tasks it waited for, whether it returned, timed out or was dropped:
+/// none wakes the caller when those tasks finish later.
+#[test]
+fn wait_leaves_no_done_callback_behind() {
+    let rt = rt(2);
+    let release = Arc::new(Event::new());
+    let mut blocker = rt.spawn({
+        let release = release.clone();
+        async move { release.wait().await }
+    });
+    let waker = TestWaker::new();
+    for _ in 0..50 {
+        // Returns: the quick task finishes first.
+        let quick = rt.spawn(async {});
+        let mut fut = Box::pin(ferrio::wait(
+            vec![blocker, quick],
+            ReturnWhen::FirstCompleted,
+            None,
+        ));
+        let (done, mut pending) = waker.block_on(fut.as_mut()).unwrap();
+        drop(fut);
+        assert_eq!((done.len(), pending.len()), (1, 1));
+        blocker = pending.pop().unwrap();
+        assert_eq!(
+            super::hooks::pending_done_callbacks(&blocker),
+            0,
+            "wait returned"
+        );
+        waker.settle("wait returned");
+
+        // Times out (the timer needs the runtime: run it there).
+        let (done, mut pending) = rt
+            .block_on(ferrio::wait(
+                vec![blocker],
+                ReturnWhen::FirstCompleted,
+                Some(Duration::from_millis(1)),
+            ))
+            .unwrap();
+        assert_eq!((done.len(), pending.len()), (0, 1));
+        blocker = pending.pop().unwrap();
+        assert_eq!(
+            super::hooks::pending_done_callbacks(&blocker),
+            0,
+            "wait timed out"
+        );
+
+        // Dropped while waiting: the tasks go with it (detached).
+        let mut fut = Box::pin(ferrio::wait(
+            vec![rt.spawn({
+                let release = release.clone();
+                async move { release.wait().await }
+            })],
+            ReturnWhen::AllCompleted,
+            None,
+        ));
+        assert!(waker.poll(fut.as_mut()).is_pending());
+        drop(fut);
+        waker.settle("wait dropped");
+    }
+    // The stale callbacks would wake the caller now.
+    let wakes = waker.wakes();
+    release.set();
+    rt.block_on(blocker).unwrap();
+    drop(rt);
+    assert_eq!(
+        waker.wakes(),
+        wakes,
+        "a stale callback woke a finished wait"
+    );
+}
+
+/// A wake-up of `wait` looks at the task that finished, not at all n:
+/// for n tasks finishing one at a time the tasks `wait` looks at (counted,
+/// not timed) are linear in n, not n².
+#[test]
+fn wait_work_is_linear_in_the_number_of_tasks() {
+    let rt = rt(2);
+    let n = 2000;
+    let gates: Vec<Arc<Event>> = (0..n).map(|_| Arc::new(Event::new())).collect();
+    let tasks: Vec<_> = gates
+        .iter()
+        .map(|g| {
+            let g = g.clone();
+            rt.spawn(async move {
+                g.wait().await;
+                Ok::<(), ()>(())
+            })
+        })
+        .collect();
+    super::hooks::reset_wait_tasks_examined();
+    let waker = TestWaker::new();
+    let mut fut = Box::pin(ferrio::wait_results(
+        tasks,
+        ReturnWhen::FirstException,
+        None,
+    ));
+    assert!(waker.poll(fut.as_mut()).is_pending());
+    let mut polls = 1;
+    let (done, pending) = loop {
+        // Finish one task, wait for `wait` to hear of it, poll once.
+        gates[polls - 1].set();
+        waker.wait_woken("a task finished");
+        polls += 1;
+        if let Poll::Ready(r) = waker.poll(fut.as_mut()) {
+            break r.unwrap();
+        }
+    };
+    assert_eq!((done.len(), pending.len()), (n, 0));
+    assert_eq!(polls, n + 1, "one poll per finished task");
+    let examined = super::hooks::wait_tasks_examined();
+    // Registration, one look per finished task, and the final partition:
+    // 3n. A rescan per wake-up would be about n²/2 (2,000,000 here).
+    assert!(
+        examined <= 3 * n as u64,
+        "wait looked at {examined} tasks for {n} tasks finishing one at a time"
+    );
 }
 
 #[test]

@@ -1,3 +1,6 @@
+// Over 500 lines: one two-driver harness (`agree`, the paced peers, the
+// drop-while-waiting check) shared by every scenario; each scenario is a
+// few dozen lines, and apart they would each need the whole harness.
 //! The two drivers behind one API: every scenario here runs on an
 //! io_uring runtime and on an epoll runtime, and the two must give the
 //! same observable result (the bytes each side got, the counts returned,
@@ -19,12 +22,11 @@ use std::future::Future;
 use std::io::{Read as _, Write as _};
 use std::os::fd::AsRawFd;
 use std::sync::mpsc;
-use std::task::Poll;
 use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt};
 
-use super::common::tell_when_pending;
+use super::common::{no_op_in_flight, poll_once, rt_on, tell_when_pending};
 use ferrio::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
 use ferrio::{IoDriver, Runtime};
 
@@ -45,19 +47,11 @@ enum Place {
 const PACES: [Pace; 2] = [Pace::Fast, Pace::Slow];
 const PLACES: [Place; 2] = [Place::Task, Place::BlockOn];
 
-fn runtime(driver: IoDriver) -> Runtime {
-    Runtime::builder()
-        .worker_threads(2)
-        .io_driver(driver)
-        .build()
-        .expect("runtime")
-}
-
 /// Runs `scenario` on a runtime of each driver and asserts they agree;
 /// returns the result for the scenario's own checks.
 fn agree<T: PartialEq + Debug>(what: &str, scenario: impl Fn(Runtime) -> T) -> T {
-    let on_ring = scenario(runtime(IoDriver::IoUring));
-    let on_epoll = scenario(runtime(IoDriver::Epoll));
+    let on_ring = scenario(rt_on(IoDriver::IoUring, 2));
+    let on_epoll = scenario(rt_on(IoDriver::Epoll, 2));
     assert_eq!(
         on_ring, on_epoll,
         "{what}: io_uring (left) and epoll (right) differ"
@@ -103,17 +97,14 @@ fn with_peer<T: Send + 'static>(
 fn drop_while_waiting<F: Future + Send + 'static>(rt: &Runtime, place: Place, fut: F) {
     let once = async move {
         let mut fut = std::pin::pin!(fut);
-        std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx).is_pending())).await
+        poll_once(fut.as_mut()).await.is_pending()
     };
     let waited = match place {
         Place::Task => rt.block_on(rt.handle().spawn(once)).expect("the task ran"),
         Place::BlockOn => rt.block_on(once),
     };
     assert!(waited, "the operation was meant to wait");
-    let h = rt.handle();
-    rt.block_on(super::common::until("no op in flight", move || {
-        super::regress_io::ops_in_flight(&h) == 0
-    }));
+    rt.block_on(no_op_in_flight(&rt.handle(), "the dropped operation"));
 }
 
 /// An error as far as both drivers must agree on it.

@@ -8,6 +8,7 @@
 use std::os::unix::process::CommandExt as _;
 use std::time::Duration;
 
+use super::common::rt_on;
 use ferrio::{IoDriver, Runtime};
 
 /// What the child prints last when every check passed.
@@ -184,17 +185,9 @@ fn seccomp_child() {
     println!("{CHILD_OK}");
 }
 
-fn epoll_rt(workers: usize) -> Runtime {
-    Runtime::builder()
-        .worker_threads(workers)
-        .io_driver(IoDriver::Epoll)
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn a_read_waiting_for_readiness_fails_at_shutdown_instead_of_hanging() {
-    let rt = epoll_rt(1);
+    let rt = rt_on(IoDriver::Epoll, 1);
     let (a, b) = rt
         .block_on(async { ferrio::net::UnixStream::pair() })
         .unwrap();
@@ -216,7 +209,7 @@ fn a_read_waiting_for_readiness_fails_at_shutdown_instead_of_hanging() {
 
 #[test]
 fn files_run_on_the_blocking_pool_under_epoll() {
-    let rt = epoll_rt(1);
+    let rt = rt_on(IoDriver::Epoll, 1);
     rt.block_on(async {
         let path = std::env::temp_dir().join(format!("ferrio-epoll-file-{}", std::process::id()));
         let f = ferrio::fs::File::create(&path).await.unwrap();
@@ -239,7 +232,7 @@ fn files_run_on_the_blocking_pool_under_epoll() {
 #[test]
 fn a_socket_outliving_its_epoll_runtime_works_in_the_next() {
     let (a, b) = {
-        let first = epoll_rt(1);
+        let first = rt_on(IoDriver::Epoll, 1);
         let pair = first.block_on(async {
             let (a, b) = ferrio::net::UnixStream::pair().unwrap();
             // Registered with `first`'s epoll: this read waits once.
@@ -256,7 +249,7 @@ fn a_socket_outliving_its_epoll_runtime_works_in_the_next() {
         drop(first);
         pair
     };
-    let second = epoll_rt(1);
+    let second = rt_on(IoDriver::Epoll, 1);
     let got = second.block_on(async move {
         let t = ferrio::spawn(async move {
             let (n, buf) = b.read(vec![0u8; 4]).await;
@@ -271,7 +264,7 @@ fn a_socket_outliving_its_epoll_runtime_works_in_the_next() {
 
 #[test]
 fn many_connections_echo_on_epoll_with_two_workers() {
-    let rt = epoll_rt(2);
+    let rt = rt_on(IoDriver::Epoll, 2);
     rt.block_on(async {
         let listener = ferrio::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -359,7 +352,7 @@ fn a_descriptor_follows_its_waiter_to_another_worker() {
     use std::io::Write as _;
     use std::sync::mpsc;
     use std::task::Poll;
-    let rt = epoll_rt(2);
+    let rt = rt_on(IoDriver::Epoll, 2);
     let (mut peer, ours) = std::os::unix::net::UnixStream::pair().unwrap();
     let ours = std::sync::Arc::new(
         rt.block_on(async { ferrio::net::UnixStream::from_std(ours) })

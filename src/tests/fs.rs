@@ -5,18 +5,12 @@ use std::io::ErrorKind;
 
 use futures::{AsyncReadExt, AsyncWriteExt};
 
-use super::common::rt;
+use super::common::{rt, temp_path};
 use ferrio::fs::{self, File, OpenOptions};
-
-fn temp_dir(tag: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("ferrio-test-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
 
 #[test]
 fn files_round_trip_through_every_call() {
-    let dir = temp_dir("fs");
+    let dir = temp_path("fs");
     rt(2).block_on(async {
         fs::create_dir(&dir).await.unwrap();
         assert!(fs::metadata(&dir).await.unwrap().is_dir());

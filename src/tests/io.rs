@@ -1,10 +1,14 @@
 //! The io_uring driver: round trips, pipes, cancellation in flight, the
 //! unavailable path, and where idle workers sleep.
 
+use std::future::Future;
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::pin::Pin;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use super::common::{pipe, rt};
+use super::common::{no_op_in_flight, pipe, poll_noop, rt};
+use ferrio::net::UnixStream;
 
 #[test]
 fn nop_round_trips_on_workers_and_block_on() {
@@ -49,9 +53,7 @@ fn dropping_a_read_in_flight_then_writing_is_safe() {
             // Start a read that cannot complete, poll it once, drop it.
             {
                 let mut read = Box::pin(rd.read(vec![0u8; 4096]));
-                let waker = std::task::Waker::noop();
-                let mut cx = std::task::Context::from_waker(waker);
-                assert!(read.as_mut().poll(&mut cx).is_pending());
+                assert!(poll_noop(read.as_mut()).is_pending());
             }
             ferrio::yield_now().await;
             // Whatever happens to the cancelled read, later reads work.
@@ -73,7 +75,45 @@ fn dropping_a_read_in_flight_then_writing_is_safe() {
     rt.block_on(task).unwrap();
 }
 
-use std::future::Future;
+type BoxedRead = Pin<Box<dyn Future<Output = (std::io::Result<usize>, Vec<u8>)> + Send>>;
+
+/// A read first polled in `block_on` (its SQE waits in the worker's
+/// remote queue) and dropped on that worker before the queue is drained
+/// is cancelled: its cancel does not overtake it into the ring (to find
+/// nothing there while the read runs on and takes the next bytes).
+#[test]
+fn op_dropped_on_the_worker_before_its_remote_submit_is_cancelled() {
+    let rt = rt(1);
+    let handle = rt.handle();
+    rt.block_on(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        let a = Arc::new(a);
+        // A task holds the only worker until it has dropped the read, so
+        // the worker drains its remote queue only afterwards.
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        let (fut_tx, fut_rx) = mpsc::channel::<BoxedRead>();
+        let dropper = ferrio::spawn(async move {
+            started_tx.send(()).unwrap();
+            let read = fut_rx.recv().unwrap();
+            drop(read);
+        });
+        started_rx.recv().unwrap();
+        let a2 = a.clone();
+        let mut read: BoxedRead = Box::pin(async move { a2.read(vec![0u8; 16]).await });
+        assert!(poll_noop(read.as_mut()).is_pending(), "no data yet");
+        fut_tx.send(read).unwrap();
+        dropper.await.unwrap();
+
+        // Every op reaches its end: the dropped read is cancelled.
+        no_op_in_flight(&handle, "the dropped read").await;
+        let (r, _) = b.write_all(b"DATA".to_vec()).await;
+        r.unwrap();
+        let got = ferrio::wait_for(a.read(vec![0u8; 16]), Duration::from_secs(10)).await;
+        let (n, buf) = got.expect("a fresh read gets the bytes, not the dropped one");
+        assert_eq!(&buf[..n.unwrap()], b"DATA");
+    });
+}
+
 #[test]
 fn io_uring_unavailable_is_a_clear_error() {
     for (errno, needle) in [

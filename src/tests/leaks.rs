@@ -6,6 +6,11 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
 
+// The helpers the in-crate tests share (this binary is its own crate).
+#[path = "common.rs"]
+mod common;
+use common::{pipe, rt};
+
 struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
@@ -84,19 +89,6 @@ fn round(tasks: usize) {
     drop(senders);
 }
 
-fn pipe() -> (ferrio::fs::File, ferrio::fs::File) {
-    use std::os::fd::{FromRawFd, OwnedFd};
-    let mut fds = [0; 2];
-    // SAFETY: plain syscall with a valid array.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: fresh descriptors we own.
-    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    (
-        ferrio::fs::File::from_std(std::fs::File::from(rd)),
-        ferrio::fs::File::from_std(std::fs::File::from(wr)),
-    )
-}
-
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
@@ -106,10 +98,7 @@ fn open_fds() -> usize {
 /// (the counting allocator and valgrind/ASan runs see no leak and no
 /// use-after-free) and no descriptor is left open.
 fn in_flight_reads_round() {
-    let rt = ferrio::Runtime::builder()
-        .worker_threads(2)
-        .build()
-        .unwrap();
+    let rt = rt(2);
     rt.block_on(async {
         let pipes: Vec<_> = (0..200).map(|_| std::sync::Arc::new(pipe())).collect();
         let tasks: Vec<_> = (0..5_000)
@@ -136,10 +125,7 @@ fn in_flight_reads_round() {
 /// Accepts dropped in flight while clients connect: a connection the
 /// kernel accepted for a dropped future is closed, not leaked.
 fn cancelled_accepts_round() {
-    let rt = ferrio::Runtime::builder()
-        .worker_threads(2)
-        .build()
-        .unwrap();
+    let rt = rt(2);
     rt.block_on(async {
         let listener = std::sync::Arc::new(ferrio::net::TcpListener::bind("127.0.0.1:0").unwrap());
         let addr = listener.local_addr().unwrap();
@@ -174,10 +160,7 @@ impl Rng {
 /// and connections arrive: every descriptor an operation produced is
 /// closed, whether or not its future was still there to take it.
 fn random_cancellation_round(seed: u64) {
-    let rt = ferrio::Runtime::builder()
-        .worker_threads(2)
-        .build()
-        .unwrap();
+    let rt = rt(2);
     rt.block_on(async move {
         use std::sync::Arc;
         let mut rng = Rng(seed);
@@ -263,10 +246,7 @@ fn random_cancellation_round(seed: u64) {
 /// waiting connection once descriptors are free again.
 fn accept_backs_off_on_emfile() -> bool {
     use std::io::Read;
-    let rt = ferrio::Runtime::builder()
-        .worker_threads(1)
-        .build()
-        .unwrap();
+    let rt = rt(1);
     let handle = rt.handle();
     let server = rt.block_on(async {
         ferrio::start_server(

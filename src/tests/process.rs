@@ -1,12 +1,15 @@
-//! Subprocesses: pipes, communicate with large payloads, exit statuses,
-//! kill, and reaping of dropped children.
+//! Subprocesses: pipes, communicate with large payloads (and the bytes a
+//! pipe already buffered), exit statuses, kill, reaping of dropped
+//! children, what `output()` leaves of a `Command`, and spawn errors.
 
 use std::io::ErrorKind;
 use std::os::unix::process::ExitStatusExt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures::AsyncBufReadExt;
 
-use super::common::{rt, until};
+use super::common::{on_worker, rt, until, Stepper};
 use ferrio::process::{Command, Stdio};
 
 #[test]
@@ -131,5 +134,166 @@ fn dropped_children_are_reaped_not_left_as_zombies() {
             !pids.iter().any(|&p| still_our_child(p))
         })
         .await;
+    });
+}
+
+/// `output()` pipes stdout/stderr for its own run only: afterwards the
+/// same `Command` spawns with inherited streams again, as with std (a
+/// stdout left piped would hang a later `status()` once the child wrote
+/// more than a pipe holds).
+#[test]
+fn output_does_not_change_the_commands_stdio() {
+    on_worker(async {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo out; echo err >&2"]);
+        let out = cmd.output().await.unwrap();
+        assert_eq!(out.stdout, b"out\n");
+        assert_eq!(out.stderr, b"err\n");
+
+        let mut quiet = Command::new("true");
+        quiet.output().await.unwrap();
+        let mut child = quiet.spawn().unwrap();
+        assert!(child.stdin.is_none(), "stdin left as set by output()");
+        assert!(child.stdout.is_none(), "stdout left piped by output()");
+        assert!(child.stderr.is_none(), "stderr left piped by output()");
+        assert!(child.wait().await.unwrap().success());
+
+        // A stream the caller set explicitly stays set, for both calls.
+        let mut piped = Command::new("true");
+        piped.stdout(Stdio::piped());
+        piped.output().await.unwrap();
+        let mut child = piped.spawn().unwrap();
+        assert!(child.stdout.is_some());
+        assert!(child.stderr.is_none());
+        child.wait().await.unwrap();
+
+        // And output() again still collects.
+        let again = cmd.output().await.unwrap();
+        assert_eq!(again.stdout, b"out\n");
+    });
+}
+
+/// `output()` then `status()` on a child that writes more than a pipe's
+/// 64 KiB does not hang. The child writes only when its stdout is not the
+/// test process's own, so an inherited stdout is not flooded; a stdout
+/// still piped and unread would keep `status()` from ever returning.
+#[test]
+fn output_then_status_on_a_chatty_child_does_not_hang() {
+    on_worker(async {
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            // Floods stdout only when it is not the test process's own
+            // (a pipe output() made); an inherited stdout stays quiet.
+            "if [ \"$(readlink /proc/$$/fd/1)\" != \"$(readlink /proc/$PPID/fd/1)\" ]; \
+             then head -c 200000 /dev/zero; fi",
+        ]);
+        let out = cmd.output().await.unwrap();
+        assert_eq!(out.stdout.len(), 200_000);
+        let status = ferrio::wait_for(cmd.status(), Duration::from_secs(20))
+            .await
+            .expect("status() after output() hung");
+        assert!(status.unwrap().success());
+    });
+}
+
+/// A failed spawn names what is missing: the working directory, the
+/// program, or the program looked up in PATH or relative to the working
+/// directory; through `output()` and `status()` too.
+#[test]
+fn spawn_errors_name_the_missing_path() {
+    on_worker(async {
+        let e = Command::new("true")
+            .current_dir("/no/such/working/dir")
+            .spawn()
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        let msg = e.to_string();
+        assert!(msg.contains("/no/such/working/dir"), "{msg}");
+        assert!(msg.contains("working directory"), "{msg}");
+
+        let e = Command::new("/no/such/program").spawn().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        let msg = e.to_string();
+        assert!(msg.contains("/no/such/program"), "{msg}");
+        assert!(!msg.contains("working directory"), "{msg}");
+
+        let e = Command::new("ferrio-no-such-program-in-path")
+            .spawn()
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        let msg = e.to_string();
+        assert!(msg.contains("ferrio-no-such-program-in-path"), "{msg}");
+        assert!(msg.contains("PATH"), "{msg}");
+
+        // The directory exists: the program is blamed, relative to it.
+        let e = Command::new("./no-such-program")
+            .current_dir("/")
+            .spawn()
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        let msg = e.to_string();
+        assert!(msg.contains("./no-such-program"), "{msg}");
+        assert!(msg.contains("relative to working directory \"/\""), "{msg}");
+
+        // Same through output() and status().
+        let e = Command::new("/no/such/program").output().await.unwrap_err();
+        assert!(e.to_string().contains("/no/such/program"), "{e}");
+        let e = Command::new("true")
+            .current_dir("/no/such/working/dir")
+            .status()
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("/no/such/working/dir"), "{e}");
+    });
+}
+
+/// Bytes the `AsyncBufRead` side of a child's stdout already buffered are
+/// part of what `wait_with_output`/`communicate` collect (reading the
+/// descriptor alone would lose the rest of the chunk a `read_line` took).
+#[test]
+fn communicate_collects_bytes_the_pipe_already_buffered() {
+    on_worker(async {
+        let mut child = Command::new("sh")
+            .args(["-c", "printf 'first\\nsecond\\nthird\\n'"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        stdout.read_line(&mut line).await.unwrap();
+        assert_eq!(line, "first\n");
+        child.stdout = Some(stdout);
+        let out = child.wait_with_output().await.unwrap();
+        assert_eq!(out.stdout, b"second\nthird\n");
+    });
+}
+
+/// The same after a cancelled read whose bytes had arrived: they are
+/// collected first, in order.
+#[test]
+fn communicate_collects_a_read_a_cancelled_call_completed() {
+    use futures::AsyncReadExt;
+    on_worker(async {
+        let mut child = Command::new("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        {
+            let mut buf = [0u8; 64];
+            let mut read = std::pin::pin!(AsyncReadExt::read(&mut stdout, &mut buf));
+            let stepper = Arc::new(Stepper::default());
+            assert!(stepper.poll(read.as_mut()).is_pending());
+            stdin.write_all(b"first, ".to_vec()).await.0.unwrap();
+            stepper.woken("pipe read").await;
+            // Dropped with its read completed but not yet taken.
+        }
+        child.stdin = Some(stdin);
+        child.stdout = Some(stdout);
+        let out = child.communicate(b"then the rest".to_vec()).await.unwrap();
+        assert_eq!(out.stdout, b"first, then the rest");
     });
 }

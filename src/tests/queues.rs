@@ -1,16 +1,13 @@
 //! Queue, LifoQueue, PriorityQueue and Promise (behaviours from CPython's
-//! test_asyncio/test_queues.py and test_futures.py).
+//! test_asyncio/test_queues.py and test_futures.py), and what cancelled
+//! producers, getters and joins leave behind.
 
 use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
 
-use super::common::{rt, Job};
+use super::common::{let_others_run, rt, Job, TestWaker};
 use ferrio::sync::{LifoQueue, PriorityQueue, Promise, PromiseError, PutError, Queue, QueueError};
-
-async fn settle() {
-    for _ in 0..20 {
-        ferrio::yield_now().await;
-    }
-}
 
 #[test]
 fn nowait_variants_and_sizes() {
@@ -83,10 +80,10 @@ fn cancelled_get_loses_no_item_and_cancelled_put_inserts_nothing() {
         // A getter waits, then is cancelled; the item goes to the next.
         let q1 = q.clone();
         let first = ferrio::spawn(async move { q1.get().await });
-        settle().await;
+        let_others_run().await;
         let q2 = q.clone();
         let second = ferrio::spawn(async move { q2.get().await });
-        settle().await;
+        let_others_run().await;
         assert!(first.cancel());
         q.put(7).await.unwrap();
         assert_eq!(second.await.unwrap(), Ok(7));
@@ -94,7 +91,7 @@ fn cancelled_get_loses_no_item_and_cancelled_put_inserts_nothing() {
         q.put(1).await.unwrap();
         let q3 = q.clone();
         let blocked = ferrio::spawn(async move { q3.put(99).await });
-        settle().await;
+        let_others_run().await;
         assert!(blocked.cancel());
         assert_eq!(q.get().await, Ok(1));
         assert_eq!(
@@ -150,7 +147,7 @@ fn shutdown_semantics() {
         let q = Arc::new(Queue::<u8>::new(0));
         let q2 = q.clone();
         let getter = ferrio::spawn(async move { q2.get().await });
-        settle().await;
+        let_others_run().await;
         q.shutdown(false);
         assert_eq!(getter.await.unwrap(), Err(QueueError::ShutDown));
         // Immediate: items are dropped and join returns.
@@ -215,7 +212,7 @@ fn admitted_putter_cancelled_before_it_runs_inserts_nothing() {
         q.put(1u32).await.unwrap();
         let q2 = q.clone();
         let blocked = ferrio::spawn(async move { q2.put(2).await });
-        settle().await;
+        let_others_run().await;
         // Taking an item reserves the slot for the waiting putter and
         // wakes it; cancel it before it gets to run.
         assert_eq!(q.get().await, Ok(1));
@@ -276,4 +273,144 @@ fn getters_waiting_on_a_shut_down_queue_fail_when_its_last_item_goes() {
         waker.poll(waiting.as_mut()),
         Poll::Ready(Err(QueueError::ShutDown))
     );
+}
+
+/// Maxsize 1, two producers waiting. The consumer takes an item (the slot
+/// is reserved for P1), then waits on the empty queue; P1's item reaches
+/// it; P2 must still be let in.
+#[test]
+fn queue_admits_the_second_waiting_producer() {
+    let q = Queue::new(1);
+    q.put_nowait(0u32).unwrap();
+    let (w1, w2, wg) = (TestWaker::new(), TestWaker::new(), TestWaker::new());
+    let mut p1 = Box::pin(q.put(1));
+    let mut p2 = Box::pin(q.put(2));
+    assert!(w1.poll(p1.as_mut()).is_pending());
+    assert!(w2.poll(p2.as_mut()).is_pending());
+    assert_eq!(q.get_nowait(), Ok(0)); // room: reserved for P1
+    let mut g = Box::pin(q.get());
+    assert!(wg.poll(g.as_mut()).is_pending());
+    assert!(w1.wakes() >= 1);
+    assert!(w1.poll(p1.as_mut()).is_ready());
+    assert!(wg.wakes() >= 1);
+    assert_eq!(wg.poll(g.as_mut()), Poll::Ready(Ok(1)));
+    // The queue is empty: P2 must have been let in.
+    assert!(q.empty());
+    assert!(w2.wakes() >= 1, "second producer never woken");
+    assert!(
+        w2.poll(p2.as_mut()).is_ready(),
+        "second producer still waits"
+    );
+    assert_eq!(q.get_nowait(), Ok(2));
+}
+
+/// The same on a real runtime: 1 consumer, 2 producers, maxsize 1. The
+/// timeout only bounds a hang; it is no synchronisation.
+#[test]
+fn one_consumer_two_producers_finish() {
+    let rt = rt(2);
+    let out = rt.block_on(ferrio::wait_for(
+        async {
+            let q = Arc::new(Queue::new(1));
+            let producers: Vec<_> = (0..2u32)
+                .map(|p| {
+                    let q = q.clone();
+                    ferrio::spawn(async move {
+                        for i in 0..1000 {
+                            q.put(p * 1000 + i).await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            let mut got = Vec::new();
+            for _ in 0..2000 {
+                got.push(q.get().await.unwrap());
+            }
+            for p in producers {
+                p.await.unwrap();
+            }
+            got.sort_unstable();
+            got
+        },
+        Duration::from_secs(30),
+    ));
+    assert_eq!(out.expect("queue hung"), (0..2000).collect::<Vec<u32>>());
+}
+
+/// A dropped `join` leaves no waker behind, and re-polling a waiting
+/// `join` does not pile up clones.
+#[test]
+fn queue_join_leaves_no_waker_clones() {
+    let q = Queue::new(0);
+    q.put_nowait(1u8).unwrap();
+    let w = TestWaker::new();
+    for _ in 0..100 {
+        let mut j = Box::pin(q.join());
+        assert!(w.poll(j.as_mut()).is_pending());
+    }
+    assert_eq!(w.outstanding(), 0, "cancelled joins keep their wakers");
+    let mut j = Box::pin(q.join());
+    for _ in 0..100 {
+        assert!(w.poll(j.as_mut()).is_pending());
+    }
+    assert_eq!(
+        w.outstanding(),
+        1,
+        "every poll of a join stores another clone"
+    );
+    q.get_nowait().unwrap();
+    q.task_done().unwrap();
+    assert_eq!(w.wakes(), 1);
+    assert!(w.poll(j.as_mut()).is_ready());
+    assert_eq!(w.outstanding(), 0);
+}
+
+/// Equal items keep insertion order after a cancelled `get`.
+#[test]
+fn priority_queue_keeps_order_after_cancelled_get() {
+    let q = PriorityQueue::new(0);
+    let w = TestWaker::new();
+    let mut g = Box::pin(q.get());
+    assert!(w.poll(g.as_mut()).is_pending());
+    q.put_nowait(Job(1, "first")).unwrap(); // goes to the waiting get
+    q.put_nowait(Job(1, "second")).unwrap();
+    drop(g);
+    assert_eq!(q.get_nowait(), Ok(Job(1, "first")));
+    assert_eq!(q.get_nowait(), Ok(Job(1, "second")));
+}
+
+/// A cancelled `get` whose item was handed over does not push the queue
+/// past maxsize...
+#[test]
+fn cancelled_get_never_overfills_the_queue() {
+    let q = Queue::new(1);
+    let w = TestWaker::new();
+    let mut g = Box::pin(q.get());
+    assert!(w.poll(g.as_mut()).is_pending());
+    q.put_nowait(1u8).unwrap(); // for the waiting get
+    let second = q.put_nowait(2);
+    drop(g);
+    assert!(q.qsize() <= q.maxsize(), "qsize {} > maxsize 1", q.qsize());
+    let mut got = vec![q.get_nowait().unwrap()];
+    if second.is_ok() {
+        got.push(q.get_nowait().unwrap());
+    }
+    assert_eq!(got[0], 1);
+}
+
+/// ...and its item does not come back after `shutdown(immediate)`.
+#[test]
+fn item_of_cancelled_get_stays_dropped_after_immediate_shutdown() {
+    let q = Queue::new(1);
+    let w = TestWaker::new();
+    let mut g = Box::pin(q.get());
+    assert!(w.poll(g.as_mut()).is_pending());
+    q.put_nowait(1u8).unwrap();
+    q.shutdown(true);
+    drop(g);
+    assert_eq!(q.get_nowait(), Err(QueueError::ShutDown));
+    assert_eq!(q.qsize(), 0);
+    // The dropped item counts as done: join does not wait for it.
+    let mut j = Box::pin(q.join());
+    assert!(w.poll(j.as_mut()).is_ready());
 }

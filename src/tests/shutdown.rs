@@ -1,10 +1,13 @@
 //! Shutdown drops every task's future exactly once and resolves every
 //! awaiting handle.
 
-use std::sync::mpsc;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::task::Context;
 use std::time::{Duration, Instant};
 
-use super::common::{block_on_plain, pipe, rt, DropCounter};
+use super::common::{block_on_plain, pipe, rt, within, DropCounter, HOUR};
 use tokio::sync::oneshot;
 
 #[test]
@@ -62,8 +65,6 @@ fn awaiting_handle_resolves_cancelled_on_shutdown() {
     let res = waiter.join().unwrap();
     assert!(res.unwrap_err().is_cancelled());
 }
-
-use std::future::Future;
 
 #[test]
 fn spawn_after_shutdown_is_cancelled_at_once() {
@@ -200,5 +201,162 @@ fn shutdown_lets_go_of_every_ring_even_without_cancel_any() {
         );
         // Generous: the drain bound is 2 s; cancelling takes microseconds.
         assert!(started.elapsed() < Duration::from_millis(1500));
+    }
+}
+
+/// Polls `fut` once (it must be pending: registers its timer), reports
+/// that on `registered`, then awaits it to the end.
+async fn registered_then<F: Future>(fut: F, registered: mpsc::Sender<()>) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut first = true;
+    std::future::poll_fn(|cx: &mut Context<'_>| {
+        let p = fut.as_mut().poll(cx);
+        if first {
+            first = false;
+            assert!(
+                p.is_pending(),
+                "the timer must be waiting when the runtime goes"
+            );
+            registered.send(()).unwrap();
+        }
+        p
+    })
+    .await
+}
+
+// Timers across a shutdown: each ends instead of waiting for a wheel that is gone.
+
+#[test]
+fn sleep_through_a_kept_handle_after_shutdown_ends_at_once() {
+    let rt = rt(2);
+    let handle = rt.handle();
+    drop(rt);
+    within("sleep after shutdown", move || {
+        handle.block_on(ferrio::sleep(HOUR));
+        handle.block_on(ferrio::sleep(Duration::from_millis(10)));
+        let mut every = ferrio::interval(HOUR);
+        handle.block_on(every.tick());
+        handle.block_on(every.tick());
+    });
+}
+
+#[test]
+fn wait_for_and_scopes_after_shutdown_fail_with_a_shutdown_error() {
+    let rt = rt(2);
+    let handle = rt.handle();
+    drop(rt);
+    within("wait_for after shutdown", move || {
+        let r = handle.block_on(ferrio::wait_for(std::future::pending::<()>(), HOUR));
+        let e = r.unwrap_err();
+        assert!(e.is_runtime_shutdown(), "{e:?}");
+        assert_eq!(e.to_string(), "the runtime shut down before the deadline");
+        assert_eq!(std::io::Error::from(e).kind(), std::io::ErrorKind::Other);
+        let r = handle.block_on(ferrio::wait_for(
+            std::future::pending::<()>(),
+            Duration::from_millis(10),
+        ));
+        assert!(r.unwrap_err().is_runtime_shutdown());
+        let scope = ferrio::timeout(HOUR);
+        let r = handle.block_on(scope.run(std::future::pending::<()>()));
+        assert!(r.unwrap_err().is_runtime_shutdown());
+        assert!(!scope.expired(), "the deadline did not pass");
+        // The inner future still wins when it is ready.
+        assert_eq!(handle.block_on(ferrio::wait_for(async { 7 }, HOUR)), Ok(7));
+    });
+}
+
+#[test]
+fn timers_waiting_in_block_on_on_another_thread_end_when_the_runtime_is_dropped() {
+    for workers in [1, 2] {
+        let rt = rt(workers);
+        let (tx, rx) = mpsc::channel();
+        let mut waiters = Vec::new();
+        // Each waiter registers its timer (remotely, from block_on), says
+        // so, and is then left waiting as the runtime goes.
+        let h = rt.handle();
+        let t = tx.clone();
+        waiters.push(std::thread::spawn(move || {
+            h.block_on(registered_then(ferrio::sleep(HOUR), t));
+        }));
+        let h = rt.handle();
+        let t = tx.clone();
+        waiters.push(std::thread::spawn(move || {
+            let r = h.block_on(registered_then(
+                ferrio::wait_for(std::future::pending::<()>(), HOUR),
+                t,
+            ));
+            assert!(r.unwrap_err().is_runtime_shutdown());
+        }));
+        let h = rt.handle();
+        let t = tx.clone();
+        waiters.push(std::thread::spawn(move || {
+            let scope = ferrio::timeout(HOUR);
+            let r = h.block_on(registered_then(scope.run(std::future::pending::<()>()), t));
+            assert!(r.unwrap_err().is_runtime_shutdown());
+        }));
+        let h = rt.handle();
+        let t = tx.clone();
+        waiters.push(std::thread::spawn(move || {
+            let mut every = ferrio::interval(HOUR);
+            h.block_on(async {
+                every.tick().await;
+                registered_then(every.tick(), t).await;
+            });
+        }));
+        for _ in 0..waiters.len() {
+            rx.recv().unwrap();
+        }
+        drop(rt);
+        within("timers waiting across the drop", move || {
+            for w in waiters {
+                w.join().unwrap();
+            }
+        });
+    }
+}
+
+#[test]
+fn registrations_racing_the_shutdown_never_hang() {
+    // Threads keep registering timers while the runtime is dropped: each
+    // registration is either taken in (and ended by the worker's
+    // shutdown) or refused (and ended by its registrant).
+    for _ in 0..20 {
+        let rt = rt(2);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel();
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let h = rt.handle();
+                let stop = stop.clone();
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    let mut n = 0u32;
+                    while !stop.load(Ordering::SeqCst) {
+                        let r = h.block_on(ferrio::wait_for(
+                            std::future::pending::<()>(),
+                            Duration::from_millis(1),
+                        ));
+                        assert!(r.is_err());
+                        n += 1;
+                        if n == 1 {
+                            tx.send(()).unwrap();
+                        }
+                    }
+                    n
+                })
+            })
+            .collect();
+        for _ in 0..threads.len() {
+            rx.recv().unwrap();
+        }
+        drop(rt);
+        within("registrations racing the drop", move || {
+            // After the drop every wait ends at once: a few more rounds.
+            std::thread::yield_now();
+            stop.store(true, Ordering::SeqCst);
+            for t in threads {
+                assert!(t.join().unwrap() >= 1);
+            }
+        });
     }
 }

@@ -1,4 +1,4 @@
-//! The shutdown sweep (issue 14): every public async API, awaited through
+//! The shutdown sweep: every public async API, awaited through
 //! a kept `Handle` before, during and after the runtime's shutdown,
 //! terminates (completes, errors or reports cancellation) within a bound.
 //!
@@ -30,32 +30,7 @@ use ferrio::sync::{
 };
 use ferrio::{Handle, ReturnWhen};
 
-use super::common::rt;
-
-/// How long anything may take to end.
-pub(super) const BOUND: Duration = Duration::from_secs(10);
-
-/// Runs `f` on its own thread and returns its result; fails the test if
-/// it does not finish within [`BOUND`].
-pub(super) fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let t = std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(BOUND) {
-        Ok(v) => {
-            t.join().unwrap();
-            v
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("{what}: still running after {BOUND:?} (hang)")
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => match t.join() {
-            Err(p) => std::panic::resume_unwind(p),
-            Ok(()) => unreachable!(),
-        },
-    }
-}
+use super::common::{rt, within, BOUND, HOUR};
 
 type BoxFut = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
@@ -399,8 +374,6 @@ fn expect_all_end(phase: &str, mut names: Vec<String>, done: mpsc::Receiver<Stri
         }
     }
 }
-
-const HOUR: Duration = Duration::from_secs(3600);
 
 #[test]
 fn every_async_api_ends_before_shutdown() {

@@ -88,18 +88,10 @@ fn ctrl_c_keeps_sigint_caught_between_calls() {
         // One `ctrl_c()` polled and dropped: SIGINT must not be fatal
         // afterwards (a Ctrl-C between two calls would kill the process).
         let mut first = std::pin::pin!(ferrio::signal::ctrl_c());
-        assert!(futures_poll_once(first.as_mut()).await.is_pending());
+        assert!(super::common::poll_once(first.as_mut()).await.is_pending());
     });
     assert_ne!(disposition(libc::SIGINT), libc::SIG_DFL);
     assert_ne!(disposition(libc::SIGINT), libc::SIG_IGN);
-}
-
-/// Polls `fut` once.
-async fn futures_poll_once<F: std::future::Future>(
-    fut: std::pin::Pin<&mut F>,
-) -> std::task::Poll<F::Output> {
-    let mut fut = Some(fut);
-    std::future::poll_fn(|cx| std::task::Poll::Ready(fut.take().unwrap().poll(cx))).await
 }
 
 static CHAINED_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -239,8 +231,7 @@ fn recv_across_and_after_a_shutdown_fails_instead_of_hanging() {
     });
     rx.recv().unwrap();
     drop(rt);
-    let across =
-        super::shutdown_sweep::within("recv across the shutdown", move || waiter.join().unwrap());
+    let across = super::common::within("recv across the shutdown", move || waiter.join().unwrap());
     assert!(across.is_err(), "{across:?}");
     let after = handle.block_on(async { signal(sig).unwrap().recv().await });
     assert!(after.is_err(), "{after:?}");

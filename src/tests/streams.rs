@@ -1,10 +1,11 @@
-//! asyncio Streams: reader edge cases, writer flow control and close,
-//! server lifecycle.
+//! asyncio Streams: reader edge cases and limits, writer flow control,
+//! buffer release and close (across a shutdown too), server lifecycle.
 
 use std::io::ErrorKind;
 use std::sync::Arc;
+use std::time::Duration;
 
-use super::common::rt;
+use super::common::{on_worker, rt, stream_pair, temp_dir, until};
 use ferrio::net::TcpStream;
 use ferrio::sync::Event;
 use ferrio::{IncompleteReadError, LimitOverrunError, StreamReader, StreamWriter};
@@ -102,6 +103,41 @@ fn readuntil_limit_overrun_loses_nothing_and_separators_may_straddle_reads() {
     });
 }
 
+/// `readuntil`'s limit counts the bytes before the separator (asyncio's
+/// rule: the separator must *start* within the limit).
+#[test]
+fn readuntil_limit_counts_bytes_before_the_separator() {
+    on_worker(async {
+        let ((mut reader, _w), peer) = stream_pair().await;
+        reader.set_limit(10);
+        // 11 bytes with the separator: the separator starts at 10.
+        peer.write_all(b"0123456789\n".to_vec()).await.0.unwrap();
+        assert_eq!(reader.readuntil(b"\n").await.unwrap(), b"0123456789\n");
+        // A two-byte separator starting at 10, arriving in two pieces: the
+        // first piece alone (11 bytes, no separator yet) is not an overrun.
+        peer.write_all(b"0123456789\r".to_vec()).await.0.unwrap();
+        let first = ferrio::wait_for(reader.readuntil(b"\r\n"), Duration::from_millis(50)).await;
+        assert!(first.is_err(), "must wait for the rest: {first:?}");
+        peer.write_all(b"\n".to_vec()).await.0.unwrap();
+        assert_eq!(reader.readuntil(b"\r\n").await.unwrap(), b"0123456789\r\n");
+        // 12 bytes: the separator starts at 11, past the limit.
+        peer.write_all(b"0123456789A\n".to_vec()).await.0.unwrap();
+        let e = reader.readuntil(b"\n").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidData);
+        assert_eq!(LimitOverrunError::from_io(&e).unwrap().consumed, 12);
+        // Nothing was taken.
+        assert_eq!(reader.readexactly(12).await.unwrap(), b"0123456789A\n");
+        // Not found and unable to start within the limit any more.
+        peer.write_all(b"0123456789AB".to_vec()).await.0.unwrap();
+        let e = reader.readuntil(b"\n").await.unwrap_err();
+        assert!(LimitOverrunError::from_io(&e).is_some(), "{e}");
+        assert_eq!(reader.readexactly(12).await.unwrap(), b"0123456789AB");
+        // readline follows the same rule.
+        peer.write_all(b"abcdefghij\n".to_vec()).await.0.unwrap();
+        assert_eq!(reader.readline().await.unwrap(), b"abcdefghij\n");
+    });
+}
+
 #[test]
 fn readline_is_cancellation_safe() {
     rt(2).block_on(async {
@@ -183,6 +219,60 @@ fn drain_applies_backpressure_until_the_peer_reads() {
             ErrorKind::BrokenPipe
         );
     });
+}
+
+/// After an 8 MiB response has gone out, the idle writer keeps at most a
+/// modest buffer, not the response's capacity.
+/// After an 8 MiB response has gone out, the idle writer keeps at most a
+/// modest buffer, not the response's capacity.
+#[test]
+fn writer_frees_a_large_write_buffer_once_sent() {
+    on_worker(async {
+        let ((_r, writer), peer) = stream_pair().await;
+        let big = vec![0x5au8; 8 << 20];
+        writer.write(&big).unwrap();
+        let reader = ferrio::spawn(async move {
+            let mut n = 0;
+            let mut buf = Vec::with_capacity(1 << 20);
+            while n < 8 << 20 {
+                buf.clear();
+                let (r, b) = peer.read(buf).await;
+                buf = b;
+                n += r.unwrap();
+            }
+            peer
+        });
+        let peer = reader.await.unwrap();
+        until("writer idle", || writer.buffered() == 0).await;
+        let kept = super::hooks::writer_queue_capacity(&writer);
+        assert!(kept <= 2 * 64 * 1024, "idle writer keeps {kept} bytes");
+        drop(peer);
+    });
+}
+
+/// `drain` and `wait_closed` on a writer whose runtime shut down end with
+/// an error (instead of waiting for the dropped sender task), and later
+/// writes fail.
+#[test]
+fn writer_waiters_end_when_the_runtime_shuts_down() {
+    let runtime = rt(1);
+    let handle = runtime.handle();
+    let ((_reader, writer), peer) = runtime.block_on(runtime.spawn(stream_pair())).unwrap();
+    // More than the socket buffers take while the peer does not read.
+    writer.write(&vec![0u8; 16 << 20]).unwrap();
+    drop(runtime);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let drained = handle.block_on(writer.drain());
+        writer.close();
+        let closed = handle.block_on(writer.wait_closed());
+        let _ = tx.send((drained, closed, writer.write(b"late")));
+        drop(peer);
+    });
+    let (drained, closed, late) = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("drain/wait_closed hung after shutdown");
+    assert!(drained.is_err() && closed.is_err() && late.is_err());
 }
 
 #[test]
@@ -268,9 +358,7 @@ fn close_clients_cancels_handlers_and_writer_drop_closes() {
 
 #[test]
 fn unix_streams_round_trip() {
-    let dir = std::env::temp_dir().join(format!("ferrio-test-ustreams-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("ustreams");
     let path = dir.join("s.sock");
     rt(2).block_on(async {
         let server = ferrio::streams::start_unix_server(

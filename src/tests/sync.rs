@@ -1,17 +1,14 @@
 //! Lock, Semaphore, BoundedSemaphore, Event (behaviours from CPython's
-//! test_asyncio/test_locks.py).
+//! test_asyncio/test_locks.py), and what a cancelled waiter of a Condition
+//! or a Barrier, or a panicking Promise callback, leaves behind.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 
-use super::common::rt;
-use ferrio::sync::{BoundedSemaphore, Event, Lock, Semaphore};
-
-/// Lets every other ready task on a one-worker runtime run first.
-async fn settle() {
-    for _ in 0..20 {
-        ferrio::yield_now().await;
-    }
-}
+use super::common::{let_others_run, lock_now, rt, TestWaker};
+use ferrio::sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, Promise, Semaphore};
 
 #[test]
 fn lock_is_mutually_exclusive_under_contention() {
@@ -55,7 +52,7 @@ fn lock_is_fifo_and_newcomers_do_not_barge() {
                 order.lock().unwrap().push(i);
                 ferrio::yield_now().await;
             }));
-            settle().await;
+            let_others_run().await;
         }
         drop(guard);
         // The lock went to waiter 0, not to a newcomer.
@@ -76,10 +73,10 @@ fn cancelled_lock_waiter_passes_the_lock_on() {
         let guard = lock.lock().await;
         let l1 = lock.clone();
         let first = ferrio::spawn(async move { *l1.lock().await += 1 });
-        settle().await;
+        let_others_run().await;
         let l2 = lock.clone();
         let second = ferrio::spawn(async move { *l2.lock().await += 10 });
-        settle().await;
+        let_others_run().await;
         assert!(first.cancel());
         drop(guard);
         second.await.unwrap();
@@ -101,13 +98,13 @@ fn semaphore_fifo_big_request_blocks_small_ones_behind_it() {
             let _p = s.acquire_many(2).await;
             o.lock().unwrap().push("big");
         });
-        settle().await;
+        let_others_run().await;
         let (s, o) = (sem.clone(), order.clone());
         let small = ferrio::spawn(async move {
             let _p = s.acquire().await;
             o.lock().unwrap().push("small");
         });
-        settle().await;
+        let_others_run().await;
         drop(held);
         big.await.unwrap();
         small.await.unwrap();
@@ -166,7 +163,7 @@ fn event_set_wakes_every_waiter_even_if_cleared_at_once() {
                 ferrio::spawn(async move { ev.wait().await })
             })
             .collect();
-        settle().await;
+        let_others_run().await;
         ev.set();
         ev.clear();
         for w in waiters {
@@ -176,7 +173,7 @@ fn event_set_wakes_every_waiter_even_if_cleared_at_once() {
         // A new waiter after the clear waits for the next set.
         let e = ev.clone();
         let later = ferrio::spawn(async move { e.wait().await });
-        settle().await;
+        let_others_run().await;
         assert!(!later.is_done());
         ev.set();
         later.await.unwrap();
@@ -213,10 +210,10 @@ fn condition_wait_releases_and_reacquires_and_notify_counts() {
                 })
             })
             .collect();
-        settle().await;
+        let_others_run().await;
         assert!(!cond.locked(), "waiters released the lock");
         cond.notify(2);
-        settle().await;
+        let_others_run().await;
         assert_eq!(woken.load(std::sync::atomic::Ordering::SeqCst), 2);
         cond.notify_all();
         for w in waiters {
@@ -266,7 +263,7 @@ fn barrier_rounds_abort_and_reset() {
         // Abort breaks waiters and later callers until reset.
         let b2 = b.clone();
         let t = ferrio::spawn(async move { b2.wait().await });
-        settle().await;
+        let_others_run().await;
         assert_eq!(b.n_waiting(), 1);
         b.abort();
         assert!(t.await.unwrap().is_err());
@@ -277,13 +274,13 @@ fn barrier_rounds_abort_and_reset() {
         // Reset breaks the current round's waiters.
         let b2 = b.clone();
         let t = ferrio::spawn(async move { b2.wait().await });
-        settle().await;
+        let_others_run().await;
         b.reset();
         assert!(t.await.unwrap().is_err());
         // A cancelled waiter leaves the round.
         let b2 = b.clone();
         let t = ferrio::spawn(async move { b2.wait().await });
-        settle().await;
+        let_others_run().await;
         assert!(t.cancel());
         assert_eq!(b.n_waiting(), 0);
     }))
@@ -325,4 +322,81 @@ async fn catch_panic<F: std::future::Future>(fut: F) -> Result<F::Output, String
         }
     })
     .await
+}
+
+/// A waiter notified and then cancelled while re-taking the lock passes
+/// the notification on.
+#[test]
+fn condition_passes_on_a_notification_cancelled_while_relocking() {
+    let cond = Condition::new(());
+    let (w1, w2, wl) = (TestWaker::new(), TestWaker::new(), TestWaker::new());
+    let lock_now = || lock_now(&cond, &wl);
+    let mut first = Box::pin(cond.wait(lock_now()));
+    assert!(w1.poll(first.as_mut()).is_pending());
+    let mut second = Box::pin(cond.wait(lock_now()));
+    assert!(w2.poll(second.as_mut()).is_pending());
+    let held = lock_now();
+    cond.notify(1);
+    // Notified, but the lock is held: it waits for the lock...
+    assert!(w1.poll(first.as_mut()).is_pending());
+    // ...and is cancelled there.
+    drop(first);
+    drop(held);
+    assert!(w2.wakes() >= 1, "the next waiter was not woken");
+    assert!(
+        w2.poll(second.as_mut()).is_ready(),
+        "the notification was swallowed"
+    );
+}
+
+/// A panicking done-callback neither escapes `set_result` nor stops the
+/// later callbacks.
+#[test]
+fn promise_contains_a_panicking_callback() {
+    let p = Promise::<u8>::new();
+    let ran = Arc::new(AtomicUsize::new(0));
+    p.add_done_callback(|_| panic!("callback panics"));
+    let r = ran.clone();
+    p.add_done_callback(move |p| {
+        assert!(p.is_done());
+        r.fetch_add(1, SeqCst);
+    });
+    let out = catch_unwind(AssertUnwindSafe(|| p.set_result(1)));
+    assert!(matches!(out, Ok(Ok(()))), "the panic escaped set_result");
+    assert_eq!(ran.load(SeqCst), 1, "the later callback did not run");
+    // Added after completion: runs at once, contained too.
+    let out = catch_unwind(AssertUnwindSafe(|| {
+        p.add_done_callback(|_| panic!("late callback panics"))
+    }));
+    assert!(out.is_ok());
+    assert_eq!(p.result(), Ok(1));
+}
+
+/// After a cancellation the indices of a round are still 0, 1, ... n-1,
+/// each once.
+#[test]
+fn barrier_indices_after_a_cancellation() {
+    let b = Barrier::new(3);
+    let w = TestWaker::new();
+    let mut a = Box::pin(b.wait()); // arrives first...
+    assert!(w.poll(a.as_mut()).is_pending());
+    let mut c = Box::pin(b.wait());
+    assert!(w.poll(c.as_mut()).is_pending());
+    drop(a); // ...and leaves
+    let mut d = Box::pin(b.wait());
+    assert!(w.poll(d.as_mut()).is_pending());
+    let Poll::Ready(Ok(last)) = w.poll(Box::pin(b.wait()).as_mut()) else {
+        panic!("the round did not complete")
+    };
+    let Poll::Ready(Ok(ic)) = w.poll(c.as_mut()) else {
+        panic!()
+    };
+    let Poll::Ready(Ok(id)) = w.poll(d.as_mut()) else {
+        panic!()
+    };
+    let mut idx = vec![ic, id, last];
+    idx.sort_unstable();
+    assert_eq!(idx, vec![0, 1, 2], "arrival indices of one round");
+    // In arrival order among those who stayed.
+    assert_eq!((ic, id, last), (0, 1, 2));
 }

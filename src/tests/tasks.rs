@@ -1,6 +1,6 @@
 //! Spawning, joining, cancelling, detaching and panics.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use super::common::{block_on_plain, rt, DropCounter};
@@ -199,15 +199,7 @@ fn detached_panic_is_reported_with_task_name() {
 
 #[test]
 fn retrieved_panic_is_not_reported() {
-    let reported = Arc::new(AtomicUsize::new(0));
-    let r = reported.clone();
-    let rt = ferrio::Runtime::builder()
-        .worker_threads(1)
-        .on_task_panic(move |_, _| {
-            r.fetch_add(1, Ordering::SeqCst);
-        })
-        .build()
-        .unwrap();
+    let (rt, reported) = super::common::rt_counting_unretrieved_panics(1);
     rt.block_on(async {
         let err = ferrio::spawn(async { panic!("seen") }).await.unwrap_err();
         assert!(err.is_panic());

@@ -1,10 +1,10 @@
 //! to_thread / run_in_executor and run_coroutine_threadsafe (behaviours
 //! from CPython's test_asyncio/test_threads.py and test_tasks.py).
 
-use std::sync::{Arc, Barrier};
+use std::sync::{mpsc, Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use super::common::block_on_plain;
+use super::common::{block_on_plain, rt};
 use ferrio::ConcurrentError;
 
 fn pool_rt(max: usize) -> ferrio::Runtime {
@@ -85,12 +85,52 @@ fn idle_pool_threads_retire_after_keep_alive() {
     }
 }
 
+/// `run_in_executor` after shutdown runs nothing, even with a blocking
+/// pool that was never used: no fresh pool, no thread, the closure
+/// dropped unrun.
+#[test]
+fn run_in_executor_after_shutdown_runs_nothing_even_if_the_pool_was_never_used() {
+    let rt = rt(1);
+    let handle = rt.handle();
+    drop(rt);
+    let (ran_tx, ran) = mpsc::channel::<()>();
+    let task = handle.run_in_executor(move || ran_tx.send(()).unwrap());
+    // The closure was dropped unrun (so its sender is gone) and no thread
+    // was started for it.
+    assert_eq!(
+        ran.recv_timeout(Duration::from_secs(20)),
+        Err(mpsc::RecvTimeoutError::Disconnected),
+        "the closure ran after shutdown"
+    );
+    assert_eq!(handle.blocking_threads(), 0);
+    // A clear error: the task is cancelled, like any spawn after shutdown.
+    assert!(handle.block_on(task).unwrap_err().is_cancelled());
+}
+
+/// The same with a pool that was used.
+#[test]
+fn run_in_executor_after_shutdown_runs_nothing_with_a_used_pool() {
+    let rt = rt(1);
+    let handle = rt.handle();
+    assert_eq!(
+        rt.block_on(async { ferrio::to_thread(|| 5).await })
+            .unwrap(),
+        5
+    );
+    assert_eq!(handle.blocking_threads(), 1);
+    drop(rt);
+    let (ran_tx, ran) = mpsc::channel::<()>();
+    let task = handle.run_in_executor(move || ran_tx.send(()).unwrap());
+    assert_eq!(
+        ran.recv_timeout(Duration::from_secs(20)),
+        Err(mpsc::RecvTimeoutError::Disconnected)
+    );
+    assert!(handle.block_on(task).unwrap_err().is_cancelled());
+}
+
 #[test]
 fn run_coroutine_threadsafe_from_a_plain_thread() {
-    let rt = ferrio::Runtime::builder()
-        .worker_threads(2)
-        .build()
-        .unwrap();
+    let rt = rt(2);
     let handle = rt.handle();
     let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
     let mut fut = ferrio::run_coroutine_threadsafe(async move { rx.await.unwrap() + 1 }, &handle);
@@ -112,10 +152,7 @@ fn run_coroutine_threadsafe_from_a_plain_thread() {
 
 #[test]
 fn run_coroutine_threadsafe_cancel_cancels_the_task() {
-    let rt = ferrio::Runtime::builder()
-        .worker_threads(1)
-        .build()
-        .unwrap();
+    let rt = rt(1);
     let mut fut = ferrio::run_coroutine_threadsafe(std::future::pending::<()>(), &rt.handle());
     assert!(fut.cancel());
     assert!(matches!(fut.result(None), Err(ConcurrentError::Cancelled)));
@@ -124,10 +161,7 @@ fn run_coroutine_threadsafe_cancel_cancels_the_task() {
 
 #[test]
 fn call_soon_threadsafe_runs_on_a_worker() {
-    let rt = ferrio::Runtime::builder()
-        .worker_threads(1)
-        .build()
-        .unwrap();
+    let rt = rt(1);
     let t = rt
         .handle()
         .call_soon_threadsafe(|| std::thread::current().name().unwrap().to_string());

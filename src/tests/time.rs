@@ -1,10 +1,11 @@
 //! Sleeps, timeouts, intervals and timeout scopes on the runtime.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::common::{rt, DropCounter};
+use super::common::{poll_noop, rt, DropCounter};
 
 #[test]
 fn sleeps_never_wake_early() {
@@ -99,9 +100,7 @@ fn dropping_unfired_sleeps_cancels_them() {
             for _ in 0..1_000 {
                 let mut s = ferrio::sleep(Duration::from_secs(3600));
                 // Poll once so it registers in this worker's wheel.
-                let waker = std::task::Waker::noop();
-                let mut cx = std::task::Context::from_waker(waker);
-                assert!(std::pin::Pin::new(&mut s).poll(&mut cx).is_pending());
+                assert!(poll_noop(std::pin::Pin::new(&mut s)).is_pending());
                 v.push(s);
             }
             v
@@ -114,8 +113,6 @@ fn dropping_unfired_sleeps_cancels_them() {
     drop(rt);
     assert!(start.elapsed() < Duration::from_secs(60));
 }
-
-use std::future::Future;
 
 #[test]
 fn wait_for_times_out_and_drops_the_inner_future() {
@@ -276,13 +273,193 @@ fn sleep_reset_moves_the_deadline() {
         let start = Instant::now();
         for _ in 0..10_000 {
             s.reset(Instant::now() + Duration::from_secs(3600));
-            let waker = std::task::Waker::noop();
-            let mut cx = std::task::Context::from_waker(waker);
-            assert!(std::pin::Pin::new(&mut s).poll(&mut cx).is_pending());
+            assert!(poll_noop(std::pin::Pin::new(&mut s)).is_pending());
         }
         s.reset(Instant::now() + Duration::from_millis(3));
         s.await;
         *events.lock().unwrap() += 1;
         assert!(start.elapsed() >= Duration::from_millis(3));
+    });
+}
+
+// Intervals at the edges of time.
+
+#[test]
+fn interval_of_duration_max_does_not_panic() {
+    let rt = rt(1);
+    for behavior in [
+        ferrio::time::MissedTickBehavior::Burst,
+        ferrio::time::MissedTickBehavior::Delay,
+        ferrio::time::MissedTickBehavior::Skip,
+    ] {
+        rt.block_on(async {
+            let mut every = ferrio::interval(Duration::MAX);
+            every.set_missed_tick_behavior(behavior);
+            every.tick().await;
+            // The second tick is "never": it does not come within 20 ms.
+            let r = ferrio::wait_for(every.tick(), Duration::from_millis(20)).await;
+            assert!(r.is_err() && !r.unwrap_err().is_runtime_shutdown());
+            every.reset();
+            assert!(ferrio::wait_for(every.tick(), Duration::from_millis(5))
+                .await
+                .is_err());
+        });
+    }
+}
+
+#[test]
+fn interval_skip_far_behind_lands_on_the_next_tick_after_now() {
+    use ferrio::time::MissedTickBehavior::Skip;
+    let t0 = Instant::now();
+    let period = Duration::from_nanos(1);
+    // More than 2^32 periods behind: a `u32` count of periods wraps.
+    for behind in [(1u64 << 32) + 10, 1 << 40, 7] {
+        let now = t0 + Duration::from_nanos(behind);
+        let next = super::hooks::next_tick(Skip, t0, now, period);
+        assert!(
+            next > now,
+            "{behind} periods behind: next tick is not after now"
+        );
+        assert!(
+            next - now <= period,
+            "{behind}: more than one period skipped too many"
+        );
+    }
+    // A long period, far behind: no overflow, on the original schedule.
+    let period = Duration::from_secs(86_400 * 365);
+    let now = t0 + Duration::from_secs(86_400 * 365 * 3 + 5);
+    let next = super::hooks::next_tick(Skip, t0, now, period);
+    assert_eq!(next, t0 + period * 4);
+}
+
+// Nested timeout scopes that expire together.
+
+/// Outer and inner scopes with deadlines `outer_at` and `inner_at` around
+/// a body that never ends; returns (outer result, reached after the inner
+/// block, outer expired, inner expired).
+async fn nested(
+    outer_at: Instant,
+    inner_at: Instant,
+) -> (Result<(), ferrio::TimeoutError>, bool, bool, bool) {
+    let outer = ferrio::timeout_at(Some(outer_at));
+    let inner = ferrio::timeout_at(Some(inner_at));
+    let reached = Arc::new(AtomicBool::new(false));
+    let (i, r) = (inner.clone(), reached.clone());
+    let res = outer
+        .run(async move {
+            let _ = i.run(std::future::pending::<()>()).await;
+            // asyncio: the outer scope's cancellation drops the whole body.
+            r.store(true, Ordering::SeqCst);
+            std::future::pending::<()>().await
+        })
+        .await;
+    (
+        res,
+        reached.load(Ordering::SeqCst),
+        outer.expired(),
+        inner.expired(),
+    )
+}
+
+fn assert_outermost_reported(
+    got: (Result<(), ferrio::TimeoutError>, bool, bool, bool),
+    run: usize,
+) {
+    let (res, reached, outer_expired, inner_expired) = got;
+    assert!(res.is_err(), "run {run}: outer scope did not report");
+    assert!(
+        !reached,
+        "run {run}: the inner scope reported and the outer body carried on"
+    );
+    assert!(
+        outer_expired && inner_expired,
+        "run {run}: both scopes expired"
+    );
+}
+
+#[test]
+fn nested_scopes_with_the_same_deadline_outermost_reports_from_a_task() {
+    let rt = rt(2);
+    for run in 0..40 {
+        let got = rt
+            .block_on(rt.spawn(async {
+                let d = Instant::now() + Duration::from_millis(2);
+                nested(d, d).await
+            }))
+            .unwrap();
+        assert_outermost_reported(got, run);
+    }
+}
+
+#[test]
+fn nested_scopes_with_the_same_deadline_outermost_reports_from_block_on() {
+    // From block_on the two timers go to different workers' wheels (round
+    // robin), which fire in either order.
+    let rt = rt(2);
+    for run in 0..40 {
+        let got = rt.block_on(async {
+            let d = Instant::now() + Duration::from_millis(2);
+            nested(d, d).await
+        });
+        assert_outermost_reported(got, run);
+    }
+}
+
+#[test]
+fn nested_scopes_both_past_outermost_reports_even_with_a_later_deadline() {
+    ferrio::run(async {
+        let now = Instant::now();
+        let got = nested(
+            now - Duration::from_millis(1),
+            now - Duration::from_millis(2),
+        )
+        .await;
+        assert_outermost_reported(got, 0);
+    });
+}
+
+#[test]
+fn nested_scope_with_a_later_outer_deadline_inner_reports() {
+    ferrio::run(async {
+        let outer = ferrio::timeout(Duration::from_secs(3600));
+        let inner = ferrio::timeout(Duration::from_millis(2));
+        let i = inner.clone();
+        let r = outer
+            .run(async move { i.run(std::future::pending::<()>()).await })
+            .await;
+        let inner_result = r.expect("the outer scope did not expire");
+        assert!(inner_result.is_err());
+        assert!(inner.expired() && !outer.expired());
+    });
+}
+
+#[test]
+fn an_inner_scope_that_deferred_reports_if_the_outer_is_moved_later() {
+    // The inner scope expired together with the outer one and left the
+    // report to it; the body then moves the outer deadline away: the
+    // inner scope reports after all.
+    ferrio::run(async {
+        let past = Instant::now() - Duration::from_millis(1);
+        let outer = ferrio::timeout_at(Some(past));
+        let inner = ferrio::timeout_at(Some(past));
+        let (o, i) = (outer.clone(), inner.clone());
+        let r = outer
+            .run(async move {
+                let mut first = Some(o);
+                let mut inner_run = std::pin::pin!(i.run(std::future::pending::<()>()));
+                std::future::poll_fn(|cx| {
+                    let r = inner_run.as_mut().poll(cx);
+                    if let Some(o) = first.take() {
+                        assert!(r.is_pending(), "deferred to the outer scope");
+                        o.reschedule(None);
+                    }
+                    r
+                })
+                .await
+            })
+            .await;
+        assert_eq!(r.map(|inner| inner.is_err()), Ok(true));
+        assert!(inner.expired());
+        assert!(!outer.expired());
     });
 }
