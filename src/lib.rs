@@ -29,7 +29,7 @@
 //! Cancellation in Rust is dropping a future: "cancel a task" means its
 //! future is dropped and its [`Task`] resolves to `Err(TaskError::Cancelled)`.
 //! Dropping a [`Task`] handle detaches the task; it keeps running.
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub(crate) mod loom;

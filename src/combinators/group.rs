@@ -258,6 +258,12 @@ pub struct GroupSpawner<E: Send + 'static> {
     inner: Arc<Inner<E>>,
 }
 
+impl<E: Send + 'static> fmt::Debug for GroupSpawner<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupSpawner").finish_non_exhaustive()
+    }
+}
+
 impl<E: Send + 'static> Clone for GroupSpawner<E> {
     fn clone(&self) -> Self {
         GroupSpawner {

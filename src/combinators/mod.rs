@@ -66,6 +66,14 @@ pub struct Gather<F: Future> {
     set: JoinSet<F>,
 }
 
+impl<F: Future> fmt::Debug for Gather<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gather")
+            .field("futures", &self.set.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<F: Future> Unpin for Gather<F> {}
 
 impl<F: Future> Future for Gather<F> {
@@ -107,6 +115,14 @@ where
 #[must_use = "futures do nothing unless awaited"]
 pub struct TryGather<F: Future> {
     set: JoinSet<F>,
+}
+
+impl<F: Future> fmt::Debug for TryGather<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TryGather")
+            .field("futures", &self.set.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<F: Future> Unpin for TryGather<F> {}
@@ -247,6 +263,14 @@ pub struct AsCompleted<F: Future> {
     yielded: usize,
 }
 
+impl<F: Future> fmt::Debug for AsCompleted<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsCompleted")
+            .field("futures", &self.set.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<F: Future> Unpin for AsCompleted<F> {}
 
 impl<F: Future> AsCompleted<F> {
@@ -308,6 +332,14 @@ impl<F: Future> futures_core::Stream for AsCompleted<F> {
 /// `Result<T, TimeoutError>`.
 #[must_use = "streams do nothing unless polled"]
 pub struct AsCompletedTimeout<F: Future>(AsCompleted<F>);
+
+impl<F: Future> fmt::Debug for AsCompletedTimeout<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsCompletedTimeout")
+            .field("inner", &self.0)
+            .finish_non_exhaustive()
+    }
+}
 
 impl<F: Future> Unpin for AsCompletedTimeout<F> {}
 

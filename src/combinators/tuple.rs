@@ -59,6 +59,12 @@ macro_rules! tuple_gather {
             futs: ($(MaybeDone<$F>,)+),
         }
 
+        impl<$($F: Future),+> std::fmt::Debug for $name<$($F),+> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name)).finish_non_exhaustive()
+            }
+        }
+
         impl<$($F: Future),+> Future for $name<$($F),+> {
             type Output = ($($F::Output,)+);
 

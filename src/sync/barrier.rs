@@ -183,6 +183,14 @@ pub struct BarrierWait<'a> {
     entry: Option<u64>,
 }
 
+impl fmt::Debug for BarrierWait<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BarrierWait")
+            .field("arrived", &self.entry.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Future for BarrierWait<'_> {
     type Output = Result<usize, BrokenBarrier>;
 

@@ -111,6 +111,14 @@ pub struct EventWait<'a> {
     seen: Option<(u64, u64)>,
 }
 
+impl fmt::Debug for EventWait<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventWait")
+            .field("waiting", &self.seen.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Future for EventWait<'_> {
     type Output = ();
 

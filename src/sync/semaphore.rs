@@ -204,6 +204,14 @@ pub struct Acquire<'a> {
     done: bool,
 }
 
+impl fmt::Debug for Acquire<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Acquire")
+            .field("need", &self.need)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'a> Future for Acquire<'a> {
     type Output = SemaphorePermit<'a>;
 

@@ -109,6 +109,14 @@ pub struct WaitFor<F> {
     sleep: Sleep,
 }
 
+impl<F> fmt::Debug for WaitFor<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitFor")
+            .field("done", &self.inner.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<F: Future> Future for WaitFor<F> {
     type Output = Result<F::Output, TimeoutError>;
 
@@ -275,6 +283,14 @@ impl TimeoutScope {
 pub struct Scoped<F> {
     inner: Option<F>,
     link: ScopeLink,
+}
+
+impl<F> fmt::Debug for Scoped<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scoped")
+            .field("done", &self.inner.is_none())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<F> Drop for Scoped<F> {

@@ -16,6 +16,14 @@ pub struct Put<'a, T, S: Store<T>> {
     pub(super) id: Option<u64>,
 }
 
+impl<T, S: Store<T>> std::fmt::Debug for Put<'_, T, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Put")
+            .field("queued", &self.item.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<T, S: Store<T>> Unpin for Put<'_, T, S> {}
 
 impl<T, S: Store<T>> Future for Put<'_, T, S> {
@@ -94,6 +102,14 @@ pub struct Get<'a, T, S: Store<T>> {
     pub(super) queue: &'a BaseQueue<T, S>,
     /// Our place in the getters' line (or our claim, once woken).
     pub(super) id: Option<u64>,
+}
+
+impl<T, S: Store<T>> std::fmt::Debug for Get<'_, T, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Get")
+            .field("in_line", &self.id.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<T, S: Store<T>> Future for Get<'_, T, S> {

@@ -19,10 +19,13 @@ pub trait Store<T>: Default {
 }
 
 /// First in, first out.
+#[derive(Debug)]
 pub struct Fifo<T>(VecDeque<T>);
 /// Last in, first out.
+#[derive(Debug)]
 pub struct Lifo<T>(Vec<T>);
 /// Smallest first; equal items in insertion order.
+#[derive(Debug)]
 pub struct Priority<T: Ord>(BinaryHeap<Reverse<(T, u64)>>, u64);
 
 impl<T> Default for Fifo<T> {
