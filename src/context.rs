@@ -1,7 +1,7 @@
 //! Thread-local context: which runtime this thread belongs to, which worker
 //! runs here, which task is being polled, and its cooperative budget.
 //!
-//! # Runtime, entering, shutdown (protocol notes, moved from ARCHITECTURE.md)
+//! # Runtime, entering, shutdown
 //!
 //! - `block_on` polls its future on the calling thread (no `Send` needed) with
 //!   the runtime entered, so `spawn` and `Handle::current` work. Entering twice
