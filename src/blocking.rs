@@ -1,11 +1,13 @@
-//! Threads: the blocking pool behind `to_thread` / `run_in_executor`, and
-//! `run_coroutine_threadsafe` for plain threads (asyncio's thread bridges).
+//! The blocking pool behind `to_thread` / `run_in_executor`, name lookups
+//! and, on the epoll driver, file operations (`run_coroutine_threadsafe`,
+//! the other thread bridge, is in `threads.rs`).
 //!
 //! # The blocking pool
 //! Jobs go into a lock-free queue (crossbeam's `Injector`): submitting
 //! takes no lock unless an idle pool thread must be woken, so many
-//! spawners do not contend on one mutex (tokio's #2528). The pool grows on
-//! demand up to `Builder::max_blocking_threads` (default 512) and an idle
+//! spawners do not contend on one mutex (tokio's blocking pool queues
+//! behind one). The pool grows on demand up to
+//! `Builder::max_blocking_threads` (default 512) and an idle
 //! thread retires after `Builder::blocking_keep_alive` (default 10 s).
 //! Beyond the maximum, jobs wait in the queue in FIFO order; the queue is
 //! unbounded (each waiting job costs one boxed closure), so a caller that

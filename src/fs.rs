@@ -1,9 +1,11 @@
 // Over 500 lines: `File`, `OpenOptions`, `Metadata` and the path helpers are
-// one concern, file operations (each op's io_uring SQE and its plain system
-// call for the epoll driver's blocking pool side by side); each part is short.
-//! Files on io_uring opcodes: open (`IORING_OP_OPENAT`), read and write at
-//! offsets, `fsync`, `statx`, and the path helpers (`unlinkat`,
-//! `renameat`, `mkdirat`). No thread pool is involved.
+// one concern, file operations (each op's kind and the `Call` it describes,
+// which each driver translates); each part is short.
+//! Files: open, read and write at offsets, `fsync`, `statx`, and the path
+//! helpers (`unlinkat`, `renameat`, `mkdirat`). On io_uring each is a ring
+//! opcode (`IORING_OP_OPENAT`, ...) and no thread is involved; on the epoll
+//! driver, which cannot wait for a regular file, each runs as a plain
+//! system call on the runtime's blocking pool (as `tokio::fs` does).
 //!
 //! ```
 //! ferrio::run(async {
@@ -32,7 +34,8 @@ use crate::io::traits::impl_futures_io;
 use crate::io::{result_of, IoBuf, IoBufMut, SharedFd};
 
 /// A file (or any readable/writable descriptor, such as a pipe) whose
-/// reads and writes go through io_uring.
+/// reads and writes go through the worker's I/O driver (ring opcodes on
+/// io_uring; the blocking pool on epoll, or readiness for a pipe).
 ///
 /// Reads and writes take an owned buffer and give it back with the result:
 /// `let (res, buf) = file.read_at(buf, 0).await;`. `File` also implements
@@ -205,7 +208,8 @@ impl AsRawFd for File {
 }
 
 /// How to open a file, as `std::fs::OpenOptions`; the open itself is an
-/// `IORING_OP_OPENAT`.
+/// `IORING_OP_OPENAT` on io_uring, an `openat` on the blocking pool on
+/// epoll.
 ///
 /// ```
 /// use ferrio::fs::OpenOptions;

@@ -37,7 +37,7 @@
 //! pooled buffer the kernel received into (no buffer is held while
 //! waiting), and copies them straight into hyper's `ReadBufCursor` with
 //! `put_slice`. So a read costs one copy, no zero-fill pass, and no
-//! buffering layer between hyper and the ring. When the peer closes while
+//! buffering layer between hyper and the driver. When the peer closes while
 //! our last write is still in flight, the end of the stream reaches hyper
 //! only after that write finished (hyper would otherwise report a clean
 //! close as `IncompleteMessage`). Writes go through the

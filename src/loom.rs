@@ -51,7 +51,7 @@ mod imp {
 
     /// The mutex for short, hot critical sections shared by tasks on
     /// different workers (queues, semaphores): parking_lot's adaptive
-    /// spinning beats std's futex mutex there (see ARCHITECTURE.md).
+    /// spinning beats std's futex mutex there (measured in README).
     pub(crate) use parking_lot::{Mutex as FastMutex, MutexGuard as FastMutexGuard};
 }
 

@@ -6,9 +6,9 @@
 //! `unpark` swaps in NOTIFIED and only pays for a wake-up call when the
 //! target was actually PARKED, so waking a busy worker costs one atomic
 //! swap. `park` consumes a pending NOTIFIED without sleeping. Here the
-//! sleep is a condition variable; the io_uring driver replaces it with a
-//! wait on the worker's ring (and the wake-up with an eventfd write), under
-//! the same state protocol.
+//! sleep is a condition variable; the I/O drivers replace it with a wait
+//! in `io_uring_enter` or `epoll_wait` (and the wake-up with an eventfd
+//! write: `driver/parking.rs`), under the same state protocol.
 
 use std::time::Duration;
 
@@ -20,8 +20,8 @@ const PARKED: usize = 1;
 const NOTIFIED: usize = 2;
 
 /// The park/unpark protocol, independent of how a thread sleeps. The
-/// condition-variable `Parker` below and the io_uring driver (sleeping in
-/// `io_uring_enter`, woken by an eventfd write) both use it.
+/// condition-variable `Parker` below and both I/O drivers (sleeping in
+/// `io_uring_enter` or `epoll_wait`, woken by an eventfd write) use it.
 pub(crate) struct ParkState {
     state: AtomicUsize,
 }

@@ -33,8 +33,9 @@
 //!
 //! The handler does two async-signal-safe things: it bumps the signal's
 //! delivery counter and writes one byte to a pipe. A reader task on each
-//! runtime with a waiting `recv` waits for the pipe on the io_uring ring
-//! and wakes every waiting `recv`: no thread per signal. When a runtime
+//! runtime with a waiting `recv` reads the pipe through the worker's I/O
+//! driver (a read on the ring, or a read after readiness on epoll) and
+//! wakes every waiting `recv`: no thread per signal. When a runtime
 //! shuts down, its waiting `recv`s fail, as its I/O does.
 //! Each `Signal` compares the counter with the value it saw last, so
 //! every listener of a signal sees each delivery; deliveries that arrive
@@ -367,8 +368,9 @@ fn wake_up_pipe() -> io::Result<()> {
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    // The handler must never block: only the write end is non-blocking
-    // (the ring waits on the read end through its poll).
+    // The handler must never block: the write end is non-blocking. The
+    // read end is left to the reader task's driver (a ring read waits
+    // itself; the epoll driver sets it non-blocking at its first read).
     // SAFETY: plain fcntl on our fresh descriptor.
     if unsafe { libc::fcntl(fds[1], libc::F_SETFL, libc::O_NONBLOCK) } != 0 {
         return Err(io::Error::last_os_error());
@@ -382,11 +384,11 @@ fn wake_up_pipe() -> io::Result<()> {
     Ok(())
 }
 
-/// The reader task of one runtime: waits on the ring for bytes in the
-/// pipe and wakes every waiting `recv`. However it ends (the pipe failed,
-/// or its runtime shut down and dropped it, polled or not) it wakes them
-/// too: each then starts a reader on its own runtime, or fails if that
-/// runtime is shutting down.
+/// The reader task of one runtime: waits through its I/O driver for bytes
+/// in the pipe and wakes every waiting `recv`. However it ends (the pipe
+/// failed, or its runtime shut down and dropped it, polled or not) it
+/// wakes them too: each then starts a reader on its own runtime, or fails
+/// if that runtime is shutting down.
 struct Reader(Pin<Box<dyn Future<Output = ()> + Send>>);
 
 impl Reader {

@@ -2,7 +2,7 @@
 //! futures polled inside the caller's task, each with its own waker, so a
 //! wake-up re-polls only the future that was woken (not all n).
 //!
-//! # Combinators (protocol notes, moved from ARCHITECTURE.md)
+//! # Combinators
 //!
 //! - `gather`, `try_gather` and `as_completed` poll their futures inside the
 //!   caller's task (no spawn, no `'static`), each child with its own waker that

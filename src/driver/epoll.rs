@@ -4,8 +4,8 @@
 //!
 //! - **Operations** try their non-blocking system call first and wait for
 //!   readiness only on `EAGAIN` (`driver/epoll_op.rs`, protocol in
-//!   `driver/readiness.rs`). Regular files, `statx` and path operations
-//!   run on the blocking pool, as in tokio.
+//!   `driver/readiness.rs`). Regular files, `open`, `statx`, `fsync` and
+//!   path operations run on the blocking pool, as in tokio.
 //! - **Registration**: a descriptor joins the epoll set of the worker that
 //!   first polled an operation on it that would block, for reading and
 //!   writing, edge-triggered, until it closes. The event's data is a

@@ -94,12 +94,13 @@
 //!   kernel.
 //!   `.ci/sanitize` runs thousands of in-flight reads through this under
 //!   AddressSanitizer.
-//! - **Descriptors are shared with their operations** (`io::SharedFd`, an
-//!   `Arc<OwnedFd>`): every op holds a clone, and an abandoned op's clone
-//!   lives in its cell until the final CQE. So an SQE still queued (SQEs are
-//!   submitted in batches, and remote ones wait in another worker's queue)
-//!   can never name a descriptor number that was closed and reused by
-//!   someone else; the descriptor closes after the last op on it.
+//! - **Descriptors are shared with their operations** (`SharedFd` in
+//!   `fd.rs`, an `Arc` around the descriptor): every op holds a clone, and
+//!   an abandoned op's clone lives in its cell until the final CQE. So an
+//!   SQE still queued (SQEs are submitted in batches, and remote ones wait
+//!   in another worker's queue) can never name a descriptor number that was
+//!   closed and reused by someone else; the descriptor closes after the
+//!   last op on it.
 //! - **Known limits.** Before Linux 5.19, `ASYNC_CANCEL` with `CANCEL_ANY`
 //!   is rejected. Every op shutdown knows of is cancelled by `user_data`
 //!   instead (a test emulates this), so the only case left is an op future
@@ -114,7 +115,8 @@
 //!   backlog, as with single-shot accepts (tested: 70 accepted out of 120
 //!   while nobody polled, all 120 arriving once polled).
 //! - **Unavailable io_uring** (ENOSYS, EPERM from seccomp or
-//!   `kernel.io_uring_disabled`, ENOMEM from the memlock limit, EOPNOTSUPP):
+//!   `kernel.io_uring_disabled`, EACCES, ENOMEM from the memlock limit,
+//!   EOPNOTSUPP, EINVAL: `choice.rs`, `falls_back`):
 //!   `Builder::build` probes first (`choice.rs`). With `IoDriver::Auto`
 //!   (the default) the runtime runs on the epoll driver instead
 //!   (`epoll.rs`, `epoll_op.rs`, `readiness.rs`, `fd.rs`) and keeps the

@@ -118,7 +118,8 @@ impl<K: OpKind> Drop for MultiOp<K> {
 
 /// The future of one operation. Dropping it before completion moves the
 /// resources into the op's cell (alive until the kernel lets go) and asks
-/// the ring to cancel the operation.
+/// the ring to cancel the operation; on epoll it forgets its waiter, and a
+/// call on the blocking pool keeps the resources until it returns.
 pub(crate) struct Op<K: OpKind> {
     stage: Stage<K>,
 }

@@ -35,8 +35,8 @@ pub(super) fn build_ring_raw(simulate: SetupHook) -> io::Result<(IoUring, RingFl
     // nor deferred task work: the watchdog must be able to reap a stuck
     // worker's completions (`driver/task_work.rs`), which both forbid.
     // COOP_TASKRUN stays: without it each completion arriving while the
-    // worker runs user code interrupts it (hyper hello: 15-20 % more CPU
-    // per request, README).
+    // worker runs user code interrupts it (README measures the CPU per
+    // request it costs).
     let attempts = [(false, false, true), (false, false, false)];
     let mut last = None;
     for (single, defer, coop) in attempts {

@@ -4,8 +4,8 @@
 //! On a ring set up without DEFER_TASKRUN, the kernel posts a request's
 //! completion by task work of the thread that submitted it, and with
 //! COOP_TASKRUN (kept: without it every completion arriving while the
-//! worker runs user code costs an interrupt, 15-20 % of the hyper bench's
-//! CPU, README) it does not interrupt that thread to do so: the work runs
+//! worker runs user code costs an interrupt; README measures the CPU it
+//! costs) it does not interrupt that thread to do so: the work runs
 //! at the thread's next entry into or exit from the kernel. A worker
 //! spinning in user code gets there at its next timer interrupt; one
 //! asleep in a system call (`std::thread::sleep`, a contended std

@@ -1,6 +1,7 @@
 //! The io_uring backend's translation of a [`Call`] into an SQE: the only
-//! place that names the ring's opcodes. The SQE points where the call
-//! points (see `call.rs`, "Pointers").
+//! place that names an opcode for an op kind (the ring's own SQEs, its
+//! eventfd read, park timeout and cancels, are built in `ring.rs`). The
+//! SQE points where the call points (see `call.rs`, "Pointers").
 
 use std::os::fd::AsRawFd;
 use std::sync::Arc;

@@ -18,7 +18,7 @@
 //! `poll_write`, `poll_flush` or `poll_close` waits for it and reports its
 //! error, if any, and a read on the same stream moves it on too (the rest
 //! after a short one), so a task that writes a request and awaits the
-//! reply needs no flush. A socket's write-behind is sent with
+//! reply needs no flush. On a ring, a socket's write-behind is sent with
 //! `MSG_WAITALL`: the kernel sends all of it before completing. On epoll a
 //! write does nothing unless polled, so `poll_write` claims only what the
 //! kernel took and answers `Pending` on `EAGAIN`, as tokio's does: no byte

@@ -1,11 +1,12 @@
-//! io_uring operations and the buffers they own.
+//! I/O operations and the buffers they own, on either driver.
 //!
 //! ferrio's I/O is completion-based: an operation owns its buffer while the
 //! kernel works on it and gives it back with the result, as
 //! `(io::Result<usize>, buf)`. A borrowed `&mut [u8]` cannot be used: if
-//! the future were dropped mid-operation the kernel would still write into
-//! it. Here, a dropped operation's buffer stays alive (inside the
-//! operation) until the kernel has finished with it.
+//! the future were dropped mid-operation the kernel (or, on epoll, a
+//! blocking-pool thread) would still write into it. Here, a dropped
+//! operation's buffer stays alive (inside the operation) until the kernel
+//! has finished with it.
 
 use std::io;
 use std::ops::{Bound, RangeBounds};
@@ -239,8 +240,9 @@ impl OpKind for Nop {
     }
 }
 
-/// One round trip through the worker's io_uring ring doing nothing
-/// (`IORING_OP_NOP`): the per-operation overhead of the driver.
+/// One round trip through the worker's I/O driver doing nothing: on
+/// io_uring an `IORING_OP_NOP` through the ring, the per-operation
+/// overhead of the driver; on epoll it completes at once.
 ///
 /// ```
 /// ferrio::run(async { ferrio::io::nop().await.unwrap() });

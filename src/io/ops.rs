@@ -1,7 +1,7 @@
-//! The io_uring operation kinds shared by files, sockets and pipes, and
-//! the loops built on them (`read_exact`, `write_all`).
+//! The operation kinds shared by files, sockets and pipes, and the loops
+//! built on them (`read_exact`, `write_all`).
 //!
-//! # I/O types (protocol notes, moved from ARCHITECTURE.md)
+//! # I/O types
 //!
 //! - **Two styles on every stream.** Completion-style owned buffers:
 //!   `read(buf) -> (io::Result<usize>, buf)`, `write_all`, `read_exact`, over
@@ -14,26 +14,24 @@
 //!   stream's buffer and sent write-behind, the next write/flush/close
 //!   reporting their outcome. One copy per direction, as documented.
 //! - **Sockets read through the pool**: `read_pooled`, the `futures-io` read
-//!   side and `StreamReader` receive into the ring's buffer pool and keep no
-//!   buffer between reads. `cargo bench --bench idle_memory`, 8,000
-//!   connections each waiting in a read, 2 workers: **664 B of heap per idle
-//!   connection** with `read_pooled` (the task, the stream, the op cell),
-//!   4,760 B with an owned 4 KiB `read`; tokio: 640 B with `readable()` +
-//!   `try_read`, 4,736 B reading into a 4 KiB buffer. The pools themselves
-//!   are a fixed 2 MiB per worker. So 50,000 idle connections cost ~33 MB
-//!   instead of ~238 MB.
+//!   side and `StreamReader` receive into the ring's buffer pool (on epoll,
+//!   into a buffer allocated for the attempt and freed on `EAGAIN`) and keep
+//!   no buffer between reads, so an idle connection holds no read buffer
+//!   (README, `idle_memory`, has the heap per idle connection).
 //! - **Faults are errors**: `Send` with `MSG_NOSIGNAL` (a closed peer is
 //!   `BrokenPipe`/`ConnectionReset`, never SIGPIPE); a reset read is
 //!   `ConnectionReset`; invalid addresses and paths (too long, NUL bytes) are
 //!   `InvalidInput`; `accept` under `EMFILE` returns the error and keeps the
-//!   listener, and `start_server` backs off 100 ms (tested: 4 ring ops in
-//!   500 ms out of descriptors, then the waiting connection is served).
+//!   listener, and `start_server` backs off 100 ms (tested: out of
+//!   descriptors it does not spin, then the waiting connection is served).
 //! - **Files** (`fs.rs`): open, read/write at offsets, fsync/fdatasync,
-//!   statx, unlink, rename, mkdir are all io_uring opcodes; no thread pool.
+//!   statx, unlink, rename, mkdir are io_uring opcodes on a ring; on epoll
+//!   they run on the runtime's blocking pool.
 //! - **Processes** (`process/`): `std::process::Command` forks and execs
 //!   (a plain syscall); the child's exit is a pidfd polled on the ring
-//!   (`IORING_OP_POLL_ADD`), then `waitpid(WNOHANG)`. No SIGCHLD handler, no
-//!   thread per child. A `Child` dropped unwaited goes to one reaper thread
+//!   (`IORING_OP_POLL_ADD`) or waited for on epoll readiness, then
+//!   `waitpid(WNOHANG)`. No SIGCHLD handler, no thread per child. A
+//!   `Child` dropped unwaited goes to one reaper thread
 //!   that polls the pidfds of such children and reaps each as it exits, so no
 //!   zombie is left; `kill_on_drop` kills first. `communicate` writes stdin
 //!   and reads both pipes concurrently (`gather!`), so a child filling one
@@ -89,7 +87,7 @@ impl<B> Read<B> {
         }
     }
 
-    /// `IORING_OP_RECV`: the socket path, shorter than a file read's.
+    /// `recv` (`Call::Recv`): the socket path, shorter than a file read's.
     pub(crate) fn recv(fd: SharedFd, buf: B) -> Read<B> {
         Read {
             fd,
@@ -147,9 +145,9 @@ impl<B: IoBufMut> OpKind for Read<B> {
 /// How a write reaches the descriptor.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum WriteTo {
-    /// `IORING_OP_WRITE` at an offset (files, pipes).
+    /// `write`/`pwrite` at an offset (files, pipes).
     Offset(u64),
-    /// `IORING_OP_SEND` with `MSG_NOSIGNAL` (sockets: a closed peer is an
+    /// `send` with `MSG_NOSIGNAL` (sockets: a closed peer is an
     /// error, never a SIGPIPE).
     Socket,
 }

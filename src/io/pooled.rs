@@ -1,4 +1,5 @@
-//! Receives into the worker's provided-buffer pool.
+//! Receives into the worker's provided-buffer pool (io_uring), or into a
+//! buffer allocated for the attempt where there is no pool (epoll).
 
 use std::fmt;
 use std::io;
@@ -16,8 +17,10 @@ use crate::driver::{Call, Completion, Op, OpKind, RECV_FALLBACK_SIZE as FALLBACK
 /// The receive took the buffer only when the data arrived, so a
 /// connection waiting for data holds no memory. Dropping the `RecvBuf`
 /// gives the buffer back to the pool; copy out what you keep. Where the
-/// pool was empty (or the kernel has no buffer rings, before 5.19) the
-/// bytes are in an ordinary allocation instead; nothing else changes.
+/// pool was empty (or the kernel has no buffer rings, before 5.19, or the
+/// runtime runs the epoll driver, which has no pool and frees the buffer
+/// of an attempt that found nothing) the bytes are in an ordinary
+/// allocation instead; nothing else changes.
 pub struct RecvBuf {
     inner: Inner,
 }

@@ -1,8 +1,9 @@
-//! Sockets on io_uring: TCP, UDP and Unix-domain.
+//! Sockets: TCP, UDP and Unix-domain, on either I/O driver.
 //!
 //! Socket creation, `bind` and `listen` are plain syscalls (nothing to
 //! wait for); `accept`, `connect` and the data path go through the
-//! worker's ring. Every stream offers two ways to do I/O:
+//! worker's driver: ring opcodes on io_uring, non-blocking calls after
+//! readiness on epoll. Every stream offers two ways to do I/O:
 //!
 //! - completion-style owned buffers, the natural io_uring API:
 //!   `let (res, buf) = stream.read(buf).await`, `write`, `write_all`,
@@ -102,8 +103,9 @@ async fn accept(fd: &SharedFd) -> io::Result<(OwnedFd, Box<Addr>)> {
     .await
 }
 
-/// Multi-shot `accept` (5.19+): one SQE accepts connection after
-/// connection. No peer address comes with them.
+/// Multi-shot `accept` (io_uring 5.19+): one SQE accepts connection after
+/// connection; on epoll, one `accept4` per item. No peer address comes
+/// with them.
 struct AcceptMulti {
     fd: SharedFd,
 }
@@ -211,7 +213,9 @@ async fn connect(fd: &SharedFd, addr: Box<Addr>) -> io::Result<()> {
 }
 
 /// Clears `O_NONBLOCK` on a descriptor handed in from elsewhere: io_uring
-/// honours it and would fail reads with `EAGAIN` instead of waiting.
+/// honours it and would fail reads with `EAGAIN` instead of waiting. (The
+/// epoll driver sets it again at the first operation, and clears it when
+/// the descriptor leaves ferrio: `driver/fd.rs`.)
 fn clear_nonblocking(fd: &OwnedFd) -> io::Result<()> {
     let fd = fd.as_raw_fd();
     // SAFETY: plain fcntl calls on a descriptor we own.

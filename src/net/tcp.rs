@@ -39,8 +39,9 @@ impl TcpListener {
         TcpListener::from_std(listener)
     }
 
-    /// Wraps a standard listener (made blocking: io_uring waits for the
-    /// connection itself).
+    /// Wraps a standard listener (made blocking, as io_uring waits for the
+    /// connection itself; the epoll driver sets `O_NONBLOCK` at the first
+    /// accept and clears it again when the listener leaves ferrio).
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         let fd: OwnedFd = listener.into();
         clear_nonblocking(&fd)?;
@@ -81,9 +82,10 @@ impl TcpListener {
 }
 
 impl TcpListener {
-    /// The connections as they arrive, as a `futures_core::Stream`. One
-    /// multi-shot accept SQE serves them all where the kernel has it
-    /// (5.19+; single-shot accepts before). No peer address comes with
+    /// The connections as they arrive, as a `futures_core::Stream`. On
+    /// io_uring one multi-shot accept SQE serves them all where the kernel
+    /// has it (5.19+; single-shot accepts before); on epoll each is an
+    /// `accept4` after readiness. No peer address comes with
     /// them (`peer_addr()` asks). Errors are items: the stream goes on
     /// after `EMFILE` (back off first) and ends only when dropped.
     ///
@@ -188,8 +190,9 @@ impl TcpStream {
         }
     }
 
-    /// Wraps a connected standard stream (made blocking: io_uring waits
-    /// for the data itself).
+    /// Wraps a connected standard stream (made blocking, as io_uring waits
+    /// for the data itself; the epoll driver sets `O_NONBLOCK` at the first
+    /// operation and clears it again when the stream leaves ferrio).
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         let fd: OwnedFd = stream.into();
         clear_nonblocking(&fd)?;
@@ -197,7 +200,7 @@ impl TcpStream {
     }
 
     /// Connects to the first address that accepts (the connect itself runs
-    /// on io_uring).
+    /// on the worker's I/O driver).
     /// A name (not a literal address) is looked up on the blocking pool
     /// ([`lookup_host`](super::lookup_host)), so no worker waits for DNS.
     pub async fn connect(addr: impl super::ToSocketAddrs) -> io::Result<TcpStream> {

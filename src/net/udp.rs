@@ -9,8 +9,9 @@ use crate::driver::{Call, Completion, Op, OpKind};
 use crate::io::ops::{Read, Write, WriteTo};
 use crate::io::{result_of, IoBuf, IoBufMut, SharedFd};
 
-/// A UDP socket. Datagrams go through io_uring: `send`/`recv` on a
-/// connected socket, `send_to`/`recv_from` (`sendmsg`/`recvmsg`) on any.
+/// A UDP socket. Datagrams go through the worker's I/O driver:
+/// `send`/`recv` on a connected socket, `send_to`/`recv_from`
+/// (`sendmsg`/`recvmsg`) on any.
 ///
 /// A datagram larger than the buffer is truncated, as with `recv(2)`.
 ///
@@ -41,7 +42,9 @@ impl UdpSocket {
         )?)
     }
 
-    /// Wraps a standard socket (made blocking: io_uring waits itself).
+    /// Wraps a standard socket (made blocking, as io_uring waits itself;
+    /// the epoll driver sets `O_NONBLOCK` at the first operation and clears
+    /// it again when the socket leaves ferrio).
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
         let fd: OwnedFd = socket.into();
         clear_nonblocking(&fd)?;
@@ -91,7 +94,7 @@ impl UdpSocket {
         Op::new(Read::recv_datagram(self.fd.clone(), buf)).await
     }
 
-    /// Sends one datagram to `addr` (`sendmsg` on io_uring).
+    /// Sends one datagram to `addr` (`sendmsg`).
     pub async fn send_to<B: IoBuf>(
         &self,
         buf: B,
@@ -111,8 +114,7 @@ impl UdpSocket {
         (res, buf.0)
     }
 
-    /// Receives one datagram and the address it came from (`recvmsg` on
-    /// io_uring).
+    /// Receives one datagram and the address it came from (`recvmsg`).
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> (io::Result<(usize, SocketAddr)>, B) {
         let op = Msg::new(self.fd.clone(), buf, Addr::empty(), true);
         let (res, buf, addr) = Op::new(op).await;

@@ -46,7 +46,9 @@ impl UnixListener {
         UnixListener::from_std(std::os::unix::net::UnixListener::bind(path)?)
     }
 
-    /// Wraps a standard listener (made blocking: io_uring waits itself).
+    /// Wraps a standard listener (made blocking, as io_uring waits itself;
+    /// the epoll driver sets `O_NONBLOCK` at the first accept and clears it
+    /// again when the listener leaves ferrio).
     pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
         let fd: OwnedFd = listener.into();
         clear_nonblocking(&fd)?;
@@ -79,8 +81,8 @@ impl UnixListener {
 }
 
 impl UnixListener {
-    /// The connections as they arrive (multi-shot accept where the kernel
-    /// has it), as [`TcpListener::incoming`](super::TcpListener::incoming).
+    /// The connections as they arrive (on io_uring, multi-shot accept where
+    /// the kernel has it), as [`TcpListener::incoming`](super::TcpListener::incoming).
     pub fn incoming(&self) -> UnixIncoming<'_> {
         UnixIncoming {
             accepts: AcceptStream::new(&self.fd),
@@ -140,7 +142,8 @@ impl UnixStream {
         }
     }
 
-    /// Connects to the socket at `path` (the connect runs on io_uring).
+    /// Connects to the socket at `path` (the connect runs on the worker's
+    /// I/O driver).
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         let addr = Addr::from_path(path.as_ref())?;
         let fd = socket(libc::AF_UNIX, libc::SOCK_STREAM)?;

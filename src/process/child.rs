@@ -1,4 +1,4 @@
-//! `Child`: waits on the child's pidfd through the ring, `communicate`,
+//! `Child`: waits on the child's pidfd through the I/O driver, `communicate`,
 //! `kill`; the reaper takes over children dropped while running.
 
 use std::io;
@@ -87,8 +87,8 @@ impl Child {
     }
 
     /// Waits for the child to exit (closing its stdin first, so a child
-    /// reading stdin cannot wait forever). The pidfd is polled on
-    /// io_uring; dropping this future leaves the child running.
+    /// reading stdin cannot wait forever). The pidfd is polled through the
+    /// worker's I/O driver; dropping this future leaves the child running.
     pub async fn wait(&mut self) -> io::Result<ExitStatus> {
         drop(self.stdin.take());
         loop {

@@ -1,5 +1,5 @@
 //! `Command`: std's builder and spawn, with pipes as ferrio streams and
-//! `output`/`status` on the ring.
+//! `output`/`status` through the I/O driver.
 
 use std::ffi::OsStr;
 use std::io;

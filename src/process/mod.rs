@@ -2,9 +2,10 @@
 //! `communicate`).
 //!
 //! A [`Command`] is `std::process::Command` underneath (the `fork`/`exec`
-//! is a plain syscall); the child's pipes become io_uring streams, and its
-//! exit is observed through a pidfd polled on the worker's ring
-//! (`IORING_OP_POLL_ADD`): no SIGCHLD handler, no helper thread per child.
+//! is a plain syscall); the child's pipes become ferrio streams, and its
+//! exit is observed through a pidfd polled by the worker's I/O driver (on
+//! the ring with `IORING_OP_POLL_ADD`, or for readiness on epoll): no
+//! SIGCHLD handler, no helper thread per child.
 //!
 //! A [`Child`] dropped before it was waited for is reaped in the
 //! background (by one shared reaper thread that polls the pidfds), so it

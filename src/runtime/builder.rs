@@ -204,7 +204,8 @@ impl Builder {
     /// bytes each. Default 128 × 16 KiB = 2 MiB per worker, whatever the
     /// number of connections: a pooled receive holds a buffer only while
     /// its data waits to be read. When the pool runs dry, receives fall
-    /// back to allocating. Bad values are rejected by
+    /// back to allocating (as every receive does on epoll, which has no
+    /// pool). Bad values are rejected by
     /// [`build`](Builder::build).
     ///
     /// ```

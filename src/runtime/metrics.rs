@@ -13,11 +13,11 @@ pub struct RuntimeMetrics {
     pub io_driver: IoDriver,
     /// `epoll_wait` system calls (0 on io_uring).
     pub epoll_waits: u64,
-    /// `io_uring_enter` system calls (submits and waits).
+    /// `io_uring_enter` system calls (submits and waits; 0 on epoll).
     pub io_uring_enters: u64,
-    /// Operations submitted to the rings.
+    /// Operations submitted to the rings (0 on epoll).
     pub ops_submitted: u64,
-    /// Operations whose final completion was reaped.
+    /// Operations whose final completion was reaped (0 on epoll).
     pub ops_completed: u64,
     /// Times a worker went to sleep on its ring (or in `epoll_wait`).
     pub parks: u64,

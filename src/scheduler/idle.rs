@@ -12,22 +12,24 @@
 //!
 //! Under the sleepers lock, `sleepers.len() == workers - unparked`.
 //!
-//! # Scheduler (protocol notes, moved from ARCHITECTURE.md)
+//! # Scheduler
 //!
-//! - **Queues** (`queue.rs`): crossbeam-deque as the user asked: a FIFO
+//! - **Queues** (`run_queue.rs`): crossbeam-deque as the user asked: a FIFO
 //!   `Worker` per worker, `Stealer`s for the others, one `Injector`. Only the
 //!   owning worker pushes to its local queue. Under loom a mutex-protected
 //!   deque with the same interface stands in, because loom cannot see inside
 //!   crossbeam.
 //! - **LIFO slot**: a task woken (or spawned) by the running task goes into the
 //!   worker's LIFO slot and runs next; the previous occupant goes to the back
-//!   of the local queue. At most 3 LIFO polls in a row (tokio's cap, PR #5712),
+//!   of the local queue. At most 3 LIFO polls in a row (tokio's cap),
 //!   then the slot's task goes to the back of the queue: a ping-pong pair
-//!   cannot starve the queue (tested). The slot is not stealable, as in tokio:
-//!   a task behind a long poll waits for it (#4941).
+//!   cannot starve the queue (tested). Siblings do not steal the slot, as in
+//!   tokio; a task in it behind a long poll waits until the watchdog sees
+//!   the poll stuck and moves it to the injector (`lifo.rs`, `watchdog.rs`).
 //! - **Fairness**: every 61st tick the injector is checked before the local
 //!   queue. A yield goes to the back of the local queue. The coop budget (128
-//!   per poll) makes always-ready leaf futures (`Task` joins today) yield.
+//!   per poll) makes always-ready leaf futures (`Task` joins, semaphore
+//!   acquires, queue puts and gets, epoll ops that finish at once) yield.
 //! - **Searching** (`idle.rs`): at most half the workers search at once; a
 //!   notification wakes one sleeper and only when nobody searches; a worker
 //!   woken by a notification counts as searching until it finds work; the last
@@ -35,26 +37,25 @@
 //!   up re-checks every queue before sleeping. The sleeper list and the
 //!   unparked count change together under one mutex. The producer's push and
 //!   the parker's re-check are ordered by a SeqCst fence on both sides.
-//! - **Parking** (`park.rs`, `driver/ring.rs`): the EMPTY/PARKED/NOTIFIED
+//! - **Parking** (`park.rs`, `driver/parking.rs`): the EMPTY/PARKED/NOTIFIED
 //!   word means waking a busy worker costs one atomic swap and no syscall;
 //!   only a PARKED worker gets an eventfd write.
-//! - **Why eager** (issue 9): every worker has its own ring, so an
+//! - **Why eager**: every worker has its own ring (or epoll instance), so an
 //!   operation's completion wakes the worker whose ring holds it; with two
 //!   workers sharing the I/O both sleep and wake with the traffic, about
 //!   twice as often as tokio's workers behind its one epoll driver.
 //!   Sending a worker's I/O to ring 0 while worker 0 is awake, and waking
 //!   siblings only at eight queued tasks, brought the context switches to
 //!   tokio's level but not the CPU per request or the throughput; it caps
-//!   the kernel's I/O work at one core under heavy load (measured: 256 ×
-//!   1 KiB echo lost 6% of its throughput) and leaves woken tasks behind a
-//!   long poll while a sibling sleeps. Numbers: README, "Park/wake
-//!   experiments".
+//!   the kernel's I/O work at one core under heavy load (it lost throughput
+//!   at 256 × 1 KiB) and leaves woken tasks behind a long poll while a
+//!   sibling sleeps. Numbers: README, "Park/wake experiments".
 //! - **Maintenance**: every 61st tick a worker fires due timers, moves
 //!   requests from other threads into its ring, submits, and reaps
-//!   completions. Before parking it only fires timers: the park's own enter
-//!   submits and returns at once if something completed inline, so a
-//!   separate submit would be a second system call (removing it took the
-//!   echo bench from 0.85–1.5 enters per request to 0.16–0.26).
+//!   completions (on epoll: collects ready events). Before parking it only
+//!   fires timers: the park's own enter submits and returns at once if
+//!   something completed inline, so a separate submit would be a second
+//!   system call (README has the enters per request this saved).
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::Mutex;

@@ -1,6 +1,6 @@
 //! Starting the worker threads, and waiting for them to exit.
 //!
-//! Each worker builds its park (its io_uring ring) on its own thread and
+//! Each worker builds its park (its I/O driver) on its own thread and
 //! reports to [`launch`], which waits until every worker is ready or one
 //! failed (the error names the cause). Each thread counts its exit on a
 //! latch, even when its loop panics; the last worker out drops what is
@@ -29,7 +29,7 @@ pub(crate) struct Workers {
 /// waits until all of them are ready.
 ///
 /// # Errors
-/// The first worker's setup error (its ring could not be created), or the
+/// The first worker's setup error (its driver could not be created), or the
 /// OS error when a thread cannot be spawned. The workers already started
 /// are left running: the caller shuts them down (`Shared::begin_shutdown`,
 /// then [`Workers::join`]).

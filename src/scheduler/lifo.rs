@@ -6,7 +6,8 @@
 //! task runs on another worker instead of waiting for the stuck one. The
 //! slot is one atomic pointer holding a notification's reference: a swap
 //! hands that reference to exactly one taker, so a task is never run twice
-//! or lost, whoever takes it. Modelled in `loom-tests/tests/watchdog.rs`.
+//! or lost, whoever takes it. Modelled in `loom-tests/tests/runtime.rs`
+//! (`rescue_of_a_worker_runs_each_task_once`).
 
 use std::ptr::{self, NonNull};
 

@@ -6,19 +6,20 @@
 //! `MAX_LIFO_POLLS` times in a row. Tasks scheduled from outside the
 //! workers go into the shared `Injector`. An idle worker steals half of a
 //! random sibling's queue, then a batch from the injector, under the
-//! searching rules in `idle.rs`; finding nothing, it parks on its
-//! io_uring ring (`worker_park.rs`), with a timeout set by its time
-//! driver (`time::core`).
+//! searching rules in `idle.rs`; finding nothing, it parks on its I/O
+//! driver, its io_uring ring or epoll instance (`worker_park.rs`), with a
+//! timeout set by its time driver (`time::core`).
 //!
-//! Every `GLOBAL_QUEUE_INTERVAL` ticks (and before parking) a worker does
-//! its maintenance: fires due timers, submits queued SQEs and reaps
-//! completions.
+//! Every `GLOBAL_QUEUE_INTERVAL` ticks a worker does its maintenance:
+//! fires due timers and has its driver submit queued SQEs and reap
+//! completions (on epoll, collect ready events); before parking it only
+//! fires timers (the park itself submits and reaps).
 //!
 //! - `shared.rs`: what the workers share (`Shared`), and its `Schedule`
 //!   implementation, the face the task core sees;
 //! - `worker.rs`: one worker's loop: find work, run it, steal, park;
 //! - `launch.rs`: starting the worker threads and waiting for them to exit;
-//! - `worker_park.rs`: where a worker sleeps (its ring; a condition
+//! - `worker_park.rs`: where a worker sleeps (its I/O driver; a condition
 //!   variable under loom);
 //! - `idle.rs`: the searching/parked counts that decide who is woken;
 //! - `run_queue.rs`: the run queues (crossbeam-deque; loom stand-ins).

@@ -179,8 +179,8 @@ impl Shared {
         }
     }
 
-    /// The ring an operation started off the workers goes to (through
-    /// its remote queue).
+    /// The driver an operation started off the workers goes to (a ring:
+    /// through its remote queue).
     #[cfg(not(ferrio_loom))]
     pub(crate) fn remote_ring(&self) -> io::Result<crate::driver::DriverShared> {
         if self.is_shutdown() {
@@ -189,7 +189,7 @@ impl Shared {
         Ok(self.remotes[self.pick_worker()].waker.clone())
     }
 
-    /// Each worker ring's shared part (counters; tests).
+    /// Each worker driver's shared part (counters; tests).
     #[cfg(not(ferrio_loom))]
     pub(crate) fn each_ring(&self) -> impl Iterator<Item = &crate::driver::DriverShared> {
         self.remotes.iter().map(|r| &r.waker)

@@ -74,8 +74,7 @@ const SERVICE_INTERVAL: Duration = Duration::from_millis(1);
 /// sleeps untimed. Not fewer: the first worker to unpark after that pays
 /// the watchdog's wake-up (a futex wake, and a thread competing for its
 /// core), which a server with bursts a few milliseconds apart would pay
-/// at every burst (the cold scheduler bench did: +20 % on
-/// `chained_spawn` at 3 ticks).
+/// at every burst (the cold scheduler bench did: README).
 const QUIET_TICKS: u32 = 64;
 
 /// One worker's poll count and what it polls, for the watchdog.

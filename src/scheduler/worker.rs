@@ -30,7 +30,7 @@ impl WorkerParts {
         self.index
     }
 
-    /// Creates the worker, with its park (its ring), on the calling
+    /// Creates the worker, with its park (its I/O driver), on the calling
     /// thread, which is the thread that will run it.
     pub(crate) fn build(self, shared: Arc<Shared>) -> io::Result<Worker> {
         let park = StdArc::new(
@@ -112,7 +112,7 @@ impl Worker {
         &self.remote().time
     }
 
-    /// This worker's io_uring driver.
+    /// This worker's I/O driver.
     #[cfg(not(ferrio_loom))]
     pub(crate) fn driver(&self) -> &crate::driver::Driver {
         &self.park
@@ -266,7 +266,7 @@ impl Worker {
 
     fn park(&self) {
         // Due timers may have work for us. Finished I/O is left to the
-        // park itself: its one `io_uring_enter` submits what is pending
+        // park itself: on io_uring its one enter submits what is pending
         // and returns at once if any of it completed inline, where a
         // separate submit first would cost a second system call.
         self.process_timers();
@@ -312,7 +312,8 @@ impl Worker {
         // waiting on ours are released now, before the bounded wait below.
         self.time().shutdown();
         // Every task is gone: cancel what is still in flight on our ring
-        // and wait (bounded) until the kernel has let go of every buffer.
+        // and wait (bounded) until the kernel has let go of every buffer
+        // (epoll: close every registration, failing its waiters).
         worker_park::shutdown(&self.park);
         // Completions delivered while draining may have queued wake-ups.
         self.drop_queued();

@@ -1,5 +1,5 @@
-//! `StreamReader`: buffered, cancellation-safe reads over the ring's
-//! pooled receives.
+//! `StreamReader`: buffered, cancellation-safe reads over pooled
+//! receives (`read_pooled`).
 
 use std::fmt;
 use std::future::Future;
@@ -20,7 +20,7 @@ pub struct StreamReader {
     pending: Option<PendingRead>,
     /// Received bytes not yet returned: `buf[pos..]`. Freed when empty,
     /// so an idle reader holds no memory (receives use the worker's
-    /// buffer pool).
+    /// buffer pool, or on epoll a buffer freed when nothing arrived).
     buf: Vec<u8>,
     pos: usize,
     eof: bool,

@@ -85,7 +85,7 @@ impl Listener {
     }
 
     /// Accepts connections one after another through the listener's
-    /// `incoming` stream (one multi-shot accept).
+    /// `incoming` stream (one multi-shot accept on io_uring).
     fn incoming(
         &self,
     ) -> Box<dyn futures_core::Stream<Item = io::Result<Conn>> + Send + Unpin + '_> {

@@ -5,7 +5,7 @@
 //! dropped leaves the queue, and permits already handed to it go on to the
 //! next waiter, so cancellation never loses or leaks a permit.
 //!
-//! # Synchronisation (protocol notes, moved from ARCHITECTURE.md)
+//! # Synchronisation
 //!
 //! Queues hand over claims, not items: a `put` with getters waiting stores
 //! its item and gives the longest-waiting getter a claim on one item, which
@@ -16,11 +16,10 @@
 //! without queueing again (a putter cancelled before that inserts nothing
 //! and passes the slot on). Invariants: getters wait only while every item
 //! is claimed, putters only while the queue is full.
-//! The queue's and the semaphore's state sit behind parking_lot's mutex: on
-//! the 4 × 100,000 bench that beats tokio's lock-free `mpsc` (0.57×), where
-//! std's mutex was 1.3× slower. Still 1.33× tokio's `mpsc` time on
-//! 4 producers × 100,000 (`benches/asyncio.rs`): one mutex per queue against
-//! a lock-free channel; a lock-free block list is the next step.
+//! The queue's and the semaphore's state sit behind parking_lot's mutex:
+//! its adaptive spinning beats std's futex mutex on the queue bench, one
+//! mutex per queue against tokio's lock-free `mpsc` (README, `cargo bench
+//! --bench asyncio`, has the numbers).
 //!
 //! FIFO everywhere: a waiter queues behind earlier ones even when a permit
 //! is momentarily free (no barging). Cancellation-safe: a dropped waiter

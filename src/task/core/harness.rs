@@ -1,7 +1,7 @@
 //! The typed half of a task: its allocation and the operations that need to
 //! know the future's type. Each is reached through the `Vtable`.
 //!
-//! # Panics (protocol notes, moved from ARCHITECTURE.md)
+//! # Panics
 //!
 //! A panic inside a task's poll, inside its destructor, inside a done-callback,
 //! inside the user's join waker or inside the panic handler is caught; the

@@ -8,7 +8,7 @@
 //! `NonNull<Header>` and calls through the vtable, so the machinery exists
 //! once in the binary, not once per future type.
 //!
-//! # Tasks (protocol notes, moved from ARCHITECTURE.md)
+//! # Tasks
 //!
 //! One heap allocation per spawn (`harness::Cell<F, S>`, `repr(C)`):
 //!
