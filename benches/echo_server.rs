@@ -29,7 +29,10 @@ fn ferrio_server(driver: ferrio::IoDriver, name: &str) -> (ferrio::Runtime, Sock
         .thread_name(name)
         .build()
         .unwrap();
-    assert_eq!(rt.handle().io_driver().driver(), driver);
+    assert_eq!(
+        ferrio::IoDriver::from(rt.handle().io_driver().driver()),
+        driver
+    );
     let addr = common::serve_ferrio_echo(&rt);
     (rt, addr)
 }

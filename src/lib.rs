@@ -29,6 +29,28 @@
 //! Cancellation in Rust is dropping a future: "cancel a task" means its
 //! future is dropped and its [`Task`] resolves to `Err(TaskError::Cancelled)`.
 //! Dropping a [`Task`] handle detaches the task; it keeps running.
+//!
+//! ## Conventions
+//!
+//! - **Error names.** An error type is named `<What>Error` after the
+//!   operation or condition it reports ([`TimeoutError`],
+//!   [`sync::BrokenBarrierError`]). It is an enum when callers act on the
+//!   cause ([`sync::QueueError`]: full, empty, shut down; [`TaskError`]:
+//!   cancelled or panicked), a struct otherwise. Every one implements
+//!   `std::error::Error`. An enum that may gain variants is
+//!   `#[non_exhaustive]`, as are structs with public fields that may grow
+//!   ([`runtime::RuntimeMetrics`]); [`TaskError`] and [`Outcome`] are not:
+//!   a task ends in exactly these ways.
+//! - **The crate root** re-exports what asyncio spells at its top level:
+//!   [`run`], [`spawn`] (`create_task`), the combinators ([`gather()`], [`gather!`],
+//!   [`wait`], [`wait_for`], [`shield`], [`as_completed`], [`TaskGroup`]),
+//!   [`sleep`] and [`timeout`], [`to_thread`], [`run_coroutine_threadsafe`],
+//!   the Streams functions ([`open_connection`], [`start_server`]), with the
+//!   types their signatures name ([`Task`], [`TaskError`], [`ReturnWhen`],
+//!   [`TimeoutError`], ...), and the runtime itself ([`Runtime`],
+//!   [`Handle`], [`IoDriver`]). Everything else is reached through its
+//!   module: [`sync`], [`net`], [`fs`], [`process`], [`io`], [`signal`],
+//!   [`streams`], [`time`], [`task`], [`runtime`].
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -80,7 +102,7 @@ pub use combinators::{
     as_completed, gather, shield, try_gather, wait, wait_results, GroupError, ReturnWhen, TaskGroup,
 };
 #[cfg(not(ferrio_loom))]
-pub use driver::{IoDriver, IoDriverInfo};
+pub use driver::{IoBackend, IoDriver, IoDriverInfo};
 pub use runtime::{Handle, Runtime};
 #[cfg(not(ferrio_loom))]
 pub use streams::{

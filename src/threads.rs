@@ -45,6 +45,7 @@ where
 }
 
 /// Why [`ConcurrentFuture::result`] has no value.
+#[non_exhaustive]
 pub enum ConcurrentError {
     /// The timeout passed first; the task keeps running.
     Timeout,

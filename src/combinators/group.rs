@@ -64,15 +64,20 @@ impl<E: fmt::Debug> std::error::Error for GroupError<E> {}
 /// Spawning into a group that finished or is aborting (asyncio's
 /// `RuntimeError`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GroupClosed;
+pub struct GroupClosedError;
 
-impl fmt::Display for GroupClosed {
+/// The former name of [`GroupClosedError`].
+#[deprecated(note = "renamed `GroupClosedError` (errors are named `<What>Error`)")]
+#[doc(hidden)]
+pub type GroupClosed = GroupClosedError;
+
+impl fmt::Display for GroupClosedError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("the task group is closed or aborting")
     }
 }
 
-impl std::error::Error for GroupClosed {}
+impl std::error::Error for GroupClosedError {}
 
 struct State<E> {
     /// Handles of children, for cancelling them.
@@ -294,7 +299,7 @@ fn spawn_into<E, F>(
     inner: &Arc<Inner<E>>,
     future: F,
     spawn: impl FnOnce(Child<F, E>) -> Task<()>,
-) -> Result<(), GroupClosed>
+) -> Result<(), GroupClosedError>
 where
     E: Send + 'static,
     F: Future<Output = Result<(), E>> + Send + 'static,
@@ -302,7 +307,7 @@ where
     {
         let mut st = inner.lock();
         if st.closed || st.aborting {
-            return Err(GroupClosed);
+            return Err(GroupClosedError);
         }
         st.live += 1;
     }
@@ -352,12 +357,12 @@ impl<E: Send + 'static> TaskGroup<E> {
     /// Spawns a child (on the current runtime).
     ///
     /// # Errors
-    /// [`GroupClosed`] when the group is aborting or joined.
+    /// [`GroupClosedError`] when the group is aborting or joined.
     ///
     /// # Panics
     /// Outside a runtime.
     #[track_caller]
-    pub fn spawn<F>(&self, future: F) -> Result<(), GroupClosed>
+    pub fn spawn<F>(&self, future: F) -> Result<(), GroupClosedError>
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
@@ -399,7 +404,7 @@ impl<E: Send + 'static> TaskGroup<E> {
 impl<E: Send + 'static> GroupSpawner<E> {
     /// Spawns a sibling into the group; see [`TaskGroup::spawn`].
     #[track_caller]
-    pub fn spawn<F>(&self, future: F) -> Result<(), GroupClosed>
+    pub fn spawn<F>(&self, future: F) -> Result<(), GroupClosedError>
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
@@ -419,7 +424,7 @@ impl<E: Send + 'static> GroupSpawner<E> {
         &self,
         future: F,
         spawn: impl FnOnce(Child<F, E>) -> Task<()>,
-    ) -> Result<(), GroupClosed>
+    ) -> Result<(), GroupClosedError>
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {

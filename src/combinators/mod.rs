@@ -28,7 +28,9 @@ mod group;
 mod join;
 mod tuple;
 
-pub use group::{ChildFailure, GroupClosed, GroupError, GroupSpawner, TaskGroup};
+#[allow(deprecated)]
+pub use group::GroupClosed;
+pub use group::{ChildFailure, GroupClosedError, GroupError, GroupSpawner, TaskGroup};
 
 use join::JoinSet;
 pub use tuple::{
@@ -361,6 +363,7 @@ impl<F: Future> futures_core::Stream for AsCompletedTimeout<F> {
 
 /// When [`wait`] returns (asyncio's `return_when`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ReturnWhen {
     /// As soon as any task finishes (every task finished by then counts).
     FirstCompleted,
@@ -376,15 +379,20 @@ pub enum ReturnWhen {
 
 /// The error of [`wait`] with no tasks (asyncio raises `ValueError`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct EmptyWait;
+pub struct EmptyWaitError;
 
-impl fmt::Display for EmptyWait {
+/// The former name of [`EmptyWaitError`].
+#[deprecated(note = "renamed `EmptyWaitError` (errors are named `<What>Error`)")]
+#[doc(hidden)]
+pub type EmptyWait = EmptyWaitError;
+
+impl fmt::Display for EmptyWaitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ferrio::wait needs at least one task")
     }
 }
 
-impl std::error::Error for EmptyWait {}
+impl std::error::Error for EmptyWaitError {}
 
 /// Waits for tasks until `return_when` holds or `timeout` passes
 /// (asyncio's `wait`). Returns `(done, pending)`; nothing is cancelled,
@@ -413,7 +421,7 @@ pub async fn wait<T>(
     tasks: Vec<Task<T>>,
     return_when: ReturnWhen,
     timeout: Option<Duration>,
-) -> Result<(Vec<Task<T>>, Vec<Task<T>>), EmptyWait> {
+) -> Result<(Vec<Task<T>>, Vec<Task<T>>), EmptyWaitError> {
     wait_impl(tasks, return_when, timeout, |_| false).await
 }
 
@@ -436,7 +444,7 @@ pub async fn wait_results<T, E>(
     tasks: Vec<Task<Result<T, E>>>,
     return_when: ReturnWhen,
     timeout: Option<Duration>,
-) -> Result<(Vec<Task<Result<T, E>>>, Vec<Task<Result<T, E>>>), EmptyWait> {
+) -> Result<(Vec<Task<Result<T, E>>>, Vec<Task<Result<T, E>>>), EmptyWaitError> {
     wait_impl(tasks, return_when, timeout, |r: &Result<T, E>| r.is_err()).await
 }
 
@@ -488,9 +496,9 @@ async fn wait_impl<T>(
     return_when: ReturnWhen,
     timeout: Option<Duration>,
     is_failure: impl Fn(&T) -> bool,
-) -> Result<(Vec<Task<T>>, Vec<Task<T>>), EmptyWait> {
+) -> Result<(Vec<Task<T>>, Vec<Task<T>>), EmptyWaitError> {
     if tasks.is_empty() {
-        return Err(EmptyWait);
+        return Err(EmptyWaitError);
     }
     let n = tasks.len();
     // Each task's callback records its own index, so a wake-up looks only

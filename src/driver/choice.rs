@@ -1,6 +1,7 @@
-//! Which I/O driver a runtime runs: [`IoDriver`], chosen by
-//! `Builder::io_driver` or the `FERRIO_IO_DRIVER` environment variable,
-//! and [`IoDriverInfo`], what `Handle::io_driver()` reports.
+//! Which I/O driver a runtime runs: [`IoDriver`], what was asked for
+//! (`Builder::io_driver` or the `FERRIO_IO_DRIVER` environment variable,
+//! possibly `Auto`); [`IoBackend`], what runs; and [`IoDriverInfo`], both
+//! and why, as `Handle::io_driver()` reports them.
 
 use std::fmt;
 use std::io;
@@ -11,7 +12,7 @@ use super::setup::{build_ring, build_ring_raw, explain_setup_error, SetupHook};
 /// (`auto`, `io_uring` or `epoll`).
 pub(crate) const IO_DRIVER_ENV: &str = "FERRIO_IO_DRIVER";
 
-/// The I/O driver of a runtime.
+/// The I/O driver asked of a runtime.
 ///
 /// `Auto` (the default) uses io_uring and falls back to epoll where
 /// io_uring is unavailable: a seccomp profile that denies it (Docker's and
@@ -21,7 +22,7 @@ pub(crate) const IO_DRIVER_ENV: &str = "FERRIO_IO_DRIVER";
 /// ```
 /// use ferrio::{IoDriver, Runtime};
 /// let rt = Runtime::builder().io_driver(IoDriver::Epoll).build().unwrap();
-/// assert_eq!(rt.handle().io_driver().driver(), IoDriver::Epoll);
+/// assert_eq!(rt.handle().io_driver().driver(), ferrio::IoBackend::Epoll);
 /// let n = rt.block_on(async {
 ///     let (a, b) = ferrio::net::UnixStream::pair()?;
 ///     a.write_all(b"hi".to_vec()).await.0?;
@@ -31,6 +32,7 @@ pub(crate) const IO_DRIVER_ENV: &str = "FERRIO_IO_DRIVER";
 /// assert_eq!(n.unwrap(), 2);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum IoDriver {
     /// io_uring where it can be set up, else epoll (the reason is kept).
     #[default]
@@ -65,18 +67,48 @@ impl fmt::Display for IoDriver {
     }
 }
 
+/// The I/O driver a runtime runs (what [`IoDriver::Auto`] resolved to).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IoBackend {
+    /// One io_uring ring per worker.
+    #[default]
+    IoUring,
+    /// One epoll instance per worker (files on the blocking pool).
+    Epoll,
+}
+
+/// Asks for the driver that runs (to build another runtime alike).
+impl From<IoBackend> for IoDriver {
+    fn from(backend: IoBackend) -> IoDriver {
+        match backend {
+            IoBackend::IoUring => IoDriver::IoUring,
+            IoBackend::Epoll => IoDriver::Epoll,
+        }
+    }
+}
+
+impl fmt::Display for IoBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IoBackend::IoUring => "io_uring",
+            IoBackend::Epoll => "epoll",
+        })
+    }
+}
+
 /// The driver a runtime runs, and why (`Handle::io_driver()`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IoDriverInfo {
-    driver: IoDriver,
+    driver: IoBackend,
     requested: IoDriver,
     fallback_errno: Option<i32>,
     fallback_reason: Option<String>,
 }
 
 impl IoDriverInfo {
-    /// `IoDriver::IoUring` or `IoDriver::Epoll` (never `Auto`).
-    pub fn driver(&self) -> IoDriver {
+    /// The driver that runs.
+    pub fn driver(&self) -> IoBackend {
         self.driver
     }
 
@@ -145,14 +177,14 @@ pub(crate) fn resolve(
         fallback_reason: reason,
     };
     match requested {
-        IoDriver::Epoll => Ok(info(IoDriver::Epoll, None, None)),
-        IoDriver::IoUring => build_ring(simulate).map(|_| info(IoDriver::IoUring, None, None)),
+        IoDriver::Epoll => Ok(info(IoBackend::Epoll, None, None)),
+        IoDriver::IoUring => build_ring(simulate).map(|_| info(IoBackend::IoUring, None, None)),
         IoDriver::Auto => match build_ring_raw(simulate) {
-            Ok(_) => Ok(info(IoDriver::IoUring, None, None)),
+            Ok(_) => Ok(info(IoBackend::IoUring, None, None)),
             Err(e) if falls_back(e.raw_os_error()) => {
                 let errno = e.raw_os_error();
                 let reason = explain_setup_error(e).to_string();
-                Ok(info(IoDriver::Epoll, errno, Some(reason)))
+                Ok(info(IoBackend::Epoll, errno, Some(reason)))
             }
             Err(e) => Err(explain_setup_error(e)),
         },

@@ -171,7 +171,7 @@ pub(crate) use call::{Call, CURRENT_POSITION, RECV_FALLBACK_SIZE};
 #[cfg(not(ferrio_loom))]
 pub(crate) use choice::{resolve, IO_DRIVER_ENV};
 #[cfg(not(ferrio_loom))]
-pub use choice::{IoDriver, IoDriverInfo};
+pub use choice::{IoBackend, IoDriver, IoDriverInfo};
 #[cfg(not(ferrio_loom))]
 pub(crate) use fd::SharedFd;
 #[cfg(not(ferrio_loom))]

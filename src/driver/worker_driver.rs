@@ -13,7 +13,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::choice::IoDriver;
+use super::choice::IoBackend;
 use super::epoll::{EpollDriver, EpollShared};
 use super::ring::{RingCounters, UringDriver, UringShared};
 use super::setup::{RingFlags, SetupHook};
@@ -36,10 +36,10 @@ pub(crate) enum DriverShared {
 
 impl DriverShared {
     /// The shared part of a new driver of `kind` (`IoUring` or `Epoll`).
-    pub(crate) fn new(kind: IoDriver) -> io::Result<DriverShared> {
+    pub(crate) fn new(kind: IoBackend) -> io::Result<DriverShared> {
         Ok(match kind {
-            IoDriver::Epoll => DriverShared::Epoll(EpollShared::new()?),
-            IoDriver::IoUring | IoDriver::Auto => DriverShared::Uring(UringShared::new()?),
+            IoBackend::Epoll => DriverShared::Epoll(EpollShared::new()?),
+            IoBackend::IoUring => DriverShared::Uring(UringShared::new()?),
         })
     }
 

@@ -413,7 +413,7 @@ pub fn group_spawn<E, F>(
     scheduler: &TestScheduler,
     spawner: &crate::combinators::GroupSpawner<E>,
     future: F,
-) -> Result<(), crate::combinators::GroupClosed>
+) -> Result<(), crate::combinators::GroupClosedError>
 where
     E: Send + 'static,
     F: Future<Output = Result<(), E>> + Send + 'static,

@@ -211,7 +211,7 @@ impl Builder {
     /// ```
     /// let rt = ferrio::Runtime::builder().recv_buffer_pool(512, 4096).build().unwrap();
     /// // The pool is io_uring's (on epoll, receives allocate).
-    /// if rt.handle().io_driver().driver() == ferrio::IoDriver::IoUring {
+    /// if rt.handle().io_driver().driver() == ferrio::IoBackend::IoUring {
     ///     assert!(rt.handle().metrics().provided_buffers);
     /// }
     /// let bad = ferrio::Runtime::builder().recv_buffer_pool(100, 4096).build();
@@ -234,7 +234,7 @@ impl Builder {
     /// use ferrio::{IoDriver, Runtime};
     /// let rt = Runtime::builder().io_driver(IoDriver::Epoll).build().unwrap();
     /// let info = rt.handle().io_driver();
-    /// assert_eq!(info.driver(), IoDriver::Epoll);
+    /// assert_eq!(info.driver(), ferrio::IoBackend::Epoll);
     /// assert_eq!(info.fallback_reason(), None);
     /// ```
     #[cfg(not(ferrio_loom))]

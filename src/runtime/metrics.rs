@@ -2,15 +2,15 @@
 //! over its workers.
 
 #[cfg(not(ferrio_loom))]
-use crate::driver::{DriverShared, IoDriver};
+use crate::driver::{DriverShared, IoBackend};
 
 /// Counters of a runtime's I/O drivers, summed over its workers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RuntimeMetrics {
-    /// The driver the workers run: `IoUring` or `Epoll` (`Auto` only in
-    /// a `Default` value).
+    /// The driver the workers run.
     #[cfg(not(ferrio_loom))]
-    pub io_driver: IoDriver,
+    pub io_driver: IoBackend,
     /// `epoll_wait` system calls (0 on io_uring).
     pub epoll_waits: u64,
     /// `io_uring_enter` system calls (submits and waits; 0 on epoll).
@@ -42,7 +42,7 @@ impl RuntimeMetrics {
     /// Sums the counters of `rings` (the flags are the first ring's: every
     /// ring of a runtime is set up alike).
     pub(crate) fn collect<'a>(
-        io_driver: IoDriver,
+        io_driver: IoBackend,
         rings: impl Iterator<Item = &'a DriverShared>,
     ) -> RuntimeMetrics {
         let mut m = RuntimeMetrics {

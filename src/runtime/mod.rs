@@ -32,7 +32,7 @@ mod handle;
 mod metrics;
 
 #[cfg(not(ferrio_loom))]
-pub use crate::driver::{IoDriver, IoDriverInfo};
+pub use crate::driver::{IoBackend, IoDriver, IoDriverInfo};
 pub use crate::scheduler::watchdog::BlockedWorker;
 pub use builder::Builder;
 pub use handle::Handle;

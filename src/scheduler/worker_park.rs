@@ -13,7 +13,7 @@
 
 #[cfg(not(ferrio_loom))]
 mod imp {
-    use crate::driver::{Driver, DriverShared, IoDriver, SetupHook};
+    use crate::driver::{Driver, DriverShared, IoBackend, SetupHook};
     use std::io;
     use std::time::Duration;
 
@@ -23,7 +23,7 @@ mod imp {
 
     /// The waking end now and the builder of the sleeping end, for a
     /// driver of `kind` (`IoUring` or `Epoll`).
-    pub(crate) fn pair(kind: IoDriver) -> io::Result<(ParkBuilder, WorkerWaker)> {
+    pub(crate) fn pair(kind: IoBackend) -> io::Result<(ParkBuilder, WorkerWaker)> {
         let shared = DriverShared::new(kind)?;
         Ok((ParkBuilder(shared.clone()), shared))
     }

@@ -11,15 +11,20 @@ use crate::loom::sync::{Mutex, MutexGuard};
 /// The barrier was broken: aborted, reset while tasks waited (asyncio's
 /// `BrokenBarrierError`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BrokenBarrier;
+pub struct BrokenBarrierError;
 
-impl fmt::Display for BrokenBarrier {
+/// The former name of [`BrokenBarrierError`].
+#[deprecated(note = "renamed `BrokenBarrierError` (errors are named `<What>Error`)")]
+#[doc(hidden)]
+pub type BrokenBarrier = BrokenBarrierError;
+
+impl fmt::Display for BrokenBarrierError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("the barrier is broken")
     }
 }
 
-impl std::error::Error for BrokenBarrier {}
+impl std::error::Error for BrokenBarrierError {}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Fate {
@@ -44,7 +49,7 @@ struct State {
 ///
 /// `wait` returns each task's arrival index (0 to parties − 1) once all
 /// have arrived; the barrier then starts the next round. `abort` breaks it
-/// (waiters and later callers get [`BrokenBarrier`]) until `reset`; `reset`
+/// (waiters and later callers get [`BrokenBarrierError`]) until `reset`; `reset`
 /// breaks the current round and empties the barrier. A task cancelled
 /// while waiting leaves the round.
 ///
@@ -192,14 +197,14 @@ impl fmt::Debug for BarrierWait<'_> {
 }
 
 impl Future for BarrierWait<'_> {
-    type Output = Result<usize, BrokenBarrier>;
+    type Output = Result<usize, BrokenBarrierError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut st = self.barrier.lock();
         match self.entry {
             None => {
                 if st.broken {
-                    return Poll::Ready(Err(BrokenBarrier));
+                    return Poll::Ready(Err(BrokenBarrierError));
                 }
                 st.count += 1;
                 if st.count == st.parties {
@@ -236,7 +241,7 @@ impl Future for BarrierWait<'_> {
                         self.entry = None;
                         Poll::Ready(match done {
                             Fate::Released(index) => Ok(index),
-                            _ => Err(BrokenBarrier),
+                            _ => Err(BrokenBarrierError),
                         })
                     }
                 }

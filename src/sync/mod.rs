@@ -15,13 +15,19 @@ mod promise;
 mod queue;
 mod semaphore;
 
-pub use barrier::{Barrier, BarrierWait, BrokenBarrier};
+#[allow(deprecated)]
+pub use barrier::BrokenBarrier;
+pub use barrier::{Barrier, BarrierWait, BrokenBarrierError};
 pub use condition::Condition;
 pub use event::{Event, EventWait};
 pub use lock::{Lock, LockGuard};
-pub use promise::{AlreadyDone, Promise, PromiseError};
+#[allow(deprecated)]
+pub use promise::AlreadyDone;
+pub use promise::{AlreadyDoneError, Promise, PromiseError};
 pub use queue::{
     BaseQueue, Fifo, Get, Lifo, LifoQueue, Priority, PriorityQueue, Put, PutError, Queue,
     QueueError, Store,
 };
-pub use semaphore::{Acquire, BoundedSemaphore, Semaphore, SemaphorePermit, TooManyReleases};
+#[allow(deprecated)]
+pub use semaphore::TooManyReleases;
+pub use semaphore::{Acquire, BoundedSemaphore, Semaphore, SemaphorePermit, TooManyReleasesError};

@@ -27,6 +27,7 @@ struct State<T> {
 
 /// Why a promise has no result to give.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PromiseError {
     /// `result()` was asked before the promise was done (asyncio's
     /// `InvalidStateError`).
@@ -49,15 +50,20 @@ impl std::error::Error for PromiseError {}
 /// `set_result` or `cancel` on a promise that is already done (asyncio's
 /// `InvalidStateError`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AlreadyDone;
+pub struct AlreadyDoneError;
 
-impl fmt::Display for AlreadyDone {
+/// The former name of [`AlreadyDoneError`].
+#[deprecated(note = "renamed `AlreadyDoneError` (errors are named `<What>Error`)")]
+#[doc(hidden)]
+pub type AlreadyDone = AlreadyDoneError;
+
+impl fmt::Display for AlreadyDoneError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("the promise is already done")
     }
 }
 
-impl std::error::Error for AlreadyDone {}
+impl std::error::Error for AlreadyDoneError {}
 
 /// A result set once and awaited by any number of tasks (asyncio's
 /// `Future`, named after its role so it is not confused with Rust's
@@ -134,11 +140,11 @@ impl<T> Promise<T> {
         self.shared.lock()
     }
 
-    fn finish(&self, value: Value<T>) -> Result<(), AlreadyDone> {
+    fn finish(&self, value: Value<T>) -> Result<(), AlreadyDoneError> {
         let (wakers, callbacks) = {
             let mut st = self.lock();
             if !matches!(st.value, Value::Pending) {
-                return Err(AlreadyDone);
+                return Err(AlreadyDoneError);
             }
             st.value = value;
             let wakers: Vec<Waker> = st.waiters.drain().map(|(_, w)| w).collect();
@@ -156,7 +162,7 @@ impl<T> Promise<T> {
     }
 
     /// Sets the result and wakes every waiter. Fails when already done.
-    pub fn set_result(&self, value: T) -> Result<(), AlreadyDone> {
+    pub fn set_result(&self, value: T) -> Result<(), AlreadyDoneError> {
         self.finish(Value::Done(value))
     }
 

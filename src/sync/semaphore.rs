@@ -280,15 +280,20 @@ impl Drop for Acquire<'_> {
 /// The error of releasing a [`BoundedSemaphore`] past its initial value
 /// (asyncio's `ValueError`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TooManyReleases;
+pub struct TooManyReleasesError;
 
-impl fmt::Display for TooManyReleases {
+/// The former name of [`TooManyReleasesError`].
+#[deprecated(note = "renamed `TooManyReleasesError` (errors are named `<What>Error`)")]
+#[doc(hidden)]
+pub type TooManyReleases = TooManyReleasesError;
+
+impl fmt::Display for TooManyReleasesError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("BoundedSemaphore released too many times")
     }
 }
 
-impl std::error::Error for TooManyReleases {}
+impl std::error::Error for TooManyReleasesError {}
 
 /// A semaphore that refuses to grow past its initial value (asyncio's
 /// `BoundedSemaphore`).
@@ -331,10 +336,10 @@ impl BoundedSemaphore {
     }
 
     /// Returns a permit. Fails when that would exceed the initial value.
-    pub fn release(&self) -> Result<(), TooManyReleases> {
+    pub fn release(&self) -> Result<(), TooManyReleasesError> {
         let mut st = self.sem.lock();
         if st.permits >= self.bound {
-            return Err(TooManyReleases);
+            return Err(TooManyReleasesError);
         }
         st.permits += 1;
         let wake = Semaphore::grant(&mut st);

@@ -265,7 +265,7 @@ fn wait_on_nothing_is_an_error() {
             None,
         )
         .await;
-        assert_eq!(r.unwrap_err(), ferrio::combinators::EmptyWait);
+        assert_eq!(r.unwrap_err(), ferrio::combinators::EmptyWaitError);
     });
 }
 

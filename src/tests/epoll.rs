@@ -9,7 +9,7 @@ use std::os::unix::process::CommandExt as _;
 use std::time::Duration;
 
 use super::common::rt_on;
-use ferrio::{IoDriver, Runtime};
+use ferrio::{IoBackend, IoDriver, Runtime};
 
 /// What the child prints last when every check passed.
 const CHILD_OK: &str = "seccomp child: all checks passed";
@@ -119,7 +119,7 @@ fn seccomp_child() {
 
     let rt = Runtime::new().expect("the default runtime starts under the filter");
     let info = rt.handle().io_driver();
-    assert_eq!(info.driver(), IoDriver::Epoll, "{info}");
+    assert_eq!(info.driver(), IoBackend::Epoll, "{info}");
     assert_eq!(info.requested(), IoDriver::Auto);
     assert_eq!(info.fallback_os_error(), Some(libc::EPERM), "{info}");
     let reason = info.fallback_reason().unwrap();
@@ -179,7 +179,7 @@ fn seccomp_child() {
         assert_eq!(ferrio::to_thread(|| 6 * 7).await.unwrap(), 42);
     });
     let m = rt.handle().metrics();
-    assert_eq!(m.io_driver, IoDriver::Epoll);
+    assert_eq!(m.io_driver, IoBackend::Epoll);
     assert_eq!(m.io_uring_enters, 0);
     drop(rt);
     println!("{CHILD_OK}");
@@ -302,7 +302,7 @@ fn many_connections_echo_on_epoll_with_two_workers() {
         }
         server.await.unwrap();
     });
-    assert_eq!(rt.handle().metrics().io_driver, IoDriver::Epoll);
+    assert_eq!(rt.handle().metrics().io_driver, IoBackend::Epoll);
 }
 
 #[test]

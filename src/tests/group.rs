@@ -7,7 +7,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use super::common::{rt, rt_counting_unretrieved_panics, DropCounter};
-use ferrio::combinators::{ChildFailure, GroupClosed};
+use ferrio::combinators::{ChildFailure, GroupClosedError};
 use ferrio::sync::Event;
 use ferrio::TaskGroup;
 use tokio::sync::oneshot;
@@ -125,7 +125,7 @@ fn spawning_into_an_aborting_group_is_an_error() {
         while spawner.spawn(async { Ok(()) }).is_ok() {
             ferrio::yield_now().await;
         }
-        assert_eq!(spawner.spawn(async { Ok(()) }), Err(GroupClosed));
+        assert_eq!(spawner.spawn(async { Ok(()) }), Err(GroupClosedError));
         drop(tx);
         assert!(group.join().await.is_err());
     });
@@ -186,7 +186,7 @@ fn dropped_group_cancels_a_child_whose_spawn_was_under_way() {
                     };
                     match spawner.spawn(child) {
                         Ok(()) => accepted += 1,
-                        Err(GroupClosed) => return accepted,
+                        Err(GroupClosedError) => return accepted,
                     }
                 }
             }

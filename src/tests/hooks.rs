@@ -28,7 +28,7 @@ pub(crate) fn resolve_io_driver(
 /// True when the runtime runs the epoll driver; tests of io_uring-only
 /// behaviour skip themselves then, saying so.
 pub(crate) fn skip_unless_io_uring(handle: &Handle, what: &str) -> bool {
-    if handle.io_driver().driver() == crate::IoDriver::Epoll {
+    if handle.io_driver().driver() == crate::IoBackend::Epoll {
         // Written to the process's stderr directly, past the test
         // harness's capture, so that every skip shows in the log.
         use std::io::Write as _;

@@ -147,7 +147,7 @@ fn io_uring_unavailable_is_a_clear_error() {
             .build()
             .unwrap();
         let info = rt.handle().io_driver();
-        assert_eq!(info.driver(), ferrio::IoDriver::Epoll);
+        assert_eq!(info.driver(), ferrio::IoBackend::Epoll);
         assert_eq!(info.requested(), ferrio::IoDriver::Auto);
         assert_eq!(info.fallback_os_error(), Some(errno));
         let reason = info.fallback_reason().unwrap();
@@ -155,7 +155,7 @@ fn io_uring_unavailable_is_a_clear_error() {
         if names_cause {
             assert!(reason.contains(needle), "{reason}");
         }
-        assert_eq!(rt.handle().metrics().io_driver, ferrio::IoDriver::Epoll);
+        assert_eq!(rt.handle().metrics().io_driver, ferrio::IoBackend::Epoll);
         let echoed = rt.block_on(async {
             let (a, b) = ferrio::net::UnixStream::pair().unwrap();
             a.write_all(b"ping".to_vec()).await.0.unwrap();
@@ -181,7 +181,7 @@ fn a_setup_error_that_is_not_unavailability_does_not_fall_back() {
 fn io_driver_env_values_are_parsed_and_bad_ones_rejected() {
     use ferrio::IoDriver;
     let pick = |env: &str| super::hooks::resolve_io_driver(None, Some(env.to_string()));
-    assert_eq!(pick("epoll").unwrap().driver(), IoDriver::Epoll);
+    assert_eq!(pick("epoll").unwrap().driver(), ferrio::IoBackend::Epoll);
     assert_eq!(pick(" EPOLL ").unwrap().requested(), IoDriver::Epoll);
     assert_eq!(pick("auto").unwrap().requested(), IoDriver::Auto);
     let err = pick("kqueue").unwrap_err();
@@ -189,7 +189,7 @@ fn io_driver_env_values_are_parsed_and_bad_ones_rejected() {
     assert!(err.to_string().contains("FERRIO_IO_DRIVER"), "{err}");
     // A choice made in code wins over the environment.
     let code = super::hooks::resolve_io_driver(Some(IoDriver::Epoll), Some("io_uring".into()));
-    assert_eq!(code.unwrap().driver(), IoDriver::Epoll);
+    assert_eq!(code.unwrap().driver(), ferrio::IoBackend::Epoll);
     assert_eq!(IoDriver::parse("io_uring"), Some(IoDriver::IoUring));
     assert_eq!(IoDriver::default(), IoDriver::Auto);
 }
@@ -208,7 +208,7 @@ fn idle_workers_sleep_in_io_uring_enter() {
     let after = rt.handle().metrics();
     assert!(after.parks > before.parks, "{before:?} → {after:?}");
     match after.io_driver {
-        ferrio::IoDriver::Epoll => {
+        ferrio::IoBackend::Epoll => {
             // Every park is one epoll_wait; none is an io_uring_enter.
             assert!(after.epoll_waits >= after.parks, "{after:?}");
             assert_eq!(after.io_uring_enters, 0);

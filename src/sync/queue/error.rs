@@ -4,6 +4,7 @@ use std::fmt;
 
 /// Why a queue operation did not happen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum QueueError {
     /// `put_nowait` on a full queue (asyncio's `QueueFull`).
     Full,

@@ -165,6 +165,7 @@ pub enum Outcome {
 
 /// Where a task is in its life, as seen at one instant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TaskState {
     /// Waiting for a wake-up.
     Idle,
