@@ -47,7 +47,14 @@ mod imp {
         pub(crate) use std::thread::{current, park, yield_now, Builder, JoinHandle, Thread};
     }
 
-    pub(crate) use std::thread_local;
+    /// std's `thread_local!` with a `const` initialiser (every ferrio
+    /// thread-local has one): no lazy-initialisation check per access.
+    macro_rules! const_thread_local {
+        ($(#[$attr:meta])* static $name:ident: $t:ty = $init:expr;) => {
+            std::thread_local! { $(#[$attr])* static $name: $t = const { $init }; }
+        };
+    }
+    pub(crate) use const_thread_local as thread_local;
 
     /// The mutex for short, hot critical sections shared by tasks on
     /// different workers (queues, semaphores): parking_lot's adaptive
