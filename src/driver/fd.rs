@@ -41,6 +41,10 @@ struct FdInner {
     /// the descriptor leaves ferrio (dropped or unwrapped), as the file
     /// description may be shared with another owner (a dup of stdin).
     restore_blocking: AtomicBool,
+    /// io_uring: the last receive filled its buffer, so more data is
+    /// likely queued: the next receive or send is tried as a plain
+    /// non-blocking call first (`op_future.rs`, "Streaming").
+    streaming: AtomicBool,
     /// Closed by `Drop for FdInner`, after the registration and the flags.
     fd: ManuallyDrop<OwnedFd>,
 }
@@ -58,8 +62,24 @@ impl SharedFd {
             kind: AtomicU8::new(UNKNOWN),
             nonblocking: AtomicBool::new(false),
             restore_blocking: AtomicBool::new(false),
+            streaming: AtomicBool::new(false),
             fd: ManuallyDrop::new(fd),
         }))
+    }
+
+    /// Whether data is likely queued on the socket (the last receive
+    /// filled its buffer).
+    pub(crate) fn is_streaming(&self) -> bool {
+        self.0.streaming.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records whether the last receive filled its buffer.
+    pub(crate) fn set_streaming(&self, streaming: bool) {
+        if self.is_streaming() != streaming {
+            self.0
+                .streaming
+                .store(streaming, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// The descriptor back, when no one else holds it (its registration,

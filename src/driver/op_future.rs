@@ -18,6 +18,7 @@ use super::call::Call;
 use super::epoll::EpollShared;
 use super::epoll_op::EpollOp;
 use super::op_cell::{self, Completion, OpCell};
+use super::plain_call;
 use super::remote;
 use super::ring::{RingEntry, UringShared};
 use super::uring_call;
@@ -162,7 +163,10 @@ impl<K: OpKind> Future for Op<K> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<K::Output> {
         let this = &mut *self;
-        if let Stage::Idle(_) = this.stage {
+        if let Stage::Idle(kind) = &mut this.stage {
+            if let Some(c) = streaming_attempt(kind) {
+                return Poll::Ready(this.finish(Ok(c)));
+            }
             if let Err((kind, e)) = this.stage.start(cx) {
                 return Poll::Ready(kind.complete(Err(e)));
             }
@@ -171,12 +175,13 @@ impl<K: OpKind> Future for Op<K> {
             }
         }
         let result = match &mut this.stage {
-            Stage::Ring { cell, ring, .. } => match cell.poll(cx.waker()) {
+            Stage::Ring { kind, cell, ring } => match cell.poll(cx.waker()) {
                 op_cell::OpPoll::Pending => return Poll::Pending,
                 op_cell::OpPoll::Ready { completion, .. } => {
                     if ended_by_shutdown(ring, &completion) {
                         Err(super::shutting_down())
                     } else {
+                        note_receive(&kind.call(), &completion);
                         Ok(completion)
                     }
                 }
@@ -186,6 +191,63 @@ impl<K: OpKind> Future for Op<K> {
             Stage::Done => panic!("Op polled after completion"),
         };
         Poll::Ready(this.finish(result))
+    }
+}
+
+/// Streaming: a socket whose last receive filled its buffer likely has
+/// more queued (a large message arriving), and a reply written while it
+/// streams likely fits its send buffer. On a ring, such a receive or send
+/// is first tried as a plain non-blocking call (`MSG_DONTWAIT`): when it
+/// succeeds the op is done at once, without an SQE, a park and a wake-up
+/// of its task per chunk; `EAGAIN` ends the streaming and the op goes to
+/// the ring as usual. Ops on sockets that are not streaming (small
+/// messages, a connection waiting for its next request) never make the
+/// extra call. Each direct success spends one unit of the task's budget;
+/// with none left the op goes to the ring, which yields.
+fn streaming_attempt<K: OpKind>(kind: &mut K) -> Option<Completion> {
+    let call = kind.call();
+    let (fd, len, receive) = match call {
+        Call::Recv {
+            fd,
+            len,
+            datagram: false,
+            ..
+        } => (fd, len, true),
+        Call::Send {
+            fd,
+            len,
+            whole: false,
+            ..
+        } => (fd, len, false),
+        _ => return None,
+    };
+    if !fd.is_streaming()
+        || !super::context::with_local(|d| matches!(d, Some(Driver::Uring(_))))
+        || !crate::poll_state::consume_budget()
+    {
+        return None;
+    }
+    let c = plain_call::perform(call, &mut plain_call::ConnectStep::Start);
+    if c.res == -libc::EAGAIN {
+        fd.set_streaming(false);
+        return None;
+    }
+    if receive {
+        fd.set_streaming(c.res > 0 && c.res as usize == len);
+    }
+    Some(c)
+}
+
+/// After a receive on a ring: whether it filled its buffer.
+fn note_receive(call: &Call<'_>, c: &Completion) {
+    if let Call::Recv {
+        fd,
+        len,
+        datagram: false,
+        ..
+    } = call
+    {
+        fd.set_streaming(c.res > 0 && c.res as usize == *len);
     }
 }
 
