@@ -62,6 +62,10 @@
 //!   slow reader could drain the worker's whole pool and starve every other
 //!   connection on it; one receive per read call bounds each connection to
 //!   one buffer and keeps TCP's own flow control in charge.
+//! - **Streaming** (`op_future.rs`): a socket whose last receive filled
+//!   its buffer tries its next receive or send as a plain `MSG_DONTWAIT`
+//!   call before going to the ring, so a large message moves in plain
+//!   calls instead of a park and a wake-up per chunk; `EAGAIN` ends it.
 //! - **Which ring**: an op is submitted on the ring of the worker polling it;
 //!   its completion wakes the task wherever it runs next. From a thread that
 //!   is not a worker (the `block_on` thread) the SQE goes to a worker's remote
