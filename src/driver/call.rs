@@ -137,6 +137,9 @@ pub(crate) enum Call<'a> {
     },
     /// `mkdirat(AT_FDCWD, path, mode)`.
     MkDir { path: *const c_char, mode: u32 },
+    /// Completes once `fd` is writable; the result is the poll mask (as
+    /// [`Call::PollReadable`], for `POLLOUT`).
+    PollWritable { fd: &'a SharedFd },
 }
 
 impl Call<'_> {

@@ -2,7 +2,9 @@
 //! as a plain system call (`plain_call.rs`) instead of an SQE.
 //!
 //! How a call runs here ([`How`], from the call alone):
-//! - `Ready`: sockets, pipes, pidfds. The non-blocking call is tried
+//! - `Ready`: sockets, pipes, pidfds, and the waits for readiness alone
+//!   (`PollReadable`/`PollWritable`, whose call is a `poll` with no
+//!   timeout). The non-blocking call is tried
 //!   first; on `EAGAIN` the op waits for readiness (`driver/readiness.rs`,
 //!   through the loop in `ready_loop.rs`) and tries again. A descriptor
 //!   epoll cannot watch (a regular file behind a stream) goes to the
@@ -75,6 +77,7 @@ fn how(call: &Call<'_>, connect: ConnectStep) -> How {
         | Call::Unlink { .. }
         | Call::Rename { .. }
         | Call::MkDir { .. } => How::Blocking,
+        Call::PollWritable { .. } => stream(Interest::Write),
     }
 }
 
@@ -92,7 +95,8 @@ fn fd_of<'a>(call: &Call<'a>) -> Option<&'a SharedFd> {
         | Call::AcceptMany { fd }
         | Call::Connect { fd, .. }
         | Call::PollReadable { fd }
-        | Call::Fsync { fd, .. } => Some(fd),
+        | Call::Fsync { fd, .. }
+        | Call::PollWritable { fd } => Some(fd),
         _ => None,
     }
 }

@@ -82,6 +82,12 @@ impl SharedFd {
         }
     }
 
+    /// Whether `self` and `other` share one descriptor (clones of one
+    /// `SharedFd`).
+    pub(crate) fn same(&self, other: &SharedFd) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// The descriptor back, when no one else holds it (its registration,
     /// if any, removed first).
     pub(crate) fn try_unwrap(this: SharedFd) -> Result<OwnedFd, SharedFd> {

@@ -4,9 +4,9 @@
 //! blocking-pool thread (files, paths).
 //!
 //! Two calls take more than one system call here: `connect` (issued once,
-//! then asked whether it finished, [`ConnectStep`]) and the wait for a
-//! readable descriptor (a `poll` with no timeout; not readable is
-//! `EAGAIN`).
+//! then asked whether it finished, [`ConnectStep`]) and the waits for a
+//! readable or writable descriptor (a `poll` with no timeout; not ready
+//! is `EAGAIN`, so the readiness loop waits for an event and asks again).
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -126,7 +126,7 @@ pub(crate) fn perform(call: Call<'_>, connect: &mut ConnectStep) -> Completion {
             Call::Connect { fd, addr, addr_len } => {
                 return connect_step(fd.as_raw_fd(), addr, addr_len, connect)
             }
-            Call::PollReadable { fd } => return poll_readable(fd.as_raw_fd()),
+            Call::PollReadable { fd } => return poll_now(fd.as_raw_fd(), libc::POLLIN),
             Call::Open { path, flags, mode } => {
                 libc::openat(libc::AT_FDCWD, path, flags, mode as libc::c_uint) as i64
             }
@@ -156,6 +156,7 @@ pub(crate) fn perform(call: Call<'_>, connect: &mut ConnectStep) -> Completion {
             Call::MkDir { path, mode } => {
                 libc::mkdirat(libc::AT_FDCWD, path, mode as libc::mode_t) as i64
             }
+            Call::PollWritable { fd } => return poll_now(fd.as_raw_fd(), libc::POLLOUT),
         }
     };
     completion_of(ret)
@@ -260,12 +261,12 @@ unsafe fn connect_blocking(
     }
 }
 
-/// A `poll` with no wait: not readable yet is `EAGAIN`; readable, the
-/// poll mask.
-fn poll_readable(fd: libc::c_int) -> Completion {
+/// A `poll` for `events` with no wait: not ready yet is `EAGAIN`; ready,
+/// the poll mask.
+fn poll_now(fd: libc::c_int, events: libc::c_short) -> Completion {
     let mut p = libc::pollfd {
         fd,
-        events: libc::POLLIN,
+        events,
         revents: 0,
     };
     // SAFETY: one live pollfd.

@@ -114,6 +114,7 @@ pub(crate) fn sqe(call: Call<'_>, ring: &UringShared) -> (squeue::Entry, Option<
             .build(),
         Call::Rename { from, to } => opcode::RenameAt::new(cwd, from, cwd, to).build(),
         Call::MkDir { path, mode } => opcode::MkDirAt::new(cwd, path).mode(mode).build(),
+        Call::PollWritable { fd } => opcode::PollAdd::new(fd_of(fd), libc::POLLOUT as u32).build(),
     };
     (entry, None)
 }

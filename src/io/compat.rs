@@ -503,32 +503,45 @@ impl FdStream {
         &self.fd
     }
 
-    /// Shuts the write side of a socket down (no-op for pipes and for a
-    /// socket that is not connected); for a dropped write half.
-    pub(crate) fn shutdown_write_quietly(&self) {
-        if let WriteTo::Socket = self.to {
-            // SAFETY: plain syscall on our own descriptor.
-            unsafe { libc::shutdown(self.raw(), libc::SHUT_WR) };
-        }
-    }
-
     /// Two streams on one descriptor, each with its own `futures-io`
     /// state: one to read from, one to write to (from different tasks).
     /// The write-behind state (a write in flight, the write buffer) goes
     /// with the writer, so its outcome is reported by the writer's next
     /// write, flush or close.
     pub(crate) fn split(mut self) -> (FdStream, FdStream) {
+        let writer = self.take_writer();
+        (self, writer)
+    }
+
+    /// A stream on the same descriptor holding this one's write-behind
+    /// state (the write in flight, the write buffer, its error), leaving
+    /// this one the read side: the halves of `split`, or the lent writer
+    /// of a borrowed split until [`rejoin`](FdStream::rejoin).
+    pub(crate) fn take_writer(&mut self) -> FdStream {
         let mut writer_io = PollIo::new(self.io.socket);
         writer_io.wbuf = std::mem::take(&mut self.io.wbuf);
         writer_io.writing = self.io.writing.take();
+        writer_io.unaccepted = self.io.unaccepted.take();
         writer_io.write_error = self.io.write_error.take();
         writer_io.write_waker = self.io.write_waker.take();
-        let writer = FdStream {
+        FdStream {
             fd: self.fd.clone(),
             to: self.to,
             io: writer_io,
-        };
-        (self, writer)
+        }
+    }
+
+    /// Takes the write-behind state back from `writer` (from
+    /// [`take_writer`](FdStream::take_writer) on this stream, or the write
+    /// half of the same split), so one stream has both sides again.
+    pub(crate) fn rejoin(&mut self, writer: FdStream) {
+        debug_assert!(self.fd.same(&writer.fd), "rejoined halves of one stream");
+        let mut w = writer.io;
+        self.io.wbuf = std::mem::take(&mut w.wbuf);
+        self.io.writing = w.writing.take();
+        self.io.unaccepted = w.unaccepted.take();
+        self.io.write_error = w.write_error.take();
+        self.io.write_waker = w.write_waker.take();
     }
 
     /// The descriptor itself (a duplicate while operations of dropped

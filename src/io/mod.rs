@@ -7,6 +7,11 @@
 //! blocking-pool thread) would still write into it. Here, a dropped
 //! operation's buffer stays alive (inside the operation) until the kernel
 //! has finished with it.
+//!
+//! Readiness is the other style, for calls that copy synchronously:
+//! wait until a descriptor is ready ([`Interest`], [`Ready`]), then make a
+//! non-blocking call with a borrowed slice (`TcpStream::readable` and
+//! `try_read`, `peek`, and [`unix::AsyncFd`] for any descriptor).
 
 use std::io;
 use std::ops::{Bound, RangeBounds};
@@ -16,9 +21,12 @@ use crate::driver::{Call, Completion, Op, OpKind};
 pub(crate) mod compat;
 pub(crate) mod ops;
 mod pooled;
+pub(crate) mod ready;
 pub(crate) mod traits;
+pub mod unix;
 
 pub use pooled::RecvBuf;
+pub use ready::{Interest, Ready};
 
 /// A descriptor shared by its owner and every operation on it. It is
 /// closed when the last of them lets go (an abandoned operation's cell

@@ -4,16 +4,23 @@
 //! state, so each direction costs one copy whichever traits are used.
 
 /// Implements the `futures-io` traits for a type with an `FdStream` in
-/// `self.$field`.
+/// `self.$field`, or reached through `self.<path>` written in brackets
+/// (`[io()]`: a method returning `&mut FdStream`).
 macro_rules! impl_futures_io {
     ($ty:ty, $field:ident, read) => {
+        impl_futures_io!($ty, [$field], read);
+    };
+    ($ty:ty, $field:ident, write) => {
+        impl_futures_io!($ty, [$field], write);
+    };
+    ($ty:ty, [$($field:tt)+], read) => {
         impl futures_io::AsyncRead for $ty {
             fn poll_read(
                 mut self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
                 buf: &mut [u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.$field.poll_read(cx, buf)
+                self.$($field)+.poll_read(cx, buf)
             }
         }
 
@@ -22,11 +29,11 @@ macro_rules! impl_futures_io {
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<&[u8]>> {
-                self.get_mut().$field.poll_fill_buf(cx)
+                self.get_mut().$($field)+.poll_fill_buf(cx)
             }
 
             fn consume(mut self: std::pin::Pin<&mut Self>, amt: usize) {
-                self.$field.consume(amt)
+                self.$($field)+.consume(amt)
             }
         }
 
@@ -37,7 +44,7 @@ macro_rules! impl_futures_io {
                 cx: &mut std::task::Context<'_>,
                 buf: &mut tokio::io::ReadBuf<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                self.$field.poll_read_buf(cx, buf)
+                self.$($field)+.poll_read_buf(cx, buf)
             }
         }
 
@@ -47,36 +54,36 @@ macro_rules! impl_futures_io {
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<&[u8]>> {
-                self.get_mut().$field.poll_fill_buf(cx)
+                self.get_mut().$($field)+.poll_fill_buf(cx)
             }
 
             fn consume(mut self: std::pin::Pin<&mut Self>, amt: usize) {
-                self.$field.consume(amt)
+                self.$($field)+.consume(amt)
             }
         }
     };
-    ($ty:ty, $field:ident, write) => {
+    ($ty:ty, [$($field:tt)+], write) => {
         impl futures_io::AsyncWrite for $ty {
             fn poll_write(
                 mut self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
                 buf: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.$field.poll_write(cx, buf)
+                self.$($field)+.poll_write(cx, buf)
             }
 
             fn poll_flush(
                 mut self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                self.$field.poll_flush(cx)
+                self.$($field)+.poll_flush(cx)
             }
 
             fn poll_close(
                 mut self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                self.$field.poll_close(cx)
+                self.$($field)+.poll_close(cx)
             }
         }
 
@@ -87,21 +94,21 @@ macro_rules! impl_futures_io {
                 cx: &mut std::task::Context<'_>,
                 buf: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.$field.poll_write(cx, buf)
+                self.$($field)+.poll_write(cx, buf)
             }
 
             fn poll_flush(
                 mut self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                self.$field.poll_flush(cx)
+                self.$($field)+.poll_flush(cx)
             }
 
             fn poll_shutdown(
                 mut self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                self.$field.poll_close(cx)
+                self.$($field)+.poll_close(cx)
             }
         }
     };

@@ -105,6 +105,41 @@ impl Addr {
         Ok(a)
     }
 
+    /// A Unix-domain address as std's: a path, an abstract name, or
+    /// unnamed (an unbound sender). Another family is `InvalidData`.
+    pub(crate) fn to_unix(&self) -> io::Result<std::os::unix::net::SocketAddr> {
+        use std::os::linux::net::SocketAddrExt;
+        let path_offset = size_of::<libc::sa_family_t>();
+        let len = (self.len as usize).min(size_of::<libc::sockaddr_un>());
+        if len <= path_offset {
+            // An unbound sender (or an unbound socket): std has no
+            // constructor for an unnamed address, but reads one back from
+            // an unbound socket.
+            return unnamed_unix();
+        }
+        if self.storage.ss_family as i32 != libc::AF_UNIX {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "ferrio::net: expected a Unix-domain address",
+            ));
+        }
+        // SAFETY: the family says it is a sockaddr_un, and
+        // sockaddr_storage is large enough for one.
+        let sun = unsafe { &*(&self.storage as *const _ as *const libc::sockaddr_un) };
+        let path: Vec<u8> = sun.sun_path[..len - path_offset]
+            .iter()
+            .map(|&c| c as u8)
+            .collect();
+        match path.split_first() {
+            Some((0, name)) => std::os::unix::net::SocketAddr::from_abstract_name(name),
+            _ => {
+                let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
+                let path = std::ffi::OsStr::from_bytes(&path[..end]);
+                std::os::unix::net::SocketAddr::from_pathname(path)
+            }
+        }
+    }
+
     pub(crate) fn to_std(&self) -> Option<SocketAddr> {
         match self.storage.ss_family as i32 {
             libc::AF_INET => {
@@ -128,4 +163,16 @@ impl Addr {
             _ => None,
         }
     }
+}
+
+/// An unnamed Unix-domain address (std's, read back once from an
+/// unbound socket and kept).
+fn unnamed_unix() -> io::Result<std::os::unix::net::SocketAddr> {
+    static UNNAMED: std::sync::OnceLock<std::os::unix::net::SocketAddr> =
+        std::sync::OnceLock::new();
+    if let Some(a) = UNNAMED.get() {
+        return Ok(a.clone());
+    }
+    let a = std::os::unix::net::UnixDatagram::unbound()?.local_addr()?;
+    Ok(UNNAMED.get_or_init(|| a).clone())
 }

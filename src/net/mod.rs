@@ -17,25 +17,37 @@
 //!   method lookup over `AsyncReadExt`/`AsyncWriteExt`'s of the same name:
 //!   call those by path (`AsyncWriteExt::write_all(&mut s, b"..")`).
 //!
+//! And tokio's readiness calls: `readable`/`writable`/`ready` waits, then
+//! `try_read`/`try_write` (and `peek`) with a borrowed slice, plain
+//! non-blocking calls (`MSG_DONTWAIT`) on either driver
+//! ([`crate::io::Interest`], [`crate::io::Ready`]). [`TcpSocket`] sets
+//! options and binds before a socket listens or connects.
+//!
 //! An operation dropped in flight is cancelled; its buffer lives until the
 //! kernel lets go of it, and a connection an abandoned `accept` still
 //! produces is closed, so no descriptor leaks.
 
 mod addr;
 mod lookup;
+mod msg;
+mod socket;
+mod sockopt;
 mod split;
 mod tcp;
 mod udp;
 mod unix;
+mod unix_datagram;
 
 pub(crate) use lookup::resolve;
 #[cfg(test)]
 pub(crate) use lookup::LAST_LOOKUP_THREAD;
 pub use lookup::{lookup_host, ToSocketAddrs};
-pub use split::{OwnedReadHalf, OwnedWriteHalf};
+pub use socket::TcpSocket;
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixIncoming, UnixListener, UnixStream};
+pub use unix_datagram::UnixDatagram;
 
 use std::io;
 use std::net::SocketAddr;

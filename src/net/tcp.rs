@@ -1,10 +1,15 @@
-//! TCP: `TcpListener` and `TcpStream`.
+//! TCP: `TcpListener` and `TcpStream` (its readiness calls in
+//! `tcp/ready.rs`).
+
+mod ready;
 
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
+use super::split::{self, Family};
 use super::{accept, clear_nonblocking, connect, resolve_blocking, socket, AcceptStream, Addr};
+use super::{sockopt, ReadHalf, WriteHalf};
 use crate::io::compat::FdStream;
 use crate::io::traits::impl_futures_io;
 use crate::io::{IoBuf, IoBufMut, SharedFd};
@@ -37,6 +42,13 @@ impl TcpListener {
     pub fn bind(addr: impl std::net::ToSocketAddrs) -> io::Result<TcpListener> {
         let listener = std::net::TcpListener::bind(resolve_blocking(addr)?.as_slice())?;
         TcpListener::from_std(listener)
+    }
+
+    /// A listening socket ferrio made blocking.
+    pub(super) fn from_fd(fd: OwnedFd) -> TcpListener {
+        TcpListener {
+            fd: SharedFd::new(fd),
+        }
     }
 
     /// Wraps a standard listener (made blocking, as io_uring waits for the
@@ -181,13 +193,33 @@ impl AsRawFd for TcpListener {
 #[derive(Debug)]
 pub struct TcpStream {
     inner: FdStream,
+    /// The write side a borrowed [`split`](TcpStream::split) lent out
+    /// (its `WriteHalf` borrowed this slot), taken back into `inner` by
+    /// the next call that uses the `futures-io` state. Boxed: an idle
+    /// stream pays one pointer for it.
+    lent: Option<Box<FdStream>>,
 }
 
 impl TcpStream {
     fn from_fd(fd: OwnedFd) -> TcpStream {
-        TcpStream {
-            inner: FdStream::socket(fd),
+        TcpStream::from_stream(FdStream::socket(fd))
+    }
+
+    /// A connected socket whose descriptor ops already share.
+    pub(super) fn from_shared(fd: SharedFd) -> TcpStream {
+        TcpStream::from_stream(FdStream::socket_shared(fd))
+    }
+
+    pub(super) fn from_stream(inner: FdStream) -> TcpStream {
+        TcpStream { inner, lent: None }
+    }
+
+    /// The `futures-io` state, whole again after a borrowed split.
+    fn io(&mut self) -> &mut FdStream {
+        if let Some(writer) = self.lent.take() {
+            self.inner.rejoin(*writer);
         }
+        &mut self.inner
     }
 
     /// Wraps a connected standard stream (made blocking, as io_uring waits
@@ -223,9 +255,7 @@ impl TcpStream {
         let fd = socket(family, libc::SOCK_STREAM)?;
         let fd = SharedFd::new(fd);
         connect(&fd, Addr::from_std(&addr)).await?;
-        Ok(TcpStream {
-            inner: FdStream::socket_shared(fd),
-        })
+        Ok(TcpStream::from_shared(fd))
     }
 
     fn as_std<R>(&self, f: impl FnOnce(&std::net::TcpStream) -> R) -> R {
@@ -261,6 +291,33 @@ impl TcpStream {
         self.as_std(|s| s.shutdown(how))
     }
 
+    /// Sets the time-to-live of the packets sent (`IP_TTL`).
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.as_std(|s| s.set_ttl(ttl))
+    }
+
+    /// `IP_TTL`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.as_std(|s| s.ttl())
+    }
+
+    /// Sets `SO_LINGER` (see [`TcpSocket::set_linger`](super::TcpSocket::set_linger)):
+    /// `Some(Duration::ZERO)` makes dropping the stream reset the
+    /// connection.
+    pub fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
+        sockopt::set_linger(self.inner.fd().as_raw_fd(), linger)
+    }
+
+    /// `SO_LINGER`.
+    pub fn linger(&self) -> io::Result<Option<std::time::Duration>> {
+        sockopt::linger(self.inner.fd().as_raw_fd())
+    }
+
+    /// The socket's pending error (`SO_ERROR`), cleared by reading it.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.as_std(|s| s.take_error())
+    }
+
     /// Reads into `buf`; `Ok(0)` at end of stream. The bytes are `buf[..n]`.
     /// A connection reset by the peer is `ConnectionReset`.
     pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
@@ -270,8 +327,47 @@ impl TcpStream {
     /// Splits into a reading and a writing half, for the `futures-io`
     /// traits from two tasks. (The owned-buffer calls take `&self`: share
     /// the stream in an `Arc` instead.)
-    pub fn into_split(self) -> (super::OwnedReadHalf, super::OwnedWriteHalf) {
-        super::split::split(self.inner)
+    /// Put the halves back together with
+    /// [`OwnedReadHalf::reunite`](super::OwnedReadHalf::reunite).
+    pub fn into_split(mut self) -> (super::OwnedReadHalf, super::OwnedWriteHalf) {
+        self.io();
+        split::split(self.inner, Family::Tcp)
+    }
+
+    /// Splits into a reading and a writing half that borrow the stream
+    /// (tokio's `split`): the `futures-io` traits from two futures of one
+    /// task (`join!`), keeping the stream. Bytes buffered and a write in
+    /// flight go with their half (the write side's state is boxed while
+    /// lent) and come back to the stream when the halves are dropped.
+    ///
+    /// With `futures::AsyncReadExt` in scope, `stream.split()` names that
+    /// trait's `split(self)` (a by-value method wins method lookup); call
+    /// this one as `TcpStream::split(&mut stream)` then.
+    ///
+    /// ```
+    /// use futures::AsyncWriteExt;
+    /// ferrio::run(async {
+    ///     let listener = ferrio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let addr = listener.local_addr().unwrap();
+    ///     let echo = ferrio::spawn(async move {
+    ///         let (mut conn, _) = listener.accept().await.unwrap();
+    ///         let (mut r, mut w) = conn.split();
+    ///         futures::io::copy(&mut r, &mut w).await.unwrap();
+    ///     });
+    ///     let mut client = ferrio::net::TcpStream::connect(addr).await.unwrap();
+    ///     AsyncWriteExt::write_all(&mut client, b"echo").await.unwrap();
+    ///     client.close().await.unwrap();
+    ///     let (res, back) = client.read_exact(Vec::with_capacity(4)).await;
+    ///     res.unwrap();
+    ///     assert_eq!(back, b"echo");
+    ///     echo.await.unwrap();
+    /// });
+    /// ```
+    pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
+        self.io();
+        let writer = self.inner.take_writer();
+        let lent = self.lent.insert(Box::new(writer));
+        split::borrowed(&mut self.inner, lent)
     }
 
     /// Receives once into a buffer of the worker's pool, taken only when
@@ -302,8 +398,8 @@ impl TcpStream {
     }
 }
 
-impl_futures_io!(TcpStream, inner, read);
-impl_futures_io!(TcpStream, inner, write);
+impl_futures_io!(TcpStream, [io()], read);
+impl_futures_io!(TcpStream, [io()], write);
 
 impl AsFd for TcpStream {
     fn as_fd(&self) -> BorrowedFd<'_> {
@@ -338,7 +434,8 @@ impl TcpStream {
     ///     assert_eq!(std_client.peer_addr().unwrap(), addr);
     /// });
     /// ```
-    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+    pub fn into_std(mut self) -> io::Result<std::net::TcpStream> {
+        self.io();
         self.inner.into_fd("TcpStream").map(Into::into)
     }
 
@@ -362,7 +459,8 @@ impl TcpStream {
     ///     assert_eq!((&first[..], &unread[..]), (&b"h"[..], &b"i"[..]));
     /// });
     /// ```
-    pub fn into_std_parts(self) -> io::Result<(std::net::TcpStream, Vec<u8>)> {
+    pub fn into_std_parts(mut self) -> io::Result<(std::net::TcpStream, Vec<u8>)> {
+        self.io();
         let (fd, received) = self.inner.into_fd_and_received()?;
         Ok((fd.into(), received))
     }

@@ -1,13 +1,14 @@
 //! UDP: `UdpSocket`.
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs as StdToSocketAddrs};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs as StdToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use super::{clear_nonblocking, resolve_blocking, Addr};
-use crate::driver::{Call, Completion, Op, OpKind};
+use crate::driver::Op;
 use crate::io::ops::{Read, Write, WriteTo};
-use crate::io::{result_of, IoBuf, IoBufMut, SharedFd};
+use crate::io::ready::{io_loop, ready};
+use crate::io::{Interest, IoBuf, IoBufMut, Ready, SharedFd};
 
 /// A UDP socket. Datagrams go through the worker's I/O driver:
 /// `send`/`recv` on a connected socket, `send_to`/`recv_from`
@@ -79,9 +80,167 @@ impl UdpSocket {
         self.as_std(|s| s.peer_addr())
     }
 
-    /// Allows sending to broadcast addresses.
+    /// Allows sending to broadcast addresses (`SO_BROADCAST`).
     pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
         self.as_std(|s| s.set_broadcast(on))
+    }
+
+    /// Whether `SO_BROADCAST` is set.
+    pub fn broadcast(&self) -> io::Result<bool> {
+        self.as_std(|s| s.broadcast())
+    }
+
+    /// Sets the time-to-live of the datagrams sent (`IP_TTL`).
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.as_std(|s| s.set_ttl(ttl))
+    }
+
+    /// `IP_TTL`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.as_std(|s| s.ttl())
+    }
+
+    /// Whether multicast datagrams this socket sends loop back to this
+    /// host's members (`IP_MULTICAST_LOOP`, on by default).
+    pub fn set_multicast_loop_v4(&self, on: bool) -> io::Result<()> {
+        self.as_std(|s| s.set_multicast_loop_v4(on))
+    }
+
+    /// `IP_MULTICAST_LOOP`.
+    pub fn multicast_loop_v4(&self) -> io::Result<bool> {
+        self.as_std(|s| s.multicast_loop_v4())
+    }
+
+    /// The time-to-live of multicast datagrams sent (`IP_MULTICAST_TTL`,
+    /// 1 by default: they stay on the local network).
+    pub fn set_multicast_ttl_v4(&self, ttl: u32) -> io::Result<()> {
+        self.as_std(|s| s.set_multicast_ttl_v4(ttl))
+    }
+
+    /// `IP_MULTICAST_TTL`.
+    pub fn multicast_ttl_v4(&self) -> io::Result<u32> {
+        self.as_std(|s| s.multicast_ttl_v4())
+    }
+
+    /// `IPV6_MULTICAST_LOOP` (see
+    /// [`set_multicast_loop_v4`](UdpSocket::set_multicast_loop_v4)).
+    pub fn set_multicast_loop_v6(&self, on: bool) -> io::Result<()> {
+        self.as_std(|s| s.set_multicast_loop_v6(on))
+    }
+
+    /// `IPV6_MULTICAST_LOOP`.
+    pub fn multicast_loop_v6(&self) -> io::Result<bool> {
+        self.as_std(|s| s.multicast_loop_v6())
+    }
+
+    /// Joins the IPv4 multicast group `multiaddr` on the interface whose
+    /// address is `interface` (`Ipv4Addr::UNSPECIFIED`: the kernel picks
+    /// one by route; a host without a route for it answers `ENODEV`).
+    ///
+    /// ```
+    /// use std::net::Ipv4Addr;
+    /// ferrio::run(async {
+    ///     let socket = ferrio::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    ///     let group = Ipv4Addr::new(239, 255, 0, 7);
+    ///     match socket.join_multicast_v4(group, Ipv4Addr::LOCALHOST) {
+    ///         Ok(()) => socket.leave_multicast_v4(group, Ipv4Addr::LOCALHOST).unwrap(),
+    ///         // A host that refuses multicast on the loopback.
+    ///         Err(e) => eprintln!("no multicast here: {e}"),
+    ///     }
+    /// });
+    /// ```
+    pub fn join_multicast_v4(&self, multiaddr: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
+        self.as_std(|s| s.join_multicast_v4(&multiaddr, &interface))
+    }
+
+    /// Joins the IPv6 multicast group `multiaddr` on the interface of
+    /// index `interface` (0: the kernel picks one).
+    pub fn join_multicast_v6(&self, multiaddr: &Ipv6Addr, interface: u32) -> io::Result<()> {
+        self.as_std(|s| s.join_multicast_v6(multiaddr, interface))
+    }
+
+    /// Leaves a group joined with
+    /// [`join_multicast_v4`](UdpSocket::join_multicast_v4) (a group not
+    /// joined is `EADDRNOTAVAIL`).
+    pub fn leave_multicast_v4(&self, multiaddr: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
+        self.as_std(|s| s.leave_multicast_v4(&multiaddr, &interface))
+    }
+
+    /// Leaves a group joined with
+    /// [`join_multicast_v6`](UdpSocket::join_multicast_v6).
+    pub fn leave_multicast_v6(&self, multiaddr: &Ipv6Addr, interface: u32) -> io::Result<()> {
+        self.as_std(|s| s.leave_multicast_v6(multiaddr, interface))
+    }
+
+    /// The socket's pending error (`SO_ERROR`; an ICMP error a connected
+    /// socket received), cleared by reading it.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.as_std(|s| s.take_error())
+    }
+
+    /// Waits until a datagram can be received (tokio's `readable`; see
+    /// [`TcpStream::readable`](super::TcpStream::readable)).
+    pub async fn readable(&self) -> io::Result<()> {
+        ready(&self.fd, Interest::READABLE).await.map(drop)
+    }
+
+    /// Waits until a datagram can be sent.
+    pub async fn writable(&self) -> io::Result<()> {
+        ready(&self.fd, Interest::WRITABLE).await.map(drop)
+    }
+
+    /// Waits until the socket is ready for one of `interest`'s directions.
+    pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
+        ready(&self.fd, interest).await
+    }
+
+    /// Receives the next datagram into `buf` without taking it from the
+    /// queue (`MSG_PEEK`), and the address it came from (tokio's
+    /// `peek_from`): the next receive gets it again. A borrowed slice, as
+    /// the call copies at once: the future waits for readiness, and
+    /// dropping it takes nothing. A datagram longer than `buf` is
+    /// truncated in the copy only.
+    ///
+    /// ```
+    /// ferrio::run(async {
+    ///     let a = ferrio::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    ///     let b = ferrio::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    ///     a.send_to(b"once".to_vec(), b.local_addr().unwrap()).await.0.unwrap();
+    ///     let mut peeked = [0u8; 16];
+    ///     let (n, from) = b.peek_from(&mut peeked).await.unwrap();
+    ///     assert_eq!((&peeked[..n], from), (&b"once"[..], a.local_addr().unwrap()));
+    ///     // Still queued:
+    ///     let (res, buf) = b.recv_from(Vec::with_capacity(16)).await;
+    ///     assert_eq!(res.unwrap().0, 4);
+    ///     assert_eq!(buf, b"once");
+    /// });
+    /// ```
+    pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        io_loop(&self.fd, Interest::READABLE, || self.try_peek_from(buf)).await
+    }
+
+    /// One non-blocking [`peek_from`](UdpSocket::peek_from):
+    /// `WouldBlock` when no datagram is queued.
+    pub fn try_peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let mut addr = Addr::empty();
+        let (ptr, len) = addr.as_out();
+        // SAFETY: `buf` is a live writable slice of the length given;
+        // `ptr`/`len` describe the live boxed address storage.
+        let ret = unsafe {
+            libc::recvfrom(
+                self.fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+                ptr,
+                len,
+            )
+        };
+        let n = crate::io::ready::count_of(ret)?;
+        let from = addr
+            .to_std()
+            .ok_or_else(|| io::Error::other("ferrio::net: recvfrom returned no IP address"))?;
+        Ok((n, from))
     }
 
     /// Sends one datagram to the connected peer.
@@ -104,20 +263,12 @@ impl UdpSocket {
             Ok(a) => a[0],
             Err(e) => return (Err(e), buf),
         };
-        let op = Msg::new(
-            self.fd.clone(),
-            SendOnly(buf),
-            Addr::from_std(&target),
-            false,
-        );
-        let (res, buf, _) = Op::new(op).await;
-        (res, buf.0)
+        super::msg::send_to(&self.fd, buf, Addr::from_std(&target)).await
     }
 
     /// Receives one datagram and the address it came from (`recvmsg`).
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> (io::Result<(usize, SocketAddr)>, B) {
-        let op = Msg::new(self.fd.clone(), buf, Addr::empty(), true);
-        let (res, buf, addr) = Op::new(op).await;
+        let (res, buf, addr) = super::msg::recv_from(&self.fd, buf).await;
         let res = res.and_then(|n| {
             addr.to_std()
                 .map(|a| (n, a))
@@ -136,116 +287,5 @@ impl AsFd for UdpSocket {
 impl AsRawFd for UdpSocket {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
-    }
-}
-
-/// The header of a `sendmsg`/`recvmsg`, boxed with the address and the
-/// iovec it points to, so the kernel's pointers stay valid.
-struct MsgParts {
-    hdr: libc::msghdr,
-    iov: libc::iovec,
-    addr: Box<Addr>,
-}
-
-// SAFETY: the raw pointers in `hdr` and `iov` point into this box and the
-// op's buffer, both owned by the op that moves with them; nothing is
-// shared between threads through them.
-unsafe impl Send for MsgParts {}
-
-struct Msg<B> {
-    fd: SharedFd,
-    buf: B,
-    parts: Box<MsgParts>,
-    receive: bool,
-}
-
-impl<B> Msg<B> {
-    fn new(fd: SharedFd, buf: B, addr: Box<Addr>, receive: bool) -> Msg<B> {
-        Msg {
-            fd,
-            buf,
-            parts: Box::new(MsgParts {
-                // SAFETY: an all-zero msghdr / iovec is valid (null
-                // pointers, zero lengths).
-                hdr: unsafe { std::mem::zeroed() },
-                // SAFETY: as above, for the iovec.
-                iov: unsafe { std::mem::zeroed() },
-                addr,
-            }),
-            receive,
-        }
-    }
-}
-
-impl<B: IoBufMut> Msg<B> {
-    fn fill(&mut self) {
-        let p = &mut *self.parts;
-        if self.receive {
-            p.iov.iov_base = self.buf.stable_mut_ptr().cast();
-            p.iov.iov_len = self.buf.bytes_total();
-            p.hdr.msg_namelen = Addr::capacity();
-        } else {
-            p.iov.iov_base = self.buf.stable_ptr() as *mut libc::c_void;
-            p.iov.iov_len = self.buf.bytes_init();
-            p.hdr.msg_namelen = p.addr.as_in().1;
-        }
-        p.hdr.msg_name = p.addr.storage_ptr();
-        p.hdr.msg_iov = &mut p.iov;
-        p.hdr.msg_iovlen = 1;
-    }
-}
-
-/// `IoBufMut` for send-only buffers, so one op type serves both
-/// directions: a send never calls the mutable half.
-struct SendOnly<B>(B);
-
-// SAFETY: forwards to `B`'s IoBuf, which upholds the contract.
-unsafe impl<B: IoBuf> IoBuf for SendOnly<B> {
-    fn stable_ptr(&self) -> *const u8 {
-        self.0.stable_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.0.bytes_init()
-    }
-}
-
-// SAFETY: never used for writing: `Msg` with `receive == false` only
-// reads through `stable_ptr`/`bytes_init`; `bytes_total` is 0 so nothing
-// could be written anyway.
-unsafe impl<B: IoBuf> IoBufMut for SendOnly<B> {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.0.stable_ptr() as *mut u8
-    }
-    fn bytes_total(&self) -> usize {
-        0
-    }
-    unsafe fn set_init(&mut self, _n: usize) {}
-}
-
-impl<B: IoBufMut> OpKind for Msg<B> {
-    type Output = (io::Result<usize>, B, Box<Addr>);
-
-    fn call(&mut self) -> Call<'_> {
-        self.fill();
-        let msg = &mut self.parts.hdr as *mut libc::msghdr;
-        if self.receive {
-            Call::RecvMsg { fd: &self.fd, msg }
-        } else {
-            Call::SendMsg { fd: &self.fd, msg }
-        }
-    }
-
-    fn complete(mut self, result: io::Result<Completion>) -> Self::Output {
-        let res = result_of(result).map(|n| n as usize);
-        if let Ok(n) = res {
-            if self.receive {
-                // SAFETY: the kernel wrote `n` bytes from the start.
-                unsafe { self.buf.set_init(n) };
-                let len = self.parts.hdr.msg_namelen;
-                self.parts.addr.set_len(len);
-            }
-        }
-        let parts = self.parts;
-        (res, self.buf, parts.addr)
     }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use super::{accept, clear_nonblocking, connect, socket, AcceptStream, Addr};
 use crate::io::compat::FdStream;
 use crate::io::traits::impl_futures_io;
-use crate::io::{IoBuf, IoBufMut, SharedFd};
+use crate::io::{Interest, IoBuf, IoBufMut, Ready, SharedFd};
 
 /// A Unix-domain listening socket.
 ///
@@ -137,9 +137,11 @@ pub struct UnixStream {
 
 impl UnixStream {
     fn from_fd(fd: OwnedFd) -> UnixStream {
-        UnixStream {
-            inner: FdStream::socket(fd),
-        }
+        UnixStream::from_stream(FdStream::socket(fd))
+    }
+
+    pub(super) fn from_stream(inner: FdStream) -> UnixStream {
+        UnixStream { inner }
     }
 
     /// Connects to the socket at `path` (the connect runs on the worker's
@@ -198,8 +200,10 @@ impl UnixStream {
     /// Splits into a reading and a writing half, for the `futures-io`
     /// traits from two tasks. (The owned-buffer calls take `&self`: share
     /// the stream in an `Arc` instead.)
+    /// Put the halves back together with
+    /// [`OwnedReadHalf::reunite_unix`](super::OwnedReadHalf::reunite_unix).
     pub fn into_split(self) -> (super::OwnedReadHalf, super::OwnedWriteHalf) {
-        super::split::split(self.inner)
+        super::split::split(self.inner, super::split::Family::Unix)
     }
 
     /// Receives once into a buffer of the worker's pool, taken only when
@@ -223,6 +227,38 @@ impl UnixStream {
     /// Writes all of `buf`.
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
         self.inner.write_all(buf).await
+    }
+}
+
+/// Readiness, as [`TcpStream`](super::TcpStream)'s (tokio's
+/// `readable`, `try_read`, ...).
+impl UnixStream {
+    /// Waits until the stream is readable (see
+    /// [`TcpStream::readable`](super::TcpStream::readable)).
+    pub async fn readable(&self) -> io::Result<()> {
+        super::split::readable(self.inner.fd()).await
+    }
+
+    /// Waits until the stream is writable.
+    pub async fn writable(&self) -> io::Result<()> {
+        super::split::writable(self.inner.fd()).await
+    }
+
+    /// Waits until the stream is ready for one of `interest`'s directions.
+    pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
+        crate::io::ready::ready(self.inner.fd(), interest).await
+    }
+
+    /// Receives what is there without waiting: `WouldBlock` when nothing
+    /// is (see [`TcpStream::try_read`](super::TcpStream::try_read)).
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        crate::io::ready::try_recv(self.inner.fd(), buf, 0)
+    }
+
+    /// Sends what fits without waiting: `WouldBlock` when the buffer is
+    /// full.
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        crate::io::ready::try_send(self.inner.fd(), buf)
     }
 }
 

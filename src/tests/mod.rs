@@ -21,6 +21,7 @@ mod hyper_rt;
 mod io;
 mod net;
 mod net_accept;
+mod net_extras;
 mod net_futures_io;
 mod process;
 mod queues;
