@@ -49,6 +49,11 @@
 //! | `sync::event_set_wakes_the_waiter` | event set vs wait |
 //! | `sync::promise_set_result_reaches_the_waiter` | promise set vs await |
 //! | `sync::queue_put_wakes_a_waiting_get`, `sync::cancelled_get_loses_no_item` | the queue's getter list |
+//! | `sync::once_cell_close_wakes_the_waiter_and_one_initialiser_runs`, `sync::once_cell_cancelled_initialiser_hands_over` | `OnceCell` over the semaphore: the closing set turns the waiter away (deadlock if the close loses a wake-up), one initialiser runs; a dropped initialiser hands the permit on |
+//! | `cancel_token::cancel_racing_a_waiters_registration_wakes_it`, `cancel_token::cancel_of_an_ancestor_racing_a_waiter_on_a_child_wakes_it` | `CancellationToken`: a waiter registering under the node's lock vs the cancel taking the waiters (deadlock without the phase re-check under the lock) |
+//! | `cancel_token::cancel_of_the_parent_racing_child_creation_cancels_the_child`, `cancel_token::cancel_of_the_grandparent_racing_child_creation_cancels_the_child` | a child created during a cancel starts cancelled or is listed before the cancel copies the list (fails if only a finished cancel is checked) |
+//! | `cancel_token::cancel_returns_only_once_the_subtree_is_cancelled_despite_a_concurrent_cancel` | two cancellers in one subtree: a node is marked cancelled only after its children (fails if a canceller skips a node another one is cancelling) |
+//! | `cancel_token::child_dropped_racing_the_parents_cancel_leaves_nothing_listed`, `cancel_token::child_dropped_racing_a_sibling_creation_leaves_only_the_sibling` | a dropped child (and a handle-less middle) leaves its parent's list whatever the cancel or a sibling's creation does |
 //! | `sync_cancel::condition_notification_survives_a_cancelled_waiter` | a notified `Condition` waiter cancelled while re-locking passes the notification on (#8) |
 //! | `sync_cancel::barrier_cancelled_waiter_leaves_the_round_cleanly` | a cancelled `Barrier` waiter: indices 0..n-1 once each (#18) |
 //! | `sync_cancel::queue_two_waiting_producers_both_get_in`, `sync_cancel::bounded_queue_cancelled_put_passes_its_slot_on` | bounded `Queue` put claims and their cancellation (#3) |

@@ -150,3 +150,50 @@ fn queue_shutdown_against_claims_strands_no_item() {
         assert!(q.empty());
     });
 }
+
+#[test]
+fn once_cell_close_wakes_the_waiter_and_one_initialiser_runs() {
+    loom::model(|| {
+        let cell = Arc::new(ferrio::sync::OnceCell::<u8>::new());
+        let inits = Arc::new(AtomicUsize::new(0));
+        let other = {
+            let (cell, inits) = (cell.clone(), inits.clone());
+            thread::spawn(move || {
+                *block_on(cell.get_or_init(|| async move {
+                    inits.fetch_add(1, SeqCst);
+                    1
+                }))
+            })
+        };
+        let mine = *block_on(cell.get_or_init(|| async {
+            inits.fetch_add(1, SeqCst);
+            2
+        }));
+        // Whoever initialised, the other was turned away by the close
+        // (a lost wake-up is a deadlock) and read the same value.
+        assert_eq!(other.join().unwrap(), mine);
+        assert_eq!(inits.load(SeqCst), 1);
+    });
+}
+
+#[test]
+fn once_cell_cancelled_initialiser_hands_over() {
+    loom::model(|| {
+        let cell = Arc::new(ferrio::sync::OnceCell::<u8>::new());
+        let waiter = {
+            let cell = cell.clone();
+            thread::spawn(move || *block_on(cell.get_or_init(|| async { 2 })))
+        };
+        {
+            // Polled once (it may become the initialiser, or find the
+            // other's value), then dropped.
+            let mut init = Box::pin(cell.get_or_init(std::future::pending::<u8>));
+            let waker = std::task::Waker::noop();
+            let mut cx = std::task::Context::from_waker(waker);
+            if let std::task::Poll::Ready(v) = init.as_mut().poll(&mut cx) {
+                assert_eq!(*v, 2);
+            }
+        }
+        assert_eq!(waiter.join().unwrap(), 2);
+    });
+}

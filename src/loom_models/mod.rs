@@ -9,11 +9,13 @@
 //! API.) Nothing here is public API.
 
 mod blocking;
+mod cancel_token;
 mod epoll;
 mod parking;
 mod registrations;
 
 pub use blocking::{PoolJob, PoolModel};
+pub use cancel_token::token_children;
 pub use epoll::{Dir, EpollOpModel, ReadinessModel, Ready, Wait};
 pub use parking::DriverParkModel;
 pub use registrations::{ModelRegistration, RegistrationsModel};

@@ -1,13 +1,15 @@
-//! `Lock<T>`: an async mutex, FIFO-fair (asyncio's `Lock`).
+//! `Lock<T>`: an async mutex, FIFO-fair (asyncio's `Lock`, tokio's
+//! `Mutex`), with borrowed and owned (`Arc`-held) guards.
 
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 use super::semaphore::{Semaphore, SemaphorePermit};
 
 /// An async mutual-exclusion lock around a value (asyncio's `Lock`,
-/// holding the data it protects, as Rust locks do).
+/// holding the data it protects, as Rust locks do: tokio's `Mutex`).
 ///
 /// Waiters get the lock in arrival order; a newcomer queues behind them
 /// even when the lock is momentarily free (no barging). Dropping a waiting
@@ -36,6 +38,7 @@ use super::semaphore::{Semaphore, SemaphorePermit};
 /// fn assert_sync<T: Sync>(_: &T) {}
 /// assert_sync(&ferrio::sync::Lock::new(std::rc::Rc::new(0)));
 /// ```
+#[doc(alias = "Mutex")]
 pub struct Lock<T: ?Sized> {
     sem: Semaphore,
     value: UnsafeCell<T>,
@@ -52,6 +55,24 @@ impl<T> Lock<T> {
     pub fn new(value: T) -> Lock<T> {
         Lock {
             sem: Semaphore::new(1),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// An unlocked lock around `value`, in a `const` context (a
+    /// `static`).
+    ///
+    /// ```
+    /// static HITS: ferrio::sync::Lock<u64> = ferrio::sync::Lock::const_new(0);
+    /// ferrio::run(async {
+    ///     *HITS.lock().await += 1;
+    ///     assert_eq!(*HITS.lock().await, 1);
+    /// });
+    /// ```
+    #[cfg(not(ferrio_loom))]
+    pub const fn const_new(value: T) -> Lock<T> {
+        Lock {
+            sem: Semaphore::const_new(1),
             value: UnsafeCell::new(value),
         }
     }
@@ -78,6 +99,35 @@ impl<T: ?Sized> Lock<T> {
             lock: self,
             _permit: p,
         })
+    }
+
+    /// Waits for the lock (FIFO), holding it through an `Arc`: the guard
+    /// is `'static`, so it can move into a spawned task or be stored.
+    /// Dropping the future while waiting loses nothing.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// ferrio::run(async {
+    ///     let lock = Arc::new(ferrio::sync::Lock::new(Vec::new()));
+    ///     let mut guard = lock.clone().lock_owned().await;
+    ///     let task = ferrio::spawn(async move {
+    ///         guard.push(1); // the guard moved into the task
+    ///     });
+    ///     task.await.unwrap();
+    ///     assert_eq!(*lock.lock().await, [1]);
+    /// });
+    /// ```
+    pub async fn lock_owned(self: Arc<Self>) -> OwnedLockGuard<T> {
+        // The borrowed permit is given up; the owned guard returns it.
+        self.sem.acquire().await.forget();
+        OwnedLockGuard { lock: self }
+    }
+
+    /// Takes the lock through an `Arc` if it is free and nobody waits.
+    pub fn try_lock_owned(self: Arc<Self>) -> Option<OwnedLockGuard<T>> {
+        let permit = self.sem.try_acquire()?;
+        permit.forget();
+        Some(OwnedLockGuard { lock: self })
     }
 
     /// True while somebody holds the lock (asyncio's `locked()`).
@@ -167,6 +217,59 @@ impl<T: ?Sized> DerefMut for LockGuard<'_, T> {
 }
 
 impl<T: ?Sized + fmt::Debug> fmt::Debug for LockGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+/// Holds the lock through an `Arc` of it ([`Lock::lock_owned`]); releases
+/// it on drop, to the next waiter in line.
+///
+/// `Send` when the value is (as the borrowed guard); shared between
+/// threads only when the value may be reached from several (`T: Send +
+/// Sync`, as tokio's `OwnedMutexGuard`).
+///
+/// ```compile_fail
+/// fn assert_sync<T: Sync>(_: &T) {}
+/// let lock = std::sync::Arc::new(ferrio::sync::Lock::new(std::cell::Cell::new(0u64)));
+/// let guard = lock.try_lock_owned().unwrap();
+/// assert_sync(&guard);
+/// ```
+#[must_use = "the lock is released when the guard drops"]
+pub struct OwnedLockGuard<T: ?Sized> {
+    lock: Arc<Lock<T>>,
+}
+
+// SAFETY: replaces the derived impl, which followed `Arc<Lock<T>>` (`Sync`
+// for any `T: Send`). `&OwnedLockGuard` gives `&T` only, so sharing it needs
+// `T: Sync`; `T: Send` is kept as tokio's `OwnedMutexGuard` has it (the
+// guard, and with it the last `Arc`, may be dropped on any thread). `Send`
+// stays derived: `Arc<Lock<T>>` is `Send` for `T: Send`.
+unsafe impl<T: ?Sized + Send + Sync> Sync for OwnedLockGuard<T> {}
+
+impl<T: ?Sized> Drop for OwnedLockGuard<T> {
+    fn drop(&mut self) {
+        self.lock.sem.add_permits(1);
+    }
+}
+
+impl<T: ?Sized> Deref for OwnedLockGuard<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard holds the lock's only permit (forgotten at
+        // acquisition, returned in `drop`): no other reference exists.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for OwnedLockGuard<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`, and `&mut self` makes it unique.
+        unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for OwnedLockGuard<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         (**self).fmt(f)
     }

@@ -1,6 +1,8 @@
-//! Synchronisation primitives for tasks (asyncio's `Lock`, `Event`,
+//! Synchronisation primitives for tasks: asyncio's (`Lock`, `Event`,
 //! `Condition`, `Semaphore`, `BoundedSemaphore`, `Barrier`, `Queue`s,
-//! `Future` as [`Promise`]).
+//! `Future` as [`Promise`]) and those tokio users reach for ([`RwLock`],
+//! [`OnceCell`], owned guards and permits, tokio-util's
+//! [`CancellationToken`]; tokio's `Mutex` is [`Lock`]).
 //!
 //! All are FIFO-fair and cancellation-safe: dropping a waiting future
 //! leaves its queue and loses nothing (a permit or lock already handed to
@@ -8,19 +10,31 @@
 //! between tasks with an `Arc`.
 
 mod barrier;
+mod bounded_semaphore;
+mod cancel_token;
 mod condition;
 mod event;
 mod lock;
+mod once_cell;
 mod promise;
 mod queue;
+mod rwlock;
 mod semaphore;
+mod semaphore_owned;
 
 #[allow(deprecated)]
 pub use barrier::BrokenBarrier;
 pub use barrier::{Barrier, BarrierWait, BrokenBarrierError};
+#[allow(deprecated)]
+pub use bounded_semaphore::TooManyReleases;
+pub use bounded_semaphore::{BoundedSemaphore, TooManyReleasesError};
+pub use cancel_token::{
+    CancellationToken, DropGuard, WaitForCancellationFuture, WaitForCancellationFutureOwned,
+};
 pub use condition::Condition;
 pub use event::{Event, EventWait};
-pub use lock::{Lock, LockGuard};
+pub use lock::{Lock, LockGuard, OwnedLockGuard};
+pub use once_cell::{OnceCell, SetError};
 #[allow(deprecated)]
 pub use promise::AlreadyDone;
 pub use promise::{AlreadyDoneError, Promise, PromiseError};
@@ -28,6 +42,9 @@ pub use queue::{
     BaseQueue, Fifo, Get, Lifo, LifoQueue, Priority, PriorityQueue, Put, PutError, Queue,
     QueueError, Store,
 };
-#[allow(deprecated)]
-pub use semaphore::TooManyReleases;
-pub use semaphore::{Acquire, BoundedSemaphore, Semaphore, SemaphorePermit, TooManyReleasesError};
+pub use rwlock::{
+    OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+    TryLockError,
+};
+pub use semaphore::{Acquire, Semaphore, SemaphorePermit};
+pub use semaphore_owned::{AcquireOwned, OwnedSemaphorePermit};

@@ -1,31 +1,26 @@
-//! A FIFO, cancellation-safe counting semaphore: the base of `Lock`.
+//! A FIFO, cancellation-safe counting semaphore: the base of `Lock`,
+//! `RwLock` and `OnceCell`.
 //!
 //! Waiters queue in arrival order; a newcomer never takes permits while
-//! somebody queued before it waits (no barging). A waiter whose future is
+//! somebody queued before it waits (no barging), and a request for many
+//! permits at the front holds back everyone behind it until it is served
+//! (`RwLock`'s writer fairness rests on that). A waiter whose future is
 //! dropped leaves the queue, and permits already handed to it go on to the
-//! next waiter, so cancellation never loses or leaks a permit.
+//! next waiter, so cancellation never loses or leaks a permit. The owned
+//! face (`Arc`-held permits and futures) is `semaphore_owned.rs`,
+//! `BoundedSemaphore` is `bounded_semaphore.rs`.
 //!
 //! # Synchronisation
 //!
-//! Queues hand over claims, not items: a `put` with getters waiting stores
-//! its item and gives the longest-waiting getter a claim on one item, which
-//! its next poll takes (a getter cancelled before that passes the claim on;
-//! the item never left the store, so it keeps its place, counts against
-//! `maxsize` and goes with `shutdown(immediate)`); a `get` that makes room
-//! reserves it for the longest-waiting putter, whose next poll inserts
-//! without queueing again (a putter cancelled before that inserts nothing
-//! and passes the slot on). Invariants: getters wait only while every item
-//! is claimed, putters only while the queue is full.
-//! The queue's and the semaphore's state sit behind parking_lot's mutex:
-//! its adaptive spinning beats std's futex mutex on the queue bench, one
-//! mutex per queue against tokio's lock-free `mpsc` (README, `cargo bench
-//! --bench asyncio`, has the numbers).
-//!
-//! FIFO everywhere: a waiter queues behind earlier ones even when a permit
-//! is momentarily free (no barging). Cancellation-safe: a dropped waiter
-//! leaves the queue, and permits already granted to it go to the next one.
-//! One mutex per primitive guards its state; waking happens after the lock is
-//! released.
+//! One parking_lot mutex guards the permit count and the queue (its
+//! adaptive spinning beats std's futex mutex on the queue bench; README
+//! has the numbers). A release hands permits to the front waiters under
+//! it, marking each node GRANTED before taking its waker; a waiter's poll
+//! stores its waker, then re-reads the status, so a grant between the two
+//! is seen. Waking happens after the lock is released. `close` (crate
+//! only: `OnceCell` closes its semaphore once the value is set) marks
+//! every queued node CLOSED and wakes it. The queues (`queue/`) hand over
+//! claims the same way under their own mutex.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -34,19 +29,28 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use crate::loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use crate::loom::sync::atomic::{AtomicU8, Ordering::SeqCst};
 use crate::loom::sync::Mutex;
 use crate::loom::{FastMutex, FastMutexGuard};
 
+/// A waiter's status: queued, handed its permits, or turned away by
+/// `close`.
+const WAITING: u8 = 0;
+const GRANTED: u8 = 1;
+const CLOSED: u8 = 2;
+
 struct Node {
     need: usize,
-    granted: AtomicBool,
+    status: AtomicU8,
     waker: Mutex<Option<Waker>>,
 }
 
-struct State {
-    permits: usize,
+pub(super) struct State {
+    pub(super) permits: usize,
     queue: VecDeque<Arc<Node>>,
+    /// Set by `close` (only `OnceCell`'s private semaphore is ever
+    /// closed): every waiter is turned away, and no acquire succeeds.
+    closed: bool,
 }
 
 /// A counting semaphore (asyncio's `Semaphore`), FIFO-fair.
@@ -82,11 +86,30 @@ impl Semaphore {
             state: FastMutex::new(State {
                 permits,
                 queue: VecDeque::new(),
+                closed: false,
             }),
         }
     }
 
-    fn lock(&self) -> FastMutexGuard<'_, State> {
+    /// A semaphore with `permits` permits, in a `const` context (a
+    /// `static`).
+    ///
+    /// ```
+    /// static LIMIT: ferrio::sync::Semaphore = ferrio::sync::Semaphore::const_new(4);
+    /// assert_eq!(LIMIT.available_permits(), 4);
+    /// ```
+    #[cfg(not(ferrio_loom))]
+    pub const fn const_new(permits: usize) -> Semaphore {
+        Semaphore {
+            state: FastMutex::new(State {
+                permits,
+                queue: VecDeque::new(),
+                closed: false,
+            }),
+        }
+    }
+
+    pub(super) fn lock(&self) -> FastMutexGuard<'_, State> {
         self.state.lock()
     }
 
@@ -112,20 +135,58 @@ impl Semaphore {
     pub fn acquire_many(&self, n: usize) -> Acquire<'_> {
         Acquire {
             sem: self,
-            need: n,
-            node: None,
-            done: false,
+            core: AcquireCore::new(n),
         }
     }
 
     /// Takes a permit if one is free and nobody waits.
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
+        self.try_acquire_many(1)
+    }
+
+    /// Takes `n` permits if they are free and nobody waits.
+    pub fn try_acquire_many(&self, n: usize) -> Option<SemaphorePermit<'_>> {
+        self.try_take(n).then(|| SemaphorePermit { sem: self, n })
+    }
+
+    /// Takes `n` permits if they are free, nobody waits and the
+    /// semaphore is open.
+    pub(super) fn try_take(&self, n: usize) -> bool {
         let mut st = self.lock();
-        if st.queue.is_empty() && st.permits >= 1 {
-            st.permits -= 1;
-            Some(SemaphorePermit { sem: self, n: 1 })
+        if !st.closed && st.queue.is_empty() && st.permits >= n {
+            st.permits -= n;
+            true
         } else {
-            None
+            false
+        }
+    }
+
+    /// Waits for `n` permits, or for `close`: `None` once the semaphore
+    /// is closed (FIFO, cancellation-safe as [`acquire_many`](Self::acquire_many)).
+    pub(crate) fn acquire_or_closed(&self, n: usize) -> AcquireOrClosed<'_> {
+        AcquireOrClosed {
+            sem: self,
+            core: AcquireCore::new(n),
+        }
+    }
+
+    /// Closes the semaphore for good: every waiter is turned away (its
+    /// [`acquire_or_closed`](Self::acquire_or_closed) returns `None`) and
+    /// no acquire succeeds again. Permits held stay valid.
+    pub(crate) fn close(&self) {
+        let mut st = self.lock();
+        st.closed = true;
+        let wake: Vec<Waker> = st
+            .queue
+            .drain(..)
+            .filter_map(|node| {
+                node.status.store(CLOSED, SeqCst);
+                node.waker.lock().take()
+            })
+            .collect();
+        drop(st);
+        for w in wake {
+            w.wake();
         }
     }
 
@@ -146,7 +207,7 @@ impl Semaphore {
     }
 
     /// Hands permits to queued waiters in order; returns whom to wake.
-    fn grant(st: &mut State) -> Vec<Waker> {
+    pub(super) fn grant(st: &mut State) -> Vec<Waker> {
         let mut wake = Vec::new();
         while let Some(front) = st.queue.front() {
             if st.permits < front.need {
@@ -154,7 +215,7 @@ impl Semaphore {
             }
             st.permits -= front.need;
             let node = st.queue.pop_front().expect("front exists");
-            node.granted.store(true, SeqCst);
+            node.status.store(GRANTED, SeqCst);
             let waker = node.waker.lock().take();
             if let Some(w) = waker {
                 wake.push(w);
@@ -171,10 +232,34 @@ pub struct SemaphorePermit<'a> {
     n: usize,
 }
 
-impl SemaphorePermit<'_> {
+impl<'a> SemaphorePermit<'a> {
     /// Keeps the permit out of the semaphore for good.
     pub fn forget(mut self) {
         self.n = 0;
+    }
+
+    /// How many permits this guard holds.
+    pub fn num_permits(&self) -> usize {
+        self.n
+    }
+
+    /// Splits `n` of this guard's permits off into a guard of their own;
+    /// `None` (and nothing changes) when it holds fewer than `n`.
+    ///
+    /// ```
+    /// let sem = ferrio::sync::Semaphore::new(3);
+    /// let mut three = sem.try_acquire_many(3).unwrap();
+    /// let one = three.split(1).unwrap();
+    /// assert_eq!((three.num_permits(), one.num_permits()), (2, 1));
+    /// drop(one);
+    /// assert_eq!(sem.available_permits(), 1);
+    /// ```
+    pub fn split(&mut self, n: usize) -> Option<SemaphorePermit<'a>> {
+        if n > self.n {
+            return None;
+        }
+        self.n -= n;
+        Some(SemaphorePermit { sem: self.sem, n })
     }
 }
 
@@ -194,79 +279,82 @@ impl fmt::Debug for SemaphorePermit<'_> {
     }
 }
 
-/// The future returned by [`Semaphore::acquire`].
-#[must_use = "futures do nothing unless awaited"]
-pub struct Acquire<'a> {
-    sem: &'a Semaphore,
-    need: usize,
+/// The waiting side shared by the acquire futures: a node in the queue
+/// once the first poll had to wait.
+pub(super) struct AcquireCore {
+    pub(super) need: usize,
     node: Option<Arc<Node>>,
     done: bool,
 }
 
-impl fmt::Debug for Acquire<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Acquire")
-            .field("need", &self.need)
-            .finish_non_exhaustive()
-    }
+/// What a waiter's poll came to.
+pub(super) enum Got {
+    Permits,
+    Closed,
 }
 
-impl<'a> Future for Acquire<'a> {
-    type Output = SemaphorePermit<'a>;
+impl AcquireCore {
+    pub(super) fn new(need: usize) -> AcquireCore {
+        AcquireCore {
+            need,
+            node: None,
+            done: false,
+        }
+    }
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<SemaphorePermit<'a>> {
-        assert!(!self.done, "Acquire polled after it returned its permit");
+    pub(super) fn poll(&mut self, sem: &Semaphore, cx: &mut Context<'_>) -> Poll<Got> {
+        assert!(!self.done, "an acquire future polled after it returned");
         if !crate::coop::poll_proceed(cx) {
             return Poll::Pending;
         }
-        let sem = self.sem;
-        let need = self.need;
-        let ready = match &self.node {
+        let status = match &self.node {
             None => {
                 let mut st = sem.lock();
-                if st.queue.is_empty() && st.permits >= need {
-                    st.permits -= need;
-                    true
+                if st.closed {
+                    CLOSED
+                } else if st.queue.is_empty() && st.permits >= self.need {
+                    st.permits -= self.need;
+                    GRANTED
                 } else {
                     let node = Arc::new(Node {
-                        need,
-                        granted: AtomicBool::new(false),
+                        need: self.need,
+                        status: AtomicU8::new(WAITING),
                         waker: Mutex::new(Some(cx.waker().clone())),
                     });
                     st.queue.push_back(node.clone());
                     drop(st);
                     self.node = Some(node);
-                    false
+                    WAITING
                 }
             }
-            Some(node) => {
-                if node.granted.load(SeqCst) {
-                    true
-                } else {
-                    *node.waker.lock() = Some(cx.waker().clone());
-                    node.granted.load(SeqCst)
+            Some(node) => match node.status.load(SeqCst) {
+                WAITING => {
+                    let old = node.waker.lock().replace(cx.waker().clone());
+                    drop(old);
+                    node.status.load(SeqCst)
                 }
-            }
+                status => status,
+            },
         };
-        if ready {
-            self.node = None;
-            self.done = true;
-            Poll::Ready(SemaphorePermit { sem, n: need })
-        } else {
-            Poll::Pending
-        }
+        let got = match status {
+            WAITING => return Poll::Pending,
+            GRANTED => Got::Permits,
+            _ => Got::Closed,
+        };
+        self.node = None;
+        self.done = true;
+        Poll::Ready(got)
     }
-}
 
-impl Drop for Acquire<'_> {
-    fn drop(&mut self) {
+    /// The future is dropped: leave the queue, or pass on permits
+    /// granted but never taken.
+    pub(super) fn cancel(&mut self, sem: &Semaphore) {
         let Some(node) = self.node.take() else { return };
-        let mut st = self.sem.lock();
-        if node.granted.load(SeqCst) {
-            // Granted but never taken: pass the permits on.
-            st.permits += node.need;
-        } else {
-            st.queue.retain(|n| !Arc::ptr_eq(n, &node));
+        let mut st = sem.lock();
+        match node.status.load(SeqCst) {
+            GRANTED => st.permits += node.need,
+            WAITING => st.queue.retain(|n| !Arc::ptr_eq(n, &node)),
+            _ => {}
         }
         // Our leaving may unblock those behind us.
         let wake = Semaphore::grant(&mut st);
@@ -277,76 +365,65 @@ impl Drop for Acquire<'_> {
     }
 }
 
-/// The error of releasing a [`BoundedSemaphore`] past its initial value
-/// (asyncio's `ValueError`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TooManyReleasesError;
+/// The future returned by [`Semaphore::acquire`] and
+/// [`Semaphore::acquire_many`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Acquire<'a> {
+    sem: &'a Semaphore,
+    core: AcquireCore,
+}
 
-/// The former name of [`TooManyReleasesError`].
-#[deprecated(note = "renamed `TooManyReleasesError` (errors are named `<What>Error`)")]
-#[doc(hidden)]
-pub type TooManyReleases = TooManyReleasesError;
-
-impl fmt::Display for TooManyReleasesError {
+impl fmt::Debug for Acquire<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("BoundedSemaphore released too many times")
+        f.debug_struct("Acquire")
+            .field("need", &self.core.need)
+            .finish_non_exhaustive()
     }
 }
 
-impl std::error::Error for TooManyReleasesError {}
+impl<'a> Future for Acquire<'a> {
+    type Output = SemaphorePermit<'a>;
 
-/// A semaphore that refuses to grow past its initial value (asyncio's
-/// `BoundedSemaphore`).
-///
-/// ```
-/// ferrio::run(async {
-///     let sem = ferrio::sync::BoundedSemaphore::new(1);
-///     assert!(sem.release().is_err());
-///     sem.acquire().await.forget();
-///     assert!(sem.release().is_ok());
-/// });
-/// ```
-///
-/// Use either guards (a permit returns when its guard drops) or asyncio's
-/// manual style (`forget` the guard, later `release`), not both for the
-/// same permit.
-#[derive(Debug)]
-pub struct BoundedSemaphore {
-    sem: Semaphore,
-    bound: usize,
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<SemaphorePermit<'a>> {
+        let sem = self.sem;
+        let n = self.core.need;
+        match self.core.poll(sem, cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Got::Permits) => Poll::Ready(SemaphorePermit { sem, n }),
+            // A public semaphore is never closed (only `OnceCell`'s own,
+            // which takes no `Acquire`).
+            Poll::Ready(Got::Closed) => unreachable!("ferrio: a public Semaphore was closed"),
+        }
+    }
 }
 
-impl BoundedSemaphore {
-    /// A semaphore with `permits` permits, never more.
-    pub fn new(permits: usize) -> BoundedSemaphore {
-        BoundedSemaphore {
-            sem: Semaphore::new(permits),
-            bound: permits,
-        }
+impl Drop for Acquire<'_> {
+    fn drop(&mut self) {
+        self.core.cancel(self.sem);
     }
+}
 
-    /// Waits for a permit (FIFO); see [`Semaphore::acquire`].
-    pub fn acquire(&self) -> Acquire<'_> {
-        self.sem.acquire()
+/// [`Semaphore::acquire_or_closed`]'s future: `None` once closed.
+pub(crate) struct AcquireOrClosed<'a> {
+    sem: &'a Semaphore,
+    core: AcquireCore,
+}
+
+impl<'a> Future for AcquireOrClosed<'a> {
+    type Output = Option<SemaphorePermit<'a>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let sem = self.sem;
+        let n = self.core.need;
+        self.core.poll(sem, cx).map(|got| match got {
+            Got::Permits => Some(SemaphorePermit { sem, n }),
+            Got::Closed => None,
+        })
     }
+}
 
-    /// True when an `acquire` would wait.
-    pub fn locked(&self) -> bool {
-        self.sem.locked()
-    }
-
-    /// Returns a permit. Fails when that would exceed the initial value.
-    pub fn release(&self) -> Result<(), TooManyReleasesError> {
-        let mut st = self.sem.lock();
-        if st.permits >= self.bound {
-            return Err(TooManyReleasesError);
-        }
-        st.permits += 1;
-        let wake = Semaphore::grant(&mut st);
-        drop(st);
-        for w in wake {
-            w.wake();
-        }
-        Ok(())
+impl Drop for AcquireOrClosed<'_> {
+    fn drop(&mut self) {
+        self.core.cancel(self.sem);
     }
 }

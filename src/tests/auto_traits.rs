@@ -144,6 +144,57 @@ const _: fn() = || {
     send_sync(&q.join());
 };
 
+// The tokio-shaped primitives, with tokio's bounds.
+send_sync!(
+    RwLock<u8>,
+    RwLockReadGuard<'static, u8>,
+    RwLockWriteGuard<'static, u8>,
+    OwnedRwLockReadGuard<u8>,
+    OwnedRwLockWriteGuard<u8>,
+    TryLockError,
+    OnceCell<u8>,
+    SetError<u8>,
+    OwnedLockGuard<u8>,
+    AcquireOwned,
+    OwnedSemaphorePermit,
+    CancellationToken,
+    WaitForCancellationFuture<'static>,
+    WaitForCancellationFutureOwned,
+    DropGuard,
+);
+// Containers: `Send` for `T: Send`, `Sync` for `T: Send + Sync`.
+send!(RwLock<NotSync>, OnceCell<NotSync>);
+not!(Sync: RwLock<NotSync>, OnceCell<NotSync>, RwLock<SyncNotSend>, OnceCell<SyncNotSend>);
+not!(Send: RwLock<NotSend>, OnceCell<NotSend>, RwLock<SyncNotSend>);
+// A read guard only reads where it goes: `Send` for `T: Sync`.
+send!(RwLockReadGuard<'static, SyncNotSend>);
+not!(Send: RwLockReadGuard<'static, NotSync>);
+not!(Sync: RwLockReadGuard<'static, NotSync>, RwLockReadGuard<'static, SyncNotSend>);
+// Write guards and owned guards: `Send + Sync` for `T: Send + Sync` only.
+not!(Send: RwLockWriteGuard<'static, NotSync>, RwLockWriteGuard<'static, SyncNotSend>);
+not!(Send: OwnedRwLockReadGuard<NotSync>, OwnedRwLockReadGuard<SyncNotSend>);
+not!(Send: OwnedRwLockWriteGuard<NotSync>, OwnedRwLockWriteGuard<SyncNotSend>);
+not!(Sync: RwLockWriteGuard<'static, NotSync>, OwnedRwLockReadGuard<NotSync>);
+not!(Sync: OwnedRwLockWriteGuard<NotSync>);
+// An owned `Lock` guard moves with `T: Send`, is shared with `T: Send + Sync`.
+send!(OwnedLockGuard<NotSync>);
+not!(Sync: OwnedLockGuard<NotSync>, OwnedLockGuard<SyncNotSend>);
+not!(Send: OwnedLockGuard<NotSend>, OwnedLockGuard<SyncNotSend>);
+
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    let lock = std::sync::Arc::new(RwLock::new(0u8));
+    send_sync(&lock.read());
+    send_sync(&lock.write());
+    send_sync(&lock.clone().read_owned());
+    send_sync(&lock.write_owned());
+    let m = std::sync::Arc::new(Lock::new(0u8));
+    send_sync(&m.lock_owned());
+    let cell = OnceCell::<u8>::new();
+    send_sync(&cell.get_or_init(|| async { 1 }));
+    send_sync(&cell.get_or_try_init(|| async { Ok::<u8, ()>(1) }));
+};
+
 // --- tasks, runtime, combinators -------------------------------------------
 
 send_sync!(

@@ -98,3 +98,9 @@ pub(crate) fn next_tick(
 pub(crate) fn last_lookup_thread() -> Option<String> {
     crate::net::LAST_LOOKUP_THREAD.lock().clone()
 }
+
+/// Children a cancellation token still lists (a dropped child must
+/// leave the list).
+pub(crate) fn token_children(token: &crate::sync::CancellationToken) -> usize {
+    token.listed_children()
+}
