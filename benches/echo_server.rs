@@ -1,3 +1,5 @@
+// Over 500 lines: one bench binary, its servers, both client loops, the
+// perf stat child and the report belong together and are read together.
 //! TCP echo servers as deployed, and the floors under them: ferrio on
 //! io_uring, ferrio on epoll, tokio, a bare io_uring loop and a bare
 //! epoll loop (`common/floor_uring.rs`, `common/floor_epoll.rs`: no

@@ -1,3 +1,5 @@
+// Over 500 lines: a whole io_uring server (ring setup, buffer ring,
+// connection state machine, loop) that is read top to bottom as one.
 //! The io_uring floor: a bare io_uring echo server, no runtime, what
 //! ferrio's io_uring driver is measured against.
 //!
