@@ -4,6 +4,9 @@
 #[macro_use]
 pub(crate) mod workloads;
 
+pub(crate) mod floor_epoll;
+pub(crate) mod floor_uring;
+
 /// ferrio with `workers` workers.
 pub(crate) fn ferrio_rt(workers: usize) -> ferrio::Runtime {
     ferrio::Runtime::builder()
@@ -128,4 +131,74 @@ pub(crate) fn thread_usage(prefix: &str) -> (u64, u64) {
         }
     }
     (ticks, switches)
+}
+
+/// `n` non-blocking loopback listeners on one free port, each with
+/// `SO_REUSEPORT` (the kernel spreads connections over them by a hash of
+/// the 4-tuple): one per thread of a floor server.
+pub(crate) fn reuseport_listeners(n: usize) -> Vec<std::net::TcpListener> {
+    use std::os::fd::FromRawFd;
+    let mut port = 0u16;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        // SAFETY: plain socket calls on a descriptor this function owns;
+        // `addr` and `one` outlive the calls that read them.
+        let fd = unsafe {
+            let fd = libc::socket(
+                libc::AF_INET,
+                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            );
+            assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+            let one: libc::c_int = 1;
+            for opt in [libc::SO_REUSEADDR, libc::SO_REUSEPORT] {
+                let r = libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    opt,
+                    (&one as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                );
+                assert_eq!(r, 0, "setsockopt: {}", std::io::Error::last_os_error());
+            }
+            let addr = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: port.to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            let r = libc::bind(
+                fd,
+                (&addr as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            );
+            assert_eq!(r, 0, "bind: {}", std::io::Error::last_os_error());
+            let r = libc::listen(fd, 4096);
+            assert_eq!(r, 0, "listen: {}", std::io::Error::last_os_error());
+            fd
+        };
+        // SAFETY: `fd` is a fresh listening socket owned by nobody else.
+        let l = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+        port = l.local_addr().unwrap().port();
+        out.push(l);
+    }
+    out
+}
+
+/// The kernel thread ids of this process's threads whose name starts
+/// with `prefix` (for `perf stat -t`).
+pub(crate) fn thread_ids(prefix: &str) -> Vec<u32> {
+    let mut ids = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.starts_with(prefix) {
+            if let Some(id) = task.file_name().to_str().and_then(|s| s.parse().ok()) {
+                ids.push(id);
+            }
+        }
+    }
+    ids.sort_unstable();
+    ids
 }
