@@ -33,5 +33,6 @@ mod sync;
 mod tasks;
 mod threads;
 mod time;
+mod time_reset;
 mod tls;
 mod tokio_io;
