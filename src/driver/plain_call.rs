@@ -156,6 +156,19 @@ pub(crate) fn perform(call: Call<'_>, connect: &mut ConnectStep) -> Completion {
             Call::MkDir { path, mode } => {
                 libc::mkdirat(libc::AT_FDCWD, path, mode as libc::mode_t) as i64
             }
+            Call::Symlink { target, link } => libc::symlinkat(target, libc::AT_FDCWD, link) as i64,
+            Call::HardLink { from, to } => {
+                libc::linkat(libc::AT_FDCWD, from, libc::AT_FDCWD, to, 0) as i64
+            }
+            Call::Truncate { fd, len } => match libc::off_t::try_from(len) {
+                Ok(len) => libc::ftruncate(fd.as_raw_fd(), len) as i64,
+                Err(_) => {
+                    return Completion {
+                        res: -libc::EINVAL,
+                        flags: 0,
+                    }
+                }
+            },
         }
     };
     completion_of(ret)
