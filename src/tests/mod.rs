@@ -15,6 +15,7 @@ mod common;
 mod drivers_agree;
 mod epoll;
 mod fs;
+mod fs_dir;
 mod group;
 mod hooks;
 mod hyper_rt;

@@ -97,11 +97,13 @@ fn a_sleep_moved_to_another_worker_is_reset_through_its_owners_queue() {
     let rt = rt(2);
     let handle = rt.handle();
     let mut s = Box::pin(ferrio::sleep(HOUR));
+    // Handed back in a tuple: a task returning a bare future would look
+    // like a forgotten `.await`.
     let polled = rt.block_on(rt.spawn(async move {
         assert!(poll_once(s.as_mut()).await.is_pending());
-        s
+        (s,)
     }));
-    let mut s = polled.unwrap();
+    let (mut s,) = polled.unwrap();
     settles(&handle, 1, "polled on a worker");
     rt.block_on(async {
         let deadline = Instant::now() + SHORT;
