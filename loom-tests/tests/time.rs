@@ -1,5 +1,5 @@
 //! Loom models of the time driver (`time::core`): the shipped
-//! `TimeDriver` a worker owns (`insert`, `cancel`, `process`, `shutdown`)
+//! `TimeDriver` a worker owns (`insert`, `cancel`, `rearm`, `process`, `shutdown`)
 //! and the `TimerQueues` other threads reach it through: the `pending`
 //! handshake that keeps a request from being stranded, the wake-up of a
 //! sleeping owner, firing racing cancellation, and the register queue's
@@ -148,6 +148,44 @@ fn rescuer_rounds_racing_the_owner_fire_each_timer_once() {
         assert_eq!(remote.fired(1), !cancelled);
         // Each fired timer was fired by one round only.
         assert!(fired_here + fired_there <= 3);
+        assert_eq!(t.in_wheel(), 0);
+        assert_eq!(t.registered(), 0);
+    });
+}
+
+/// A sleep reset on its owner (`TimeDriver::rearm`) while the watchdog
+/// fires the owner's due timers: either the timer moved before the round
+/// (the round leaves it; the owner fires it at its new deadline) or the
+/// round took it first (the rearm fails, and the reset's fallback cancels
+/// it); the wheel ends empty either way.
+#[test]
+fn a_rearm_racing_a_rescuer_round_moves_the_timer_or_leaves_it_to_the_round() {
+    loom::model(|| {
+        let t = TimerModel::with_timers(1);
+        t.insert(0, 2);
+        let rescuer = t.rescuer();
+        let remote = t.remote();
+        let watchdog = thread::spawn(move || rescuer.process(5));
+        let moved = t.rearm(0, 10);
+        if !moved {
+            t.cancel(0);
+        }
+        let fired_there = watchdog.join().unwrap();
+        let fired_here = t.process(10);
+        if moved {
+            assert_eq!(
+                fired_there, 0,
+                "the round fired a moved timer at its old deadline"
+            );
+            assert_eq!(fired_here, 1);
+            assert!(remote.fired(0));
+        } else {
+            assert_eq!(
+                fired_there, 1,
+                "a rearm failed with the timer left in the wheel"
+            );
+            assert_eq!(fired_here, 0);
+        }
         assert_eq!(t.in_wheel(), 0);
         assert_eq!(t.registered(), 0);
     });

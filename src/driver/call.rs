@@ -1,7 +1,7 @@
 //! What an operation does, described once for every backend: the system
 //! call and its arguments ([`Call`]).
 //!
-//! An op kind (`OpKind`, in net/, fs.rs, io/, process/) owns its
+//! An op kind (`OpKind`, in net/, fs/, io/, process/) owns its
 //! resources and describes its call over them; it names no backend. Each
 //! backend translates the description: the io_uring driver into an SQE
 //! (`uring_call.rs`), the epoll driver into a plain non-blocking system
@@ -140,6 +140,20 @@ pub(crate) enum Call<'a> {
     /// Completes once `fd` is writable; the result is the poll mask (as
     /// [`Call::PollReadable`], for `POLLOUT`).
     PollWritable { fd: &'a SharedFd },
+    /// `symlinkat(target, AT_FDCWD, link)`: a symbolic link at `link`
+    /// pointing to `target`.
+    Symlink {
+        target: *const c_char,
+        link: *const c_char,
+    },
+    /// `linkat(AT_FDCWD, from, AT_FDCWD, to, 0)`: a hard link `to` of the
+    /// file at `from`.
+    HardLink {
+        from: *const c_char,
+        to: *const c_char,
+    },
+    /// `ftruncate(fd, len)`.
+    Truncate { fd: &'a SharedFd, len: u64 },
 }
 
 impl Call<'_> {

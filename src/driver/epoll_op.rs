@@ -11,11 +11,11 @@
 //!   blocking pool instead.
 //! - `Blocking`: files at an offset, `open`, `statx`, `fsync`, path
 //!   operations. The kind moves into a job on the runtime's blocking pool
-//!   and comes back with its result; a future dropped meanwhile leaves the
-//!   kind (and its buffers) to the job, which frees them after the call.
+//!   and comes back with its result (`pool_op.rs`); a future dropped
+//!   meanwhile leaves the kind (and its buffers) to the job, which frees
+//!   them after the call.
 //! - `Inline`: nothing to wait for (`nop`).
 
-use std::future::Future;
 use std::io;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -26,12 +26,11 @@ use super::fd::SharedFd;
 use super::op_cell::Completion;
 use super::op_future::OpKind;
 use super::plain_call::{self, ConnectStep};
+use super::pool_op::PoolOp;
 use super::readiness::{Interest, ScheduledIo};
 use super::ready_loop::{self, ReadyCall, Step, Waiting};
 use super::shutting_down;
 use super::worker_driver::Driver;
-use crate::blocking::JobResult;
-use crate::loom::plain::Mutex;
 
 /// How a call runs on the epoll driver.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,7 +75,10 @@ fn how(call: &Call<'_>, connect: ConnectStep) -> How {
         | Call::Statx { .. }
         | Call::Unlink { .. }
         | Call::Rename { .. }
-        | Call::MkDir { .. } => How::Blocking,
+        | Call::MkDir { .. }
+        | Call::Symlink { .. }
+        | Call::HardLink { .. }
+        | Call::Truncate { .. } => How::Blocking,
         Call::PollWritable { .. } => stream(Interest::Write),
     }
 }
@@ -116,37 +118,8 @@ pub(crate) struct EpollOp<K: OpKind> {
 enum Progress<K: OpKind> {
     /// Waiting for readiness.
     Waiting(Waiting),
-    /// The kind is on the blocking pool: the job takes it from `kind`
-    /// when it runs, and a job dropped unrun leaves it there.
-    Blocking {
-        job: JobResult<Finished<K>>,
-        kind: Arc<Mutex<Option<K>>>,
-    },
-}
-
-/// A blocking-pool op's kind and result on their way back. If the op's
-/// future was dropped meanwhile, this is dropped unclaimed: a descriptor
-/// the call yielded (`open`) is closed then, not leaked.
-struct Finished<K: OpKind> {
-    kind: Option<K>,
-    completion: Completion,
-    yields_fd: bool,
-}
-
-impl<K: OpKind> Finished<K> {
-    fn claim(mut self) -> (K, Completion) {
-        let kind = self.kind.take().expect("claimed once");
-        (kind, self.completion)
-    }
-}
-
-impl<K: OpKind> Drop for Finished<K> {
-    fn drop(&mut self) {
-        if self.kind.is_some() && self.yields_fd && self.completion.res >= 0 {
-            // SAFETY: the call gave us this descriptor and nobody took it.
-            unsafe { libc::close(self.completion.res) };
-        }
-    }
+    /// The kind is on the blocking pool.
+    Blocking(PoolOp<K>),
 }
 
 impl<K: OpKind> EpollOp<K> {
@@ -163,7 +136,7 @@ impl<K: OpKind> EpollOp<K> {
     /// on the blocking pool. Waiting for readiness, it has made no call
     /// that took anything.
     pub(crate) fn runs_unpolled(&self) -> bool {
-        matches!(self.progress, Some(Progress::Blocking { .. }))
+        matches!(self.progress, Some(Progress::Blocking(_)))
     }
 
     /// The kind, between calls.
@@ -180,7 +153,7 @@ impl<K: OpKind> EpollOp<K> {
     /// to the blocking pool and back), and the op may be polled for
     /// another call (multi-shot ops make one call per item).
     pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Completion>> {
-        if let Some(Progress::Blocking { .. }) = self.progress {
+        if let Some(Progress::Blocking(_)) = self.progress {
             return self.poll_job(cx);
         }
         // An op whose call succeeds at once is Ready on its first poll: the
@@ -236,66 +209,28 @@ impl<K: OpKind> EpollOp<K> {
 
     /// Moves the kind into a job on the runtime's blocking pool.
     fn start_blocking(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Completion>> {
-        let Some(pool) = super::context::with_runtime(|r| r.map(|r| r.blocking_pool())) else {
-            return Poll::Ready(Err(io::Error::other(
-                "ferrio: an I/O operation was polled outside a ferrio runtime",
-            )));
-        };
-        // The job takes the kind from here when it runs; a job the pool
-        // refuses (it has shut down) leaves it for us to take back.
-        let slot = Arc::new(Mutex::new(self.kind.take()));
-        let in_job = slot.clone();
-        let mut connect = self.connect;
-        let submitted = crate::blocking::submit(&pool, move || {
-            let mut k = in_job.lock().take().expect("the kind waits for its job");
-            let call = k.call();
-            let yields_fd = call.yields_fd();
-            let completion = plain_call::perform(call, &mut connect);
-            Finished {
-                kind: Some(k),
-                completion,
-                yields_fd,
-            }
-        });
-        match submitted {
+        let kind = self.kind.take().expect("op polled after completion");
+        match PoolOp::start(kind, self.connect) {
             Ok(job) => {
-                self.progress = Some(Progress::Blocking { job, kind: slot });
+                self.progress = Some(Progress::Blocking(job));
                 self.poll_job(cx)
             }
-            Err(refused) => {
-                drop(refused);
-                self.kind = slot.lock().take();
-                Poll::Ready(Err(shutting_down()))
+            Err((kind, e)) => {
+                self.kind = Some(kind);
+                Poll::Ready(Err(e))
             }
         }
     }
 
     /// Polls the job carrying the kind; puts the kind back when it is done.
     fn poll_job(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Completion>> {
-        let Some(Progress::Blocking { job, .. }) = &mut self.progress else {
+        let Some(Progress::Blocking(job)) = &mut self.progress else {
             unreachable!("called with a job in progress")
         };
-        let out = std::task::ready!(std::pin::Pin::new(job).poll(cx));
-        let Some(Progress::Blocking { kind: left, .. }) = self.progress.take() else {
-            unreachable!("checked above")
-        };
-        match out {
-            Some(Ok(finished)) => {
-                let (k, c) = finished.claim();
-                self.kind = Some(k);
-                Poll::Ready(Ok(c))
-            }
-            // The job panicked (a bug in a system call's wrapper): the kind
-            // went with it, so the op cannot finish; the panic is the task's.
-            Some(Err(payload)) => std::panic::resume_unwind(payload),
-            // Dropped unrun (the pool shut down): the kind is still where
-            // the job would have taken it, and the op fails.
-            None => {
-                self.kind = left.lock().take();
-                debug_assert!(self.kind.is_some(), "a job that never ran left the kind");
-                Poll::Ready(Err(shutting_down()))
-            }
-        }
+        let (kind, result) = std::task::ready!(job.poll(cx));
+        self.progress = None;
+        self.kind = Some(kind);
+        Poll::Ready(result)
     }
 }
 

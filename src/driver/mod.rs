@@ -13,7 +13,7 @@
 //! **Adding a backend** (a simulator, say): one file that turns each
 //! `Call` into its own operation and returns CQE-shaped `Completion`s, one
 //! variant in `worker_driver`'s enums, one arm in `op_future`'s `Stage`.
-//! The op kinds in net/, fs.rs, io/ and process/ do not change.
+//! The op kinds in net/, fs/, io/ and process/ do not change.
 //!
 //! # The io_uring driver
 //!
@@ -154,6 +154,8 @@ pub(crate) mod parking;
 mod plain_call;
 #[cfg(not(ferrio_loom))]
 pub(crate) mod pool;
+#[cfg(not(ferrio_loom))]
+mod pool_op;
 pub(crate) mod readiness;
 pub(crate) mod ready_loop;
 pub(crate) mod remote;

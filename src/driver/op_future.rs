@@ -3,8 +3,9 @@
 //!
 //! An op is described once by its kind (`OpKind::call`, `call.rs`); where
 //! it is in its life is one enum, [`Stage`]: not started, on a ring (the
-//! completion cell it shares with the kernel), or on the epoll driver
-//! (`EpollOp`).
+//! completion cell it shares with the kernel), on the epoll driver
+//! (`EpollOp`), or on the blocking pool (`PoolOp`: a ring whose kernel
+//! lacks the call's opcode).
 
 use std::future::Future;
 use std::io;
@@ -18,7 +19,8 @@ use super::call::Call;
 use super::epoll::EpollShared;
 use super::epoll_op::EpollOp;
 use super::op_cell::{self, Completion, OpCell};
-use super::plain_call;
+use super::plain_call::{self, ConnectStep};
+use super::pool_op::PoolOp;
 use super::remote;
 use super::ring::{RingEntry, UringShared};
 use super::uring_call;
@@ -54,6 +56,9 @@ enum Stage<K: OpKind> {
     },
     /// On the epoll driver.
     Epoll(EpollOp<K>),
+    /// On the blocking pool: the worker runs io_uring, but this kernel
+    /// lacks the call's opcode (`uring_call::newer_opcode`).
+    Pool(PoolOp<K>),
     /// The output was returned (or the kind moved out).
     Done,
 }
@@ -75,6 +80,11 @@ impl<K: OpKind> Stage<K> {
                 Ok(())
             }
             Ok(target) => {
+                let newer = uring_call::newer_opcode(&kind.call());
+                if newer.is_some_and(|code| !target.ring().has_opcode(code)) {
+                    *self = Stage::Pool(PoolOp::start(kind, ConnectStep::Start)?);
+                    return Ok(());
+                }
                 let (cell, ring) = submit(&mut kind, target, cx);
                 *self = Stage::Ring { kind, cell, ring };
                 Ok(())
@@ -86,7 +96,7 @@ impl<K: OpKind> Stage<K> {
     /// ring, or its call runs on the blocking pool.
     fn runs_unpolled(&self) -> bool {
         match self {
-            Stage::Ring { .. } => true,
+            Stage::Ring { .. } | Stage::Pool(_) => true,
             Stage::Epoll(e) => e.runs_unpolled(),
             Stage::Idle(_) | Stage::Done => false,
         }
@@ -150,6 +160,7 @@ impl<K: OpKind> Op<K> {
                 cell: _,
                 ring: _,
             } => kind,
+            Stage::Pool(_) => unreachable!("a pool op is idle again when it finishes"),
             Stage::Done => unreachable!("finished once"),
         };
         kind.complete(result)
@@ -187,6 +198,11 @@ impl<K: OpKind> Future for Op<K> {
                 }
             },
             Stage::Epoll(e) => std::task::ready!(e.poll(cx)),
+            Stage::Pool(p) => {
+                let (kind, result) = std::task::ready!(p.poll(cx));
+                this.stage = Stage::Idle(kind);
+                result
+            }
             Stage::Idle(_) => unreachable!("started above"),
             Stage::Done => panic!("Op polled after completion"),
         };
@@ -271,7 +287,7 @@ impl<K: OpKind> Op<K> {
         match &mut self.stage {
             Stage::Idle(_) | Stage::Done => return None,
             Stage::Epoll(e) if !e.runs_unpolled() => return None,
-            Stage::Epoll(_) => {}
+            Stage::Epoll(_) | Stage::Pool(_) => {}
             Stage::Ring { cell, ring, .. } => remote::request_cancel(&**ring, cell),
         }
         loop {
@@ -282,6 +298,13 @@ impl<K: OpKind> Op<K> {
                 },
                 Stage::Epoll(e) => match e.poll(&mut cx) {
                     Poll::Ready(res) => Some(res),
+                    Poll::Pending => None,
+                },
+                Stage::Pool(p) => match p.poll(&mut cx) {
+                    Poll::Ready((kind, res)) => {
+                        self.stage = Stage::Idle(kind);
+                        Some(res)
+                    }
                     Poll::Pending => None,
                 },
                 Stage::Idle(_) | Stage::Done => unreachable!("started and not finished"),
@@ -379,6 +402,15 @@ impl<K: MultiKind> MultiOp<K> {
             Stage::Epoll(e) => {
                 let c = std::task::ready!(e.poll(cx))?;
                 Poll::Ready(Ok(e.kind_mut().item(c)))
+            }
+            Stage::Pool(p) => {
+                let (kind, result) = std::task::ready!(p.poll(cx));
+                self.stage = Stage::Idle(kind);
+                let c = result?;
+                let Stage::Idle(kind) = &mut self.stage else {
+                    unreachable!("set above")
+                };
+                Poll::Ready(Ok(kind.item(c)))
             }
             Stage::Ring { kind, cell, ring } => match cell.poll(cx.waker()) {
                 op_cell::OpPoll::Pending => Poll::Pending,

@@ -157,6 +157,19 @@ pub(crate) fn perform(call: Call<'_>, connect: &mut ConnectStep) -> Completion {
                 libc::mkdirat(libc::AT_FDCWD, path, mode as libc::mode_t) as i64
             }
             Call::PollWritable { fd } => return poll_now(fd.as_raw_fd(), libc::POLLOUT),
+            Call::Symlink { target, link } => libc::symlinkat(target, libc::AT_FDCWD, link) as i64,
+            Call::HardLink { from, to } => {
+                libc::linkat(libc::AT_FDCWD, from, libc::AT_FDCWD, to, 0) as i64
+            }
+            Call::Truncate { fd, len } => match libc::off_t::try_from(len) {
+                Ok(len) => libc::ftruncate(fd.as_raw_fd(), len) as i64,
+                Err(_) => {
+                    return Completion {
+                        res: -libc::EINVAL,
+                        flags: 0,
+                    }
+                }
+            },
         }
     };
     completion_of(ret)

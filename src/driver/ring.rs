@@ -39,7 +39,7 @@ use super::op_cell::{Completion, OpCell};
 use super::parking::{self, Signal, Sleep};
 use super::pool::{BufPool, POOL_GROUP};
 use super::remote::{OpEntry, RemoteQueue, Ring, SubmissionSink};
-use super::setup::{build_ring, RingFlags, SetupHook};
+use super::setup::{build_ring, probe_opcodes, RingFlags, SetupHook};
 use super::user_data::UserData;
 
 /// How long a worker waits at shutdown for its in-flight operations to
@@ -114,6 +114,9 @@ pub(crate) struct UringShared {
     flags: std::sync::OnceLock<RingFlags>,
     /// The ring's receive-buffer pool, once registered (5.19+).
     pool: std::sync::OnceLock<Arc<BufPool>>,
+    /// The opcodes the kernel has (one bit each, from its probe), once the
+    /// ring is built.
+    opcodes: std::sync::OnceLock<[u64; 4]>,
     /// Set when the owner starts its shutdown: from then on a cancelled
     /// completion is the shutdown's doing (`is_shutting_down`).
     shutting_down: AtomicBool,
@@ -121,6 +124,10 @@ pub(crate) struct UringShared {
     /// reject `IORING_ASYNC_CANCEL_ANY`.
     #[cfg(test)]
     pub(crate) without_cancel_any: AtomicBool,
+    /// Test switch: act as on Linux 5.11, without the opcodes added since
+    /// (`uring_call::newer_opcode`): their calls go to the blocking pool.
+    #[cfg(test)]
+    pub(crate) baseline_opcodes_only: AtomicBool,
 }
 
 impl UringShared {
@@ -138,9 +145,12 @@ impl UringShared {
             stats: RingStats::default(),
             flags: std::sync::OnceLock::new(),
             pool: std::sync::OnceLock::new(),
+            opcodes: std::sync::OnceLock::new(),
             shutting_down: AtomicBool::new(false),
             #[cfg(test)]
             without_cancel_any: AtomicBool::new(false),
+            #[cfg(test)]
+            baseline_opcodes_only: AtomicBool::new(false),
         }))
     }
 
@@ -168,6 +178,19 @@ impl UringShared {
             ops_submitted: s.ops_submitted.load(Relaxed),
             ops_completed: s.ops_completed.load(Relaxed),
         }
+    }
+
+    /// Whether the kernel has `opcode` (its probe said so). False until the
+    /// ring is built and probed: a call that needs a newer opcode then
+    /// runs on the blocking pool, which never fails for want of one.
+    pub(crate) fn has_opcode(&self, opcode: u8) -> bool {
+        #[cfg(test)]
+        if self.baseline_opcodes_only.load(Relaxed) {
+            return false;
+        }
+        self.opcodes
+            .get()
+            .is_some_and(|bits| bits[usize::from(opcode / 64)] & (1 << (opcode % 64)) != 0)
     }
 
     /// The ring's provided-buffer pool (`None` where the kernel has no
@@ -355,6 +378,7 @@ impl RingCore {
         // This thread's handler of the watchdog's signal submits here.
         super::task_work::set_thread_ring(ring.as_raw_fd());
         let _ = shared.flags.set(flags);
+        let _ = shared.opcodes.set(probe_opcodes(&ring));
         let pool = (pool_buffers > 0).then(|| BufPool::new(pool_buffers, pool_buffer_size));
         if let Some(Ok(pool)) = pool {
             // SAFETY: the pool's ring memory is page-aligned, holds

@@ -1,6 +1,7 @@
 //! The cold path of a ring: building it (probing setup flags from the
-//! most to the least capable), the runtime's up-front probe, and the
-//! setup errors explained (what is wrong here, and how to fix it).
+//! most to the least capable), the probe of its opcodes, the runtime's
+//! up-front probe, and the setup errors explained (what is wrong here,
+//! and how to fix it).
 
 use std::io;
 
@@ -71,6 +72,21 @@ pub(super) fn build_ring_raw(simulate: SetupHook) -> io::Result<(IoUring, RingFl
         }
     }
     Err(last.unwrap_or_else(|| io::Error::from_raw_os_error(libc::EINVAL)))
+}
+
+/// The opcodes the kernel has, one bit each (none if it cannot be
+/// probed: `IORING_REGISTER_PROBE` is 5.6+).
+pub(super) fn probe_opcodes(ring: &IoUring) -> [u64; 4] {
+    let mut bits = [0u64; 4];
+    let mut probe = io_uring::Probe::new();
+    if ring.submitter().register_probe(&mut probe).is_ok() {
+        for code in 0..=u8::MAX {
+            if probe.is_supported(code) {
+                bits[usize::from(code / 64)] |= 1 << (code % 64);
+            }
+        }
+    }
+    bits
 }
 
 /// Turns a setup error into one that names the cause and the fix.

@@ -115,6 +115,25 @@ pub(crate) fn sqe(call: Call<'_>, ring: &UringShared) -> (squeue::Entry, Option<
         Call::Rename { from, to } => opcode::RenameAt::new(cwd, from, cwd, to).build(),
         Call::MkDir { path, mode } => opcode::MkDirAt::new(cwd, path).mode(mode).build(),
         Call::PollWritable { fd } => opcode::PollAdd::new(fd_of(fd), libc::POLLOUT as u32).build(),
+        Call::Symlink { target, link } => opcode::SymlinkAt::new(cwd, target, link).build(),
+        Call::HardLink { from, to } => opcode::LinkAt::new(cwd, from, cwd, to).build(),
+        Call::Truncate { fd, len } => opcode::Ftruncate::new(fd_of(fd), len).build(),
     };
     (entry, None)
+}
+
+/// The opcode of `call` when it is newer than the kernels ferrio runs on
+/// (Linux 5.11 has every other one): the ring's probe decides whether it
+/// goes on the ring or to the blocking pool (`op_future.rs`). A call
+/// added with an opcode from after 5.11 is named here.
+pub(crate) fn newer_opcode(call: &Call<'_>) -> Option<u8> {
+    match call {
+        // 5.15.
+        Call::MkDir { .. } => Some(opcode::MkDirAt::CODE),
+        Call::Symlink { .. } => Some(opcode::SymlinkAt::CODE),
+        Call::HardLink { .. } => Some(opcode::LinkAt::CODE),
+        // 6.9.
+        Call::Truncate { .. } => Some(opcode::Ftruncate::CODE),
+        _ => None,
+    }
 }

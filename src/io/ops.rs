@@ -24,9 +24,12 @@
 //!   `InvalidInput`; `accept` under `EMFILE` returns the error and keeps the
 //!   listener, and `start_server` backs off 100 ms (tested: out of
 //!   descriptors it does not spin, then the waiting connection is served).
-//! - **Files** (`fs.rs`): open, read/write at offsets, fsync/fdatasync,
-//!   statx, unlink, rename, mkdir are io_uring opcodes on a ring; on epoll
-//!   they run on the runtime's blocking pool.
+//! - **Files** (`fs/`): open, read/write at offsets, fsync/fdatasync,
+//!   statx, unlink, rename, mkdir, link, symlink, ftruncate are io_uring
+//!   opcodes on a ring (the newer ones where the ring's probe finds them,
+//!   else on the blocking pool); directory listing, copy, chmod, readlink,
+//!   realpath have no opcode and run on the blocking pool, as everything
+//!   does on epoll.
 //! - **Processes** (`process/`): `std::process::Command` forks and execs
 //!   (a plain syscall); the child's exit is a pidfd polled on the ring
 //!   (`IORING_OP_POLL_ADD`) or waited for on epoll readiness, then

@@ -336,6 +336,17 @@ impl TimerModel {
         }
     }
 
+    /// Owner: a task on the owner resets timer `i`'s sleep to `ms`
+    /// (`Sleep::reset` on the owning worker: `TimeDriver::rearm` with the
+    /// timer's key). False when the timer was not moved: the reset then
+    /// cancels it and registers a new one.
+    pub fn rearm(&self, i: usize, ms: u64) -> bool {
+        match self.remote.0.timers[i].key() {
+            Some(key) => self.driver.rearm(key, ms),
+            None => false,
+        }
+    }
+
     /// Owner: one round of `TimeDriver::process` at time `now`. Returns
     /// how many timers fired.
     pub fn process(&self, now: u64) -> usize {

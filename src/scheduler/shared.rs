@@ -179,6 +179,19 @@ impl Shared {
         }
     }
 
+    /// Moves the timer with key `key` in worker `index`'s wheel to
+    /// deadline `ms`, when called on that worker (`TimeDriver::rearm`).
+    /// False elsewhere, or when the timer is not in the wheel: the caller
+    /// cancels it and registers a new one.
+    pub(crate) fn rearm_timer(&self, index: usize, key: u64, ms: u64) -> bool {
+        super::current::with_worker(|w| match w {
+            Some(w) if std::ptr::eq(Arc::as_ptr(w.shared()), self) && w.index() == index => {
+                self.remotes[index].time.rearm(key, ms)
+            }
+            _ => false,
+        })
+    }
+
     /// The driver an operation started off the workers goes to (a ring:
     /// through its remote queue).
     #[cfg(not(ferrio_loom))]

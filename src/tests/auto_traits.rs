@@ -289,6 +289,8 @@ send_sync!(
     ferrio::fs::File,
     ferrio::fs::OpenOptions,
     ferrio::fs::Metadata,
+    ferrio::fs::ReadDir,
+    ferrio::fs::DirEntry,
     ferrio::process::Command,
     ferrio::process::Child,
     ferrio::process::ChildStdin,

@@ -35,6 +35,25 @@ fn ops() -> Vec<Op> {
                 s.await
             })
         }),
+        ("sleep reset after it ended", 1, || {
+            Box::pin(async {
+                let mut s = ferrio::sleep(Duration::from_millis(1));
+                (&mut s).await;
+                s.reset(Instant::now() + HOUR);
+                s.await
+            })
+        }),
+        ("Interval::reset_at while a tick waits", 1, || {
+            Box::pin(async {
+                let mut every = ferrio::interval(HOUR);
+                every.tick().await;
+                let polled =
+                    std::future::poll_fn(|cx| std::task::Poll::Ready(every.poll_tick(cx))).await;
+                assert!(polled.is_pending());
+                every.reset_at(Instant::now() + 2 * HOUR);
+                every.tick().await;
+            })
+        }),
         ("wait_for", 1, || {
             Box::pin(async {
                 let _ = ferrio::wait_for(pending::<()>(), HOUR).await;

@@ -124,10 +124,20 @@ fn a_write_after_a_read_through_the_traits_lands_where_the_read_stopped() {
         let mut next = [0u8; 2];
         f.read_exact(&mut next).await.unwrap();
         assert_eq!(&next, b"67");
-        assert_eq!(f.seek(std::io::SeekFrom::Current(-4)).await.unwrap(), 4);
+        assert_eq!(
+            AsyncSeekExt::seek(&mut f, std::io::SeekFrom::Current(-4))
+                .await
+                .unwrap(),
+            4
+        );
         f.read_exact(&mut next).await.unwrap();
         assert_eq!(&next, b"XY");
-        assert_eq!(f.seek(std::io::SeekFrom::End(-1)).await.unwrap(), 9);
+        assert_eq!(
+            AsyncSeekExt::seek(&mut f, std::io::SeekFrom::End(-1))
+                .await
+                .unwrap(),
+            9
+        );
         let mut rest = Vec::new();
         f.read_to_end(&mut rest).await.unwrap();
         assert_eq!(rest, b"9");

@@ -56,6 +56,35 @@ pub(crate) fn cancel_without_cancel_any(handle: &Handle, without: bool) {
     }
 }
 
+/// Makes every ring act as on Linux 5.11, without the opcodes added since
+/// (`mkdirat`, `linkat`, `symlinkat`, `ftruncate`): their calls run on
+/// the blocking pool.
+pub(crate) fn baseline_opcodes_only(handle: &Handle, only: bool) {
+    for ring in handle.shared.each_ring() {
+        if let crate::driver::DriverShared::Uring(ring) = ring {
+            ring.baseline_opcodes_only.store(only, Ordering::Relaxed);
+        }
+    }
+}
+
+/// How many of the opcodes newer than 5.11 that `fs` uses (`mkdirat`,
+/// `linkat`, `symlinkat`, `ftruncate`) the first ring's probe found.
+pub(crate) fn newer_opcodes_present(handle: &Handle) -> usize {
+    use io_uring::opcode;
+    let codes = [
+        opcode::MkDirAt::CODE,
+        opcode::LinkAt::CODE,
+        opcode::SymlinkAt::CODE,
+        opcode::Ftruncate::CODE,
+    ];
+    match handle.shared.each_ring().next() {
+        Some(crate::driver::DriverShared::Uring(ring)) => {
+            codes.iter().filter(|&&c| ring.has_opcode(c)).count()
+        }
+        _ => 0,
+    }
+}
+
 /// True when a shutdown gave up on the kernel and leaked some ring.
 pub(crate) fn any_ring_leaked(handle: &Handle) -> bool {
     handle.shared.each_ring().any(|ring| match ring {

@@ -50,3 +50,44 @@ fn lines_codec_carries_10_000_lines_each_way() {
         assert_eq!(server.await.unwrap(), LINES);
     });
 }
+
+#[test]
+fn tokio_seek_on_a_file_moves_in_step_with_its_reads_and_writes() {
+    use std::io::SeekFrom;
+    use std::pin::Pin;
+    use tokio::io::{AsyncReadExt, AsyncSeek, AsyncSeekExt, AsyncWriteExt};
+    let dir = super::common::temp_dir("tokio-seek");
+    let path = dir.join("digits");
+    std::fs::write(&path, b"0123456789").unwrap();
+    rt(1).block_on(async {
+        let mut f = ferrio::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .await
+            .unwrap();
+        let mut head = [0u8; 3];
+        AsyncReadExt::read_exact(&mut f, &mut head).await.unwrap();
+        // The read ahead is given back: the position is after "012".
+        assert_eq!(AsyncSeekExt::stream_position(&mut f).await.unwrap(), 3);
+        AsyncWriteExt::write_all(&mut f, b"ab").await.unwrap();
+        assert_eq!(
+            AsyncSeekExt::seek(&mut f, SeekFrom::End(-2)).await.unwrap(),
+            8
+        );
+        let mut tail = Vec::new();
+        AsyncReadExt::read_to_end(&mut f, &mut tail).await.unwrap();
+        assert_eq!(tail, b"89");
+        assert_eq!(AsyncSeekExt::rewind(&mut f).await.unwrap(), 0);
+        let mut all = Vec::new();
+        AsyncReadExt::read_to_end(&mut f, &mut all).await.unwrap();
+        assert_eq!(all, b"012ab56789");
+        // A second start_seek before the first completes is refused.
+        Pin::new(&mut f).start_seek(SeekFrom::Start(1)).unwrap();
+        let e = Pin::new(&mut f).start_seek(SeekFrom::Start(2)).unwrap_err();
+        assert!(e.to_string().contains("poll_complete"), "{e}");
+        let pos = std::future::poll_fn(|cx| Pin::new(&mut f).poll_complete(cx)).await;
+        assert_eq!(pos.unwrap(), 1);
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}

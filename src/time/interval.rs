@@ -47,12 +47,37 @@ pub fn interval(period: Duration) -> Interval {
         !period.is_zero(),
         "ferrio::interval: the period must be non-zero"
     );
-    let now = Instant::now();
+    interval_at(Instant::now(), period)
+}
+
+/// Ticks every `period`, the first tick at `start` (tokio's
+/// `interval_at`); otherwise as [`interval`]. A `start` in the past makes
+/// the first tick complete at once, and the missed ticks after it follow
+/// the [`MissedTickBehavior`].
+///
+/// # Panics
+/// When `period` is zero.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// ferrio::run(async {
+///     let start = Instant::now() + Duration::from_millis(20);
+///     let mut every = ferrio::time::interval_at(start, Duration::from_millis(5));
+///     assert_eq!(every.tick().await, start);
+///     assert!(Instant::now() >= start);
+///     assert_eq!(every.tick().await, start + Duration::from_millis(5));
+/// });
+/// ```
+pub fn interval_at(start: Instant, period: Duration) -> Interval {
+    assert!(
+        !period.is_zero(),
+        "ferrio::time::interval_at: the period must be non-zero"
+    );
     Interval {
-        next: now,
+        next: start,
         period,
         missed: MissedTickBehavior::default(),
-        sleep: sleep_until(now),
+        sleep: sleep_until(start),
     }
 }
 
@@ -87,15 +112,63 @@ impl Interval {
         self.missed = behavior;
     }
 
+    /// What happens to missed ticks.
+    pub fn missed_tick_behavior(&self) -> MissedTickBehavior {
+        self.missed
+    }
+
     /// The period.
     pub fn period(&self) -> Duration {
         self.period
     }
 
-    /// Restarts the schedule: the next tick is one period from now.
+    /// Restarts the schedule: the next tick is one period from now, the
+    /// ones after it a period apart (tokio's `Interval::reset`). The timer
+    /// of a tick already polled moves at once (see [`Sleep::reset`]).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// ferrio::run(async {
+    ///     let mut every = ferrio::interval(Duration::from_millis(30));
+    ///     every.tick().await; // the first tick: at once
+    ///     ferrio::sleep(Duration::from_millis(10)).await;
+    ///     let reset = Instant::now();
+    ///     every.reset();
+    ///     assert!(every.tick().await >= reset + Duration::from_millis(30));
+    /// });
+    /// ```
     pub fn reset(&mut self) {
-        self.next = add_saturating(Instant::now(), self.period);
-        self.sleep.reset(self.next);
+        self.reset_at(add_saturating(Instant::now(), self.period));
+    }
+
+    /// Restarts the schedule with a tick now: the next tick completes at
+    /// once, the ones after it a period apart.
+    pub fn reset_immediately(&mut self) {
+        self.reset_at(Instant::now());
+    }
+
+    /// Restarts the schedule with the next tick `after` from now.
+    pub fn reset_after(&mut self, after: Duration) {
+        self.reset_at(add_saturating(Instant::now(), after));
+    }
+
+    /// Restarts the schedule with the next tick at `deadline` (in the
+    /// past: at once), the ones after it a period apart.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// ferrio::run(async {
+    ///     let mut every = ferrio::interval(Duration::from_millis(50));
+    ///     every.tick().await;
+    ///     let at = Instant::now() + Duration::from_millis(5);
+    ///     every.reset_at(at);
+    ///     assert_eq!(every.tick().await, at);
+    ///     assert_eq!(every.tick().await, at + Duration::from_millis(50));
+    /// });
+    /// ```
+    pub fn reset_at(&mut self, deadline: Instant) {
+        self.next = deadline;
+        self.sleep.reset(deadline);
     }
 }
 

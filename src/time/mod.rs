@@ -44,6 +44,6 @@ mod timeout;
 
 #[cfg(test)]
 pub(crate) use interval::next_tick;
-pub use interval::{interval, Interval, MissedTickBehavior};
+pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
 pub use sleep::{sleep, sleep_until, Sleep};
 pub use timeout::{timeout, timeout_at, wait_for, Scoped, TimeoutError, TimeoutScope, WaitFor};

@@ -13,11 +13,13 @@ use crate::scheduler::Shared;
 
 use super::core::{stored_key, TimerShared};
 
+type SharedArc = crate::loom::sync::Arc<Shared>;
+
 /// A timer in a worker's wheel (or queued for it).
 struct Registration {
     shared: Arc<TimerShared>,
     /// The runtime's scheduler, which routes a cancellation to the wheel.
-    scheduler: crate::loom::sync::Arc<Shared>,
+    scheduler: SharedArc,
     worker: usize,
 }
 
@@ -101,20 +103,76 @@ impl Sleep {
         self.shut_down
     }
 
-    /// Moves the deadline (earlier or later). The old timer is cancelled;
-    /// the new one is registered at the next poll.
+    /// Moves the deadline, earlier or later, as tokio's `Sleep::reset`;
+    /// the sleep is armed again even if it had ended.
+    ///
+    /// A sleep that is waiting (polled, its timer in a wheel) is re-armed
+    /// at once: its timer moves in the wheel and the task that polled it
+    /// is woken at the new deadline, whether or not it polls the sleep
+    /// again before then. A deadline already past wakes that task now, and
+    /// the next poll completes. A sleep not polled yet, or ended, registers
+    /// its timer at its next poll, as a new one does.
+    ///
+    /// `Sleep` is `Unpin`, so a pinned sleep is reset through its pin
+    /// (`sleep.as_mut().reset(deadline)`), as in tokio:
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// ferrio::run(async {
+    ///     let start = Instant::now();
+    ///     let mut sleep = std::pin::pin!(ferrio::sleep(Duration::from_secs(3600)));
+    ///     // Polled once: its timer is in the wheel, an hour away.
+    ///     let r = ferrio::wait_for(sleep.as_mut(), Duration::from_millis(1)).await;
+    ///     assert!(r.is_err());
+    ///     sleep.as_mut().reset(Instant::now() + Duration::from_millis(10));
+    ///     sleep.as_mut().await;
+    ///     assert!(start.elapsed() >= Duration::from_millis(10));
+    ///     assert!(start.elapsed() < Duration::from_secs(3600));
+    /// });
+    /// ```
     pub fn reset(&mut self, deadline: Instant) {
-        if let Some(r) = self.registration.take() {
-            r.cancel();
-        }
         self.deadline = deadline;
         self.done = false;
         self.shut_down = false;
+        let Some(r) = self.registration.take() else {
+            // Never polled, or ended: registered at the next poll.
+            return;
+        };
+        // The waker the timer holds: `None` once it fired (the task is
+        // woken and polls again, registering the new deadline then).
+        let Some(waker) = r.shared.waker() else {
+            r.cancel();
+            return;
+        };
+        if Instant::now() >= deadline {
+            // Due already: no timer; the next poll completes.
+            r.cancel();
+            waker.wake();
+            return;
+        }
+        let ms = r.scheduler.clock().deadline_ms(deadline);
+        // On the owning worker the entry moves in its wheel; elsewhere (or
+        // if it is not in the wheel) the old timer is cancelled, through
+        // the owner's queue if need be, and a new one registered.
+        if let Some(key) = r.shared.key() {
+            if r.scheduler.rearm_timer(r.worker, key, ms) {
+                self.registration = Some(r);
+                return;
+            }
+        }
+        let scheduler = r.scheduler.clone();
+        r.cancel();
+        if !self.register(&waker, Some(scheduler)) {
+            let _ = self.end_by_shutdown();
+            waker.wake();
+        }
     }
 
-    /// Registers the timer; false when the runtime refused it (it is
-    /// shutting down): the sleep then ends at once.
-    fn register(&mut self, waker: &Waker) -> bool {
+    /// Registers the timer: in the wheel of the worker polling it, or else
+    /// through a worker's queue of `runtime` (by default the current
+    /// one). False when the runtime refused it (it is shutting down): the
+    /// sleep then ends at once.
+    fn register(&mut self, waker: &Waker, runtime: Option<SharedArc>) -> bool {
         let shared = TimerShared::new(waker.clone());
         let registered = crate::scheduler::current::with_worker(|w| {
             w.map(|w| {
@@ -126,15 +184,19 @@ impl Sleep {
         let (scheduler, worker) = match registered {
             Some(r) => r,
             None => {
-                let handle = Handle::try_current().unwrap_or_else(|| {
-                    panic!(
-                        "ferrio::sleep polled outside a ferrio runtime: await it inside \
-                         Runtime::block_on, ferrio::run or a spawned task"
-                    )
+                let scheduler = runtime.unwrap_or_else(|| {
+                    Handle::try_current()
+                        .unwrap_or_else(|| {
+                            panic!(
+                                "ferrio::sleep polled outside a ferrio runtime: await it inside \
+                                 Runtime::block_on, ferrio::run or a spawned task"
+                            )
+                        })
+                        .shared
                 });
-                let ms = handle.shared.clock().deadline_ms(self.deadline);
-                match handle.shared.register_timer_remote(ms, shared.clone()) {
-                    Some(worker) => (handle.shared, worker),
+                let ms = scheduler.clock().deadline_ms(self.deadline);
+                match scheduler.register_timer_remote(ms, shared.clone()) {
+                    Some(worker) => (scheduler, worker),
                     None => return false,
                 }
             }
@@ -168,7 +230,7 @@ impl Future for Sleep {
                     self.done = true;
                     return Poll::Ready(());
                 }
-                if !self.register(cx.waker()) {
+                if !self.register(cx.waker(), None) {
                     return self.end_by_shutdown();
                 }
                 Poll::Pending
@@ -185,7 +247,7 @@ impl Future for Sleep {
                 if Instant::now() < self.deadline {
                     // Fired at the wheel's far edge (a deadline past its
                     // ~2.2-year range): wait for the rest.
-                    if !self.register(cx.waker()) {
+                    if !self.register(cx.waker(), None) {
                         return self.end_by_shutdown();
                     }
                     return Poll::Pending;

@@ -108,6 +108,25 @@ impl TimeDriver {
         }
     }
 
+    /// Moves the timer with wheel key `key` to deadline `ms`, on the
+    /// owner's thread: the same entry, re-linked in the wheel under a new
+    /// key (written into the timer before the lock is let go). False when
+    /// the key is stale (the timer fired, or is firing) or the wheel is
+    /// locked (a watchdog round): the caller then cancels the timer and
+    /// registers a new one.
+    pub(crate) fn rearm(&self, key: u64, ms: u64) -> bool {
+        self.wheel
+            .try_with(|state| {
+                let Some(timer) = state.wheel.remove(Key::from_bits(key)) else {
+                    return false;
+                };
+                let new_key = state.wheel.insert(ms, timer.clone());
+                timer.set_key(new_key.to_bits());
+                true
+            })
+            .unwrap_or(false)
+    }
+
     /// Takes in the queued requests, advances the wheel to `now()` and
     /// fires every due timer. Returns how many fired. Called by the owner,
     /// or by the watchdog for a stuck owner.

@@ -94,6 +94,18 @@ impl TimerShared {
         self.key.store(key_bits + 1, SeqCst);
     }
 
+    /// The wheel key bits once the owner has inserted the timer (`None`
+    /// while a remote registration is still queued).
+    pub(crate) fn key(&self) -> Option<u64> {
+        stored_key(self.key.load(SeqCst))
+    }
+
+    /// A clone of the waker the timer will wake (`None` once it fired or
+    /// was cancelled: the waker went with it).
+    pub(crate) fn waker(&self) -> Option<Waker> {
+        self.lock().clone()
+    }
+
     pub(crate) fn is_fired(&self) -> bool {
         self.state.load(SeqCst) == FIRED
     }

@@ -27,6 +27,15 @@
 //!   promptly, not at the cancelled deadline. Keys carry a generation, so a stale key never removes another
 //!   timer. A remote registration (from `block_on`) goes to a worker's queue
 //!   and wakes it (its park timeout may shrink).
+//! - **Reset** (`Sleep::reset` of a waiting sleep): on the owner, the entry
+//!   moves in the wheel (`TimeDriver::rearm`: remove and insert under the
+//!   wheel's lock, the new key stored in the timer before the lock is let
+//!   go; the same `TimerShared`, so nothing is allocated); elsewhere, or
+//!   when the entry has left the wheel (fired, or a watchdog round holds
+//!   the lock), the old timer is cancelled as on a drop and a new one
+//!   registered with the same waker. Either way the task is woken at the
+//!   new deadline without polling again; a deadline already past wakes it
+//!   at once and needs no timer.
 //! - **Request queues** (`TimerQueues`, one per worker): a requester
 //!   pushes under the queue's lock, then bumps `pending`; the owner resets
 //!   `pending` to 0 *before* taking the queues, so a request that races the
