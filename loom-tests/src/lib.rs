@@ -49,6 +49,9 @@
 //! | `sync::event_set_wakes_the_waiter` | event set vs wait |
 //! | `sync::promise_set_result_reaches_the_waiter` | promise set vs await |
 //! | `sync::queue_put_wakes_a_waiting_get`, `sync::cancelled_get_loses_no_item` | the queue's getter list |
+//! | `channels::a_receiver_waiting_while_the_last_sender_drops_sees_the_end` | `mpsc`: the last sender's drop vs a waiting `recv` (the receiver's waker; buffered value first, then `None`) |
+//! | `channels::a_sender_waiting_for_a_slot_is_woken_when_the_receiver_takes_one`, `channels::a_dropped_waiting_sender_passes_its_slot_on` | `mpsc`: a slot freed by `recv` is handed to the waiting sender; a sender dropped after one poll passes the slot on |
+//! | `channels::a_close_reaches_a_sender_waiting_for_a_slot` | `mpsc`: `Receiver::close` vs a sender queueing for a slot |
 //! | `sync_cancel::condition_notification_survives_a_cancelled_waiter` | a notified `Condition` waiter cancelled while re-locking passes the notification on (#8) |
 //! | `sync_cancel::barrier_cancelled_waiter_leaves_the_round_cleanly` | a cancelled `Barrier` waiter: indices 0..n-1 once each (#18) |
 //! | `sync_cancel::queue_two_waiting_producers_both_get_in`, `sync_cancel::bounded_queue_cancelled_put_passes_its_slot_on` | bounded `Queue` put claims and their cancellation (#3) |

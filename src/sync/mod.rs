@@ -1,19 +1,23 @@
 //! Synchronisation primitives for tasks (asyncio's `Lock`, `Event`,
 //! `Condition`, `Semaphore`, `BoundedSemaphore`, `Barrier`, `Queue`s,
-//! `Future` as [`Promise`]).
+//! `Future` as [`Promise`]), and tokio's channels: [`mpsc`],
+//! [`broadcast`], [`watch`].
 //!
 //! All are FIFO-fair and cancellation-safe: dropping a waiting future
 //! leaves its queue and loses nothing (a permit or lock already handed to
 //! it goes on to the next waiter). They block no thread; share them
-//! between tasks with an `Arc`.
+//! between tasks with an `Arc` (the channels hand out their own halves).
 
 mod barrier;
+pub mod broadcast;
 mod condition;
 mod event;
 mod lock;
+pub mod mpsc;
 mod promise;
 mod queue;
 mod semaphore;
+pub mod watch;
 
 #[allow(deprecated)]
 pub use barrier::BrokenBarrier;
