@@ -5,8 +5,10 @@
 //!
 //! All are FIFO-fair and cancellation-safe: dropping a waiting future
 //! leaves its queue and loses nothing (a permit or lock already handed to
-//! it goes on to the next waiter). They block no thread; share them
-//! between tasks with an `Arc` (the channels hand out their own halves).
+//! it goes on to the next waiter). They block no thread (save a `watch`
+//! send, which waits for the value's outstanding borrows: see [`watch`]);
+//! share them between tasks with an `Arc` (the channels hand out their
+//! own halves).
 
 mod barrier;
 pub mod broadcast;
