@@ -5,7 +5,8 @@
 //!   caller's task: `ferrio::gather` vs `futures::future::join_all` on
 //!   tokio, and vs tokio's `JoinSet` (which spawns them).
 //! - `queue_4x100k`: 4 producers × 100,000 items into one consumer through
-//!   a bounded queue (1,024): `ferrio::sync::Queue` vs `tokio::sync::mpsc`.
+//!   a bounded queue (1,024): `ferrio::sync::Queue` and
+//!   `ferrio::sync::mpsc` vs `tokio::sync::mpsc`.
 //! - `lock_contended`: 8 tasks × 10,000 lock/increment/unlock:
 //!   `ferrio::sync::Lock` vs `tokio::sync::Mutex`.
 //! - `to_thread_1000x16`: 16 tasks × 1,000 sequential blocking calls:
@@ -90,6 +91,27 @@ fn queue_4x100k(c: &mut Criterion) {
                 let mut sum = 0u64;
                 for _ in 0..4 * PER {
                     sum += q.get().await.unwrap();
+                }
+                sum
+            }))
+            .unwrap()
+        })
+    });
+    g.bench_function("ferrio_mpsc", |b| {
+        b.iter(|| {
+            rt.block_on(rt.spawn(async {
+                let (tx, mut rx) = ferrio::sync::mpsc::channel(1024);
+                for _ in 0..4 {
+                    let tx = tx.clone();
+                    drop(ferrio::spawn(async move {
+                        for i in 0..PER {
+                            tx.send(i).await.unwrap();
+                        }
+                    }));
+                }
+                let mut sum = 0u64;
+                for _ in 0..4 * PER {
+                    sum += rx.recv().await.unwrap();
                 }
                 sum
             }))

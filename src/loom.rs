@@ -60,6 +60,11 @@ mod imp {
     /// different workers (queues, semaphores): parking_lot's adaptive
     /// spinning beats std's futex mutex there (measured in README).
     pub(crate) use parking_lot::{Mutex as FastMutex, MutexGuard as FastMutexGuard};
+
+    /// The reader-writer lock for values read in place by many tasks and
+    /// replaced now and then (`watch`'s value): parking_lot's, poison-free,
+    /// fair between readers and writers.
+    pub(crate) use parking_lot::{RwLock as FastRwLock, RwLockReadGuard as FastRwLockReadGuard};
 }
 
 #[cfg(ferrio_loom)]
@@ -104,9 +109,32 @@ mod imp {
             self.0.try_lock().ok()
         }
     }
+
+    /// loom's reader-writer lock with parking_lot's (poison-free) face.
+    #[derive(Debug)]
+    pub(crate) struct FastRwLock<T>(loom::sync::RwLock<T>);
+
+    pub(crate) type FastRwLockReadGuard<'a, T> = loom::sync::RwLockReadGuard<'a, T>;
+    pub(crate) type FastRwLockWriteGuard<'a, T> = loom::sync::RwLockWriteGuard<'a, T>;
+
+    impl<T> FastRwLock<T> {
+        pub(crate) fn new(value: T) -> FastRwLock<T> {
+            FastRwLock(loom::sync::RwLock::new(value))
+        }
+
+        pub(crate) fn read(&self) -> FastRwLockReadGuard<'_, T> {
+            self.0.read().unwrap_or_else(|e| e.into_inner())
+        }
+
+        pub(crate) fn write(&self) -> FastRwLockWriteGuard<'_, T> {
+            self.0.write().unwrap_or_else(|e| e.into_inner())
+        }
+    }
 }
 
-pub(crate) use imp::{cell, thread, thread_local, FastMutex, FastMutexGuard};
+pub(crate) use imp::{
+    cell, thread, thread_local, FastMutex, FastMutexGuard, FastRwLock, FastRwLockReadGuard,
+};
 
 /// The poison-free mutex and condition variable, over the raw types of
 /// the module that invokes it (std's, or loom's). Every lock in ferrio

@@ -54,6 +54,9 @@
 //! | `cancel_token::cancel_of_the_parent_racing_child_creation_cancels_the_child`, `cancel_token::cancel_of_the_grandparent_racing_child_creation_cancels_the_child` | a child created during a cancel starts cancelled or is listed before the cancel copies the list (fails if only a finished cancel is checked) |
 //! | `cancel_token::cancel_returns_only_once_the_subtree_is_cancelled_despite_a_concurrent_cancel` | two cancellers in one subtree: a node is marked cancelled only after its children (fails if a canceller skips a node another one is cancelling) |
 //! | `cancel_token::child_dropped_racing_the_parents_cancel_leaves_nothing_listed`, `cancel_token::child_dropped_racing_a_sibling_creation_leaves_only_the_sibling` | a dropped child (and a handle-less middle) leaves its parent's list whatever the cancel or a sibling's creation does |
+//! | `channels::a_receiver_waiting_while_the_last_sender_drops_sees_the_end` | `mpsc`: the last sender's drop vs a waiting `recv` (the receiver's waker; buffered value first, then `None`) |
+//! | `channels::a_sender_waiting_for_a_slot_is_woken_when_the_receiver_takes_one`, `channels::a_dropped_waiting_sender_passes_its_slot_on` | `mpsc`: a slot freed by `recv` is handed to the waiting sender; a sender dropped after one poll passes the slot on |
+//! | `channels::a_close_reaches_a_sender_waiting_for_a_slot` | `mpsc`: `Receiver::close` vs a sender queueing for a slot |
 //! | `sync_cancel::condition_notification_survives_a_cancelled_waiter` | a notified `Condition` waiter cancelled while re-locking passes the notification on (#8) |
 //! | `sync_cancel::barrier_cancelled_waiter_leaves_the_round_cleanly` | a cancelled `Barrier` waiter: indices 0..n-1 once each (#18) |
 //! | `sync_cancel::queue_two_waiting_producers_both_get_in`, `sync_cancel::bounded_queue_cancelled_put_passes_its_slot_on` | bounded `Queue` put claims and their cancellation (#3) |

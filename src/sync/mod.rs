@@ -2,25 +2,31 @@
 //! `Condition`, `Semaphore`, `BoundedSemaphore`, `Barrier`, `Queue`s,
 //! `Future` as [`Promise`]) and those tokio users reach for ([`RwLock`],
 //! [`OnceCell`], owned guards and permits, tokio-util's
-//! [`CancellationToken`]; tokio's `Mutex` is [`Lock`]).
+//! [`CancellationToken`]; tokio's `Mutex` is [`Lock`]), and tokio's
+//! channels: [`mpsc`], [`broadcast`], [`watch`].
 //!
 //! All are FIFO-fair and cancellation-safe: dropping a waiting future
 //! leaves its queue and loses nothing (a permit or lock already handed to
-//! it goes on to the next waiter). They block no thread; share them
-//! between tasks with an `Arc`.
+//! it goes on to the next waiter). They block no thread (save a `watch`
+//! send, which waits for the value's outstanding borrows: see [`watch`]);
+//! share them between tasks with an `Arc` (the channels hand out their
+//! own halves).
 
 mod barrier;
 mod bounded_semaphore;
+pub mod broadcast;
 mod cancel_token;
 mod condition;
 mod event;
 mod lock;
+pub mod mpsc;
 mod once_cell;
 mod promise;
 mod queue;
 mod rwlock;
 mod semaphore;
 mod semaphore_owned;
+pub mod watch;
 
 #[allow(deprecated)]
 pub use barrier::BrokenBarrier;

@@ -195,6 +195,63 @@ const _: fn() = || {
     send_sync(&cell.get_or_try_init(|| async { Ok::<u8, ()>(1) }));
 };
 
+// --- channels ---------------------------------------------------------------
+
+// mpsc and broadcast move values between threads under their mutex (a
+// broadcast value is cloned under it too): both halves are `Send + Sync`
+// for every `T: Send`, as tokio's.
+send_sync!(
+    mpsc::Sender<NotSync>,
+    mpsc::Receiver<NotSync>,
+    mpsc::UnboundedSender<NotSync>,
+    mpsc::UnboundedReceiver<NotSync>,
+    mpsc::Permit<'static, NotSync>,
+    mpsc::error::SendError<u8>,
+    mpsc::error::TrySendError<u8>,
+    mpsc::error::TryRecvError,
+    broadcast::Sender<NotSync>,
+    broadcast::Receiver<NotSync>,
+    broadcast::error::SendError<u8>,
+    broadcast::error::RecvError,
+    broadcast::error::TryRecvError,
+    watch::Sender<u8>,
+    watch::Receiver<u8>,
+    watch::error::SendError<u8>,
+    watch::error::RecvError,
+);
+not!(Send: mpsc::Sender<NotSend>, mpsc::Receiver<NotSend>, broadcast::Sender<NotSend>);
+not!(Sync: mpsc::Sender<NotSend>, broadcast::Receiver<NotSend>);
+// watch's value is read in place from many threads at once: `T: Sync`
+// too (as tokio's).
+not!(Send: watch::Sender<NotSync>, watch::Receiver<NotSync>);
+not!(Sync: watch::Sender<NotSync>, watch::Receiver<NotSync>);
+// A `Ref` is a read guard: shared, never moved to another thread.
+sync!(watch::Ref<'static, u8>);
+not!(Send: watch::Ref<'static, u8>);
+
+// The futures of the channels' `async fn`s move between workers.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    let (tx, mut rx) = mpsc::channel::<u8>(1);
+    send_sync(&tx.send(0));
+    send_sync(&tx.reserve());
+    send_sync(&tx.closed());
+    send_sync(&rx.recv());
+    let (tx, mut rx) = mpsc::channel::<NotSync>(1);
+    send(&tx.send(Cell::new(0)));
+    send(&rx.recv());
+    let (utx, mut urx) = mpsc::unbounded_channel::<NotSync>();
+    send(&utx.closed());
+    send(&urx.recv());
+    let (btx, mut brx) = broadcast::channel::<u8>(1);
+    send_sync(&brx.recv());
+    drop(btx);
+    let (wtx, mut wrx) = watch::channel(0u8);
+    send_sync(&wrx.changed());
+    send_sync(&wtx.closed());
+};
+
 // --- tasks, runtime, combinators -------------------------------------------
 
 send_sync!(

@@ -10,6 +10,8 @@ mod cancel_io;
 mod cancel_streams;
 mod cancel_sync;
 mod cancel_time;
+mod channels;
+mod channels_fanout;
 mod combinators;
 mod common;
 mod drivers_agree;
