@@ -1,3 +1,6 @@
+// Over 500 lines: `Op` and `MultiOp` share one `Stage` enum and its
+// start/abandon paths, plus the streaming fast path and the blocking-pool
+// stage; split apart, each would re-state the stage protocol.
 //! The future of one operation, `Op<K>`, and of a multi-shot one,
 //! `MultiOp<K>`, over whichever driver the worker polling it runs.
 //!

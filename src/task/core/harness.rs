@@ -1,3 +1,7 @@
+// Over 500 lines: the typed half of one task (poll, cancel, complete,
+// join-waker hand-off, the waker vtable) is one protocol over one
+// allocation; the `Locked` handle and its `# Safety` contracts keep it
+// readable as a whole.
 //! The typed half of a task: its allocation and the operations that need to
 //! know the future's type. Each is reached through the `Vtable`.
 //!
