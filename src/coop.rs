@@ -17,3 +17,10 @@ pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> bool {
         false
     }
 }
+
+/// Runs `f` with no budget: what it polls cannot be told to yield. For
+/// calls that are not polls and so cannot yield (`JoinSet::try_join_next`).
+pub(crate) fn unconstrained<R>(f: impl FnOnce() -> R) -> R {
+    let _guard = crate::poll_state::enter_unconstrained();
+    f()
+}

@@ -48,7 +48,8 @@
 //!   the Streams functions ([`open_connection`], [`start_server`]), with the
 //!   types their signatures name ([`Task`], [`TaskError`], [`ReturnWhen`],
 //!   [`TimeoutError`], ...), and the runtime itself ([`Runtime`],
-//!   [`Handle`], [`IoDriver`]). Everything else is reached through its
+//!   [`Handle`], [`IoDriver`]); and the macros, which `#[macro_export]`
+//!   puts there: [`gather!`], [`select!`], [`task_local!`]. Everything else is reached through its
 //!   module: [`sync`], [`net`], [`fs`], [`process`], [`io`], [`signal`],
 //!   [`streams`], [`time`], [`task`], [`runtime`].
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
@@ -83,6 +84,7 @@ pub mod sync;
 pub mod task;
 mod threads;
 pub mod time;
+mod wake_set;
 mod weak_list;
 
 #[cfg(ferrio_loom)]

@@ -58,6 +58,24 @@ impl Drop for PollGuard {
     }
 }
 
+/// Lifts the budget (unconstrained) until the guard drops, which puts
+/// back what was left.
+pub(crate) struct UnconstrainedGuard {
+    prev_budget: Option<u8>,
+}
+
+pub(crate) fn enter_unconstrained() -> UnconstrainedGuard {
+    UnconstrainedGuard {
+        prev_budget: POLL.try_with(|p| p.budget.replace(None)).unwrap_or(None),
+    }
+}
+
+impl Drop for UnconstrainedGuard {
+    fn drop(&mut self) {
+        let _ = POLL.try_with(|p| p.budget.set(self.prev_budget));
+    }
+}
+
 /// Spends one unit of budget; false when it is exhausted.
 pub(crate) fn consume_budget() -> bool {
     POLL.try_with(|p| match p.budget.get() {

@@ -1,6 +1,7 @@
 //! The engine under `gather`, `try_gather` and `as_completed`: a set of
-//! futures polled inside the caller's task, each with its own waker, so a
-//! wake-up re-polls only the future that was woken (not all n).
+//! futures polled inside the caller's task, each with its own waker (the
+//! ready list of `wake_set.rs`), so a wake-up re-polls only the future that
+//! was woken (not all n).
 //!
 //! # Combinators
 //!
@@ -40,10 +41,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
-use crate::loom::plain::Mutex;
-use std::task::{Context, Poll, Wake, Waker};
+use crate::wake_set::WakeSet;
 
 enum Slot<F: Future> {
     Pending(F),
@@ -51,39 +51,11 @@ enum Slot<F: Future> {
     Taken,
 }
 
-struct Ready {
-    /// Indices woken since the last poll (duplicates are harmless).
-    woken: Vec<usize>,
-    /// The task polling the set.
-    parent: Option<Waker>,
-}
-
-struct ChildWaker {
-    index: usize,
-    ready: Arc<Mutex<Ready>>,
-}
-
-impl Wake for ChildWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        let parent = {
-            let mut r = self.ready.lock();
-            r.woken.push(self.index);
-            r.parent.take()
-        };
-        if let Some(p) = parent {
-            p.wake();
-        }
-    }
-}
-
 /// Futures polled together; completed outputs wait in their slots.
 pub(crate) struct JoinSet<F: Future> {
     slots: Pin<Box<[Slot<F>]>>,
     wakers: Vec<Waker>,
-    ready: Arc<Mutex<Ready>>,
+    ready: WakeSet<usize>,
     remaining: usize,
     started: bool,
 }
@@ -92,18 +64,8 @@ impl<F: Future> JoinSet<F> {
     pub(crate) fn new(futures: impl IntoIterator<Item = F>) -> JoinSet<F> {
         let slots: Vec<Slot<F>> = futures.into_iter().map(Slot::Pending).collect();
         let n = slots.len();
-        let ready = Arc::new(Mutex::new(Ready {
-            woken: Vec::new(),
-            parent: None,
-        }));
-        let wakers = (0..n)
-            .map(|index| {
-                Waker::from(Arc::new(ChildWaker {
-                    index,
-                    ready: ready.clone(),
-                }))
-            })
-            .collect();
+        let ready = WakeSet::new();
+        let wakers = (0..n).map(|index| ready.waker(index)).collect();
         JoinSet {
             slots: Box::into_pin(slots.into_boxed_slice()),
             wakers,
@@ -124,18 +86,14 @@ impl<F: Future> JoinSet<F> {
     /// Polls the futures that were woken (all of them the first time) and
     /// calls `done` with the index of each that completed.
     pub(crate) fn poll_progress(&mut self, cx: &mut Context<'_>, mut done: impl FnMut(usize)) {
-        let indices: Vec<usize> = {
-            let mut r = self.ready.lock();
-            // Register before polling: a wake-up during the polls below
-            // re-queues its index and wakes us again.
-            r.parent = Some(cx.waker().clone());
-            if self.started {
-                std::mem::take(&mut r.woken)
-            } else {
-                self.started = true;
-                r.woken.clear();
-                (0..self.wakers.len()).collect()
-            }
+        // Register before polling: a wake-up during the polls below
+        // re-queues its index and wakes us again.
+        let indices: Vec<usize> = if self.started {
+            self.ready.register_and_take(cx.waker())
+        } else {
+            self.started = true;
+            self.ready.register_and_clear(cx.waker());
+            (0..self.wakers.len()).collect()
         };
         for i in indices {
             // SAFETY: slots are structurally pinned in their boxed slice;

@@ -1,7 +1,7 @@
 // Over 500 lines: `gather`, `try_gather`, `shield`, `as_completed` and `wait`
 // are thin layers over `join.rs`; most of the length is their doc examples.
 //! asyncio's combinators: `gather`, `wait`, `shield`, `as_completed`,
-//! `TaskGroup`.
+//! `TaskGroup`; and tokio's [`select!`](crate::select).
 //!
 //! Futures handed to `gather`, `try_gather` and `as_completed` run
 //! concurrently **inside the caller's task** (no `'static` or `Send`
@@ -26,6 +26,7 @@ use crate::time::{Sleep, TimeoutError};
 
 mod group;
 mod join;
+mod select;
 mod tuple;
 
 #[allow(deprecated)]
@@ -33,6 +34,8 @@ pub use group::GroupClosed;
 pub use group::{ChildFailure, GroupClosedError, GroupError, GroupSpawner, TaskGroup};
 
 use join::JoinSet;
+#[doc(hidden)]
+pub use select::__private;
 pub use tuple::{
     Gather1, Gather2, Gather3, Gather4, Gather5, Gather6, Gather7, Gather8, IntoGather,
 };

@@ -37,9 +37,11 @@ crate::loom::thread_local! {
     };
 }
 
-/// The driver context of this thread until the guard drops.
+/// The driver context of this thread until the guard drops, which puts
+/// back the context it replaced (entering nests: `Handle::enter`).
 pub(crate) struct IoGuard {
-    _not_send: std::marker::PhantomData<*const ()>,
+    prev_local: *const Driver,
+    prev_runtime: Option<Box<dyn RuntimeIo>>,
 }
 
 /// Enters `runtime` (and, on a worker thread, its driver `local`).
@@ -48,26 +50,36 @@ pub(crate) struct IoGuard {
 /// A non-null `local` must stay valid, and be used only on this thread,
 /// until the guard drops.
 pub(crate) unsafe fn enter(local: *const Driver, runtime: Box<dyn RuntimeIo>) -> IoGuard {
-    let _ = IO.try_with(|c| {
-        c.local.set(local);
-        *c.runtime.borrow_mut() = Some(runtime);
-    });
+    let (prev_local, prev_runtime) = IO
+        .try_with(|c| (c.local.replace(local), c.runtime.replace(Some(runtime))))
+        .unwrap_or((std::ptr::null(), None));
     IoGuard {
-        _not_send: std::marker::PhantomData,
+        prev_local,
+        prev_runtime,
     }
+}
+
+/// Enters `runtime` for ops started on this thread, keeping the thread's
+/// own driver (a worker's ops still go to its driver).
+pub(crate) fn enter_runtime(runtime: Box<dyn RuntimeIo>) -> IoGuard {
+    let local = IO.try_with(|c| c.local.get()).unwrap_or(std::ptr::null());
+    // SAFETY: `local` is the pointer already set on this thread, whose
+    // setter's guard outlives ours (guards drop in reverse order).
+    unsafe { enter(local, runtime) }
 }
 
 impl Drop for IoGuard {
     fn drop(&mut self) {
-        let runtime = IO
+        let prev_runtime = self.prev_runtime.take();
+        let replaced = IO
             .try_with(|c| {
-                c.local.set(std::ptr::null());
-                c.runtime.borrow_mut().take()
+                c.local.set(self.prev_local);
+                c.runtime.replace(prev_runtime)
             })
             .ok()
             .flatten();
         // Dropped outside the borrow: the runtime's handle may be the last.
-        drop(runtime);
+        drop(replaced);
     }
 }
 

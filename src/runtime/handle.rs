@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::panic::Location;
 use std::pin::pin;
 use std::sync::{Arc as StdArc, OnceLock};
@@ -75,6 +76,41 @@ impl Handle {
     /// The runtime this thread is running in, if any.
     pub fn try_current() -> Option<Handle> {
         context::current_handle()
+    }
+
+    /// Enters this runtime on the current thread until the guard drops
+    /// (tokio's `Handle::enter`): [`spawn`](crate::spawn),
+    /// [`Handle::current`], `TaskGroup` and `JoinSet` spawns, and
+    /// futures polled on this thread outside the workers (timers, I/O
+    /// ops, say under another executor) then use this runtime.
+    ///
+    /// Entering nests anywhere: outside any runtime, inside
+    /// [`block_on`](Self::block_on), in a task on a worker (of this runtime
+    /// or another one). Dropping the guard puts back the runtime that was
+    /// entered before. Entering is not *running*: `block_on` with a
+    /// guard alive works, while `block_on` inside `block_on` or on a worker
+    /// still panics, guard or not. On a worker, entering another runtime
+    /// changes where `spawn` goes, not the worker's own parts: a timer or
+    /// an I/O op polled there is still driven by that worker.
+    ///
+    /// ```
+    /// let rt = ferrio::Runtime::new().unwrap();
+    /// let _guard = rt.handle().enter();
+    /// // No block_on around this: the entered runtime takes the spawn.
+    /// let task = ferrio::spawn(async { 40 + 2 });
+    /// assert!(ferrio::Handle::try_current().is_some());
+    /// assert_eq!(rt.block_on(task).unwrap(), 42);
+    /// ```
+    ///
+    /// # Panics
+    /// Dropping guards out of order (the reverse of the order they were
+    /// made) panics, as in tokio: putting back an outer runtime while an
+    /// inner guard lives would leave the wrong runtime entered.
+    pub fn enter(&self) -> EnterGuard<'_> {
+        EnterGuard {
+            _inner: context::enter_handle(self),
+            _marker: PhantomData,
+        }
     }
 
     /// Spawns a task onto this runtime; works from any thread (asyncio's
@@ -258,6 +294,22 @@ impl Handle {
                 task
             }
         }
+    }
+}
+
+/// The guard of [`Handle::enter`] and [`Runtime::enter`](crate::Runtime::enter):
+/// the runtime stays entered on this thread until it drops. Not `Send`:
+/// it belongs to the thread that entered.
+#[must_use = "the runtime is entered only while the guard lives"]
+pub struct EnterGuard<'a> {
+    _inner: context::HandleEnterGuard,
+    /// Borrows the handle; `*const ()` keeps the guard on its thread.
+    _marker: PhantomData<(&'a Handle, *const ())>,
+}
+
+impl fmt::Debug for EnterGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnterGuard").finish_non_exhaustive()
     }
 }
 

@@ -9,6 +9,7 @@
 //! | [`Handle::current`], [`Handle::try_current`] | `get_running_loop()` |
 //! | [`Runtime::shutdown_timeout`], `Drop` | `loop.close()` |
 //! | [`Handle::call_soon_threadsafe`] | `loop.call_soon_threadsafe` |
+//! | [`Handle::enter`], [`Runtime::enter`] | (tokio's `enter`: a runtime current outside `block_on`) |
 //!
 //! - `builder.rs`: [`Builder`], the settings and the start of the workers;
 //! - `handle.rs`: [`Handle`], spawning, `block_on`, the blocking pool;
@@ -35,7 +36,7 @@ mod metrics;
 pub use crate::driver::{IoBackend, IoDriver, IoDriverInfo};
 pub use crate::scheduler::watchdog::BlockedWorker;
 pub use builder::Builder;
-pub use handle::Handle;
+pub use handle::{EnterGuard, Handle};
 pub use metrics::RuntimeMetrics;
 
 /// A multi-threaded, work-stealing runtime.
@@ -79,6 +80,22 @@ impl Runtime {
         self.handle.spawn(future)
     }
 
+    /// Enters this runtime on the current thread until the guard drops;
+    /// see [`Handle::enter`].
+    ///
+    /// ```
+    /// let rt = ferrio::Runtime::new().unwrap();
+    /// let task = {
+    ///     let _guard = rt.enter();
+    ///     ferrio::spawn(async { "spawned outside block_on" })
+    /// };
+    /// assert!(ferrio::Handle::try_current().is_none());
+    /// assert_eq!(rt.block_on(task).unwrap(), "spawned outside block_on");
+    /// ```
+    pub fn enter(&self) -> EnterGuard<'_> {
+        self.handle.enter()
+    }
+
     /// Runs `future` to completion on the calling thread, with this runtime
     /// entered: [`spawn`](crate::spawn) and [`Handle::current`] work inside
     /// it (asyncio's `run_until_complete`). The future itself does not
@@ -87,7 +104,8 @@ impl Runtime {
     /// # Panics
     /// When called from inside a runtime (a worker thread, or inside
     /// another `block_on`): blocking there would deadlock the worker.
-    /// Await the future instead. A panic of `future` propagates.
+    /// Await the future instead. A runtime merely entered with
+    /// [`Handle::enter`] does not count. A panic of `future` propagates.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.handle.block_on(future)
     }

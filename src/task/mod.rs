@@ -20,16 +20,28 @@
 //! is reported through [`Builder::on_task_panic`](crate::runtime::Builder::on_task_panic),
 //! like asyncio's "Task exception was never retrieved".
 //!
+//! # Sets of tasks and task-locals
+//! [`JoinSet`] holds spawned tasks and joins them in completion order;
+//! dropping it cancels them. [`AbortHandle`] cancels one task without
+//! owning its output. [`task_local!`](crate::task_local) declares
+//! [`LocalKey`]s whose value follows a future across awaits and workers.
+//!
 //! The module is two layers: the task core, below the scheduler (the task
 //! itself, generic over its scheduler) and, above the runtime, the spawn
-//! API ([`Builder`]) and [`yield_now`].
+//! API ([`Builder`]), [`JoinSet`], task-locals and [`yield_now`].
 
 mod block_in_place;
 mod builder;
 pub(crate) mod core;
+mod join_set;
+mod task_local;
 mod yield_now;
 
-pub use self::core::{Outcome, Task, TaskError, TaskId, TaskInfo, TaskState};
+pub use self::core::{AbortHandle, Outcome, Task, TaskError, TaskId, TaskInfo, TaskState};
 pub use block_in_place::block_in_place;
 pub use builder::{current_task, Builder};
+pub use join_set::JoinSet;
+#[cfg(test)]
+pub(crate) use join_set::TASK_POLLS as JOIN_SET_TASK_POLLS;
+pub use task_local::{AccessError, LocalKey, TaskLocalFuture};
 pub use yield_now::{yield_now, YieldNow};

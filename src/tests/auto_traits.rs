@@ -289,6 +289,17 @@ send!(
 );
 not!(Send: ferrio::Task<NotSend>, ferrio::ConcurrentFuture<NotSend>);
 not!(Sync: ferrio::Task<NotSend>);
+send_sync!(
+    ferrio::task::JoinSet<u8>,
+    ferrio::task::JoinSet<NotSync>,
+    ferrio::task::AbortHandle,
+    ferrio::task::LocalKey<u8>,
+    ferrio::task::TaskLocalFuture<u8, Ready<u8>>,
+    ferrio::task::AccessError,
+);
+send!(ferrio::task::TaskLocalFuture<NotSync, Ready<u8>>);
+not!(Send: ferrio::task::JoinSet<NotSend>, ferrio::runtime::EnterGuard<'static>);
+not!(Sync: ferrio::task::JoinSet<NotSend>, ferrio::runtime::EnterGuard<'static>);
 
 // --- time -------------------------------------------------------------------
 

@@ -108,6 +108,16 @@ pub(crate) fn wait_tasks_examined() -> u64 {
     crate::combinators::WAIT_TASKS_EXAMINED.with(|c| c.get())
 }
 
+/// Resets this thread's count of task handles `JoinSet`s polled.
+pub(crate) fn reset_join_set_polls() {
+    crate::task::JOIN_SET_TASK_POLLS.with(|c| c.set(0));
+}
+
+/// Task handles `JoinSet`s polled on this thread since the last reset.
+pub(crate) fn join_set_polls() -> u64 {
+    crate::task::JOIN_SET_TASK_POLLS.with(|c| c.get())
+}
+
 /// The capacity of a writer's send queue (to see it shrink).
 pub(crate) fn writer_queue_capacity(writer: &StreamWriter) -> usize {
     writer.queue_capacity()

@@ -8,7 +8,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::harness;
-use super::state;
 use super::{
     info_of, name_of, Callback, CallbackKey, Outcome, RawTask, TaskError, TaskId, TaskInfo,
 };
@@ -60,17 +59,8 @@ impl<T> Task<T> {
     /// });
     /// ```
     pub fn cancel(&self) -> bool {
-        use state::ToCancelled;
-        match self.raw.header().state.transition_to_cancelled() {
-            ToCancelled::AlreadyDone => false,
-            ToCancelled::Marked => true,
-            ToCancelled::CancelNow => {
-                // SAFETY: we won the lock; the handle's reference outlives
-                // the call.
-                unsafe { self.raw.cancel_locked() };
-                true
-            }
-        }
+        // The handle's reference outlives the call.
+        super::abort::cancel(self.raw)
     }
 
     /// True once the task has finished (completed, cancelled or panicked).
@@ -97,6 +87,14 @@ impl<T> Task<T> {
     /// A snapshot of id, name and state.
     pub fn info(&self) -> TaskInfo {
         info_of(self.raw)
+    }
+
+    /// Registers `waker` to be woken when the task completes, as a poll
+    /// would, without taking the output or spending the coop budget
+    /// (`JoinSet` registers each task's waker when it is inserted). True
+    /// when the task is already complete; the waker is then not kept.
+    pub(crate) fn register_join_waker(&mut self, waker: &std::task::Waker) -> bool {
+        super::join_waker::can_read_output(self.raw.header(), self.raw.trailer(), waker)
     }
 
     /// Looks at the output of a finished task without taking it.

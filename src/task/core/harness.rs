@@ -21,6 +21,7 @@ use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
+use super::join_waker;
 use super::raw::{Header, Notified, RawTask, Vtable};
 use super::state::{State, ToIdle, ToNotified, ToRunning};
 use super::{Outcome, Schedule, TaskError, TaskId, Trailer};
@@ -376,49 +377,9 @@ where
         });
     }
 
-    /// The join waker hand-off. Returns true when the output can be read;
-    /// otherwise leaves `waker` registered.
+    /// The join waker hand-off; see [`join_waker::can_read_output`].
     fn can_read_output(&self, waker: &Waker) -> bool {
-        let state = &self.header.state;
-        let snapshot = state.load();
-        if snapshot.is_complete() {
-            return true;
-        }
-        let res = if snapshot.is_join_waker_set() {
-            // SAFETY: JOIN_WAKER set: the completer may read the slot, and
-            // only we (the handle) ever write it; reading is fine.
-            let same = unsafe { self.trailer.join_waker_will_wake(waker) };
-            if same {
-                return false;
-            }
-            state
-                .unset_join_waker()
-                .and_then(|_| self.install_join_waker(waker))
-        } else {
-            self.install_join_waker(waker)
-        };
-        match res {
-            Ok(_) => false,
-            Err(s) => {
-                debug_assert!(s.is_complete());
-                true
-            }
-        }
-    }
-
-    fn install_join_waker(
-        &self,
-        waker: &Waker,
-    ) -> Result<super::state::Snapshot, super::state::Snapshot> {
-        // SAFETY: JOIN_WAKER is clear and we are the handle: the slot is
-        // ours alone.
-        unsafe { self.trailer.set_join_waker(Some(waker.clone())) };
-        let res = self.header.state.set_join_waker();
-        if res.is_err() {
-            // SAFETY: the flag never got set; the slot is still ours.
-            unsafe { self.trailer.set_join_waker(None) };
-        }
-        res
+        join_waker::can_read_output(&self.header, &self.trailer, waker)
     }
 
     unsafe fn drop_join_handle_slow(ptr: NonNull<Header>) {

@@ -5,7 +5,8 @@
 //! scheduler implements `Schedule`, the runtime spawns through it).
 //!
 //! Protocol notes: the state word in `state.rs`, references and the vtable
-//! in `raw.rs`, polling, completion and the join hand-off in `harness.rs`.
+//! in `raw.rs`, polling and completion in `harness.rs`, the join waker
+//! hand-off in `join_waker.rs`.
 
 use std::any::Any;
 use std::fmt;
@@ -20,14 +21,17 @@ use crate::loom::cell::UnsafeCell;
 use crate::loom::plain::{AtomicU64, Ordering};
 use crate::loom::sync::Mutex;
 
+mod abort;
 pub(crate) mod current;
 mod handle;
 mod harness;
+mod join_waker;
 pub(crate) use harness::contain;
 pub(crate) mod list;
 pub(crate) mod raw;
 pub(crate) mod state;
 
+pub use abort::AbortHandle;
 pub use handle::Task;
 pub(crate) use raw::{Notified, RawTask};
 
