@@ -33,7 +33,8 @@
 //!
 //! The floors read into 64 KiB buffers, the runtimes' echo loops into
 //! 4 KiB ones (so from 16 KiB up the runtimes make many more reads and
-//! writes per request): `FLOOR_BUF=4096` gives the floors 4 KiB too.
+//! writes per request): `FLOOR_BUF=4096` gives the floors 4 KiB too, and
+//! `ECHO_BUF=65536` gives the runtimes 64 KiB.
 //! `FLOOR_URING_COOP=1` sets the io_uring floor's ring up as ferrio's
 //! (COOP_TASKRUN instead of SINGLE_ISSUER + DEFER_TASKRUN);
 //! `FLOOR_URING_PLAIN=1` makes it use one-shot receives into
@@ -399,7 +400,8 @@ fn main() {
     let (tokio_rt, tokio_addr) = tokio_server();
     // The floors read into 64 KiB buffers; the runtimes' echo loops
     // (`common::ferrio_echo`, `common::tokio_echo`) into 4 KiB ones:
-    // `FLOOR_BUF=4096` makes the floors read as small.
+    // `FLOOR_BUF=4096` makes the floors read as small, `ECHO_BUF=65536`
+    // the runtimes as large.
     let floor_buf = std::env::var("FLOOR_BUF")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -24,10 +24,22 @@ pub(crate) fn tokio_rt(workers: usize) -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// The runtimes' echo loops read into buffers of this size: 4 KiB, or
+/// `ECHO_BUF` bytes (to compare with the floors at equal sizes).
+pub(crate) fn echo_buf() -> usize {
+    static SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *SIZE.get_or_init(|| {
+        std::env::var("ECHO_BUF")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(4096)
+    })
+}
+
 /// One echo connection on ferrio: owned buffers, read then write back,
 /// until end of stream or an error.
 pub(crate) async fn ferrio_echo(conn: ferrio::net::TcpStream) {
-    let mut buf = Vec::with_capacity(4096);
+    let mut buf = Vec::with_capacity(echo_buf());
     loop {
         buf.clear();
         let (r, b) = conn.read(buf).await;
@@ -45,7 +57,7 @@ pub(crate) async fn ferrio_echo(conn: ferrio::net::TcpStream) {
 /// The same on tokio.
 pub(crate) async fn tokio_echo(mut conn: tokio::net::TcpStream) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut buf = vec![0u8; 4096];
+    let mut buf = vec![0u8; echo_buf()];
     loop {
         match conn.read(&mut buf).await {
             Ok(0) | Err(_) => return,
