@@ -19,12 +19,14 @@ use std::ops::{Bound, RangeBounds};
 use crate::driver::{Call, Completion, Op, OpKind};
 
 pub(crate) mod compat;
+pub(crate) mod copy;
 pub(crate) mod ops;
 mod pooled;
 pub(crate) mod ready;
 pub(crate) mod traits;
 pub mod unix;
 
+pub use copy::{copy, copy_bidirectional};
 pub use pooled::RecvBuf;
 pub use ready::{Interest, Ready};
 
