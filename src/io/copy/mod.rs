@@ -45,10 +45,15 @@ pub(crate) fn splices() -> u64 {
 /// `writer`, then flushes `writer`; the number of bytes copied (tokio's
 /// `tokio::io::copy`). The writer is not closed.
 ///
-/// Between ferrio descriptors (sockets, files, owned split halves) the
-/// bytes are spliced through a pipe in the kernel and never copied
-/// through user space; any other reader or writer goes through a 64 KiB
-/// buffer (module docs of `io::copy`'s source, "Which path").
+/// Between ferrio descriptors ([`TcpStream`], [`UnixStream`], [`File`],
+/// an [`OwnedReadHalf`] as the reader, an [`OwnedWriteHalf`] as the
+/// writer) the bytes are spliced through a pipe in the kernel and never
+/// copied through user space, on either I/O driver. Any other reader or
+/// writer, a ferrio stream behind a wrapper included, goes through a 64
+/// KiB buffer. Bytes a ferrio stream already received through its
+/// `futures-io` side and did not hand out are copied first; a stream
+/// with a read in flight (a read future dropped mid-way) is copied
+/// through the buffer, so that read's bytes keep their place.
 ///
 /// # Errors
 /// The first error of a read or a write; a writer that accepts no bytes
@@ -58,8 +63,9 @@ pub(crate) fn splices() -> u64 {
 /// Dropping the future stops the copy; what was written stays written.
 /// Bytes already read and not yet written are lost to the writer: on the
 /// splice path, those in the pipe between the two (at most one pipe:
-/// 64 KiB, or 1 MiB once a bulk copy grew it); on the buffered path, those in the buffer (as with tokio's
-/// `copy`). Both descriptors stay usable.
+/// 64 KiB, or 1 MiB once a bulk copy grew it); on the buffered path,
+/// those in the buffer (as with tokio's `copy`). Both descriptors stay
+/// usable.
 ///
 /// ```
 /// use futures::{AsyncReadExt, AsyncWriteExt};
@@ -70,7 +76,7 @@ pub(crate) fn splices() -> u64 {
 ///     let addr = listener.local_addr().unwrap();
 ///     let sender = ferrio::spawn(async move {
 ///         let mut s = TcpStream::connect(addr).await.unwrap();
-///         s.write_all(b"spliced by the kernel").await.unwrap();
+///         s.write_all(&b"spliced by the kernel"[..]).await.0.unwrap();
 ///     });
 ///     let (mut from, _) = listener.accept().await.unwrap();
 ///
@@ -131,11 +137,11 @@ where
 ///     let proxy = ferrio::spawn(async move {
 ///         ferrio::io::copy_bidirectional(&mut a, &mut b).await
 ///     });
-///     client.write_all(b"ping").await.unwrap();
+///     client.write_all(&b"ping"[..]).await.0.unwrap();
 ///     client.close().await.unwrap(); // half-close: the server reads EOF
 ///     let mut req = Vec::new();
 ///     server.read_to_end(&mut req).await.unwrap();
-///     server.write_all(b"pong!").await.unwrap();
+///     server.write_all(&b"pong!"[..]).await.0.unwrap();
 ///     server.close().await.unwrap();
 ///     let mut reply = Vec::new();
 ///     client.read_to_end(&mut reply).await.unwrap();

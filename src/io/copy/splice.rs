@@ -18,9 +18,10 @@
 //! **Cancellation.** Dropping the copy closes its pipes: bytes a splice
 //! already moved from the source into the pipe and not yet to the
 //! destination are lost to the destination (at most one pipe's worth per
-//! direction: 64 KiB, or 1 MiB once grown). tokio's `copy` loses the bytes in its buffer the same way.
-//! A splice in flight on a ring is cancelled like any dropped op, its
-//! descriptors held until its final completion.
+//! direction: 64 KiB, or 1 MiB once grown). tokio's `copy` loses the
+//! bytes in its buffer the same way. A splice in flight on a ring is
+//! cancelled like any dropped op, its descriptors held until its final
+//! completion.
 
 use std::io;
 
