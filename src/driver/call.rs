@@ -154,6 +154,18 @@ pub(crate) enum Call<'a> {
     },
     /// `ftruncate(fd, len)`.
     Truncate { fd: &'a SharedFd, len: u64 },
+    /// `splice` of up to `len` bytes from `fd_in` to `fd_out`, one of them
+    /// a pipe, each at its current position, with `SPLICE_F_NONBLOCK`
+    /// (the pipe never blocks) and `SPLICE_F_MOVE`. `wait_out`: the end a
+    /// readiness-based backend waits on is `fd_out` (a pipe's data going
+    /// out to a socket), else `fd_in` (a socket's data coming into an
+    /// empty pipe): the caller keeps the pipe end ready.
+    Splice {
+        fd_in: &'a SharedFd,
+        fd_out: &'a SharedFd,
+        len: usize,
+        wait_out: bool,
+    },
 }
 
 impl Call<'_> {

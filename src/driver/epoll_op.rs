@@ -15,6 +15,9 @@
 //!   meanwhile leaves the kind (and its buffers) to the job, which frees
 //!   them after the call.
 //! - `Inline`: nothing to wait for (`nop`).
+//!
+//! A splice waits on its non-pipe end (`Call::Splice`'s `wait_out`): a
+//! socket's readiness, or the blocking pool for a regular file.
 
 use std::io;
 use std::sync::Arc;
@@ -80,6 +83,12 @@ fn how(call: &Call<'_>, connect: ConnectStep) -> How {
         | Call::HardLink { .. }
         | Call::Truncate { .. } => How::Blocking,
         Call::PollWritable { .. } => stream(Interest::Write),
+        // A socket waits for readiness; a regular file (not pollable)
+        // sends the splice to the blocking pool.
+        Call::Splice {
+            wait_out: false, ..
+        } => stream(Interest::Read),
+        Call::Splice { wait_out: true, .. } => stream(Interest::Write),
     }
 }
 
@@ -99,6 +108,12 @@ fn fd_of<'a>(call: &Call<'a>) -> Option<&'a SharedFd> {
         | Call::PollReadable { fd }
         | Call::Fsync { fd, .. }
         | Call::PollWritable { fd } => Some(fd),
+        Call::Splice {
+            fd_in,
+            fd_out,
+            wait_out,
+            ..
+        } => Some(if wait_out { fd_out } else { fd_in }),
         _ => None,
     }
 }

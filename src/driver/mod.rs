@@ -191,6 +191,14 @@ pub(crate) use worker_driver::{Driver, DriverShared};
 
 /// The error of an operation the runtime's shutdown ended (or refused),
 /// the same on both drivers.
+/// Whether the thread polling runs the epoll driver, whose ops wait for
+/// readiness themselves and never block in the kernel (false off the
+/// workers, and on a ring: a ring's blocking call parks a kernel worker).
+#[cfg(not(ferrio_loom))]
+pub(crate) fn polls_readiness() -> bool {
+    context::with_local(|d| matches!(d, Some(Driver::Epoll(_))))
+}
+
 pub(crate) fn shutting_down() -> std::io::Error {
     std::io::Error::other("ferrio: the runtime is shutting down; its I/O operations are ended")
 }

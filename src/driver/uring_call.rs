@@ -118,6 +118,12 @@ pub(crate) fn sqe(call: Call<'_>, ring: &UringShared) -> (squeue::Entry, Option<
         Call::Symlink { target, link } => opcode::SymlinkAt::new(cwd, target, link).build(),
         Call::HardLink { from, to } => opcode::LinkAt::new(cwd, from, cwd, to).build(),
         Call::Truncate { fd, len } => opcode::Ftruncate::new(fd_of(fd), len).build(),
+        // Offsets -1: each end's current position (required for the pipe).
+        Call::Splice {
+            fd_in, fd_out, len, ..
+        } => opcode::Splice::new(fd_of(fd_in), -1, fd_of(fd_out), -1, sqe_len(len))
+            .flags(libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE)
+            .build(),
     };
     (entry, None)
 }

@@ -40,6 +40,11 @@ pub struct File {
 }
 
 impl File {
+    /// The `futures-io` state (`io::copy` splices past it).
+    pub(crate) fn io(&mut self) -> &mut FdStream {
+        &mut self.inner
+    }
+
     /// Opens a file for reading.
     pub async fn open(path: impl AsRef<Path>) -> io::Result<File> {
         OpenOptions::new().read(true).open(path).await

@@ -503,6 +503,26 @@ impl FdStream {
         &self.fd
     }
 
+    /// A socket (its write side shuts with `shutdown`).
+    pub(crate) fn is_socket(&self) -> bool {
+        matches!(self.to, WriteTo::Socket)
+    }
+
+    /// The `futures-io` read side has a receive in flight, whose bytes
+    /// would come after anything read around it (`io::copy` then copies
+    /// through the traits).
+    pub(crate) fn read_in_flight(&self) -> bool {
+        matches!(
+            self.io.reading,
+            Some(Reading::Pooled(_) | Reading::Plain(_))
+        )
+    }
+
+    /// Bytes the `futures-io` read side received and has not handed out.
+    pub(crate) fn buffered(&self) -> &[u8] {
+        self.io.buffered()
+    }
+
     /// Two streams on one descriptor, each with its own `futures-io`
     /// state: one to read from, one to write to (from different tasks).
     /// The write-behind state (a write in flight, the write buffer) goes

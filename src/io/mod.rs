@@ -12,6 +12,9 @@
 //! wait until a descriptor is ready ([`Interest`], [`Ready`]), then make a
 //! non-blocking call with a borrowed slice (`TcpStream::readable` and
 //! `try_read`, `peek`, and [`unix::AsyncFd`] for any descriptor).
+//!
+//! [`copy`] and [`copy_bidirectional`] (tokio's) splice between ferrio
+//! descriptors, so a proxy copies no byte through user space.
 
 use std::io;
 use std::ops::{Bound, RangeBounds};
@@ -19,12 +22,14 @@ use std::ops::{Bound, RangeBounds};
 use crate::driver::{Call, Completion, Op, OpKind};
 
 pub(crate) mod compat;
+pub(crate) mod copy;
 pub(crate) mod ops;
 mod pooled;
 pub(crate) mod ready;
 pub(crate) mod traits;
 pub mod unix;
 
+pub use copy::{copy, copy_bidirectional};
 pub use pooled::RecvBuf;
 pub use ready::{Interest, Ready};
 

@@ -85,6 +85,11 @@ impl std::fmt::Display for ReuniteError {
 impl std::error::Error for ReuniteError {}
 
 impl OwnedReadHalf {
+    /// The `futures-io` state (`io::copy` splices past it).
+    pub(crate) fn io(&mut self) -> &mut FdStream {
+        &mut self.inner
+    }
+
     /// Puts a TCP stream back together from the halves `into_split` made
     /// of it (tokio's `reunite`), with the write-behind state the write
     /// half holds and the bytes the read half buffered. Halves of two
@@ -168,6 +173,11 @@ impl OwnedReadHalf {
 }
 
 impl OwnedWriteHalf {
+    /// The `futures-io` state (`io::copy` splices past it).
+    pub(crate) fn io(&mut self) -> &mut FdStream {
+        &mut self.inner
+    }
+
     /// Writes some of `buf`; a closed peer is an error, never a SIGPIPE.
     pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
         self.inner.write(buf).await

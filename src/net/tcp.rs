@@ -215,7 +215,7 @@ impl TcpStream {
     }
 
     /// The `futures-io` state, whole again after a borrowed split.
-    fn io(&mut self) -> &mut FdStream {
+    pub(crate) fn io(&mut self) -> &mut FdStream {
         if let Some(writer) = self.lent.take() {
             self.inner.rejoin(*writer);
         }

@@ -136,6 +136,11 @@ pub struct UnixStream {
 }
 
 impl UnixStream {
+    /// The `futures-io` state (`io::copy` splices past it).
+    pub(crate) fn io(&mut self) -> &mut FdStream {
+        &mut self.inner
+    }
+
     fn from_fd(fd: OwnedFd) -> UnixStream {
         UnixStream::from_stream(FdStream::socket(fd))
     }

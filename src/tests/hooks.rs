@@ -143,3 +143,9 @@ pub(crate) fn last_lookup_thread() -> Option<String> {
 pub(crate) fn token_children(token: &crate::sync::CancellationToken) -> usize {
     token.listed_children()
 }
+
+/// Splices made so far by `io::copy` and `io::copy_bidirectional`, in
+/// every runtime of the process.
+pub(crate) fn io_copy_splices() -> u64 {
+    crate::io::copy::splices()
+}

@@ -23,6 +23,7 @@ mod group;
 mod hooks;
 mod hyper_rt;
 mod io;
+mod io_copy;
 mod join_set;
 mod net;
 mod net_accept;
