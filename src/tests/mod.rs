@@ -24,6 +24,8 @@ mod hooks;
 mod hyper_rt;
 mod io;
 mod join_set;
+#[cfg(feature = "macros")]
+mod macros;
 mod net;
 mod net_accept;
 mod net_extras;
