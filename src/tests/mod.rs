@@ -49,3 +49,4 @@ mod time;
 mod time_reset;
 mod tls;
 mod tokio_io;
+mod tokio_names;
