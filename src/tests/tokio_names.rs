@@ -181,11 +181,7 @@ async fn net_rows() -> std::io::Result<()> {
 
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
-    assert!(lookup_host(addr.to_string())
-        .await?
-        .into_iter()
-        .next()
-        .is_some());
+    assert!(lookup_host(addr.to_string()).await?.next().is_some());
     let client = ferrio::spawn(async move {
         let mut stream = TcpStream::connect(addr).await?;
         // The trait's `write_all`: the inherent one (owned buffers) has
