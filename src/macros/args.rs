@@ -77,6 +77,8 @@ pub(crate) struct Args {
     pub(crate) flavor: Option<Flavor>,
     /// `workers = N`, or tokio's spelling `worker_threads = N`.
     pub(crate) workers: Option<usize>,
+    /// The index of `workers`' value token (for an error about it).
+    workers_at: Option<usize>,
     /// `crate = "path"`: where ferrio is, for a crate that re-exports it.
     pub(crate) krate: Option<String>,
 }
@@ -241,6 +243,7 @@ impl Args {
                     });
                 }
                 self.workers = Some(n);
+                self.workers_at = Some(value.at);
             }
             "crate" => self.krate = Some(value.string()?),
             _ => {
@@ -273,7 +276,7 @@ impl Args {
                          `current_thread` runs one worker",
                         kind.name()
                     ),
-                    at: None,
+                    at: self.workers_at,
                 })
             }
             (Flavor::CurrentThread, None) => Some(1),
@@ -422,5 +425,7 @@ mod tests {
         assert_eq!(err.at, Some(6));
         let err = Args::parse(&toks("bogus = 1"), Kind::Main).unwrap_err();
         assert_eq!(err.at, Some(0));
+        let err = config("flavor = \"current_thread\", workers = 2", Kind::Main).unwrap_err();
+        assert_eq!(err.at, Some(6));
     }
 }
