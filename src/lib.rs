@@ -49,7 +49,8 @@
 //!   types their signatures name ([`Task`], [`TaskError`], [`ReturnWhen`],
 //!   [`TimeoutError`], ...), and the runtime itself ([`Runtime`],
 //!   [`Handle`], [`IoDriver`]); and the macros, which `#[macro_export]`
-//!   puts there: [`gather!`], [`select!`], [`task_local!`]. Everything else is reached through its
+//!   puts there: [`gather!`], [`select!`], [`task_local!`], and the attributes
+//!   [`#[ferrio::main]`](macro@main) and [`#[ferrio::test]`](macro@test) (feature `macros`). Everything else is reached through its
 //!   module: [`sync`], [`net`], [`fs`], [`process`], [`io`], [`signal`],
 //!   [`streams`], [`time`], [`task`], [`runtime`].
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
@@ -117,6 +118,122 @@ pub use time::{
     interval, sleep, sleep_until, timeout, timeout_at, wait_for, Interval, Sleep, TimeoutError,
     TimeoutScope,
 };
+
+/// Runs an `async fn` as the program's entry point on a fresh ferrio
+/// runtime (tokio's `#[tokio::main]`; feature `macros`, on by default).
+///
+/// The function becomes a plain `fn` that builds a [`Runtime`] with the
+/// arguments' settings, [`block_on`](Runtime::block_on)s the body on the
+/// calling thread and shuts the runtime down when the body returns (tasks
+/// still running are cancelled, as [`run`] does). A runtime that cannot
+/// start panics with the reason.
+///
+/// ```
+/// #[ferrio::main(workers = 2)]
+/// async fn main() {
+///     assert_eq!(ferrio::Handle::current().num_workers(), 2);
+///     let task = ferrio::spawn(async { 6 * 7 });
+///     assert_eq!(task.await.unwrap(), 42);
+/// }
+/// ```
+///
+/// The return type is the function's: `?` converts errors into it.
+///
+/// ```
+/// #[ferrio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let listener = ferrio::net::TcpListener::bind("127.0.0.1:0")?;
+///     println!("listening on {}", listener.local_addr()?);
+///     Ok(())
+/// }
+/// ```
+///
+/// | argument | meaning | default |
+/// | --- | --- | --- |
+/// | `workers = N` (tokio's `worker_threads = N` too) | `N` worker threads, [`runtime::Builder::worker_threads`] | one per CPU |
+/// | `flavor = "multi_thread"` | several workers (the default of `main`) | |
+/// | `flavor = "current_thread"` | one worker thread (see below) | |
+/// | `crate = "path"` | where ferrio is, for a crate that re-exports it | `::ferrio` |
+///
+/// ferrio has no runtime without worker threads: `current_thread` builds
+/// one worker. The body still runs on the calling thread (inside
+/// `block_on`, so it need not be `Send`); tasks it spawns run on the
+/// worker, one at a time, as they would on tokio's current-thread runtime,
+/// but on another thread (`spawn` needs `Send` futures either way).
+///
+/// A bad argument is a compile error that says what is wrong, at the
+/// argument:
+///
+/// ```compile_fail
+/// #[ferrio::main(workers = 0)] // ferrio::main: `workers` must be at least 1
+/// async fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// #[ferrio::main(threads = 4)] // ferrio::main: unknown argument `threads`; expected one of ...
+/// async fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// #[ferrio::main(flavor = "current_thread", workers = 2)] // `workers` needs `flavor = "multi_thread"`
+/// async fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// #[ferrio::main] // ferrio::main: the function must be `async` (write `async fn`)
+/// fn main() {}
+/// ```
+#[cfg(feature = "macros")]
+#[doc(inline)]
+pub use ferrio_macros::main;
+
+/// Runs an `async fn` test on a fresh ferrio runtime (tokio's
+/// `#[tokio::test]`; feature `macros`, on by default).
+///
+/// It adds `#[test]` (do not write it too) and expands as [`main`], with
+/// tokio's test default: **one worker** (`flavor = "current_thread"`).
+/// `workers = N` or `flavor = "multi_thread"` (one worker per CPU) gives
+/// more; the arguments are [`main`]'s. Other attributes (`#[should_panic]`,
+/// `#[ignore]`) stay on the test. Each test gets its own runtime, shut down
+/// when the test returns.
+///
+/// ```
+/// #[ferrio::test]
+/// async fn one_worker_by_default() {
+///     assert_eq!(ferrio::Handle::current().num_workers(), 1);
+/// }
+///
+/// #[ferrio::test(workers = 2)]
+/// async fn returns_a_result() -> std::io::Result<()> {
+///     let listener = ferrio::net::TcpListener::bind("127.0.0.1:0")?;
+///     assert_eq!(ferrio::Handle::current().num_workers(), 2);
+///     drop(listener);
+///     Ok(())
+/// }
+/// # fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// #[ferrio::test]
+/// #[test] // ferrio::test: remove this `#[test]`: `#[ferrio::test]` adds it
+/// async fn twice() {}
+/// # fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// #[ferrio::test(workers = "2")] // ferrio::test: `workers` takes a number, not `"2"`
+/// async fn quoted() {}
+/// # fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// #[ferrio::test]
+/// async fn with_argument(n: u32) {} // ferrio::test: a test takes no arguments
+/// # fn main() {}
+/// ```
+#[cfg(feature = "macros")]
+#[doc(inline)]
+pub use ferrio_macros::test;
 
 /// Runs `future` on a fresh runtime and shuts it down (asyncio's
 /// `asyncio.run`). Every task still alive at the end is cancelled.

@@ -25,6 +25,8 @@ mod hyper_rt;
 mod io;
 mod io_copy;
 mod join_set;
+#[cfg(feature = "macros")]
+mod macros;
 mod net;
 mod net_accept;
 mod net_extras;
@@ -48,3 +50,4 @@ mod time;
 mod time_reset;
 mod tls;
 mod tokio_io;
+mod tokio_names;
