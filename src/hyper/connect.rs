@@ -32,7 +32,7 @@ use crate::net::TcpStream;
 ///     let app = axum::Router::new().route("/", axum::routing::get(|| async { "hi" }));
 ///     drop(ferrio::spawn(async move { ferrio::hyper::serve(listener, app).await }));
 ///
-///     let client = Client::builder(ferrio::hyper::Executor)
+///     let client: Client<_, Empty<Bytes>> = Client::builder(ferrio::hyper::Executor)
 ///         .timer(ferrio::hyper::Timer)
 ///         .pool_timer(ferrio::hyper::Timer)
 ///         .build(ferrio::hyper::Connector::new());

@@ -1,27 +1,5 @@
-//! [`Io`]: any `futures-io` byte stream as hyper's `rt::Read` + `rt::Write`.
-//!
-//! # What a read costs
-//! On ferrio's own sockets ([`TcpStream`], [`UnixStream`], and the plain
-//! streams of the client [`Connector`](super::Connector)) a read asks for
-//! the stream's buffered bytes (`AsyncBufRead::poll_fill_buf`): the pooled
-//! buffer the kernel received into, copied straight into hyper's
-//! `ReadBufCursor` (one copy, no zero-fill). Any other stream (a TLS stream,
-//! a user's wrapper) is read through `AsyncRead::poll_read`, which needs an
-//! initialised slice: at most [`GENERIC_READ`] bytes of hyper's buffer are
-//! zeroed and lent to it. The choice is made on the stream's type
-//! (`TypeId`), hence the `'static` bound.
-//!
-//! When the peer closes while our last write is still in flight, the end
-//! of the stream reaches hyper only after that write finished (hyper would
-//! otherwise report a clean close as `IncompleteMessage`).
-//!
-//! # Writes
-//! Writes are forwarded, vectored ones too: hyper sends the head and the
-//! body chunks as one gathered write when `is_write_vectored` says so,
-//! instead of copying them into one buffer first. ferrio's streams gather
-//! them into their write-behind buffer (one copy in all); for other streams
-//! `futures-io` cannot tell whether they gather, so [`Io::new`] says they
-//! do not (hyper flattens) unless [`Io::with_write_vectored`] says so.
+//! [`Io`]: any `futures-io` byte stream as hyper's `rt::Read` + `rt::Write`
+//! (the costs are told on the type).
 
 use std::any::Any;
 use std::io;
@@ -46,6 +24,29 @@ pub const GENERIC_READ: usize = 16 * 1024;
 /// Works on ferrio's streams (`TcpStream`, `UnixStream`, a child's pipe, an
 /// owned write half...) and on anything wrapping them, such as a
 /// `futures_rustls` TLS stream.
+///
+/// # What a read costs
+/// On ferrio's own sockets ([`TcpStream`], [`UnixStream`], and the plain
+/// streams of the client `Connector`) a read asks for
+/// the stream's buffered bytes (`AsyncBufRead::poll_fill_buf`): the pooled
+/// buffer the kernel received into, copied straight into hyper's
+/// `ReadBufCursor` (one copy, no zero-fill). Any other stream (a TLS stream,
+/// a user's wrapper) is read through `AsyncRead::poll_read`, which needs an
+/// initialised slice: at most [`GENERIC_READ`] bytes of hyper's buffer are
+/// zeroed and lent to it. The choice is made on the stream's type
+/// (`TypeId`), hence the `'static` bound.
+///
+/// When the peer closes while our last write is still in flight, the end
+/// of the stream reaches hyper only after that write finished (hyper would
+/// otherwise report a clean close as `IncompleteMessage`).
+///
+/// # Writes
+/// Writes are forwarded, vectored ones too: hyper sends the head and the
+/// body chunks as one gathered write when `is_write_vectored` says so,
+/// instead of copying them into one buffer first. ferrio's streams gather
+/// them into their write-behind buffer (one copy in all); for other streams
+/// `futures-io` cannot tell whether they gather, so [`Io::new`] says they
+/// do not (hyper flattens) unless [`Io::with_write_vectored`] says so.
 #[derive(Debug)]
 pub struct Io<T> {
     inner: T,
@@ -70,7 +71,7 @@ impl<T> Io<T> {
     /// Says whether `stream`'s `poll_write_vectored` really gathers its
     /// slices (hyper then hands it the head and body chunks as they are,
     /// without copying them into one buffer). ferrio's streams and the
-    /// [`Connector`](super::Connector)'s say yes by themselves; for other
+    /// `Connector`'s say yes by themselves; for other
     /// types [`Io::new`] says no.
     pub fn with_write_vectored(stream: T, vectored: bool) -> Io<T> {
         Io {

@@ -46,7 +46,7 @@
 //! boxed sleep hyper holds).
 //!
 //! How [`Io`] reads and writes (one copy each way on ferrio's sockets) is
-//! told on [`Io`]'s module, `io.rs`.
+//! told on [`Io`].
 
 #[cfg(feature = "hyper-client")]
 mod connect;

@@ -94,10 +94,24 @@ impl Listener for crate::net::UnixListener {
 /// connection: an axum `Router` is one.
 ///
 /// Await the returned [`Serve`] to run until dropped, or add
-/// [`with_graceful_shutdown`](Serve::with_graceful_shutdown). Accept errors
-/// back off and retry (see [the module](self)), so the future does not end
-/// on them. Dropping the future stops accepting; connections already open
-/// go on to their end.
+/// [`with_graceful_shutdown`](Serve::with_graceful_shutdown). Dropping the
+/// future stops accepting; connections already open go on to their end.
+///
+/// # Accept errors
+/// They do not end the server. A connection-level one (the peer reset or
+/// aborted before we accepted) is skipped at once; any other (`EMFILE`,
+/// `ENFILE`, `ENOMEM`...) waits before the next accept: 10 ms, doubled on
+/// each error in a row up to 1 s, back to 10 ms once an accept succeeds
+/// (a shutdown signal ends the wait). Accepting again at once would spin.
+///
+/// # Graceful shutdown
+/// Each connection's task holds a receiver of a `watch` channel; the
+/// shutdown sends on it (each connection then calls hyper's
+/// `graceful_shutdown`: the request in flight is answered, an idle
+/// keep-alive connection closes, HTTP/2 sends GOAWAY) and waits for the
+/// last receiver to go. The receiver is made before the connection's task
+/// is spawned, and the count and the wait share the channel's lock, so no
+/// connection slips past the drain.
 ///
 /// ```
 /// use http_body_util::{BodyExt, Empty};

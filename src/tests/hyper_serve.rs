@@ -419,5 +419,19 @@ fn io_says_which_streams_gather_and_a_vectored_write_sends_every_slice() {
         let (res, got) = b.read_exact(vec![0u8; 13]).await;
         res.unwrap();
         assert_eq!(&got[..], b"head and body");
+        // More than one write's worth: a prefix is taken, in order.
+        let (x, y) = (vec![1u8; 10_000], vec![2u8; 30_000]);
+        let slices = [io::IoSlice::new(&x), io::IoSlice::new(&y)];
+        let n =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut io).poll_write_vectored(cx, &slices))
+                .await
+                .unwrap();
+        assert!(n > 10_000 && n < 40_000, "took {n}");
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut io).poll_flush(cx))
+            .await
+            .unwrap();
+        let (res, got) = b.read_exact(vec![0u8; n]).await;
+        res.unwrap();
+        assert!(got[..10_000].iter().all(|&v| v == 1) && got[10_000..].iter().all(|&v| v == 2));
     });
 }
