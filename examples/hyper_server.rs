@@ -1,53 +1,60 @@
-//! A hyper 1.x server on ferrio: hello world, a streamed body, and a
-//! graceful shutdown on SIGINT or SIGTERM (stop accepting, let requests in
-//! flight finish for up to 10 s, exit 0).
+//! An HTTP server on ferrio: an axum `Router` served by
+//! `ferrio::hyper::serve` (HTTP/1.1 and HTTP/2), hello world, a streamed
+//! body, and a graceful shutdown on SIGINT or SIGTERM: stop accepting, let
+//! requests in flight finish for up to 10 s, exit 0. A second signal during
+//! that drain exits at once (status 130).
 //!
 //! ```sh
-//! cargo run --release --features hyper --example hyper_server            # 127.0.0.1:8080
+//! cargo run --release --features hyper-server --example hyper_server     # 127.0.0.1:8080
 //! curl http://127.0.0.1:8080/ ; curl -s http://127.0.0.1:8080/stream | wc -c
+//! curl --http2-prior-knowledge http://127.0.0.1:8080/
 //! wrk -t1 -c64 -d5s http://127.0.0.1:8080/
 //! ```
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
+use axum::routing::get;
+use axum::Router;
 use bytes::Bytes;
 use futures::future::{select, Either};
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
-use hyper::body::{Frame, Incoming};
-use hyper::{Request, Response};
 
 use ferrio::sync::Event;
 
-type Body = BoxBody<Bytes, Infallible>;
-
-async fn handle(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
-    Ok(match req.uri().path() {
+fn app() -> Router {
+    Router::new()
+        .route("/", get(|| async { "Hello, world!\n" }))
         // 16 chunks of 64 KiB, sent as they are produced.
-        "/stream" => {
-            let chunks = futures::stream::iter(
-                (0..16)
-                    .map(|_| Ok::<_, Infallible>(Frame::data(Bytes::from(vec![b'x'; 64 << 10])))),
-            );
-            Response::new(StreamBody::new(chunks).boxed())
-        }
+        .route(
+            "/stream",
+            get(|| async {
+                let chunks = futures::stream::iter(
+                    (0..16).map(|_| Ok::<_, Infallible>(Bytes::from(vec![b'x'; 64 << 10]))),
+                );
+                Body::from_stream(chunks)
+            }),
+        )
+        // A request that never ends: only a second signal (or the 10 s
+        // bound) ends a drain that waits for it.
+        .route(
+            "/hang",
+            get(|| async {
+                println!("hang request started");
+                std::future::pending::<&str>().await
+            }),
+        )
         // A request that takes a while: a shutdown lets it finish.
-        "/slow" => {
-            println!("slow request started");
-            ferrio::sleep(Duration::from_millis(500)).await;
-            Response::new(Full::new(Bytes::from("slow and done\n")).boxed())
-        }
-        _ => Response::new(Full::new(Bytes::from("Hello, world!\n")).boxed()),
-    })
-}
-
-/// Counts open connections; the last one to close sets `drained`.
-struct Connections {
-    open: AtomicUsize,
-    drained: Event,
+        .route(
+            "/slow",
+            get(|| async {
+                println!("slow request started");
+                ferrio::sleep(Duration::from_millis(500)).await;
+                "slow and done\n"
+            }),
+        )
 }
 
 fn main() {
@@ -60,57 +67,32 @@ fn main() {
             "hyper server listening on {}",
             listener.local_addr().unwrap()
         );
+        // The signals are watched by a task of their own: the first starts
+        // the drain, a second ends the process at once.
         let mut sigint = ferrio::signal::signal(libc::SIGINT).expect("SIGINT");
         let mut sigterm = ferrio::signal::signal(libc::SIGTERM).expect("SIGTERM");
         let stop = Arc::new(Event::new());
-        let conns = Arc::new(Connections {
-            open: AtomicUsize::new(0),
-            drained: Event::new(),
-        });
-        conns.drained.set();
-        loop {
-            let signal = select(Box::pin(sigint.recv()), Box::pin(sigterm.recv()));
-            let (stream, _) = match select(Box::pin(listener.accept()), signal).await {
-                Either::Left((Ok(accepted), _)) => accepted,
-                Either::Left((Err(e), _)) => {
-                    eprintln!("accept: {e}");
-                    continue;
-                }
-                Either::Right(_) => break,
-            };
-            let _ = stream.set_nodelay(true);
-            let stop = stop.clone();
-            let conns = conns.clone();
-            if conns.open.fetch_add(1, SeqCst) == 0 {
-                conns.drained.clear();
-            }
-            drop(ferrio::spawn(async move {
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(ferrio::hyper::Timer)
-                    .header_read_timeout(Duration::from_secs(10))
-                    .serve_connection(
-                        ferrio::hyper::Io::new(stream),
-                        hyper::service::service_fn(handle),
-                    );
-                let mut conn = std::pin::pin!(conn);
-                if let Either::Right((_, _)) = select(conn.as_mut(), Box::pin(stop.wait())).await {
-                    // Shutting down: finish the request in flight, then close.
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-                if conns.open.fetch_sub(1, SeqCst) == 1 {
-                    conns.drained.set();
-                }
-            }));
-        }
-        println!("shutting down: no new connections; finishing requests in flight");
-        drop(listener);
-        stop.set();
-        if ferrio::wait_for(conns.drained.wait(), Duration::from_secs(10))
-            .await
-            .is_err()
-        {
-            eprintln!("some connections did not finish within 10 s");
+        let told = stop.clone();
+        drop(ferrio::spawn(async move {
+            select(Box::pin(sigint.recv()), Box::pin(sigterm.recv())).await;
+            println!("shutting down: no new connections; finishing requests in flight");
+            told.set();
+            select(Box::pin(sigint.recv()), Box::pin(sigterm.recv())).await;
+            eprintln!("second signal: exiting now");
+            std::process::exit(130);
+        }));
+        let signal = stop.clone();
+        let server = ferrio::hyper::serve(listener, app())
+            .with_graceful_shutdown(async move { signal.wait().await })
+            .into_future();
+        // The drain may take 10 s from the first signal, no more.
+        let deadline = async {
+            stop.wait().await;
+            ferrio::sleep(Duration::from_secs(10)).await;
+        };
+        match select(server, Box::pin(deadline)).await {
+            Either::Left((result, _)) => result.expect("serve"),
+            Either::Right(_) => eprintln!("some connections did not finish within 10 s"),
         }
         println!("bye");
     });

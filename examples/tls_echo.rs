@@ -12,6 +12,7 @@
 
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt};
 use futures_rustls::rustls::crypto::ring::default_provider;
@@ -46,11 +47,32 @@ fn client_config(cert: CertificateDer<'static>) -> Arc<ClientConfig> {
     Arc::new(config)
 }
 
-/// Echoes every TLS connection until the peer closes.
-async fn serve(listener: TcpListener, config: Arc<ServerConfig>) -> io::Result<()> {
+/// Echoes every TLS connection until the peer closes. An accept error
+/// does not end the server: one from a connection that died in the
+/// backlog is skipped, any other (out of descriptors: `EMFILE`) waits
+/// 10 ms, doubled on each error in a row up to 1 s, before accepting again.
+async fn serve(listener: TcpListener, config: Arc<ServerConfig>) {
     let acceptor = TlsAcceptor::from(config);
+    let mut backoff = Duration::from_millis(10);
     loop {
-        let (stream, peer) = listener.accept().await?;
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => {
+                backoff = Duration::from_millis(10);
+                accepted
+            }
+            Err(e) => {
+                use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+                if !matches!(
+                    e.kind(),
+                    ConnectionAborted | ConnectionRefused | ConnectionReset
+                ) {
+                    eprintln!("accept: {e}; next try in {backoff:?}");
+                    ferrio::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+                continue;
+            }
+        };
         let acceptor = acceptor.clone();
         drop(ferrio::spawn(async move {
             let result: io::Result<()> = async {
@@ -110,7 +132,7 @@ fn main() {
                     "tls echo server on {} (certificate in {cert_path})",
                     listener.local_addr().unwrap()
                 );
-                serve(listener, config).await.expect("serve");
+                serve(listener, config).await;
             });
         }
         Some("client") => {

@@ -239,20 +239,39 @@ impl PollIo {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored(fd, to, cx, &[io::IoSlice::new(data)])
+    }
+
+    /// A gathering write: the slices, in order, are copied into the one
+    /// write buffer (up to `CHUNK` bytes) and go out as one write, so a
+    /// vectored write costs the same one copy as a plain one.
+    pub(crate) fn poll_write_vectored(
+        &mut self,
+        fd: &SharedFd,
+        to: WriteTo,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         ready!(self.poll_flush(fd, to, cx))?;
         if !self.socket {
             ready!(self.poll_give_back_read_ahead(fd, cx))?;
         }
-        if data.is_empty() {
+        if bufs.iter().all(|b| b.is_empty()) {
             return Poll::Ready(Ok(0));
         }
         // A write that waited for readiness took nothing (epoll): the
         // caller is offering its bytes again, perhaps other ones.
         self.unaccepted = None;
-        let n = data.len().min(CHUNK);
         let mut buf = std::mem::take(&mut self.wbuf);
         buf.clear();
-        buf.extend_from_slice(&data[..n]);
+        for b in bufs {
+            let take = b.len().min(CHUNK - buf.len());
+            buf.extend_from_slice(&b[..take]);
+            if buf.len() == CHUNK {
+                break;
+            }
+        }
+        let n = buf.len();
         self.note_write_waker(cx);
         let mut op = Op::new(Write::new(fd.clone(), Slice::new(buf, ..), to).whole());
         match Pin::new(&mut op).poll(cx) {
@@ -663,6 +682,14 @@ impl FdStream {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         self.io.poll_write(&self.fd, self.to, cx, data)
+    }
+
+    pub(crate) fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.io.poll_write_vectored(&self.fd, self.to, cx, bufs)
     }
 
     pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

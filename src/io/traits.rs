@@ -72,6 +72,14 @@ macro_rules! impl_futures_io {
                 self.$($field)+.poll_write(cx, buf)
             }
 
+            fn poll_write_vectored(
+                mut self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.$($field)+.poll_write_vectored(cx, bufs)
+            }
+
             fn poll_flush(
                 mut self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
@@ -97,11 +105,23 @@ macro_rules! impl_futures_io {
                 self.$($field)+.poll_write(cx, buf)
             }
 
+            fn poll_write_vectored(
+                mut self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.$($field)+.poll_write_vectored(cx, bufs)
+            }
+
             fn poll_flush(
                 mut self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
                 self.$($field)+.poll_flush(cx)
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                true
             }
 
             fn poll_shutdown(

@@ -225,15 +225,16 @@ fn hyper_util_auto_builder_serves_http1_and_http2() {
     });
 }
 
-/// The `hyper_server` example that `cargo test --features hyper` builds
-/// beside this test binary.
+/// The `hyper_server` example that `cargo test --features hyper-server`
+/// builds beside this test binary.
+#[cfg(feature = "hyper-server")]
 fn hyper_server_example() -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let path = dir.join("examples").join("hyper_server");
     assert!(
         path.exists(),
-        "{} is missing: `cargo test --features hyper` builds it",
+        "{} is missing: `cargo test --features hyper-server` builds it",
         path.display()
     );
     path
@@ -241,6 +242,7 @@ fn hyper_server_example() -> std::path::PathBuf {
 
 /// SIGTERM while a request is in flight: the example stops accepting,
 /// answers that request, and exits 0.
+#[cfg(feature = "hyper-server")]
 #[test]
 fn sigterm_lets_the_hyper_example_finish_its_request_and_exit_0() {
     let mut child = std::process::Command::new(hyper_server_example())
@@ -273,6 +275,47 @@ fn sigterm_lets_the_hyper_example_finish_its_request_and_exit_0() {
     assert!(response.ends_with("slow and done\n"), "{response}");
     let status = child.wait().unwrap();
     assert!(status.success(), "the example exited with {status}");
+}
+
+/// A second signal during the drain ends the example at once (status
+/// 130), with a request in flight that never ends (`/hang`): only that
+/// signal (or the 10 s bound) can end the drain.
+#[cfg(feature = "hyper-server")]
+#[test]
+fn a_second_signal_during_the_drain_exits_the_hyper_example_at_once() {
+    let mut child = std::process::Command::new(hyper_server_example())
+        .arg("127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first
+        .strip_prefix("hyper server listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+        .to_string();
+    let mut client = std::net::TcpStream::connect(&addr).unwrap();
+    client
+        .write_all(b"GET /hang HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut wait_for_line = |prefix: &str| loop {
+        let line = lines.next().expect("the example's output ended").unwrap();
+        if line.starts_with(prefix) {
+            break;
+        }
+    };
+    wait_for_line("hang request started");
+    // SAFETY: a plain syscall on our child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    wait_for_line("shutting down");
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "the example exited with {status}");
+    // The connection went with the process, unanswered.
+    let mut response = String::new();
+    let _ = client.read_to_string(&mut response);
+    assert!(response.is_empty(), "{response}");
 }
 
 /// A client that reads its response and closes at once: the server's

@@ -22,6 +22,7 @@ mod fs_dir;
 mod group;
 mod hooks;
 mod hyper_rt;
+mod hyper_serve;
 mod io;
 mod io_copy;
 mod join_set;
