@@ -44,6 +44,8 @@ mod task_local;
 mod tasks;
 mod threads;
 mod time;
+#[cfg(feature = "test-util")]
+mod time_pause;
 mod time_reset;
 mod tls;
 mod tokio_io;
