@@ -143,3 +143,9 @@ pub(crate) fn last_lookup_thread() -> Option<String> {
 pub(crate) fn token_children(token: &crate::sync::CancellationToken) -> usize {
     token.listed_children()
 }
+
+/// The seed `FERRIO_SIM_SEED`'s value stands for (`None`: unset).
+#[cfg(feature = "sim")]
+pub(crate) fn sim_seed_from(var: Option<String>) -> Result<u64, crate::sim::SeedError> {
+    crate::sim::seed_from(var)
+}

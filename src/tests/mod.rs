@@ -34,6 +34,8 @@ mod select;
 mod shutdown;
 mod shutdown_sweep;
 mod signals;
+#[cfg(feature = "sim")]
+mod sim;
 mod streams;
 mod stress;
 mod sync;
