@@ -71,11 +71,39 @@ pub(crate) struct BlockingPool {
     wake: Condvar,
     config: PoolConfig,
     name: String,
+    /// A job in flight holds a paused clock back from jumping ahead
+    /// (feature `test-util`; `time/core/clock.rs`).
+    #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+    hold: Option<crate::time::core::HoldSource>,
 }
 
 impl BlockingPool {
+    #[cfg_attr(all(feature = "test-util", not(ferrio_loom)), allow(dead_code))]
     pub(crate) fn new(config: PoolConfig, name: String) -> Arc<BlockingPool> {
+        #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+        return BlockingPool::with_hold(config, name, None);
+        #[cfg(not(all(feature = "test-util", not(ferrio_loom))))]
         Arc::new(BlockingPool {
+            queue: Injector::new(),
+            threads: AtomicUsize::new(0),
+            idle: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+            sleep: Mutex::new(0),
+            wake: Condvar::new(),
+            config,
+            name,
+        })
+    }
+
+    /// A pool whose jobs in flight each hold `hold`'s clock back.
+    #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+    pub(crate) fn with_hold(
+        config: PoolConfig,
+        name: String,
+        hold: Option<crate::time::core::HoldSource>,
+    ) -> Arc<BlockingPool> {
+        Arc::new(BlockingPool {
+            hold,
             queue: Injector::new(),
             threads: AtomicUsize::new(0),
             idle: AtomicUsize::new(0),
@@ -294,9 +322,15 @@ where
     let tx = Sender {
         slot: Some(slot.clone()),
     };
+    // Released once the outcome is sent (its waker run) or the job is
+    // dropped unrun.
+    #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+    let hold = pool.hold.as_ref().map(|h| h.hold());
     pool.submit(Box::new(move || {
         let out = catch_unwind(AssertUnwindSafe(f));
         tx.send(Some(out));
+        #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+        drop(hold);
     }))?;
     Ok(JobResult(slot))
 }

@@ -79,6 +79,8 @@ pub mod runtime;
 mod scheduler;
 #[cfg(not(ferrio_loom))]
 pub mod signal;
+#[cfg(all(feature = "sim", not(ferrio_loom)))]
+pub mod sim;
 #[cfg(not(ferrio_loom))]
 pub mod streams;
 pub mod sync;

@@ -39,6 +39,8 @@ pub struct Builder {
     blocking: PoolConfig,
     slow_poll: Option<(Duration, SlowPollHandler)>,
     blocked: Option<(Duration, BlockedHandler)>,
+    #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+    start_paused: bool,
 }
 
 impl fmt::Debug for Builder {
@@ -65,6 +67,8 @@ impl Default for Builder {
             blocking: PoolConfig::default(),
             slow_poll: None,
             blocked: None,
+            #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+            start_paused: false,
         }
     }
 }
@@ -269,7 +273,9 @@ impl Builder {
     /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     /// ```
     pub fn build(self) -> io::Result<Runtime> {
-        let workers = self.worker_threads.unwrap_or_else(num_cpus::get);
+        let workers = self
+            .worker_threads
+            .unwrap_or_else(|| self.default_workers());
         self.validate(workers)?;
         // Which driver: io_uring is probed here, failing fast with the
         // reason when it was asked for and is unavailable.
@@ -296,6 +302,8 @@ impl Builder {
                     StdArc::new(crate::scheduler::watchdog::report_to_stderr),
                 )
             }),
+            #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+            start_paused: self.start_paused,
         };
         let (shared, parts, watchdog) = Shared::new(workers, config)?;
         let handle = Handle::new(Arc::new(shared), self.blocking, self.thread_name);
@@ -313,8 +321,53 @@ impl Builder {
         Ok(rt)
     }
 
+    /// One per CPU; one for a runtime that starts paused.
+    fn default_workers(&self) -> usize {
+        #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+        if self.start_paused {
+            return 1;
+        }
+        num_cpus::get()
+    }
+
+    /// Starts the runtime's clock paused (feature `test-util`), as
+    /// tokio's `start_paused`: time stands still but for
+    /// [`time::advance`](crate::time::advance), and jumps to the next
+    /// timer whenever the runtime has nothing else to do (see
+    /// [`time::pause`](crate::time::pause)). A paused clock needs a
+    /// runtime of one worker: without [`worker_threads`](Self::worker_threads)
+    /// it gets one, and `build` fails with `InvalidInput` if more were
+    /// asked for.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = ferrio::Runtime::builder().start_paused(true).build().unwrap();
+    /// let wall = std::time::Instant::now();
+    /// rt.block_on(async {
+    ///     let start = ferrio::time::now();
+    ///     ferrio::sleep(Duration::from_secs(3600)).await;
+    ///     assert_eq!(ferrio::time::now() - start, Duration::from_secs(3600));
+    /// });
+    /// assert!(wall.elapsed() < Duration::from_secs(60));
+    /// ```
+    #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+    pub fn start_paused(mut self, paused: bool) -> Builder {
+        self.start_paused = paused;
+        self
+    }
+
     /// Rejects settings the runtime cannot run with.
     fn validate(&self, workers: usize) -> io::Result<()> {
+        #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+        if self.start_paused && workers != 1 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "ferrio: start_paused needs a runtime of one worker (worker_threads(1)); \
+                     got worker_threads({workers})"
+                ),
+            ));
+        }
         if workers == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,

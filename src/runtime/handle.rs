@@ -11,6 +11,8 @@ use std::sync::{Arc as StdArc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 
 use super::context;
+#[cfg(all(feature = "test-util", not(ferrio_loom)))]
+use super::held_wake::{FinishOnDrop, HeldWake};
 use crate::blocking::{self, BlockingPool, PoolConfig};
 use crate::loom::sync::Arc;
 use crate::park::{Parker, Unparker};
@@ -32,24 +34,37 @@ struct Blocking {
     pool: OnceLock<StdArc<BlockingPool>>,
     config: PoolConfig,
     thread_name: String,
+    /// Jobs hold a pausable clock back (feature `test-util`).
+    #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+    hold: Option<crate::time::core::HoldSource>,
 }
 
 impl Blocking {
     fn pool(&self) -> &StdArc<BlockingPool> {
-        self.pool
-            .get_or_init(|| BlockingPool::new(self.config, self.thread_name.clone()))
+        self.pool.get_or_init(|| {
+            #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+            return BlockingPool::with_hold(
+                self.config,
+                self.thread_name.clone(),
+                self.hold.clone(),
+            );
+            #[cfg(not(all(feature = "test-util", not(ferrio_loom))))]
+            BlockingPool::new(self.config, self.thread_name.clone())
+        })
     }
 }
 
 impl Handle {
     pub(crate) fn new(shared: Arc<Shared>, blocking: PoolConfig, thread_name: String) -> Handle {
         Handle {
-            shared,
             blocking: StdArc::new(Blocking {
                 pool: OnceLock::new(),
                 config: blocking,
                 thread_name,
+                #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+                hold: shared.clock().hold_source(),
             }),
+            shared,
         }
     }
 
@@ -179,7 +194,15 @@ impl Handle {
             )
         });
         let parker = Parker::new();
-        let waker = Waker::from(StdArc::new(ThreadWaker(parker.unparker())));
+        #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+        let held = self.shared.clock().hold_source().map(HeldWake::new);
+        #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+        let _finish = FinishOnDrop(held.clone());
+        let waker = Waker::from(StdArc::new(ThreadWaker {
+            unparker: parker.unparker(),
+            #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+            held: held.clone(),
+        }));
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
         loop {
@@ -190,7 +213,15 @@ impl Handle {
             if let Poll::Ready(out) = polled {
                 return out;
             }
+            #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+            if held.as_ref().is_some_and(|h| h.before_park()) {
+                continue;
+            }
             parker.park(None);
+            #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+            if let Some(h) = &held {
+                h.after_park();
+            }
         }
     }
 
@@ -321,14 +352,23 @@ impl fmt::Debug for Handle {
     }
 }
 
-struct ThreadWaker(Unparker);
+struct ThreadWaker {
+    unparker: Unparker,
+    /// The thread's hold on a pausable clock (feature `test-util`).
+    #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+    held: Option<StdArc<HeldWake>>,
+}
 
 impl Wake for ThreadWaker {
     fn wake(self: StdArc<Self>) {
-        self.0.unpark();
+        self.wake_by_ref();
     }
     fn wake_by_ref(self: &StdArc<Self>) {
-        self.0.unpark();
+        #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+        if let Some(h) = &self.held {
+            h.on_wake();
+        }
+        self.unparker.unpark();
     }
 }
 

@@ -30,6 +30,8 @@ use crate::task::core::Task;
 mod builder;
 pub(crate) mod context;
 mod handle;
+#[cfg(all(feature = "test-util", not(ferrio_loom)))]
+mod held_wake;
 mod metrics;
 
 #[cfg(not(ferrio_loom))]

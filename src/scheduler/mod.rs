@@ -76,4 +76,7 @@ pub(crate) struct Config {
     /// A poll stuck this long is reported, with this handler.
     #[cfg_attr(ferrio_loom, allow(dead_code))]
     pub(crate) blocked: (Duration, watchdog::BlockedHandler),
+    /// The clock starts paused (`Builder::start_paused`; one worker).
+    #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+    pub(crate) start_paused: bool,
 }

@@ -36,6 +36,17 @@ const REMOTE_SHARDS: usize = 4;
 #[cfg(ferrio_loom)]
 const REMOTE_SHARDS: usize = 1;
 
+/// The runtime's clock: pausable when it has one worker (feature
+/// `test-util`), else real time.
+fn new_clock(workers: usize, config: &Config) -> Clock {
+    #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+    if workers == 1 {
+        return Clock::pausable(config.start_paused);
+    }
+    let _ = (workers, config);
+    Clock::new()
+}
+
 /// What the workers share.
 pub(crate) struct Shared {
     pub(super) remotes: Box<[WorkerRemote]>,
@@ -102,6 +113,7 @@ impl Shared {
             });
             parts.push(WorkerParts { index, local, park });
         }
+        let clock = new_clock(workers, &config);
         let shared = Shared {
             remotes: remotes.into_boxed_slice(),
             injector: run_queue::Injector::new(),
@@ -109,10 +121,19 @@ impl Shared {
             owned: OwnedTasks::new(workers + REMOTE_SHARDS),
             shutdown: AtomicBool::new(false),
             config,
-            clock: Clock::new(),
+            clock,
             next_remote: AtomicUsize::new(0),
             watchdog,
         };
+        // A paused clock's last hold released wakes the one worker, to
+        // decide on jumping ahead (`time/core/clock.rs`).
+        #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+        if shared.clock.is_pausable() {
+            let waker = shared.remotes[0].waker.clone();
+            shared
+                .clock
+                .set_idle_waker(Box::new(move || waker.unpark()));
+        }
         Ok((shared, parts, watchdog_parker))
     }
 

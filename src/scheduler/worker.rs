@@ -4,7 +4,7 @@
 use std::cell::Cell;
 use std::io;
 use std::sync::Arc as StdArc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::loom::sync::atomic::{fence, Ordering};
 use crate::loom::sync::Arc;
@@ -127,12 +127,35 @@ impl Worker {
     /// How long the worker may sleep before its next timer is due.
     fn park_timeout(&self) -> Option<Duration> {
         let next = self.time().next_deadline()?;
+        let clock = self.shared.clock();
         Some(
-            self.shared
-                .clock()
+            clock
                 .instant_of(next)
-                .saturating_duration_since(Instant::now()),
+                .saturating_duration_since(clock.now()),
         )
+    }
+
+    /// Parks under a paused clock (feature `test-util`): polls the driver
+    /// without sleeping; if that made nothing runnable and nothing holds
+    /// the clock back, jumps to the next timer and fires it; otherwise
+    /// sleeps until woken (releasing the last hold wakes us). See
+    /// `time/core/clock.rs`.
+    #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+    fn park_paused(&self) {
+        let clock = self.shared.clock();
+        worker_park::park(&self.park, Some(Duration::ZERO));
+        self.process_timers();
+        if self.has_local_work() || self.shared.has_pending_work() {
+            return;
+        }
+        if clock.can_auto_advance() {
+            if let Some(next) = self.time().next_deadline() {
+                clock.advance_to_ms(next);
+                self.process_timers();
+                return;
+            }
+        }
+        worker_park::park(&self.park, None);
     }
 
     /// Timers, submissions, completions.
@@ -281,6 +304,13 @@ impl Worker {
             self.shared.notify_parked();
         }
         if !self.shared.is_shutdown() {
+            #[cfg(all(feature = "test-util", not(ferrio_loom)))]
+            if self.shared.clock().is_paused() {
+                self.park_paused();
+            } else {
+                worker_park::park(&self.park, self.park_timeout());
+            }
+            #[cfg(not(all(feature = "test-util", not(ferrio_loom))))]
             worker_park::park(&self.park, self.park_timeout());
             self.process_timers();
         }

@@ -149,3 +149,9 @@ pub(crate) fn token_children(token: &crate::sync::CancellationToken) -> usize {
 pub(crate) fn io_copy_splices() -> u64 {
     crate::io::copy::splices()
 }
+
+/// The seed `FERRIO_SIM_SEED`'s value stands for (`None`: unset).
+#[cfg(feature = "sim")]
+pub(crate) fn sim_seed_from(var: Option<String>) -> Result<u64, crate::sim::SeedError> {
+    crate::sim::seed_from(var)
+}

@@ -38,6 +38,8 @@ mod select;
 mod shutdown;
 mod shutdown_sweep;
 mod signals;
+#[cfg(feature = "sim")]
+mod sim;
 mod streams;
 mod stress;
 mod sync;
@@ -48,6 +50,8 @@ mod task_local;
 mod tasks;
 mod threads;
 mod time;
+#[cfg(feature = "test-util")]
+mod time_pause;
 mod time_reset;
 mod tls;
 mod tokio_io;

@@ -47,7 +47,7 @@ pub fn interval(period: Duration) -> Interval {
         !period.is_zero(),
         "ferrio::interval: the period must be non-zero"
     );
-    interval_at(Instant::now(), period)
+    interval_at(super::now(), period)
 }
 
 /// Ticks every `period`, the first tick at `start` (tokio's
@@ -102,7 +102,7 @@ impl Interval {
             return Poll::Pending;
         }
         let tick = self.next;
-        self.next = next_tick(self.missed, tick, Instant::now(), self.period);
+        self.next = next_tick(self.missed, tick, super::now(), self.period);
         self.sleep.reset(self.next);
         Poll::Ready(tick)
     }
@@ -138,18 +138,18 @@ impl Interval {
     /// });
     /// ```
     pub fn reset(&mut self) {
-        self.reset_at(add_saturating(Instant::now(), self.period));
+        self.reset_at(add_saturating(super::now(), self.period));
     }
 
     /// Restarts the schedule with a tick now: the next tick completes at
     /// once, the ones after it a period apart.
     pub fn reset_immediately(&mut self) {
-        self.reset_at(Instant::now());
+        self.reset_at(super::now());
     }
 
     /// Restarts the schedule with the next tick `after` from now.
     pub fn reset_after(&mut self, after: Duration) {
-        self.reset_at(add_saturating(Instant::now(), after));
+        self.reset_at(add_saturating(super::now(), after));
     }
 
     /// Restarts the schedule with the next tick at `deadline` (in the

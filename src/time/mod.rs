@@ -41,9 +41,13 @@ pub(crate) mod core;
 mod interval;
 mod sleep;
 mod timeout;
+mod virtual_time;
 
 #[cfg(test)]
 pub(crate) use interval::next_tick;
 pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
 pub use sleep::{sleep, sleep_until, Sleep};
 pub use timeout::{timeout, timeout_at, wait_for, Scoped, TimeoutError, TimeoutScope, WaitFor};
+pub use virtual_time::now;
+#[cfg(all(feature = "test-util", not(ferrio_loom)))]
+pub use virtual_time::{advance, pause, resume, try_pause, PauseError};

@@ -68,7 +68,7 @@ impl fmt::Debug for Sleep {
 /// });
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    let now = Instant::now();
+    let now = super::now();
     sleep_until(now.checked_add(duration).unwrap_or(now + FAR_FUTURE))
 }
 
@@ -94,7 +94,7 @@ impl Sleep {
     /// True once the deadline has passed, or the sleep has ended (also
     /// when it ended early because the runtime shut down).
     pub fn is_elapsed(&self) -> bool {
-        self.done || Instant::now() >= self.deadline
+        self.done || super::now() >= self.deadline
     }
 
     /// True when the sleep ended before its deadline because its runtime
@@ -144,7 +144,7 @@ impl Sleep {
             r.cancel();
             return;
         };
-        if Instant::now() >= deadline {
+        if super::now() >= deadline {
             // Due already: no timer; the next poll completes.
             r.cancel();
             waker.wake();
@@ -226,7 +226,7 @@ impl Future for Sleep {
         }
         match &self.registration {
             None => {
-                if Instant::now() >= self.deadline {
+                if super::now() >= self.deadline {
                     self.done = true;
                     return Poll::Ready(());
                 }
@@ -244,7 +244,7 @@ impl Future for Sleep {
                     return Poll::Pending;
                 }
                 self.registration = None;
-                if Instant::now() < self.deadline {
+                if super::now() < self.deadline {
                     // Fired at the wheel's far edge (a deadline past its
                     // ~2.2-year range): wait for the rest.
                     if !self.register(cx.waker(), None) {

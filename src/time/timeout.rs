@@ -210,7 +210,7 @@ impl fmt::Debug for TimeoutScope {
 
 /// A timeout scope ending `delay` from now (asyncio's `timeout(delay)`).
 pub fn timeout(delay: Duration) -> TimeoutScope {
-    let now = Instant::now();
+    let now = super::now();
     timeout_at(Some(now.checked_add(delay).unwrap_or(now + FAR_FUTURE)))
 }
 
@@ -301,7 +301,7 @@ impl<F> Drop for Scoped<F> {
         // enclosing scope that expired with ours reported first, possibly
         // before our own poll saw the deadline): expired, as asyncio's
         // timer callback would have marked it.
-        if self.inner.is_some() && st.deadline.is_some_and(|d| Instant::now() >= d) {
+        if self.inner.is_some() && st.deadline.is_some_and(|d| super::now() >= d) {
             st.expired = true;
         }
     }
@@ -372,7 +372,7 @@ impl<F: Future> Future for Scoped<F> {
             inner.set(None);
             return Poll::Ready(Err(err));
         }
-        let now = Instant::now();
+        let now = super::now();
         if !timer_ended && now < deadline {
             return Poll::Pending;
         }

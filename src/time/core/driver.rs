@@ -1,6 +1,5 @@
 //! `TimeDriver`: one worker's timers (its wheel, the buffer of fired
-//! timers, and its side of the request queues), and `Clock`, the
-//! runtime's millisecond clock that every wheel counts in.
+//! timers, and its side of the request queues).
 //!
 //! The worker that owns a `TimeDriver` calls it between its polls; the
 //! watchdog calls `process` while the owner is stuck in one (the wheel's
@@ -8,48 +7,12 @@
 //! [`TimerQueues`], taken in at each [`process`](TimeDriver::process).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use crate::owner_lock::OwnerLock;
 
 use super::entry::TimerShared;
 use super::requests::TimerQueues;
 use super::wheel::{Key, Wheel};
-
-/// The runtime's clock: milliseconds since the runtime started, the unit
-/// of every wheel.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Clock {
-    start: Instant,
-}
-
-impl Clock {
-    /// A clock whose zero is now.
-    pub(crate) fn new() -> Clock {
-        Clock {
-            start: Instant::now(),
-        }
-    }
-
-    /// Milliseconds since the start, rounded down.
-    pub(crate) fn now_ms(&self) -> u64 {
-        Instant::now()
-            .saturating_duration_since(self.start)
-            .as_millis() as u64
-    }
-
-    /// A deadline in milliseconds, rounded up so a timer never fires
-    /// early.
-    pub(crate) fn deadline_ms(&self, deadline: Instant) -> u64 {
-        let ns = deadline.saturating_duration_since(self.start).as_nanos();
-        ns.div_ceil(1_000_000).min(u64::MAX as u128) as u64
-    }
-
-    /// The instant of millisecond `ms`.
-    pub(crate) fn instant_of(&self, ms: u64) -> Instant {
-        self.start + Duration::from_millis(ms)
-    }
-}
 
 /// One worker's timers. The owner uses them between its polls; the
 /// watchdog fires due ones while the owner is stuck in a poll. The wheel
@@ -150,7 +113,7 @@ impl TimeDriver {
     }
 
     /// The earliest deadline in the wheel (milliseconds of the
-    /// [`Clock`]), `None` when the wheel is empty.
+    /// [`Clock`](super::Clock)), `None` when the wheel is empty.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
         self.wheel.with(|state| state.wheel.next_expiration())
     }

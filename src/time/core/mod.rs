@@ -8,7 +8,9 @@
 //! - `wheel.rs`: the hierarchical timing wheel (a plain data structure);
 //! - `entry.rs`: `TimerShared`, one timer's state word, key and waker;
 //! - `requests.rs`: `TimerQueues`, requests from other threads;
-//! - `driver.rs`: `TimeDriver` (one per worker) and `Clock` (per runtime).
+//! - `driver.rs`: `TimeDriver` (one per worker);
+//! - `clock.rs`: `Clock` (per runtime), and its virtual mode (feature
+//!   `test-util`: pause, advance, auto-advance; protocol at its head).
 //!
 //! # Protocol
 //!
@@ -59,11 +61,15 @@
 //! - **Interval** missed ticks: `Burst` (default, like tokio), `Delay`, `Skip`;
 //!   instants saturate ("never") instead of overflowing.
 
+mod clock;
 mod driver;
 mod entry;
 mod requests;
 pub(crate) mod wheel;
 
-pub(crate) use driver::{Clock, TimeDriver};
+pub(crate) use clock::Clock;
+#[cfg(all(feature = "test-util", not(ferrio_loom)))]
+pub(crate) use clock::{any_shifted, ClockError, Hold, HoldSource};
+pub(crate) use driver::TimeDriver;
 pub(crate) use entry::{stored_key, TimerShared};
 pub(crate) use requests::TimerQueues;

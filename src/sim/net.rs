@@ -1,0 +1,465 @@
+//! The simulated network: named hosts, TCP-like streams between them
+//! with a latency (and jitter from the seed) per segment, partitions
+//! between two hosts and their repair. Everything happens in the
+//! runtime's virtual time (a paused clock): a segment is due at `now +
+//! latency`, and its reader sleeps until then.
+//!
+//! - A stream is two directions, each an unbounded channel of segments
+//!   `(due, bytes)`, FIFO with non-decreasing due times (TCP's order).
+//!   A segment sent across a partition is held (TCP retransmits) and
+//!   released, in order, at the repair.
+//! - `connect` sends a SYN after the latency; across a partition it is
+//!   lost and `connect` waits forever (the caller's timeout decides); to
+//!   a port nobody listens on, it fails with `ConnectionRefused` after a
+//!   round trip.
+//! - Dropping a stream sends its FIN (the peer reads 0 once the data
+//!   before it is read).
+//!
+//! This layer has its own stream and listener types for now; the design
+//! (see `sim/mod.rs`) routes the unchanged `ferrio::net` types through a
+//! driver backend onto this same model.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::loom::plain::Mutex;
+use crate::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use crate::time;
+
+use super::log::{EventKind, EventLog};
+use super::rng::SimRng;
+
+/// The network of one simulation (cheap to clone). Made by
+/// [`Sim::run`](super::Sim::run), which hands it to the simulated world.
+#[derive(Clone)]
+pub struct Net {
+    inner: Arc<NetInner>,
+}
+
+struct NetInner {
+    start: Instant,
+    latency: Duration,
+    jitter: Duration,
+    rng: Arc<SimRng>,
+    log: Arc<EventLog>,
+    state: Mutex<NetState>,
+}
+
+#[derive(Default)]
+struct NetState {
+    hosts: Vec<String>,
+    listeners: HashMap<(u32, u16), UnboundedSender<SimStream>>,
+    /// Partitioned pairs, as (lower index, higher index).
+    partitions: Vec<(u32, u32)>,
+    /// Segments sent across a partition, in send order.
+    held: Vec<Held>,
+}
+
+struct Held {
+    from: u32,
+    to: u32,
+    dir: Arc<Direction>,
+    data: Option<Vec<u8>>,
+}
+
+/// One direction of a stream: where its segments go, and the due time
+/// of the last one (the next is never due earlier).
+struct Direction {
+    tx: UnboundedSender<Segment>,
+    last_due: Mutex<Instant>,
+}
+
+struct Segment {
+    due: Instant,
+    /// `None`: the FIN.
+    data: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for Net {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.inner.state.lock();
+        f.debug_struct("Net")
+            .field("hosts", &s.hosts)
+            .field("partitions", &s.partitions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn pair(a: u32, b: u32) -> (u32, u32) {
+    (a.min(b), a.max(b))
+}
+
+impl Net {
+    pub(super) fn new(
+        latency: Duration,
+        jitter: Duration,
+        rng: Arc<SimRng>,
+        log: Arc<EventLog>,
+    ) -> Net {
+        Net {
+            inner: Arc::new(NetInner {
+                start: time::now(),
+                latency,
+                jitter,
+                rng,
+                log,
+                state: Mutex::new(NetState::default()),
+            }),
+        }
+    }
+
+    /// The host named `name`, created at its first mention.
+    pub fn host(&self, name: &str) -> Host {
+        let mut s = self.inner.state.lock();
+        let index = match s.hosts.iter().position(|h| h == name) {
+            Some(i) => i,
+            None => {
+                s.hosts.push(name.to_string());
+                s.hosts.len() - 1
+            }
+        } as u32;
+        Host {
+            net: self.clone(),
+            index,
+        }
+    }
+
+    /// Cuts the link between `a` and `b`: SYNs are lost, segments held.
+    pub fn partition(&self, a: &Host, b: &Host) {
+        let p = pair(a.index, b.index);
+        let mut s = self.inner.state.lock();
+        if !s.partitions.contains(&p) {
+            s.partitions.push(p);
+        }
+        drop(s);
+        self.inner.record(EventKind::Partition, p.0, p.1, 0);
+    }
+
+    /// Restores the link between `a` and `b`; the segments held on it
+    /// leave now, in order, each after the latency.
+    pub fn repair(&self, a: &Host, b: &Host) {
+        let p = pair(a.index, b.index);
+        let released: Vec<Held> = {
+            let mut s = self.inner.state.lock();
+            s.partitions.retain(|q| *q != p);
+            let (go, stay) = std::mem::take(&mut s.held)
+                .into_iter()
+                .partition(|h| pair(h.from, h.to) == p);
+            s.held = stay;
+            go
+        };
+        self.inner.record(EventKind::Repair, p.0, p.1, 0);
+        for h in released {
+            self.inner.transmit(h.from, h.to, &h.dir, h.data);
+        }
+    }
+
+    /// The hash of every event so far, and their count (see
+    /// [`SimReport`](super::SimReport)).
+    pub fn event_hash(&self) -> (u64, u64) {
+        self.inner.log.snapshot()
+    }
+}
+
+impl NetInner {
+    fn record(&self, kind: EventKind, a: u32, b: u32, n: u64) {
+        let at = time::now().saturating_duration_since(self.start);
+        self.log.record(at, kind, a, b, n);
+    }
+
+    fn partitioned(&self, a: u32, b: u32) -> bool {
+        self.state.lock().partitions.contains(&pair(a, b))
+    }
+
+    fn one_way(&self) -> Duration {
+        let jitter = self.rng.up_to(self.jitter.as_micros() as u64);
+        self.latency + Duration::from_micros(jitter)
+    }
+
+    /// Sends a segment from `from` to `to`, or holds it on a partition.
+    fn send(&self, from: u32, to: u32, dir: &Arc<Direction>, data: Option<Vec<u8>>) {
+        {
+            let mut s = self.state.lock();
+            if s.partitions.contains(&pair(from, to)) {
+                s.held.push(Held {
+                    from,
+                    to,
+                    dir: dir.clone(),
+                    data,
+                });
+                drop(s);
+                self.record(EventKind::Dropped, from, to, 0);
+                return;
+            }
+        }
+        self.transmit(from, to, dir, data);
+    }
+
+    fn transmit(&self, from: u32, to: u32, dir: &Arc<Direction>, data: Option<Vec<u8>>) {
+        let mut last = dir.last_due.lock();
+        let due = (time::now() + self.one_way()).max(*last);
+        *last = due;
+        let n = data.as_ref().map_or(0, |d| d.len() as u64);
+        let kind = if data.is_some() {
+            EventKind::Send
+        } else {
+            EventKind::Close
+        };
+        // A receiver gone (its stream dropped) discards the segment.
+        let _ = dir.tx.send(Segment { due, data });
+        drop(last);
+        self.record(kind, from, to, n);
+    }
+}
+
+/// A host of the simulated network (cheap to clone).
+#[derive(Clone)]
+pub struct Host {
+    net: Net,
+    index: u32,
+}
+
+impl fmt::Debug for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Host").field("name", &self.name()).finish()
+    }
+}
+
+impl Host {
+    /// The host's name.
+    pub fn name(&self) -> String {
+        self.net.inner.state.lock().hosts[self.index as usize].clone()
+    }
+
+    /// Listens on `port` of this host.
+    ///
+    /// # Errors
+    /// `AddrInUse` when something listens there already.
+    pub fn bind(&self, port: u16) -> io::Result<SimListener> {
+        let (tx, rx) = unbounded_channel();
+        let mut s = self.net.inner.state.lock();
+        if s.listeners.contains_key(&(self.index, port)) {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("ferrio: sim: port {port} of this host is in use"),
+            ));
+        }
+        s.listeners.insert((self.index, port), tx);
+        drop(s);
+        self.net
+            .inner
+            .record(EventKind::Bind, self.index, self.index, port as u64);
+        Ok(SimListener {
+            host: self.clone(),
+            port,
+            rx,
+        })
+    }
+
+    /// Connects to `port` on the host named `to` (see the module docs:
+    /// lost across a partition, refused where nobody listens).
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown host; `ConnectionRefused` after a round
+    /// trip when nothing listens on `port`.
+    pub async fn connect(&self, to: &str, port: u16) -> io::Result<SimStream> {
+        let net = &self.net.inner;
+        let peer = {
+            let s = net.state.lock();
+            s.hosts.iter().position(|h| h == to).map(|i| i as u32)
+        };
+        let Some(peer) = peer else {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("ferrio: sim: no host named {to:?}"),
+            ));
+        };
+        net.record(EventKind::Connect, self.index, peer, port as u64);
+        if net.partitioned(self.index, peer) {
+            net.record(EventKind::Dropped, self.index, peer, port as u64);
+            return std::future::pending().await;
+        }
+        time::sleep(net.one_way()).await;
+        if net.partitioned(self.index, peer) {
+            net.record(EventKind::Dropped, self.index, peer, port as u64);
+            return std::future::pending().await;
+        }
+        let listener = net.state.lock().listeners.get(&(peer, port)).cloned();
+        let Some(listener) = listener else {
+            time::sleep(net.one_way()).await;
+            net.record(EventKind::Refused, peer, self.index, port as u64);
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                format!("ferrio: sim: connection to {to}:{port} refused"),
+            ));
+        };
+        let now = time::now();
+        let (c2s_tx, c2s_rx) = unbounded_channel();
+        let (s2c_tx, s2c_rx) = unbounded_channel();
+        let c2s = Arc::new(Direction {
+            tx: c2s_tx,
+            last_due: Mutex::new(now),
+        });
+        let s2c = Arc::new(Direction {
+            tx: s2c_tx,
+            last_due: Mutex::new(now),
+        });
+        let server = SimStream::new(self.net.clone(), peer, self.index, s2c, c2s_rx);
+        let client = SimStream::new(self.net.clone(), self.index, peer, c2s, s2c_rx);
+        if listener.send(server).is_ok() {
+            net.record(EventKind::Accept, peer, self.index, port as u64);
+        }
+        // The SYN-ACK's way back.
+        time::sleep(net.one_way()).await;
+        Ok(client)
+    }
+}
+
+/// A listening port of a simulated host; dropping it stops listening.
+pub struct SimListener {
+    host: Host,
+    port: u16,
+    rx: UnboundedReceiver<SimStream>,
+}
+
+impl fmt::Debug for SimListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimListener")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+impl SimListener {
+    /// The next connection, and the name of the host it came from.
+    /// Cancel-safe: a connection not returned stays queued.
+    pub async fn accept(&mut self) -> io::Result<(SimStream, String)> {
+        match self.rx.recv().await {
+            Some(stream) => {
+                let from = stream.peer_name();
+                Ok((stream, from))
+            }
+            None => Err(io::Error::other("ferrio: sim: the listener is closed")),
+        }
+    }
+}
+
+impl Drop for SimListener {
+    fn drop(&mut self) {
+        let mut s = self.host.net.inner.state.lock();
+        s.listeners.remove(&(self.host.index, self.port));
+    }
+}
+
+/// One end of a simulated TCP connection.
+pub struct SimStream {
+    net: Net,
+    local: u32,
+    peer: u32,
+    out: Arc<Direction>,
+    rx: UnboundedReceiver<Segment>,
+    /// A segment taken from `rx`, not yet due (kept across a cancelled
+    /// read).
+    pending: Option<Segment>,
+    buf: Vec<u8>,
+    pos: usize,
+    eof: bool,
+}
+
+impl fmt::Debug for SimStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimStream")
+            .field("peer", &self.peer_name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimStream {
+    fn new(
+        net: Net,
+        local: u32,
+        peer: u32,
+        out: Arc<Direction>,
+        rx: UnboundedReceiver<Segment>,
+    ) -> SimStream {
+        SimStream {
+            net,
+            local,
+            peer,
+            out,
+            rx,
+            pending: None,
+            buf: Vec::new(),
+            pos: 0,
+            eof: false,
+        }
+    }
+
+    /// The name of the host at the other end.
+    pub fn peer_name(&self) -> String {
+        self.net.inner.state.lock().hosts[self.peer as usize].clone()
+    }
+
+    /// Sends all of `data` (it arrives after the latency, or after the
+    /// repair of a partition in between).
+    pub async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        self.net
+            .inner
+            .send(self.local, self.peer, &self.out, Some(data.to_vec()));
+        Ok(())
+    }
+
+    /// Reads what has arrived into `buf`, waiting for the next segment
+    /// when nothing has; 0 at the end of the stream. Cancel-safe: bytes
+    /// not returned stay for the next read.
+    pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.pos < self.buf.len() {
+                let n = buf.len().min(self.buf.len() - self.pos);
+                buf[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            if self.eof {
+                return Ok(0);
+            }
+            let seg = match self.pending.take() {
+                Some(seg) => seg,
+                None => match self.rx.recv().await {
+                    Some(seg) => seg,
+                    None => {
+                        self.eof = true;
+                        continue;
+                    }
+                },
+            };
+            if time::now() < seg.due {
+                let due = seg.due;
+                self.pending = Some(seg);
+                time::sleep_until(due).await;
+                continue;
+            }
+            let n = seg.data.as_ref().map_or(0, |d| d.len() as u64);
+            self.net
+                .inner
+                .record(EventKind::Deliver, self.peer, self.local, n);
+            match seg.data {
+                Some(data) => {
+                    self.buf = data;
+                    self.pos = 0;
+                }
+                None => self.eof = true,
+            }
+        }
+    }
+}
+
+impl Drop for SimStream {
+    fn drop(&mut self) {
+        self.net.inner.send(self.local, self.peer, &self.out, None);
+    }
+}
