@@ -30,6 +30,15 @@
 //! itself, generic over its scheduler) and, above the runtime, the spawn
 //! API ([`Builder`]), [`JoinSet`], task-locals and [`yield_now`].
 
+/// A dump of every live task of the current runtime: see
+/// [`Handle::dump`](crate::Handle::dump).
+///
+/// # Panics
+/// Outside a runtime.
+pub fn dump() -> TaskDump {
+    crate::Handle::current().dump()
+}
+
 mod block_in_place;
 mod builder;
 pub(crate) mod core;
@@ -37,7 +46,10 @@ mod join_set;
 mod task_local;
 mod yield_now;
 
-pub use self::core::{AbortHandle, Outcome, Task, TaskError, TaskId, TaskInfo, TaskState};
+pub use self::core::{
+    AbortHandle, DumpState, DumpedTask, Outcome, Task, TaskDump, TaskError, TaskId, TaskInfo,
+    TaskState, Wait, WaitOn,
+};
 pub use block_in_place::block_in_place;
 pub use builder::{current_task, Builder};
 pub use join_set::JoinSet;

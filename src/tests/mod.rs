@@ -40,6 +40,7 @@ mod sync;
 mod sync_extra;
 mod sync_once_cell;
 mod sync_token;
+mod task_dump;
 mod task_local;
 mod tasks;
 mod threads;

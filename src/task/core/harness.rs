@@ -97,6 +97,7 @@ where
                 vtable: Self::VTABLE,
                 id,
                 owner_slot: UnsafeCell::new(usize::MAX),
+                wait: Default::default(),
             },
             scheduler,
             stage: UnsafeCell::new(Stage::Running(future)),
@@ -159,6 +160,9 @@ where
     /// borrows the handle, so it cannot be used once the handle is spent.
     fn poll_locked(task: Locked<F, S>) {
         let this = task.cell();
+        // The previous wait is over; a leaf returning `Pending` in this
+        // poll writes the next.
+        this.header.wait.clear();
         let waker = ManuallyDrop::new(waker_for(this.raw()));
         let mut cx = Context::from_waker(&waker);
         let current = super::current::enter_task(Some(this.raw()));

@@ -23,6 +23,8 @@ use crate::loom::sync::Mutex;
 
 mod abort;
 pub(crate) mod current;
+mod dump;
+pub(crate) mod groups;
 mod handle;
 mod harness;
 mod join_waker;
@@ -30,8 +32,11 @@ pub(crate) use harness::contain;
 pub(crate) mod list;
 pub(crate) mod raw;
 pub(crate) mod state;
+pub(crate) mod wait;
 
 pub use abort::AbortHandle;
+pub(crate) use dump::entry_of;
+pub use dump::{DumpState, DumpedTask, TaskDump, Wait, WaitOn};
 pub use handle::Task;
 pub(crate) use raw::{Notified, RawTask};
 
