@@ -143,3 +143,8 @@ pub(crate) fn last_lookup_thread() -> Option<String> {
 pub(crate) fn token_children(token: &crate::sync::CancellationToken) -> usize {
     token.listed_children()
 }
+
+/// The size of a task's header (the wait record is three of its words).
+pub(crate) fn task_header_size() -> usize {
+    std::mem::size_of::<crate::task::core::raw::Header>()
+}

@@ -191,10 +191,11 @@ fn dump_shows_a_join_and_a_to_thread_job() {
     joiner.cancel();
 
     let r = release.clone();
-    let line = line!() + 2;
-    let job = rt.block_on(async move {
+    let line = line!() + 3;
+    let job = {
+        let _entered = rt.enter();
         ferrio::to_thread(move || spin_until("released", || r.load(Ordering::SeqCst)))
-    });
+    };
     // The job's task: spawned where `to_thread` was called, waiting on the
     // blocking pool from there.
     let t = waiting(&rt.handle(), job.id(), line, line, start);
@@ -346,11 +347,10 @@ fn dump_names_and_shows_a_running_task() {
     let rt = rt(2);
     let go = Arc::new(AtomicBool::new(false));
     let g = go.clone();
-    let task = rt.block_on(async move {
-        ferrio::task::Builder::new()
-            .name("spinner")
-            .spawn(async move { spin_until("released", || g.load(Ordering::SeqCst)) })
-    });
+    let task = ferrio::task::Builder::new().name("spinner").spawn_on(
+        async move { spin_until("released", || g.load(Ordering::SeqCst)) },
+        &rt.handle(),
+    );
     // A worker stuck in one poll: the dump neither waits for it nor polls
     // the task, and the watchdog's view makes it "blocked".
     let mut entry = None;
@@ -405,4 +405,11 @@ fn dump_of_100k_tasks_is_quick() {
     for t in tasks {
         rt.block_on(t).unwrap();
     }
+}
+
+#[test]
+fn the_wait_record_costs_24_bytes_per_task() {
+    // State word, vtable, id, owned-list slot (32 bytes before the dump),
+    // and the three words of the wait record.
+    assert_eq!(super::hooks::task_header_size(), 32 + 24);
 }
