@@ -26,6 +26,15 @@
 //! owning its output. [`task_local!`](crate::task_local) declares
 //! [`LocalKey`]s whose value follows a future across awaits and workers.
 //!
+//! # Where every task waits
+//! [`dump()`] (and [`Handle::dump`](crate::Handle::dump)) lists every live
+//! task: its state, where it was spawned, and the leaf it waits on (a
+//! socket op with its fd, a sleep with its deadline, a `Lock`, a join...)
+//! with the `file:line` of the `.await` that reached it. Nothing is
+//! polled: each leaf records the wait as it returns `Pending`. With the
+//! `tracing` feature each task also has a span (`task{id, name,
+//! spawned_at}`) entered around each of its polls.
+//!
 //! The module is two layers: the task core, below the scheduler (the task
 //! itself, generic over its scheduler) and, above the runtime, the spawn
 //! API ([`Builder`]), [`JoinSet`], task-locals and [`yield_now`].

@@ -42,6 +42,8 @@ mod sync_once_cell;
 mod sync_token;
 mod task_dump;
 mod task_local;
+#[cfg(feature = "tracing")]
+mod task_tracing;
 mod tasks;
 mod threads;
 mod time;

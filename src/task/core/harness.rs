@@ -166,6 +166,8 @@ where
         let waker = ManuallyDrop::new(waker_for(this.raw()));
         let mut cx = Context::from_waker(&waker);
         let current = super::current::enter_task(Some(this.raw()));
+        #[cfg(feature = "tracing")]
+        let span = this.trailer.span.enter();
         let slow = this
             .scheduler
             .slow_poll_threshold()
@@ -182,6 +184,8 @@ where
                 _ => unreachable!("polled a task whose future is gone"),
             })
         }));
+        #[cfg(feature = "tracing")]
+        drop(span);
         drop(current);
         if let Some((threshold, start)) = slow {
             let took = start.elapsed();

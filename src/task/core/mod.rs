@@ -252,6 +252,9 @@ pub(crate) struct Trailer {
     name: Option<Box<str>>,
     spawned_at: &'static Location<'static>,
     callbacks: Mutex<Vec<(CallbackKey, Callback)>>,
+    /// (feature `tracing`) The task's span, entered around each poll.
+    #[cfg(feature = "tracing")]
+    pub(crate) span: tracing::Span,
 }
 
 impl Trailer {
@@ -261,6 +264,8 @@ impl Trailer {
             name,
             spawned_at,
             callbacks: Mutex::new(Vec::new()),
+            #[cfg(feature = "tracing")]
+            span: tracing::Span::none(),
         }
     }
 
@@ -310,12 +315,21 @@ where
     F::Output: Send + 'static,
     S: Schedule,
 {
-    let raw = harness::Cell::allocate(
-        future,
-        scheduler,
-        TaskId::next(),
-        Trailer::new(name, spawned_at),
-    );
+    let id = TaskId::next();
+    #[allow(unused_mut)]
+    let mut trailer = Trailer::new(name, spawned_at);
+    #[cfg(feature = "tracing")]
+    {
+        let name: &str = trailer.name.as_deref().unwrap_or("");
+        trailer.span = tracing::info_span!(
+            target: "ferrio::task",
+            "task",
+            id = id.as_u64(),
+            name = name,
+            spawned_at = %spawned_at,
+        );
+    }
+    let raw = harness::Cell::allocate(future, scheduler, id, trailer);
     // SAFETY: the cell starts with three references; one is the first
     // notification, one the join handle's, one the owned list's (returned).
     let notified = unsafe { Notified::from_raw(raw) };
