@@ -278,6 +278,15 @@ impl Handle {
                 }
             }
         }
+        for (id, frames) in
+            crate::task::core::wait::deep_frames(&mut |id| dump_index(&tasks, id).is_some())
+        {
+            if let Some(i) = dump_index(&tasks, id) {
+                if tasks[i].wait.is_some() {
+                    tasks[i].frames = Some(frames);
+                }
+            }
+        }
         crate::task::core::groups::for_each_member(|owner, child| {
             if let Some(i) = dump_index(&tasks, child) {
                 tasks[i].group_owner = owner;

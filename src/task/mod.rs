@@ -48,6 +48,35 @@ pub fn dump() -> TaskDump {
     crate::Handle::current().dump()
 }
 
+/// Deep task dumps: with `on`, each leaf that returns `Pending` also
+/// captures its thread's stack (the poll of the task down through the
+/// chain of `async fn` frames to the leaf), shown in
+/// [`DumpedTask::frames`] and printed under the wait. Off by default.
+///
+/// Cost while on: a stack capture (an unwind, a few microseconds) and a
+/// global lock per wait; symbols are resolved only when printed, and need
+/// debug info (`debug = 1` or more in the profile) for file:line and
+/// inlined frames. Turning it off drops what was captured. For a hang you
+/// are chasing, not for production traffic.
+///
+/// ```
+/// ferrio::task::capture_wait_frames(true);
+/// ferrio::run(async {
+///     let event = std::sync::Arc::new(ferrio::sync::Event::new());
+///     let e = event.clone();
+///     let task = ferrio::spawn(async move { e.wait().await });
+///     ferrio::sleep(std::time::Duration::from_millis(5)).await;
+///     let dump = ferrio::task::dump();
+///     assert!(dump.get(task.id()).unwrap().frames.is_some());
+///     event.set();
+///     task.await.unwrap();
+/// });
+/// ferrio::task::capture_wait_frames(false);
+/// ```
+pub fn capture_wait_frames(on: bool) {
+    self::core::wait::set_deep(on)
+}
+
 mod block_in_place;
 mod builder;
 pub(crate) mod core;

@@ -414,3 +414,37 @@ fn the_wait_record_costs_24_bytes_per_task() {
     // and the three words of the wait record.
     assert_eq!(super::hooks::task_header_size(), 32 + 24);
 }
+
+async fn outer_frame(e: Arc<ferrio::sync::Event>) {
+    inner_frame(e).await
+}
+
+async fn inner_frame(e: Arc<ferrio::sync::Event>) {
+    e.wait().await
+}
+
+#[test]
+fn a_deep_dump_shows_the_async_fn_frames_down_to_the_leaf() {
+    let rt = rt(2);
+    let event = Arc::new(ferrio::sync::Event::new());
+    ferrio::task::capture_wait_frames(true);
+    let task = rt.spawn(outer_frame(event.clone()));
+    let mut entry = None;
+    spin_until("the deep dump shows the frames", || {
+        entry = rt.handle().dump().get(task.id()).cloned();
+        entry.as_ref().is_some_and(|t| t.frames.is_some())
+    });
+    ferrio::task::capture_wait_frames(false);
+    let t = entry.unwrap();
+    assert_eq!(t.wait.as_ref().unwrap().on, WaitOn::Event);
+    let frames = t.frames.as_ref().unwrap().to_string();
+    let (inner, outer) = (
+        frames.find("inner_frame").expect("inner frame"),
+        frames.find("outer_frame").expect("outer frame"),
+    );
+    // Innermost first: the leaf's caller before its caller.
+    assert!(inner < outer, "{frames}");
+    assert!(t.to_string().contains("stack at the leaf"));
+    event.set();
+    rt.block_on(task).unwrap();
+}

@@ -8,9 +8,11 @@
 //! lock (held by spawns and completions only, never across a poll), and
 //! marks the tasks its watchdog sees stuck in a poll.
 
+use std::backtrace::Backtrace;
 use std::fmt;
 use std::os::fd::RawFd;
 use std::panic::Location;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::wait::{self, Recorded, WaitKind};
@@ -71,6 +73,10 @@ pub struct DumpedTask {
     pub wait: Option<Wait>,
     /// The task owning the `TaskGroup` this task is a child of.
     pub group_owner: Option<TaskId>,
+    /// The stack at the leaf, from the task's poll down through its
+    /// `async fn` frames, when deep capture is on
+    /// ([`capture_wait_frames`](crate::task::capture_wait_frames)).
+    pub frames: Option<Arc<Backtrace>>,
 }
 
 /// A task's state in a [`TaskDump`].
@@ -234,6 +240,7 @@ pub(crate) fn entry_of(task: RawTask, now_ms: u64) -> Option<DumpedTask> {
         spawned_at: task.trailer().spawned_at,
         wait,
         group_owner: None,
+        frames: None,
     })
 }
 
@@ -314,6 +321,9 @@ impl fmt::Display for DumpedTask {
                 w.at,
                 w.waited.as_millis()
             )?;
+            if let Some(frames) = &self.frames {
+                write!(f, "\n    stack at the leaf:\n{frames}")?;
+            }
         }
         Ok(())
     }

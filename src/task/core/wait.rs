@@ -40,17 +40,21 @@
 // loom's `thread_local!` takes no `const` initialisers.
 #![allow(clippy::missing_const_for_thread_local)]
 
+use std::backtrace::Backtrace;
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
 use std::ptr;
-use std::sync::atomic::{fence, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use super::current;
+use super::{current, TaskId};
+use crate::loom::plain::Mutex;
 
 /// What a leaf future waits on. The task core only stores the code; the
 /// layers above fill it in (`dump.rs` decodes it into `WaitOn`).
@@ -220,7 +224,44 @@ pub(crate) fn record_at(kind: WaitKind, detail: u64, fallback: &'static Location
             None => (fallback, kind),
         };
         task.header().wait.set(kind, detail, at);
+        if DEEP.load(Ordering::Relaxed) {
+            deep_capture(task.id());
+        }
     }
+}
+
+/// Deep dumps (`ferrio::task::capture_wait_frames`): off unless asked.
+static DEEP: AtomicBool = AtomicBool::new(false);
+
+/// Each waiting task's stack at its last `Pending` leaf, while deep dumps
+/// are on (captured unresolved; symbols are resolved when printed).
+static FRAMES: Mutex<Option<HashMap<TaskId, Arc<Backtrace>>>> = Mutex::new_const(None);
+
+#[cold]
+fn deep_capture(id: TaskId) {
+    let frames = Arc::new(Backtrace::force_capture());
+    FRAMES
+        .lock()
+        .get_or_insert_with(HashMap::new)
+        .insert(id, frames);
+}
+
+/// Turns deep capture on or off (off drops what was captured).
+pub(crate) fn set_deep(on: bool) {
+    DEEP.store(on, Ordering::Relaxed);
+    if !on {
+        *FRAMES.lock() = None;
+    }
+}
+
+/// The stacks of `live` tasks; forgets those of tasks no longer alive.
+pub(crate) fn deep_frames(live: &mut dyn FnMut(TaskId) -> bool) -> Vec<(TaskId, Arc<Backtrace>)> {
+    let mut frames = FRAMES.lock();
+    let Some(map) = frames.as_mut() else {
+        return Vec::new();
+    };
+    map.retain(|id, _| live(*id));
+    map.iter().map(|(id, f)| (*id, f.clone())).collect()
 }
 
 /// A future that gives the leaves it polls its caller's location (the
