@@ -31,13 +31,15 @@ use crate::task::{Outcome, Task, TaskError};
 ///
 /// # Panics
 /// Outside a runtime.
+#[track_caller]
 pub fn to_thread<F, R>(f: F) -> Task<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
+    let at = std::panic::Location::caller();
     crate::runtime::context::with_current_handle(|h| match h {
-        Some(h) => h.run_in_executor(f),
+        Some(h) => h.run_in_executor_at(f, at),
         None => {
             panic!("ferrio::to_thread called outside a ferrio runtime; use Handle::run_in_executor")
         }

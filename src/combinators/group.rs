@@ -12,7 +12,9 @@ use std::task::{Context, Poll, Waker};
 // The group's lock comes from the shim, so the loom model of spawn-vs-drop
 // (loom-tests/tests/group.rs) sees every interleaving of the shipped code.
 use crate::loom::sync::{Mutex, MutexGuard};
-use crate::task::Task;
+use crate::task::core::groups::{self, GroupMembers};
+use crate::task::core::wait::{self, At, WaitKind};
+use crate::task::{Task, TaskId};
 
 /// One child's failure.
 pub enum ChildFailure<E> {
@@ -96,6 +98,17 @@ struct State<E> {
 
 struct Inner<E> {
     state: Mutex<State<E>>,
+    /// The task that created the group (a task dump shows the children
+    /// under it).
+    owner: Option<TaskId>,
+}
+
+impl<E: Send + 'static> GroupMembers for Inner<E> {
+    fn members(&self, f: &mut dyn FnMut(Option<TaskId>, TaskId)) {
+        for child in self.lock().children.iter().filter(|t| !t.is_done()) {
+            f(self.owner, child.id());
+        }
+    }
 }
 
 impl<E> Inner<E> {
@@ -339,8 +352,9 @@ where
 impl<E: Send + 'static> TaskGroup<E> {
     /// An empty, open group.
     pub fn new() -> TaskGroup<E> {
-        TaskGroup {
+        let group = TaskGroup {
             inner: Arc::new(Inner {
+                owner: crate::task::core::current::current_task().map(|t| t.id()),
                 state: Mutex::new(State {
                     children: Vec::new(),
                     live: 0,
@@ -351,7 +365,10 @@ impl<E: Send + 'static> TaskGroup<E> {
                     joiner: None,
                 }),
             }),
-        }
+        };
+        let members: Arc<dyn GroupMembers> = group.inner.clone();
+        groups::register(&members);
+        group
     }
 
     /// Spawns a child (on the current runtime).
@@ -380,24 +397,28 @@ impl<E: Send + 'static> TaskGroup<E> {
     }
 
     /// Waits for every child; `Err` with every failure if any failed.
-    pub async fn join(self) -> Result<(), GroupError<E>> {
-        std::future::poll_fn(|cx| {
-            let mut st = self.inner.lock();
-            if st.live == 0 {
-                st.closed = true;
-                Poll::Ready(())
+    #[track_caller]
+    pub fn join(self) -> impl Future<Output = Result<(), GroupError<E>>> {
+        At::here(async move {
+            std::future::poll_fn(|cx| {
+                let mut st = self.inner.lock();
+                if st.live == 0 {
+                    st.closed = true;
+                    Poll::Ready(())
+                } else {
+                    st.joiner = Some(cx.waker().clone());
+                    wait::record(WaitKind::Group, 0);
+                    Poll::Pending
+                }
+            })
+            .await;
+            let failures = std::mem::take(&mut self.inner.lock().failures);
+            if failures.is_empty() {
+                Ok(())
             } else {
-                st.joiner = Some(cx.waker().clone());
-                Poll::Pending
+                Err(GroupError { failures })
             }
         })
-        .await;
-        let failures = std::mem::take(&mut self.inner.lock().failures);
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(GroupError { failures })
-        }
     }
 }
 

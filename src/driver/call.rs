@@ -23,6 +23,7 @@ use std::sync::Arc;
 use super::fd::SharedFd;
 use super::op_cell::Completion;
 use super::pool::BufPool;
+use crate::task::core::wait::WaitKind;
 
 /// A file offset meaning "the descriptor's current position" (pipes,
 /// sockets, appending files).
@@ -169,6 +170,45 @@ pub(crate) enum Call<'a> {
 }
 
 impl Call<'_> {
+    /// What a task waiting on this call waits on, for a task dump.
+    pub(crate) fn wait(&self) -> Option<(WaitKind, u64)> {
+        use std::os::fd::AsRawFd;
+        let fd = |fd: &SharedFd| fd.as_raw_fd() as i64 as u64;
+        let none = -1i64 as u64;
+        Some(match self {
+            Call::Nop => return None,
+            Call::Read { fd: f, offset, .. } if *offset == CURRENT_POSITION => {
+                (WaitKind::Read, fd(f))
+            }
+            Call::Write { fd: f, offset, .. } if *offset == CURRENT_POSITION => {
+                (WaitKind::Write, fd(f))
+            }
+            Call::Read { fd: f, .. } | Call::Write { fd: f, .. } => (WaitKind::File, fd(f)),
+            Call::Recv { fd: f, .. }
+            | Call::RecvAny { fd: f, .. }
+            | Call::RecvMsg { fd: f, .. } => (WaitKind::Read, fd(f)),
+            Call::Send { fd: f, .. } | Call::SendMsg { fd: f, .. } => (WaitKind::Write, fd(f)),
+            Call::Accept { fd: f, .. } | Call::AcceptMany { fd: f } => (WaitKind::Accept, fd(f)),
+            Call::Connect { fd: f, .. } => (WaitKind::Connect, fd(f)),
+            Call::Splice {
+                fd_out,
+                wait_out: true,
+                ..
+            } => (WaitKind::Write, fd(fd_out)),
+            Call::Splice { fd_in, .. } => (WaitKind::Read, fd(fd_in)),
+            Call::PollReadable { fd: f } | Call::PollWritable { fd: f } => (WaitKind::Ready, fd(f)),
+            Call::Fsync { fd: f, .. } | Call::Truncate { fd: f, .. } => (WaitKind::File, fd(f)),
+            Call::Statx { dir: Some(f), .. } => (WaitKind::File, fd(f)),
+            Call::Open { .. }
+            | Call::Statx { .. }
+            | Call::Unlink { .. }
+            | Call::Rename { .. }
+            | Call::MkDir { .. }
+            | Call::Symlink { .. }
+            | Call::HardLink { .. } => (WaitKind::File, none),
+        })
+    }
+
     /// The call's results are new file descriptors: one nobody takes (the
     /// op's future was dropped) must be closed.
     pub(crate) fn yields_fd(&self) -> bool {

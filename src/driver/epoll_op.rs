@@ -138,6 +138,12 @@ enum Progress<K: OpKind> {
 }
 
 impl<K: OpKind> EpollOp<K> {
+    /// The kind, unless a blocking-pool job carries it (a task dump's
+    /// view of what the op waits on).
+    pub(crate) fn kind_if_here(&mut self) -> Option<&mut K> {
+        self.kind.as_mut()
+    }
+
     pub(crate) fn new(kind: K, shared: Arc<EpollShared>) -> EpollOp<K> {
         EpollOp {
             shared,

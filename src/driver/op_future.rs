@@ -28,6 +28,7 @@ use super::remote;
 use super::ring::{RingEntry, UringShared};
 use super::uring_call;
 use super::worker_driver::{Driver, DriverShared};
+use crate::task::core::wait;
 
 /// One kind of operation: owns its resources and describes its call.
 pub(crate) trait OpKind: Send + 'static {
@@ -175,8 +176,32 @@ impl<K: OpKind> Unpin for Op<K> {}
 impl<K: OpKind> Future for Op<K> {
     type Output = K::Output;
 
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<K::Output> {
-        let this = &mut *self;
+        let out = self.poll_op(cx);
+        if out.is_pending() {
+            let waits = match &mut self.stage {
+                Stage::Ring { kind, .. } => kind.call().wait(),
+                // Not here: a blocking-pool job carries it (a file op,
+                // whatever the descriptor).
+                Stage::Epoll(e) => match e.kind_if_here() {
+                    Some(k) => k.call().wait(),
+                    None => Some((wait::WaitKind::File, -1i64 as u64)),
+                },
+                Stage::Pool(_) => Some((wait::WaitKind::File, -1i64 as u64)),
+                _ => None,
+            };
+            if let Some((kind, detail)) = waits {
+                wait::record(kind, detail);
+            }
+        }
+        out
+    }
+}
+
+impl<K: OpKind> Op<K> {
+    fn poll_op(&mut self, cx: &mut Context<'_>) -> Poll<K::Output> {
+        let this = self;
         if let Stage::Idle(kind) = &mut this.stage {
             if let Some(c) = streaming_attempt(kind) {
                 return Poll::Ready(this.finish(Ok(c)));

@@ -3,7 +3,9 @@
 //! `ftruncate` and `fchmod` on an open file; each op's kind and the
 //! `Call` it describes.
 
+use crate::task::core::wait::{At, WaitKind};
 use std::ffi::CString;
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
@@ -46,18 +48,24 @@ impl File {
     }
 
     /// Opens a file for reading.
-    pub async fn open(path: impl AsRef<Path>) -> io::Result<File> {
-        OpenOptions::new().read(true).open(path).await
+    #[track_caller]
+    pub fn open(path: impl AsRef<Path>) -> impl Future<Output = io::Result<File>> {
+        At::waiting_on(WaitKind::File, async move {
+            OpenOptions::new().read(true).open(path).await
+        })
     }
 
     /// Opens a file for writing, creating it or truncating it.
-    pub async fn create(path: impl AsRef<Path>) -> io::Result<File> {
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)
-            .await
+    #[track_caller]
+    pub fn create(path: impl AsRef<Path>) -> impl Future<Output = io::Result<File>> {
+        At::waiting_on(WaitKind::File, async move {
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(path)
+                .await
+        })
     }
 
     /// Wraps a standard file (or pipe end converted into one).
@@ -100,13 +108,23 @@ impl File {
 
     /// Reads into `buf` from the current position; returns how many bytes
     /// were read (0 at end of file). The bytes are `buf[..n]`.
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.read_at(buf, CURRENT_POSITION).await
+    #[track_caller]
+    pub fn read<B: IoBufMut>(&self, buf: B) -> impl Future<Output = (io::Result<usize>, B)> + '_ {
+        At::waiting_on(WaitKind::File, async move {
+            self.read_at(buf, CURRENT_POSITION).await
+        })
     }
 
     /// Reads into `buf` from byte `offset` of the file.
-    pub async fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
-        Op::new(Read::new(self.fd().clone(), buf, offset)).await
+    #[track_caller]
+    pub fn read_at<B: IoBufMut>(
+        &self,
+        buf: B,
+        offset: u64,
+    ) -> impl Future<Output = (io::Result<usize>, B)> + '_ {
+        At::waiting_on(WaitKind::File, async move {
+            Op::new(Read::new(self.fd().clone(), buf, offset)).await
+        })
     }
 
     /// Fills `buf` to its capacity from byte `offset`; the end of the file
@@ -117,13 +135,23 @@ impl File {
 
     /// Writes the initialised bytes of `buf` at the current position;
     /// returns how many were written.
-    pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.write_at(buf, CURRENT_POSITION).await
+    #[track_caller]
+    pub fn write<B: IoBuf>(&self, buf: B) -> impl Future<Output = (io::Result<usize>, B)> + '_ {
+        At::waiting_on(WaitKind::File, async move {
+            self.write_at(buf, CURRENT_POSITION).await
+        })
     }
 
     /// Writes the initialised bytes of `buf` at byte `offset`.
-    pub async fn write_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
-        Op::new(Write::new(self.fd().clone(), buf, WriteTo::Offset(offset))).await
+    #[track_caller]
+    pub fn write_at<B: IoBuf>(
+        &self,
+        buf: B,
+        offset: u64,
+    ) -> impl Future<Output = (io::Result<usize>, B)> + '_ {
+        At::waiting_on(WaitKind::File, async move {
+            Op::new(Write::new(self.fd().clone(), buf, WriteTo::Offset(offset))).await
+        })
     }
 
     /// Writes all of `buf` at byte `offset` (short writes are continued).
@@ -132,26 +160,35 @@ impl File {
     }
 
     /// Writes all of `buf` at the current position.
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
-        write_all(self.fd(), buf, WriteTo::Offset(CURRENT_POSITION)).await
+    #[track_caller]
+    pub fn write_all<B: IoBuf>(&self, buf: B) -> impl Future<Output = (io::Result<()>, B)> + '_ {
+        At::waiting_on(WaitKind::File, async move {
+            write_all(self.fd(), buf, WriteTo::Offset(CURRENT_POSITION)).await
+        })
     }
 
     /// Flushes data and metadata to the device (`fsync`).
-    pub async fn sync_all(&self) -> io::Result<()> {
-        Op::new(Fsync {
-            fd: self.fd().clone(),
-            data_only: false,
+    #[track_caller]
+    pub fn sync_all(&self) -> impl Future<Output = io::Result<()>> + '_ {
+        At::waiting_on(WaitKind::File, async move {
+            Op::new(Fsync {
+                fd: self.fd().clone(),
+                data_only: false,
+            })
+            .await
         })
-        .await
     }
 
     /// Flushes data, and only the metadata needed to read it (`fdatasync`).
-    pub async fn sync_data(&self) -> io::Result<()> {
-        Op::new(Fsync {
-            fd: self.fd().clone(),
-            data_only: true,
+    #[track_caller]
+    pub fn sync_data(&self) -> impl Future<Output = io::Result<()>> + '_ {
+        At::waiting_on(WaitKind::File, async move {
+            Op::new(Fsync {
+                fd: self.fd().clone(),
+                data_only: true,
+            })
+            .await
         })
-        .await
     }
 
     /// The file's metadata (`statx` on the descriptor).

@@ -3,6 +3,8 @@
 
 mod ready;
 
+use crate::task::core::wait::At;
+use std::future::Future;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -82,14 +84,17 @@ impl TcpListener {
     /// connection stays queued in the kernel, so back off (a sleep) and
     /// call again rather than retrying at once, as
     /// [`start_server`](crate::start_server) does.
-    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (fd, addr) = accept(&self.fd).await?;
-        let stream = TcpStream::from_fd(fd);
-        let peer = match addr.to_std() {
-            Some(a) => a,
-            None => stream.peer_addr()?,
-        };
-        Ok((stream, peer))
+    #[track_caller]
+    pub fn accept(&self) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + '_ {
+        At::here(async move {
+            let (fd, addr) = accept(&self.fd).await?;
+            let stream = TcpStream::from_fd(fd);
+            let peer = match addr.to_std() {
+                Some(a) => a,
+                None => stream.peer_addr()?,
+            };
+            Ok((stream, peer))
+        })
     }
 }
 
@@ -320,8 +325,9 @@ impl TcpStream {
 
     /// Reads into `buf`; `Ok(0)` at end of stream. The bytes are `buf[..n]`.
     /// A connection reset by the peer is `ConnectionReset`.
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.inner.read(buf).await
+    #[track_caller]
+    pub fn read<B: IoBufMut>(&self, buf: B) -> impl Future<Output = (io::Result<usize>, B)> + '_ {
+        At::here(async move { self.inner.read(buf).await })
     }
 
     /// Splits into a reading and a writing half, for the `futures-io`
@@ -374,27 +380,34 @@ impl TcpStream {
     /// data arrives: a connection waiting here holds no memory (empty at
     /// end of stream). Dropping the [`RecvBuf`](crate::io::RecvBuf) gives
     /// the buffer back; copy out what you keep.
-    pub async fn read_pooled(&self) -> io::Result<crate::io::RecvBuf> {
-        self.inner.read_pooled().await
+    #[track_caller]
+    pub fn read_pooled(&self) -> impl Future<Output = io::Result<crate::io::RecvBuf>> + '_ {
+        At::here(async move { self.inner.read_pooled().await })
     }
 
     /// Fills `buf` to its capacity; end of stream first is
     /// `UnexpectedEof` (the bytes read so far stay in `buf`).
-    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
-        self.inner.read_exact(buf).await
+    #[track_caller]
+    pub fn read_exact<B: IoBufMut>(
+        &self,
+        buf: B,
+    ) -> impl Future<Output = (io::Result<()>, B)> + '_ {
+        At::here(async move { self.inner.read_exact(buf).await })
     }
 
     /// Writes some of `buf`'s bytes; returns how many. Writing to a
     /// connection the peer closed is an error (`BrokenPipe` /
     /// `ConnectionReset`), never a SIGPIPE.
-    pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.inner.write(buf).await
+    #[track_caller]
+    pub fn write<B: IoBuf>(&self, buf: B) -> impl Future<Output = (io::Result<usize>, B)> + '_ {
+        At::here(async move { self.inner.write(buf).await })
     }
 
     /// Writes all of `buf` (resubmitting the rest after a short write,
     /// without copying).
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
-        self.inner.write_all(buf).await
+    #[track_caller]
+    pub fn write_all<B: IoBuf>(&self, buf: B) -> impl Future<Output = (io::Result<()>, B)> + '_ {
+        At::here(async move { self.inner.write_all(buf).await })
     }
 }
 

@@ -1,12 +1,14 @@
 //! `Child`: waits on the child's pidfd through the I/O driver, `communicate`,
 //! `kill`; the reaper takes over children dropped while running.
 
+use std::future::Future;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
 
 use crate::driver::{Call, Completion, Op, OpKind};
 use crate::io::{result_of, IoBuf, SharedFd};
+use crate::task::core::wait::{At, Leaf, WaitKind};
 
 use super::pipes::read_to_end;
 use super::reaper::reap_later;
@@ -89,15 +91,20 @@ impl Child {
     /// Waits for the child to exit (closing its stdin first, so a child
     /// reading stdin cannot wait forever). The pidfd is polled through the
     /// worker's I/O driver; dropping this future leaves the child running.
-    pub async fn wait(&mut self) -> io::Result<ExitStatus> {
-        drop(self.stdin.take());
-        loop {
-            if let Some(s) = self.try_wait()? {
-                return Ok(s);
+    #[track_caller]
+    pub fn wait(&mut self) -> impl Future<Output = io::Result<ExitStatus>> + '_ {
+        At::here(async move {
+            drop(self.stdin.take());
+            loop {
+                if let Some(s) = self.try_wait()? {
+                    return Ok(s);
+                }
+                let fd = self.pidfd.clone().expect("unreaped child has a pidfd");
+                let pid = u64::from(self.id());
+                let here = std::panic::Location::caller();
+                Leaf::new(WaitKind::Process, pid, here, Op::new(PollIn { fd })).await?;
             }
-            let fd = self.pidfd.clone().expect("unreaped child has a pidfd");
-            Op::new(PollIn { fd }).await?;
-        }
+        })
     }
 
     /// Waits for the child while reading all of stdout and stderr

@@ -250,6 +250,17 @@ impl Shared {
         &self.remotes[index].activity
     }
 
+    /// `(worker, task id, how long)` for each worker the watchdog has seen
+    /// in one poll for at least a tick (a task dump's "blocked" state).
+    pub(crate) fn stuck_polls(&self) -> Vec<(usize, u64, std::time::Duration)> {
+        (0..self.num_workers())
+            .filter_map(|i| {
+                let (task, d) = self.activity(i).stuck_poll()?;
+                Some((i, task, d))
+            })
+            .collect()
+    }
+
     pub(super) fn watchdog(&self) -> &WatchdogWaker {
         &self.watchdog
     }

@@ -60,7 +60,7 @@ use std::time::{Duration, Instant};
 
 use crate::loom::sync::Arc;
 use crate::park::{Parker, Unparker};
-use crate::task::core::{info_of, TaskId, TaskInfo};
+use crate::task::core::{info_of, wait, TaskId, TaskInfo};
 
 use super::shared::Shared;
 
@@ -91,6 +91,11 @@ pub(crate) struct Activity {
     /// Set by the watchdog while it rescues this worker: requests from
     /// outside the workers (remote I/O, timers) go to another one.
     rescued: AtomicBool,
+    /// The poll count the watchdog last saw change, and when (coarse
+    /// milliseconds, `task::core::wait::now_ms`): how a task dump tells a
+    /// poll that blocks its worker.
+    seen_polls: AtomicU64,
+    seen_at_ms: AtomicU64,
 }
 
 impl Activity {
@@ -129,6 +134,20 @@ impl Activity {
 
     pub(crate) fn end_blocking(&self) {
         self.blocking.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// The task this worker has been polling for at least a watchdog
+    /// tick, and for how long (at least), as the watchdog last saw it.
+    pub(crate) fn stuck_poll(&self) -> Option<(u64, Duration)> {
+        let polls = self.polls.load(Ordering::Acquire);
+        if polls % 2 == 0 || self.seen_polls.load(Ordering::Acquire) != polls {
+            return None;
+        }
+        let task = self.task.load(Ordering::Relaxed);
+        let since = self.seen_at_ms.load(Ordering::Relaxed);
+        let stuck = Duration::from_millis(wait::now_ms().saturating_sub(since));
+        // Re-read: the poll may have ended meanwhile.
+        (stuck >= TICK && self.polls.load(Ordering::Acquire) == polls).then_some((task, stuck))
     }
 }
 
@@ -245,6 +264,8 @@ fn run(shared: &Shared, parker: WatchdogParker) {
             let activity = shared.activity(index);
             let polls = activity.polls.load(Ordering::Acquire);
             if polls != last.polls {
+                activity.seen_at_ms.store(wait::now_ms(), Ordering::Relaxed);
+                activity.seen_polls.store(polls, Ordering::Release);
                 *last = Seen {
                     polls,
                     since: now,

@@ -199,54 +199,62 @@ impl fmt::Debug for BarrierWait<'_> {
 impl Future for BarrierWait<'_> {
     type Output = Result<usize, BrokenBarrierError>;
 
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut st = self.barrier.lock();
-        match self.entry {
-            None => {
-                if st.broken {
-                    return Poll::Ready(Err(BrokenBarrierError));
-                }
-                st.count += 1;
-                if st.count == st.parties {
-                    // The last arrival completes the round and comes last.
-                    st.count = 0;
-                    let last = st.parties - 1;
-                    let wake = Barrier::settle(&mut st, true);
-                    debug_assert_eq!(wake.len(), last);
-                    drop(st);
-                    wake.into_iter().for_each(Waker::wake);
-                    return Poll::Ready(Ok(last));
-                }
-                let id = st.next_id;
-                st.next_id += 1;
-                st.waiters.insert(id, (cx.waker().clone(), Fate::Waiting));
-                drop(st);
-                self.entry = Some(id);
-                Poll::Pending
-            }
-            Some(id) => {
-                let fate = st.waiters.get(&id).map_or(Fate::Broken, |e| e.1);
-                match fate {
-                    Fate::Waiting => {
-                        if let Some(e) = st.waiters.get_mut(&id) {
-                            if !e.0.will_wake(cx.waker()) {
-                                e.0 = cx.waker().clone();
-                            }
-                        }
-                        Poll::Pending
+        #[allow(clippy::redundant_closure_call)]
+        let out = (|| -> Poll<Self::Output> {
+            let mut st = self.barrier.lock();
+            match self.entry {
+                None => {
+                    if st.broken {
+                        return Poll::Ready(Err(BrokenBarrierError));
                     }
-                    done => {
-                        st.waiters.remove(&id);
+                    st.count += 1;
+                    if st.count == st.parties {
+                        // The last arrival completes the round and comes last.
+                        st.count = 0;
+                        let last = st.parties - 1;
+                        let wake = Barrier::settle(&mut st, true);
+                        debug_assert_eq!(wake.len(), last);
                         drop(st);
-                        self.entry = None;
-                        Poll::Ready(match done {
-                            Fate::Released(index) => Ok(index),
-                            _ => Err(BrokenBarrierError),
-                        })
+                        wake.into_iter().for_each(Waker::wake);
+                        return Poll::Ready(Ok(last));
+                    }
+                    let id = st.next_id;
+                    st.next_id += 1;
+                    st.waiters.insert(id, (cx.waker().clone(), Fate::Waiting));
+                    drop(st);
+                    self.entry = Some(id);
+                    Poll::Pending
+                }
+                Some(id) => {
+                    let fate = st.waiters.get(&id).map_or(Fate::Broken, |e| e.1);
+                    match fate {
+                        Fate::Waiting => {
+                            if let Some(e) = st.waiters.get_mut(&id) {
+                                if !e.0.will_wake(cx.waker()) {
+                                    e.0 = cx.waker().clone();
+                                }
+                            }
+                            Poll::Pending
+                        }
+                        done => {
+                            st.waiters.remove(&id);
+                            drop(st);
+                            self.entry = None;
+                            Poll::Ready(match done {
+                                Fate::Released(index) => Ok(index),
+                                _ => Err(BrokenBarrierError),
+                            })
+                        }
                     }
                 }
             }
+        })();
+        if out.is_pending() {
+            crate::task::core::wait::record(crate::task::core::wait::WaitKind::Barrier, 0);
         }
+        out
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 
@@ -9,6 +10,7 @@ use crate::loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use crate::loom::sync::{Mutex, MutexGuard};
 
 use super::lock::{Lock, LockGuard};
+use crate::task::core::wait::{self, At, WaitKind};
 
 struct Node {
     notified: AtomicBool,
@@ -70,8 +72,9 @@ impl<T> Condition<T> {
     }
 
     /// Takes the lock.
-    pub async fn lock(&self) -> LockGuard<'_, T> {
-        self.lock.lock().await
+    #[track_caller]
+    pub fn lock(&self) -> impl Future<Output = LockGuard<'_, T>> + '_ {
+        self.lock.lock()
     }
 
     /// True while somebody holds the lock.
@@ -86,7 +89,15 @@ impl<T> Condition<T> {
     /// If `guard` is not a guard of this condition's own lock (as
     /// `std::sync::Condvar::wait` panics on a guard of another mutex):
     /// nothing is released then, and the guard is dropped with the panic.
-    pub async fn wait<'a>(&'a self, guard: LockGuard<'a, T>) -> LockGuard<'a, T> {
+    #[track_caller]
+    pub fn wait<'a>(
+        &'a self,
+        guard: LockGuard<'a, T>,
+    ) -> impl Future<Output = LockGuard<'a, T>> + 'a {
+        At::waiting_on(WaitKind::Condition, self.wait_inner(guard))
+    }
+
+    async fn wait_inner<'a>(&'a self, guard: LockGuard<'a, T>) -> LockGuard<'a, T> {
         assert!(
             guard.is_of(&self.lock),
             "ferrio::sync::Condition::wait: the guard belongs to another Lock \
@@ -110,6 +121,7 @@ impl<T> Condition<T> {
             if waiting.node.notified.load(SeqCst) {
                 Poll::Ready(())
             } else {
+                wait::record(WaitKind::Condition, 0);
                 Poll::Pending
             }
         })
@@ -124,15 +136,18 @@ impl<T> Condition<T> {
 
     /// Waits until `predicate` holds on the protected value (checked with
     /// the lock held, before each wait).
-    pub async fn wait_for<'a>(
+    #[track_caller]
+    pub fn wait_for<'a>(
         &'a self,
         mut guard: LockGuard<'a, T>,
-        mut predicate: impl FnMut(&mut T) -> bool,
-    ) -> LockGuard<'a, T> {
-        while !predicate(&mut guard) {
-            guard = self.wait(guard).await;
-        }
-        guard
+        mut predicate: impl FnMut(&mut T) -> bool + 'a,
+    ) -> impl Future<Output = LockGuard<'a, T>> + 'a {
+        At::waiting_on(WaitKind::Condition, async move {
+            while !predicate(&mut guard) {
+                guard = self.wait_inner(guard).await;
+            }
+            guard
+        })
     }
 
     /// Wakes up to `n` waiters, longest-waiting first.

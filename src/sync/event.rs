@@ -122,32 +122,40 @@ impl fmt::Debug for EventWait<'_> {
 impl Future for EventWait<'_> {
     type Output = ();
 
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut st = self.event.lock();
-        match self.seen {
-            None => {
-                if st.is_set {
-                    return Poll::Ready(());
-                }
-                let id = st.next_id;
-                st.next_id += 1;
-                st.waiters.insert(id, cx.waker().clone());
-                let sets = st.sets;
-                drop(st);
-                self.seen = Some((id, sets));
-                Poll::Pending
-            }
-            Some((id, sets)) => {
-                if st.is_set || st.sets != sets {
-                    st.waiters.remove(&id);
+        #[allow(clippy::redundant_closure_call)]
+        let out = (|| -> Poll<()> {
+            let mut st = self.event.lock();
+            match self.seen {
+                None => {
+                    if st.is_set {
+                        return Poll::Ready(());
+                    }
+                    let id = st.next_id;
+                    st.next_id += 1;
+                    st.waiters.insert(id, cx.waker().clone());
+                    let sets = st.sets;
                     drop(st);
-                    self.seen = None;
-                    return Poll::Ready(());
+                    self.seen = Some((id, sets));
+                    Poll::Pending
                 }
-                st.waiters.insert(id, cx.waker().clone());
-                Poll::Pending
+                Some((id, sets)) => {
+                    if st.is_set || st.sets != sets {
+                        st.waiters.remove(&id);
+                        drop(st);
+                        self.seen = None;
+                        return Poll::Ready(());
+                    }
+                    st.waiters.insert(id, cx.waker().clone());
+                    Poll::Pending
+                }
             }
+        })();
+        if out.is_pending() {
+            crate::task::core::wait::record(crate::task::core::wait::WaitKind::Event, 0);
         }
+        out
     }
 }
 

@@ -3,10 +3,12 @@
 
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use super::semaphore::{Semaphore, SemaphorePermit};
+use crate::task::core::wait::{At, WaitKind};
 
 /// An async mutual-exclusion lock around a value (asyncio's `Lock`,
 /// holding the data it protects, as Rust locks do: tokio's `Mutex`).
@@ -85,12 +87,15 @@ impl<T> Lock<T> {
 
 impl<T: ?Sized> Lock<T> {
     /// Waits for the lock (FIFO).
-    pub async fn lock(&self) -> LockGuard<'_, T> {
-        let permit = self.sem.acquire().await;
-        LockGuard {
-            lock: self,
-            _permit: permit,
-        }
+    #[track_caller]
+    pub fn lock(&self) -> impl Future<Output = LockGuard<'_, T>> + '_ {
+        At::waiting_on(WaitKind::Lock, async move {
+            let permit = self.sem.acquire().await;
+            LockGuard {
+                lock: self,
+                _permit: permit,
+            }
+        })
     }
 
     /// Takes the lock if it is free and nobody waits.
@@ -117,10 +122,13 @@ impl<T: ?Sized> Lock<T> {
     ///     assert_eq!(*lock.lock().await, [1]);
     /// });
     /// ```
-    pub async fn lock_owned(self: Arc<Self>) -> OwnedLockGuard<T> {
-        // The borrowed permit is given up; the owned guard returns it.
-        self.sem.acquire().await.forget();
-        OwnedLockGuard { lock: self }
+    #[track_caller]
+    pub fn lock_owned(self: Arc<Self>) -> impl Future<Output = OwnedLockGuard<T>> {
+        At::waiting_on(WaitKind::Lock, async move {
+            // The borrowed permit is given up; the owned guard returns it.
+            self.sem.acquire().await.forget();
+            OwnedLockGuard { lock: self }
+        })
     }
 
     /// Takes the lock through an `Arc` if it is free and nobody waits.

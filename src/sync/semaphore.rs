@@ -384,16 +384,24 @@ impl fmt::Debug for Acquire<'_> {
 impl<'a> Future for Acquire<'a> {
     type Output = SemaphorePermit<'a>;
 
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<SemaphorePermit<'a>> {
-        let sem = self.sem;
-        let n = self.core.need;
-        match self.core.poll(sem, cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Got::Permits) => Poll::Ready(SemaphorePermit { sem, n }),
-            // A public semaphore is never closed (only `OnceCell`'s own,
-            // which takes no `Acquire`).
-            Poll::Ready(Got::Closed) => unreachable!("ferrio: a public Semaphore was closed"),
+        #[allow(clippy::redundant_closure_call)]
+        let out = (|| -> Poll<SemaphorePermit<'a>> {
+            let sem = self.sem;
+            let n = self.core.need;
+            match self.core.poll(sem, cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Got::Permits) => Poll::Ready(SemaphorePermit { sem, n }),
+                // A public semaphore is never closed (only `OnceCell`'s own,
+                // which takes no `Acquire`).
+                Poll::Ready(Got::Closed) => unreachable!("ferrio: a public Semaphore was closed"),
+            }
+        })();
+        if out.is_pending() {
+            crate::task::core::wait::record(crate::task::core::wait::WaitKind::Semaphore, 0);
         }
+        out
     }
 }
 
@@ -412,13 +420,21 @@ pub(crate) struct AcquireOrClosed<'a> {
 impl<'a> Future for AcquireOrClosed<'a> {
     type Output = Option<SemaphorePermit<'a>>;
 
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let sem = self.sem;
-        let n = self.core.need;
-        self.core.poll(sem, cx).map(|got| match got {
-            Got::Permits => Some(SemaphorePermit { sem, n }),
-            Got::Closed => None,
-        })
+        #[allow(clippy::redundant_closure_call)]
+        let out = (|| -> Poll<Self::Output> {
+            let sem = self.sem;
+            let n = self.core.need;
+            self.core.poll(sem, cx).map(|got| match got {
+                Got::Permits => Some(SemaphorePermit { sem, n }),
+                Got::Closed => None,
+            })
+        })();
+        if out.is_pending() {
+            crate::task::core::wait::record(crate::task::core::wait::WaitKind::Semaphore, 0);
+        }
+        out
     }
 }
 

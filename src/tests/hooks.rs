@@ -155,3 +155,8 @@ pub(crate) fn io_copy_splices() -> u64 {
 pub(crate) fn sim_seed_from(var: Option<String>) -> Result<u64, crate::sim::SeedError> {
     crate::sim::seed_from(var)
 }
+
+/// The size of a task's header (the wait record is three of its words).
+pub(crate) fn task_header_size() -> usize {
+    std::mem::size_of::<crate::task::core::raw::Header>()
+}

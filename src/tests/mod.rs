@@ -46,7 +46,10 @@ mod sync;
 mod sync_extra;
 mod sync_once_cell;
 mod sync_token;
+mod task_dump;
 mod task_local;
+#[cfg(feature = "tracing")]
+mod task_tracing;
 mod tasks;
 mod threads;
 mod time;

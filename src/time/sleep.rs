@@ -4,6 +4,8 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+
+use crate::task::core::wait::{self, WaitKind};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -220,7 +222,19 @@ impl Sleep {
 impl Future for Sleep {
     type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    #[track_caller]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = self.deadline;
+        let out = self.poll_sleep(cx);
+        if out.is_pending() {
+            wait::record(WaitKind::Sleep, wait::instant_ms(deadline));
+        }
+        out
+    }
+}
+
+impl Sleep {
+    fn poll_sleep(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.done {
             return Poll::Ready(());
         }

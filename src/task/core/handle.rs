@@ -191,6 +191,7 @@ impl<T> Task<T> {
 impl<T> Future for Task<T> {
     type Output = Result<T, TaskError>;
 
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if !crate::coop::poll_proceed(cx) {
             return Poll::Pending;
@@ -202,6 +203,9 @@ impl<T> Future for Task<T> {
             self.raw
                 .try_read_output(&mut out as *mut _ as *mut (), cx.waker())
         };
+        if out.is_pending() {
+            super::wait::record(super::wait::WaitKind::Join, self.raw.id().as_u64());
+        }
         out
     }
 }

@@ -97,6 +97,7 @@ where
                 vtable: Self::VTABLE,
                 id,
                 owner_slot: UnsafeCell::new(usize::MAX),
+                wait: Default::default(),
             },
             scheduler,
             stage: UnsafeCell::new(Stage::Running(future)),
@@ -159,9 +160,14 @@ where
     /// borrows the handle, so it cannot be used once the handle is spent.
     fn poll_locked(task: Locked<F, S>) {
         let this = task.cell();
+        // The previous wait is over; a leaf returning `Pending` in this
+        // poll writes the next.
+        this.header.wait.clear();
         let waker = ManuallyDrop::new(waker_for(this.raw()));
         let mut cx = Context::from_waker(&waker);
         let current = super::current::enter_task(Some(this.raw()));
+        #[cfg(feature = "tracing")]
+        let span = this.trailer.span.enter();
         let slow = this
             .scheduler
             .slow_poll_threshold()
@@ -178,6 +184,8 @@ where
                 _ => unreachable!("polled a task whose future is gone"),
             })
         }));
+        #[cfg(feature = "tracing")]
+        drop(span);
         drop(current);
         if let Some((threshold, start)) = slow {
             let took = start.elapsed();

@@ -23,6 +23,8 @@ use crate::loom::sync::Mutex;
 
 mod abort;
 pub(crate) mod current;
+mod dump;
+pub(crate) mod groups;
 mod handle;
 mod harness;
 mod join_waker;
@@ -30,8 +32,11 @@ pub(crate) use harness::contain;
 pub(crate) mod list;
 pub(crate) mod raw;
 pub(crate) mod state;
+pub(crate) mod wait;
 
 pub use abort::AbortHandle;
+pub(crate) use dump::entry_of;
+pub use dump::{DumpState, DumpedTask, TaskDump, Wait, WaitOn};
 pub use handle::Task;
 pub(crate) use raw::{Notified, RawTask};
 
@@ -247,6 +252,9 @@ pub(crate) struct Trailer {
     name: Option<Box<str>>,
     spawned_at: &'static Location<'static>,
     callbacks: Mutex<Vec<(CallbackKey, Callback)>>,
+    /// (feature `tracing`) The task's span, entered around each poll.
+    #[cfg(feature = "tracing")]
+    pub(crate) span: tracing::Span,
 }
 
 impl Trailer {
@@ -256,6 +264,8 @@ impl Trailer {
             name,
             spawned_at,
             callbacks: Mutex::new(Vec::new()),
+            #[cfg(feature = "tracing")]
+            span: tracing::Span::none(),
         }
     }
 
@@ -305,12 +315,21 @@ where
     F::Output: Send + 'static,
     S: Schedule,
 {
-    let raw = harness::Cell::allocate(
-        future,
-        scheduler,
-        TaskId::next(),
-        Trailer::new(name, spawned_at),
-    );
+    let id = TaskId::next();
+    #[allow(unused_mut)]
+    let mut trailer = Trailer::new(name, spawned_at);
+    #[cfg(feature = "tracing")]
+    {
+        let name: &str = trailer.name.as_deref().unwrap_or("");
+        trailer.span = tracing::info_span!(
+            target: "ferrio::task",
+            "task",
+            id = id.as_u64(),
+            name = name,
+            spawned_at = %spawned_at,
+        );
+    }
+    let raw = harness::Cell::allocate(future, scheduler, id, trailer);
     // SAFETY: the cell starts with three references; one is the first
     // notification, one the join handle's, one the owned list's (returned).
     let notified = unsafe { Notified::from_raw(raw) };

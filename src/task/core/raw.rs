@@ -69,6 +69,7 @@ use std::ptr::NonNull;
 use std::task::Waker;
 
 use super::state::State;
+use super::wait::WaitRecord;
 use super::{TaskId, Trailer};
 use crate::loom::cell::UnsafeCell;
 
@@ -80,9 +81,12 @@ pub(crate) struct Header {
     /// Index of this task in its owned-list shard. Read and written only
     /// while holding that shard's lock.
     pub(crate) owner_slot: UnsafeCell<usize>,
+    /// What the task's last poll left it waiting on (`wait.rs`): written
+    /// by its poller, read by dumps.
+    pub(crate) wait: WaitRecord,
 }
 
-// SAFETY: every field is either atomic, immutable after construction, or
+// SAFETY: every field is either atomic (the wait record too), immutable after construction, or
 // (`owner_slot`) only accessed under the owned-list shard lock.
 unsafe impl Send for Header {}
 // SAFETY: as above.
