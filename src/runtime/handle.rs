@@ -309,9 +309,7 @@ impl Handle {
                 }
             }
         }
-        for (id, frames) in
-            crate::task::core::wait::deep_frames(&mut |id| dump_index(&tasks, id).is_some())
-        {
+        for (id, frames) in crate::task::core::wait::deep_frames() {
             if let Some(i) = dump_index(&tasks, id) {
                 if tasks[i].wait.is_some() {
                     tasks[i].frames = Some(frames);

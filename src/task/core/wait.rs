@@ -254,13 +254,30 @@ pub(crate) fn set_deep(on: bool) {
     }
 }
 
-/// The stacks of `live` tasks; forgets those of tasks no longer alive.
-pub(crate) fn deep_frames(live: &mut dyn FnMut(TaskId) -> bool) -> Vec<(TaskId, Arc<Backtrace>)> {
-    let mut frames = FRAMES.lock();
-    let Some(map) = frames.as_mut() else {
+/// The poller starts a poll of task `id`: the stack captured at its
+/// previous wait is stale (a task that completes leaves nothing behind;
+/// one dropped while it waits stays until deep dumps are turned off).
+#[inline]
+pub(crate) fn forget_frames(id: TaskId) {
+    if DEEP.load(Ordering::Relaxed) {
+        forget_frames_slow(id);
+    }
+}
+
+#[cold]
+fn forget_frames_slow(id: TaskId) {
+    if let Some(map) = FRAMES.lock().as_mut() {
+        map.remove(&id);
+    }
+}
+
+/// The stacks captured at every task's current wait, in every runtime
+/// (task ids are unique in the process; a dump picks its own).
+pub(crate) fn deep_frames() -> Vec<(TaskId, Arc<Backtrace>)> {
+    let frames = FRAMES.lock();
+    let Some(map) = frames.as_ref() else {
         return Vec::new();
     };
-    map.retain(|id, _| live(*id));
     map.iter().map(|(id, f)| (*id, f.clone())).collect()
 }
 
