@@ -156,6 +156,7 @@ pub use time::{
 /// | `flavor = "multi_thread"` | several workers (the default of `main`) | |
 /// | `flavor = "current_thread"` | one worker thread (see below) | |
 /// | `crate = "path"` | where ferrio is, for a crate that re-exports it | `::ferrio` |
+/// | `start_paused = true` | the clock starts paused (`Builder::start_paused`; feature `test-util`, one worker) | `false` |
 ///
 /// ferrio has no runtime without worker threads: `current_thread` builds
 /// one worker. The body still runs on the calling thread (inside

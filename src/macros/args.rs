@@ -81,10 +81,19 @@ pub(crate) struct Args {
     workers_at: Option<usize>,
     /// `crate = "path"`: where ferrio is, for a crate that re-exports it.
     pub(crate) krate: Option<String>,
+    /// `start_paused = true`: the clock starts paused (ferrio's feature
+    /// `test-util`, as tokio's).
+    pub(crate) start_paused: Option<bool>,
 }
 
 /// The argument names, for the "unknown argument" message.
-pub(crate) const KNOWN: &[&str] = &["flavor", "workers", "worker_threads", "crate"];
+pub(crate) const KNOWN: &[&str] = &[
+    "flavor",
+    "workers",
+    "worker_threads",
+    "crate",
+    "start_paused",
+];
 
 /// What the expansion needs: the arguments with defaults applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +103,8 @@ pub(crate) struct Config {
     pub(crate) workers: Option<usize>,
     /// The path to ferrio (`::ferrio` unless `crate = ".."` was given).
     pub(crate) krate: String,
+    /// Whether the runtime's clock starts paused.
+    pub(crate) start_paused: bool,
 }
 
 /// A value after `=`: the token and its index.
@@ -115,6 +126,15 @@ impl Value<'_> {
                 self.tok
             ),
             at: Some(self.at),
+        }
+    }
+
+    /// `true` or `false`.
+    pub(crate) fn boolean(&self) -> Result<bool, ArgError> {
+        match self.tok {
+            Tok::Ident(b) if b == "true" => Ok(true),
+            Tok::Ident(b) if b == "false" => Ok(false),
+            _ => Err(self.error("`true` or `false`")),
         }
     }
 
@@ -246,6 +266,7 @@ impl Args {
                 self.workers_at = Some(value.at);
             }
             "crate" => self.krate = Some(value.string()?),
+            "start_paused" => self.start_paused = Some(value.boolean()?),
             _ => {
                 return Err(ArgError {
                     message: format!(
@@ -283,7 +304,11 @@ impl Args {
             (Flavor::MultiThread, n) => n,
         };
         let krate = self.krate.unwrap_or_else(|| "::ferrio".to_string());
-        Ok(Config { workers, krate })
+        Ok(Config {
+            workers,
+            krate,
+            start_paused: self.start_paused.unwrap_or(false),
+        })
     }
 }
 
@@ -334,6 +359,21 @@ mod tests {
     }
 
     #[test]
+    fn start_paused_is_a_boolean_off_by_default() {
+        assert!(!config("", Kind::Test).unwrap().start_paused);
+        assert!(
+            config("start_paused = true", Kind::Test)
+                .unwrap()
+                .start_paused
+        );
+        assert!(
+            !config("start_paused = false", Kind::Main)
+                .unwrap()
+                .start_paused
+        );
+    }
+
+    #[test]
     fn workers_and_flavors() {
         assert_eq!(config("workers = 4", Kind::Main).unwrap().workers, Some(4));
         assert_eq!(
@@ -369,7 +409,11 @@ mod tests {
         assert_eq!(
             message("threads = 4", Kind::Main),
             "ferrio::main: unknown argument `threads`; expected one of `flavor`, `workers`, \
-             `worker_threads`, `crate`"
+             `worker_threads`, `crate`, `start_paused`"
+        );
+        assert_eq!(
+            message("start_paused = 1", Kind::Test),
+            "ferrio::test: `start_paused` takes `true` or `false`, not `1`"
         );
         assert_eq!(
             message("workers = 0", Kind::Main),
@@ -415,7 +459,7 @@ mod tests {
         assert_eq!(
             message("4", Kind::Main),
             "ferrio::main: expected an argument name (one of `flavor`, `workers`, \
-             `worker_threads`, `crate`), found `4`"
+             `worker_threads`, `crate`, `start_paused`), found `4`"
         );
     }
 

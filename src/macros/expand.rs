@@ -209,9 +209,12 @@ impl Func {
             body.extend(output.iter().cloned());
             body.extend(code(">> = ::core::pin::pin!(body);"));
         }
-        let workers = config
+        let mut workers = config
             .workers
             .map_or_else(String::new, |n| format!(".worker_threads({n})"));
+        if config.start_paused {
+            workers.push_str(".start_paused(true)");
+        }
         body.extend(code(&format!(
             "match {}::runtime::Builder::new(){workers}.build() {{
                 ::core::result::Result::Ok(rt) => rt.block_on(body),

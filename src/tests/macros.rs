@@ -105,3 +105,13 @@ async fn single() -> (usize, bool) {
 fn main_current_thread_is_one_worker() {
     assert_eq!(single(), (1, true));
 }
+
+/// `start_paused = true`: an hour of sleep passes in virtual time.
+#[cfg(feature = "test-util")]
+#[ferrio::test(start_paused = true)]
+async fn test_start_paused_runs_the_body_on_a_paused_clock() {
+    let (start, wall) = (ferrio::time::now(), std::time::Instant::now());
+    ferrio::sleep(std::time::Duration::from_secs(3600)).await;
+    assert!(ferrio::time::now() - start >= std::time::Duration::from_secs(3600));
+    assert!(wall.elapsed() < std::time::Duration::from_secs(60));
+}
