@@ -77,9 +77,15 @@ fn main() {
             select(Box::pin(sigint.recv()), Box::pin(sigterm.recv())).await;
             println!("shutting down: no new connections; finishing requests in flight");
             told.set();
-            select(Box::pin(sigint.recv()), Box::pin(sigterm.recv())).await;
-            eprintln!("second signal: exiting now");
-            std::process::exit(130);
+            let second = match select(Box::pin(sigint.recv()), Box::pin(sigterm.recv())).await {
+                Either::Left((got, _)) | Either::Right((got, _)) => got,
+            };
+            // An error is the runtime shutting down after the drain ended
+            // (its waiting `recv`s fail): no second signal came.
+            if second.is_ok() {
+                eprintln!("second signal: exiting now");
+                std::process::exit(130);
+            }
         }));
         let signal = stop.clone();
         let server = ferrio::hyper::serve(listener, app())
