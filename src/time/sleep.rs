@@ -23,6 +23,10 @@ struct Registration {
     /// The runtime's scheduler, which routes a cancellation to the wheel.
     scheduler: SharedArc,
     worker: usize,
+    /// The deadline lies past the wheel's range, so the timer fires at
+    /// the wheel's far edge, before the deadline (the one case where a
+    /// fired timer is not yet due: no clock read is needed otherwise).
+    past_the_wheel: bool,
 }
 
 impl Registration {
@@ -180,10 +184,10 @@ impl Sleep {
             w.map(|w| {
                 let ms = w.shared().clock().deadline_ms(self.deadline);
                 w.time().insert(ms, shared.clone());
-                (w.shared().clone(), w.index())
+                (w.shared().clone(), w.index(), ms)
             })
         });
-        let (scheduler, worker) = match registered {
+        let (scheduler, worker, ms) = match registered {
             Some(r) => r,
             None => {
                 let scheduler = runtime.unwrap_or_else(|| {
@@ -198,7 +202,7 @@ impl Sleep {
                 });
                 let ms = scheduler.clock().deadline_ms(self.deadline);
                 match scheduler.register_timer_remote(ms, shared.clone()) {
-                    Some(worker) => (scheduler, worker),
+                    Some(worker) => (scheduler, worker, ms),
                     None => return false,
                 }
             }
@@ -207,6 +211,7 @@ impl Sleep {
             shared,
             scheduler,
             worker,
+            past_the_wheel: ms > crate::time::core::wheel::MAX_DEADLINE,
         });
         true
     }
@@ -257,10 +262,14 @@ impl Sleep {
                     }
                     return Poll::Pending;
                 }
+                // A wheel fires a timer at the first millisecond at or after
+                // its deadline (rounded up; the wheel's time rounded down),
+                // so a fired timer is due, unless it was clamped to the
+                // wheel's far edge (a deadline past its ~2.2-year range):
+                // then it waits for the rest.
+                let past_the_wheel = r.past_the_wheel;
                 self.registration = None;
-                if super::now() < self.deadline {
-                    // Fired at the wheel's far edge (a deadline past its
-                    // ~2.2-year range): wait for the rest.
+                if past_the_wheel && super::now() < self.deadline {
                     if !self.register(cx.waker(), None) {
                         return self.end_by_shutdown();
                     }
