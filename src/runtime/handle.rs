@@ -391,6 +391,22 @@ impl Handle {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
+        // Inside a simulation: `f` runs here, now, on the calling task
+        // (a thread of the pool would run it out of the world's order).
+        #[cfg(all(feature = "sim", not(ferrio_loom)))]
+        if self.shared.config.simulated && !self.shared.is_shutdown() {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            return self.spawn_named_at(
+                async move {
+                    match result {
+                        Ok(v) => v,
+                        Err(payload) => std::panic::resume_unwind(payload),
+                    }
+                },
+                None,
+                at,
+            );
+        }
         match blocking::submit(self.blocking.pool(), f) {
             Ok(result) => self.spawn_named_at(
                 async move {

@@ -160,6 +160,7 @@ impl Sim {
         let rt = crate::Runtime::builder()
             .start_paused(true)
             .thread_name("ferrio-sim")
+            .simulated()
             .build()
             .unwrap_or_else(|e| panic!("ferrio::sim: cannot build the runtime: {e}"));
         let rng = Arc::new(SimRng::new(self.seed));
