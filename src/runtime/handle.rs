@@ -369,6 +369,10 @@ impl Handle {
     /// it resolves to `Err(TaskError::Cancelled)`, like any task spawned
     /// after shutdown.
     ///
+    /// Inside a `ferrio::sim` world (feature `sim`), `f` runs
+    /// inline, on the calling thread, before this returns: a pool thread
+    /// would run it out of the world's order.
+    ///
     /// ```
     /// let rt = ferrio::Runtime::new().unwrap();
     /// let handle = rt.handle();
