@@ -19,7 +19,8 @@ use crate::runtime::Handle;
 use crate::task::{Outcome, Task, TaskError};
 
 /// Runs `f` on the current runtime's blocking pool (asyncio's
-/// `asyncio.to_thread`). See [`Handle::run_in_executor`].
+/// `asyncio.to_thread`). See [`Handle::run_in_executor`]; inside a
+/// `ferrio::sim` world, `f` runs inline, on the calling task.
 ///
 /// ```
 /// ferrio::run(async {

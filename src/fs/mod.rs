@@ -58,8 +58,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// `path` as the C string a system call takes; `InvalidInput` when it
-/// holds a NUL byte.
+/// holds a NUL byte, `Unsupported` inside a `ferrio::sim` world.
 fn c_path(path: &Path) -> io::Result<CString> {
+    // Every path operation starts here: inside a simulation, none runs.
+    crate::runtime::simulated::refuse_in_sim("files (ferrio::fs) do not run inside ferrio::sim")?;
     CString::new(path.as_os_str().as_bytes()).map_err(|_| {
         io::Error::new(
             io::ErrorKind::InvalidInput,

@@ -135,6 +135,7 @@ impl<T: ToSocketAddrs + ?Sized> ToSocketAddrs for &T {}
 pub async fn lookup_host(
     host: impl ToSocketAddrs,
 ) -> io::Result<impl Iterator<Item = SocketAddr> + Send + 'static> {
+    super::not_simulated()?;
     Ok(resolve(&host).await?.into_iter())
 }
 

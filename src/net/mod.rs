@@ -70,8 +70,17 @@ fn resolve_blocking(addr: impl std::net::ToSocketAddrs) -> io::Result<Vec<Socket
     Ok(addrs)
 }
 
+/// `Unsupported` inside a `ferrio::sim` world: a real socket would run
+/// outside the world's order (the sim's `Net`/`Host` are its network).
+fn not_simulated() -> io::Result<()> {
+    crate::runtime::simulated::refuse_in_sim(
+        "real sockets (ferrio::net) do not run inside ferrio::sim; use the sim's Net/Host",
+    )
+}
+
 /// A new socket (plain syscall), close-on-exec.
 fn socket(family: i32, ty: i32) -> io::Result<OwnedFd> {
+    not_simulated()?;
     // SAFETY: plain syscall; the result is checked.
     let fd = unsafe { libc::socket(family, ty | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {

@@ -42,6 +42,7 @@ impl TcpListener {
     /// with std's blocking resolver: a host name may block the calling
     /// thread (resolve it first with [`lookup_host`](super::lookup_host)).
     pub fn bind(addr: impl std::net::ToSocketAddrs) -> io::Result<TcpListener> {
+        super::not_simulated()?;
         let listener = std::net::TcpListener::bind(resolve_blocking(addr)?.as_slice())?;
         TcpListener::from_std(listener)
     }
@@ -57,6 +58,7 @@ impl TcpListener {
     /// connection itself; the epoll driver sets `O_NONBLOCK` at the first
     /// accept and clears it again when the listener leaves ferrio).
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        super::not_simulated()?;
         let fd: OwnedFd = listener.into();
         clear_nonblocking(&fd)?;
         Ok(TcpListener {
@@ -231,6 +233,7 @@ impl TcpStream {
     /// for the data itself; the epoll driver sets `O_NONBLOCK` at the first
     /// operation and clears it again when the stream leaves ferrio).
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        super::not_simulated()?;
         let fd: OwnedFd = stream.into();
         clear_nonblocking(&fd)?;
         Ok(TcpStream::from_fd(fd))
@@ -241,6 +244,7 @@ impl TcpStream {
     /// A name (not a literal address) is looked up on the blocking pool
     /// ([`lookup_host`](super::lookup_host)), so no worker waits for DNS.
     pub async fn connect(addr: impl super::ToSocketAddrs) -> io::Result<TcpStream> {
+        super::not_simulated()?;
         let mut last = None;
         for a in super::resolve(&addr).await? {
             match Self::connect_one(a).await {

@@ -38,6 +38,7 @@ impl UdpSocket {
     /// resolver: a host name may block the calling thread (resolve it
     /// first with [`lookup_host`](super::lookup_host)).
     pub fn bind(addr: impl StdToSocketAddrs) -> io::Result<UdpSocket> {
+        super::not_simulated()?;
         UdpSocket::from_std(std::net::UdpSocket::bind(
             resolve_blocking(addr)?.as_slice(),
         )?)
@@ -47,6 +48,7 @@ impl UdpSocket {
     /// the epoll driver sets `O_NONBLOCK` at the first operation and clears
     /// it again when the socket leaves ferrio).
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
+        super::not_simulated()?;
         let fd: OwnedFd = socket.into();
         clear_nonblocking(&fd)?;
         Ok(UdpSocket {

@@ -43,6 +43,7 @@ impl UnixListener {
     /// Binds to `path` and listens (plain syscalls). The socket file is
     /// not removed on drop, as with std.
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        super::not_simulated()?;
         UnixListener::from_std(std::os::unix::net::UnixListener::bind(path)?)
     }
 
@@ -50,6 +51,7 @@ impl UnixListener {
     /// the epoll driver sets `O_NONBLOCK` at the first accept and clears it
     /// again when the listener leaves ferrio).
     pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
+        super::not_simulated()?;
         let fd: OwnedFd = listener.into();
         clear_nonblocking(&fd)?;
         Ok(UnixListener {
@@ -163,12 +165,14 @@ impl UnixStream {
 
     /// A connected pair (plain `socketpair`).
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        super::not_simulated()?;
         let (a, b) = std::os::unix::net::UnixStream::pair()?;
         Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
     }
 
     /// Wraps a connected standard stream (made blocking).
     pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
+        super::not_simulated()?;
         let fd: OwnedFd = stream.into();
         clear_nonblocking(&fd)?;
         Ok(UnixStream::from_fd(fd))

@@ -51,17 +51,20 @@ impl UnixDatagram {
     /// A socket bound to `path` (the file is not removed on drop, as with
     /// std).
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
+        super::not_simulated()?;
         UnixDatagram::from_std(std::os::unix::net::UnixDatagram::bind(path)?)
     }
 
     /// A socket bound to nothing: it can send (`send_to`, or `send` after
     /// `connect`), and its datagrams arrive from an unnamed address.
     pub fn unbound() -> io::Result<UnixDatagram> {
+        super::not_simulated()?;
         UnixDatagram::from_std(std::os::unix::net::UnixDatagram::unbound()?)
     }
 
     /// A connected pair (plain `socketpair`).
     pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
+        super::not_simulated()?;
         let (a, b) = std::os::unix::net::UnixDatagram::pair()?;
         Ok((UnixDatagram::from_std(a)?, UnixDatagram::from_std(b)?))
     }
@@ -70,6 +73,7 @@ impl UnixDatagram {
     /// the epoll driver sets `O_NONBLOCK` at the first operation and
     /// clears it again when the socket leaves ferrio).
     pub fn from_std(socket: std::os::unix::net::UnixDatagram) -> io::Result<UnixDatagram> {
+        super::not_simulated()?;
         let fd: OwnedFd = socket.into();
         clear_nonblocking(&fd)?;
         Ok(UnixDatagram {

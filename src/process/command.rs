@@ -123,6 +123,9 @@ impl Command {
     /// });
     /// ```
     pub fn spawn(&mut self) -> io::Result<Child> {
+        crate::runtime::simulated::refuse_in_sim(
+            "subprocesses (ferrio::process) do not run inside ferrio::sim",
+        )?;
         let mut child = self.std.spawn().map_err(|e| self.explain_spawn_error(e))?;
         let pid = child.id() as libc::pid_t;
         // SAFETY: plain syscall; the result is checked. The child is not

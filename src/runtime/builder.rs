@@ -41,6 +41,8 @@ pub struct Builder {
     blocked: Option<(Duration, BlockedHandler)>,
     #[cfg(all(feature = "test-util", not(ferrio_loom)))]
     start_paused: bool,
+    #[cfg(all(feature = "sim", not(ferrio_loom)))]
+    simulated: bool,
 }
 
 impl fmt::Debug for Builder {
@@ -69,6 +71,8 @@ impl Default for Builder {
             blocked: None,
             #[cfg(all(feature = "test-util", not(ferrio_loom)))]
             start_paused: false,
+            #[cfg(all(feature = "sim", not(ferrio_loom)))]
+            simulated: false,
         }
     }
 }
@@ -304,6 +308,8 @@ impl Builder {
             }),
             #[cfg(all(feature = "test-util", not(ferrio_loom)))]
             start_paused: self.start_paused,
+            #[cfg(all(feature = "sim", not(ferrio_loom)))]
+            simulated: self.simulated,
         };
         let (shared, parts, watchdog) = Shared::new(workers, config)?;
         let handle = Handle::new(Arc::new(shared), self.blocking, self.thread_name);
@@ -353,6 +359,15 @@ impl Builder {
     #[cfg(all(feature = "test-util", not(ferrio_loom)))]
     pub fn start_paused(mut self, paused: bool) -> Builder {
         self.start_paused = paused;
+        self
+    }
+
+    /// Marks the runtime as running a `ferrio::sim` world: files,
+    /// subprocesses and real sockets are refused, `to_thread` runs inline
+    /// (see `runtime/simulated.rs`).
+    #[cfg(all(feature = "sim", not(ferrio_loom)))]
+    pub(crate) fn simulated(mut self) -> Builder {
+        self.simulated = true;
         self
     }
 

@@ -369,6 +369,10 @@ impl Handle {
     /// it resolves to `Err(TaskError::Cancelled)`, like any task spawned
     /// after shutdown.
     ///
+    /// Inside a `ferrio::sim` world (feature `sim`), `f` runs
+    /// inline, on the calling thread, before this returns: a pool thread
+    /// would run it out of the world's order.
+    ///
     /// ```
     /// let rt = ferrio::Runtime::new().unwrap();
     /// let handle = rt.handle();
@@ -391,6 +395,22 @@ impl Handle {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
+        // Inside a simulation: `f` runs here, now, on the calling task
+        // (a thread of the pool would run it out of the world's order).
+        #[cfg(all(feature = "sim", not(ferrio_loom)))]
+        if self.shared.config.simulated && !self.shared.is_shutdown() {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            return self.spawn_named_at(
+                async move {
+                    match result {
+                        Ok(v) => v,
+                        Err(payload) => std::panic::resume_unwind(payload),
+                    }
+                },
+                None,
+                at,
+            );
+        }
         match blocking::submit(self.blocking.pool(), f) {
             Ok(result) => self.spawn_named_at(
                 async move {

@@ -33,6 +33,8 @@ mod handle;
 #[cfg(all(feature = "test-util", not(ferrio_loom)))]
 mod held_wake;
 mod metrics;
+#[cfg(not(ferrio_loom))]
+pub(crate) mod simulated;
 
 #[cfg(not(ferrio_loom))]
 pub use crate::driver::{IoBackend, IoDriver, IoDriverInfo};

@@ -79,4 +79,8 @@ pub(crate) struct Config {
     /// The clock starts paused (`Builder::start_paused`; one worker).
     #[cfg(all(feature = "test-util", not(ferrio_loom)))]
     pub(crate) start_paused: bool,
+    /// The runtime runs a `ferrio::sim` world: real I/O is refused and
+    /// `to_thread` runs inline (`runtime/simulated.rs`).
+    #[cfg(all(feature = "sim", not(ferrio_loom)))]
+    pub(crate) simulated: bool,
 }

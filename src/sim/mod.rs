@@ -64,8 +64,46 @@
 //! descriptors and answering `Call::Connect`/`Accept`/`Recv`/`Send` from
 //! this same model. The scheduler's choice among runnable tasks is not
 //! drawn from the seed yet (a one-worker runtime runs them in its FIFO
-//! order, itself a function of the run); files, subprocesses and
-//! `to_thread` are not refused inside a simulation yet. See the README.
+//! order, itself a function of the run). See the README.
+//!
+//! # What is not simulated is refused, not run for real
+//!
+//! Work the model cannot put in the world's order is decided per kind,
+//! where it starts (a flag of the sim's runtime, read through the
+//! thread's current handle; never on a running op):
+//!
+//! - [`to_thread`](crate::to_thread) and
+//!   [`Handle::run_in_executor`](crate::Handle::run_in_executor) run their
+//!   function **inline**, on the calling task, before they return; the
+//!   task they return is already finished (a panic of the function makes
+//!   it resolve to `TaskError::Panicked`, as on the pool). Virtual time
+//!   does not pass while it runs, so the run stays a function of its seed.
+//! - Files ([`crate::fs`]: every path operation, `File::open`,
+//!   `OpenOptions::open`) and subprocesses ([`crate::process::Command`]:
+//!   `spawn`, `output`, `status`) fail with an `io::Error` of kind
+//!   `Unsupported` whose message starts `ferrio: not simulated: `.
+//! - Real sockets ([`crate::net`]: `TcpListener::bind`,
+//!   `TcpStream::connect`, `TcpSocket::new_v4`/`new_v6`, `UdpSocket::bind`,
+//!   the Unix sockets, every `from_std`, `lookup_host`) fail the same way,
+//!   the message pointing to the sim's [`Net`]/[`Host`].
+//!
+//! A descriptor made outside ferrio and wrapped without an error path
+//! (`fs::File::from_std`) is not caught: it runs for real.
+//!
+//! ```
+//! use ferrio::sim::Sim;
+//!
+//! let report = Sim::new(1).run(|_net| async {
+//!     let e = ferrio::fs::read("/etc/hostname").await.unwrap_err();
+//!     assert_eq!(e.kind(), std::io::ErrorKind::Unsupported);
+//!     assert!(e.to_string().starts_with("ferrio: not simulated: "));
+//!     let e = ferrio::net::TcpListener::bind("127.0.0.1:0").unwrap_err();
+//!     assert!(e.to_string().contains("use the sim's Net/Host"));
+//!     // Runs here and now, on the world's own task.
+//!     ferrio::to_thread(|| 6 * 7).await.unwrap()
+//! });
+//! assert_eq!(report.output, 42);
+//! ```
 
 mod log;
 mod net;
@@ -160,6 +198,7 @@ impl Sim {
         let rt = crate::Runtime::builder()
             .start_paused(true)
             .thread_name("ferrio-sim")
+            .simulated()
             .build()
             .unwrap_or_else(|e| panic!("ferrio::sim: cannot build the runtime: {e}"));
         let rng = Arc::new(SimRng::new(self.seed));

@@ -347,3 +347,165 @@ fn a_read_dropped_before_its_segment_is_due_loses_no_byte() {
     });
     assert_eq!(report.output, (b"late".to_vec(), 4));
 }
+
+/// `Unsupported`, "ferrio: not simulated: ..." naming `what`.
+fn assert_not_simulated<T: std::fmt::Debug>(r: std::io::Result<T>, what: &str) {
+    let e = r.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    let msg = e.to_string();
+    assert!(msg.starts_with("ferrio: not simulated: "), "{msg}");
+    assert!(msg.contains(what), "{msg}");
+}
+
+#[test]
+fn files_are_refused_inside_a_simulation() {
+    let dir = std::env::temp_dir();
+    let path = dir.join(format!("ferrio-sim-refuse-{}", std::process::id()));
+    std::fs::write(&path, b"real").unwrap();
+    let p = path.clone();
+    Sim::new(1).run(|_net| async move {
+        assert_not_simulated(ferrio::fs::read(&p).await, "ferrio::fs");
+        assert_not_simulated(ferrio::fs::File::open(&p).await, "ferrio::fs");
+        assert_not_simulated(ferrio::fs::metadata(&p).await, "ferrio::fs");
+        assert_not_simulated(ferrio::fs::write(&p, b"x".to_vec()).await, "ferrio::fs");
+        assert_not_simulated(
+            ferrio::fs::read_dir(std::env::temp_dir()).await,
+            "ferrio::fs",
+        );
+        assert_not_simulated(ferrio::fs::canonicalize(&p).await, "ferrio::fs");
+    });
+    // Nothing ran: the file is untouched, and outside a sim it works.
+    ferrio::Runtime::new().unwrap().block_on(async {
+        assert_eq!(ferrio::fs::read(&path).await.unwrap(), b"real");
+        ferrio::fs::remove_file(&path).await.unwrap();
+    });
+}
+
+#[test]
+fn subprocesses_are_refused_inside_a_simulation() {
+    Sim::new(2).run(|_net| async {
+        assert_not_simulated(
+            ferrio::process::Command::new("true").spawn(),
+            "ferrio::process",
+        );
+        assert_not_simulated(
+            ferrio::process::Command::new("true").status().await,
+            "ferrio::process",
+        );
+        assert_not_simulated(
+            ferrio::process::Command::new("echo").output().await,
+            "ferrio::process",
+        );
+    });
+    ferrio::Runtime::new().unwrap().block_on(async {
+        let status = ferrio::process::Command::new("true")
+            .status()
+            .await
+            .unwrap();
+        assert!(status.success());
+    });
+}
+
+#[test]
+fn real_sockets_are_refused_inside_a_simulation() {
+    use ferrio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket, UnixDatagram, UnixStream};
+    let what = "use the sim's Net/Host";
+    Sim::new(3).run(move |_net| async move {
+        assert_not_simulated(TcpListener::bind("127.0.0.1:0"), what);
+        assert_not_simulated(TcpStream::connect("127.0.0.1:1").await, what);
+        assert_not_simulated(TcpStream::connect("localhost:1").await, what);
+        assert_not_simulated(TcpSocket::new_v4(), what);
+        assert_not_simulated(UdpSocket::bind("127.0.0.1:0"), what);
+        assert_not_simulated(UnixStream::pair(), what);
+        assert_not_simulated(UnixDatagram::unbound(), what);
+        assert_not_simulated(
+            ferrio::net::lookup_host("localhost:80")
+                .await
+                .map(|a| a.count()),
+            what,
+        );
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert_not_simulated(TcpListener::from_std(std_listener), what);
+    });
+    ferrio::Runtime::new().unwrap().block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = ferrio::spawn(TcpStream::connect(addr));
+        listener.accept().await.unwrap();
+        client.await.unwrap().unwrap();
+        UdpSocket::bind("127.0.0.1:0").unwrap();
+        UnixStream::pair().unwrap();
+    });
+}
+
+#[test]
+fn to_thread_runs_inline_on_the_world_task_inside_a_simulation() {
+    let report = Sim::new(4).run(|_net| async {
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let r = ran.clone();
+        let task = ferrio::to_thread(move || {
+            r.store(true, std::sync::atomic::Ordering::SeqCst);
+            std::thread::current().name().map(str::to_owned)
+        });
+        // Already run, before the task is awaited: on this thread.
+        assert!(ran.load(std::sync::atomic::Ordering::SeqCst));
+        let here = std::thread::current().name().map(str::to_owned);
+        let there = task.await.unwrap();
+        let on_handle = ferrio::Handle::current().run_in_executor(|| 6 * 7).await;
+        let panicked = ferrio::to_thread(|| panic!("in f")).await;
+        (
+            here == there,
+            there,
+            on_handle.unwrap(),
+            panicked.unwrap_err().is_panic(),
+        )
+    });
+    let (same, name, answer, panicked) = report.output;
+    assert!(same, "{name:?}");
+    assert!(name.unwrap().starts_with("ferrio-sim"));
+    assert_eq!(answer, 42);
+    assert!(panicked);
+    // Outside a simulation it still runs on the blocking pool.
+    let name = ferrio::run(async {
+        ferrio::to_thread(|| std::thread::current().name().map(str::to_owned))
+            .await
+            .unwrap()
+    });
+    assert!(name.unwrap().ends_with("-blocking"));
+}
+
+/// A world whose hosts compute on `to_thread` between messages.
+fn to_thread_world(seed: u64) -> ferrio::sim::SimReport<Vec<u64>> {
+    Sim::new(seed).run(|net| async move {
+        let server = net.host("server");
+        let _echo = echo_server(&server, 7);
+        let mut clients = Vec::new();
+        for i in 0..4u64 {
+            let host = net.host(&format!("client{i}"));
+            clients.push(ferrio::spawn(async move {
+                let mut out = Vec::new();
+                for round in 0..3u64 {
+                    let v = ferrio::to_thread(move || i * 100 + round).await.unwrap();
+                    out.push(v);
+                    ping(&host, "server").await.unwrap();
+                }
+                out
+            }));
+        }
+        let mut all = Vec::new();
+        for c in clients {
+            all.extend(c.await.unwrap());
+        }
+        all
+    })
+}
+
+#[test]
+fn a_world_that_uses_to_thread_replays_to_the_same_event_hash() {
+    let a = to_thread_world(11);
+    let b = to_thread_world(11);
+    assert!(a.events > 0);
+    assert_eq!(a.output, b.output);
+    assert_eq!(a.event_hash, b.event_hash);
+    assert_eq!(a.elapsed, b.elapsed);
+}
