@@ -4,6 +4,8 @@
 //! (`TcpStream::split`). The owned-buffer calls take `&self` and need no
 //! split: share the stream in an `Arc` instead.
 
+use crate::task::core::wait::At;
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
@@ -135,30 +137,38 @@ impl OwnedReadHalf {
     }
 
     /// Reads into `buf`; `Ok(0)` at end of stream.
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.inner.read(buf).await
+    #[track_caller]
+    pub fn read<B: IoBufMut>(&self, buf: B) -> impl Future<Output = (io::Result<usize>, B)> + '_ {
+        At::here(async move { self.inner.read(buf).await })
     }
 
     /// Fills `buf` to its capacity; end of stream first is `UnexpectedEof`.
-    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
-        self.inner.read_exact(buf).await
+    #[track_caller]
+    pub fn read_exact<B: IoBufMut>(
+        &self,
+        buf: B,
+    ) -> impl Future<Output = (io::Result<()>, B)> + '_ {
+        At::here(async move { self.inner.read_exact(buf).await })
     }
 
     /// Receives once into the worker's buffer pool (see
     /// [`TcpStream::read_pooled`](super::TcpStream::read_pooled)).
-    pub async fn read_pooled(&self) -> io::Result<crate::io::RecvBuf> {
-        self.inner.read_pooled().await
+    #[track_caller]
+    pub fn read_pooled(&self) -> impl Future<Output = io::Result<crate::io::RecvBuf>> + '_ {
+        At::here(async move { self.inner.read_pooled().await })
     }
 
     /// As [`TcpStream::readable`](super::TcpStream::readable).
-    pub async fn readable(&self) -> io::Result<()> {
-        readable(self.inner.fd()).await
+    #[track_caller]
+    pub fn readable(&self) -> impl Future<Output = io::Result<()>> + '_ {
+        At::here(async move { readable(self.inner.fd()).await })
     }
 
     /// As [`TcpStream::ready`](super::TcpStream::ready) (a write interest
     /// is answered too: the descriptor is shared).
-    pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
-        ready(self.inner.fd(), interest).await
+    #[track_caller]
+    pub fn ready(&self, interest: Interest) -> impl Future<Output = io::Result<Ready>> + '_ {
+        At::here(async move { ready(self.inner.fd(), interest).await })
     }
 
     /// As [`TcpStream::try_read`](super::TcpStream::try_read).
@@ -167,8 +177,9 @@ impl OwnedReadHalf {
     }
 
     /// As [`TcpStream::peek`](super::TcpStream::peek).
-    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        peek(self.inner.fd(), buf).await
+    #[track_caller]
+    pub fn peek<'a>(&'a self, buf: &'a mut [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
+        At::here(async move { peek(self.inner.fd(), buf).await })
     }
 }
 
@@ -179,13 +190,15 @@ impl OwnedWriteHalf {
     }
 
     /// Writes some of `buf`; a closed peer is an error, never a SIGPIPE.
-    pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.inner.write(buf).await
+    #[track_caller]
+    pub fn write<B: IoBuf>(&self, buf: B) -> impl Future<Output = (io::Result<usize>, B)> + '_ {
+        At::here(async move { self.inner.write(buf).await })
     }
 
     /// Writes all of `buf`.
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
-        self.inner.write_all(buf).await
+    #[track_caller]
+    pub fn write_all<B: IoBuf>(&self, buf: B) -> impl Future<Output = (io::Result<()>, B)> + '_ {
+        At::here(async move { self.inner.write_all(buf).await })
     }
 
     /// Drops the half without shutting the write side down (tokio's
@@ -196,13 +209,15 @@ impl OwnedWriteHalf {
     }
 
     /// As [`TcpStream::writable`](super::TcpStream::writable).
-    pub async fn writable(&self) -> io::Result<()> {
-        writable(self.inner.fd()).await
+    #[track_caller]
+    pub fn writable(&self) -> impl Future<Output = io::Result<()>> + '_ {
+        At::here(async move { writable(self.inner.fd()).await })
     }
 
     /// As [`TcpStream::ready`](super::TcpStream::ready).
-    pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
-        ready(self.inner.fd(), interest).await
+    #[track_caller]
+    pub fn ready(&self, interest: Interest) -> impl Future<Output = io::Result<Ready>> + '_ {
+        At::here(async move { ready(self.inner.fd(), interest).await })
     }
 
     /// As [`TcpStream::try_write`](super::TcpStream::try_write).
@@ -268,23 +283,30 @@ pub(crate) fn borrowed<'a>(
 
 impl ReadHalf<'_> {
     /// Reads into `buf`; `Ok(0)` at end of stream.
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.inner.read(buf).await
+    #[track_caller]
+    pub fn read<B: IoBufMut>(&self, buf: B) -> impl Future<Output = (io::Result<usize>, B)> + '_ {
+        At::here(async move { self.inner.read(buf).await })
     }
 
     /// Fills `buf` to its capacity; end of stream first is `UnexpectedEof`.
-    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
-        self.inner.read_exact(buf).await
+    #[track_caller]
+    pub fn read_exact<B: IoBufMut>(
+        &self,
+        buf: B,
+    ) -> impl Future<Output = (io::Result<()>, B)> + '_ {
+        At::here(async move { self.inner.read_exact(buf).await })
     }
 
     /// As [`TcpStream::readable`](super::TcpStream::readable).
-    pub async fn readable(&self) -> io::Result<()> {
-        readable(self.inner.fd()).await
+    #[track_caller]
+    pub fn readable(&self) -> impl Future<Output = io::Result<()>> + '_ {
+        At::here(async move { readable(self.inner.fd()).await })
     }
 
     /// As [`TcpStream::ready`](super::TcpStream::ready).
-    pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
-        ready(self.inner.fd(), interest).await
+    #[track_caller]
+    pub fn ready(&self, interest: Interest) -> impl Future<Output = io::Result<Ready>> + '_ {
+        At::here(async move { ready(self.inner.fd(), interest).await })
     }
 
     /// As [`TcpStream::try_read`](super::TcpStream::try_read).
@@ -293,30 +315,35 @@ impl ReadHalf<'_> {
     }
 
     /// As [`TcpStream::peek`](super::TcpStream::peek).
-    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        peek(self.inner.fd(), buf).await
+    #[track_caller]
+    pub fn peek<'a>(&'a self, buf: &'a mut [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
+        At::here(async move { peek(self.inner.fd(), buf).await })
     }
 }
 
 impl WriteHalf<'_> {
     /// Writes some of `buf`; a closed peer is an error, never a SIGPIPE.
-    pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.inner.write(buf).await
+    #[track_caller]
+    pub fn write<B: IoBuf>(&self, buf: B) -> impl Future<Output = (io::Result<usize>, B)> + '_ {
+        At::here(async move { self.inner.write(buf).await })
     }
 
     /// Writes all of `buf`.
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
-        self.inner.write_all(buf).await
+    #[track_caller]
+    pub fn write_all<B: IoBuf>(&self, buf: B) -> impl Future<Output = (io::Result<()>, B)> + '_ {
+        At::here(async move { self.inner.write_all(buf).await })
     }
 
     /// As [`TcpStream::writable`](super::TcpStream::writable).
-    pub async fn writable(&self) -> io::Result<()> {
-        writable(self.inner.fd()).await
+    #[track_caller]
+    pub fn writable(&self) -> impl Future<Output = io::Result<()>> + '_ {
+        At::here(async move { writable(self.inner.fd()).await })
     }
 
     /// As [`TcpStream::ready`](super::TcpStream::ready).
-    pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
-        ready(self.inner.fd(), interest).await
+    #[track_caller]
+    pub fn ready(&self, interest: Interest) -> impl Future<Output = io::Result<Ready>> + '_ {
+        At::here(async move { ready(self.inner.fd(), interest).await })
     }
 
     /// As [`TcpStream::try_write`](super::TcpStream::try_write).

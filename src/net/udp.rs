@@ -1,5 +1,7 @@
 //! UDP: `UdpSocket`.
 
+use crate::task::core::wait::At;
+use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs as StdToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -182,18 +184,21 @@ impl UdpSocket {
 
     /// Waits until a datagram can be received (tokio's `readable`; see
     /// [`TcpStream::readable`](super::TcpStream::readable)).
-    pub async fn readable(&self) -> io::Result<()> {
-        ready(&self.fd, Interest::READABLE).await.map(drop)
+    #[track_caller]
+    pub fn readable(&self) -> impl Future<Output = io::Result<()>> + '_ {
+        At::here(async move { ready(&self.fd, Interest::READABLE).await.map(drop) })
     }
 
     /// Waits until a datagram can be sent.
-    pub async fn writable(&self) -> io::Result<()> {
-        ready(&self.fd, Interest::WRITABLE).await.map(drop)
+    #[track_caller]
+    pub fn writable(&self) -> impl Future<Output = io::Result<()>> + '_ {
+        At::here(async move { ready(&self.fd, Interest::WRITABLE).await.map(drop) })
     }
 
     /// Waits until the socket is ready for one of `interest`'s directions.
-    pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
-        ready(&self.fd, interest).await
+    #[track_caller]
+    pub fn ready(&self, interest: Interest) -> impl Future<Output = io::Result<Ready>> + '_ {
+        At::here(async move { ready(&self.fd, interest).await })
     }
 
     /// Receives the next datagram into `buf` without taking it from the
@@ -217,8 +222,14 @@ impl UdpSocket {
     ///     assert_eq!(buf, b"once");
     /// });
     /// ```
-    pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        io_loop(&self.fd, Interest::READABLE, || self.try_peek_from(buf)).await
+    #[track_caller]
+    pub fn peek_from<'a>(
+        &'a self,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + 'a {
+        At::here(
+            async move { io_loop(&self.fd, Interest::READABLE, || self.try_peek_from(buf)).await },
+        )
     }
 
     /// One non-blocking [`peek_from`](UdpSocket::peek_from):
@@ -246,37 +257,48 @@ impl UdpSocket {
     }
 
     /// Sends one datagram to the connected peer.
-    pub async fn send<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        Op::new(Write::new(self.fd.clone(), buf, WriteTo::Socket)).await
+    #[track_caller]
+    pub fn send<B: IoBuf>(&self, buf: B) -> impl Future<Output = (io::Result<usize>, B)> + '_ {
+        At::here(async move { Op::new(Write::new(self.fd.clone(), buf, WriteTo::Socket)).await })
     }
 
     /// Receives one datagram from the connected peer.
-    pub async fn recv<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        Op::new(Read::recv_datagram(self.fd.clone(), buf)).await
+    #[track_caller]
+    pub fn recv<B: IoBufMut>(&self, buf: B) -> impl Future<Output = (io::Result<usize>, B)> + '_ {
+        At::here(async move { Op::new(Read::recv_datagram(self.fd.clone(), buf)).await })
     }
 
     /// Sends one datagram to `addr` (`sendmsg`).
-    pub async fn send_to<B: IoBuf>(
-        &self,
+    #[track_caller]
+    pub fn send_to<'a, B: IoBuf>(
+        &'a self,
         buf: B,
-        addr: impl super::ToSocketAddrs,
-    ) -> (io::Result<usize>, B) {
-        let target = match super::resolve(&addr).await {
-            Ok(a) => a[0],
-            Err(e) => return (Err(e), buf),
-        };
-        super::msg::send_to(&self.fd, buf, Addr::from_std(&target)).await
+        addr: impl super::ToSocketAddrs + 'a,
+    ) -> impl Future<Output = (io::Result<usize>, B)> + 'a {
+        At::here(async move {
+            let target = match super::resolve(&addr).await {
+                Ok(a) => a[0],
+                Err(e) => return (Err(e), buf),
+            };
+            super::msg::send_to(&self.fd, buf, Addr::from_std(&target)).await
+        })
     }
 
     /// Receives one datagram and the address it came from (`recvmsg`).
-    pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> (io::Result<(usize, SocketAddr)>, B) {
-        let (res, buf, addr) = super::msg::recv_from(&self.fd, buf).await;
-        let res = res.and_then(|n| {
-            addr.to_std()
-                .map(|a| (n, a))
-                .ok_or_else(|| io::Error::other("ferrio::net: recvmsg returned no IP address"))
-        });
-        (res, buf)
+    #[track_caller]
+    pub fn recv_from<B: IoBufMut>(
+        &self,
+        buf: B,
+    ) -> impl Future<Output = (io::Result<(usize, SocketAddr)>, B)> + '_ {
+        At::here(async move {
+            let (res, buf, addr) = super::msg::recv_from(&self.fd, buf).await;
+            let res = res.and_then(|n| {
+                addr.to_std()
+                    .map(|a| (n, a))
+                    .ok_or_else(|| io::Error::other("ferrio::net: recvmsg returned no IP address"))
+            });
+            (res, buf)
+        })
     }
 }
 

@@ -1,5 +1,7 @@
 //! Unix-domain stream sockets: `UnixListener` and `UnixStream`.
 
+use crate::task::core::wait::At;
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::SocketAddr;
@@ -74,11 +76,14 @@ impl UnixListener {
 
     /// Waits for a connection (see [`TcpListener::accept`](super::TcpListener::accept)
     /// for the errors).
-    pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (fd, _) = accept(&self.fd).await?;
-        let stream = UnixStream::from_fd(fd);
-        let peer = stream.peer_addr()?;
-        Ok((stream, peer))
+    #[track_caller]
+    pub fn accept(&self) -> impl Future<Output = io::Result<(UnixStream, SocketAddr)>> + '_ {
+        At::here(async move {
+            let (fd, _) = accept(&self.fd).await?;
+            let stream = UnixStream::from_fd(fd);
+            let peer = stream.peer_addr()?;
+            Ok((stream, peer))
+        })
     }
 }
 
@@ -153,13 +158,16 @@ impl UnixStream {
 
     /// Connects to the socket at `path` (the connect runs on the worker's
     /// I/O driver).
-    pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
-        let addr = Addr::from_path(path.as_ref())?;
-        let fd = socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
-        let fd = SharedFd::new(fd);
-        connect(&fd, addr).await?;
-        Ok(UnixStream {
-            inner: FdStream::socket_shared(fd),
+    #[track_caller]
+    pub fn connect(path: impl AsRef<Path>) -> impl Future<Output = io::Result<UnixStream>> {
+        At::here(async move {
+            let addr = Addr::from_path(path.as_ref())?;
+            let fd = socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
+            let fd = SharedFd::new(fd);
+            connect(&fd, addr).await?;
+            Ok(UnixStream {
+                inner: FdStream::socket_shared(fd),
+            })
         })
     }
 
@@ -202,8 +210,9 @@ impl UnixStream {
     }
 
     /// Reads into `buf`; `Ok(0)` at end of stream.
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.inner.read(buf).await
+    #[track_caller]
+    pub fn read<B: IoBufMut>(&self, buf: B) -> impl Future<Output = (io::Result<usize>, B)> + '_ {
+        At::here(async move { self.inner.read(buf).await })
     }
 
     /// Splits into a reading and a writing half, for the `futures-io`
@@ -219,23 +228,30 @@ impl UnixStream {
     /// data arrives: a connection waiting here holds no memory (empty at
     /// end of stream). Dropping the [`RecvBuf`](crate::io::RecvBuf) gives
     /// the buffer back; copy out what you keep.
-    pub async fn read_pooled(&self) -> io::Result<crate::io::RecvBuf> {
-        self.inner.read_pooled().await
+    #[track_caller]
+    pub fn read_pooled(&self) -> impl Future<Output = io::Result<crate::io::RecvBuf>> + '_ {
+        At::here(async move { self.inner.read_pooled().await })
     }
 
     /// Fills `buf` to its capacity; end of stream first is `UnexpectedEof`.
-    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
-        self.inner.read_exact(buf).await
+    #[track_caller]
+    pub fn read_exact<B: IoBufMut>(
+        &self,
+        buf: B,
+    ) -> impl Future<Output = (io::Result<()>, B)> + '_ {
+        At::here(async move { self.inner.read_exact(buf).await })
     }
 
     /// Writes some of `buf`; a closed peer is an error, never a SIGPIPE.
-    pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.inner.write(buf).await
+    #[track_caller]
+    pub fn write<B: IoBuf>(&self, buf: B) -> impl Future<Output = (io::Result<usize>, B)> + '_ {
+        At::here(async move { self.inner.write(buf).await })
     }
 
     /// Writes all of `buf`.
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
-        self.inner.write_all(buf).await
+    #[track_caller]
+    pub fn write_all<B: IoBuf>(&self, buf: B) -> impl Future<Output = (io::Result<()>, B)> + '_ {
+        At::here(async move { self.inner.write_all(buf).await })
     }
 }
 
@@ -244,18 +260,21 @@ impl UnixStream {
 impl UnixStream {
     /// Waits until the stream is readable (see
     /// [`TcpStream::readable`](super::TcpStream::readable)).
-    pub async fn readable(&self) -> io::Result<()> {
-        super::split::readable(self.inner.fd()).await
+    #[track_caller]
+    pub fn readable(&self) -> impl Future<Output = io::Result<()>> + '_ {
+        At::here(async move { super::split::readable(self.inner.fd()).await })
     }
 
     /// Waits until the stream is writable.
-    pub async fn writable(&self) -> io::Result<()> {
-        super::split::writable(self.inner.fd()).await
+    #[track_caller]
+    pub fn writable(&self) -> impl Future<Output = io::Result<()>> + '_ {
+        At::here(async move { super::split::writable(self.inner.fd()).await })
     }
 
     /// Waits until the stream is ready for one of `interest`'s directions.
-    pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
-        crate::io::ready::ready(self.inner.fd(), interest).await
+    #[track_caller]
+    pub fn ready(&self, interest: Interest) -> impl Future<Output = io::Result<Ready>> + '_ {
+        At::here(async move { crate::io::ready::ready(self.inner.fd(), interest).await })
     }
 
     /// Receives what is there without waiting: `WouldBlock` when nothing

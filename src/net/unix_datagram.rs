@@ -1,5 +1,7 @@
 //! Unix-domain datagram sockets: `UnixDatagram`.
 
+use crate::task::core::wait::At;
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::SocketAddr;
@@ -116,48 +118,62 @@ impl UnixDatagram {
     }
 
     /// Sends one datagram to the connected peer.
-    pub async fn send<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        Op::new(Write::new(self.fd.clone(), buf, WriteTo::Socket)).await
+    #[track_caller]
+    pub fn send<B: IoBuf>(&self, buf: B) -> impl Future<Output = (io::Result<usize>, B)> + '_ {
+        At::here(async move { Op::new(Write::new(self.fd.clone(), buf, WriteTo::Socket)).await })
     }
 
     /// Receives one datagram from the connected peer.
-    pub async fn recv<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        Op::new(Read::recv_datagram(self.fd.clone(), buf)).await
+    #[track_caller]
+    pub fn recv<B: IoBufMut>(&self, buf: B) -> impl Future<Output = (io::Result<usize>, B)> + '_ {
+        At::here(async move { Op::new(Read::recv_datagram(self.fd.clone(), buf)).await })
     }
 
     /// Sends one datagram to the socket bound at `path` (`sendmsg`). A
     /// path too long for a Unix address is `InvalidInput`.
-    pub async fn send_to<B: IoBuf>(
-        &self,
+    #[track_caller]
+    pub fn send_to<'a, B: IoBuf>(
+        &'a self,
         buf: B,
-        path: impl AsRef<Path>,
-    ) -> (io::Result<usize>, B) {
-        match Addr::from_path(path.as_ref()) {
-            Ok(addr) => super::msg::send_to(&self.fd, buf, addr).await,
-            Err(e) => (Err(e), buf),
-        }
+        path: impl AsRef<Path> + 'a,
+    ) -> impl Future<Output = (io::Result<usize>, B)> + 'a {
+        At::here(async move {
+            match Addr::from_path(path.as_ref()) {
+                Ok(addr) => super::msg::send_to(&self.fd, buf, addr).await,
+                Err(e) => (Err(e), buf),
+            }
+        })
     }
 
     /// Receives one datagram and the address it came from (`recvmsg`):
     /// unnamed when the sender is not bound.
-    pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> (io::Result<(usize, SocketAddr)>, B) {
-        let (res, buf, addr) = super::msg::recv_from(&self.fd, buf).await;
-        (res.and_then(|n| Ok((n, addr.to_unix()?))), buf)
+    #[track_caller]
+    pub fn recv_from<B: IoBufMut>(
+        &self,
+        buf: B,
+    ) -> impl Future<Output = (io::Result<(usize, SocketAddr)>, B)> + '_ {
+        At::here(async move {
+            let (res, buf, addr) = super::msg::recv_from(&self.fd, buf).await;
+            (res.and_then(|n| Ok((n, addr.to_unix()?))), buf)
+        })
     }
 
     /// Waits until a datagram can be received.
-    pub async fn readable(&self) -> io::Result<()> {
-        ready(&self.fd, Interest::READABLE).await.map(drop)
+    #[track_caller]
+    pub fn readable(&self) -> impl Future<Output = io::Result<()>> + '_ {
+        At::here(async move { ready(&self.fd, Interest::READABLE).await.map(drop) })
     }
 
     /// Waits until a datagram can be sent.
-    pub async fn writable(&self) -> io::Result<()> {
-        ready(&self.fd, Interest::WRITABLE).await.map(drop)
+    #[track_caller]
+    pub fn writable(&self) -> impl Future<Output = io::Result<()>> + '_ {
+        At::here(async move { ready(&self.fd, Interest::WRITABLE).await.map(drop) })
     }
 
     /// Waits until the socket is ready for one of `interest`'s directions.
-    pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
-        ready(&self.fd, interest).await
+    #[track_caller]
+    pub fn ready(&self, interest: Interest) -> impl Future<Output = io::Result<Ready>> + '_ {
+        At::here(async move { ready(&self.fd, interest).await })
     }
 }
 

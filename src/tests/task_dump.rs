@@ -2,7 +2,8 @@
 //! location, the leaf waited on with its detail and the file:line of the
 //! `.await` that reached it, how long), for each kind of leaf; TaskGroup
 //! children under their owner; a dump while a worker is stuck in a poll;
-//! a dump of 100,000 tasks.
+//! a dump of 100,000 tasks; UDP, Unix, split-half, channel and
+//! `Queue::join` waits at the caller's `.await`.
 
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -447,4 +448,356 @@ fn a_deep_dump_shows_the_async_fn_frames_down_to_the_leaf() {
     assert!(t.to_string().contains("stack at the leaf"));
     event.set();
     rt.block_on(task).unwrap();
+}
+
+/// `waiting`, and the leaf it waits on.
+fn waits_on(h: &Handle, id: TaskId, spawned: u32, awaited: u32, start: Instant, on: WaitOn) {
+    let t = waiting(h, id, spawned, awaited, start);
+    assert_eq!(t.wait.as_ref().unwrap().on, on, "{t}");
+}
+
+#[test]
+fn dump_shows_udp_waits_at_the_callers_await() {
+    let rt = rt(2);
+    let h = rt.handle();
+    let start = Instant::now();
+    let sock = Arc::new(ferrio::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+    let fd = sock.as_raw_fd();
+    let s = sock.clone();
+    let line = line!() + 2;
+    let a = rt.spawn(async move {
+        let _ = s.recv(vec![0u8; 16]).await;
+    });
+    waits_on(&h, a.id(), line - 1, line, start, WaitOn::Read { fd });
+    a.cancel();
+    let s = sock.clone();
+    let line = line!() + 2;
+    let b = rt.spawn(async move {
+        let _ = s.recv_from(vec![0u8; 16]).await;
+    });
+    waits_on(&h, b.id(), line - 1, line, start, WaitOn::Read { fd });
+    b.cancel();
+    let s = sock.clone();
+    let line = line!() + 3;
+    let c = rt.spawn(async move {
+        let mut buf = [0u8; 16];
+        let _ = s.peek_from(&mut buf).await;
+    });
+    waits_on(&h, c.id(), line - 2, line, start, WaitOn::Ready { fd });
+    c.cancel();
+    let s = sock.clone();
+    let line = line!() + 2;
+    let d = rt.spawn(async move {
+        let _ = s.readable().await;
+    });
+    waits_on(&h, d.id(), line - 1, line, start, WaitOn::Ready { fd });
+    d.cancel();
+}
+
+#[test]
+fn dump_shows_unix_stream_listener_and_datagram_waits() {
+    let rt = rt(2);
+    let h = rt.handle();
+    let start = Instant::now();
+    let dir = std::env::temp_dir().join(format!("ferrio-dump-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let listener = ferrio::net::UnixListener::bind(dir.join("l.sock")).unwrap();
+    let lfd = listener.as_raw_fd();
+    let line = line!() + 2;
+    let acceptor = rt.spawn(async move {
+        let _ = listener.accept().await;
+    });
+    waits_on(
+        &h,
+        acceptor.id(),
+        line - 1,
+        line,
+        start,
+        WaitOn::Accept { fd: lfd },
+    );
+    acceptor.cancel();
+
+    let (a, b) = ferrio::net::UnixStream::pair().unwrap();
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    let a_fd = a.as_raw_fd();
+    let r = a.clone();
+    let line = line!() + 2;
+    let reader = rt.spawn(async move {
+        let _ = r.read(vec![0u8; 16]).await;
+    });
+    waits_on(
+        &h,
+        reader.id(),
+        line - 1,
+        line,
+        start,
+        WaitOn::Read { fd: a_fd },
+    );
+    reader.cancel();
+    let r = a.clone();
+    let line = line!() + 2;
+    let pooled = rt.spawn(async move {
+        let _ = r.read_pooled().await;
+    });
+    waits_on(
+        &h,
+        pooled.id(),
+        line - 1,
+        line,
+        start,
+        WaitOn::Read { fd: a_fd },
+    );
+    pooled.cancel();
+    let r = a.clone();
+    let line = line!() + 2;
+    let exact = rt.spawn(async move {
+        let _ = r.read_exact(vec![0u8; 16]).await;
+    });
+    waits_on(
+        &h,
+        exact.id(),
+        line - 1,
+        line,
+        start,
+        WaitOn::Read { fd: a_fd },
+    );
+    exact.cancel();
+    // Nobody reads `a`: writes to `b` fill the socket buffer.
+    let b_fd = b.as_raw_fd();
+    let w = b.clone();
+    let line = line!() + 3;
+    let writer = rt.spawn(async move {
+        loop {
+            let (res, _) = w.write_all(vec![0u8; 1 << 20]).await;
+            res.unwrap();
+        }
+    });
+    waits_on(
+        &h,
+        writer.id(),
+        line - 2,
+        line,
+        start,
+        WaitOn::Write { fd: b_fd },
+    );
+    writer.cancel();
+
+    let (d, _peer) = ferrio::net::UnixDatagram::pair().unwrap();
+    let d = Arc::new(d);
+    let d_fd = d.as_raw_fd();
+    let r = d.clone();
+    let line = line!() + 2;
+    let drecv = rt.spawn(async move {
+        let _ = r.recv(vec![0u8; 16]).await;
+    });
+    waits_on(
+        &h,
+        drecv.id(),
+        line - 1,
+        line,
+        start,
+        WaitOn::Read { fd: d_fd },
+    );
+    drecv.cancel();
+    let r = d.clone();
+    let line = line!() + 2;
+    let dfrom = rt.spawn(async move {
+        let _ = r.recv_from(vec![0u8; 16]).await;
+    });
+    waits_on(
+        &h,
+        dfrom.id(),
+        line - 1,
+        line,
+        start,
+        WaitOn::Read { fd: d_fd },
+    );
+    dfrom.cancel();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn dump_shows_split_half_waits_at_the_callers_await() {
+    let rt = rt(2);
+    let h = rt.handle();
+    let start = Instant::now();
+    // Owned halves.
+    let (a, _b) = rt.block_on(tcp_pair());
+    let a_fd = a.as_raw_fd();
+    let (r, w) = a.into_split();
+    let (r, w) = (Arc::new(r), Arc::new(w));
+    let r1 = r.clone();
+    let line = line!() + 2;
+    let reader = rt.spawn(async move {
+        let _ = r1.read(vec![0u8; 16]).await;
+    });
+    waits_on(
+        &h,
+        reader.id(),
+        line - 1,
+        line,
+        start,
+        WaitOn::Read { fd: a_fd },
+    );
+    reader.cancel();
+    let r1 = r.clone();
+    let line = line!() + 2;
+    let pooled = rt.spawn(async move {
+        let _ = r1.read_pooled().await;
+    });
+    waits_on(
+        &h,
+        pooled.id(),
+        line - 1,
+        line,
+        start,
+        WaitOn::Read { fd: a_fd },
+    );
+    pooled.cancel();
+    let w1 = w.clone();
+    let line = line!() + 3;
+    let writer = rt.spawn(async move {
+        loop {
+            let (res, _) = w1.write_all(vec![0u8; 1 << 20]).await;
+            res.unwrap();
+        }
+    });
+    waits_on(
+        &h,
+        writer.id(),
+        line - 2,
+        line,
+        start,
+        WaitOn::Write { fd: a_fd },
+    );
+    writer.cancel();
+
+    // Borrowed halves.
+    let (mut c, _d) = rt.block_on(tcp_pair());
+    let c_fd = c.as_raw_fd();
+    let line = line!() + 3;
+    let reader = rt.spawn(async move {
+        let (r, _w) = c.split();
+        let _ = r.read(vec![0u8; 16]).await;
+    });
+    waits_on(
+        &h,
+        reader.id(),
+        line - 2,
+        line,
+        start,
+        WaitOn::Read { fd: c_fd },
+    );
+    reader.cancel();
+    let (mut e, _f) = rt.block_on(tcp_pair());
+    let e_fd = e.as_raw_fd();
+    let line = line!() + 4;
+    let writer = rt.spawn(async move {
+        let (_r, w) = e.split();
+        loop {
+            let (res, _) = w.write_all(vec![0u8; 1 << 20]).await;
+            res.unwrap();
+        }
+    });
+    waits_on(
+        &h,
+        writer.id(),
+        line - 3,
+        line,
+        start,
+        WaitOn::Write { fd: e_fd },
+    );
+    writer.cancel();
+}
+
+#[test]
+fn dump_shows_channel_waits() {
+    use ferrio::sync::{broadcast, mpsc, watch};
+    let rt = rt(2);
+    let h = rt.handle();
+    let start = Instant::now();
+
+    let (tx, mut rx) = mpsc::channel::<u32>(1);
+    let line = line!() + 2;
+    let recv = rt.spawn(async move {
+        assert_eq!(rx.recv().await, Some(1));
+    });
+    let t = waiting(&h, recv.id(), line - 1, line, start);
+    assert_eq!(t.wait.as_ref().unwrap().on, WaitOn::ChannelRecv);
+    assert!(t.to_string().contains("channel receive"), "{t}");
+    rt.block_on(tx.send(1)).unwrap();
+    rt.block_on(recv).unwrap();
+
+    let (tx, mut rx) = mpsc::channel::<u32>(1);
+    tx.try_send(1).unwrap();
+    let tx = Arc::new(tx);
+    let t1 = tx.clone();
+    let line = line!() + 2;
+    let send = rt.spawn(async move {
+        t1.send(2).await.unwrap();
+    });
+    let t = waiting(&h, send.id(), line - 1, line, start);
+    assert_eq!(t.wait.as_ref().unwrap().on, WaitOn::ChannelSend);
+    assert!(t.to_string().contains("channel send"), "{t}");
+    let t1 = tx.clone();
+    let line = line!() + 2;
+    let reserve = rt.spawn(async move {
+        t1.reserve().await.unwrap().send(3);
+    });
+    waits_on(&h, reserve.id(), line - 1, line, start, WaitOn::ChannelSend);
+    rt.block_on(async {
+        for want in 1..=3 {
+            assert_eq!(rx.recv().await, Some(want));
+        }
+    });
+    rt.block_on(send).unwrap();
+    rt.block_on(reserve).unwrap();
+
+    let (utx, mut urx) = mpsc::unbounded_channel::<u32>();
+    let line = line!() + 2;
+    let urecv = rt.spawn(async move {
+        assert_eq!(urx.recv().await, Some(4));
+    });
+    waits_on(&h, urecv.id(), line - 1, line, start, WaitOn::ChannelRecv);
+    utx.send(4).unwrap();
+    rt.block_on(urecv).unwrap();
+
+    let (btx, mut brx) = broadcast::channel::<u32>(4);
+    let line = line!() + 2;
+    let brecv = rt.spawn(async move {
+        assert_eq!(brx.recv().await.unwrap(), 5);
+    });
+    waits_on(&h, brecv.id(), line - 1, line, start, WaitOn::ChannelRecv);
+    btx.send(5).unwrap();
+    rt.block_on(brecv).unwrap();
+
+    let (wtx, mut wrx) = watch::channel(0u32);
+    let line = line!() + 2;
+    let changed = rt.spawn(async move {
+        wrx.changed().await.unwrap();
+        assert_eq!(*wrx.borrow(), 6);
+    });
+    waits_on(&h, changed.id(), line - 1, line, start, WaitOn::ChannelRecv);
+    wtx.send(6).unwrap();
+    rt.block_on(changed).unwrap();
+}
+
+#[test]
+fn dump_shows_a_queue_join() {
+    let rt = rt(2);
+    let start = Instant::now();
+    let queue = Arc::new(ferrio::sync::Queue::<u32>::new(0));
+    queue.put_nowait(1).unwrap();
+    let q = queue.clone();
+    let line = line!() + 2;
+    let joiner = rt.spawn(async move {
+        q.join().await;
+    });
+    let t = waiting(&rt.handle(), joiner.id(), line - 1, line, start);
+    assert_eq!(t.wait.as_ref().unwrap().on, WaitOn::QueueJoin);
+    assert!(t.to_string().contains("Queue join"), "{t}");
+    assert_eq!(queue.get_nowait().unwrap(), 1);
+    queue.task_done().unwrap();
+    rt.block_on(joiner).unwrap();
 }

@@ -45,8 +45,11 @@
 
 pub mod error;
 
+use crate::task::core::wait::{Leaf, WaitKind};
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::Future;
+use std::panic::Location;
 use std::task::{Context, Poll, Waker};
 
 use crate::loom::sync::Arc;
@@ -315,62 +318,65 @@ impl<T: Clone> Receiver<T> {
     ///
     /// Cancel-safe: dropping the future loses no value and leaves no
     /// waker behind.
-    pub async fn recv(&mut self) -> Result<T, RecvError> {
-        struct Unregister<'a, T> {
-            shared: &'a Shared<T>,
-            id: u64,
-            /// The round of `waiters` we are registered in.
-            round: Option<u64>,
-        }
-        impl<T> Drop for Unregister<'_, T> {
-            fn drop(&mut self) {
-                let Some(round) = self.round else { return };
-                let mut st = self.shared.lock();
-                if st.round == round {
-                    if let Some(p) = st.waiters.iter().position(|(i, _)| *i == self.id) {
-                        let (_, w) = st.waiters.swap_remove(p);
-                        drop(st);
-                        drop(w);
+    #[track_caller]
+    pub fn recv(&mut self) -> impl Future<Output = Result<T, RecvError>> + '_ {
+        Leaf::new(WaitKind::ChannelRecv, 0, Location::caller(), async move {
+            struct Unregister<'a, T> {
+                shared: &'a Shared<T>,
+                id: u64,
+                /// The round of `waiters` we are registered in.
+                round: Option<u64>,
+            }
+            impl<T> Drop for Unregister<'_, T> {
+                fn drop(&mut self) {
+                    let Some(round) = self.round else { return };
+                    let mut st = self.shared.lock();
+                    if st.round == round {
+                        if let Some(p) = st.waiters.iter().position(|(i, _)| *i == self.id) {
+                            let (_, w) = st.waiters.swap_remove(p);
+                            drop(st);
+                            drop(w);
+                        }
                     }
                 }
             }
-        }
-        let Receiver { shared, next, id } = self;
-        let shared: &Shared<T> = shared;
-        let mut reg = Unregister {
-            shared,
-            id: *id,
-            round: None,
-        };
-        std::future::poll_fn(|cx: &mut Context<'_>| {
-            if !crate::coop::poll_proceed(cx) {
-                return Poll::Pending;
-            }
-            let mut st = shared.lock();
-            let out = match take(&mut st, next) {
-                Take::Value(v) => Ok(v),
-                Take::Lagged(n) => Err(RecvError::Lagged(n)),
-                Take::Closed => Err(RecvError::Closed),
-                Take::Empty => {
-                    let round = st.round;
-                    if reg.round == Some(round) {
-                        if let Some(e) = st.waiters.iter_mut().find(|(i, _)| *i == reg.id) {
-                            if !e.1.will_wake(cx.waker()) {
-                                e.1 = cx.waker().clone();
-                            }
-                        }
-                    } else {
-                        st.waiters.push((reg.id, cx.waker().clone()));
-                        reg.round = Some(round);
-                    }
+            let Receiver { shared, next, id } = self;
+            let shared: &Shared<T> = shared;
+            let mut reg = Unregister {
+                shared,
+                id: *id,
+                round: None,
+            };
+            std::future::poll_fn(|cx: &mut Context<'_>| {
+                if !crate::coop::poll_proceed(cx) {
                     return Poll::Pending;
                 }
-            };
-            // Done: our entry (if any) goes with the Unregister guard.
-            drop(st);
-            Poll::Ready(out)
+                let mut st = shared.lock();
+                let out = match take(&mut st, next) {
+                    Take::Value(v) => Ok(v),
+                    Take::Lagged(n) => Err(RecvError::Lagged(n)),
+                    Take::Closed => Err(RecvError::Closed),
+                    Take::Empty => {
+                        let round = st.round;
+                        if reg.round == Some(round) {
+                            if let Some(e) = st.waiters.iter_mut().find(|(i, _)| *i == reg.id) {
+                                if !e.1.will_wake(cx.waker()) {
+                                    e.1 = cx.waker().clone();
+                                }
+                            }
+                        } else {
+                            st.waiters.push((reg.id, cx.waker().clone()));
+                            reg.round = Some(round);
+                        }
+                        return Poll::Pending;
+                    }
+                };
+                // Done: our entry (if any) goes with the Unregister guard.
+                drop(st);
+                Poll::Ready(out)
+            })
+            .await
         })
-        .await
     }
 
     /// The next value if there is one now: `Empty`, `Lagged(n)` or

@@ -1,6 +1,9 @@
 //! The bounded channel: `Sender`, `Receiver`, `Permit`.
 
+use crate::task::core::wait::{Leaf, WaitKind};
 use std::fmt;
+use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -75,28 +78,31 @@ impl<T> Sender<T> {
     /// Cancellation: dropping the future sends nothing (the value is
     /// dropped with it) and gives up its place in line; a slot already
     /// handed to it goes to the next waiting sender.
-    pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
-        let mut wait = SlotWait::new(&self.tx.chan);
-        let mut value = Some(value);
-        std::future::poll_fn(|cx| {
-            if !crate::coop::poll_proceed(cx) {
-                return Poll::Pending;
-            }
-            let mut v = || value.take().expect("send polled after completion");
-            match wait.poll_slot(cx) {
-                Poll::Pending => Poll::Pending,
-                Poll::Ready(None) => Poll::Ready(Err(SendError(v()))),
-                Poll::Ready(Some(mut st)) => {
-                    let w = st.push(v());
-                    drop(st);
-                    if let Some(w) = w {
-                        w.wake();
-                    }
-                    Poll::Ready(Ok(()))
+    #[track_caller]
+    pub fn send(&self, value: T) -> impl Future<Output = Result<(), SendError<T>>> + '_ {
+        Leaf::new(WaitKind::ChannelSend, 0, Location::caller(), async move {
+            let mut wait = SlotWait::new(&self.tx.chan);
+            let mut value = Some(value);
+            std::future::poll_fn(|cx| {
+                if !crate::coop::poll_proceed(cx) {
+                    return Poll::Pending;
                 }
-            }
+                let mut v = || value.take().expect("send polled after completion");
+                match wait.poll_slot(cx) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(None) => Poll::Ready(Err(SendError(v()))),
+                    Poll::Ready(Some(mut st)) => {
+                        let w = st.push(v());
+                        drop(st);
+                        if let Some(w) = w {
+                            w.wake();
+                        }
+                        Poll::Ready(Ok(()))
+                    }
+                }
+            })
+            .await
         })
-        .await
     }
 
     /// Sends `value` if a slot is free now: `Full` or `Closed` hand it
@@ -133,24 +139,27 @@ impl<T> Sender<T> {
     ///     assert_eq!(tx.capacity(), 1);
     /// });
     /// ```
-    pub async fn reserve(&self) -> Result<Permit<'_, T>, SendError<()>> {
-        let chan = &*self.tx.chan;
-        let mut wait = SlotWait::new(chan);
-        std::future::poll_fn(|cx| {
-            if !crate::coop::poll_proceed(cx) {
-                return Poll::Pending;
-            }
-            match wait.poll_slot(cx) {
-                Poll::Pending => Poll::Pending,
-                Poll::Ready(None) => Poll::Ready(Err(SendError(()))),
-                Poll::Ready(Some(mut st)) => {
-                    st.add_permit();
-                    Poll::Ready(Ok(()))
+    #[track_caller]
+    pub fn reserve(&self) -> impl Future<Output = Result<Permit<'_, T>, SendError<()>>> + '_ {
+        Leaf::new(WaitKind::ChannelSend, 0, Location::caller(), async move {
+            let chan = &*self.tx.chan;
+            let mut wait = SlotWait::new(chan);
+            std::future::poll_fn(|cx| {
+                if !crate::coop::poll_proceed(cx) {
+                    return Poll::Pending;
                 }
-            }
+                match wait.poll_slot(cx) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(None) => Poll::Ready(Err(SendError(()))),
+                    Poll::Ready(Some(mut st)) => {
+                        st.add_permit();
+                        Poll::Ready(Ok(()))
+                    }
+                }
+            })
+            .await?;
+            Ok(Permit { chan })
         })
-        .await?;
-        Ok(Permit { chan })
     }
 
     /// A [`Permit`] if a slot is free now (`Full`, or `Closed`).
@@ -251,8 +260,11 @@ impl<T> Receiver<T> {
     ///
     /// Cancel-safe: dropping the future loses no value and leaves no
     /// waker behind.
-    pub async fn recv(&mut self) -> Option<T> {
-        self.rx.recv().await
+    #[track_caller]
+    pub fn recv(&mut self) -> impl Future<Output = Option<T>> + '_ {
+        Leaf::new(WaitKind::ChannelRecv, 0, Location::caller(), async move {
+            self.rx.recv().await
+        })
     }
 
     /// The next value if one is buffered: `Empty` if values may still

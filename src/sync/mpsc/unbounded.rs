@@ -1,6 +1,9 @@
 //! The unbounded channel: `UnboundedSender`, `UnboundedReceiver`.
 
+use crate::task::core::wait::{Leaf, WaitKind};
 use std::fmt;
+use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -99,8 +102,11 @@ impl<T> UnboundedReceiver<T> {
     ///
     /// Cancel-safe: dropping the future loses no value and leaves no
     /// waker behind.
-    pub async fn recv(&mut self) -> Option<T> {
-        self.rx.recv().await
+    #[track_caller]
+    pub fn recv(&mut self) -> impl Future<Output = Option<T>> + '_ {
+        Leaf::new(WaitKind::ChannelRecv, 0, Location::caller(), async move {
+            self.rx.recv().await
+        })
     }
 
     /// The next value if one is buffered: `Empty` if values may still

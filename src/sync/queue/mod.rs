@@ -1,9 +1,12 @@
 //! Queues between tasks (asyncio's `Queue`, `PriorityQueue`,
 //! `LifoQueue`, with 3.13's `shutdown`).
 
+use crate::task::core::wait::{Leaf, WaitKind};
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
+use std::panic::Location;
 use std::task::{Poll, Waker};
 
 use crate::loom::{FastMutex as Mutex, FastMutexGuard as MutexGuard};
@@ -336,37 +339,40 @@ impl<T, S: Store<T>> BaseQueue<T, S> {
     /// Waits until every item put has been marked `task_done`. A `join`
     /// woken by that returns even if items are put again before it runs
     /// (as asyncio's). Dropping a waiting `join` leaves nothing behind.
-    pub async fn join(&self) {
-        let mut waiting = Joining {
-            queue: self,
-            entry: None,
-        };
-        std::future::poll_fn(|cx| {
-            let mut st = self.lock();
-            match waiting.entry {
-                None if st.unfinished == 0 => Poll::Ready(()),
-                None => {
-                    let id = st.next_id();
-                    st.joiners.push((id, cx.waker().clone()));
-                    waiting.entry = Some((id, st.finished));
-                    Poll::Pending
-                }
-                Some((_, finished)) if st.finished != finished => {
-                    // `finish` took our entry with the others.
-                    waiting.entry = None;
-                    Poll::Ready(())
-                }
-                Some((id, _)) => {
-                    if let Some(entry) = st.joiners.iter_mut().find(|(i, _)| *i == id) {
-                        if !entry.1.will_wake(cx.waker()) {
-                            entry.1 = cx.waker().clone();
-                        }
+    #[track_caller]
+    pub fn join(&self) -> impl Future<Output = ()> + '_ {
+        Leaf::new(WaitKind::QueueJoin, 0, Location::caller(), async move {
+            let mut waiting = Joining {
+                queue: self,
+                entry: None,
+            };
+            std::future::poll_fn(|cx| {
+                let mut st = self.lock();
+                match waiting.entry {
+                    None if st.unfinished == 0 => Poll::Ready(()),
+                    None => {
+                        let id = st.next_id();
+                        st.joiners.push((id, cx.waker().clone()));
+                        waiting.entry = Some((id, st.finished));
+                        Poll::Pending
                     }
-                    Poll::Pending
+                    Some((_, finished)) if st.finished != finished => {
+                        // `finish` took our entry with the others.
+                        waiting.entry = None;
+                        Poll::Ready(())
+                    }
+                    Some((id, _)) => {
+                        if let Some(entry) = st.joiners.iter_mut().find(|(i, _)| *i == id) {
+                            if !entry.1.will_wake(cx.waker()) {
+                                entry.1 = cx.waker().clone();
+                            }
+                        }
+                        Poll::Pending
+                    }
                 }
-            }
+            })
+            .await
         })
-        .await
     }
 
     /// Shuts the queue down (asyncio 3.13): `put`s fail from now on;

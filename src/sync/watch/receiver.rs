@@ -1,7 +1,10 @@
 //! `watch`'s receiving half and the read guard `Ref`.
 
+use crate::task::core::wait::{Leaf, WaitKind};
 use std::fmt;
+use std::future::Future;
 use std::ops::Deref;
+use std::panic::Location;
 use std::task::{Context, Poll};
 
 use crate::loom::sync::Arc;
@@ -84,59 +87,62 @@ impl<T> Receiver<T> {
     ///     assert!(rx.changed().await.is_err());
     /// });
     /// ```
-    pub async fn changed(&mut self) -> Result<(), RecvError> {
-        struct Unregister<'a, T> {
-            shared: &'a Shared<T>,
-            id: u64,
-            /// The round of `rx_waiters` we are registered in.
-            round: Option<u64>,
-        }
-        impl<T> Drop for Unregister<'_, T> {
-            fn drop(&mut self) {
-                let Some(round) = self.round else { return };
-                let mut st = self.shared.lock();
-                if st.round == round {
-                    if let Some(p) = st.rx_waiters.iter().position(|(i, _)| *i == self.id) {
-                        let (_, w) = st.rx_waiters.swap_remove(p);
-                        drop(st);
-                        drop(w);
+    #[track_caller]
+    pub fn changed(&mut self) -> impl Future<Output = Result<(), RecvError>> + '_ {
+        Leaf::new(WaitKind::ChannelRecv, 0, Location::caller(), async move {
+            struct Unregister<'a, T> {
+                shared: &'a Shared<T>,
+                id: u64,
+                /// The round of `rx_waiters` we are registered in.
+                round: Option<u64>,
+            }
+            impl<T> Drop for Unregister<'_, T> {
+                fn drop(&mut self) {
+                    let Some(round) = self.round else { return };
+                    let mut st = self.shared.lock();
+                    if st.round == round {
+                        if let Some(p) = st.rx_waiters.iter().position(|(i, _)| *i == self.id) {
+                            let (_, w) = st.rx_waiters.swap_remove(p);
+                            drop(st);
+                            drop(w);
+                        }
                     }
                 }
             }
-        }
-        let Receiver { shared, seen, id } = self;
-        let shared: &Shared<T> = shared;
-        let mut reg = Unregister {
-            shared,
-            id: *id,
-            round: None,
-        };
-        std::future::poll_fn(|cx: &mut Context<'_>| {
-            if !crate::coop::poll_proceed(cx) {
-                return Poll::Pending;
-            }
-            let mut st = shared.lock();
-            if st.version != *seen {
-                *seen = st.version;
-                return Poll::Ready(Ok(()));
-            }
-            if st.senders == 0 {
-                return Poll::Ready(Err(RecvError(())));
-            }
-            let round = st.round;
-            if reg.round == Some(round) {
-                if let Some(e) = st.rx_waiters.iter_mut().find(|(i, _)| *i == reg.id) {
-                    if !e.1.will_wake(cx.waker()) {
-                        e.1 = cx.waker().clone();
-                    }
+            let Receiver { shared, seen, id } = self;
+            let shared: &Shared<T> = shared;
+            let mut reg = Unregister {
+                shared,
+                id: *id,
+                round: None,
+            };
+            std::future::poll_fn(|cx: &mut Context<'_>| {
+                if !crate::coop::poll_proceed(cx) {
+                    return Poll::Pending;
                 }
-            } else {
-                st.rx_waiters.push((reg.id, cx.waker().clone()));
-                reg.round = Some(round);
-            }
-            Poll::Pending
+                let mut st = shared.lock();
+                if st.version != *seen {
+                    *seen = st.version;
+                    return Poll::Ready(Ok(()));
+                }
+                if st.senders == 0 {
+                    return Poll::Ready(Err(RecvError(())));
+                }
+                let round = st.round;
+                if reg.round == Some(round) {
+                    if let Some(e) = st.rx_waiters.iter_mut().find(|(i, _)| *i == reg.id) {
+                        if !e.1.will_wake(cx.waker()) {
+                            e.1 = cx.waker().clone();
+                        }
+                    }
+                } else {
+                    st.rx_waiters.push((reg.id, cx.waker().clone()));
+                    reg.round = Some(round);
+                }
+                Poll::Pending
+            })
+            .await
         })
-        .await
     }
 
     /// Whether a value newer than the last one seen is there; `Err` once

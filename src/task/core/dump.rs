@@ -180,6 +180,13 @@ pub enum WaitOn {
     },
     /// `TaskGroup::join`: the group's children.
     TaskGroup,
+    /// A channel receive: mpsc `recv`, broadcast `recv`, watch `changed`.
+    ChannelRecv,
+    /// A channel send waiting for a free slot: bounded mpsc `send`,
+    /// `reserve`.
+    ChannelSend,
+    /// `Queue::join`: items not yet marked `task_done`.
+    QueueJoin,
 }
 
 impl WaitOn {
@@ -209,6 +216,9 @@ impl WaitOn {
             WaitKind::ToThread => WaitOn::ToThread,
             WaitKind::Process => WaitOn::Process { pid: detail as u32 },
             WaitKind::Group => WaitOn::TaskGroup,
+            WaitKind::ChannelRecv => WaitOn::ChannelRecv,
+            WaitKind::ChannelSend => WaitOn::ChannelSend,
+            WaitKind::QueueJoin => WaitOn::QueueJoin,
         }
     }
 }
@@ -302,6 +312,9 @@ impl fmt::Display for WaitOn {
             WaitOn::ToThread => f.write_str("to_thread job"),
             WaitOn::Process { pid } => write!(f, "exit of process {pid}"),
             WaitOn::TaskGroup => f.write_str("TaskGroup children"),
+            WaitOn::ChannelRecv => f.write_str("channel receive"),
+            WaitOn::ChannelSend => f.write_str("channel send"),
+            WaitOn::QueueJoin => f.write_str("Queue join"),
         }
     }
 }

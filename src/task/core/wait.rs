@@ -97,10 +97,16 @@ pub(crate) enum WaitKind {
     Process,
     /// `TaskGroup::join`: the group's children.
     Group,
+    /// A channel receive (mpsc, broadcast `recv`, watch `changed`).
+    ChannelRecv,
+    /// A channel send waiting for a slot (bounded mpsc `send`, `reserve`).
+    ChannelSend,
+    /// `Queue::join`: the unfinished items.
+    QueueJoin,
 }
 
 impl WaitKind {
-    const ALL: [WaitKind; 18] = [
+    const ALL: [WaitKind; 21] = [
         WaitKind::Read,
         WaitKind::Write,
         WaitKind::Accept,
@@ -119,6 +125,9 @@ impl WaitKind {
         WaitKind::ToThread,
         WaitKind::Process,
         WaitKind::Group,
+        WaitKind::ChannelRecv,
+        WaitKind::ChannelSend,
+        WaitKind::QueueJoin,
     ];
 
     fn from_code(code: u8) -> Option<WaitKind> {
