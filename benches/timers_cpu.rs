@@ -8,6 +8,8 @@
 //!
 //! `cargo bench --bench timers_cpu -- [ROUNDS] [TIMERS]` (defaults 7,
 //! 50000): per round the CPU of each runtime, then the ratio's range.
+//! Each round also runs the same tasks without the sleep (a control):
+//! the CPU above it is the timers' own, reported as a second ratio.
 
 use std::time::{Duration, Instant};
 
@@ -43,41 +45,25 @@ fn main() {
     let tokio_rt = common::tokio_rt(workers);
     println!("{timers} timers of 1-10 ms, {workers} workers, {rounds} rounds, alternating");
     let mut ratios = Vec::new();
+    let (mut f_cpus, mut t_cpus, mut f_ctls, mut t_ctls) = (vec![], vec![], vec![], vec![]);
     for round in 0..rounds {
-        let (f_cpu, f_wall) = measure(|| {
-            ferrio_rt.block_on(async {
-                let tasks: Vec<_> = (0..timers)
-                    .map(|i| {
-                        ferrio::spawn(async move {
-                            ferrio::sleep(Duration::from_millis(1 + (i % 10) as u64)).await
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await.unwrap();
-                }
-            })
-        });
-        let (t_cpu, t_wall) = measure(|| {
-            tokio_rt.block_on(async {
-                let tasks: Vec<_> = (0..timers)
-                    .map(|i| {
-                        tokio::spawn(async move {
-                            tokio::time::sleep(Duration::from_millis(1 + (i % 10) as u64)).await
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await.unwrap();
-                }
-            })
-        });
+        let (f_cpu, f_wall) = measure(|| ferrio_rt.block_on(ferrio_tasks(timers, true)));
+        let (t_cpu, t_wall) = measure(|| tokio_rt.block_on(tokio_tasks(timers, true)));
+        // The control: the same tasks without the sleep, so what is left
+        // above it is the timers' own cost.
+        let (f_ctl, _) = measure(|| ferrio_rt.block_on(ferrio_tasks(timers, false)));
+        let (t_ctl, _) = measure(|| tokio_rt.block_on(tokio_tasks(timers, false)));
         let ratio = f_cpu.as_secs_f64() / t_cpu.as_secs_f64();
         println!(
-            "round {round}: ferrio CPU {:>7.2?} (wall {:>7.2?})  tokio CPU {:>7.2?} (wall {:>7.2?})  ratio {ratio:.2}",
-            f_cpu, f_wall, t_cpu, t_wall
+            "round {round}: ferrio CPU {:>7.2?} (wall {:>7.2?}, no-sleep control {:>7.2?})  \
+             tokio CPU {:>7.2?} (wall {:>7.2?}, control {:>7.2?})  ratio {ratio:.2}",
+            f_cpu, f_wall, f_ctl, t_cpu, t_wall, t_ctl
         );
         ratios.push(ratio);
+        f_cpus.push(f_cpu);
+        t_cpus.push(t_cpu);
+        f_ctls.push(f_ctl);
+        t_ctls.push(t_ctl);
     }
     ratios.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!(
@@ -86,4 +72,51 @@ fn main() {
         ratios[ratios.len() - 1],
         ratios[ratios.len() / 2]
     );
+    // Medians first, then the difference: a per-round difference of two
+    // noisy numbers is noisier than either.
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (f_cpu, t_cpu) = (median(f_cpus), median(t_cpus));
+    let (f_ctl, t_ctl) = (median(f_ctls), median(t_ctls));
+    let (f_timers, t_timers) = (f_cpu.saturating_sub(f_ctl), t_cpu.saturating_sub(t_ctl));
+    println!(
+        "medians: ferrio {f_cpu:.2?} - control {f_ctl:.2?} = timers {f_timers:.2?}; \
+         tokio {t_cpu:.2?} - control {t_ctl:.2?} = timers {t_timers:.2?}; \
+         timers alone ferrio / tokio {:.2}",
+        f_timers.as_secs_f64() / t_timers.as_secs_f64().max(1e-9)
+    );
+}
+
+/// `n` ferrio tasks, each sleeping 1-10 ms if `sleep`, awaited in turn.
+async fn ferrio_tasks(n: usize, sleep: bool) {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            ferrio::spawn(async move {
+                if sleep {
+                    ferrio::sleep(Duration::from_millis(1 + (i % 10) as u64)).await
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+/// `n` tokio tasks, each sleeping 1-10 ms if `sleep`, awaited in turn.
+async fn tokio_tasks(n: usize, sleep: bool) {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            tokio::spawn(async move {
+                if sleep {
+                    tokio::time::sleep(Duration::from_millis(1 + (i % 10) as u64)).await
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
 }

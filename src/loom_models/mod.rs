@@ -316,9 +316,12 @@ impl TimerModel {
         TimerRescuer(self.driver.clone())
     }
 
-    /// Owner: a task on the owner registers timer `i` (`TimeDriver::insert`).
-    pub fn insert(&self, i: usize, ms: u64) {
-        self.driver.insert(ms, self.remote.0.timers[i].clone());
+    /// Owner: a task on the owner registers timer `i`
+    /// (`TimeDriver::insert_unless_due`). False when the wheel had already
+    /// passed `ms` (the sleep completes without a timer).
+    pub fn insert(&self, i: usize, ms: u64) -> bool {
+        let timer = self.remote.0.timers[i].clone();
+        self.driver.insert_unless_due(ms, || timer).is_some()
     }
 
     /// Owner: a task on the owner drops timer `i`'s future

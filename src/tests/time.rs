@@ -67,6 +67,33 @@ fn zero_and_past_sleeps_are_ready_at_once() {
 }
 
 #[test]
+fn a_sleep_the_wheel_has_passed_is_ready_at_its_first_poll() {
+    // On a worker the first poll compares the deadline with the wheel's
+    // time instead of reading the clock: once a later sleep has fired,
+    // the wheel is past an earlier deadline, which completes at once.
+    let rt = rt(1);
+    rt.block_on(rt.spawn(async {
+        let before = Instant::now();
+        ferrio::sleep(Duration::from_millis(3)).await;
+        let mut past = std::pin::pin!(ferrio::sleep_until(before));
+        assert!(poll_noop(past.as_mut()).is_ready());
+        let mut zero = std::pin::pin!(ferrio::sleep(Duration::ZERO));
+        assert!(poll_noop(zero.as_mut()).is_ready());
+        // A deadline of now, rounded up to the next millisecond, may be
+        // ahead of the wheel: then it waits one wheel step, no more.
+        let mut now = std::pin::pin!(ferrio::sleep_until(Instant::now()));
+        if poll_noop(now.as_mut()).is_pending() {
+            now.await;
+        }
+        // A future deadline still waits for its timer.
+        let start = Instant::now();
+        ferrio::sleep(Duration::from_millis(2)).await;
+        assert!(start.elapsed() >= Duration::from_millis(2));
+    }))
+    .unwrap();
+}
+
+#[test]
 fn hundred_thousand_concurrent_sleeps_all_fire() {
     let rt = rt(2);
     let fired = Arc::new(AtomicUsize::new(0));

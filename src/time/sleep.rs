@@ -75,7 +75,11 @@ impl fmt::Debug for Sleep {
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
     let now = super::now();
-    sleep_until(now.checked_add(duration).unwrap_or(now + FAR_FUTURE))
+    let mut sleep = sleep_until(now.checked_add(duration).unwrap_or(now + FAR_FUTURE));
+    // Due already: ready at the first poll, with no timer (a deadline of
+    // now could lie ahead of the wheel's last step).
+    sleep.done = duration.is_zero();
+    sleep
 }
 
 /// About 30 years: what "never" becomes when a duration overflows.
@@ -168,28 +172,40 @@ impl Sleep {
         }
         let scheduler = r.scheduler.clone();
         r.cancel();
-        if !self.register(&waker, Some(scheduler)) {
-            let _ = self.end_by_shutdown();
-            waker.wake();
+        match self.register(&waker, Some(scheduler)) {
+            Registered::Waiting => {}
+            Registered::Due => waker.wake(),
+            Registered::Refused => {
+                let _ = self.end_by_shutdown();
+                waker.wake();
+            }
         }
     }
 
     /// Registers the timer: in the wheel of the worker polling it, or else
     /// through a worker's queue of `runtime` (by default the current
-    /// one). False when the runtime refused it (it is shutting down): the
-    /// sleep then ends at once.
-    fn register(&mut self, waker: &Waker, runtime: Option<SharedArc>) -> bool {
-        let shared = TimerShared::new(waker.clone());
+    /// one). `Due` when the deadline has passed (on a worker: the wheel
+    /// has advanced past it, so no clock is read; elsewhere: by the
+    /// clock); `Refused` when the runtime is shutting down (the sleep then
+    /// ends at once).
+    fn register(&mut self, waker: &Waker, runtime: Option<SharedArc>) -> Registered {
+        let deadline = self.deadline;
         let registered = crate::scheduler::current::with_worker(|w| {
             w.map(|w| {
-                let ms = w.shared().clock().deadline_ms(self.deadline);
-                w.time().insert(ms, shared.clone());
-                (w.shared().clone(), w.index(), ms)
+                let ms = w.shared().clock().deadline_ms(deadline);
+                w.time()
+                    .insert_unless_due(ms, || TimerShared::new(waker.clone()))
+                    .map(|shared| (shared, w.shared().clone(), w.index(), ms))
             })
         });
-        let (scheduler, worker, ms) = match registered {
-            Some(r) => r,
+        let (shared, scheduler, worker, ms) = match registered {
+            Some(Some(r)) => r,
+            Some(None) => return Registered::Due,
             None => {
+                if super::now() >= deadline {
+                    return Registered::Due;
+                }
+                let shared = TimerShared::new(waker.clone());
                 let scheduler = runtime.unwrap_or_else(|| {
                     Handle::try_current()
                         .unwrap_or_else(|| {
@@ -200,10 +216,10 @@ impl Sleep {
                         })
                         .shared
                 });
-                let ms = scheduler.clock().deadline_ms(self.deadline);
+                let ms = scheduler.clock().deadline_ms(deadline);
                 match scheduler.register_timer_remote(ms, shared.clone()) {
-                    Some(worker) => (scheduler, worker, ms),
-                    None => return false,
+                    Some(worker) => (shared, scheduler, worker, ms),
+                    None => return Registered::Refused,
                 }
             }
         };
@@ -213,7 +229,7 @@ impl Sleep {
             worker,
             past_the_wheel: ms > crate::time::core::wheel::MAX_DEADLINE,
         });
-        true
+        Registered::Waiting
     }
 
     fn end_by_shutdown(&mut self) -> Poll<()> {
@@ -244,23 +260,18 @@ impl Sleep {
             return Poll::Ready(());
         }
         match &self.registration {
-            None => {
-                if super::now() >= self.deadline {
-                    self.done = true;
-                    return Poll::Ready(());
-                }
-                if !self.register(cx.waker(), None) {
-                    return self.end_by_shutdown();
-                }
-                Poll::Pending
-            }
+            None => self.register_or_finish(cx.waker()),
             Some(r) => {
-                r.shared.register(cx.waker());
                 if !r.shared.is_fired() {
-                    if r.shared.is_shut_down() {
-                        return self.end_by_shutdown();
+                    r.shared.register(cx.waker());
+                    // Fired meanwhile: its wake may have gone to the old
+                    // waker, so look again rather than wait.
+                    if !r.shared.is_fired() {
+                        if r.shared.is_shut_down() {
+                            return self.end_by_shutdown();
+                        }
+                        return Poll::Pending;
                     }
-                    return Poll::Pending;
                 }
                 // A wheel fires a timer at the first millisecond at or after
                 // its deadline (rounded up; the wheel's time rounded down),
@@ -269,17 +280,36 @@ impl Sleep {
                 // then it waits for the rest.
                 let past_the_wheel = r.past_the_wheel;
                 self.registration = None;
-                if past_the_wheel && super::now() < self.deadline {
-                    if !self.register(cx.waker(), None) {
-                        return self.end_by_shutdown();
-                    }
-                    return Poll::Pending;
+                if past_the_wheel {
+                    return self.register_or_finish(cx.waker());
                 }
                 self.done = true;
                 Poll::Ready(())
             }
         }
     }
+
+    /// Registers the timer, or ends the sleep if it is due (or refused).
+    fn register_or_finish(&mut self, waker: &Waker) -> Poll<()> {
+        match self.register(waker, None) {
+            Registered::Waiting => Poll::Pending,
+            Registered::Due => {
+                self.done = true;
+                Poll::Ready(())
+            }
+            Registered::Refused => self.end_by_shutdown(),
+        }
+    }
+}
+
+/// What [`Sleep::register`] did.
+enum Registered {
+    /// The timer waits in a wheel, or in a queue for one.
+    Waiting,
+    /// The deadline has passed: no timer.
+    Due,
+    /// The runtime is shutting down.
+    Refused,
 }
 
 impl Drop for Sleep {

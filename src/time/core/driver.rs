@@ -44,13 +44,26 @@ impl TimeDriver {
         }
     }
 
-    /// Inserts a timer registered on the owner's thread (deadline `ms`).
-    pub(crate) fn insert(&self, ms: u64, timer: Arc<TimerShared>) {
+    /// Inserts the timer `make()` builds, due at `ms`, on the owner's
+    /// thread, and returns it; `None` when `ms` is already behind the
+    /// wheel (the wheel has advanced past it: the timer would fire at
+    /// once), so a due sleep completes without a timer and without
+    /// reading the clock.
+    pub(crate) fn insert_unless_due(
+        &self,
+        ms: u64,
+        make: impl FnOnce() -> Arc<TimerShared>,
+    ) -> Option<Arc<TimerShared>> {
         self.wheel.with(|state| {
+            if ms <= state.wheel.elapsed() {
+                return None;
+            }
+            let timer = make();
             let key = state.wheel.insert(ms, timer.clone());
             timer.set_key(key.to_bits());
             self.requests.note_len(&state.wheel);
-        });
+            Some(timer)
+        })
     }
 
     /// Removes the timer with wheel key `key` (stale keys are ignored).

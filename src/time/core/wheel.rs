@@ -104,6 +104,12 @@ impl<T> Wheel<T> {
         }
     }
 
+    /// The time (ms) the wheel has advanced to: every deadline at or
+    /// before it has fired.
+    pub(crate) fn elapsed(&self) -> u64 {
+        self.elapsed
+    }
+
     /// Slab slots allocated (live or free): a bound on the wheel's memory.
     #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
