@@ -59,6 +59,9 @@ pub(crate) struct Shared {
     clock: Clock,
     /// Round-robin choice of a worker for requests from outside.
     next_remote: AtomicUsize,
+    /// Unique in the process (never reused, unlike the address): how a
+    /// timer tells its runtime without holding a reference to it.
+    id: u64,
     /// Wakes the watchdog (`watchdog.rs`).
     watchdog: WatchdogWaker,
 }
@@ -123,6 +126,11 @@ impl Shared {
             config,
             clock,
             next_remote: AtomicUsize::new(0),
+            id: {
+                // Plain std: a process-wide counter, in no protocol.
+                static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
             watchdog,
         };
         // A paused clock's last hold released wakes the one worker, to
@@ -151,6 +159,11 @@ impl Shared {
     /// The runtime's clock, which every wheel counts in.
     pub(crate) fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// The runtime's id, unique in the process.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     /// Registers a timer from a thread that is not a worker: it goes to a

@@ -316,3 +316,74 @@ fn sleep_resets_through_a_pin_and_a_reference() {
         let _: &dyn Future<Output = ()> = &s;
     });
 }
+
+/// Counts the wakes of the waker made from it.
+struct WakeCount(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for WakeCount {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_sleep_dropped_on_a_plain_thread_never_wakes_its_task() {
+    // Polled on a worker (its timer in that worker's wheel, which keeps no
+    // reference to the runtime in the sleep), dropped on a thread outside
+    // the runtime: the timer is cancelled where it stands and leaves the
+    // wheel at its deadline without waking anyone.
+    let rt = rt(1);
+    let handle = rt.handle();
+    let wakes = std::sync::Arc::new(WakeCount(Default::default()));
+    let waker = std::task::Waker::from(wakes.clone());
+    let polled = rt.block_on(rt.spawn(async move {
+        let mut s = Box::pin(ferrio::sleep(SHORT));
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(s.as_mut().poll(&mut cx).is_pending());
+        (s,)
+    }));
+    let (s,) = polled.unwrap();
+    settles(&handle, 1, "polled on a worker");
+    std::thread::spawn(move || drop(s)).join().unwrap();
+    // The worker's wheel passes the cancelled timer's deadline.
+    rt.block_on(rt.spawn(ferrio::sleep(SHORT * 2))).unwrap();
+    settles(&handle, 0, "after its deadline");
+    assert_eq!(wakes.0.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_sleep_reset_on_a_plain_thread_ends_at_the_new_deadline() {
+    // Awaited by a task, reset from a thread outside the runtime: the
+    // task is woken, and its next poll registers the new deadline.
+    let rt = rt(1);
+    let sleep = std::sync::Arc::new(std::sync::Mutex::new(Box::pin(ferrio::sleep(HOUR))));
+    let (polled_tx, polled_rx) = std::sync::mpsc::channel();
+    let task = rt.spawn({
+        let sleep = sleep.clone();
+        async move {
+            let mut first = true;
+            std::future::poll_fn(|cx| {
+                let out = sleep.lock().unwrap().as_mut().poll(cx);
+                if std::mem::take(&mut first) {
+                    polled_tx.send(()).unwrap();
+                }
+                out
+            })
+            .await;
+            Instant::now()
+        }
+    });
+    polled_rx.recv_timeout(BOUND).unwrap();
+    let deadline = std::thread::spawn(move || {
+        let deadline = Instant::now() + SHORT;
+        sleep.lock().unwrap().as_mut().reset(deadline);
+        deadline
+    })
+    .join()
+    .unwrap();
+    let ended = rt
+        .block_on(ferrio::wait_for(task, BOUND))
+        .expect("the reset sleep did not end")
+        .unwrap();
+    assert!(ended >= deadline, "woke early");
+}

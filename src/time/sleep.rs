@@ -20,8 +20,12 @@ type SharedArc = crate::loom::sync::Arc<Shared>;
 /// A timer in a worker's wheel (or queued for it).
 struct Registration {
     shared: Arc<TimerShared>,
-    /// The runtime's scheduler, which routes a cancellation to the wheel.
-    scheduler: SharedArc,
+    /// The runtime's scheduler, kept only for a timer registered from
+    /// outside the workers. A timer in the wheel of the worker that polled
+    /// it keeps the runtime's id instead: cloning the runtime's `Arc` for
+    /// every sleep would bounce its count between the workers' caches.
+    scheduler: Option<SharedArc>,
+    runtime: u64,
     worker: usize,
     /// The deadline lies past the wheel's range, so the timer fires at
     /// the wheel's far edge, before the deadline (the one case where a
@@ -30,10 +34,32 @@ struct Registration {
 }
 
 impl Registration {
+    /// Runs `f` with the timer's runtime: the one kept, or else the
+    /// runtime of the thread (a worker, or an entered handle) when it is
+    /// the timer's. `None` on a thread outside that runtime.
+    fn with_scheduler<R>(&self, f: impl Fn(&SharedArc) -> R) -> Option<R> {
+        if let Some(s) = &self.scheduler {
+            return Some(f(s));
+        }
+        let on_worker = crate::scheduler::current::with_worker(|w| match w {
+            Some(w) if w.shared().id() == self.runtime => Some(f(w.shared())),
+            _ => None,
+        });
+        on_worker.or_else(|| {
+            Handle::try_current()
+                .filter(|h| h.shared.id() == self.runtime)
+                .map(|h| f(&h.shared))
+        })
+    }
+
     fn cancel(self) {
         if let Some(stored) = self.shared.cancel() {
             if let Some(key) = stored_key(stored) {
-                self.scheduler.cancel_timer(self.worker, key);
+                // Off the runtime's threads (a sleep polled on a worker,
+                // then dropped on a plain thread) the entry stays in its
+                // wheel, cancelled, until its deadline comes or the
+                // runtime ends: nothing fires, nothing leaks.
+                let _ = self.with_scheduler(|s| s.cancel_timer(self.worker, key));
             }
             // Not inserted yet (a remote registration still queued): the
             // owner sees CANCELLED and skips it.
@@ -160,17 +186,23 @@ impl Sleep {
             waker.wake();
             return;
         }
-        let ms = r.scheduler.clock().deadline_ms(deadline);
+        let Some(scheduler) = r.with_scheduler(|s| s.clone()) else {
+            // Reset outside the timer's runtime: the task is woken, and
+            // its next poll registers the new deadline.
+            r.cancel();
+            waker.wake();
+            return;
+        };
+        let ms = scheduler.clock().deadline_ms(deadline);
         // On the owning worker the entry moves in its wheel; elsewhere (or
         // if it is not in the wheel) the old timer is cancelled, through
         // the owner's queue if need be, and a new one registered.
         if let Some(key) = r.shared.key() {
-            if r.scheduler.rearm_timer(r.worker, key, ms) {
+            if scheduler.rearm_timer(r.worker, key, ms) {
                 self.registration = Some(r);
                 return;
             }
         }
-        let scheduler = r.scheduler.clone();
         r.cancel();
         match self.register(&waker, Some(scheduler)) {
             Registered::Waiting => {}
@@ -195,10 +227,10 @@ impl Sleep {
                 let ms = w.shared().clock().deadline_ms(deadline);
                 w.time()
                     .insert_unless_due(ms, || TimerShared::new(waker.clone()))
-                    .map(|shared| (shared, w.shared().clone(), w.index(), ms))
+                    .map(|shared| (shared, None, w.shared().id(), w.index(), ms))
             })
         });
-        let (shared, scheduler, worker, ms) = match registered {
+        let (shared, scheduler, runtime, worker, ms) = match registered {
             Some(Some(r)) => r,
             Some(None) => return Registered::Due,
             None => {
@@ -218,7 +250,10 @@ impl Sleep {
                 });
                 let ms = scheduler.clock().deadline_ms(deadline);
                 match scheduler.register_timer_remote(ms, shared.clone()) {
-                    Some(worker) => (shared, scheduler, worker, ms),
+                    Some(worker) => {
+                        let id = scheduler.id();
+                        (shared, Some(scheduler), id, worker, ms)
+                    }
                     None => return Registered::Refused,
                 }
             }
@@ -226,6 +261,7 @@ impl Sleep {
         self.registration = Some(Registration {
             shared,
             scheduler,
+            runtime,
             worker,
             past_the_wheel: ms > crate::time::core::wheel::MAX_DEADLINE,
         });
