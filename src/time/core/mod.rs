@@ -27,7 +27,15 @@
 //!   owner's cancellation queue, drained at the owner's next maintenance; the
 //!   first request queued wakes a sleeping owner, so memory is reclaimed
 //!   promptly, not at the cancelled deadline. Keys carry a generation, so a stale key never removes another
-//!   timer. A remote registration (from `block_on`) goes to a worker's queue
+//!   timer. A sleep in a worker's wheel keeps only its runtime's id (a
+//!   clone of the runtime's `Arc` per sleep would bounce one count between
+//!   the workers): dropped on a thread outside that runtime, its entry
+//!   stays cancelled in the wheel until its deadline or the runtime's end;
+//!   reset there, its task is woken and re-registers at its next poll.
+//! - **Due at the first poll**: on a worker, a deadline at or before the
+//!   wheel's time (the last millisecond it advanced to) completes without a
+//!   timer and without reading the clock; `sleep(ZERO)` is done at creation.
+//!   A remote registration (from `block_on`) goes to a worker's queue
 //!   and wakes it (its park timeout may shrink).
 //! - **Reset** (`Sleep::reset` of a waiting sleep): on the owner, the entry
 //!   moves in the wheel (`TimeDriver::rearm`: remove and insert under the
