@@ -266,3 +266,25 @@ fn another_runtime_keeps_real_time_while_one_is_paused() {
         assert!(wall.elapsed() >= Duration::from_millis(10));
     });
 }
+
+#[test]
+fn sleeps_past_the_wheels_first_rotation_end_at_their_deadlines() {
+    // The wheel spans 64^6 ms (about 2.2 years) per rotation: a sleep of
+    // three years waits in its overflow list, and once the clock is past
+    // the first rotation a short sleep still takes exactly its time.
+    let (three_years, then_short) = super::common::within("sleeps past a rotation", || {
+        let rt = paused_rt();
+        rt.block_on(rt.spawn(async {
+            let year = Duration::from_secs(365 * 86_400);
+            let start = time::now();
+            ferrio::sleep(3 * year).await;
+            let three_years = time::now() - start;
+            let start = time::now();
+            ferrio::sleep(Duration::from_millis(5)).await;
+            (three_years, time::now() - start)
+        }))
+        .unwrap()
+    });
+    assert_eq!(three_years, Duration::from_secs(3 * 365 * 86_400));
+    assert_eq!(then_short, Duration::from_millis(5));
+}

@@ -4,7 +4,8 @@
 //! below the scheduler.
 //!
 //! Timers live in a hierarchical timing wheel per worker (1 ms resolution,
-//! ~2.2 years of range). A timer is registered lazily, on the first poll
+//! rotations of ~2.2 years, later ones waiting in an overflow list: no
+//! deadline is clamped). A timer is registered lazily, on the first poll
 //! of its future, in the wheel of the worker polling it; creating and
 //! dropping an unpolled [`Sleep`] costs nothing. Cancelling a timer (by
 //! dropping its future) on the worker that owns it removes it from the

@@ -27,10 +27,6 @@ struct Registration {
     scheduler: Option<SharedArc>,
     runtime: u64,
     worker: usize,
-    /// The deadline lies past the wheel's range, so the timer fires at
-    /// the wheel's far edge, before the deadline (the one case where a
-    /// fired timer is not yet due: no clock read is needed otherwise).
-    past_the_wheel: bool,
 }
 
 impl Registration {
@@ -227,10 +223,10 @@ impl Sleep {
                 let ms = w.shared().clock().deadline_ms(deadline);
                 w.time()
                     .insert_unless_due(ms, || TimerShared::new(waker.clone()))
-                    .map(|shared| (shared, None, w.shared().id(), w.index(), ms))
+                    .map(|shared| (shared, None, w.shared().id(), w.index()))
             })
         });
-        let (shared, scheduler, runtime, worker, ms) = match registered {
+        let (shared, scheduler, runtime, worker) = match registered {
             Some(Some(r)) => r,
             Some(None) => return Registered::Due,
             None => {
@@ -252,7 +248,7 @@ impl Sleep {
                 match scheduler.register_timer_remote(ms, shared.clone()) {
                     Some(worker) => {
                         let id = scheduler.id();
-                        (shared, Some(scheduler), id, worker, ms)
+                        (shared, Some(scheduler), id, worker)
                     }
                     None => return Registered::Refused,
                 }
@@ -263,7 +259,6 @@ impl Sleep {
             scheduler,
             runtime,
             worker,
-            past_the_wheel: ms > crate::time::core::wheel::MAX_DEADLINE,
         });
         Registered::Waiting
     }
@@ -311,14 +306,8 @@ impl Sleep {
                 }
                 // A wheel fires a timer at the first millisecond at or after
                 // its deadline (rounded up; the wheel's time rounded down),
-                // so a fired timer is due, unless it was clamped to the
-                // wheel's far edge (a deadline past its ~2.2-year range):
-                // then it waits for the rest.
-                let past_the_wheel = r.past_the_wheel;
+                // so a fired timer is due: no clock read.
                 self.registration = None;
-                if past_the_wheel {
-                    return self.register_or_finish(cx.waker());
-                }
                 self.done = true;
                 Poll::Ready(())
             }

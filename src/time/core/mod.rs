@@ -15,8 +15,11 @@
 //! # Protocol
 //!
 //! - **A wheel per worker** (`wheel.rs`): 6 levels × 64 slots at 1 ms,
-//!   64^6 ms ≈ 2.2 years from the runtime's start (later deadlines clamp to the
-//!   edge). Entries live in a slab with a doubly linked list per slot: O(1)
+//!   rotations of 64^6 ms ≈ 2.2 years; a deadline in a later rotation
+//!   waits in an overflow list, re-linked when its rotation begins (no
+//!   clamp: a runtime up for years, or a paused clock advanced that far,
+//!   fires every timer at its deadline, so a fired timer is always due).
+//!   Entries live in a slab with a doubly linked list per slot: O(1)
 //!   insert and remove, and slab slots are reused (a timeout reset in a loop
 //!   does not grow memory; tested).
 //! - **Lazy registration**: a `Sleep` registers at its first poll, in the wheel

@@ -1,20 +1,25 @@
 //! A hierarchical timing wheel: 6 levels × 64 slots at 1 ms resolution,
-//! covering 64^6 ms ≈ 2.2 years (later deadlines are clamped to the far
-//! edge). One wheel per worker, touched only by that worker's thread, so
-//! insert and remove take no lock.
+//! covering one "rotation" of 64^6 ms ≈ 2.2 years. One wheel per worker,
+//! touched only by that worker's thread, so insert and remove take no lock.
 //!
 //! Level `l` slot `s` holds the entries whose deadline, compared with the
 //! wheel's current time, first differs in the 6-bit digit `l` and has
 //! value `s` there. When time reaches a slot of level > 0, its entries
-//! cascade down to lower levels (or fire). Deadlines past the range
-//! (counted from the wheel's start) are clamped to its far edge. Entries live in a slab and form
-//! one doubly linked list per slot, so removal is O(1).
+//! cascade down to lower levels (or fire). A deadline that differs from
+//! the current time above the top digit (a later rotation) waits in an
+//! overflow list, re-linked when time reaches the next rotation: the wheel
+//! has no far edge, so a runtime older than 2.2 years (or a paused clock
+//! advanced past that) still fires every timer at its deadline. Entries
+//! live in a slab and form one doubly linked list per slot (and one for
+//! the overflow), so removal is O(1).
 
 const LEVELS: usize = 6;
 const SLOTS: usize = 64;
 const SLOT_BITS: u32 = 6;
-/// The largest deadline (relative to the wheel's start) the wheel holds.
-pub(crate) const MAX_DEADLINE: u64 = (1 << (SLOT_BITS as u64 * LEVELS as u64)) - 1;
+/// The span of one rotation of the top level.
+const ROTATION: u64 = 1 << (SLOT_BITS as u64 * LEVELS as u64);
+/// The `level` of an entry in the overflow list.
+const OVERFLOW: usize = LEVELS;
 
 const NIL: u32 = u32::MAX;
 
@@ -54,15 +59,22 @@ pub(crate) struct Wheel<T> {
     elapsed: u64,
     heads: [[u32; SLOTS]; LEVELS],
     occupied: [u64; LEVELS],
+    /// The overflow list: entries due in a later rotation.
+    overflow: u32,
+    /// At most the earliest deadline in the overflow list (an entry
+    /// removed may have been it: then the list is looked at early, once).
+    overflow_min: u64,
     entries: Vec<Entry<T>>,
     free: Vec<u32>,
     len: usize,
 }
 
+/// The level for `deadline` at time `elapsed`; [`OVERFLOW`] when it lies
+/// in a later rotation.
 fn level_for(elapsed: u64, deadline: u64) -> usize {
     let masked = (elapsed ^ deadline) | (SLOTS as u64 - 1);
     let significant = 63 - masked.leading_zeros() as usize;
-    (significant / SLOT_BITS as usize).min(LEVELS - 1)
+    (significant / SLOT_BITS as usize).min(OVERFLOW)
 }
 
 fn slot_for(deadline: u64, level: usize) -> usize {
@@ -80,6 +92,8 @@ impl<T> Wheel<T> {
             elapsed: 0,
             heads: [[NIL; SLOTS]; LEVELS],
             occupied: [0; LEVELS],
+            overflow: NIL,
+            overflow_min: u64::MAX,
             entries: Vec::new(),
             free: Vec::new(),
             len: 0,
@@ -119,9 +133,7 @@ impl<T> Wheel<T> {
     /// Adds `value` due at `deadline` (ms). A deadline at or before the
     /// current time is due on the next `advance`.
     pub(crate) fn insert(&mut self, deadline: u64, value: T) -> Key {
-        // Like tokio, the range is counted from the wheel's start: a runtime
-        // older than ~2.2 years clamps its timers at the far edge.
-        let deadline = deadline.min(MAX_DEADLINE).max(self.elapsed);
+        let deadline = deadline.max(self.elapsed);
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -168,6 +180,20 @@ impl<T> Wheel<T> {
     fn link(&mut self, index: u32) {
         let deadline = self.entries[index as usize].deadline;
         let level = level_for(self.elapsed, deadline);
+        if level == OVERFLOW {
+            let head = self.overflow;
+            let e = &mut self.entries[index as usize];
+            e.level = OVERFLOW as u8;
+            e.slot = 0;
+            e.prev = NIL;
+            e.next = head;
+            if head != NIL {
+                self.entries[head as usize].prev = index;
+            }
+            self.overflow = index;
+            self.overflow_min = self.overflow_min.min(deadline);
+            return;
+        }
         let slot = slot_for(deadline, level);
         let head = self.heads[level][slot];
         {
@@ -191,6 +217,8 @@ impl<T> Wheel<T> {
         };
         if prev != NIL {
             self.entries[prev as usize].next = next;
+        } else if level == OVERFLOW {
+            self.overflow = next;
         } else {
             self.heads[level][slot] = next;
             if next == NIL {
@@ -205,7 +233,16 @@ impl<T> Wheel<T> {
     /// The time (ms) of the next slot that holds entries: nothing is due
     /// before it. `None` when the wheel is empty.
     pub(crate) fn next_expiration(&self) -> Option<u64> {
-        (0..LEVELS).find_map(|level| self.next_in_level(level))
+        (0..LEVELS)
+            .find_map(|level| self.next_in_level(level))
+            .or_else(|| self.next_rotation())
+    }
+
+    /// The start of the rotation of the overflow list's earliest entry
+    /// (every entry in the levels is due before it), when the list holds
+    /// any: time jumps there directly, not rotation by rotation.
+    fn next_rotation(&self) -> Option<u64> {
+        (self.overflow != NIL).then_some(self.overflow_min & !(ROTATION - 1))
     }
 
     fn next_in_level(&self, level: usize) -> Option<u64> {
@@ -239,13 +276,18 @@ impl<T> Wheel<T> {
             }
             let level = (0..LEVELS)
                 .find(|&l| self.next_in_level(l) == Some(when))
-                .expect("a level holds the next expiration");
-            let slot = slot_for(when, level);
+                .unwrap_or(OVERFLOW);
             self.elapsed = self.elapsed.max(when);
-            // Take the whole slot, then fire or cascade each entry.
-            let mut index = self.heads[level][slot];
-            self.heads[level][slot] = NIL;
-            self.occupied[level] &= !(1 << slot);
+            // Take the whole slot (or, at a new rotation, the overflow
+            // list), then fire or cascade each entry.
+            let mut index = if level == OVERFLOW {
+                self.overflow_min = u64::MAX;
+                std::mem::replace(&mut self.overflow, NIL)
+            } else {
+                let slot = slot_for(when, level);
+                self.occupied[level] &= !(1 << slot);
+                std::mem::replace(&mut self.heads[level][slot], NIL)
+            };
             while index != NIL {
                 let next = self.entries[index as usize].next;
                 if self.entries[index as usize].deadline <= now {
@@ -307,7 +349,7 @@ mod tests {
                 boundary * 63,
                 boundary * 64,
             ] {
-                if d == 0 || d > MAX_DEADLINE {
+                if d == 0 || d >= ROTATION {
                     continue;
                 }
                 let mut w = Wheel::new();
@@ -319,17 +361,40 @@ mod tests {
     }
 
     #[test]
-    fn cascades_from_the_far_edge() {
+    fn cascades_from_the_top_level_and_later_rotations() {
         let mut w = Wheel::new();
-        w.insert(MAX_DEADLINE, 1);
-        w.insert(MAX_DEADLINE - 1, 2);
-        // Far beyond the range: clamped to the edge.
-        w.insert(u64::MAX, 3);
-        assert!(drain(&mut w, MAX_DEADLINE - 2).is_empty());
-        assert_eq!(drain(&mut w, MAX_DEADLINE - 1), vec![2]);
-        let mut rest = drain(&mut w, MAX_DEADLINE);
-        rest.sort();
-        assert_eq!(rest, vec![1, 3]);
+        let edge = ROTATION - 1;
+        w.insert(edge, 1);
+        w.insert(edge - 1, 2);
+        // In later rotations: the overflow list, then the wheel.
+        w.insert(ROTATION, 3);
+        w.insert(3 * ROTATION + 5, 4);
+        w.insert(u64::MAX, 5);
+        assert!(drain(&mut w, edge - 2).is_empty());
+        assert_eq!(drain(&mut w, edge - 1), vec![2]);
+        assert_eq!(drain(&mut w, edge), vec![1]);
+        assert_eq!(drain(&mut w, ROTATION), vec![3]);
+        assert!(drain(&mut w, 3 * ROTATION + 4).is_empty());
+        assert_eq!(w.next_expiration(), Some(3 * ROTATION + 5));
+        assert_eq!(drain(&mut w, 3 * ROTATION + 5), vec![4]);
+        assert!(drain(&mut w, u64::MAX - 1).is_empty());
+        assert_eq!(drain(&mut w, u64::MAX), vec![5]);
+        assert_eq!(w.len(), 0);
+    }
+
+    #[test]
+    fn a_wheel_older_than_a_rotation_fires_short_timers_on_time() {
+        // Time has run for more than 2.2 years: a 5 ms timer still waits
+        // 5 ms, and one in the overflow list can be removed.
+        let mut w = Wheel::new();
+        let far = w.insert(10 * ROTATION, 9);
+        let start = ROTATION + ROTATION / 2 + 7;
+        assert!(drain(&mut w, start).is_empty());
+        w.insert(start + 5, 1);
+        assert!(drain(&mut w, start + 4).is_empty());
+        assert_eq!(drain(&mut w, start + 5), vec![1]);
+        assert_eq!(w.remove(far), Some(9));
+        assert_eq!(w.next_expiration(), None);
         assert_eq!(w.len(), 0);
     }
 
@@ -368,7 +433,7 @@ mod tests {
         let mut w = Wheel::new();
         let a = w.insert(10, 1u64);
         w.insert(5_000, 2);
-        w.insert(MAX_DEADLINE, 3);
+        w.insert(ROTATION - 1, 3);
         w.remove(a);
         let mut out = Vec::new();
         w.drain(|v| out.push(v));
@@ -401,6 +466,35 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let d = x % 10_000_000;
+            all.push(d);
+            w.insert(d, d);
+        }
+        all.sort();
+        let mut fired = Vec::new();
+        let mut now = 0;
+        while let Some(next) = w.next_expiration() {
+            now = next.max(now);
+            let batch = drain(&mut w, now);
+            for v in &batch {
+                assert!(*v <= now);
+            }
+            let mut batch = batch;
+            batch.sort();
+            fired.extend(batch);
+        }
+        assert_eq!(fired, all);
+    }
+
+    #[test]
+    fn random_deadlines_over_five_rotations_fire_in_order() {
+        let mut w = Wheel::new();
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut all = Vec::new();
+        for _ in 0..2_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let d = x % (5 * ROTATION);
             all.push(d);
             w.insert(d, d);
         }
