@@ -305,6 +305,8 @@ impl UringDriver {
     /// The watchdog itself submits nothing: a request's completion is
     /// posted by task work of the thread that submitted it, and the
     /// watchdog may sleep untimed (where nothing would run that work).
+    /// When a multi-shot op reaches its queue limit in its reap, it only
+    /// queues the op's cancel and has the owner submit it, as above.
     /// The remote queue waits for the owner (requests from outside the
     /// workers avoid a worker being rescued).
     pub(crate) fn rescue(&self, thread: i32) -> usize {
@@ -355,9 +357,11 @@ pub(crate) struct RingCore {
     /// entries are pruned as the list grows.
     remote_ops: RefCell<WeakList<OpCell>>,
     /// Set while the watchdog delivers for a stuck owner: nothing is
-    /// submitted, the multi-shot throttle is left to the owner (see
-    /// [`UringDriver::rescue`]).
+    /// submitted (see [`UringDriver::rescue`]).
     rescuing: Cell<bool>,
+    /// Multi-shot ops the watchdog found at their queue limit while the SQ
+    /// had no room for their cancel: the owner sends it at its next submit.
+    throttles_pending: RefCell<Vec<Arc<OpCell>>>,
 }
 
 // SAFETY: the raw pointers are boxes the core owns (handed to the kernel
@@ -409,18 +413,51 @@ impl RingCore {
             cqes: RefCell::new(Vec::with_capacity(64)),
             remote_ops: RefCell::new(WeakList::default()),
             rescuing: Cell::new(false),
+            throttles_pending: RefCell::new(Vec::new()),
         })
     }
 
     /// See [`UringDriver::rescue`].
     fn rescue(&self, thread: i32) -> usize {
         self.rescuing.set(true);
-        if self.task_work_pending() || self.sqes_pending() {
+        let interrupted = self.task_work_pending() || self.sqes_pending();
+        if interrupted {
             super::task_work::interrupt(thread);
         }
         let n = self.reap();
+        // A multi-shot op that reached its limit in this reap had its
+        // cancel queued: the owner's handler submits it now, or the kernel
+        // would go on accepting for as long as the owner is stuck.
+        if !interrupted && self.sqes_pending() {
+            super::task_work::interrupt(thread);
+        }
         self.rescuing.set(false);
         n
+    }
+
+    /// Cancels a multi-shot op that queued as many results as its limit
+    /// (its future resubmits once they are taken). The owner submits the
+    /// cancel at once: every result until the kernel sees it overshoots
+    /// the limit. The watchdog queues it where the SQ has room (its
+    /// caller then has the owner submit it), else leaves it to the owner.
+    fn throttle(&self, cell: Arc<OpCell>) {
+        if !self.rescuing.get() {
+            self.push_cancel(cell);
+            self.submit(true);
+        } else if self.sq_full() {
+            self.throttles_pending.borrow_mut().push(cell);
+        } else {
+            // Room in the SQ: `push` cannot loop on a full queue (which it
+            // would, as the watchdog submits nothing).
+            self.push_cancel(cell);
+        }
+    }
+
+    fn sq_full(&self) -> bool {
+        let mut ring = self.ring.borrow_mut();
+        let ring = ring.as_mut().expect("ring alive");
+        let full = ring.submission().is_full();
+        full
     }
 
     /// SQEs in the ring that the kernel has not consumed (pushed by the
@@ -473,6 +510,10 @@ impl RingCore {
         if self.rescuing.get() {
             self.flush_overflow();
             return;
+        }
+        let pending = std::mem::take(&mut *self.throttles_pending.borrow_mut());
+        for cell in pending {
+            self.push_cancel(cell);
         }
         if self.unsubmitted.get() == 0 && !force && !self.needs_enter() {
             return;
@@ -590,21 +631,14 @@ impl RingCore {
                 // `Arc::into_raw` of an OpCell; the kernel's reference is
                 // alive until the last CQE, which releases it below.
                 let last = unsafe { (*cell).complete(Completion { res, flags }, more) };
-                // SAFETY: the cell is alive (the kernel's reference). The
-                // watchdog leaves the throttle to the owner (it submits
-                // nothing).
-                if !last && !self.rescuing.get() && unsafe { (*cell).take_throttle() } {
-                    // A multi-shot op queued too many results: cancel it;
-                    // its future resubmits once they are taken.
+                // SAFETY: the cell is alive (the kernel's reference).
+                if !last && unsafe { (*cell).take_throttle() } {
                     // SAFETY: as above; the cancel gets its own reference.
                     let arc = unsafe {
                         Arc::increment_strong_count(cell);
                         Arc::from_raw(cell)
                     };
-                    self.push_cancel(arc);
-                    // Now, not at the next park: every accept until the
-                    // kernel sees the cancel overshoots the limit.
-                    self.submit(true);
+                    self.throttle(arc);
                 }
                 if last {
                     // SAFETY: the last CQE of the op: drop the reference

@@ -1,6 +1,6 @@
 //! Listeners: one multi-shot accept for many connections, an unpolled
-//! `incoming` stream that stops at its limit, and a Unix connect that
-//! waits on a full backlog.
+//! `incoming` stream that stops at its limit (also while its worker is
+//! stuck in a poll), and a Unix connect that waits on a full backlog.
 
 use std::time::Duration;
 
@@ -44,38 +44,6 @@ fn an_unpolled_incoming_stream_stops_accepting_at_its_limit() {
     }
     drop(probe);
     use futures::StreamExt;
-    // Connections waiting in the listener's accept queue. Counting this
-    // process's descriptors instead would race with the tests running
-    // beside this one.
-    fn accept_queue_len(listener: &TcpListener) -> usize {
-        use std::os::fd::AsRawFd;
-        // SAFETY: tcp_info is plain data; zeroes are a valid value.
-        let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-        // SAFETY: the pointers name `info` and `len`, which outlive the
-        // call; the kernel writes at most `len` bytes.
-        let rc = unsafe {
-            libc::getsockopt(
-                listener.as_raw_fd(),
-                libc::IPPROTO_TCP,
-                libc::TCP_INFO,
-                (&mut info as *mut libc::tcp_info).cast(),
-                &mut len,
-            )
-        };
-        assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
-        // On a listening socket the kernel reports its accept queue here.
-        info.tcpi_unacked as usize
-    }
-    fn connect_from_a_thread(addr: std::net::SocketAddr, n: usize) -> Vec<std::net::TcpStream> {
-        std::thread::spawn(move || {
-            (0..n)
-                .map(|_| std::net::TcpStream::connect(addr).unwrap())
-                .collect::<Vec<_>>()
-        })
-        .join()
-        .unwrap()
-    }
     let rt = rt(1);
     let task = rt.spawn(async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -108,6 +76,85 @@ fn an_unpolled_incoming_stream_stops_accepting_at_its_limit() {
         assert!(
             accepted_unpolled <= 70,
             "{accepted_unpolled} connections accepted for a stream nobody polled"
+        );
+        // Taking them resumes the accept: every connection arrives.
+        for _ in 0..clients.len() {
+            incoming.next().await.unwrap().unwrap();
+        }
+    });
+    rt.block_on(task).unwrap();
+}
+
+// Connections waiting in the listener's accept queue. Counting this
+// process's descriptors instead would race with the tests running
+// beside this one.
+fn accept_queue_len(listener: &TcpListener) -> usize {
+    use std::os::fd::AsRawFd;
+    // SAFETY: tcp_info is plain data; zeroes are a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: the pointers name `info` and `len`, which outlive the
+    // call; the kernel writes at most `len` bytes.
+    let rc = unsafe {
+        libc::getsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    // On a listening socket the kernel reports its accept queue here.
+    info.tcpi_unacked as usize
+}
+fn connect_from_a_thread(addr: std::net::SocketAddr, n: usize) -> Vec<std::net::TcpStream> {
+    std::thread::spawn(move || {
+        (0..n)
+            .map(|_| std::net::TcpStream::connect(addr).unwrap())
+            .collect::<Vec<_>>()
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn a_stuck_workers_multishot_accept_still_pauses_at_its_limit() {
+    let probe = rt(1);
+    if super::hooks::skip_unless_io_uring(&probe.handle(), "multi-shot accept's queue limit") {
+        return;
+    }
+    drop(probe);
+    use futures::StreamExt;
+    let rt = rt(1);
+    let handle = rt.handle();
+    let task = rt.spawn(async move {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut incoming = listener.incoming();
+        assert!(futures::poll!(incoming.next()).is_pending());
+        let before = handle.metrics().ops_completed;
+        // From here this poll never returns until the end of the test's
+        // second wave: the watchdog delivers the ring's completions.
+        let mut clients = connect_from_a_thread(addr, 70);
+        // The accept's final CQE (its pause at the limit) is delivered
+        // while the owner is still stuck: the watchdog queued the cancel
+        // and had the owner's thread submit it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while handle.metrics().ops_completed == before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the accept was never paused while its worker was stuck"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // A second wave finds the accept paused: it waits in the backlog.
+        clients.extend(connect_from_a_thread(addr, 50));
+        let waiting = accept_queue_len(&listener);
+        let accepted_unpolled = clients.len() - waiting;
+        assert!(
+            accepted_unpolled <= 70,
+            "{accepted_unpolled} connections accepted while the worker was stuck"
         );
         // Taking them resumes the accept: every connection arrives.
         for _ in 0..clients.len() {
