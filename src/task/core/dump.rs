@@ -187,6 +187,35 @@ pub enum WaitOn {
     ChannelSend,
     /// `Queue::join`: items not yet marked `task_done`.
     QueueJoin,
+    /// A channel sender waiting for its receivers to close: mpsc and watch
+    /// `Sender::closed`.
+    ChannelClosed,
+    /// `CancellationToken::cancelled`.
+    Cancelled,
+    /// A signal: `ctrl_c`, `Signal::recv`.
+    Signal {
+        /// The signal's number.
+        signo: i32,
+    },
+    /// `RwLock::read` (also `read_owned`).
+    RwLockRead,
+    /// `RwLock::write` (also `write_owned`).
+    RwLockWrite,
+    /// `JoinSet::join_next` (also `join_all`, `shutdown`, the `Stream`).
+    JoinSet {
+        /// How many tasks the set held.
+        tasks: usize,
+    },
+    /// Awaiting a `Promise`.
+    Promise,
+    /// `OnceCell::get_or_init`: another caller's initialiser runs.
+    OnceCell,
+    /// `StreamWriter::drain`: flow control, the queued bytes going out.
+    StreamDrain,
+    /// `StreamWriter::wait_closed`.
+    StreamClosed,
+    /// `Server::wait_closed`, `Server::serve_forever`.
+    ServerClosed,
 }
 
 impl WaitOn {
@@ -219,6 +248,21 @@ impl WaitOn {
             WaitKind::ChannelRecv => WaitOn::ChannelRecv,
             WaitKind::ChannelSend => WaitOn::ChannelSend,
             WaitKind::QueueJoin => WaitOn::QueueJoin,
+            WaitKind::ChannelClosed => WaitOn::ChannelClosed,
+            WaitKind::Cancelled => WaitOn::Cancelled,
+            WaitKind::Signal => WaitOn::Signal {
+                signo: detail as i32,
+            },
+            WaitKind::RwLockRead => WaitOn::RwLockRead,
+            WaitKind::RwLockWrite => WaitOn::RwLockWrite,
+            WaitKind::JoinSet => WaitOn::JoinSet {
+                tasks: detail as usize,
+            },
+            WaitKind::Promise => WaitOn::Promise,
+            WaitKind::OnceCell => WaitOn::OnceCell,
+            WaitKind::StreamDrain => WaitOn::StreamDrain,
+            WaitKind::StreamClosed => WaitOn::StreamClosed,
+            WaitKind::ServerClosed => WaitOn::ServerClosed,
         }
     }
 }
@@ -315,6 +359,17 @@ impl fmt::Display for WaitOn {
             WaitOn::ChannelRecv => f.write_str("channel receive"),
             WaitOn::ChannelSend => f.write_str("channel send"),
             WaitOn::QueueJoin => f.write_str("Queue join"),
+            WaitOn::ChannelClosed => f.write_str("channel close"),
+            WaitOn::Cancelled => f.write_str("CancellationToken"),
+            WaitOn::Signal { signo } => write!(f, "signal {signo}"),
+            WaitOn::RwLockRead => f.write_str("RwLock read"),
+            WaitOn::RwLockWrite => f.write_str("RwLock write"),
+            WaitOn::JoinSet { tasks } => write!(f, "JoinSet of {tasks} task(s)"),
+            WaitOn::Promise => f.write_str("Promise"),
+            WaitOn::OnceCell => f.write_str("OnceCell initialiser"),
+            WaitOn::StreamDrain => f.write_str("StreamWriter drain"),
+            WaitOn::StreamClosed => f.write_str("StreamWriter close"),
+            WaitOn::ServerClosed => f.write_str("Server close"),
         }
     }
 }

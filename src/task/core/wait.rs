@@ -26,6 +26,14 @@
 //! wrapped in [`At`]: while `At` polls its future, the location it holds
 //! overrides the leaf's own (the outermost `At` wins).
 //!
+//! `poll_*` methods (`poll_recv`, `poll_tick`, `poll_join_next`...) and
+//! the `Stream` impls are `#[track_caller]` too, and record through
+//! [`pending`]: the location is their caller's, which is the user's code
+//! when it polls them by hand (`poll_fn`), and the adapter's `poll` when
+//! an adapter from another crate (`futures::StreamExt::next`) does. A
+//! timer that only guards another future (`wait_for`, a timeout scope)
+//! records nothing: the guarded future's leaf names the wait.
+//!
 //! # Concurrency
 //!
 //! Only the task's poller writes the record; a dump reads it from any
@@ -103,10 +111,33 @@ pub(crate) enum WaitKind {
     ChannelSend,
     /// `Queue::join`: the unfinished items.
     QueueJoin,
+    /// A channel sender waiting for the receivers to close (mpsc and
+    /// watch `Sender::closed`).
+    ChannelClosed,
+    /// `CancellationToken::cancelled`.
+    Cancelled,
+    /// A signal (`ctrl_c`, `Signal::recv`; detail: the signal number).
+    Signal,
+    /// `RwLock::read`.
+    RwLockRead,
+    /// `RwLock::write`.
+    RwLockWrite,
+    /// `JoinSet::join_next`: the set's tasks (detail: how many).
+    JoinSet,
+    /// Awaiting a `Promise`.
+    Promise,
+    /// `OnceCell::get_or_init`: another caller's initialiser.
+    OnceCell,
+    /// `StreamWriter::drain`: the queued bytes going out.
+    StreamDrain,
+    /// `StreamWriter::wait_closed`.
+    StreamClosed,
+    /// `Server::wait_closed`, `Server::serve_forever`.
+    ServerClosed,
 }
 
 impl WaitKind {
-    const ALL: [WaitKind; 21] = [
+    const ALL: [WaitKind; 32] = [
         WaitKind::Read,
         WaitKind::Write,
         WaitKind::Accept,
@@ -128,6 +159,17 @@ impl WaitKind {
         WaitKind::ChannelRecv,
         WaitKind::ChannelSend,
         WaitKind::QueueJoin,
+        WaitKind::ChannelClosed,
+        WaitKind::Cancelled,
+        WaitKind::Signal,
+        WaitKind::RwLockRead,
+        WaitKind::RwLockWrite,
+        WaitKind::JoinSet,
+        WaitKind::Promise,
+        WaitKind::OnceCell,
+        WaitKind::StreamDrain,
+        WaitKind::StreamClosed,
+        WaitKind::ServerClosed,
     ];
 
     fn from_code(code: u8) -> Option<WaitKind> {
@@ -222,6 +264,18 @@ crate::loom::thread_local! {
 #[inline]
 pub(crate) fn record(kind: WaitKind, detail: u64) {
     record_at(kind, detail, Location::caller())
+}
+
+/// `out`, after recording a wait on `kind` reached from the caller if it
+/// is `Pending` (for `poll_*` methods and `Stream` impls, which are
+/// `#[track_caller]`: the location is the caller of the outermost one).
+#[track_caller]
+#[inline]
+pub(crate) fn pending<T>(out: Poll<T>, kind: WaitKind, detail: u64) -> Poll<T> {
+    if out.is_pending() {
+        record(kind, detail);
+    }
+    out
 }
 
 /// [`record`] with the fallback location given.
