@@ -42,8 +42,11 @@
 //! (acquire), the words, and the location again, and keeps the record only
 //! when both reads agree (a seqlock whose sequence is the location). A
 //! record rewritten with the same location between the two reads may mix
-//! two waits of the same line; a dump is a diagnostic, and says so. These
-//! are plain std atomics, not the loom shim's: no protocol depends on them.
+//! two waits of the same line (the kind and detail of either); a dump is a
+//! diagnostic, and says so. Records of different locations never mix, and
+//! a cleared record reads as none or as the record before the clear. The
+//! words are the loom shim's atomics: `loom-tests/tests/wait_record.rs`
+//! checks these promises on this code.
 
 // loom's `thread_local!` takes no `const` initialisers.
 #![allow(clippy::missing_const_for_thread_local)]
@@ -55,7 +58,7 @@ use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
 use std::ptr;
-use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
@@ -63,6 +66,7 @@ use std::time::Instant;
 
 use super::{current, TaskId};
 use crate::loom::plain::Mutex;
+use crate::loom::sync::atomic::{fence, AtomicPtr, AtomicU64, Ordering};
 
 /// What a leaf future waits on. The task core only stores the code; the
 /// layers above fill it in (`dump.rs` decodes it into `WaitOn`).
@@ -172,7 +176,8 @@ impl WaitKind {
         WaitKind::ServerClosed,
     ];
 
-    fn from_code(code: u8) -> Option<WaitKind> {
+    /// The kind of code `code` (`kind as u8`), if there is one.
+    pub(crate) fn from_code(code: u8) -> Option<WaitKind> {
         WaitKind::ALL.get((code as usize).wrapping_sub(1)).copied()
     }
 }
@@ -208,8 +213,9 @@ impl WaitRecord {
         self.at.store(ptr::null_mut(), Ordering::Relaxed);
     }
 
+    /// The poller's leaf returns `Pending`: publishes a new record.
     #[inline]
-    fn set(&self, kind: WaitKind, detail: u64, at: &'static Location<'static>) {
+    pub(crate) fn set(&self, kind: WaitKind, detail: u64, at: &'static Location<'static>) {
         self.at.store(ptr::null_mut(), Ordering::Relaxed);
         // Orders the clear before the words (the reader's second read of
         // `at` pairs with this).
