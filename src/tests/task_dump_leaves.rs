@@ -114,10 +114,8 @@ fn dump_shows_poll_recv_and_receiver_streams_at_the_caller() {
     let line = line!() + 2;
     let polled = rt.spawn(async move {
         assert_eq!(poll_fn(|cx| urx.poll_recv(cx)).await, Some(3));
-        assert_eq!(
-            poll_fn(|cx| Pin::new(&mut urx).poll_next(cx)).await,
-            Some(4)
-        );
+        let next = poll_fn(|cx| Pin::new(&mut urx).poll_next(cx)).await;
+        assert_eq!(next, Some(4));
     });
     waits_on(&h, polled.id(), line - 1, line, start, WaitOn::ChannelRecv);
     utx.send(3).unwrap();
