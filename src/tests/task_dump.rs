@@ -455,6 +455,34 @@ fn a_deep_dump_shows_the_async_fn_frames_down_to_the_leaf() {
     // Innermost first: the leaf's caller before its caller.
     assert!(inner < outer, "{frames}");
     assert!(t.to_string().contains("stack at the leaf"));
+    // The task's frames: the leaf's poll first, the task's future last;
+    // neither the recorder below nor the runtime above.
+    let own = t.task_frames().unwrap();
+    let first = own.lines().next().unwrap();
+    assert!(
+        first.contains("EventWait") && first.contains("poll"),
+        "{own}"
+    );
+    let last_symbol = own
+        .lines()
+        .rev()
+        .find(|l| !l.trim_start().starts_with("at "))
+        .unwrap();
+    assert!(last_symbol.contains("outer_frame"), "{own}");
+    for gone in [
+        "wait::record",
+        "harness",
+        "scheduler",
+        "catch_unwind",
+        "std::thread",
+    ] {
+        assert!(!own.contains(gone), "{gone} in {own}");
+        assert!(!t.to_string().contains(gone), "{gone} in {t}");
+    }
+    assert!(
+        frames.contains("harness"),
+        "the full stack keeps them: {frames}"
+    );
     event.set();
     rt.block_on(task).unwrap();
 }

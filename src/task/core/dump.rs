@@ -73,10 +73,24 @@ pub struct DumpedTask {
     pub wait: Option<Wait>,
     /// The task owning the `TaskGroup` this task is a child of.
     pub group_owner: Option<TaskId>,
-    /// The stack at the leaf, from the task's poll down through its
-    /// `async fn` frames, when deep capture is on
-    /// ([`capture_wait_frames`](crate::task::capture_wait_frames)).
+    /// The whole stack at the leaf (the runtime's frames included), when
+    /// deep capture is on
+    /// ([`capture_wait_frames`](crate::task::capture_wait_frames));
+    /// [`task_frames`](DumpedTask::task_frames) keeps the task's own.
     pub frames: Option<Arc<Backtrace>>,
+}
+
+impl DumpedTask {
+    /// The deep view: the frames from the leaf future that returned
+    /// `Pending` up to the task's future (its `async fn`s and
+    /// combinators), innermost first, resolved now; the runtime's poll,
+    /// scheduler and thread frames are left out. `None` unless deep
+    /// capture was on ([`capture_wait_frames`](crate::task::capture_wait_frames)).
+    /// Symbols and lines need debug info (`debug = 1` or more in the
+    /// profile); resolving reads it, once per capture.
+    pub fn task_frames(&self) -> Option<String> {
+        self.frames.as_deref().map(super::dump_frames::task_frames)
+    }
 }
 
 /// A task's state in a [`TaskDump`].
@@ -389,7 +403,7 @@ impl fmt::Display for DumpedTask {
                 w.at,
                 w.waited.as_millis()
             )?;
-            if let Some(frames) = &self.frames {
+            if let Some(frames) = self.task_frames() {
                 write!(f, "\n    stack at the leaf:\n{frames}")?;
             }
         }
