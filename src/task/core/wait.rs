@@ -6,15 +6,18 @@
 //! returns `Pending`, writes three words into its task's header (what
 //! kind of wait, a detail such as an fd or a deadline, the `&'static
 //! Location` of the `.await` that reached it, and when the wait began).
-//! The harness clears the record when the task is polled again.
+//! The harness clears the record when the task is polled again, if there
+//! is one.
 //!
 //! # Costs
 //!
 //! 24 bytes per task (three words in the header, on its hot cache line,
 //! which the poll just wrote). Per wait: two thread-local reads, one read
 //! of the coarse monotonic clock (`CLOCK_MONOTONIC_COARSE`, a vDSO read of
-//! a kernel variable, no system call) and four relaxed stores. Per poll:
-//! one relaxed store. Nothing else, and nothing when nobody dumps.
+//! a kernel variable, no system call) and four relaxed stores, out of line
+//! (`record_at`). Per poll: one relaxed load of the header's location word
+//! and a branch; after a wait, also a relaxed store and a relaxed load of
+//! the deep-dump flag. Nothing else, and nothing when nobody dumps.
 //!
 //! # Where the location comes from
 //!
@@ -207,7 +210,21 @@ pub(crate) struct Recorded {
 }
 
 impl WaitRecord {
-    /// The poller starts a poll: the previous wait is over.
+    /// The poller starts a poll of task `id`: the previous wait, if its
+    /// last poll left one, is over (and so is the stack a deep dump
+    /// captured there). A task whose last poll recorded nothing (a first
+    /// poll, a yield, a wake-up from a future ferrio does not own) pays
+    /// one load of a word on the line the poll just took, and a branch.
+    #[inline]
+    pub(crate) fn begin_poll(&self, id: TaskId) {
+        // Only this task's poller writes `at`: it reads its own writes.
+        if !self.at.load(Ordering::Relaxed).is_null() {
+            self.clear();
+            forget_frames(id);
+        }
+    }
+
+    /// The record is gone (a dump reads none).
     #[inline]
     pub(crate) fn clear(&self) {
         self.at.store(ptr::null_mut(), Ordering::Relaxed);
@@ -284,8 +301,9 @@ pub(crate) fn pending<T>(out: Poll<T>, kind: WaitKind, detail: u64) -> Poll<T> {
     out
 }
 
-/// [`record`] with the fallback location given.
-#[inline]
+/// [`record`] with the fallback location given. Out of line: every leaf's
+/// `Pending` path calls it, and it is no hotter than the wait it records.
+#[inline(never)]
 pub(crate) fn record_at(kind: WaitKind, detail: u64, fallback: &'static Location<'static>) {
     if let Some(task) = current::current_task() {
         let (at, kind) = match AT.try_with(Cell::get).ok().flatten() {
@@ -323,11 +341,13 @@ pub(crate) fn set_deep(on: bool) {
     }
 }
 
-/// The poller starts a poll of task `id`: the stack captured at its
-/// previous wait is stale (a task that completes leaves nothing behind;
-/// one dropped while it waits stays until deep dumps are turned off).
+/// The poller starts a poll of task `id` that waited: the stack captured
+/// at its previous wait is stale (a task that completes leaves nothing
+/// behind; one dropped while it waits stays until deep dumps are turned
+/// off). A stack is captured only with a record, so a poll that finds no
+/// record has none to forget.
 #[inline]
-pub(crate) fn forget_frames(id: TaskId) {
+fn forget_frames(id: TaskId) {
     if DEEP.load(Ordering::Relaxed) {
         forget_frames_slow(id);
     }
