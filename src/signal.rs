@@ -57,6 +57,7 @@ use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 
 use crate::loom::plain::Mutex;
+use crate::task::core::wait::{self, At, WaitKind};
 use crate::task::Task;
 
 /// Signal numbers run from 1 to `SIGRTMAX` (64 on Linux).
@@ -174,8 +175,9 @@ pub fn signal(signum: i32) -> io::Result<Signal> {
 ///
 /// # Errors
 /// As [`signal`].
-pub async fn ctrl_c() -> io::Result<()> {
-    signal(libc::SIGINT)?.recv().await
+#[track_caller]
+pub fn ctrl_c() -> impl Future<Output = io::Result<()>> {
+    At::here(async { signal(libc::SIGINT)?.recv().await })
 }
 
 impl Signal {
@@ -215,6 +217,7 @@ pub struct Recv<'a> {
 impl Future for Recv<'_> {
     type Output = io::Result<()>;
 
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let signal = &mut *self.get_mut().signal;
         let key = signal.key;
@@ -268,6 +271,7 @@ impl Future for Recv<'_> {
             }
             WAITING.lock().readers.push((runtime, reader));
         }
+        wait::record(WaitKind::Signal, signal.signum as u64);
         Poll::Pending
     }
 }

@@ -64,6 +64,7 @@
 //! | `blocking::a_job_submitted_racing_the_shutdown_runs_or_is_dropped_and_told`, `blocking::a_job_queued_behind_a_busy_pool_at_shutdown_is_dropped_and_told`, `blocking::two_jobs_on_a_one_thread_pool_both_run`, `blocking::two_submitters_and_a_shutdown_leave_nothing_behind` | the blocking pool (`blocking::BlockingPool`, shipped, its threads loom threads): every job runs, is dropped with its awaiting side told, or is refused; none is stranded and every pool thread exits (the last fails without the retiring thread's drain at shutdown) |
 //! | `group::group_drop_vs_spawn_leaves_no_child` | `TaskGroup` drop vs a spawn under way (issue 14 #9) |
 //! | `group::group_abort_vs_spawn_leaves_no_child` | a child's failure (abort) vs a spawn under way |
+//! | `wait_record::a_dump_never_reads_a_torn_record`, `wait_record::a_cleared_record_reads_as_none_or_the_record_before`, `wait_record::two_waits_of_one_line_mix_only_their_own_words` | a task's wait record (`task::core::wait::WaitRecord`, shipped) written by its poller while a dump reads it: never the location of one write with the words of another (fails without either fence or the second location read), a clear reads as none or the record before; two writes of one location may mix their kind and detail, and some execution does (the module head says so) |
 //!
 //! They run in release with `LOOM_MAX_PREEMPTIONS=2` in well under a minute;
 //! CI also runs `task::join_waker_hand_off` at bound 4 and the two-worker

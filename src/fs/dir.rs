@@ -17,6 +17,7 @@ use std::task::{Context, Poll};
 use super::pool::{on_pool, owned};
 use super::Metadata;
 use crate::runtime::Handle;
+use crate::task::core::wait::{self, At, WaitKind};
 use crate::task::Task;
 
 /// Entries read per job on the blocking pool (tokio reads 32 too).
@@ -41,13 +42,16 @@ const BATCH: usize = 32;
 ///     ferrio::fs::remove_dir_all(&dir).await.unwrap();
 /// });
 /// ```
-pub async fn read_dir(path: impl AsRef<Path>) -> io::Result<ReadDir> {
-    let path = owned(path.as_ref())?;
-    let dir = on_pool(move || std::fs::read_dir(path)).await?;
-    Ok(ReadDir {
-        entries: VecDeque::new(),
-        dir: Some(dir),
-        batch: None,
+#[track_caller]
+pub fn read_dir(path: impl AsRef<Path>) -> impl Future<Output = io::Result<ReadDir>> {
+    At::here(async move {
+        let path = owned(path.as_ref())?;
+        let dir = on_pool(move || std::fs::read_dir(path)).await?;
+        Ok(ReadDir {
+            entries: VecDeque::new(),
+            dir: Some(dir),
+            batch: None,
+        })
     })
 }
 
@@ -83,12 +87,20 @@ impl ReadDir {
     ///
     /// Cancel-safe: dropping the future loses no entry (a batch being
     /// read is kept here for the next call).
-    pub async fn next_entry(&mut self) -> io::Result<Option<DirEntry>> {
-        std::future::poll_fn(|cx| self.poll_next_entry(cx)).await
+    #[track_caller]
+    pub fn next_entry(&mut self) -> impl Future<Output = io::Result<Option<DirEntry>>> + '_ {
+        At::waiting_on(WaitKind::File, async move {
+            std::future::poll_fn(|cx| self.poll_next_entry(cx)).await
+        })
     }
 
     /// Polls for the next entry (see [`next_entry`](ReadDir::next_entry)).
+    #[track_caller]
     pub fn poll_next_entry(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<DirEntry>>> {
+        wait::pending(self.poll_entry(cx), WaitKind::File, -1i64 as u64)
+    }
+
+    fn poll_entry(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<DirEntry>>> {
         if !crate::coop::poll_proceed(cx) {
             return Poll::Pending;
         }
@@ -152,6 +164,7 @@ fn read_batch(mut dir: std::fs::ReadDir) -> Batch {
 impl futures_core::Stream for ReadDir {
     type Item = io::Result<DirEntry>;
 
+    #[track_caller]
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.get_mut()
             .poll_next_entry(cx)
@@ -195,17 +208,21 @@ impl DirEntry {
     /// The entry's type, not following a symlink (`std::fs::FileType`, as
     /// tokio gives it). Known from the listing on most file systems (no
     /// system call); otherwise an `lstat` on the blocking pool.
-    pub async fn file_type(&self) -> io::Result<FileType> {
-        if let Some(t) = self.file_type {
-            return Ok(t);
-        }
-        let path = self.path.clone();
-        on_pool(move || std::fs::symlink_metadata(path).map(|m| m.file_type())).await
+    #[track_caller]
+    pub fn file_type(&self) -> impl Future<Output = io::Result<FileType>> + '_ {
+        At::here(async move {
+            if let Some(t) = self.file_type {
+                return Ok(t);
+            }
+            let path = self.path.clone();
+            on_pool(move || std::fs::symlink_metadata(path).map(|m| m.file_type())).await
+        })
     }
 
     /// The entry's metadata, not following a symlink (as
     /// `std::fs::DirEntry::metadata`): a `statx` on the ring.
-    pub async fn metadata(&self) -> io::Result<Metadata> {
-        super::symlink_metadata(&self.path).await
+    #[track_caller]
+    pub fn metadata(&self) -> impl Future<Output = io::Result<Metadata>> + '_ {
+        At::here(async move { super::symlink_metadata(&self.path).await })
     }
 }

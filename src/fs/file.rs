@@ -129,8 +129,13 @@ impl File {
 
     /// Fills `buf` to its capacity from byte `offset`; the end of the file
     /// first is `UnexpectedEof` (the bytes read stay in `buf`).
-    pub async fn read_exact_at<B: IoBufMut>(&self, buf: B, offset: u64) -> (io::Result<()>, B) {
-        read_exact(self.fd(), buf, offset).await
+    #[track_caller]
+    pub fn read_exact_at<B: IoBufMut>(
+        &self,
+        buf: B,
+        offset: u64,
+    ) -> impl Future<Output = (io::Result<()>, B)> + '_ {
+        At::here(async move { read_exact(self.fd(), buf, offset).await })
     }
 
     /// Writes the initialised bytes of `buf` at the current position;
@@ -155,8 +160,13 @@ impl File {
     }
 
     /// Writes all of `buf` at byte `offset` (short writes are continued).
-    pub async fn write_all_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<()>, B) {
-        write_all(self.fd(), buf, WriteTo::Offset(offset)).await
+    #[track_caller]
+    pub fn write_all_at<B: IoBuf>(
+        &self,
+        buf: B,
+        offset: u64,
+    ) -> impl Future<Output = (io::Result<()>, B)> + '_ {
+        At::here(async move { write_all(self.fd(), buf, WriteTo::Offset(offset)).await })
     }
 
     /// Writes all of `buf` at the current position.
@@ -192,14 +202,17 @@ impl File {
     }
 
     /// The file's metadata (`statx` on the descriptor).
-    pub async fn metadata(&self) -> io::Result<Metadata> {
-        let path = CString::default();
-        Op::new(Statx::new(
-            Some(self.fd().clone()),
-            path,
-            libc::AT_EMPTY_PATH,
-        ))
-        .await
+    #[track_caller]
+    pub fn metadata(&self) -> impl Future<Output = io::Result<Metadata>> + '_ {
+        At::here(async move {
+            let path = CString::default();
+            Op::new(Statx::new(
+                Some(self.fd().clone()),
+                path,
+                libc::AT_EMPTY_PATH,
+            ))
+            .await
+        })
     }
 
     /// Truncates or extends the file to `size` bytes (`ftruncate`: an
@@ -220,33 +233,44 @@ impl File {
     ///     ferrio::fs::remove_file(&path).await.unwrap();
     /// });
     /// ```
-    pub async fn set_len(&self, size: u64) -> io::Result<()> {
-        if i64::try_from(size).is_err() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("ferrio::fs::File::set_len: {size} bytes is past the largest file offset"),
-            ));
-        }
-        Op::new(Truncate {
-            fd: self.fd().clone(),
-            len: size,
+    #[track_caller]
+    pub fn set_len(&self, size: u64) -> impl Future<Output = io::Result<()>> + '_ {
+        At::here(async move {
+            if i64::try_from(size).is_err() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "ferrio::fs::File::set_len: {size} bytes is past the largest file offset"
+                    ),
+                ));
+            }
+            Op::new(Truncate {
+                fd: self.fd().clone(),
+                len: size,
+            })
+            .await
         })
-        .await
     }
 
     /// Sets the file's permissions (`fchmod`, on the blocking pool: no
     /// io_uring opcode changes a mode).
-    pub async fn set_permissions(&self, perm: std::fs::Permissions) -> io::Result<()> {
-        let fd = self.fd().clone();
-        super::pool::on_pool(move || {
-            // SAFETY: a plain system call on a descriptor `fd` keeps open.
-            let r = unsafe { libc::fchmod(fd.as_raw_fd(), perm.mode() as libc::mode_t) };
-            if r < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
+    #[track_caller]
+    pub fn set_permissions(
+        &self,
+        perm: std::fs::Permissions,
+    ) -> impl Future<Output = io::Result<()>> + '_ {
+        At::here(async move {
+            let fd = self.fd().clone();
+            super::pool::on_pool(move || {
+                // SAFETY: a plain system call on a descriptor `fd` keeps open.
+                let r = unsafe { libc::fchmod(fd.as_raw_fd(), perm.mode() as libc::mode_t) };
+                if r < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            })
+            .await
         })
-        .await
     }
 
     /// Moves the position (`lseek`), as `std::io::Seek::seek` and tokio's
@@ -268,8 +292,9 @@ impl File {
     ///     ferrio::fs::remove_file(&path).await.unwrap();
     /// });
     /// ```
-    pub async fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
-        std::future::poll_fn(|cx| self.inner.poll_seek(cx, pos)).await
+    #[track_caller]
+    pub fn seek(&mut self, pos: io::SeekFrom) -> impl Future<Output = io::Result<u64>> + '_ {
+        At::here(async move { std::future::poll_fn(|cx| self.inner.poll_seek(cx, pos)).await })
     }
 }
 

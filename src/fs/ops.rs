@@ -3,7 +3,9 @@
 //! files (`read`, `write`, `read_to_string`); each op's kind and the
 //! `Call` it describes.
 
+use crate::task::core::wait::At;
 use std::ffi::CString;
+use std::future::Future;
 use std::io;
 use std::path::Path;
 
@@ -57,15 +59,21 @@ impl OpKind for PathOp {
 }
 
 /// Metadata of the file at `path`, following symlinks (`statx`).
-pub async fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
-    let path = c_path(path.as_ref())?;
-    Op::new(Statx::new(None, path, 0)).await
+#[track_caller]
+pub fn metadata(path: impl AsRef<Path>) -> impl Future<Output = io::Result<Metadata>> {
+    At::here(async move {
+        let path = c_path(path.as_ref())?;
+        Op::new(Statx::new(None, path, 0)).await
+    })
 }
 
 /// Metadata of `path` itself, not following a final symlink.
-pub async fn symlink_metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
-    let path = c_path(path.as_ref())?;
-    Op::new(Statx::new(None, path, libc::AT_SYMLINK_NOFOLLOW)).await
+#[track_caller]
+pub fn symlink_metadata(path: impl AsRef<Path>) -> impl Future<Output = io::Result<Metadata>> {
+    At::here(async move {
+        let path = c_path(path.as_ref())?;
+        Op::new(Statx::new(None, path, libc::AT_SYMLINK_NOFOLLOW)).await
+    })
 }
 
 /// Whether `path` exists (following symlinks: a dangling link does not);
@@ -78,22 +86,28 @@ pub async fn symlink_metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
 ///     assert!(!ferrio::fs::try_exists("/ferrio/not/here").await.unwrap());
 /// });
 /// ```
-pub async fn try_exists(path: impl AsRef<Path>) -> io::Result<bool> {
-    match metadata(path).await {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
-    }
+#[track_caller]
+pub fn try_exists(path: impl AsRef<Path>) -> impl Future<Output = io::Result<bool>> {
+    At::here(async move {
+        match metadata(path).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    })
 }
 
 /// The whole file at `path`.
-pub async fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
-    let file = File::open(path).await?;
-    let size_hint = file.metadata().await.map(|m| m.len() as usize).unwrap_or(0);
-    // One byte more than the size, so the read that sees the end needs no
-    // reallocation.
-    let buf = Vec::with_capacity(size_hint.max(64) + 1);
-    read_to_end(file.fd(), 0, buf).await
+#[track_caller]
+pub fn read(path: impl AsRef<Path>) -> impl Future<Output = io::Result<Vec<u8>>> {
+    At::here(async move {
+        let file = File::open(path).await?;
+        let size_hint = file.metadata().await.map(|m| m.len() as usize).unwrap_or(0);
+        // One byte more than the size, so the read that sees the end needs no
+        // reallocation.
+        let buf = Vec::with_capacity(size_hint.max(64) + 1);
+        read_to_end(file.fd(), 0, buf).await
+    })
 }
 
 /// The whole file at `path` as a string; `InvalidData` if it is not
@@ -107,50 +121,74 @@ pub async fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
 ///     ferrio::fs::remove_file(&path).await.unwrap();
 /// });
 /// ```
-pub async fn read_to_string(path: impl AsRef<Path>) -> io::Result<String> {
-    let path = path.as_ref();
-    let bytes = read(path).await?;
-    String::from_utf8(bytes).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "ferrio::fs::read_to_string: {} is not UTF-8: {}",
-                path.display(),
-                e.utf8_error()
-            ),
-        )
+#[track_caller]
+pub fn read_to_string(path: impl AsRef<Path>) -> impl Future<Output = io::Result<String>> {
+    At::here(async move {
+        let path = path.as_ref();
+        let bytes = read(path).await?;
+        String::from_utf8(bytes).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "ferrio::fs::read_to_string: {} is not UTF-8: {}",
+                    path.display(),
+                    e.utf8_error()
+                ),
+            )
+        })
     })
 }
 
 /// Writes `contents` to `path`, creating or truncating it.
-pub async fn write<B: IoBuf>(path: impl AsRef<Path>, contents: B) -> io::Result<()> {
-    let file = File::create(path).await?;
-    file.write_all_at(contents, 0).await.0
+#[track_caller]
+pub fn write<B: IoBuf>(
+    path: impl AsRef<Path>,
+    contents: B,
+) -> impl Future<Output = io::Result<()>> {
+    At::here(async move {
+        let file = File::create(path).await?;
+        file.write_all_at(contents, 0).await.0
+    })
 }
 
 /// Removes a file.
-pub async fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
-    let path = c_path(path.as_ref())?;
-    Op::new(PathOp::Unlink { path, dir: false }).await
+#[track_caller]
+pub fn remove_file(path: impl AsRef<Path>) -> impl Future<Output = io::Result<()>> {
+    At::here(async move {
+        let path = c_path(path.as_ref())?;
+        Op::new(PathOp::Unlink { path, dir: false }).await
+    })
 }
 
 /// Removes an empty directory.
-pub async fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
-    let path = c_path(path.as_ref())?;
-    Op::new(PathOp::Unlink { path, dir: true }).await
+#[track_caller]
+pub fn remove_dir(path: impl AsRef<Path>) -> impl Future<Output = io::Result<()>> {
+    At::here(async move {
+        let path = c_path(path.as_ref())?;
+        Op::new(PathOp::Unlink { path, dir: true }).await
+    })
 }
 
 /// Renames `from` to `to`, replacing `to` if it exists.
-pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
-    let from = c_path(from.as_ref())?;
-    let to = c_path(to.as_ref())?;
-    Op::new(PathOp::Rename { from, to }).await
+#[track_caller]
+pub fn rename(
+    from: impl AsRef<Path>,
+    to: impl AsRef<Path>,
+) -> impl Future<Output = io::Result<()>> {
+    At::here(async move {
+        let from = c_path(from.as_ref())?;
+        let to = c_path(to.as_ref())?;
+        Op::new(PathOp::Rename { from, to }).await
+    })
 }
 
 /// Creates a directory (mode 0o777 before the umask).
-pub async fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
-    let path = c_path(path.as_ref())?;
-    Op::new(PathOp::MkDir { path, mode: 0o777 }).await
+#[track_caller]
+pub fn create_dir(path: impl AsRef<Path>) -> impl Future<Output = io::Result<()>> {
+    At::here(async move {
+        let path = c_path(path.as_ref())?;
+        Op::new(PathOp::MkDir { path, mode: 0o777 }).await
+    })
 }
 
 /// Creates a directory and every missing parent, as
@@ -168,38 +206,41 @@ pub async fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
 ///     ferrio::fs::remove_dir_all(&top).await.unwrap();
 /// });
 /// ```
-pub async fn create_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
-    let path = path.as_ref();
-    c_path(path)?;
-    if path.as_os_str().is_empty() {
-        return Ok(());
-    }
-    // Up from `path` until a directory is created or found; the ones that
-    // were missing on the way are then created downwards.
-    let mut missing = Vec::new();
-    let mut at = path;
-    loop {
-        match create_dir(at).await {
-            Ok(()) => break,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                missing.push(at);
-                match at.parent() {
-                    Some(parent) if !parent.as_os_str().is_empty() => at = parent,
-                    _ => return Err(e),
+#[track_caller]
+pub fn create_dir_all(path: impl AsRef<Path>) -> impl Future<Output = io::Result<()>> {
+    At::here(async move {
+        let path = path.as_ref();
+        c_path(path)?;
+        if path.as_os_str().is_empty() {
+            return Ok(());
+        }
+        // Up from `path` until a directory is created or found; the ones that
+        // were missing on the way are then created downwards.
+        let mut missing = Vec::new();
+        let mut at = path;
+        loop {
+            match create_dir(at).await {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    missing.push(at);
+                    match at.parent() {
+                        Some(parent) if !parent.as_os_str().is_empty() => at = parent,
+                        _ => return Err(e),
+                    }
                 }
+                Err(_) if is_dir(at).await => break,
+                Err(e) => return Err(e),
             }
-            Err(_) if is_dir(at).await => break,
-            Err(e) => return Err(e),
         }
-    }
-    for dir in missing.into_iter().rev() {
-        match create_dir(dir).await {
-            Ok(()) => {}
-            Err(_) if is_dir(dir).await => {}
-            Err(e) => return Err(e),
+        for dir in missing.into_iter().rev() {
+            match create_dir(dir).await {
+                Ok(()) => {}
+                Err(_) if is_dir(dir).await => {}
+                Err(e) => return Err(e),
+            }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 async fn is_dir(path: &Path) -> bool {
@@ -220,10 +261,16 @@ async fn is_dir(path: &Path) -> bool {
 ///     ferrio::fs::remove_dir_all(&dir).await.unwrap();
 /// });
 /// ```
-pub async fn hard_link(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io::Result<()> {
-    let from = c_path(original.as_ref())?;
-    let to = c_path(link.as_ref())?;
-    Op::new(PathOp::HardLink { from, to }).await
+#[track_caller]
+pub fn hard_link(
+    original: impl AsRef<Path>,
+    link: impl AsRef<Path>,
+) -> impl Future<Output = io::Result<()>> {
+    At::here(async move {
+        let from = c_path(original.as_ref())?;
+        let to = c_path(link.as_ref())?;
+        Op::new(PathOp::HardLink { from, to }).await
+    })
 }
 
 /// Creates a symbolic link at `link` pointing to `original` (`symlinkat`;
@@ -243,8 +290,14 @@ pub async fn hard_link(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io
 ///     ferrio::fs::remove_dir_all(&dir).await.unwrap();
 /// });
 /// ```
-pub async fn symlink(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io::Result<()> {
-    let target = c_path(original.as_ref())?;
-    let link = c_path(link.as_ref())?;
-    Op::new(PathOp::Symlink { target, link }).await
+#[track_caller]
+pub fn symlink(
+    original: impl AsRef<Path>,
+    link: impl AsRef<Path>,
+) -> impl Future<Output = io::Result<()>> {
+    At::here(async move {
+        let target = c_path(original.as_ref())?;
+        let link = c_path(link.as_ref())?;
+        Op::new(PathOp::Symlink { target, link }).await
+    })
 }

@@ -2,6 +2,8 @@
 //! each runs as one job on the runtime's blocking pool, reached through
 //! its public face, [`Handle::run_in_executor`].
 
+use crate::task::core::wait::At;
+use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -55,10 +57,13 @@ pub(super) fn owned(path: &Path) -> io::Result<PathBuf> {
 ///     ferrio::fs::remove_dir_all(&dir).await.unwrap();
 /// });
 /// ```
-pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u64> {
-    let from = owned(from.as_ref())?;
-    let to = owned(to.as_ref())?;
-    on_pool(move || std::fs::copy(from, to)).await
+#[track_caller]
+pub fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> impl Future<Output = io::Result<u64>> {
+    At::here(async move {
+        let from = owned(from.as_ref())?;
+        let to = owned(to.as_ref())?;
+        on_pool(move || std::fs::copy(from, to)).await
+    })
 }
 
 /// The absolute path of `path` with every symlink, `.` and `..` resolved
@@ -70,16 +75,22 @@ pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u6
 ///     assert_eq!(p, std::fs::canonicalize("/usr").unwrap());
 /// });
 /// ```
-pub async fn canonicalize(path: impl AsRef<Path>) -> io::Result<PathBuf> {
-    let path = owned(path.as_ref())?;
-    on_pool(move || std::fs::canonicalize(path)).await
+#[track_caller]
+pub fn canonicalize(path: impl AsRef<Path>) -> impl Future<Output = io::Result<PathBuf>> {
+    At::here(async move {
+        let path = owned(path.as_ref())?;
+        on_pool(move || std::fs::canonicalize(path)).await
+    })
 }
 
 /// What the symbolic link at `path` points to, as stored (`readlink`, on
 /// the blocking pool); `InvalidInput` when `path` is not a symlink.
-pub async fn read_link(path: impl AsRef<Path>) -> io::Result<PathBuf> {
-    let path = owned(path.as_ref())?;
-    on_pool(move || std::fs::read_link(path)).await
+#[track_caller]
+pub fn read_link(path: impl AsRef<Path>) -> impl Future<Output = io::Result<PathBuf>> {
+    At::here(async move {
+        let path = owned(path.as_ref())?;
+        on_pool(move || std::fs::read_link(path)).await
+    })
 }
 
 /// Sets the permissions of the file at `path`, following symlinks
@@ -97,16 +108,25 @@ pub async fn read_link(path: impl AsRef<Path>) -> io::Result<PathBuf> {
 ///     ferrio::fs::remove_file(&path).await.unwrap();
 /// });
 /// ```
-pub async fn set_permissions(path: impl AsRef<Path>, perm: std::fs::Permissions) -> io::Result<()> {
-    let path = owned(path.as_ref())?;
-    on_pool(move || std::fs::set_permissions(path, perm)).await
+#[track_caller]
+pub fn set_permissions(
+    path: impl AsRef<Path>,
+    perm: std::fs::Permissions,
+) -> impl Future<Output = io::Result<()>> {
+    At::here(async move {
+        let path = owned(path.as_ref())?;
+        on_pool(move || std::fs::set_permissions(path, perm)).await
+    })
 }
 
 /// Removes a directory and everything in it, as
 /// `std::fs::remove_dir_all` (which does not follow symlinks inside it),
 /// on the blocking pool. The whole removal is one job: dropping the
 /// future does not stop it.
-pub async fn remove_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
-    let path = owned(path.as_ref())?;
-    on_pool(move || std::fs::remove_dir_all(path)).await
+#[track_caller]
+pub fn remove_dir_all(path: impl AsRef<Path>) -> impl Future<Output = io::Result<()>> {
+    At::here(async move {
+        let path = owned(path.as_ref())?;
+        on_pool(move || std::fs::remove_dir_all(path)).await
+    })
 }

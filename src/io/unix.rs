@@ -3,11 +3,13 @@
 //! (an eventfd, a timerfd, a device, a socket of another library), whose
 //! I/O the caller makes itself once the descriptor is ready.
 
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 use super::ready::{self, Interest, Ready};
 use super::SharedFd;
+use crate::task::core::wait::At;
 
 /// A descriptor `T` with readiness waits on the worker's I/O driver
 /// (tokio's `AsyncFd`): wait for [`readable`](AsyncFd::readable) or
@@ -102,44 +104,61 @@ impl<T: AsRawFd> AsyncFd<T> {
     }
 
     /// Waits until the descriptor is readable.
-    pub async fn readable(&self) -> io::Result<AsyncFdReadyGuard<'_, T>> {
-        self.ready(Interest::READABLE).await
+    #[track_caller]
+    pub fn readable(&self) -> impl Future<Output = io::Result<AsyncFdReadyGuard<'_, T>>> + '_ {
+        At::here(async move { self.ready(Interest::READABLE).await })
     }
 
     /// Waits until the descriptor is writable.
-    pub async fn writable(&self) -> io::Result<AsyncFdReadyGuard<'_, T>> {
-        self.ready(Interest::WRITABLE).await
+    #[track_caller]
+    pub fn writable(&self) -> impl Future<Output = io::Result<AsyncFdReadyGuard<'_, T>>> + '_ {
+        At::here(async move { self.ready(Interest::WRITABLE).await })
     }
 
     /// Waits until the descriptor is ready for one of `interest`'s
     /// directions; the guard says which ([`AsyncFdReadyGuard::ready`]).
-    pub async fn ready(&self, interest: Interest) -> io::Result<AsyncFdReadyGuard<'_, T>> {
-        let ready = ready::ready(&self.fd, interest).await?;
-        Ok(AsyncFdReadyGuard {
-            async_fd: self,
-            ready,
+    #[track_caller]
+    pub fn ready(
+        &self,
+        interest: Interest,
+    ) -> impl Future<Output = io::Result<AsyncFdReadyGuard<'_, T>>> + '_ {
+        At::here(async move {
+            let ready = ready::ready(&self.fd, interest).await?;
+            Ok(AsyncFdReadyGuard {
+                async_fd: self,
+                ready,
+            })
         })
     }
 
     /// [`readable`](AsyncFd::readable), with a guard lending `&mut self`.
-    pub async fn readable_mut(&mut self) -> io::Result<AsyncFdReadyMutGuard<'_, T>> {
-        self.ready_mut(Interest::READABLE).await
+    #[track_caller]
+    pub fn readable_mut(
+        &mut self,
+    ) -> impl Future<Output = io::Result<AsyncFdReadyMutGuard<'_, T>>> + '_ {
+        At::here(async move { self.ready_mut(Interest::READABLE).await })
     }
 
     /// [`writable`](AsyncFd::writable), with a guard lending `&mut self`.
-    pub async fn writable_mut(&mut self) -> io::Result<AsyncFdReadyMutGuard<'_, T>> {
-        self.ready_mut(Interest::WRITABLE).await
+    #[track_caller]
+    pub fn writable_mut(
+        &mut self,
+    ) -> impl Future<Output = io::Result<AsyncFdReadyMutGuard<'_, T>>> + '_ {
+        At::here(async move { self.ready_mut(Interest::WRITABLE).await })
     }
 
     /// [`ready`](AsyncFd::ready), with a guard lending `&mut self`.
-    pub async fn ready_mut(
+    #[track_caller]
+    pub fn ready_mut(
         &mut self,
         interest: Interest,
-    ) -> io::Result<AsyncFdReadyMutGuard<'_, T>> {
-        let ready = ready::ready(&self.fd, interest).await?;
-        Ok(AsyncFdReadyMutGuard {
-            async_fd: self,
-            ready,
+    ) -> impl Future<Output = io::Result<AsyncFdReadyMutGuard<'_, T>>> + '_ {
+        At::here(async move {
+            let ready = ready::ready(&self.fd, interest).await?;
+            Ok(AsyncFdReadyMutGuard {
+                async_fd: self,
+                ready,
+            })
         })
     }
 

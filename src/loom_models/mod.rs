@@ -13,12 +13,14 @@ mod cancel_token;
 mod epoll;
 mod parking;
 mod registrations;
+mod wait_record;
 
 pub use blocking::{PoolJob, PoolModel};
 pub use cancel_token::token_children;
 pub use epoll::{Dir, EpollOpModel, ReadinessModel, Ready, Wait};
 pub use parking::DriverParkModel;
 pub use registrations::{ModelRegistration, RegistrationsModel};
+pub use wait_record::{ReadRecord, WaitRecordModel};
 
 use std::any::Any;
 use std::collections::VecDeque;

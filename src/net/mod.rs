@@ -171,7 +171,22 @@ impl AcceptStream {
         }
     }
 
+    /// The next connection; a `Pending` is an accept in a task dump, at
+    /// the caller's line.
+    #[track_caller]
     fn poll_accept(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<OwnedFd>> {
+        let fd = self.fd.as_raw_fd() as i64 as u64;
+        crate::task::core::wait::pending(
+            self.poll_accept_inner(cx),
+            crate::task::core::wait::WaitKind::Accept,
+            fd,
+        )
+    }
+
+    fn poll_accept_inner(
         &mut self,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<io::Result<OwnedFd>> {

@@ -2,6 +2,8 @@
 //! options and bind before it becomes a [`TcpListener`] or a
 //! [`TcpStream`] (tokio's `TcpSocket`).
 
+use crate::task::core::wait::At;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -198,11 +200,14 @@ impl TcpSocket {
     /// Connects to `addr` on the worker's I/O driver (as
     /// [`TcpStream::connect`], with this socket's options and binding).
     /// On failure the socket is closed.
-    pub async fn connect(self, addr: SocketAddr) -> io::Result<TcpStream> {
-        clear_nonblocking(&self.fd)?;
-        let fd = SharedFd::new(self.fd);
-        connect(&fd, Addr::from_std(&addr)).await?;
-        Ok(TcpStream::from_shared(fd))
+    #[track_caller]
+    pub fn connect(self, addr: SocketAddr) -> impl Future<Output = io::Result<TcpStream>> {
+        At::here(async move {
+            clear_nonblocking(&self.fd)?;
+            let fd = SharedFd::new(self.fd);
+            connect(&fd, Addr::from_std(&addr)).await?;
+            Ok(TcpStream::from_shared(fd))
+        })
     }
 }
 

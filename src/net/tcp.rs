@@ -150,6 +150,7 @@ impl std::fmt::Debug for Incoming<'_> {
 impl futures_core::Stream for Incoming<'_> {
     type Item = io::Result<TcpStream>;
 
+    #[track_caller]
     fn poll_next(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
@@ -243,16 +244,19 @@ impl TcpStream {
     /// on the worker's I/O driver).
     /// A name (not a literal address) is looked up on the blocking pool
     /// ([`lookup_host`](super::lookup_host)), so no worker waits for DNS.
-    pub async fn connect(addr: impl super::ToSocketAddrs) -> io::Result<TcpStream> {
-        super::not_simulated()?;
-        let mut last = None;
-        for a in super::resolve(&addr).await? {
-            match Self::connect_one(a).await {
-                Ok(s) => return Ok(s),
-                Err(e) => last = Some(e),
+    #[track_caller]
+    pub fn connect(addr: impl super::ToSocketAddrs) -> impl Future<Output = io::Result<TcpStream>> {
+        At::here(async move {
+            super::not_simulated()?;
+            let mut last = None;
+            for a in super::resolve(&addr).await? {
+                match Self::connect_one(a).await {
+                    Ok(s) => return Ok(s),
+                    Err(e) => last = Some(e),
+                }
             }
-        }
-        Err(last.expect("resolve returns at least one address"))
+            Err(last.expect("resolve returns at least one address"))
+        })
     }
 
     async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {

@@ -113,6 +113,7 @@ impl std::fmt::Debug for UnixIncoming<'_> {
 impl futures_core::Stream for UnixIncoming<'_> {
     type Item = io::Result<UnixStream>;
 
+    #[track_caller]
     fn poll_next(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,

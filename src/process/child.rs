@@ -69,9 +69,12 @@ impl Child {
     }
 
     /// Kills the child and waits for it.
-    pub async fn kill(&mut self) -> io::Result<ExitStatus> {
-        self.start_kill()?;
-        self.wait().await
+    #[track_caller]
+    pub fn kill(&mut self) -> impl Future<Output = io::Result<ExitStatus>> + '_ {
+        At::here(async move {
+            self.start_kill()?;
+            self.wait().await
+        })
     }
 
     /// The exit status if the child has exited (reaping it), without
@@ -110,8 +113,9 @@ impl Child {
     /// Waits for the child while reading all of stdout and stderr
     /// concurrently (so a child filling one pipe cannot deadlock), after
     /// closing stdin.
-    pub async fn wait_with_output(self) -> io::Result<Output> {
-        self.communicate(Vec::new()).await
+    #[track_caller]
+    pub fn wait_with_output(self) -> impl Future<Output = io::Result<Output>> {
+        At::here(async move { self.communicate(Vec::new()).await })
     }
 
     /// asyncio's `communicate`: writes `input` to stdin and closes it,
@@ -119,35 +123,38 @@ impl Child {
     /// concurrently. `input` needs a piped stdin unless it is empty. A
     /// child that exits without reading its input is not an error
     /// (`BrokenPipe` is ignored, as in asyncio).
-    pub async fn communicate<B: IoBuf>(mut self, input: B) -> io::Result<Output> {
-        let stdin = self.stdin.take();
-        if stdin.is_none() && input.bytes_init() > 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "ferrio::process: communicate got input but stdin is not piped",
-            ));
-        }
-        let stdout = self.stdout.take();
-        let stderr = self.stderr.take();
-        let write_input = async move {
-            if let Some(stdin) = stdin {
-                if input.bytes_init() > 0 {
-                    match stdin.write_all(input).await.0 {
-                        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(e),
-                        _ => {}
+    #[track_caller]
+    pub fn communicate<B: IoBuf>(mut self, input: B) -> impl Future<Output = io::Result<Output>> {
+        At::here(async move {
+            let stdin = self.stdin.take();
+            if stdin.is_none() && input.bytes_init() > 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "ferrio::process: communicate got input but stdin is not piped",
+                ));
+            }
+            let stdout = self.stdout.take();
+            let stderr = self.stderr.take();
+            let write_input = async move {
+                if let Some(stdin) = stdin {
+                    if input.bytes_init() > 0 {
+                        match stdin.write_all(input).await.0 {
+                            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(e),
+                            _ => {}
+                        }
                     }
                 }
-            }
-            Ok(())
-        };
-        let (wrote, out, err) =
-            crate::gather!(write_input, read_to_end(stdout), read_to_end(stderr)).await;
-        let status = self.wait().await?;
-        wrote?;
-        Ok(Output {
-            status,
-            stdout: out?,
-            stderr: err?,
+                Ok(())
+            };
+            let (wrote, out, err) =
+                crate::gather!(write_input, read_to_end(stdout), read_to_end(stderr)).await;
+            let status = self.wait().await?;
+            wrote?;
+            Ok(Output {
+                status,
+                stdout: out?,
+                stderr: err?,
+            })
         })
     }
 }

@@ -2,12 +2,14 @@
 //! `output`/`status` through the I/O driver.
 
 use std::ffi::OsStr;
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use crate::io::compat::FdStream;
 use crate::io::SharedFd;
+use crate::task::core::wait::At;
 
 use super::{Child, ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output, Stdio};
 
@@ -181,23 +183,26 @@ impl Command {
     ///     child.wait().await.unwrap();
     /// });
     /// ```
-    pub async fn output(&mut self) -> io::Result<Output> {
-        let defaults = [Stdio::null as fn() -> Stdio, Stdio::piped, Stdio::piped];
-        for (i, default) in defaults.iter().enumerate() {
-            if !self.stdio_set[i] {
-                self.set_stdio(i, default());
+    #[track_caller]
+    pub fn output(&mut self) -> impl Future<Output = io::Result<Output>> + '_ {
+        At::here(async move {
+            let defaults = [Stdio::null as fn() -> Stdio, Stdio::piped, Stdio::piped];
+            for (i, default) in defaults.iter().enumerate() {
+                if !self.stdio_set[i] {
+                    self.set_stdio(i, default());
+                }
             }
-        }
-        let spawned = self.spawn();
-        // Put back what `spawn` and `status` use for streams the caller
-        // did not set (std's default: inherit), before anything can fail
-        // or be cancelled.
-        for i in 0..3 {
-            if !self.stdio_set[i] {
-                self.set_stdio(i, Stdio::inherit());
+            let spawned = self.spawn();
+            // Put back what `spawn` and `status` use for streams the caller
+            // did not set (std's default: inherit), before anything can fail
+            // or be cancelled.
+            for i in 0..3 {
+                if !self.stdio_set[i] {
+                    self.set_stdio(i, Stdio::inherit());
+                }
             }
-        }
-        spawned?.wait_with_output().await
+            spawned?.wait_with_output().await
+        })
     }
 
     /// Sets stream `i` (0 stdin, 1 stdout, 2 stderr) on the std command
@@ -211,8 +216,9 @@ impl Command {
     }
 
     /// Runs the process to completion and returns its exit status.
-    pub async fn status(&mut self) -> io::Result<ExitStatus> {
-        self.spawn()?.wait().await
+    #[track_caller]
+    pub fn status(&mut self) -> impl Future<Output = io::Result<ExitStatus>> + '_ {
+        At::here(async move { self.spawn()?.wait().await })
     }
 }
 

@@ -1,6 +1,6 @@
 //! A child's stdin, stdout and stderr as byte streams.
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::pin::Pin;
@@ -10,6 +10,7 @@ use crate::io::compat::FdStream;
 use crate::io::ops::CURRENT_POSITION;
 use crate::io::traits::impl_futures_io;
 use crate::io::{IoBuf, IoBufMut};
+use crate::task::core::wait::At;
 
 /// The child's standard input: owned-buffer writes and `AsyncWrite`.
 /// Dropping it closes the pipe. After `AsyncWrite` writes, `flush` or
@@ -24,13 +25,15 @@ impl ChildStdin {
     /// Writes some of `buf`. A child that closed its stdin gives
     /// `BrokenPipe` (Rust programs ignore SIGPIPE from the start; a
     /// program that restored it would be killed instead, as with std).
-    pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        self.inner.write(buf).await
+    #[track_caller]
+    pub fn write<B: IoBuf>(&self, buf: B) -> impl Future<Output = (io::Result<usize>, B)> + '_ {
+        At::here(async move { self.inner.write(buf).await })
     }
 
     /// Writes all of `buf`.
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
-        self.inner.write_all(buf).await
+    #[track_caller]
+    pub fn write_all<B: IoBuf>(&self, buf: B) -> impl Future<Output = (io::Result<()>, B)> + '_ {
+        At::here(async move { self.inner.write_all(buf).await })
     }
 }
 
@@ -75,14 +78,22 @@ macro_rules! pipe_reader {
 
             /// Reads into `buf`; `Ok(0)` at end of stream. Not
             /// cancellation-safe (see the type's docs).
-            pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-                self.inner.read(buf).await
+            #[track_caller]
+            pub fn read<B: IoBufMut>(
+                &self,
+                buf: B,
+            ) -> impl Future<Output = (io::Result<usize>, B)> + '_ {
+                At::here(async move { self.inner.read(buf).await })
             }
 
             /// Fills `buf` to its capacity; end of stream first is
             /// `UnexpectedEof`.
-            pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
-                self.inner.read_exact(buf).await
+            #[track_caller]
+            pub fn read_exact<B: IoBufMut>(
+                &self,
+                buf: B,
+            ) -> impl Future<Output = (io::Result<()>, B)> + '_ {
+                At::here(async move { self.inner.read_exact(buf).await })
             }
         }
 

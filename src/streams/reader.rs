@@ -7,6 +7,7 @@ use std::io;
 use std::sync::Arc;
 
 use super::{Conn, IncompleteReadError, LimitOverrunError};
+use crate::task::core::wait::At;
 
 /// A receive in flight, kept across cancelled calls.
 type PendingRead =
@@ -112,33 +113,42 @@ impl StreamReader {
 
     /// Up to `n` bytes: what is buffered, or one receive's worth. Empty at
     /// end of stream (or when `n` is 0).
-    pub async fn read(&mut self, n: usize) -> io::Result<Vec<u8>> {
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        if self.buffered().is_empty() {
-            self.fill().await?;
-        }
-        let k = self.buffered().len().min(n);
-        Ok(self.take(k))
+    #[track_caller]
+    pub fn read(&mut self, n: usize) -> impl Future<Output = io::Result<Vec<u8>>> + '_ {
+        At::here(async move {
+            if n == 0 {
+                return Ok(Vec::new());
+            }
+            if self.buffered().is_empty() {
+                self.fill().await?;
+            }
+            let k = self.buffered().len().min(n);
+            Ok(self.take(k))
+        })
     }
 
     /// Everything until end of stream (asyncio's `read(-1)`).
-    pub async fn read_to_end(&mut self) -> io::Result<Vec<u8>> {
-        while self.fill().await? {}
-        let k = self.buffered().len();
-        Ok(self.take(k))
+    #[track_caller]
+    pub fn read_to_end(&mut self) -> impl Future<Output = io::Result<Vec<u8>>> + '_ {
+        At::here(async move {
+            while self.fill().await? {}
+            let k = self.buffered().len();
+            Ok(self.take(k))
+        })
     }
 
     /// Exactly `n` bytes. At end of stream first, an `UnexpectedEof` error
     /// holding an [`IncompleteReadError`] with the bytes read.
-    pub async fn readexactly(&mut self, n: usize) -> io::Result<Vec<u8>> {
-        while self.buffered().len() < n {
-            if !self.fill().await? {
-                return Err(self.incomplete(Some(n)));
+    #[track_caller]
+    pub fn readexactly(&mut self, n: usize) -> impl Future<Output = io::Result<Vec<u8>>> + '_ {
+        At::here(async move {
+            while self.buffered().len() < n {
+                if !self.fill().await? {
+                    return Err(self.incomplete(Some(n)));
+                }
             }
-        }
-        Ok(self.take(n))
+            Ok(self.take(n))
+        })
     }
 
     /// Bytes up to and including `separator`.
@@ -171,35 +181,41 @@ impl StreamReader {
     ///     assert!(ferrio::LimitOverrunError::from_io(&e).is_some());
     /// });
     /// ```
-    pub async fn readuntil(&mut self, separator: &[u8]) -> io::Result<Vec<u8>> {
-        if separator.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "readuntil: the separator must not be empty",
-            ));
-        }
-        // Bytes known to hold no separator start: the search resumes here.
-        let mut searched = 0;
-        loop {
-            let data = self.buffered();
-            if let Some(i) = find(&data[searched..], separator) {
-                let start = searched + i;
-                let end = start + separator.len();
-                if start > self.limit {
-                    return Err(overrun(end));
+    #[track_caller]
+    pub fn readuntil<'a>(
+        &'a mut self,
+        separator: &'a [u8],
+    ) -> impl Future<Output = io::Result<Vec<u8>>> + 'a {
+        At::here(async move {
+            if separator.is_empty() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "readuntil: the separator must not be empty",
+                ));
+            }
+            // Bytes known to hold no separator start: the search resumes here.
+            let mut searched = 0;
+            loop {
+                let data = self.buffered();
+                if let Some(i) = find(&data[searched..], separator) {
+                    let start = searched + i;
+                    let end = start + separator.len();
+                    if start > self.limit {
+                        return Err(overrun(end));
+                    }
+                    return Ok(self.take(end));
                 }
-                return Ok(self.take(end));
+                // A separator not found yet can only start in its last
+                // `len - 1` bytes (a partial match) or later.
+                searched = (data.len() + 1).saturating_sub(separator.len());
+                if searched > self.limit {
+                    return Err(overrun(data.len()));
+                }
+                if !self.fill().await? {
+                    return Err(self.incomplete(None));
+                }
             }
-            // A separator not found yet can only start in its last
-            // `len - 1` bytes (a partial match) or later.
-            searched = (data.len() + 1).saturating_sub(separator.len());
-            if searched > self.limit {
-                return Err(overrun(data.len()));
-            }
-            if !self.fill().await? {
-                return Err(self.incomplete(None));
-            }
-        }
+        })
     }
 
     /// One line, ending in `\n`; at end of stream, whatever is left (empty
@@ -207,14 +223,17 @@ impl StreamReader {
     /// `\n` (see [`readuntil`](Self::readuntil)) is an `InvalidData`
     /// error holding a [`LimitOverrunError`]; unlike asyncio, which drops
     /// such a line, the bytes stay buffered (read them with `read`).
-    pub async fn readline(&mut self) -> io::Result<Vec<u8>> {
-        match self.readuntil(b"\n").await {
-            Ok(line) => Ok(line),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                Ok(IncompleteReadError::into_partial(e).unwrap_or_default())
+    #[track_caller]
+    pub fn readline(&mut self) -> impl Future<Output = io::Result<Vec<u8>>> + '_ {
+        At::here(async move {
+            match self.readuntil(b"\n").await {
+                Ok(line) => Ok(line),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    Ok(IncompleteReadError::into_partial(e).unwrap_or_default())
+                }
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
-        }
+        })
     }
 
     /// True when the stream ended and nothing is buffered.

@@ -6,6 +6,7 @@ use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
+use std::panic::Location;
 use std::path::Path;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use crate::loom::sync::Mutex;
 use crate::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use crate::task::core::wait::{Leaf, WaitKind};
 use crate::weak_list::WeakList;
 use crate::Task;
 use futures_core::Stream;
@@ -346,37 +348,43 @@ impl Server {
 
     /// Waits until the server is closed and every handler has finished
     /// (asyncio 3.12+).
-    pub async fn wait_closed(&self) {
-        poll_fn(|cx| {
-            let mut st = self.shared.state.lock();
-            if !st.accepting && st.active == 0 {
-                return Poll::Ready(());
-            }
-            register(&mut st.waiters, cx.waker());
-            Poll::Pending
+    #[track_caller]
+    pub fn wait_closed(&self) -> impl Future<Output = ()> + '_ {
+        Leaf::new(WaitKind::ServerClosed, 0, Location::caller(), async move {
+            poll_fn(|cx| {
+                let mut st = self.shared.state.lock();
+                if !st.accepting && st.active == 0 {
+                    return Poll::Ready(());
+                }
+                register(&mut st.waiters, cx.waker());
+                Poll::Pending
+            })
+            .await
         })
-        .await
     }
 
     /// Serves until [`close`](Self::close) is called. Dropping this future
     /// (cancelling it) closes the server, as in asyncio.
-    pub async fn serve_forever(&self) {
-        struct CloseOnDrop<'a>(&'a Server);
-        impl Drop for CloseOnDrop<'_> {
-            fn drop(&mut self) {
-                self.0.close();
+    #[track_caller]
+    pub fn serve_forever(&self) -> impl Future<Output = ()> + '_ {
+        Leaf::new(WaitKind::ServerClosed, 0, Location::caller(), async move {
+            struct CloseOnDrop<'a>(&'a Server);
+            impl Drop for CloseOnDrop<'_> {
+                fn drop(&mut self) {
+                    self.0.close();
+                }
             }
-        }
-        let _close = CloseOnDrop(self);
-        poll_fn(|cx| {
-            let mut st = self.shared.state.lock();
-            if !st.accepting {
-                return Poll::Ready(());
-            }
-            register(&mut st.waiters, cx.waker());
-            Poll::Pending
+            let _close = CloseOnDrop(self);
+            poll_fn(|cx| {
+                let mut st = self.shared.state.lock();
+                if !st.accepting {
+                    return Poll::Ready(());
+                }
+                register(&mut st.waiters, cx.waker());
+                Poll::Pending
+            })
+            .await
         })
-        .await
     }
 }
 

@@ -2,13 +2,15 @@
 //! transport), `drain` with water marks.
 
 use std::fmt;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
+use std::panic::Location;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 
 use crate::loom::sync::Mutex;
+use crate::task::core::wait::{Leaf, WaitKind};
 use crate::Task;
 
 use super::{register, wake, Conn};
@@ -155,22 +157,25 @@ impl StreamWriter {
 
     /// Flow control: waits while more than 64 KiB are queued, until 16 KiB
     /// or less remain. Reports a failed send.
-    pub async fn drain(&self) -> io::Result<()> {
-        let mut waiting = false;
-        poll_fn(|cx| {
-            let mut st = self.shared.state.lock();
-            if let Some(e) = st.error() {
-                return Poll::Ready(Err(e));
-            }
-            let pending = st.queued.len() + st.in_flight;
-            if st.closed || pending <= LOW_WATER || (!waiting && pending <= HIGH_WATER) {
-                return Poll::Ready(Ok(()));
-            }
-            waiting = true;
-            register(&mut st.drainers, cx.waker());
-            Poll::Pending
+    #[track_caller]
+    pub fn drain(&self) -> impl Future<Output = io::Result<()>> + '_ {
+        Leaf::new(WaitKind::StreamDrain, 0, Location::caller(), async move {
+            let mut waiting = false;
+            poll_fn(|cx| {
+                let mut st = self.shared.state.lock();
+                if let Some(e) = st.error() {
+                    return Poll::Ready(Err(e));
+                }
+                let pending = st.queued.len() + st.in_flight;
+                if st.closed || pending <= LOW_WATER || (!waiting && pending <= HIGH_WATER) {
+                    return Poll::Ready(Ok(()));
+                }
+                waiting = true;
+                register(&mut st.drainers, cx.waker());
+                Poll::Pending
+            })
+            .await
         })
-        .await
     }
 
     /// Sends what is queued, then shuts down the write side (the peer
@@ -209,19 +214,22 @@ impl StreamWriter {
     }
 
     /// Waits until the writer is closed; reports a failed send.
-    pub async fn wait_closed(&self) -> io::Result<()> {
-        poll_fn(|cx| {
-            let mut st = self.shared.state.lock();
-            if let Some(e) = st.error() {
-                return Poll::Ready(Err(e));
-            }
-            if st.closed {
-                return Poll::Ready(Ok(()));
-            }
-            register(&mut st.closers, cx.waker());
-            Poll::Pending
+    #[track_caller]
+    pub fn wait_closed(&self) -> impl Future<Output = io::Result<()>> + '_ {
+        Leaf::new(WaitKind::StreamClosed, 0, Location::caller(), async move {
+            poll_fn(|cx| {
+                let mut st = self.shared.state.lock();
+                if let Some(e) = st.error() {
+                    return Poll::Ready(Err(e));
+                }
+                if st.closed {
+                    return Poll::Ready(Ok(()));
+                }
+                register(&mut st.closers, cx.waker());
+                Poll::Pending
+            })
+            .await
         })
-        .await
     }
 
     /// The peer's address (TCP only).

@@ -42,6 +42,7 @@ use std::task::{Context, Poll, Waker};
 
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::{Arc, Mutex};
+use crate::task::core::wait::{self, WaitKind};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Phase {
@@ -373,9 +374,10 @@ pub struct WaitForCancellationFuture<'a> {
 impl Future for WaitForCancellationFuture<'_> {
     type Output = ();
 
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        this.wait.poll(&this.token.node, cx)
+        wait::pending(this.wait.poll(&this.token.node, cx), WaitKind::Cancelled, 0)
     }
 }
 
@@ -403,9 +405,10 @@ pub struct WaitForCancellationFutureOwned {
 impl Future for WaitForCancellationFutureOwned {
     type Output = ();
 
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        this.wait.poll(&this.token.node, cx)
+        wait::pending(this.wait.poll(&this.token.node, cx), WaitKind::Cancelled, 0)
     }
 }
 

@@ -19,10 +19,12 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
 use std::mem::MaybeUninit;
+use std::panic::Location;
 
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 
 use super::semaphore::{Semaphore, SemaphorePermit};
+use crate::task::core::wait::{Leaf, WaitKind};
 
 /// A cell set at most once, asynchronously (tokio's `OnceCell`).
 ///
@@ -197,17 +199,19 @@ impl<T> OnceCell<T> {
     /// The value, running `init` to make it if the cell is empty. Callers
     /// that find an initialiser running wait for it (FIFO); if it panics
     /// or is cancelled, the next caller's `init` runs.
-    pub async fn get_or_init<F, Fut>(&self, init: F) -> &T
+    #[track_caller]
+    pub fn get_or_init<F, Fut>(&self, init: F) -> impl Future<Output = &T> + use<'_, T, F, Fut>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = T>,
     {
-        match self
-            .get_or_try_init(|| async { Ok::<T, std::convert::Infallible>(init().await) })
-            .await
-        {
-            Ok(v) => v,
-            Err(never) => match never {},
+        let at = Location::caller();
+        async move {
+            let init = || async { Ok::<T, std::convert::Infallible>(init().await) };
+            match self.try_init(at, init).await {
+                Ok(v) => v,
+                Err(never) => match never {},
+            }
         }
     }
 
@@ -225,7 +229,22 @@ impl<T> OnceCell<T> {
     ///     assert_eq!(ok, Ok(&7));
     /// });
     /// ```
-    pub async fn get_or_try_init<E, F, Fut>(&self, init: F) -> Result<&T, E>
+    #[track_caller]
+    pub fn get_or_try_init<E, F, Fut>(
+        &self,
+        init: F,
+    ) -> impl Future<Output = Result<&T, E>> + use<'_, T, E, F, Fut>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.try_init(Location::caller(), init)
+    }
+
+    /// `get_or_try_init` called from `at` (where a wait for another
+    /// caller's initialiser shows in a task dump; `init`'s own waits show
+    /// where they are).
+    async fn try_init<E, F, Fut>(&self, at: &'static Location<'static>, init: F) -> Result<&T, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -234,7 +253,8 @@ impl<T> OnceCell<T> {
             return Ok(v);
         }
         // `None`: closed, so the value is set.
-        if let Some(permit) = self.sem.acquire_or_closed(1).await {
+        let acquire = Leaf::new(WaitKind::OnceCell, 0, at, self.sem.acquire_or_closed(1));
+        if let Some(permit) = acquire.await {
             // The permit is handed out only while the cell is empty: the
             // one who sets the value keeps it forever.
             let value = init().await?;

@@ -212,6 +212,7 @@ impl<T: Clone> Promise<T> {
 impl<T: Clone> Future for Promise<T> {
     type Output = Result<T, PromiseError>;
 
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let mut st = this.shared.lock();
@@ -230,6 +231,7 @@ impl<T: Clone> Future for Promise<T> {
                 st.waiters.insert(id, cx.waker().clone());
                 drop(st);
                 this.waiter = Some(id);
+                crate::task::core::wait::record(crate::task::core::wait::WaitKind::Promise, 0);
                 return Poll::Pending;
             }
         };

@@ -13,10 +13,12 @@
 
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use super::semaphore::{Semaphore, SemaphorePermit};
+use crate::task::core::wait::{At, WaitKind};
 
 /// The most readers an [`RwLock`] admits at once (tokio's bound), and the
 /// default.
@@ -147,19 +149,25 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Waits for shared access (FIFO: behind any writer already waiting).
     /// Dropping the future while waiting loses nothing.
-    pub async fn read(&self) -> RwLockReadGuard<'_, T> {
-        let permit = self.sem.acquire().await;
-        RwLockReadGuard {
-            lock: self,
-            _permit: permit,
-        }
+    #[track_caller]
+    pub fn read(&self) -> impl Future<Output = RwLockReadGuard<'_, T>> + '_ {
+        At::waiting_on(WaitKind::RwLockRead, async move {
+            let permit = self.sem.acquire().await;
+            RwLockReadGuard {
+                lock: self,
+                _permit: permit,
+            }
+        })
     }
 
     /// Waits for exclusive access (FIFO). Dropping the future while
     /// waiting loses nothing, and lets the readers queued behind it in.
-    pub async fn write(&self) -> RwLockWriteGuard<'_, T> {
-        let permit = self.sem.acquire_many(self.all()).await;
-        RwLockWriteGuard { lock: self, permit }
+    #[track_caller]
+    pub fn write(&self) -> impl Future<Output = RwLockWriteGuard<'_, T>> + '_ {
+        At::waiting_on(WaitKind::RwLockWrite, async move {
+            let permit = self.sem.acquire_many(self.all()).await;
+            RwLockWriteGuard { lock: self, permit }
+        })
     }
 
     /// Takes shared access if nobody writes and nobody waits.
@@ -193,20 +201,26 @@ impl<T: ?Sized> RwLock<T> {
     ///     assert_eq!(task.await.unwrap(), 6);
     /// });
     /// ```
-    pub async fn read_owned(self: Arc<Self>) -> OwnedRwLockReadGuard<T> {
-        self.sem.acquire().await.forget();
-        OwnedRwLockReadGuard {
-            hold: Hold { lock: self, n: 1 },
-        }
+    #[track_caller]
+    pub fn read_owned(self: Arc<Self>) -> impl Future<Output = OwnedRwLockReadGuard<T>> {
+        At::waiting_on(WaitKind::RwLockRead, async move {
+            self.sem.acquire().await.forget();
+            OwnedRwLockReadGuard {
+                hold: Hold { lock: self, n: 1 },
+            }
+        })
     }
 
     /// [`write`](Self::write) through an `Arc`.
-    pub async fn write_owned(self: Arc<Self>) -> OwnedRwLockWriteGuard<T> {
-        let n = self.all();
-        self.sem.acquire_many(n).await.forget();
-        OwnedRwLockWriteGuard {
-            hold: Hold { lock: self, n },
-        }
+    #[track_caller]
+    pub fn write_owned(self: Arc<Self>) -> impl Future<Output = OwnedRwLockWriteGuard<T>> {
+        At::waiting_on(WaitKind::RwLockWrite, async move {
+            let n = self.all();
+            self.sem.acquire_many(n).await.forget();
+            OwnedRwLockWriteGuard {
+                hold: Hold { lock: self, n },
+            }
+        })
     }
 
     /// [`try_read`](Self::try_read) through an `Arc`.

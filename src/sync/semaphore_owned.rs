@@ -31,6 +31,7 @@ impl fmt::Debug for AcquireOwned {
 impl Future for AcquireOwned {
     type Output = OwnedSemaphorePermit;
 
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<OwnedSemaphorePermit> {
         let this = &mut *self;
         let sem = this
@@ -38,7 +39,10 @@ impl Future for AcquireOwned {
             .as_ref()
             .expect("AcquireOwned polled after it returned its permit");
         match this.core.poll(sem, cx) {
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                crate::task::core::wait::record(crate::task::core::wait::WaitKind::Semaphore, 0);
+                Poll::Pending
+            }
             Poll::Ready(Got::Permits) => Poll::Ready(OwnedSemaphorePermit {
                 sem: this.sem.take().expect("checked above"),
                 n: this.core.need,

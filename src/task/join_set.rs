@@ -21,6 +21,7 @@ use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+use super::core::wait::{self, At, WaitKind};
 use super::core::{AbortHandle, Task, TaskError, TaskId};
 use crate::runtime::Handle;
 use crate::wake_set::WakeSet;
@@ -165,21 +166,28 @@ impl<T> JoinSet<T> {
     /// Cancel-safe: dropping the returned future loses no result (a
     /// finished task stays in the set until a join returns it) and leaves
     /// no waker behind.
-    pub async fn join_next(&mut self) -> Option<Result<T, TaskError>> {
-        self.join_next_with_id().await.map(|(_, result)| result)
+    #[track_caller]
+    pub fn join_next(&mut self) -> impl Future<Output = Option<Result<T, TaskError>>> + '_ {
+        At::here(async move { self.join_next_with_id().await.map(|(_, result)| result) })
     }
 
     /// [`join_next`](Self::join_next), with the id of the task that
     /// finished.
-    pub async fn join_next_with_id(&mut self) -> Option<(TaskId, Result<T, TaskError>)> {
-        let joining = Joining(self);
-        std::future::poll_fn(|cx| joining.0.poll_next_with_id(cx)).await
+    #[track_caller]
+    pub fn join_next_with_id(
+        &mut self,
+    ) -> impl Future<Output = Option<(TaskId, Result<T, TaskError>)>> + '_ {
+        At::here(async move {
+            let joining = Joining(self);
+            std::future::poll_fn(|cx| joining.0.poll_next_with_id(cx)).await
+        })
     }
 
     /// Polls for the next finished task (for hand-written futures): as
     /// [`join_next`](Self::join_next), except that after `Pending` the
     /// waker stays registered until the set is polled again, joined from,
     /// or dropped.
+    #[track_caller]
     pub fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, TaskError>>> {
         self.poll_next_with_id(cx)
             .map(|next| next.map(|(_, result)| result))
@@ -210,9 +218,12 @@ impl<T> JoinSet<T> {
 
     /// Cancels every task and waits until each has finished (tokio's
     /// `shutdown`); the set is then empty. Their results are dropped.
-    pub async fn shutdown(&mut self) {
-        self.abort_all();
-        while self.join_next().await.is_some() {}
+    #[track_caller]
+    pub fn shutdown(&mut self) -> impl Future<Output = ()> + '_ {
+        At::here(async move {
+            self.abort_all();
+            while self.join_next().await.is_some() {}
+        })
     }
 
     /// Waits for every task and returns their outputs in completion order.
@@ -222,19 +233,33 @@ impl<T> JoinSet<T> {
     /// cancelled, this panics with the error. The remaining tasks are
     /// cancelled as the set drops. Loop over
     /// [`join_next`](Self::join_next) to handle failures instead.
-    pub async fn join_all(mut self) -> Vec<T> {
-        let mut out = Vec::with_capacity(self.len);
-        while let Some(result) = self.join_next().await {
-            match result {
-                Ok(v) => out.push(v),
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(e) => panic!("ferrio::task::JoinSet::join_all: {e}"),
+    #[track_caller]
+    pub fn join_all(mut self) -> impl Future<Output = Vec<T>> {
+        At::here(async move {
+            let mut out = Vec::with_capacity(self.len);
+            while let Some(result) = self.join_next().await {
+                match result {
+                    Ok(v) => out.push(v),
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(e) => panic!("ferrio::task::JoinSet::join_all: {e}"),
+                }
             }
-        }
-        out
+            out
+        })
     }
 
+    /// The next finished task; a `Pending` is a wait on the set in a task
+    /// dump, at the caller's line.
+    #[track_caller]
     fn poll_next_with_id(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<(TaskId, Result<T, TaskError>)>> {
+        let tasks = self.len as u64;
+        wait::pending(self.poll_next_inner(cx), WaitKind::JoinSet, tasks)
+    }
+
+    fn poll_next_inner(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<(TaskId, Result<T, TaskError>)>> {
@@ -400,6 +425,7 @@ impl<T> Drop for JoinSet<T> {
 impl<T> futures_core::Stream for JoinSet<T> {
     type Item = Result<T, TaskError>;
 
+    #[track_caller]
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.poll_join_next(cx)
     }

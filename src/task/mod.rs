@@ -50,8 +50,10 @@ pub fn dump() -> TaskDump {
 
 /// Deep task dumps: with `on`, each leaf that returns `Pending` also
 /// captures its thread's stack (the poll of the task down through the
-/// chain of `async fn` frames to the leaf), shown in
-/// [`DumpedTask::frames`] and printed under the wait. Off by default.
+/// chain of `async fn` frames to the leaf), kept whole in
+/// [`DumpedTask::frames`]; [`DumpedTask::task_frames`] (what a dump
+/// prints under the wait) keeps the frames from the leaf up to the task's
+/// future, without the runtime's. Off by default.
 ///
 /// Cost while on: a stack capture (an unwind, a few microseconds) and a
 /// global lock per wait; symbols are resolved only when printed, and need

@@ -47,6 +47,7 @@ mod sync_extra;
 mod sync_once_cell;
 mod sync_token;
 mod task_dump;
+mod task_dump_leaves;
 mod task_local;
 #[cfg(feature = "tracing")]
 mod task_tracing;

@@ -19,6 +19,18 @@ use ferrio::{Handle, TaskId};
 /// `spawned`, waiting at line `awaited` of this file, for no longer than
 /// since `start`.
 fn waiting(h: &Handle, id: TaskId, spawned: u32, awaited: u32, start: Instant) -> DumpedTask {
+    waiting_in(file!(), h, id, spawned, awaited, start)
+}
+
+/// [`waiting`], for a test in `file`.
+pub(super) fn waiting_in(
+    file: &str,
+    h: &Handle,
+    id: TaskId,
+    spawned: u32,
+    awaited: u32,
+    start: Instant,
+) -> DumpedTask {
     let mut entry = None;
     spin_until("the task shows its wait in a dump", || {
         entry = h
@@ -32,10 +44,10 @@ fn waiting(h: &Handle, id: TaskId, spawned: u32, awaited: u32, start: Instant) -
     assert_eq!(t.id, id);
     assert_eq!(t.name, format!("Task-{id}"));
     assert_eq!(t.state, DumpState::Idle);
-    assert_eq!(t.spawned_at.file(), file!());
+    assert_eq!(t.spawned_at.file(), file);
     assert_eq!(t.spawned_at.line(), spawned, "spawn line of {t}");
     let w = t.wait.as_ref().unwrap();
-    assert_eq!(w.at.file(), file!(), "{t}");
+    assert_eq!(w.at.file(), file, "{t}");
     assert_eq!(w.at.line(), awaited, "await line of {t}");
     // The coarse clock's resolution (a few ms) on top of the real wait.
     assert!(
@@ -43,10 +55,7 @@ fn waiting(h: &Handle, id: TaskId, spawned: u32, awaited: u32, start: Instant) -
         "{t}"
     );
     let shown = t.to_string();
-    assert!(
-        shown.contains(&format!("{}:{}", file!(), awaited)),
-        "{shown}"
-    );
+    assert!(shown.contains(&format!("{}:{}", file, awaited)), "{shown}");
     t
 }
 
@@ -446,6 +455,34 @@ fn a_deep_dump_shows_the_async_fn_frames_down_to_the_leaf() {
     // Innermost first: the leaf's caller before its caller.
     assert!(inner < outer, "{frames}");
     assert!(t.to_string().contains("stack at the leaf"));
+    // The task's frames: the leaf's poll first, the task's future last;
+    // neither the recorder below nor the runtime above.
+    let own = t.task_frames().unwrap();
+    let first = own.lines().next().unwrap();
+    assert!(
+        first.contains("EventWait") && first.contains("poll"),
+        "{own}"
+    );
+    let last_symbol = own
+        .lines()
+        .rev()
+        .find(|l| !l.trim_start().starts_with("at "))
+        .unwrap();
+    assert!(last_symbol.contains("outer_frame"), "{own}");
+    for gone in [
+        "wait::record",
+        "harness",
+        "scheduler",
+        "catch_unwind",
+        "std::thread",
+    ] {
+        assert!(!own.contains(gone), "{gone} in {own}");
+        assert!(!t.to_string().contains(gone), "{gone} in {t}");
+    }
+    assert!(
+        frames.contains("harness"),
+        "the full stack keeps them: {frames}"
+    );
     event.set();
     rt.block_on(task).unwrap();
 }

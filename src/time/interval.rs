@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::sleep::{sleep_until, Sleep, FAR_FUTURE};
+use crate::task::core::wait::At;
 
 /// What an [`Interval`] does when ticks were missed (the task was late).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -92,11 +93,13 @@ pub struct Interval {
 
 impl Interval {
     /// Waits for the next tick; returns its scheduled time.
-    pub async fn tick(&mut self) -> Instant {
-        std::future::poll_fn(|cx| self.poll_tick(cx)).await
+    #[track_caller]
+    pub fn tick(&mut self) -> impl Future<Output = Instant> + '_ {
+        At::here(async move { std::future::poll_fn(|cx| self.poll_tick(cx)).await })
     }
 
     /// Polls for the next tick.
+    #[track_caller]
     pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
         if Pin::new(&mut self.sleep).poll(cx).is_pending() {
             return Poll::Pending;

@@ -286,7 +286,10 @@ impl Future for Sleep {
 }
 
 impl Sleep {
-    fn poll_sleep(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    /// Polls the timer without writing a wait record: for a timer that
+    /// guards another future (`wait_for`, a timeout scope), whose own leaf
+    /// names the wait.
+    pub(crate) fn poll_sleep(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.done {
             return Poll::Ready(());
         }

@@ -135,7 +135,8 @@ impl<F: Future> Future for WaitFor<F> {
         } else {
             panic!("WaitFor polled after completion");
         }
-        if Pin::new(&mut this.sleep).poll(cx).is_ready() {
+        // The body's leaf names the wait, not our timer.
+        if Pin::new(&mut this.sleep).poll_sleep(cx).is_ready() {
             inner.set(None);
             return Poll::Ready(Err(TimeoutError::after(&this.sleep)));
         }
@@ -365,7 +366,8 @@ impl<F: Future> Future for Scoped<F> {
         // The timer wakes us; the decision is taken on the deadline itself,
         // so it does not depend on which wheel fired first.
         let sleep = link.sleep.as_mut().expect("a deadline has a timer");
-        let timer_ended = Pin::new(&mut *sleep).poll(cx).is_ready();
+        // The body's leaf names the wait, not our timer.
+        let timer_ended = Pin::new(&mut *sleep).poll_sleep(cx).is_ready();
         if timer_ended && sleep.ended_by_shutdown() {
             // The deadline was not reached: not `expired`.
             let err = TimeoutError::after(sleep);

@@ -1,12 +1,14 @@
 //! `TcpStream`'s readiness calls: waits, and the non-blocking calls made
 //! after them (tokio's `readable`, `try_read`, `peek`, ...).
 
+use std::future::Future;
 use std::io;
 
 use super::super::split;
 use super::TcpStream;
 use crate::io::ready::{ready, try_recv, try_send};
 use crate::io::{Interest, Ready};
+use crate::task::core::wait::At;
 
 /// Readiness: waits, and the non-blocking calls made after them (tokio's
 /// readiness API), beside the owned-buffer calls.
@@ -37,8 +39,9 @@ impl TcpStream {
     ///     assert_eq!(&buf[..n], b"hello");
     /// });
     /// ```
-    pub async fn readable(&self) -> io::Result<()> {
-        split::readable(self.inner.fd()).await
+    #[track_caller]
+    pub fn readable(&self) -> impl Future<Output = io::Result<()>> + '_ {
+        At::here(async move { split::readable(self.inner.fd()).await })
     }
 
     /// Waits until the stream is writable: the socket's send buffer has
@@ -46,8 +49,9 @@ impl TcpStream {
     /// [`try_write`](TcpStream::try_write) will take some bytes. As
     /// [`readable`](TcpStream::readable), it answers the state when it
     /// ends.
-    pub async fn writable(&self) -> io::Result<()> {
-        split::writable(self.inner.fd()).await
+    #[track_caller]
+    pub fn writable(&self) -> impl Future<Output = io::Result<()>> + '_ {
+        At::here(async move { split::writable(self.inner.fd()).await })
     }
 
     /// Waits until the stream is ready for one of `interest`'s directions
@@ -66,8 +70,9 @@ impl TcpStream {
     ///     assert!(ready.is_writable());
     /// });
     /// ```
-    pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
-        ready(self.inner.fd(), interest).await
+    #[track_caller]
+    pub fn ready(&self, interest: Interest) -> impl Future<Output = io::Result<Ready>> + '_ {
+        At::here(async move { ready(self.inner.fd(), interest).await })
     }
 
     /// Receives what is there into `buf` without waiting (`recv` with
@@ -109,7 +114,8 @@ impl TcpStream {
     ///     assert_eq!(buf, b"GET /"); // peek took nothing
     /// });
     /// ```
-    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        split::peek(self.inner.fd(), buf).await
+    #[track_caller]
+    pub fn peek<'a>(&'a self, buf: &'a mut [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
+        At::here(async move { split::peek(self.inner.fd(), buf).await })
     }
 }

@@ -1,6 +1,6 @@
 //! The bounded channel: `Sender`, `Receiver`, `Permit`.
 
-use crate::task::core::wait::{Leaf, WaitKind};
+use crate::task::core::wait::{self, Leaf, WaitKind};
 use std::fmt;
 use std::future::Future;
 use std::panic::Location;
@@ -181,8 +181,11 @@ impl<T> Sender<T> {
     ///     assert_eq!(watcher.await.unwrap(), "closed");
     /// });
     /// ```
-    pub async fn closed(&self) {
-        self.tx.closed().await
+    #[track_caller]
+    pub fn closed(&self) -> impl Future<Output = ()> + '_ {
+        Leaf::new(WaitKind::ChannelClosed, 0, Location::caller(), async move {
+            self.tx.closed().await
+        })
     }
 
     /// True once the receiver is closed or dropped.
@@ -274,9 +277,11 @@ impl<T> Receiver<T> {
     }
 
     /// Polls for the next value (for hand-written futures and streams).
-    /// Only the waker of the latest `Pending` poll is woken.
+    /// Only the waker of the latest `Pending` poll is woken. A `Pending`
+    /// is a channel receive in a task dump, at the caller's line.
+    #[track_caller]
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        self.rx.poll_recv(cx)
+        wait::pending(self.rx.poll_recv(cx), WaitKind::ChannelRecv, 0)
     }
 
     /// Closes the channel without dropping the receiver: sends fail from
@@ -327,6 +332,7 @@ impl<T> Receiver<T> {
 impl<T> futures_core::Stream for Receiver<T> {
     type Item = T;
 
+    #[track_caller]
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         self.get_mut().poll_recv(cx)
     }

@@ -1,6 +1,6 @@
 //! The unbounded channel: `UnboundedSender`, `UnboundedReceiver`.
 
-use crate::task::core::wait::{Leaf, WaitKind};
+use crate::task::core::wait::{self, Leaf, WaitKind};
 use std::fmt;
 use std::future::Future;
 use std::panic::Location;
@@ -67,8 +67,11 @@ impl<T> UnboundedSender<T> {
 
     /// Waits until the receiver is closed or dropped (returns at once if
     /// it is). Dropping the future leaves nothing behind.
-    pub async fn closed(&self) {
-        self.tx.closed().await
+    #[track_caller]
+    pub fn closed(&self) -> impl Future<Output = ()> + '_ {
+        Leaf::new(WaitKind::ChannelClosed, 0, Location::caller(), async move {
+            self.tx.closed().await
+        })
     }
 
     /// True once the receiver is closed or dropped.
@@ -116,9 +119,11 @@ impl<T> UnboundedReceiver<T> {
     }
 
     /// Polls for the next value (for hand-written futures and streams).
-    /// Only the waker of the latest `Pending` poll is woken.
+    /// Only the waker of the latest `Pending` poll is woken. A `Pending`
+    /// is a channel receive in a task dump, at the caller's line.
+    #[track_caller]
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        self.rx.poll_recv(cx)
+        wait::pending(self.rx.poll_recv(cx), WaitKind::ChannelRecv, 0)
     }
 
     /// Closes the channel without dropping the receiver: sends fail from
@@ -148,6 +153,7 @@ impl<T> UnboundedReceiver<T> {
 impl<T> futures_core::Stream for UnboundedReceiver<T> {
     type Item = T;
 
+    #[track_caller]
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         self.get_mut().poll_recv(cx)
     }

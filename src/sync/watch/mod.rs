@@ -44,7 +44,11 @@ pub mod error;
 mod receiver;
 
 use std::fmt;
+use std::future::Future;
+use std::panic::Location;
 use std::task::{Context, Poll, Waker};
+
+use crate::task::core::wait::{Leaf, WaitKind};
 
 use crate::loom::sync::Arc;
 use crate::loom::{FastMutex, FastMutexGuard, FastRwLock};
@@ -294,49 +298,52 @@ impl<T> Sender<T> {
 
     /// Waits until there is no receiver (returns at once if there is
     /// none). Dropping the future leaves nothing behind.
-    pub async fn closed(&self) {
-        struct Unregister<'a, T> {
-            shared: &'a Shared<T>,
-            id: Option<u64>,
-        }
-        impl<T> Drop for Unregister<'_, T> {
-            fn drop(&mut self) {
-                let Some(id) = self.id else { return };
-                let mut st = self.shared.lock();
-                if let Some(p) = st.tx_waiters.iter().position(|(i, _)| *i == id) {
-                    let (_, w) = st.tx_waiters.swap_remove(p);
-                    drop(st);
-                    drop(w);
-                }
+    #[track_caller]
+    pub fn closed(&self) -> impl Future<Output = ()> + '_ {
+        Leaf::new(WaitKind::ChannelClosed, 0, Location::caller(), async move {
+            struct Unregister<'a, T> {
+                shared: &'a Shared<T>,
+                id: Option<u64>,
             }
-        }
-        let shared: &Shared<T> = &self.shared;
-        let mut reg = Unregister { shared, id: None };
-        std::future::poll_fn(|cx: &mut Context<'_>| {
-            let mut st = shared.lock();
-            if st.receivers == 0 {
-                return Poll::Ready(());
-            }
-            let entry = reg
-                .id
-                .and_then(|id| st.tx_waiters.iter_mut().find(|(i, _)| *i == id));
-            match entry {
-                Some(e) => {
-                    if !e.1.will_wake(cx.waker()) {
-                        e.1 = cx.waker().clone();
+            impl<T> Drop for Unregister<'_, T> {
+                fn drop(&mut self) {
+                    let Some(id) = self.id else { return };
+                    let mut st = self.shared.lock();
+                    if let Some(p) = st.tx_waiters.iter().position(|(i, _)| *i == id) {
+                        let (_, w) = st.tx_waiters.swap_remove(p);
+                        drop(st);
+                        drop(w);
                     }
                 }
-                None => {
-                    // First poll, or our entry went with a close that a
-                    // new subscriber has since undone.
-                    let id = st.next_id();
-                    st.tx_waiters.push((id, cx.waker().clone()));
-                    reg.id = Some(id);
-                }
             }
-            Poll::Pending
+            let shared: &Shared<T> = &self.shared;
+            let mut reg = Unregister { shared, id: None };
+            std::future::poll_fn(|cx: &mut Context<'_>| {
+                let mut st = shared.lock();
+                if st.receivers == 0 {
+                    return Poll::Ready(());
+                }
+                let entry = reg
+                    .id
+                    .and_then(|id| st.tx_waiters.iter_mut().find(|(i, _)| *i == id));
+                match entry {
+                    Some(e) => {
+                        if !e.1.will_wake(cx.waker()) {
+                            e.1 = cx.waker().clone();
+                        }
+                    }
+                    None => {
+                        // First poll, or our entry went with a close that a
+                        // new subscriber has since undone.
+                        let id = st.next_id();
+                        st.tx_waiters.push((id, cx.waker().clone()));
+                        reg.id = Some(id);
+                    }
+                }
+                Poll::Pending
+            })
+            .await
         })
-        .await
     }
 
     /// True when both senders belong to the same channel.

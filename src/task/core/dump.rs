@@ -73,10 +73,24 @@ pub struct DumpedTask {
     pub wait: Option<Wait>,
     /// The task owning the `TaskGroup` this task is a child of.
     pub group_owner: Option<TaskId>,
-    /// The stack at the leaf, from the task's poll down through its
-    /// `async fn` frames, when deep capture is on
-    /// ([`capture_wait_frames`](crate::task::capture_wait_frames)).
+    /// The whole stack at the leaf (the runtime's frames included), when
+    /// deep capture is on
+    /// ([`capture_wait_frames`](crate::task::capture_wait_frames));
+    /// [`task_frames`](DumpedTask::task_frames) keeps the task's own.
     pub frames: Option<Arc<Backtrace>>,
+}
+
+impl DumpedTask {
+    /// The deep view: the frames from the leaf future that returned
+    /// `Pending` up to the task's future (its `async fn`s and
+    /// combinators), innermost first, resolved now; the runtime's poll,
+    /// scheduler and thread frames are left out. `None` unless deep
+    /// capture was on ([`capture_wait_frames`](crate::task::capture_wait_frames)).
+    /// Symbols and lines need debug info (`debug = 1` or more in the
+    /// profile); resolving reads it, once per capture.
+    pub fn task_frames(&self) -> Option<String> {
+        self.frames.as_deref().map(super::dump_frames::task_frames)
+    }
 }
 
 /// A task's state in a [`TaskDump`].
@@ -187,6 +201,35 @@ pub enum WaitOn {
     ChannelSend,
     /// `Queue::join`: items not yet marked `task_done`.
     QueueJoin,
+    /// A channel sender waiting for its receivers to close: mpsc and watch
+    /// `Sender::closed`.
+    ChannelClosed,
+    /// `CancellationToken::cancelled`.
+    Cancelled,
+    /// A signal: `ctrl_c`, `Signal::recv`.
+    Signal {
+        /// The signal's number.
+        signo: i32,
+    },
+    /// `RwLock::read` (also `read_owned`).
+    RwLockRead,
+    /// `RwLock::write` (also `write_owned`).
+    RwLockWrite,
+    /// `JoinSet::join_next` (also `join_all`, `shutdown`, the `Stream`).
+    JoinSet {
+        /// How many tasks the set held.
+        tasks: usize,
+    },
+    /// Awaiting a `Promise`.
+    Promise,
+    /// `OnceCell::get_or_init`: another caller's initialiser runs.
+    OnceCell,
+    /// `StreamWriter::drain`: flow control, the queued bytes going out.
+    StreamDrain,
+    /// `StreamWriter::wait_closed`.
+    StreamClosed,
+    /// `Server::wait_closed`, `Server::serve_forever`.
+    ServerClosed,
 }
 
 impl WaitOn {
@@ -219,6 +262,21 @@ impl WaitOn {
             WaitKind::ChannelRecv => WaitOn::ChannelRecv,
             WaitKind::ChannelSend => WaitOn::ChannelSend,
             WaitKind::QueueJoin => WaitOn::QueueJoin,
+            WaitKind::ChannelClosed => WaitOn::ChannelClosed,
+            WaitKind::Cancelled => WaitOn::Cancelled,
+            WaitKind::Signal => WaitOn::Signal {
+                signo: detail as i32,
+            },
+            WaitKind::RwLockRead => WaitOn::RwLockRead,
+            WaitKind::RwLockWrite => WaitOn::RwLockWrite,
+            WaitKind::JoinSet => WaitOn::JoinSet {
+                tasks: detail as usize,
+            },
+            WaitKind::Promise => WaitOn::Promise,
+            WaitKind::OnceCell => WaitOn::OnceCell,
+            WaitKind::StreamDrain => WaitOn::StreamDrain,
+            WaitKind::StreamClosed => WaitOn::StreamClosed,
+            WaitKind::ServerClosed => WaitOn::ServerClosed,
         }
     }
 }
@@ -315,6 +373,17 @@ impl fmt::Display for WaitOn {
             WaitOn::ChannelRecv => f.write_str("channel receive"),
             WaitOn::ChannelSend => f.write_str("channel send"),
             WaitOn::QueueJoin => f.write_str("Queue join"),
+            WaitOn::ChannelClosed => f.write_str("channel close"),
+            WaitOn::Cancelled => f.write_str("CancellationToken"),
+            WaitOn::Signal { signo } => write!(f, "signal {signo}"),
+            WaitOn::RwLockRead => f.write_str("RwLock read"),
+            WaitOn::RwLockWrite => f.write_str("RwLock write"),
+            WaitOn::JoinSet { tasks } => write!(f, "JoinSet of {tasks} task(s)"),
+            WaitOn::Promise => f.write_str("Promise"),
+            WaitOn::OnceCell => f.write_str("OnceCell initialiser"),
+            WaitOn::StreamDrain => f.write_str("StreamWriter drain"),
+            WaitOn::StreamClosed => f.write_str("StreamWriter close"),
+            WaitOn::ServerClosed => f.write_str("Server close"),
         }
     }
 }
@@ -334,7 +403,7 @@ impl fmt::Display for DumpedTask {
                 w.at,
                 w.waited.as_millis()
             )?;
-            if let Some(frames) = &self.frames {
+            if let Some(frames) = self.task_frames() {
                 write!(f, "\n    stack at the leaf:\n{frames}")?;
             }
         }

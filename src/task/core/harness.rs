@@ -162,8 +162,7 @@ where
         let this = task.cell();
         // The previous wait is over; a leaf returning `Pending` in this
         // poll writes the next.
-        this.header.wait.clear();
-        super::wait::forget_frames(this.header.id);
+        this.header.wait.begin_poll(this.header.id);
         let waker = ManuallyDrop::new(waker_for(this.raw()));
         let mut cx = Context::from_waker(&waker);
         let current = super::current::enter_task(Some(this.raw()));

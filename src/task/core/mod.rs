@@ -24,6 +24,7 @@ use crate::loom::sync::Mutex;
 mod abort;
 pub(crate) mod current;
 mod dump;
+mod dump_frames;
 pub(crate) mod groups;
 mod handle;
 mod harness;

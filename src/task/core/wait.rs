@@ -6,15 +6,18 @@
 //! returns `Pending`, writes three words into its task's header (what
 //! kind of wait, a detail such as an fd or a deadline, the `&'static
 //! Location` of the `.await` that reached it, and when the wait began).
-//! The harness clears the record when the task is polled again.
+//! The harness clears the record when the task is polled again, if there
+//! is one.
 //!
 //! # Costs
 //!
 //! 24 bytes per task (three words in the header, on its hot cache line,
 //! which the poll just wrote). Per wait: two thread-local reads, one read
 //! of the coarse monotonic clock (`CLOCK_MONOTONIC_COARSE`, a vDSO read of
-//! a kernel variable, no system call) and four relaxed stores. Per poll:
-//! one relaxed store. Nothing else, and nothing when nobody dumps.
+//! a kernel variable, no system call) and four relaxed stores, out of line
+//! (`record_at`). Per poll: one relaxed load of the header's location word
+//! and a branch; after a wait, also a relaxed store and a relaxed load of
+//! the deep-dump flag. Nothing else, and nothing when nobody dumps.
 //!
 //! # Where the location comes from
 //!
@@ -26,6 +29,14 @@
 //! wrapped in [`At`]: while `At` polls its future, the location it holds
 //! overrides the leaf's own (the outermost `At` wins).
 //!
+//! `poll_*` methods (`poll_recv`, `poll_tick`, `poll_join_next`...) and
+//! the `Stream` impls are `#[track_caller]` too, and record through
+//! [`pending`]: the location is their caller's, which is the user's code
+//! when it polls them by hand (`poll_fn`), and the adapter's `poll` when
+//! an adapter from another crate (`futures::StreamExt::next`) does. A
+//! timer that only guards another future (`wait_for`, a timeout scope)
+//! records nothing: the guarded future's leaf names the wait.
+//!
 //! # Concurrency
 //!
 //! Only the task's poller writes the record; a dump reads it from any
@@ -34,8 +45,11 @@
 //! (acquire), the words, and the location again, and keeps the record only
 //! when both reads agree (a seqlock whose sequence is the location). A
 //! record rewritten with the same location between the two reads may mix
-//! two waits of the same line; a dump is a diagnostic, and says so. These
-//! are plain std atomics, not the loom shim's: no protocol depends on them.
+//! two waits of the same line (the kind and detail of either); a dump is a
+//! diagnostic, and says so. Records of different locations never mix, and
+//! a cleared record reads as none or as the record before the clear. The
+//! words are the loom shim's atomics: `loom-tests/tests/wait_record.rs`
+//! checks these promises on this code.
 
 // loom's `thread_local!` takes no `const` initialisers.
 #![allow(clippy::missing_const_for_thread_local)]
@@ -47,7 +61,7 @@ use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
 use std::ptr;
-use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
@@ -55,6 +69,7 @@ use std::time::Instant;
 
 use super::{current, TaskId};
 use crate::loom::plain::Mutex;
+use crate::loom::sync::atomic::{fence, AtomicPtr, AtomicU64, Ordering};
 
 /// What a leaf future waits on. The task core only stores the code; the
 /// layers above fill it in (`dump.rs` decodes it into `WaitOn`).
@@ -103,10 +118,33 @@ pub(crate) enum WaitKind {
     ChannelSend,
     /// `Queue::join`: the unfinished items.
     QueueJoin,
+    /// A channel sender waiting for the receivers to close (mpsc and
+    /// watch `Sender::closed`).
+    ChannelClosed,
+    /// `CancellationToken::cancelled`.
+    Cancelled,
+    /// A signal (`ctrl_c`, `Signal::recv`; detail: the signal number).
+    Signal,
+    /// `RwLock::read`.
+    RwLockRead,
+    /// `RwLock::write`.
+    RwLockWrite,
+    /// `JoinSet::join_next`: the set's tasks (detail: how many).
+    JoinSet,
+    /// Awaiting a `Promise`.
+    Promise,
+    /// `OnceCell::get_or_init`: another caller's initialiser.
+    OnceCell,
+    /// `StreamWriter::drain`: the queued bytes going out.
+    StreamDrain,
+    /// `StreamWriter::wait_closed`.
+    StreamClosed,
+    /// `Server::wait_closed`, `Server::serve_forever`.
+    ServerClosed,
 }
 
 impl WaitKind {
-    const ALL: [WaitKind; 21] = [
+    const ALL: [WaitKind; 32] = [
         WaitKind::Read,
         WaitKind::Write,
         WaitKind::Accept,
@@ -128,9 +166,21 @@ impl WaitKind {
         WaitKind::ChannelRecv,
         WaitKind::ChannelSend,
         WaitKind::QueueJoin,
+        WaitKind::ChannelClosed,
+        WaitKind::Cancelled,
+        WaitKind::Signal,
+        WaitKind::RwLockRead,
+        WaitKind::RwLockWrite,
+        WaitKind::JoinSet,
+        WaitKind::Promise,
+        WaitKind::OnceCell,
+        WaitKind::StreamDrain,
+        WaitKind::StreamClosed,
+        WaitKind::ServerClosed,
     ];
 
-    fn from_code(code: u8) -> Option<WaitKind> {
+    /// The kind of code `code` (`kind as u8`), if there is one.
+    pub(crate) fn from_code(code: u8) -> Option<WaitKind> {
         WaitKind::ALL.get((code as usize).wrapping_sub(1)).copied()
     }
 }
@@ -160,14 +210,29 @@ pub(crate) struct Recorded {
 }
 
 impl WaitRecord {
-    /// The poller starts a poll: the previous wait is over.
+    /// The poller starts a poll of task `id`: the previous wait, if its
+    /// last poll left one, is over (and so is the stack a deep dump
+    /// captured there). A task whose last poll recorded nothing (a first
+    /// poll, a yield, a wake-up from a future ferrio does not own) pays
+    /// one load of a word on the line the poll just took, and a branch.
+    #[inline]
+    pub(crate) fn begin_poll(&self, id: TaskId) {
+        // Only this task's poller writes `at`: it reads its own writes.
+        if !self.at.load(Ordering::Relaxed).is_null() {
+            self.clear();
+            forget_frames(id);
+        }
+    }
+
+    /// The record is gone (a dump reads none).
     #[inline]
     pub(crate) fn clear(&self) {
         self.at.store(ptr::null_mut(), Ordering::Relaxed);
     }
 
+    /// The poller's leaf returns `Pending`: publishes a new record.
     #[inline]
-    fn set(&self, kind: WaitKind, detail: u64, at: &'static Location<'static>) {
+    pub(crate) fn set(&self, kind: WaitKind, detail: u64, at: &'static Location<'static>) {
         self.at.store(ptr::null_mut(), Ordering::Relaxed);
         // Orders the clear before the words (the reader's second read of
         // `at` pairs with this).
@@ -224,8 +289,21 @@ pub(crate) fn record(kind: WaitKind, detail: u64) {
     record_at(kind, detail, Location::caller())
 }
 
-/// [`record`] with the fallback location given.
+/// `out`, after recording a wait on `kind` reached from the caller if it
+/// is `Pending` (for `poll_*` methods and `Stream` impls, which are
+/// `#[track_caller]`: the location is the caller of the outermost one).
+#[track_caller]
 #[inline]
+pub(crate) fn pending<T>(out: Poll<T>, kind: WaitKind, detail: u64) -> Poll<T> {
+    if out.is_pending() {
+        record(kind, detail);
+    }
+    out
+}
+
+/// [`record`] with the fallback location given. Out of line: every leaf's
+/// `Pending` path calls it, and it is no hotter than the wait it records.
+#[inline(never)]
 pub(crate) fn record_at(kind: WaitKind, detail: u64, fallback: &'static Location<'static>) {
     if let Some(task) = current::current_task() {
         let (at, kind) = match AT.try_with(Cell::get).ok().flatten() {
@@ -263,11 +341,13 @@ pub(crate) fn set_deep(on: bool) {
     }
 }
 
-/// The poller starts a poll of task `id`: the stack captured at its
-/// previous wait is stale (a task that completes leaves nothing behind;
-/// one dropped while it waits stays until deep dumps are turned off).
+/// The poller starts a poll of task `id` that waited: the stack captured
+/// at its previous wait is stale (a task that completes leaves nothing
+/// behind; one dropped while it waits stays until deep dumps are turned
+/// off). A stack is captured only with a record, so a poll that finds no
+/// record has none to forget.
 #[inline]
-pub(crate) fn forget_frames(id: TaskId) {
+fn forget_frames(id: TaskId) {
     if DEEP.load(Ordering::Relaxed) {
         forget_frames_slow(id);
     }
