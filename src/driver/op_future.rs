@@ -63,6 +63,10 @@ enum Stage<K: OpKind> {
     /// On the blocking pool: the worker runs io_uring, but this kernel
     /// lacks the call's opcode (`uring_call::newer_opcode`).
     Pool(PoolOp<K>),
+    /// In a simulated world (`sim_hook.rs`): each poll is one attempt,
+    /// which takes nothing unless it completes.
+    #[cfg(feature = "sim")]
+    Sim(K, Arc<dyn super::sim_hook::SimBackend>),
     /// The output was returned (or the kind moved out).
     Done,
 }
@@ -79,6 +83,11 @@ impl<K: OpKind> Stage<K> {
         };
         match target() {
             Err(e) => Err((kind, e)),
+            #[cfg(feature = "sim")]
+            Ok(Target::Sim(backend)) => {
+                *self = Stage::Sim(kind, backend);
+                Ok(())
+            }
             Ok(Target::Epoll(shared)) => {
                 *self = Stage::Epoll(EpollOp::new(kind, shared));
                 Ok(())
@@ -102,6 +111,8 @@ impl<K: OpKind> Stage<K> {
         match self {
             Stage::Ring { .. } | Stage::Pool(_) => true,
             Stage::Epoll(e) => e.runs_unpolled(),
+            #[cfg(feature = "sim")]
+            Stage::Sim(..) => false,
             Stage::Idle(_) | Stage::Done => false,
         }
     }
@@ -164,6 +175,8 @@ impl<K: OpKind> Op<K> {
                 cell: _,
                 ring: _,
             } => kind,
+            #[cfg(feature = "sim")]
+            Stage::Sim(kind, _) => kind,
             Stage::Pool(_) => unreachable!("a pool op is idle again when it finishes"),
             Stage::Done => unreachable!("finished once"),
         };
@@ -189,6 +202,8 @@ impl<K: OpKind> Future for Op<K> {
                     None => Some((wait::WaitKind::File, -1i64 as u64)),
                 },
                 Stage::Pool(_) => Some((wait::WaitKind::File, -1i64 as u64)),
+                #[cfg(feature = "sim")]
+                Stage::Sim(kind, _) => kind.call().wait(),
                 _ => None,
             };
             if let Some((kind, detail)) = waits {
@@ -231,6 +246,8 @@ impl<K: OpKind> Op<K> {
                 this.stage = Stage::Idle(kind);
                 result
             }
+            #[cfg(feature = "sim")]
+            Stage::Sim(kind, backend) => Ok(std::task::ready!(backend.poll_call(kind.call(), cx))),
             Stage::Idle(_) => unreachable!("started above"),
             Stage::Done => panic!("Op polled after completion"),
         };
@@ -315,6 +332,9 @@ impl<K: OpKind> Op<K> {
         match &mut self.stage {
             Stage::Idle(_) | Stage::Done => return None,
             Stage::Epoll(e) if !e.runs_unpolled() => return None,
+            // A simulated op takes nothing until it completes.
+            #[cfg(feature = "sim")]
+            Stage::Sim(..) => return None,
             Stage::Epoll(_) | Stage::Pool(_) => {}
             Stage::Ring { cell, ring, .. } => remote::request_cancel(&**ring, cell),
         }
@@ -335,6 +355,8 @@ impl<K: OpKind> Op<K> {
                     }
                     Poll::Pending => None,
                 },
+                #[cfg(feature = "sim")]
+                Stage::Sim(..) => unreachable!("returned above"),
                 Stage::Idle(_) | Stage::Done => unreachable!("started and not finished"),
             };
             if let Some(result) = result {
@@ -431,6 +453,11 @@ impl<K: MultiKind> MultiOp<K> {
                 let c = std::task::ready!(e.poll(cx))?;
                 Poll::Ready(Ok(e.kind_mut().item(c)))
             }
+            #[cfg(feature = "sim")]
+            Stage::Sim(kind, backend) => {
+                let c = std::task::ready!(backend.poll_call(kind.call(), cx));
+                Poll::Ready(Ok(kind.item(c)))
+            }
             Stage::Pool(p) => {
                 let (kind, result) = std::task::ready!(p.poll(cx));
                 self.stage = Stage::Idle(kind);
@@ -487,6 +514,9 @@ enum Target {
     Remote(Arc<UringShared>),
     /// The epoll driver (a worker's own, or one picked off the workers).
     Epoll(Arc<EpollShared>),
+    /// A simulated world (`sim_hook.rs`).
+    #[cfg(feature = "sim")]
+    Sim(Arc<dyn super::sim_hook::SimBackend>),
 }
 
 impl Target {
@@ -494,6 +524,8 @@ impl Target {
         match self {
             Target::Local(r) | Target::Remote(r) => r,
             Target::Epoll(_) => unreachable!("epoll ops never reach a ring"),
+            #[cfg(feature = "sim")]
+            Target::Sim(_) => unreachable!("simulated ops never reach a ring"),
         }
     }
 
@@ -509,6 +541,8 @@ impl Target {
             }
             Target::Remote(ring) => remote::submit_remote(&*ring, RingEntry::new(entry, cell)),
             Target::Epoll(_) => unreachable!("epoll ops never reach a ring"),
+            #[cfg(feature = "sim")]
+            Target::Sim(_) => unreachable!("simulated ops never reach a ring"),
         }
     }
 }
@@ -518,6 +552,8 @@ fn target() -> io::Result<Target> {
         d.map(|d| match d {
             Driver::Uring(d) => Target::Local(d.shared().clone()),
             Driver::Epoll(d) => Target::Epoll(d.shared().clone()),
+            #[cfg(feature = "sim")]
+            Driver::Sim(d) => Target::Sim(d.backend.clone()),
         })
     });
     if let Some(target) = local {
@@ -527,6 +563,8 @@ fn target() -> io::Result<Target> {
         Some(r) => r.remote_driver().map(|d| match d {
             DriverShared::Uring(r) => Target::Remote(r),
             DriverShared::Epoll(e) => Target::Epoll(e),
+            #[cfg(feature = "sim")]
+            DriverShared::Sim(_, backend) => Target::Sim(backend),
         }),
         None => Err(io::Error::other(
             "ferrio: an I/O operation was polled outside a ferrio runtime; run it inside \

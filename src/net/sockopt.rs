@@ -1,5 +1,9 @@
 //! Socket options as plain `setsockopt`/`getsockopt` calls, for the
 //! options std does not offer (or not on an unconnected socket).
+//!
+//! On a simulated socket (feature `sim`) the model keeps no options:
+//! setting one is accepted and changes nothing, reading one is refused
+//! (`ferrio: not simulated: ...`), and `SO_ERROR` is always clear.
 
 use std::io;
 use std::mem::size_of;
@@ -8,6 +12,9 @@ use std::time::Duration;
 
 /// Sets an `int` option.
 pub(super) fn set_int(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
+    if super::sim::addr(fd, true).is_some() {
+        return Ok(());
+    }
     // SAFETY: the value pointer and length describe a live local `int`.
     let r = unsafe {
         libc::setsockopt(
@@ -26,6 +33,7 @@ pub(super) fn set_int(fd: RawFd, level: i32, name: i32, value: i32) -> io::Resul
 
 /// Reads an `int` option.
 pub(super) fn get_int(fd: RawFd, level: i32, name: i32) -> io::Result<i32> {
+    super::sim::refuse_option(fd, "reading a socket option")?;
     let mut value: i32 = 0;
     let mut len = size_of::<i32>() as libc::socklen_t;
     // SAFETY: the value pointer and length describe a live local `int`.
@@ -68,6 +76,7 @@ pub(super) fn get_size(fd: RawFd, name: i32) -> io::Result<u32> {
 /// rounded down; `Some(ZERO)` resets the connection on close), `None` is
 /// the default (close returns at once, the kernel sends what is queued).
 pub(super) fn set_linger(fd: RawFd, linger: Option<Duration>) -> io::Result<()> {
+    super::sim::refuse_option(fd, "SO_LINGER")?;
     let l = libc::linger {
         l_onoff: linger.is_some() as i32,
         l_linger: linger.map_or(0, |d| d.as_secs().min(i32::MAX as u64) as i32),
@@ -90,6 +99,7 @@ pub(super) fn set_linger(fd: RawFd, linger: Option<Duration>) -> io::Result<()> 
 
 /// Reads `SO_LINGER` (see [`set_linger`]).
 pub(super) fn linger(fd: RawFd) -> io::Result<Option<Duration>> {
+    super::sim::refuse_option(fd, "SO_LINGER")?;
     let mut l = libc::linger {
         l_onoff: 0,
         l_linger: 0,
@@ -113,6 +123,9 @@ pub(super) fn linger(fd: RawFd) -> io::Result<Option<Duration>> {
 
 /// `SO_ERROR`: the socket's pending error, cleared by reading it.
 pub(super) fn take_error(fd: RawFd) -> io::Result<Option<io::Error>> {
+    if super::sim::addr(fd, true).is_some() {
+        return Ok(None);
+    }
     let e = get_int(fd, libc::SOL_SOCKET, libc::SO_ERROR)?;
     Ok((e != 0).then(|| io::Error::from_raw_os_error(e)))
 }

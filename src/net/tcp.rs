@@ -38,12 +38,29 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    /// Binds and listens (plain syscalls; nothing to wait for). Resolves
-    /// with std's blocking resolver: a host name may block the calling
-    /// thread (resolve it first with [`lookup_host`](super::lookup_host)).
-    pub fn bind(addr: impl std::net::ToSocketAddrs) -> io::Result<TcpListener> {
-        super::not_simulated()?;
-        let listener = std::net::TcpListener::bind(resolve_blocking(addr)?.as_slice())?;
+    /// Binds and listens (plain syscalls; nothing to wait for). A host
+    /// name is resolved with std's blocking resolver: it may block the
+    /// calling thread (resolve it first with
+    /// [`lookup_host`](super::lookup_host)).
+    ///
+    /// Inside a `ferrio::sim` world this binds on the world's network:
+    /// `"server:80"`, the host's own address or `0.0.0.0:80` on the host
+    /// the task runs on (see `ferrio::sim::Host::spawn`).
+    pub fn bind(addr: impl super::ToSocketAddrs) -> io::Result<TcpListener> {
+        let addrs = resolve_blocking(&addr)?;
+        #[cfg(all(feature = "sim", not(ferrio_loom)))]
+        if let Some(world) = super::sim::world() {
+            let family = if addrs[0].is_ipv4() {
+                libc::AF_INET
+            } else {
+                libc::AF_INET6
+            };
+            let fd = world.socket(family, libc::SOCK_STREAM)?;
+            world.bind(fd.as_raw_fd(), addrs[0])?;
+            world.listen(fd.as_raw_fd())?;
+            return Ok(TcpListener::from_fd(fd));
+        }
+        let listener = std::net::TcpListener::bind(addrs.as_slice())?;
         TcpListener::from_std(listener)
     }
 
@@ -68,6 +85,9 @@ impl TcpListener {
 
     /// The bound address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        if let Some(a) = super::sim::addr(self.fd.as_raw_fd(), true) {
+            return a;
+        }
         self.as_std(|l| l.local_addr())
     }
 
@@ -244,7 +264,6 @@ impl TcpStream {
     /// A name (not a literal address) is looked up on the blocking pool
     /// ([`lookup_host`](super::lookup_host)), so no worker waits for DNS.
     pub async fn connect(addr: impl super::ToSocketAddrs) -> io::Result<TcpStream> {
-        super::not_simulated()?;
         let mut last = None;
         for a in super::resolve(&addr).await? {
             match Self::connect_one(a).await {
@@ -275,38 +294,65 @@ impl TcpStream {
         f(&s)
     }
 
+    fn raw(&self) -> RawFd {
+        self.inner.fd().as_raw_fd()
+    }
+
     /// The remote address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        if let Some(a) = super::sim::addr(self.raw(), false) {
+            return a;
+        }
         self.as_std(|s| s.peer_addr())
     }
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        if let Some(a) = super::sim::addr(self.raw(), true) {
+            return a;
+        }
         self.as_std(|s| s.local_addr())
     }
 
-    /// Sets TCP_NODELAY.
+    /// Sets TCP_NODELAY. (A simulated socket sends each write at once,
+    /// as with it set: there it is accepted and changes nothing.)
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        if super::sim::addr(self.raw(), true).is_some() {
+            return Ok(());
+        }
         self.as_std(|s| s.set_nodelay(nodelay))
     }
 
-    /// Whether TCP_NODELAY is set.
+    /// Whether TCP_NODELAY is set (always, on a simulated socket).
     pub fn nodelay(&self) -> io::Result<bool> {
+        if super::sim::addr(self.raw(), true).is_some() {
+            return Ok(true);
+        }
         self.as_std(|s| s.nodelay())
     }
 
     /// Shuts down one or both directions.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.as_std(|s| s.shutdown(how))
+        let how = match how {
+            Shutdown::Read => libc::SHUT_RD,
+            Shutdown::Write => libc::SHUT_WR,
+            Shutdown::Both => libc::SHUT_RDWR,
+        };
+        if crate::driver::shutdown_socket(self.raw(), how) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 
     /// Sets the time-to-live of the packets sent (`IP_TTL`).
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        super::sim::refuse_option(self.raw(), "IP_TTL")?;
         self.as_std(|s| s.set_ttl(ttl))
     }
 
     /// `IP_TTL`.
     pub fn ttl(&self) -> io::Result<u32> {
+        super::sim::refuse_option(self.raw(), "IP_TTL")?;
         self.as_std(|s| s.ttl())
     }
 
@@ -324,6 +370,9 @@ impl TcpStream {
 
     /// The socket's pending error (`SO_ERROR`), cleared by reading it.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        if super::sim::addr(self.raw(), true).is_some() {
+            return Ok(None);
+        }
         self.as_std(|s| s.take_error())
     }
 

@@ -105,16 +105,19 @@
 //! assert_eq!(report.output, 42);
 //! ```
 
+mod backend;
 mod log;
 mod net;
+mod pump;
 mod rng;
+mod world;
 
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use net::{Host, Net, SimListener, SimStream};
+pub use net::{Host, Net, OnHost, SimListener, SimStream};
 
 use self::log::EventLog;
 use self::rng::SimRng;
@@ -129,6 +132,8 @@ pub struct Sim {
     seed: u64,
     latency: Duration,
     jitter: Duration,
+    udp_loss: f64,
+    reset_chance: f64,
 }
 
 /// What a run gave: the world's output, the hash and count of its
@@ -156,7 +161,25 @@ impl Sim {
             seed,
             latency: Duration::from_millis(1),
             jitter: Duration::from_micros(500),
+            udp_loss: 0.0,
+            reset_chance: 0.0,
         }
+    }
+
+    /// Each UDP datagram (of `ferrio::net::UdpSocket`) is lost with
+    /// probability `p` (0 to 1), drawn from the seed. 0 by default.
+    pub fn udp_loss(mut self, p: f64) -> Sim {
+        self.udp_loss = p.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Each TCP send (of `ferrio::net`) resets its connection with
+    /// probability `p` (0 to 1), drawn from the seed: the sender's call
+    /// fails with `ConnectionReset`, and its peer's next read after one
+    /// way. 0 by default.
+    pub fn reset_chance(mut self, p: f64) -> Sim {
+        self.reset_chance = p.clamp(0.0, 1.0);
+        self
     }
 
     /// A simulation whose seed is `FERRIO_SIM_SEED` (see [`SEED_ENV`]),
@@ -195,18 +218,28 @@ impl Sim {
         Fut: Future + Send + 'static,
         Fut::Output: Send + 'static,
     {
+        let rng = Arc::new(SimRng::new(self.seed));
+        let log = Arc::new(EventLog::new());
+        let config = net::NetConfig {
+            latency: self.latency,
+            jitter: self.jitter,
+            udp_loss: self.udp_loss,
+            reset_chance: self.reset_chance,
+        };
+        let net = Net::new(config, rng, log.clone());
         let rt = crate::Runtime::builder()
             .start_paused(true)
             .thread_name("ferrio-sim")
+            .io_driver(crate::IoDriver::Epoll)
             .simulated()
+            .sim_backend(net.inner().clone())
             .build()
             .unwrap_or_else(|e| panic!("ferrio::sim: cannot build the runtime: {e}"));
-        let rng = Arc::new(SimRng::new(self.seed));
-        let log = Arc::new(EventLog::new());
-        let (net, start) = rt.block_on(async {
-            let net = Net::new(self.latency, self.jitter, rng, log.clone());
-            (net, crate::time::now())
+        let start = rt.block_on(async {
+            net.start();
+            crate::time::now()
         });
+        drop(rt.spawn(pump::Pump::new(net.inner().clone())));
         let world = world(net);
         // The world runs as a task on the one worker, and its report is
         // taken there as it ends (other tasks may still run after it):

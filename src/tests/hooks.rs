@@ -89,7 +89,7 @@ pub(crate) fn newer_opcodes_present(handle: &Handle) -> usize {
 pub(crate) fn any_ring_leaked(handle: &Handle) -> bool {
     handle.shared.each_ring().any(|ring| match ring {
         crate::driver::DriverShared::Uring(ring) => ring.stats.leaked.load(Ordering::Relaxed),
-        crate::driver::DriverShared::Epoll(_) => false,
+        _ => false,
     })
 }
 
