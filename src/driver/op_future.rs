@@ -247,7 +247,14 @@ impl<K: OpKind> Op<K> {
                 result
             }
             #[cfg(feature = "sim")]
-            Stage::Sim(kind, backend) => Ok(std::task::ready!(backend.poll_call(kind.call(), cx))),
+            Stage::Sim(kind, backend) => {
+                // A call the model answers at once is Ready on its first
+                // poll: the budget makes a loop of them yield.
+                if !crate::coop::poll_proceed(cx) {
+                    return Poll::Pending;
+                }
+                Ok(std::task::ready!(backend.poll_call(kind.call(), cx)))
+            }
             Stage::Idle(_) => unreachable!("started above"),
             Stage::Done => panic!("Op polled after completion"),
         };
@@ -455,6 +462,9 @@ impl<K: MultiKind> MultiOp<K> {
             }
             #[cfg(feature = "sim")]
             Stage::Sim(kind, backend) => {
+                if !crate::coop::poll_proceed(cx) {
+                    return Poll::Pending;
+                }
                 let c = std::task::ready!(backend.poll_call(kind.call(), cx));
                 Poll::Ready(Ok(kind.item(c)))
             }

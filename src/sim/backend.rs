@@ -20,7 +20,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::task::{Context, Poll};
 
 use super::net::NetInner;
-use super::world::CURRENT_HOST;
+use super::world::{Received, CURRENT_HOST};
 use crate::driver::sim_hook::SimBackend;
 use crate::driver::{Call, Completion, RECV_FALLBACK_SIZE};
 
@@ -390,12 +390,7 @@ impl SimBackend for NetInner {
 }
 
 impl NetInner {
-    fn recv(
-        &self,
-        fd: RawFd,
-        out: &mut [u8],
-        waker: &std::task::Waker,
-    ) -> Option<Result<(usize, Option<SocketAddr>, bool), i32>> {
+    fn recv(&self, fd: RawFd, out: &mut [u8], waker: &std::task::Waker) -> Option<Received> {
         if !self.owns(fd) {
             return Some(Err(libc::ENOTSOCK));
         }

@@ -182,6 +182,9 @@ fn push_waker(s: &mut Sock, w: &Waker) {
     }
 }
 
+/// A receive: `(bytes, from, truncated)`, or an `errno`.
+pub(super) type Received = Result<(usize, Option<SocketAddr>, bool), i32>;
+
 /// The result of an attempt: `Some(res)` done, `None` pending.
 pub(super) type Attempt = Option<i32>;
 
@@ -753,12 +756,7 @@ impl World {
 
     /// Receives into `out` (a stream: what has arrived; a datagram
     /// socket: the next datagram, truncated). `Ok((n, from, truncated))`.
-    pub(super) fn recv(
-        &mut self,
-        fd: RawFd,
-        out: &mut [u8],
-        waker: &Waker,
-    ) -> Option<Result<(usize, Option<SocketAddr>, bool), i32>> {
+    pub(super) fn recv(&mut self, fd: RawFd, out: &mut [u8], waker: &Waker) -> Option<Received> {
         let id = self.id_of(fd)?;
         let s = self.socks.get_mut(&id).expect("here");
         if s.udp {

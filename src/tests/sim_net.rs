@@ -582,3 +582,123 @@ fn the_same_seed_gives_the_same_net_events_in_another_process() {
         .unwrap();
     assert_eq!(here, there);
 }
+
+#[test]
+fn an_accept_dropped_loses_no_connection_and_incoming_takes_them() {
+    use futures::StreamExt;
+    let report = exact(10).run(|net: Net| async move {
+        let server = net.host("server");
+        let listener = server
+            .scope(async { TcpListener::bind("0.0.0.0:7") })
+            .await
+            .unwrap();
+        // Dropped before the SYN arrives (10 ms).
+        let early = ferrio::time::wait_for(listener.accept(), Duration::from_millis(5)).await;
+        assert!(early.is_err());
+        let clients = net.host("client").spawn(async {
+            let a = TcpStream::connect("server:7").await.unwrap();
+            let b = TcpStream::connect("server:7").await.unwrap();
+            (a.local_addr().unwrap(), b.local_addr().unwrap())
+        });
+        let mut incoming = listener.incoming();
+        let one = incoming.next().await.unwrap().unwrap();
+        let two = incoming.next().await.unwrap().unwrap();
+        let (a, b) = clients.await.unwrap();
+        (one.peer_addr().unwrap(), two.peer_addr().unwrap()) == (a, b)
+    });
+    assert!(report.output);
+}
+
+#[test]
+fn a_connect_given_up_resets_the_servers_end() {
+    let report = exact(10).run(|net: Net| async move {
+        let server = net.host("server");
+        let listener = server
+            .scope(async { TcpListener::bind("0.0.0.0:7") })
+            .await
+            .unwrap();
+        // Gives up after the SYN arrived (10 ms), before the SYN-ACK (20 ms).
+        let gave_up = net
+            .host("client")
+            .spawn(async {
+                ferrio::time::wait_for(TcpStream::connect("server:7"), Duration::from_millis(15))
+                    .await
+                    .is_err()
+            })
+            .await
+            .unwrap();
+        assert!(gave_up);
+        let (conn, _) = listener.accept().await.unwrap();
+        let (r, _) = conn.read(Vec::with_capacity(4)).await;
+        r.unwrap_err().kind()
+    });
+    assert_eq!(report.output, ErrorKind::ConnectionReset);
+}
+
+#[test]
+fn a_datagram_receive_dropped_loses_no_datagram() {
+    let report = exact(10).run(|net: Net| async move {
+        let b = net.host("b");
+        let sb = b
+            .scope(async { UdpSocket::bind("0.0.0.0:9") })
+            .await
+            .unwrap();
+        net.host("a")
+            .spawn(async {
+                let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+                s.send_to(&b"one"[..], "b:9").await.0.unwrap();
+            })
+            .await
+            .unwrap();
+        let early = ferrio::time::wait_for(
+            sb.recv_from(Vec::with_capacity(8)),
+            Duration::from_millis(5),
+        )
+        .await;
+        assert!(early.is_err());
+        let (r, buf) = sb.recv_from(Vec::with_capacity(8)).await;
+        buf[..r.unwrap().0].to_vec()
+    });
+    assert_eq!(report.output, b"one");
+}
+
+#[test]
+fn a_reader_of_buffered_data_yields_to_other_tasks() {
+    let report = exact(1).run(|net: Net| async move {
+        let server = net.host("server");
+        let listener = server
+            .scope(async { TcpListener::bind("0.0.0.0:7") })
+            .await
+            .unwrap();
+        let c = net
+            .host("client")
+            .spawn(async {
+                let s = TcpStream::connect("server:7").await.unwrap();
+                s.write_all(vec![7u8; 100_000]).await.0.unwrap();
+                s
+            })
+            .await
+            .unwrap();
+        let (conn, _) = listener.accept().await.unwrap();
+        // Let every byte arrive.
+        ferrio::time::sleep(Duration::from_millis(10)).await;
+        let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let f = flag.clone();
+        let other =
+            ferrio::spawn(async move { f.store(true, std::sync::atomic::Ordering::SeqCst) });
+        let mut seen_other = false;
+        let mut total = 0;
+        while total < 100_000 {
+            let (n, _) = conn.read(Vec::with_capacity(10)).await;
+            total += n.unwrap();
+            seen_other |= flag.load(std::sync::atomic::Ordering::SeqCst);
+        }
+        other.await.unwrap();
+        drop(c);
+        seen_other
+    });
+    assert!(
+        report.output,
+        "10 000 ready reads never let the other task run"
+    );
+}
