@@ -95,7 +95,7 @@
 //! let report = sim.run(|net| async move {
 //!     let server = net.host("server");
 //!     let client = net.host("client");
-//!     server.spawn(async {
+//!     let _server = server.spawn(async {
 //!         let listener = TcpListener::bind("0.0.0.0:80").unwrap();
 //!         loop {
 //!             let (conn, _) = listener.accept().await.unwrap();
@@ -106,7 +106,7 @@
 //!     // A client that retries with a 1 s timeout, through a 3 s partition.
 //!     net.partition(&client, &server);
 //!     let (n2, c2, s2) = (net.clone(), client.clone(), server.clone());
-//!     ferrio::spawn(async move {
+//!     let _repair = ferrio::spawn(async move {
 //!         ferrio::time::sleep(Duration::from_millis(2500)).await;
 //!         n2.repair(&c2, &s2);
 //!     });
