@@ -63,6 +63,13 @@ pub(crate) trait SimBackend: Send + Sync + 'static {
     /// A datagram socket's `connect` (no packet: sets its peer).
     fn connect_datagram(&self, fd: RawFd, addr: SocketAddr) -> io::Result<()>;
 
+    /// A non-blocking `recv` (`MSG_PEEK` when `peek`): `WouldBlock` when
+    /// nothing is there.
+    fn try_recv(&self, fd: RawFd, buf: &mut [u8], peek: bool) -> io::Result<usize>;
+
+    /// A non-blocking `send`.
+    fn try_send(&self, fd: RawFd, buf: &[u8]) -> io::Result<usize>;
+
     /// Whether `fd` is one of the backend's placeholders.
     fn owns(&self, fd: RawFd) -> bool;
 
@@ -81,7 +88,7 @@ pub(crate) struct SimDriver {
 /// The simulated world of the runtime this thread runs in (a worker's
 /// driver, or the runtime entered off the workers), if it is one.
 pub(crate) fn backend() -> Option<Arc<dyn SimBackend>> {
-    use super::worker_driver::{Driver, DriverShared};
+    use super::worker_driver::Driver;
     let local = super::context::with_local(|d| match d {
         Some(Driver::Sim(s)) => Some(Some(s.backend.clone())),
         Some(_) => Some(None),
@@ -90,10 +97,7 @@ pub(crate) fn backend() -> Option<Arc<dyn SimBackend>> {
     if let Some(local) = local {
         return local;
     }
-    super::context::with_runtime(|r| match r.map(|r| r.remote_driver()) {
-        Some(Ok(DriverShared::Sim(_, b))) => Some(b),
-        _ => None,
-    })
+    super::context::with_runtime(|r| r.and_then(|r| r.sim_backend()))
 }
 
 /// The simulated world owning the socket `fd`, if `fd` is a placeholder.

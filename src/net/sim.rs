@@ -45,7 +45,8 @@ pub(super) fn resolve(name: &str) -> Option<io::Result<Vec<SocketAddr>>> {
     None
 }
 
-/// An option call on a simulated socket: the model keeps no options.
+/// A call the model does not answer (an option it keeps no state for,
+/// a conversion to a std socket), on a simulated socket: refused.
 pub(super) fn refuse_option(fd: RawFd, what: &str) -> io::Result<()> {
     #[cfg(all(feature = "sim", not(ferrio_loom)))]
     if owner(fd).is_some() {

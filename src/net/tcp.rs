@@ -501,6 +501,7 @@ impl TcpStream {
     /// });
     /// ```
     pub fn into_std(mut self) -> io::Result<std::net::TcpStream> {
+        super::sim::refuse_option(self.raw(), "into_std")?;
         self.io();
         self.inner.into_fd("TcpStream").map(Into::into)
     }
@@ -526,6 +527,7 @@ impl TcpStream {
     /// });
     /// ```
     pub fn into_std_parts(mut self) -> io::Result<(std::net::TcpStream, Vec<u8>)> {
+        super::sim::refuse_option(self.raw(), "into_std_parts")?;
         self.io();
         let (fd, received) = self.inner.into_fd_and_received()?;
         Ok((fd.into(), received))

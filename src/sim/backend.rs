@@ -359,6 +359,22 @@ impl SimBackend for NetInner {
         self.with_world(|w, net| w.connect_datagram(net, fd, addr))
     }
 
+    fn try_recv(&self, fd: RawFd, buf: &mut [u8], peek: bool) -> io::Result<usize> {
+        match self.with_world(|w, _| w.recv(fd, buf, None, peek)) {
+            Some(Ok((n, _, _))) => Ok(n),
+            Some(Err(e)) => Err(io::Error::from_raw_os_error(e)),
+            None => Err(io::Error::from_raw_os_error(libc::ENOTSOCK)),
+        }
+    }
+
+    fn try_send(&self, fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+        match self.with_world(|w, net| w.send(net, fd, buf, None)) {
+            Some(n) if n >= 0 => Ok(n as usize),
+            Some(e) => Err(io::Error::from_raw_os_error(-e)),
+            None => Err(io::Error::from_raw_os_error(libc::ENOTSOCK)),
+        }
+    }
+
     fn owns(&self, fd: RawFd) -> bool {
         self.world.lock().sock(fd).is_some()
     }
@@ -394,6 +410,6 @@ impl NetInner {
         if !self.owns(fd) {
             return Some(Err(libc::ENOTSOCK));
         }
-        self.with_world(|w, _| w.recv(fd, out, waker))
+        self.with_world(|w, _| w.recv(fd, out, Some(waker), false))
     }
 }

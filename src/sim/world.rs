@@ -756,11 +756,31 @@ impl World {
 
     /// Receives into `out` (a stream: what has arrived; a datagram
     /// socket: the next datagram, truncated). `Ok((n, from, truncated))`.
-    pub(super) fn recv(&mut self, fd: RawFd, out: &mut [u8], waker: &Waker) -> Option<Received> {
+    /// `peek`: copies without taking. `waker`: registered when nothing
+    /// is there (`None`: a non-blocking attempt, `EAGAIN` then).
+    pub(super) fn recv(
+        &mut self,
+        fd: RawFd,
+        out: &mut [u8],
+        waker: Option<&Waker>,
+        peek: bool,
+    ) -> Option<Received> {
         let id = self.id_of(fd)?;
         let s = self.socks.get_mut(&id).expect("here");
+        let wait = |s: &mut Sock| match waker {
+            Some(w) => {
+                push_waker(s, w);
+                None
+            }
+            None => Some(Err(libc::EAGAIN)),
+        };
         if s.udp {
-            if let Some((from, d)) = s.dgrams.pop_front() {
+            let d = if peek {
+                s.dgrams.front().cloned()
+            } else {
+                s.dgrams.pop_front()
+            };
+            if let Some((from, d)) = d {
                 let n = d.len().min(out.len());
                 out[..n].copy_from_slice(&d[..n]);
                 return Some(Ok((n, Some(from), d.len() > n)));
@@ -768,13 +788,15 @@ impl World {
             if let Some(e) = s.error {
                 return Some(Err(e));
             }
-            push_waker(s, waker);
-            return None;
+            return wait(s);
         }
         if !s.rx.is_empty() && !out.is_empty() {
             let n = out.len().min(s.rx.len());
-            for (o, b) in out.iter_mut().zip(s.rx.drain(..n)) {
-                *o = b;
+            for (o, b) in out.iter_mut().zip(s.rx.iter()) {
+                *o = *b;
+            }
+            if !peek {
+                s.rx.drain(..n);
             }
             return Some(Ok((n, s.peer_addr, false)));
         }
@@ -787,8 +809,7 @@ impl World {
         if s.peer.is_none() && s.connect != Connect::Pending {
             return Some(Err(libc::ENOTCONN));
         }
-        push_waker(s, waker);
-        None
+        wait(s)
     }
 
     /// Sends `data` (to `to`, or the peer). Never waits: the window is

@@ -702,3 +702,39 @@ fn a_reader_of_buffered_data_yields_to_other_tasks() {
         "10 000 ready reads never let the other task run"
     );
 }
+
+#[test]
+fn readiness_and_try_calls_answer_from_the_model() {
+    let report = exact(2).run(|net: Net| async move {
+        let server = net.host("server");
+        let listener = server
+            .scope(async { TcpListener::bind("0.0.0.0:7") })
+            .await
+            .unwrap();
+        let c = net
+            .host("client")
+            .spawn(async {
+                let s = TcpStream::connect("server:7").await.unwrap();
+                s.writable().await.unwrap();
+                assert_eq!(s.try_write(b"peek").unwrap(), 4);
+                s
+            })
+            .await
+            .unwrap();
+        let (conn, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(
+            conn.try_read(&mut buf).unwrap_err().kind(),
+            ErrorKind::WouldBlock
+        );
+        conn.readable().await.unwrap();
+        let n = conn.peek(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"peek");
+        let n = conn.try_read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"peek");
+        let e = c.into_std().unwrap_err();
+        assert!(e.to_string().starts_with("ferrio: not simulated: "), "{e}");
+        n
+    });
+    assert_eq!(report.output, 4);
+}
