@@ -313,6 +313,7 @@ impl Sim {
             crate::time::now()
         });
         drop(rt.spawn(pump::Pump::new(net.inner().clone())));
+        let model = net.inner().clone();
         let world = world(net);
         // The world runs as a task on the one worker, and its report is
         // taken there as it ends (other tasks may still run after it):
@@ -322,6 +323,12 @@ impl Sim {
             (output, log.snapshot(), crate::time::now() - start)
         });
         let outcome = rt.block_on(task);
+        let elapsed_now = rt.block_on(async { crate::time::now() - start });
+        // The runtime holds the model (its backend), and the model holds
+        // wakers and abort handles of the runtime's tasks: after the
+        // runtime ends, the model lets them go, breaking the cycle.
+        drop(rt);
+        model.clear();
         match outcome {
             Ok((output, (event_hash, events), elapsed)) => SimReport {
                 output,
@@ -331,7 +338,7 @@ impl Sim {
                 elapsed,
             },
             Err(e) => {
-                let elapsed = rt.block_on(async { crate::time::now() - start });
+                let elapsed = elapsed_now;
                 eprintln!(
                     "ferrio::sim: the run failed at {elapsed:?} of virtual time; \
                      replay it with {SEED_ENV}={}",

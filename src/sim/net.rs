@@ -222,6 +222,17 @@ impl NetInner {
         (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 1.0 < p
     }
 
+    /// Forgets the model's state and everything it holds of the runtime
+    /// (wakers, abort handles, segments in flight), once it has ended.
+    pub(super) fn clear(&self) {
+        let world = std::mem::take(&mut *self.world.lock());
+        let mut state = self.state.lock();
+        let held = std::mem::take(&mut state.held);
+        let listeners = std::mem::take(&mut state.listeners);
+        drop(state);
+        drop((world, held, listeners));
+    }
+
     pub(super) fn host_count(&self) -> u32 {
         self.state.lock().hosts.len() as u32
     }

@@ -738,3 +738,34 @@ fn readiness_and_try_calls_answer_from_the_model() {
     });
     assert_eq!(report.output, 4);
 }
+
+#[test]
+fn a_world_leaves_no_descriptor_behind() {
+    let open = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let run = || {
+        exact(1).run(|net: Net| async move {
+            let _echo = echo(&net.host("server"), 7);
+            // The sim's own listener too, with its accept waiting.
+            let mut old = net.host("server").bind(8).unwrap();
+            let _old = ferrio::spawn(async move { old.accept().await.map(drop) });
+            net.host("client")
+                .spawn(async {
+                    let s = TcpStream::connect("server:7").await.unwrap();
+                    s.write_all(&b"x"[..]).await.0.unwrap();
+                    s
+                })
+                .await
+                .unwrap()
+        })
+    };
+    // A stream kept past the end of its world is closed by its owner.
+    drop(run());
+    let before = open();
+    for _ in 0..20 {
+        drop(run());
+    }
+    let after = open();
+    // Other tests run in parallel and open descriptors of their own: a
+    // leak here would be 20 runtimes' worth (each has several).
+    assert!(after < before + 20, "{before} open before, {after} after");
+}
