@@ -359,14 +359,12 @@ impl Host {
     {
         let task = crate::spawn(self.scope(fut));
         let abort = task.abort_handle();
-        self.net
-            .inner
-            .world
-            .lock()
-            .tasks
-            .entry(self.index)
-            .or_default()
-            .push(abort);
+        let mut world = self.net.inner.world.lock();
+        let tasks = world.tasks.entry(self.index).or_default();
+        // Finished tasks need no abort: the list stays as long as what runs.
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(abort);
+        drop(world);
         task
     }
 
@@ -400,7 +398,9 @@ impl Host {
         net.with_world(|w, _| w.down.remove(&self.index));
     }
 
-    /// Listens on `port` of this host.
+    /// Listens on `port` of this host, for [`Host::connect`] (the sim's
+    /// own streams; `ferrio::net`'s listeners and ports are the model's,
+    /// apart from these).
     ///
     /// # Errors
     /// `AddrInUse` when something listens there already.
