@@ -66,7 +66,7 @@ enum Stage<K: OpKind> {
     /// In a simulated world (`sim_hook.rs`): each poll is one attempt,
     /// which takes nothing unless it completes.
     #[cfg(feature = "sim")]
-    Sim(K, Arc<dyn super::sim_hook::SimBackend>),
+    Sim(K, Arc<dyn super::sim_hook::SimBackend>, u64),
     /// The output was returned (or the kind moved out).
     Done,
 }
@@ -85,7 +85,8 @@ impl<K: OpKind> Stage<K> {
             Err(e) => Err((kind, e)),
             #[cfg(feature = "sim")]
             Ok(Target::Sim(backend)) => {
-                *self = Stage::Sim(kind, backend);
+                let token = backend.token();
+                *self = Stage::Sim(kind, backend, token);
                 Ok(())
             }
             Ok(Target::Epoll(shared)) => {
@@ -124,8 +125,11 @@ impl<K: OpKind> Stage<K> {
     /// and the op is cancelled if it is still in flight. On epoll,
     /// `EpollOp`'s own drop forgets its waiter.
     fn abandon(&mut self) {
-        if let Stage::Ring { kind, cell, ring } = std::mem::replace(self, Stage::Done) {
-            remote::abandon(&*ring, cell, Box::new(kind));
+        match std::mem::replace(self, Stage::Done) {
+            Stage::Ring { kind, cell, ring } => remote::abandon(&*ring, cell, Box::new(kind)),
+            #[cfg(feature = "sim")]
+            Stage::Sim(mut kind, backend, token) => backend.abandon(kind.call(), token),
+            _ => {}
         }
     }
 }
@@ -176,7 +180,7 @@ impl<K: OpKind> Op<K> {
                 ring: _,
             } => kind,
             #[cfg(feature = "sim")]
-            Stage::Sim(kind, _) => kind,
+            Stage::Sim(kind, _, _) => kind,
             Stage::Pool(_) => unreachable!("a pool op is idle again when it finishes"),
             Stage::Done => unreachable!("finished once"),
         };
@@ -203,7 +207,7 @@ impl<K: OpKind> Future for Op<K> {
                 },
                 Stage::Pool(_) => Some((wait::WaitKind::File, -1i64 as u64)),
                 #[cfg(feature = "sim")]
-                Stage::Sim(kind, _) => kind.call().wait(),
+                Stage::Sim(kind, ..) => kind.call().wait(),
                 _ => None,
             };
             if let Some((kind, detail)) = waits {
@@ -247,13 +251,17 @@ impl<K: OpKind> Op<K> {
                 result
             }
             #[cfg(feature = "sim")]
-            Stage::Sim(kind, backend) => {
+            Stage::Sim(kind, backend, token) => {
                 // A call the model answers at once is Ready on its first
                 // poll: the budget makes a loop of them yield.
                 if !crate::coop::poll_proceed(cx) {
                     return Poll::Pending;
                 }
-                Ok(std::task::ready!(backend.poll_call(kind.call(), cx)))
+                Ok(std::task::ready!(backend.poll_call(
+                    kind.call(),
+                    *token,
+                    cx
+                )))
             }
             Stage::Idle(_) => unreachable!("started above"),
             Stage::Done => panic!("Op polled after completion"),
@@ -461,11 +469,11 @@ impl<K: MultiKind> MultiOp<K> {
                 Poll::Ready(Ok(e.kind_mut().item(c)))
             }
             #[cfg(feature = "sim")]
-            Stage::Sim(kind, backend) => {
+            Stage::Sim(kind, backend, token) => {
                 if !crate::coop::poll_proceed(cx) {
                     return Poll::Pending;
                 }
-                let c = std::task::ready!(backend.poll_call(kind.call(), cx));
+                let c = std::task::ready!(backend.poll_call(kind.call(), *token, cx));
                 Poll::Ready(Ok(kind.item(c)))
             }
             Stage::Pool(p) => {

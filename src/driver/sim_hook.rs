@@ -26,6 +26,8 @@
 //! waker and takes nothing, so an op future dropped between polls has
 //! consumed nothing (cancellation is drop). The backend's completions are
 //! CQE-shaped (`res` ≥ 0 or `-errno`), so each kind's `complete` serves it.
+//! Each op has a token, under which its waker is kept; a dropped op takes
+//! its waker back (`abandon`), so nothing of it stays behind.
 
 use std::io;
 use std::net::SocketAddr;
@@ -38,9 +40,16 @@ use super::op_cell::Completion;
 
 /// What a simulated world answers (implemented by `ferrio::sim`).
 pub(crate) trait SimBackend: Send + Sync + 'static {
-    /// One attempt at `call`: done now, or `Pending` with `cx`'s waker
-    /// registered and nothing taken.
-    fn poll_call(&self, call: Call<'_>, cx: &mut Context<'_>) -> Poll<Completion>;
+    /// A token for a new op: its attempts register their waker under it
+    /// (each new poll replaces the last one's).
+    fn token(&self) -> u64;
+
+    /// One attempt at `call` by the op of `token`: done now, or `Pending`
+    /// with `cx`'s waker registered and nothing taken.
+    fn poll_call(&self, call: Call<'_>, token: u64, cx: &mut Context<'_>) -> Poll<Completion>;
+
+    /// The op of `token` was dropped while waiting: its waker goes.
+    fn abandon(&self, call: Call<'_>, token: u64);
 
     /// The placeholder `fd` is about to close.
     fn closed(&self, fd: RawFd);

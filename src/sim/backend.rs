@@ -20,7 +20,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::task::{Context, Poll};
 
 use super::net::NetInner;
-use super::world::{Received, CURRENT_HOST};
+use super::world::{Received, Waiter, CURRENT_HOST};
 use crate::driver::sim_hook::SimBackend;
 use crate::driver::{Call, Completion, RECV_FALLBACK_SIZE};
 
@@ -123,8 +123,138 @@ fn no_host() -> io::Error {
 }
 
 impl SimBackend for NetInner {
-    fn poll_call(&self, call: Call<'_>, cx: &mut Context<'_>) -> Poll<Completion> {
-        let waker = cx.waker();
+    fn token(&self) -> u64 {
+        self.world.lock().token()
+    }
+
+    fn abandon(&self, call: Call<'_>, token: u64) {
+        if let Some(fd) = call.sim_fd() {
+            self.with_world(|w, _| w.abandon(fd, token));
+        }
+    }
+
+    fn poll_call(&self, call: Call<'_>, token: u64, cx: &mut Context<'_>) -> Poll<Completion> {
+        let fd = call.sim_fd();
+        let res = self.attempt(call, token, cx);
+        // Done: the op's waker (from an earlier attempt) goes.
+        if let (Poll::Ready(_), Some(fd)) = (&res, fd) {
+            self.with_world(|w, _| w.abandon(fd, token));
+        }
+        res
+    }
+
+    fn closed(&self, fd: RawFd) {
+        self.with_world(|w, net| w.closed(net, fd));
+    }
+
+    fn socket(&self, family: i32, ty: i32) -> io::Result<OwnedFd> {
+        if family != libc::AF_INET && family != libc::AF_INET6 {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "ferrio: not simulated: only IPv4/IPv6 sockets run on the sim's network",
+            ));
+        }
+        let udp = match ty & !(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) {
+            libc::SOCK_STREAM => false,
+            libc::SOCK_DGRAM => true,
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "ferrio: not simulated: only stream and datagram sockets",
+                ))
+            }
+        };
+        let host = CURRENT_HOST.with(|c| c.get()).ok_or_else(no_host)?;
+        let fd = placeholder()?;
+        let raw = fd.as_raw_fd();
+        self.with_world(|w, _| w.open(raw, host, udp));
+        Ok(fd)
+    }
+
+    fn bind(&self, fd: RawFd, addr: SocketAddr) -> io::Result<()> {
+        self.with_world(|w, net| w.bind(net, fd, addr))
+    }
+
+    fn listen(&self, fd: RawFd) -> io::Result<()> {
+        self.with_world(|w, net| w.listen(net, fd))
+    }
+
+    fn addr(&self, fd: RawFd, local: bool) -> io::Result<SocketAddr> {
+        let a = self.with_world(|w, _| {
+            w.sock(fd)
+                .map(|s| if local { s.local } else { s.peer_addr })
+        });
+        match a {
+            None => Err(io::Error::other(
+                "ferrio: sim: not a socket of this simulation",
+            )),
+            Some(Some(a)) => Ok(a),
+            Some(None) if local => Ok(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))),
+            Some(None) => Err(io::Error::from_raw_os_error(libc::ENOTCONN)),
+        }
+    }
+
+    fn shutdown(&self, fd: RawFd, how: std::net::Shutdown) -> io::Result<()> {
+        self.with_world(|w, net| w.shutdown(net, fd, how))
+    }
+
+    fn connect_datagram(&self, fd: RawFd, addr: SocketAddr) -> io::Result<()> {
+        self.with_world(|w, net| w.connect_datagram(net, fd, addr))
+    }
+
+    fn try_recv(&self, fd: RawFd, buf: &mut [u8], peek: bool) -> io::Result<usize> {
+        match self.with_world(|w, _| w.recv(fd, buf, None, peek)) {
+            Some(Ok((n, _, _))) => Ok(n),
+            Some(Err(e)) => Err(io::Error::from_raw_os_error(e)),
+            None => Err(io::Error::from_raw_os_error(libc::ENOTSOCK)),
+        }
+    }
+
+    fn try_send(&self, fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+        match self.with_world(|w, net| w.send(net, fd, buf, None)) {
+            Some(n) if n >= 0 => Ok(n as usize),
+            Some(e) => Err(io::Error::from_raw_os_error(-e)),
+            None => Err(io::Error::from_raw_os_error(libc::ENOTSOCK)),
+        }
+    }
+
+    fn owns(&self, fd: RawFd) -> bool {
+        self.world.lock().sock(fd).is_some()
+    }
+
+    fn resolve(&self, name: &str) -> io::Result<Vec<SocketAddr>> {
+        let (host, port) = name.rsplit_once(':').ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("ferrio: sim: {name:?} is not host:port"),
+            )
+        })?;
+        let port: u16 = port.parse().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("ferrio: sim: bad port in {name:?}"),
+            )
+        })?;
+        if host == "localhost" {
+            return Ok(vec![SocketAddr::from((Ipv4Addr::LOCALHOST, port))]);
+        }
+        match self.host_index(host) {
+            Some(i) => Ok(vec![SocketAddr::new(super::world::host_ip(i).into(), port)]),
+            None => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("ferrio: sim: no host named {host:?}"),
+            )),
+        }
+    }
+}
+
+impl NetInner {
+    /// One attempt at `call` (see `SimBackend::poll_call`).
+    fn attempt(&self, call: Call<'_>, token: u64, cx: &mut Context<'_>) -> Poll<Completion> {
+        let waker = Waiter {
+            token,
+            waker: cx.waker(),
+        };
         let pending = |a: Option<i32>| match a {
             Some(res) => done(res),
             None => Poll::Pending,
@@ -179,7 +309,7 @@ impl SimBackend for NetInner {
                     addr: std::ptr::null_mut(),
                     addr_len: &mut len,
                 };
-                self.poll_call(call, cx)
+                self.attempt(call, token, cx)
             }
             Call::Recv { fd, buf, len, .. } => {
                 // SAFETY: `len` writable bytes at `buf` (`driver/call.rs`).
@@ -300,113 +430,7 @@ impl SimBackend for NetInner {
         }
     }
 
-    fn closed(&self, fd: RawFd) {
-        self.with_world(|w, net| w.closed(net, fd));
-    }
-
-    fn socket(&self, family: i32, ty: i32) -> io::Result<OwnedFd> {
-        if family != libc::AF_INET && family != libc::AF_INET6 {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "ferrio: not simulated: only IPv4/IPv6 sockets run on the sim's network",
-            ));
-        }
-        let udp = match ty & !(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) {
-            libc::SOCK_STREAM => false,
-            libc::SOCK_DGRAM => true,
-            _ => {
-                return Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "ferrio: not simulated: only stream and datagram sockets",
-                ))
-            }
-        };
-        let host = CURRENT_HOST.with(|c| c.get()).ok_or_else(no_host)?;
-        let fd = placeholder()?;
-        let raw = fd.as_raw_fd();
-        self.with_world(|w, _| w.open(raw, host, udp));
-        Ok(fd)
-    }
-
-    fn bind(&self, fd: RawFd, addr: SocketAddr) -> io::Result<()> {
-        self.with_world(|w, net| w.bind(net, fd, addr))
-    }
-
-    fn listen(&self, fd: RawFd) -> io::Result<()> {
-        self.with_world(|w, net| w.listen(net, fd))
-    }
-
-    fn addr(&self, fd: RawFd, local: bool) -> io::Result<SocketAddr> {
-        let a = self.with_world(|w, _| {
-            w.sock(fd)
-                .map(|s| if local { s.local } else { s.peer_addr })
-        });
-        match a {
-            None => Err(io::Error::other(
-                "ferrio: sim: not a socket of this simulation",
-            )),
-            Some(Some(a)) => Ok(a),
-            Some(None) if local => Ok(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))),
-            Some(None) => Err(io::Error::from_raw_os_error(libc::ENOTCONN)),
-        }
-    }
-
-    fn shutdown(&self, fd: RawFd, how: std::net::Shutdown) -> io::Result<()> {
-        self.with_world(|w, net| w.shutdown(net, fd, how))
-    }
-
-    fn connect_datagram(&self, fd: RawFd, addr: SocketAddr) -> io::Result<()> {
-        self.with_world(|w, net| w.connect_datagram(net, fd, addr))
-    }
-
-    fn try_recv(&self, fd: RawFd, buf: &mut [u8], peek: bool) -> io::Result<usize> {
-        match self.with_world(|w, _| w.recv(fd, buf, None, peek)) {
-            Some(Ok((n, _, _))) => Ok(n),
-            Some(Err(e)) => Err(io::Error::from_raw_os_error(e)),
-            None => Err(io::Error::from_raw_os_error(libc::ENOTSOCK)),
-        }
-    }
-
-    fn try_send(&self, fd: RawFd, buf: &[u8]) -> io::Result<usize> {
-        match self.with_world(|w, net| w.send(net, fd, buf, None)) {
-            Some(n) if n >= 0 => Ok(n as usize),
-            Some(e) => Err(io::Error::from_raw_os_error(-e)),
-            None => Err(io::Error::from_raw_os_error(libc::ENOTSOCK)),
-        }
-    }
-
-    fn owns(&self, fd: RawFd) -> bool {
-        self.world.lock().sock(fd).is_some()
-    }
-
-    fn resolve(&self, name: &str) -> io::Result<Vec<SocketAddr>> {
-        let (host, port) = name.rsplit_once(':').ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("ferrio: sim: {name:?} is not host:port"),
-            )
-        })?;
-        let port: u16 = port.parse().map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("ferrio: sim: bad port in {name:?}"),
-            )
-        })?;
-        if host == "localhost" {
-            return Ok(vec![SocketAddr::from((Ipv4Addr::LOCALHOST, port))]);
-        }
-        match self.host_index(host) {
-            Some(i) => Ok(vec![SocketAddr::new(super::world::host_ip(i).into(), port)]),
-            None => Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("ferrio: sim: no host named {host:?}"),
-            )),
-        }
-    }
-}
-
-impl NetInner {
-    fn recv(&self, fd: RawFd, out: &mut [u8], waker: &std::task::Waker) -> Option<Received> {
+    fn recv(&self, fd: RawFd, out: &mut [u8], waker: Waiter<'_>) -> Option<Received> {
         if !self.owns(fd) {
             return Some(Err(libc::ENOTSOCK));
         }

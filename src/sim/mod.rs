@@ -384,3 +384,9 @@ pub(crate) fn seed_from(var: Option<String>) -> Result<u64, SeedError> {
     };
     parsed.map_err(|_| SeedError(v))
 }
+
+/// How many ops wait on the simulated socket `fd` (tests).
+#[cfg(test)]
+pub(crate) fn waiters(net: &Net, fd: std::os::fd::RawFd) -> usize {
+    net.inner().world.lock().waiters(fd)
+}

@@ -92,7 +92,8 @@ pub(super) struct Sock {
     wr_shut: bool,
     /// The due time of the last segment this socket sent.
     last_due: Option<Instant>,
-    wakers: Vec<Waker>,
+    /// The ops waiting on the socket: (op token, waker).
+    wakers: Vec<(u64, Waker)>,
 }
 
 impl Sock {
@@ -159,6 +160,7 @@ pub(super) struct World {
     /// Bound ports: (host, port, udp) → socket.
     ports: BTreeMap<(u32, u16, bool), SockId>,
     next_id: SockId,
+    next_token: u64,
     next_port: BTreeMap<(u32, bool), u16>,
     events: BTreeMap<(Instant, u64), Ev>,
     seq: u64,
@@ -173,12 +175,25 @@ pub(super) struct World {
 }
 
 fn wake_all(wake: &mut Vec<Waker>, s: &mut Sock) {
-    wake.append(&mut s.wakers);
+    wake.extend(s.wakers.drain(..).map(|(_, w)| w));
 }
 
-fn push_waker(s: &mut Sock, w: &Waker) {
-    if !s.wakers.iter().any(|x| x.will_wake(w)) {
-        s.wakers.push(w.clone());
+/// An op waiting: its token (one per op, `driver/sim_hook.rs`) and the
+/// waker of its latest poll.
+#[derive(Clone, Copy)]
+pub(super) struct Waiter<'a> {
+    pub(super) token: u64,
+    pub(super) waker: &'a Waker,
+}
+
+fn push_waker(s: &mut Sock, w: Waiter<'_>) {
+    match s.wakers.iter_mut().find(|(t, _)| *t == w.token) {
+        Some((_, old)) => {
+            if !old.will_wake(w.waker) {
+                *old = w.waker.clone();
+            }
+        }
+        None => s.wakers.push((w.token, w.waker.clone())),
     }
 }
 
@@ -663,7 +678,7 @@ impl World {
         net: &NetInner,
         fd: RawFd,
         to: SocketAddr,
-        waker: &Waker,
+        waker: Waiter<'_>,
     ) -> Attempt {
         let id = self.id_of(fd)?;
         let s = &self.socks[&id];
@@ -723,7 +738,7 @@ impl World {
         &mut self,
         fd: RawFd,
         new_fd: &mut dyn FnMut() -> io::Result<RawFd>,
-        waker: &Waker,
+        waker: Waiter<'_>,
     ) -> Option<Result<(RawFd, SocketAddr), i32>> {
         let id = self.id_of(fd)?;
         let s = self.socks.get_mut(&id).expect("here");
@@ -762,7 +777,7 @@ impl World {
         &mut self,
         fd: RawFd,
         out: &mut [u8],
-        waker: Option<&Waker>,
+        waker: Option<Waiter<'_>>,
         peek: bool,
     ) -> Option<Received> {
         let id = self.id_of(fd)?;
@@ -883,8 +898,27 @@ impl World {
         Some(data.len() as i32)
     }
 
+    /// The op of `token` waiting on `fd` is gone: its waker goes too.
+    pub(super) fn abandon(&mut self, fd: RawFd, token: u64) {
+        if let Some(s) = self.fds.get(&fd).and_then(|id| self.socks.get_mut(id)) {
+            s.wakers.retain(|(t, _)| *t != token);
+        }
+    }
+
+    /// How many ops wait on `fd` (tests).
+    #[cfg(test)]
+    pub(super) fn waiters(&self, fd: RawFd) -> usize {
+        self.sock(fd).map_or(0, |s| s.wakers.len())
+    }
+
+    /// A token for a new op.
+    pub(super) fn token(&mut self) -> u64 {
+        self.next_token += 1;
+        self.next_token
+    }
+
     /// Readiness: `POLLIN`/`POLLOUT` as asked, or pending.
-    pub(super) fn poll_ready(&mut self, fd: RawFd, write: bool, waker: &Waker) -> Attempt {
+    pub(super) fn poll_ready(&mut self, fd: RawFd, write: bool, waker: Waiter<'_>) -> Attempt {
         let id = self.id_of(fd)?;
         let s = self.socks.get_mut(&id).expect("here");
         let ready = if write {

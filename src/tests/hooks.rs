@@ -160,3 +160,9 @@ pub(crate) fn sim_seed_from(var: Option<String>) -> Result<u64, crate::sim::Seed
 pub(crate) fn task_header_size() -> usize {
     std::mem::size_of::<crate::task::core::raw::Header>()
 }
+
+/// How many ops wait on a simulated socket (`sim/world.rs`).
+#[cfg(feature = "sim")]
+pub(crate) fn sim_waiters(net: &crate::sim::Net, fd: std::os::fd::RawFd) -> usize {
+    crate::sim::waiters(net, fd)
+}

@@ -769,3 +769,42 @@ fn a_world_leaves_no_descriptor_behind() {
     // leak here would be 20 runtimes' worth (each has several).
     assert!(after < before + 20, "{before} open before, {after} after");
 }
+
+#[test]
+fn a_dropped_op_leaves_no_waker_in_the_model() {
+    use std::os::fd::AsRawFd;
+    let report = exact(10).run(|net: Net| async move {
+        let server = net.host("server");
+        let listener = server
+            .scope(async { TcpListener::bind("0.0.0.0:7") })
+            .await
+            .unwrap();
+        let lfd = listener.as_raw_fd();
+        let early = ferrio::time::wait_for(listener.accept(), Duration::from_millis(1)).await;
+        assert!(early.is_err());
+        let after_accept = super::hooks::sim_waiters(&net, lfd);
+        let c = net
+            .host("client")
+            .spawn(async { TcpStream::connect("server:7").await.unwrap() })
+            .await
+            .unwrap();
+        let (conn, _) = listener.accept().await.unwrap();
+        let cfd = conn.as_raw_fd();
+        // Two polls of one read (the timer's wake-up between them), then
+        // dropped: no waker left.
+        let early =
+            ferrio::time::wait_for(conn.read(Vec::with_capacity(4)), Duration::from_millis(1))
+                .await;
+        assert!(early.is_err());
+        let after_read = super::hooks::sim_waiters(&net, cfd);
+        // A read that completes leaves none either.
+        c.write_all(&b"x"[..]).await.0.unwrap();
+        conn.read(Vec::with_capacity(4)).await.0.unwrap();
+        (
+            after_accept,
+            after_read,
+            super::hooks::sim_waiters(&net, cfd),
+        )
+    });
+    assert_eq!(report.output, (0, 0, 0));
+}
