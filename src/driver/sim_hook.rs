@@ -76,6 +76,14 @@ pub(crate) trait SimBackend: Send + Sync + 'static {
     /// nothing is there.
     fn try_recv(&self, fd: RawFd, buf: &mut [u8], peek: bool) -> io::Result<usize>;
 
+    /// A non-blocking `recvfrom` (`MSG_PEEK` when `peek`).
+    fn try_recv_from(
+        &self,
+        fd: RawFd,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> io::Result<(usize, SocketAddr)>;
+
     /// A non-blocking `send`.
     fn try_send(&self, fd: RawFd, buf: &[u8]) -> io::Result<usize>;
 

@@ -210,6 +210,20 @@ impl SimBackend for NetInner {
         }
     }
 
+    fn try_recv_from(
+        &self,
+        fd: RawFd,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> io::Result<(usize, SocketAddr)> {
+        match self.with_world(|w, _| w.recv(fd, buf, None, peek)) {
+            Some(Ok((n, Some(from), _))) => Ok((n, from)),
+            Some(Ok((_, None, _))) => Err(io::Error::from_raw_os_error(libc::ENOTCONN)),
+            Some(Err(e)) => Err(io::Error::from_raw_os_error(e)),
+            None => Err(io::Error::from_raw_os_error(libc::ENOTSOCK)),
+        }
+    }
+
     fn try_send(&self, fd: RawFd, buf: &[u8]) -> io::Result<usize> {
         match self.with_world(|w, net| w.send(net, fd, buf, None)) {
             Some(n) if n >= 0 => Ok(n as usize),

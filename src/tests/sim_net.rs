@@ -656,6 +656,12 @@ fn a_datagram_receive_dropped_loses_no_datagram() {
         )
         .await;
         assert!(early.is_err());
+        let mut peeked = [0u8; 8];
+        let (n, from) = sb.peek_from(&mut peeked).await.unwrap();
+        assert_eq!(
+            (&peeked[..n], from.ip().to_string().as_str()),
+            (&b"one"[..], "10.0.0.2")
+        );
         let (r, buf) = sb.recv_from(Vec::with_capacity(8)).await;
         buf[..r.unwrap().0].to_vec()
     });
