@@ -45,6 +45,37 @@ pub(super) fn resolve(name: &str) -> Option<io::Result<Vec<SocketAddr>>> {
     None
 }
 
+/// `r`, the result of a plain call on `fd`; where it failed because `fd`
+/// is no socket and `fd` is a simulated world's placeholder, `model()`.
+/// The world is asked only on that error, so a real socket pays nothing.
+pub(super) fn or_model<T>(
+    fd: RawFd,
+    r: io::Result<T>,
+    model: impl FnOnce() -> io::Result<T>,
+) -> io::Result<T> {
+    #[cfg(all(feature = "sim", not(ferrio_loom)))]
+    if let Err(e) = &r {
+        if e.raw_os_error() == Some(libc::ENOTSOCK) && owner(fd).is_some() {
+            return model();
+        }
+    }
+    let _ = (fd, model);
+    r
+}
+
+/// `getsockname`/`getpeername` from the model (for [`or_model`]).
+pub(super) fn model_addr(fd: RawFd, local: bool) -> io::Result<SocketAddr> {
+    addr(fd, local).unwrap_or_else(|| Err(io::Error::from_raw_os_error(libc::ENOTSOCK)))
+}
+
+/// A call the model keeps no state for (for [`or_model`]).
+pub(super) fn refused<T>(what: &str) -> io::Result<T> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("ferrio: not simulated: {what} on a simulated socket"),
+    ))
+}
+
 /// A call the model does not answer (an option it keeps no state for,
 /// a conversion to a std socket), on a simulated socket: refused.
 pub(super) fn refuse_option(fd: RawFd, what: &str) -> io::Result<()> {

@@ -12,9 +12,6 @@ use std::time::Duration;
 
 /// Sets an `int` option.
 pub(super) fn set_int(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
-    if super::sim::addr(fd, true).is_some() {
-        return Ok(());
-    }
     // SAFETY: the value pointer and length describe a live local `int`.
     let r = unsafe {
         libc::setsockopt(
@@ -25,15 +22,22 @@ pub(super) fn set_int(fd: RawFd, level: i32, name: i32, value: i32) -> io::Resul
             size_of::<i32>() as libc::socklen_t,
         )
     };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    let r = if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    };
+    super::sim::or_model(fd, r, || Ok(()))
 }
 
 /// Reads an `int` option.
 pub(super) fn get_int(fd: RawFd, level: i32, name: i32) -> io::Result<i32> {
-    super::sim::refuse_option(fd, "reading a socket option")?;
+    super::sim::or_model(fd, get_int_plain(fd, level, name), || {
+        super::sim::refused("reading a socket option")
+    })
+}
+
+fn get_int_plain(fd: RawFd, level: i32, name: i32) -> io::Result<i32> {
     let mut value: i32 = 0;
     let mut len = size_of::<i32>() as libc::socklen_t;
     // SAFETY: the value pointer and length describe a live local `int`.
@@ -76,7 +80,6 @@ pub(super) fn get_size(fd: RawFd, name: i32) -> io::Result<u32> {
 /// rounded down; `Some(ZERO)` resets the connection on close), `None` is
 /// the default (close returns at once, the kernel sends what is queued).
 pub(super) fn set_linger(fd: RawFd, linger: Option<Duration>) -> io::Result<()> {
-    super::sim::refuse_option(fd, "SO_LINGER")?;
     let l = libc::linger {
         l_onoff: linger.is_some() as i32,
         l_linger: linger.map_or(0, |d| d.as_secs().min(i32::MAX as u64) as i32),
@@ -91,15 +94,16 @@ pub(super) fn set_linger(fd: RawFd, linger: Option<Duration>) -> io::Result<()> 
             size_of::<libc::linger>() as libc::socklen_t,
         )
     };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    let r = if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    };
+    super::sim::or_model(fd, r, || super::sim::refused("SO_LINGER"))
 }
 
 /// Reads `SO_LINGER` (see [`set_linger`]).
 pub(super) fn linger(fd: RawFd) -> io::Result<Option<Duration>> {
-    super::sim::refuse_option(fd, "SO_LINGER")?;
     let mut l = libc::linger {
         l_onoff: 0,
         l_linger: 0,
@@ -116,16 +120,16 @@ pub(super) fn linger(fd: RawFd) -> io::Result<Option<Duration>> {
         )
     };
     if r < 0 {
-        return Err(io::Error::last_os_error());
+        return super::sim::or_model(fd, Err(io::Error::last_os_error()), || {
+            super::sim::refused("SO_LINGER")
+        });
     }
     Ok((l.l_onoff != 0).then(|| Duration::from_secs(l.l_linger.max(0) as u64)))
 }
 
 /// `SO_ERROR`: the socket's pending error, cleared by reading it.
 pub(super) fn take_error(fd: RawFd) -> io::Result<Option<io::Error>> {
-    if super::sim::addr(fd, true).is_some() {
-        return Ok(None);
-    }
-    let e = get_int(fd, libc::SOL_SOCKET, libc::SO_ERROR)?;
+    let e = get_int_plain(fd, libc::SOL_SOCKET, libc::SO_ERROR);
+    let e = super::sim::or_model(fd, e, || Ok(0))?;
     Ok((e != 0).then(|| io::Error::from_raw_os_error(e)))
 }

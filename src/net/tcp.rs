@@ -85,10 +85,10 @@ impl TcpListener {
 
     /// The bound address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        if let Some(a) = super::sim::addr(self.fd.as_raw_fd(), true) {
-            return a;
-        }
-        self.as_std(|l| l.local_addr())
+        let fd = self.fd.as_raw_fd();
+        super::sim::or_model(fd, self.as_std(|l| l.local_addr()), || {
+            super::sim::model_addr(fd, true)
+        })
     }
 
     fn as_std<R>(&self, f: impl FnOnce(&std::net::TcpListener) -> R) -> R {
@@ -300,35 +300,31 @@ impl TcpStream {
 
     /// The remote address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        if let Some(a) = super::sim::addr(self.raw(), false) {
-            return a;
-        }
-        self.as_std(|s| s.peer_addr())
+        let fd = self.raw();
+        super::sim::or_model(fd, self.as_std(|s| s.peer_addr()), || {
+            super::sim::model_addr(fd, false)
+        })
     }
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        if let Some(a) = super::sim::addr(self.raw(), true) {
-            return a;
-        }
-        self.as_std(|s| s.local_addr())
+        let fd = self.raw();
+        super::sim::or_model(fd, self.as_std(|s| s.local_addr()), || {
+            super::sim::model_addr(fd, true)
+        })
     }
 
     /// Sets TCP_NODELAY. (A simulated socket sends each write at once,
     /// as with it set: there it is accepted and changes nothing.)
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        if super::sim::addr(self.raw(), true).is_some() {
-            return Ok(());
-        }
-        self.as_std(|s| s.set_nodelay(nodelay))
+        super::sim::or_model(self.raw(), self.as_std(|s| s.set_nodelay(nodelay)), || {
+            Ok(())
+        })
     }
 
     /// Whether TCP_NODELAY is set (always, on a simulated socket).
     pub fn nodelay(&self) -> io::Result<bool> {
-        if super::sim::addr(self.raw(), true).is_some() {
-            return Ok(true);
-        }
-        self.as_std(|s| s.nodelay())
+        super::sim::or_model(self.raw(), self.as_std(|s| s.nodelay()), || Ok(true))
     }
 
     /// Shuts down one or both directions.
@@ -346,14 +342,16 @@ impl TcpStream {
 
     /// Sets the time-to-live of the packets sent (`IP_TTL`).
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        super::sim::refuse_option(self.raw(), "IP_TTL")?;
-        self.as_std(|s| s.set_ttl(ttl))
+        super::sim::or_model(self.raw(), self.as_std(|s| s.set_ttl(ttl)), || {
+            super::sim::refused("IP_TTL")
+        })
     }
 
     /// `IP_TTL`.
     pub fn ttl(&self) -> io::Result<u32> {
-        super::sim::refuse_option(self.raw(), "IP_TTL")?;
-        self.as_std(|s| s.ttl())
+        super::sim::or_model(self.raw(), self.as_std(|s| s.ttl()), || {
+            super::sim::refused("IP_TTL")
+        })
     }
 
     /// Sets `SO_LINGER` (see [`TcpSocket::set_linger`](super::TcpSocket::set_linger)):
@@ -370,10 +368,7 @@ impl TcpStream {
 
     /// The socket's pending error (`SO_ERROR`), cleared by reading it.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        if super::sim::addr(self.raw(), true).is_some() {
-            return Ok(None);
-        }
-        self.as_std(|s| s.take_error())
+        super::sim::or_model(self.raw(), self.as_std(|s| s.take_error()), || Ok(None))
     }
 
     /// Reads into `buf`; `Ok(0)` at end of stream. The bytes are `buf[..n]`.

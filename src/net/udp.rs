@@ -96,18 +96,18 @@ impl UdpSocket {
 
     /// The bound address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        if let Some(a) = super::sim::addr(self.fd.as_raw_fd(), true) {
-            return a;
-        }
-        self.as_std(|s| s.local_addr())
+        let fd = self.fd.as_raw_fd();
+        super::sim::or_model(fd, self.as_std(|s| s.local_addr()), || {
+            super::sim::model_addr(fd, true)
+        })
     }
 
     /// The connected peer.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        if let Some(a) = super::sim::addr(self.fd.as_raw_fd(), false) {
-            return a;
-        }
-        self.as_std(|s| s.peer_addr())
+        let fd = self.fd.as_raw_fd();
+        super::sim::or_model(fd, self.as_std(|s| s.peer_addr()), || {
+            super::sim::model_addr(fd, false)
+        })
     }
 
     /// Allows sending to broadcast addresses (`SO_BROADCAST`).
