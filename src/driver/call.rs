@@ -209,6 +209,27 @@ impl Call<'_> {
         })
     }
 
+    /// The socket a simulated world's op waits on (`sim_hook.rs`).
+    #[cfg(feature = "sim")]
+    pub(crate) fn sim_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        match self {
+            Call::Read { fd, .. }
+            | Call::Recv { fd, .. }
+            | Call::RecvAny { fd, .. }
+            | Call::Write { fd, .. }
+            | Call::Send { fd, .. }
+            | Call::RecvMsg { fd, .. }
+            | Call::SendMsg { fd, .. }
+            | Call::Accept { fd, .. }
+            | Call::AcceptMany { fd }
+            | Call::Connect { fd, .. }
+            | Call::PollReadable { fd }
+            | Call::PollWritable { fd } => Some(fd.as_raw_fd()),
+            _ => None,
+        }
+    }
+
     /// The call's results are new file descriptors: one nobody takes (the
     /// op's future was dropped) must be closed.
     pub(crate) fn yields_fd(&self) -> bool {

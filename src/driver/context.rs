@@ -22,6 +22,10 @@ pub(crate) trait RuntimeIo {
     fn remote_driver(&self) -> io::Result<DriverShared>;
     /// The runtime's blocking pool.
     fn blocking_pool(&self) -> Arc<BlockingPool>;
+    /// The simulated world the runtime's drivers answer from, if it runs
+    /// one (feature `sim`: `sim_hook.rs`).
+    #[cfg(feature = "sim")]
+    fn sim_backend(&self) -> Option<Arc<dyn super::sim_hook::SimBackend>>;
 }
 
 struct IoContext {

@@ -232,6 +232,10 @@ impl Drop for FdInner {
         // descriptor), then the flags go back, then the descriptor closes.
         drop(self.poll.lock().take());
         self.restore();
+        // A simulated world's placeholder: the world forgets the socket
+        // while the number is still ours (`sim_hook.rs`).
+        #[cfg(feature = "sim")]
+        super::sim_hook::closing(self.fd.as_raw_fd());
         // SAFETY: dropped once, here; `into_fd` never runs this drop.
         unsafe { ManuallyDrop::drop(&mut self.fd) };
     }

@@ -163,6 +163,8 @@ pub(crate) mod remote;
 mod ring;
 #[cfg(not(ferrio_loom))]
 mod setup;
+#[cfg(all(feature = "sim", not(ferrio_loom)))]
+pub(crate) mod sim_hook;
 #[cfg(not(ferrio_loom))]
 mod task_work;
 #[cfg(not(ferrio_loom))]
@@ -197,6 +199,35 @@ pub(crate) use worker_driver::{Driver, DriverShared};
 #[cfg(not(ferrio_loom))]
 pub(crate) fn polls_readiness() -> bool {
     context::with_local(|d| matches!(d, Some(Driver::Epoll(_))))
+}
+
+/// `shutdown(fd, how)` (`libc::SHUT_*`): the plain system call, or, for
+/// a simulated world's placeholder (feature `sim`; asked only when the
+/// call fails with `ENOTSOCK`, so real sockets pay nothing), the world's.
+/// The system call's return convention (`-1` and `errno`).
+#[cfg(not(ferrio_loom))]
+pub(crate) fn shutdown_socket(fd: std::os::fd::RawFd, how: i32) -> i32 {
+    // SAFETY: plain syscall; no pointers.
+    let r = unsafe { libc::shutdown(fd, how) };
+    #[cfg(feature = "sim")]
+    if r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOTSOCK) {
+        if let Some(world) = sim_hook::owner_of(fd) {
+            let how = match how {
+                libc::SHUT_RD => std::net::Shutdown::Read,
+                libc::SHUT_WR => std::net::Shutdown::Write,
+                _ => std::net::Shutdown::Both,
+            };
+            return match world.shutdown(fd, how) {
+                Ok(()) => 0,
+                Err(e) => {
+                    // SAFETY: errno is this thread's.
+                    unsafe { *libc::__errno_location() = e.raw_os_error().unwrap_or(libc::EINVAL) };
+                    -1
+                }
+            };
+        }
+    }
+    r
 }
 
 pub(crate) fn shutting_down() -> std::io::Error {

@@ -63,6 +63,10 @@ enum Stage<K: OpKind> {
     /// On the blocking pool: the worker runs io_uring, but this kernel
     /// lacks the call's opcode (`uring_call::newer_opcode`).
     Pool(PoolOp<K>),
+    /// In a simulated world (`sim_hook.rs`): each poll is one attempt,
+    /// which takes nothing unless it completes.
+    #[cfg(feature = "sim")]
+    Sim(K, Arc<dyn super::sim_hook::SimBackend>, u64),
     /// The output was returned (or the kind moved out).
     Done,
 }
@@ -79,6 +83,12 @@ impl<K: OpKind> Stage<K> {
         };
         match target() {
             Err(e) => Err((kind, e)),
+            #[cfg(feature = "sim")]
+            Ok(Target::Sim(backend)) => {
+                let token = backend.token();
+                *self = Stage::Sim(kind, backend, token);
+                Ok(())
+            }
             Ok(Target::Epoll(shared)) => {
                 *self = Stage::Epoll(EpollOp::new(kind, shared));
                 Ok(())
@@ -102,6 +112,8 @@ impl<K: OpKind> Stage<K> {
         match self {
             Stage::Ring { .. } | Stage::Pool(_) => true,
             Stage::Epoll(e) => e.runs_unpolled(),
+            #[cfg(feature = "sim")]
+            Stage::Sim(..) => false,
             Stage::Idle(_) | Stage::Done => false,
         }
     }
@@ -113,8 +125,11 @@ impl<K: OpKind> Stage<K> {
     /// and the op is cancelled if it is still in flight. On epoll,
     /// `EpollOp`'s own drop forgets its waiter.
     fn abandon(&mut self) {
-        if let Stage::Ring { kind, cell, ring } = std::mem::replace(self, Stage::Done) {
-            remote::abandon(&*ring, cell, Box::new(kind));
+        match std::mem::replace(self, Stage::Done) {
+            Stage::Ring { kind, cell, ring } => remote::abandon(&*ring, cell, Box::new(kind)),
+            #[cfg(feature = "sim")]
+            Stage::Sim(mut kind, backend, token) => backend.abandon(kind.call(), token),
+            _ => {}
         }
     }
 }
@@ -164,6 +179,8 @@ impl<K: OpKind> Op<K> {
                 cell: _,
                 ring: _,
             } => kind,
+            #[cfg(feature = "sim")]
+            Stage::Sim(kind, _, _) => kind,
             Stage::Pool(_) => unreachable!("a pool op is idle again when it finishes"),
             Stage::Done => unreachable!("finished once"),
         };
@@ -189,6 +206,8 @@ impl<K: OpKind> Future for Op<K> {
                     None => Some((wait::WaitKind::File, -1i64 as u64)),
                 },
                 Stage::Pool(_) => Some((wait::WaitKind::File, -1i64 as u64)),
+                #[cfg(feature = "sim")]
+                Stage::Sim(kind, ..) => kind.call().wait(),
                 _ => None,
             };
             if let Some((kind, detail)) = waits {
@@ -230,6 +249,19 @@ impl<K: OpKind> Op<K> {
                 let (kind, result) = std::task::ready!(p.poll(cx));
                 this.stage = Stage::Idle(kind);
                 result
+            }
+            #[cfg(feature = "sim")]
+            Stage::Sim(kind, backend, token) => {
+                // A call the model answers at once is Ready on its first
+                // poll: the budget makes a loop of them yield.
+                if !crate::coop::poll_proceed(cx) {
+                    return Poll::Pending;
+                }
+                Ok(std::task::ready!(backend.poll_call(
+                    kind.call(),
+                    *token,
+                    cx
+                )))
             }
             Stage::Idle(_) => unreachable!("started above"),
             Stage::Done => panic!("Op polled after completion"),
@@ -315,6 +347,9 @@ impl<K: OpKind> Op<K> {
         match &mut self.stage {
             Stage::Idle(_) | Stage::Done => return None,
             Stage::Epoll(e) if !e.runs_unpolled() => return None,
+            // A simulated op takes nothing until it completes.
+            #[cfg(feature = "sim")]
+            Stage::Sim(..) => return None,
             Stage::Epoll(_) | Stage::Pool(_) => {}
             Stage::Ring { cell, ring, .. } => remote::request_cancel(&**ring, cell),
         }
@@ -335,6 +370,8 @@ impl<K: OpKind> Op<K> {
                     }
                     Poll::Pending => None,
                 },
+                #[cfg(feature = "sim")]
+                Stage::Sim(..) => unreachable!("returned above"),
                 Stage::Idle(_) | Stage::Done => unreachable!("started and not finished"),
             };
             if let Some(result) = result {
@@ -431,6 +468,14 @@ impl<K: MultiKind> MultiOp<K> {
                 let c = std::task::ready!(e.poll(cx))?;
                 Poll::Ready(Ok(e.kind_mut().item(c)))
             }
+            #[cfg(feature = "sim")]
+            Stage::Sim(kind, backend, token) => {
+                if !crate::coop::poll_proceed(cx) {
+                    return Poll::Pending;
+                }
+                let c = std::task::ready!(backend.poll_call(kind.call(), *token, cx));
+                Poll::Ready(Ok(kind.item(c)))
+            }
             Stage::Pool(p) => {
                 let (kind, result) = std::task::ready!(p.poll(cx));
                 self.stage = Stage::Idle(kind);
@@ -487,6 +532,9 @@ enum Target {
     Remote(Arc<UringShared>),
     /// The epoll driver (a worker's own, or one picked off the workers).
     Epoll(Arc<EpollShared>),
+    /// A simulated world (`sim_hook.rs`).
+    #[cfg(feature = "sim")]
+    Sim(Arc<dyn super::sim_hook::SimBackend>),
 }
 
 impl Target {
@@ -494,6 +542,8 @@ impl Target {
         match self {
             Target::Local(r) | Target::Remote(r) => r,
             Target::Epoll(_) => unreachable!("epoll ops never reach a ring"),
+            #[cfg(feature = "sim")]
+            Target::Sim(_) => unreachable!("simulated ops never reach a ring"),
         }
     }
 
@@ -509,6 +559,8 @@ impl Target {
             }
             Target::Remote(ring) => remote::submit_remote(&*ring, RingEntry::new(entry, cell)),
             Target::Epoll(_) => unreachable!("epoll ops never reach a ring"),
+            #[cfg(feature = "sim")]
+            Target::Sim(_) => unreachable!("simulated ops never reach a ring"),
         }
     }
 }
@@ -518,6 +570,8 @@ fn target() -> io::Result<Target> {
         d.map(|d| match d {
             Driver::Uring(d) => Target::Local(d.shared().clone()),
             Driver::Epoll(d) => Target::Epoll(d.shared().clone()),
+            #[cfg(feature = "sim")]
+            Driver::Sim(d) => Target::Sim(d.backend.clone()),
         })
     });
     if let Some(target) = local {
@@ -527,6 +581,8 @@ fn target() -> io::Result<Target> {
         Some(r) => r.remote_driver().map(|d| match d {
             DriverShared::Uring(r) => Target::Remote(r),
             DriverShared::Epoll(e) => Target::Epoll(e),
+            #[cfg(feature = "sim")]
+            DriverShared::Sim(_, backend) => Target::Sim(backend),
         }),
         None => Err(io::Error::other(
             "ferrio: an I/O operation was polled outside a ferrio runtime; run it inside \

@@ -8,6 +8,8 @@
 //! spread the driver's type through the scheduler, the context and every
 //! op future, and a `dyn` would hide that the set is closed. The op
 //! futures match on the same enum once per operation (`driver/op_future.rs`).
+//! A simulated world's runtime (feature `sim`) gives its worker a third
+//! variant, `Sim` (`sim_hook.rs`).
 
 use std::io;
 use std::sync::Arc;
@@ -17,6 +19,8 @@ use super::choice::IoBackend;
 use super::epoll::{EpollDriver, EpollShared};
 use super::ring::{RingCounters, UringDriver, UringShared};
 use super::setup::{RingFlags, SetupHook};
+#[cfg(feature = "sim")]
+use super::sim_hook::{SimBackend, SimDriver};
 
 /// A worker's driver; lives on its thread.
 // One per worker, built once and never moved on a hot path: boxing the
@@ -25,6 +29,10 @@ use super::setup::{RingFlags, SetupHook};
 pub(crate) enum Driver {
     Uring(UringDriver),
     Epoll(EpollDriver),
+    /// A simulated world's (feature `sim`: `sim_hook.rs`): parks on epoll,
+    /// answers every op from the world's model.
+    #[cfg(feature = "sim")]
+    Sim(SimDriver),
 }
 
 /// What other threads touch of a worker's driver.
@@ -32,6 +40,9 @@ pub(crate) enum Driver {
 pub(crate) enum DriverShared {
     Uring(Arc<UringShared>),
     Epoll(Arc<EpollShared>),
+    /// A simulated world's: the epoll instance it parks on, and the world.
+    #[cfg(feature = "sim")]
+    Sim(Arc<EpollShared>, Arc<dyn SimBackend>),
 }
 
 impl DriverShared {
@@ -43,11 +54,19 @@ impl DriverShared {
         })
     }
 
+    /// The shared part of a simulated world's driver (`sim_hook.rs`).
+    #[cfg(feature = "sim")]
+    pub(crate) fn simulated(backend: Arc<dyn SimBackend>) -> io::Result<DriverShared> {
+        Ok(DriverShared::Sim(EpollShared::new()?, backend))
+    }
+
     /// Wakes the worker if it is parked; otherwise marks it notified.
     pub(crate) fn unpark(&self) {
         match self {
             DriverShared::Uring(s) => s.unpark(),
             DriverShared::Epoll(s) => s.unpark(),
+            #[cfg(feature = "sim")]
+            DriverShared::Sim(s, _) => s.unpark(),
         }
     }
 
@@ -56,6 +75,8 @@ impl DriverShared {
         match self {
             DriverShared::Uring(s) => s.flags(),
             DriverShared::Epoll(_) => RingFlags::default(),
+            #[cfg(feature = "sim")]
+            DriverShared::Sim(..) => RingFlags::default(),
         }
     }
 
@@ -68,6 +89,11 @@ impl DriverShared {
                 parks: s.stats.parks.load(std::sync::atomic::Ordering::Relaxed),
                 ..RingCounters::default()
             },
+            #[cfg(feature = "sim")]
+            DriverShared::Sim(s, _) => RingCounters {
+                parks: s.stats.parks.load(std::sync::atomic::Ordering::Relaxed),
+                ..RingCounters::default()
+            },
         }
     }
 
@@ -76,6 +102,8 @@ impl DriverShared {
         match self {
             DriverShared::Uring(_) => 0,
             DriverShared::Epoll(s) => s.stats.waits.load(std::sync::atomic::Ordering::Relaxed),
+            #[cfg(feature = "sim")]
+            DriverShared::Sim(s, _) => s.stats.waits.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -84,6 +112,8 @@ impl DriverShared {
         match self {
             DriverShared::Uring(s) => s.pool().is_some(),
             DriverShared::Epoll(_) => false,
+            #[cfg(feature = "sim")]
+            DriverShared::Sim(..) => false,
         }
     }
 
@@ -92,6 +122,11 @@ impl DriverShared {
         Ok(match self {
             DriverShared::Uring(s) => Driver::Uring(UringDriver::new(s.clone(), simulate, pool)?),
             DriverShared::Epoll(s) => Driver::Epoll(EpollDriver::new(s.clone())),
+            #[cfg(feature = "sim")]
+            DriverShared::Sim(s, backend) => Driver::Sim(SimDriver {
+                epoll: EpollDriver::new(s.clone()),
+                backend: backend.clone(),
+            }),
         })
     }
 }
@@ -106,6 +141,10 @@ impl Driver {
             Driver::Epoll(d) => {
                 d.park(timeout);
             }
+            #[cfg(feature = "sim")]
+            Driver::Sim(d) => {
+                d.epoll.park(timeout);
+            }
         }
     }
 
@@ -118,6 +157,10 @@ impl Driver {
             Driver::Epoll(d) => {
                 d.maintain();
             }
+            #[cfg(feature = "sim")]
+            Driver::Sim(d) => {
+                d.epoll.maintain();
+            }
         }
     }
 
@@ -125,6 +168,8 @@ impl Driver {
         match self {
             Driver::Uring(d) => d.shutdown(),
             Driver::Epoll(d) => d.shutdown(),
+            #[cfg(feature = "sim")]
+            Driver::Sim(d) => d.epoll.shutdown(),
         }
     }
 
@@ -135,6 +180,8 @@ impl Driver {
         match self {
             Driver::Uring(d) => d.rescue(thread),
             Driver::Epoll(d) => d.rescue(),
+            #[cfg(feature = "sim")]
+            Driver::Sim(d) => d.epoll.rescue(),
         }
     }
 
@@ -142,7 +189,7 @@ impl Driver {
     pub(crate) fn uring(&self) -> Option<&UringDriver> {
         match self {
             Driver::Uring(d) => Some(d),
-            Driver::Epoll(_) => None,
+            _ => None,
         }
     }
 }

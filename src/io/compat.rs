@@ -710,8 +710,7 @@ impl FdStream {
     pub(crate) fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.poll_flush(cx))?;
         if let WriteTo::Socket = self.to {
-            // SAFETY: plain syscall on our own descriptor.
-            let r = unsafe { libc::shutdown(self.raw(), libc::SHUT_WR) };
+            let r = crate::driver::shutdown_socket(self.raw(), libc::SHUT_WR);
             if r < 0 {
                 let e = io::Error::last_os_error();
                 if e.raw_os_error() != Some(libc::ENOTCONN) {

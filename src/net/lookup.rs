@@ -116,7 +116,9 @@ impl<T: ToSocketAddrs + ?Sized> ToSocketAddrs for &T {}
 
 /// Resolves `host` (asyncio's `loop.getaddrinfo`): a literal address at
 /// once, a name on the runtime's blocking pool, so no worker waits for
-/// DNS.
+/// DNS. Inside a `ferrio::sim` world, a name is one of the world's hosts
+/// (`"server:80"` gives that host's address; `localhost`, the current
+/// host's), and nothing is asked of a real resolver.
 ///
 /// ```
 /// ferrio::run(async {
@@ -135,7 +137,6 @@ impl<T: ToSocketAddrs + ?Sized> ToSocketAddrs for &T {}
 pub async fn lookup_host(
     host: impl ToSocketAddrs,
 ) -> io::Result<impl Iterator<Item = SocketAddr> + Send + 'static> {
-    super::not_simulated()?;
     Ok(resolve(&host).await?.into_iter())
 }
 
@@ -143,6 +144,9 @@ pub async fn lookup_host(
 pub(crate) async fn resolve<A: ToSocketAddrs + ?Sized>(addr: &A) -> io::Result<Vec<SocketAddr>> {
     let addrs = match addr.to_target()? {
         Target::Ready(addrs) => addrs,
+        Target::Lookup(name) if super::sim::world().is_some() => {
+            super::sim::resolve(&name).expect("in a world")?
+        }
         Target::Lookup(name) => {
             let looked_up = crate::to_thread(move || {
                 #[cfg(test)]

@@ -30,6 +30,7 @@
 mod addr;
 mod lookup;
 mod msg;
+mod sim;
 mod socket;
 mod sockopt;
 mod split;
@@ -58,9 +59,17 @@ use crate::io::{result_of, SharedFd};
 use addr::Addr;
 use std::future::Future;
 
-/// std's blocking resolution, for the synchronous constructors (`bind`).
-fn resolve_blocking(addr: impl std::net::ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
-    let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+/// A blocking resolution, for the synchronous constructors (`bind`): a
+/// literal at once, a name by std's resolver (in a simulated world, among
+/// its hosts).
+fn resolve_blocking<A: ToSocketAddrs + ?Sized>(addr: &A) -> io::Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = match addr.to_target()? {
+        lookup::Target::Ready(addrs) => addrs,
+        lookup::Target::Lookup(name) => match sim::resolve(&name) {
+            Some(r) => r?,
+            None => std::net::ToSocketAddrs::to_socket_addrs(&name)?.collect(),
+        },
+    };
     if addrs.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -70,17 +79,26 @@ fn resolve_blocking(addr: impl std::net::ToSocketAddrs) -> io::Result<Vec<Socket
     Ok(addrs)
 }
 
-/// `Unsupported` inside a `ferrio::sim` world: a real socket would run
-/// outside the world's order (the sim's `Net`/`Host` are its network).
+/// `Unsupported` inside a `ferrio::sim` world: a socket made outside
+/// ferrio (`from_std`), or a Unix socket, would run outside the world's
+/// order (TCP and UDP made by ferrio::net run on the world's network).
 fn not_simulated() -> io::Result<()> {
     crate::runtime::simulated::refuse_in_sim(
-        "real sockets (ferrio::net) do not run inside ferrio::sim; use the sim's Net/Host",
+        "real sockets (from_std, Unix sockets) do not run inside ferrio::sim; \
+         TcpListener/TcpStream/UdpSocket made by ferrio::net run on the world's network",
     )
 }
 
-/// A new socket (plain syscall), close-on-exec.
+/// A new socket (plain syscall), close-on-exec; in a simulated world, one
+/// of its sockets (an inert placeholder descriptor: `driver/sim_hook.rs`).
 fn socket(family: i32, ty: i32) -> io::Result<OwnedFd> {
-    not_simulated()?;
+    #[cfg(all(feature = "sim", not(ferrio_loom)))]
+    if let Some(world) = sim::world() {
+        if family == libc::AF_UNIX {
+            not_simulated()?;
+        }
+        return world.socket(family, ty);
+    }
     // SAFETY: plain syscall; the result is checked.
     let fd = unsafe { libc::socket(family, ty | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {

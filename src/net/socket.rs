@@ -157,6 +157,10 @@ impl TcpSocket {
     /// [`local_addr`](TcpSocket::local_addr)). An address of the other
     /// family than the socket's is an error.
     pub fn bind(&self, addr: SocketAddr) -> io::Result<()> {
+        #[cfg(all(feature = "sim", not(ferrio_loom)))]
+        if let Some(world) = super::sim::owner(self.raw()) {
+            return world.bind(self.raw(), addr);
+        }
         let addr = Addr::from_std(&addr);
         let (ptr, len) = addr.as_in();
         // SAFETY: `ptr`/`len` describe the live boxed address.
@@ -168,6 +172,9 @@ impl TcpSocket {
 
     /// The bound address (`0.0.0.0:0` before `bind`).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        if let Some(a) = super::sim::addr(self.raw(), true) {
+            return a;
+        }
         let mut addr = Addr::empty();
         let (ptr, len) = addr.as_out();
         // SAFETY: `ptr`/`len` describe the live boxed storage and its
@@ -188,6 +195,12 @@ impl TcpSocket {
     /// accepted (the kernel caps it at `net.core.somaxconn`). Unbound, the
     /// socket listens on a port the kernel picks, on every address.
     pub fn listen(self, backlog: u32) -> io::Result<TcpListener> {
+        #[cfg(all(feature = "sim", not(ferrio_loom)))]
+        if let Some(world) = super::sim::owner(self.raw()) {
+            let _ = backlog;
+            world.listen(self.raw())?;
+            return Ok(TcpListener::from_fd(self.fd));
+        }
         clear_nonblocking(&self.fd)?;
         let backlog = backlog.min(i32::MAX as u32) as i32;
         // SAFETY: plain syscall on our own descriptor.
@@ -203,7 +216,9 @@ impl TcpSocket {
     #[track_caller]
     pub fn connect(self, addr: SocketAddr) -> impl Future<Output = io::Result<TcpStream>> {
         At::here(async move {
-            clear_nonblocking(&self.fd)?;
+            if super::sim::addr(self.raw(), true).is_none() {
+                clear_nonblocking(&self.fd)?;
+            }
             let fd = SharedFd::new(self.fd);
             connect(&fd, Addr::from_std(&addr)).await?;
             Ok(TcpStream::from_shared(fd))

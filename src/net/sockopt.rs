@@ -1,5 +1,9 @@
 //! Socket options as plain `setsockopt`/`getsockopt` calls, for the
 //! options std does not offer (or not on an unconnected socket).
+//!
+//! On a simulated socket (feature `sim`) the model keeps no options:
+//! setting one is accepted and changes nothing, reading one is refused
+//! (`ferrio: not simulated: ...`), and `SO_ERROR` is always clear.
 
 use std::io;
 use std::mem::size_of;
@@ -18,14 +22,22 @@ pub(super) fn set_int(fd: RawFd, level: i32, name: i32, value: i32) -> io::Resul
             size_of::<i32>() as libc::socklen_t,
         )
     };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    let r = if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    };
+    super::sim::or_model(fd, r, || Ok(()))
 }
 
 /// Reads an `int` option.
 pub(super) fn get_int(fd: RawFd, level: i32, name: i32) -> io::Result<i32> {
+    super::sim::or_model(fd, get_int_plain(fd, level, name), || {
+        super::sim::refused("reading a socket option")
+    })
+}
+
+fn get_int_plain(fd: RawFd, level: i32, name: i32) -> io::Result<i32> {
     let mut value: i32 = 0;
     let mut len = size_of::<i32>() as libc::socklen_t;
     // SAFETY: the value pointer and length describe a live local `int`.
@@ -82,10 +94,12 @@ pub(super) fn set_linger(fd: RawFd, linger: Option<Duration>) -> io::Result<()> 
             size_of::<libc::linger>() as libc::socklen_t,
         )
     };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    let r = if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    };
+    super::sim::or_model(fd, r, || super::sim::refused("SO_LINGER"))
 }
 
 /// Reads `SO_LINGER` (see [`set_linger`]).
@@ -106,13 +120,16 @@ pub(super) fn linger(fd: RawFd) -> io::Result<Option<Duration>> {
         )
     };
     if r < 0 {
-        return Err(io::Error::last_os_error());
+        return super::sim::or_model(fd, Err(io::Error::last_os_error()), || {
+            super::sim::refused("SO_LINGER")
+        });
     }
     Ok((l.l_onoff != 0).then(|| Duration::from_secs(l.l_linger.max(0) as u64)))
 }
 
 /// `SO_ERROR`: the socket's pending error, cleared by reading it.
 pub(super) fn take_error(fd: RawFd) -> io::Result<Option<io::Error>> {
-    let e = get_int(fd, libc::SOL_SOCKET, libc::SO_ERROR)?;
+    let e = get_int_plain(fd, libc::SOL_SOCKET, libc::SO_ERROR);
+    let e = super::sim::or_model(fd, e, || Ok(0))?;
     Ok((e != 0).then(|| io::Error::from_raw_os_error(e)))
 }

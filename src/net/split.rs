@@ -53,9 +53,9 @@ struct ShutdownOnDrop(Option<SharedFd>);
 impl Drop for ShutdownOnDrop {
     fn drop(&mut self) {
         if let Some(fd) = self.0.take() {
-            // SAFETY: plain syscall on a descriptor the clone keeps open;
-            // an error (not connected) has nobody to go to.
-            unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_WR) };
+            // A plain syscall on a descriptor the clone keeps open; an
+            // error (not connected) has nobody to go to.
+            crate::driver::shutdown_socket(fd.as_raw_fd(), libc::SHUT_WR);
         }
     }
 }

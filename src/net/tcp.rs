@@ -38,12 +38,29 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    /// Binds and listens (plain syscalls; nothing to wait for). Resolves
-    /// with std's blocking resolver: a host name may block the calling
-    /// thread (resolve it first with [`lookup_host`](super::lookup_host)).
-    pub fn bind(addr: impl std::net::ToSocketAddrs) -> io::Result<TcpListener> {
-        super::not_simulated()?;
-        let listener = std::net::TcpListener::bind(resolve_blocking(addr)?.as_slice())?;
+    /// Binds and listens (plain syscalls; nothing to wait for). A host
+    /// name is resolved with std's blocking resolver: it may block the
+    /// calling thread (resolve it first with
+    /// [`lookup_host`](super::lookup_host)).
+    ///
+    /// Inside a `ferrio::sim` world this binds on the world's network:
+    /// `"server:80"`, the host's own address or `0.0.0.0:80` on the host
+    /// the task runs on (see `ferrio::sim::Host::spawn`).
+    pub fn bind(addr: impl super::ToSocketAddrs) -> io::Result<TcpListener> {
+        let addrs = resolve_blocking(&addr)?;
+        #[cfg(all(feature = "sim", not(ferrio_loom)))]
+        if let Some(world) = super::sim::world() {
+            let family = if addrs[0].is_ipv4() {
+                libc::AF_INET
+            } else {
+                libc::AF_INET6
+            };
+            let fd = world.socket(family, libc::SOCK_STREAM)?;
+            world.bind(fd.as_raw_fd(), addrs[0])?;
+            world.listen(fd.as_raw_fd())?;
+            return Ok(TcpListener::from_fd(fd));
+        }
+        let listener = std::net::TcpListener::bind(addrs.as_slice())?;
         TcpListener::from_std(listener)
     }
 
@@ -68,7 +85,10 @@ impl TcpListener {
 
     /// The bound address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.as_std(|l| l.local_addr())
+        let fd = self.fd.as_raw_fd();
+        super::sim::or_model(fd, self.as_std(|l| l.local_addr()), || {
+            super::sim::model_addr(fd, true)
+        })
     }
 
     fn as_std<R>(&self, f: impl FnOnce(&std::net::TcpListener) -> R) -> R {
@@ -247,7 +267,6 @@ impl TcpStream {
     #[track_caller]
     pub fn connect(addr: impl super::ToSocketAddrs) -> impl Future<Output = io::Result<TcpStream>> {
         At::here(async move {
-            super::not_simulated()?;
             let mut last = None;
             for a in super::resolve(&addr).await? {
                 match Self::connect_one(a).await {
@@ -279,39 +298,64 @@ impl TcpStream {
         f(&s)
     }
 
+    fn raw(&self) -> RawFd {
+        self.inner.fd().as_raw_fd()
+    }
+
     /// The remote address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.as_std(|s| s.peer_addr())
+        let fd = self.raw();
+        super::sim::or_model(fd, self.as_std(|s| s.peer_addr()), || {
+            super::sim::model_addr(fd, false)
+        })
     }
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.as_std(|s| s.local_addr())
+        let fd = self.raw();
+        super::sim::or_model(fd, self.as_std(|s| s.local_addr()), || {
+            super::sim::model_addr(fd, true)
+        })
     }
 
-    /// Sets TCP_NODELAY.
+    /// Sets TCP_NODELAY. (A simulated socket sends each write at once,
+    /// as with it set: there it is accepted and changes nothing.)
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.as_std(|s| s.set_nodelay(nodelay))
+        super::sim::or_model(self.raw(), self.as_std(|s| s.set_nodelay(nodelay)), || {
+            Ok(())
+        })
     }
 
-    /// Whether TCP_NODELAY is set.
+    /// Whether TCP_NODELAY is set (always, on a simulated socket).
     pub fn nodelay(&self) -> io::Result<bool> {
-        self.as_std(|s| s.nodelay())
+        super::sim::or_model(self.raw(), self.as_std(|s| s.nodelay()), || Ok(true))
     }
 
     /// Shuts down one or both directions.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.as_std(|s| s.shutdown(how))
+        let how = match how {
+            Shutdown::Read => libc::SHUT_RD,
+            Shutdown::Write => libc::SHUT_WR,
+            Shutdown::Both => libc::SHUT_RDWR,
+        };
+        if crate::driver::shutdown_socket(self.raw(), how) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 
     /// Sets the time-to-live of the packets sent (`IP_TTL`).
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        self.as_std(|s| s.set_ttl(ttl))
+        super::sim::or_model(self.raw(), self.as_std(|s| s.set_ttl(ttl)), || {
+            super::sim::refused("IP_TTL")
+        })
     }
 
     /// `IP_TTL`.
     pub fn ttl(&self) -> io::Result<u32> {
-        self.as_std(|s| s.ttl())
+        super::sim::or_model(self.raw(), self.as_std(|s| s.ttl()), || {
+            super::sim::refused("IP_TTL")
+        })
     }
 
     /// Sets `SO_LINGER` (see [`TcpSocket::set_linger`](super::TcpSocket::set_linger)):
@@ -328,7 +372,7 @@ impl TcpStream {
 
     /// The socket's pending error (`SO_ERROR`), cleared by reading it.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.as_std(|s| s.take_error())
+        super::sim::or_model(self.raw(), self.as_std(|s| s.take_error()), || Ok(None))
     }
 
     /// Reads into `buf`; `Ok(0)` at end of stream. The bytes are `buf[..n]`.
@@ -456,6 +500,7 @@ impl TcpStream {
     /// });
     /// ```
     pub fn into_std(mut self) -> io::Result<std::net::TcpStream> {
+        super::sim::refuse_option(self.raw(), "into_std")?;
         self.io();
         self.inner.into_fd("TcpStream").map(Into::into)
     }
@@ -481,6 +526,7 @@ impl TcpStream {
     /// });
     /// ```
     pub fn into_std_parts(mut self) -> io::Result<(std::net::TcpStream, Vec<u8>)> {
+        super::sim::refuse_option(self.raw(), "into_std_parts")?;
         self.io();
         let (fd, received) = self.inner.into_fd_and_received()?;
         Ok((fd.into(), received))

@@ -3,7 +3,7 @@
 use crate::task::core::wait::At;
 use std::future::Future;
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs as StdToSocketAddrs};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use super::{clear_nonblocking, resolve_blocking, Addr};
@@ -39,11 +39,27 @@ impl UdpSocket {
     /// Binds a socket (plain syscall). Resolves with std's blocking
     /// resolver: a host name may block the calling thread (resolve it
     /// first with [`lookup_host`](super::lookup_host)).
-    pub fn bind(addr: impl StdToSocketAddrs) -> io::Result<UdpSocket> {
-        super::not_simulated()?;
-        UdpSocket::from_std(std::net::UdpSocket::bind(
-            resolve_blocking(addr)?.as_slice(),
-        )?)
+    ///
+    /// Inside a `ferrio::sim` world this binds on the world's network (a
+    /// host name, the host's address or `0.0.0.0` on the host the task
+    /// runs on), where datagrams take the world's latency and may be lost
+    /// (`ferrio::sim::Sim::udp_loss`).
+    pub fn bind(addr: impl super::ToSocketAddrs) -> io::Result<UdpSocket> {
+        let addrs = resolve_blocking(&addr)?;
+        #[cfg(all(feature = "sim", not(ferrio_loom)))]
+        if let Some(world) = super::sim::world() {
+            let family = if addrs[0].is_ipv4() {
+                libc::AF_INET
+            } else {
+                libc::AF_INET6
+            };
+            let fd = world.socket(family, libc::SOCK_DGRAM)?;
+            world.bind(fd.as_raw_fd(), addrs[0])?;
+            return Ok(UdpSocket {
+                fd: SharedFd::new(fd),
+            });
+        }
+        UdpSocket::from_std(std::net::UdpSocket::bind(addrs.as_slice())?)
     }
 
     /// Wraps a standard socket (made blocking, as io_uring waits itself;
@@ -69,19 +85,29 @@ impl UdpSocket {
     /// Sets the default peer for `send`/`recv` and filters what arrives
     /// (a UDP connect sends nothing, so it is a plain syscall). A host name
     /// is resolved by std's blocking resolver (see [`UdpSocket::bind`]).
-    pub fn connect(&self, addr: impl StdToSocketAddrs) -> io::Result<()> {
-        let addrs = resolve_blocking(addr)?;
+    pub fn connect(&self, addr: impl super::ToSocketAddrs) -> io::Result<()> {
+        let addrs = resolve_blocking(&addr)?;
+        #[cfg(all(feature = "sim", not(ferrio_loom)))]
+        if let Some(world) = super::sim::owner(self.fd.as_raw_fd()) {
+            return world.connect_datagram(self.fd.as_raw_fd(), addrs[0]);
+        }
         self.as_std(|s| s.connect(addrs.as_slice()))
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.as_std(|s| s.local_addr())
+        let fd = self.fd.as_raw_fd();
+        super::sim::or_model(fd, self.as_std(|s| s.local_addr()), || {
+            super::sim::model_addr(fd, true)
+        })
     }
 
     /// The connected peer.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.as_std(|s| s.peer_addr())
+        let fd = self.fd.as_raw_fd();
+        super::sim::or_model(fd, self.as_std(|s| s.peer_addr()), || {
+            super::sim::model_addr(fd, false)
+        })
     }
 
     /// Allows sending to broadcast addresses (`SO_BROADCAST`).
@@ -249,6 +275,14 @@ impl UdpSocket {
                 len,
             )
         };
+        // A simulated world's placeholder is no socket: the world answers
+        // (asked only on that error).
+        #[cfg(all(feature = "sim", not(ferrio_loom)))]
+        if ret < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOTSOCK) {
+            if let Some(world) = super::sim::owner(self.fd.as_raw_fd()) {
+                return world.try_recv_from(self.fd.as_raw_fd(), buf, true);
+            }
+        }
         let n = crate::io::ready::count_of(ret)?;
         let from = addr
             .to_std()

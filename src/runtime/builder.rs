@@ -43,6 +43,8 @@ pub struct Builder {
     start_paused: bool,
     #[cfg(all(feature = "sim", not(ferrio_loom)))]
     simulated: bool,
+    #[cfg(all(feature = "sim", not(ferrio_loom)))]
+    sim_backend: Option<StdArc<dyn crate::driver::sim_hook::SimBackend>>,
 }
 
 impl fmt::Debug for Builder {
@@ -73,6 +75,8 @@ impl Default for Builder {
             start_paused: false,
             #[cfg(all(feature = "sim", not(ferrio_loom)))]
             simulated: false,
+            #[cfg(all(feature = "sim", not(ferrio_loom)))]
+            sim_backend: None,
         }
     }
 }
@@ -310,6 +314,8 @@ impl Builder {
             start_paused: self.start_paused,
             #[cfg(all(feature = "sim", not(ferrio_loom)))]
             simulated: self.simulated,
+            #[cfg(all(feature = "sim", not(ferrio_loom)))]
+            sim_backend: self.sim_backend.clone(),
         };
         let (shared, parts, watchdog) = Shared::new(workers, config)?;
         let handle = Handle::new(Arc::new(shared), self.blocking, self.thread_name);
@@ -368,6 +374,17 @@ impl Builder {
     #[cfg(all(feature = "sim", not(ferrio_loom)))]
     pub(crate) fn simulated(mut self) -> Builder {
         self.simulated = true;
+        self
+    }
+
+    /// The world whose network the workers' drivers simulate (feature
+    /// `sim`: `driver/sim_hook.rs`).
+    #[cfg(all(feature = "sim", not(ferrio_loom)))]
+    pub(crate) fn sim_backend(
+        mut self,
+        backend: StdArc<dyn crate::driver::sim_hook::SimBackend>,
+    ) -> Builder {
+        self.sim_backend = Some(backend);
         self
     }
 

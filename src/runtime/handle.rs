@@ -490,4 +490,9 @@ impl crate::driver::context::RuntimeIo for Handle {
     fn blocking_pool(&self) -> StdArc<BlockingPool> {
         self.blocking.pool().clone()
     }
+
+    #[cfg(feature = "sim")]
+    fn sim_backend(&self) -> Option<StdArc<dyn crate::driver::sim_hook::SimBackend>> {
+        self.shared.config.sim_backend.clone()
+    }
 }

@@ -83,4 +83,8 @@ pub(crate) struct Config {
     /// `to_thread` runs inline (`runtime/simulated.rs`).
     #[cfg(all(feature = "sim", not(ferrio_loom)))]
     pub(crate) simulated: bool,
+    /// The world whose network every worker's driver simulates
+    /// (`driver/sim_hook.rs`).
+    #[cfg(all(feature = "sim", not(ferrio_loom)))]
+    pub(crate) sim_backend: Option<std::sync::Arc<dyn crate::driver::sim_hook::SimBackend>>,
 }

@@ -99,7 +99,12 @@ impl Shared {
         let mut parts = Vec::with_capacity(workers);
         for index in 0..workers {
             let (local, stealer) = run_queue::local();
-            #[cfg(not(ferrio_loom))]
+            #[cfg(all(not(ferrio_loom), feature = "sim"))]
+            let (park, waker) = match &config.sim_backend {
+                Some(b) => worker_park::pair_sim(b.clone())?,
+                None => worker_park::pair(config.io_driver.driver())?,
+            };
+            #[cfg(all(not(ferrio_loom), not(feature = "sim")))]
             let (park, waker) = worker_park::pair(config.io_driver.driver())?;
             #[cfg(ferrio_loom)]
             let (park, waker) = worker_park::pair()?;

@@ -28,6 +28,15 @@ mod imp {
         Ok((ParkBuilder(shared.clone()), shared))
     }
 
+    /// The same, for a simulated world's driver (`driver/sim_hook.rs`).
+    #[cfg(feature = "sim")]
+    pub(crate) fn pair_sim(
+        backend: std::sync::Arc<dyn crate::driver::sim_hook::SimBackend>,
+    ) -> io::Result<(ParkBuilder, WorkerWaker)> {
+        let shared = DriverShared::simulated(backend)?;
+        Ok((ParkBuilder(shared.clone()), shared))
+    }
+
     impl ParkBuilder {
         /// Creates the worker's driver, on the worker's own thread.
         pub(crate) fn build(
@@ -83,4 +92,6 @@ mod imp {
     pub(crate) fn shutdown(_: &WorkerPark) {}
 }
 
+#[cfg(all(feature = "sim", not(ferrio_loom)))]
+pub(crate) use imp::pair_sim;
 pub(crate) use imp::{maintain, pair, park, shutdown, ParkBuilder, WorkerPark, WorkerWaker};

@@ -24,6 +24,9 @@ pub(super) enum EventKind {
     Partition = 8,
     Repair = 9,
     Dropped = 10,
+    Reset = 11,
+    Crash = 12,
+    Restart = 13,
 }
 
 #[derive(Debug)]

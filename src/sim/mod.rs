@@ -53,18 +53,92 @@
 //! }).event_hash);
 //! ```
 //!
-//! # What this layer is, and what it is not yet
+//! # The unchanged `ferrio::net` types on the simulated network
 //!
-//! The runtime is ferrio's own (one worker, paused clock); the network
-//! is a model with its own types ([`Host::connect`], [`SimListener`],
-//! [`SimStream`]). The design this layer is a step of routes the
-//! unchanged `ferrio::net` types through the op seam instead: a third
-//! driver backend (one translation of `driver::Call`, one variant of the
-//! worker's driver, one `Stage` arm of the op future) owning fake
-//! descriptors and answering `Call::Connect`/`Accept`/`Recv`/`Send` from
-//! this same model. The scheduler's choice among runnable tasks is not
-//! drawn from the seed yet (a one-worker runtime runs them in its FIFO
-//! order, itself a function of the run). See the README.
+//! Inside a world, [`TcpListener`](crate::net::TcpListener),
+//! [`TcpStream`](crate::net::TcpStream) (and its halves),
+//! [`TcpSocket`](crate::net::TcpSocket),
+//! [`UdpSocket`](crate::net::UdpSocket),
+//! [`lookup_host`](crate::net::lookup_host) and the Streams
+//! ([`open_connection`](crate::open_connection),
+//! [`start_server`](crate::start_server)) run on the world's network, with
+//! no real socket opened: the code under test does not change. Each host
+//! has an address, `10.0.0.N` for the N-th host named
+//! ([`Host::ip`]); `"server:80"` resolves to it. A task says which host
+//! it runs on by being started with [`Host::spawn`] (or wrapped in
+//! [`Host::scope`]): the sockets it makes are that host's, and `0.0.0.0`
+//! or `127.0.0.1` mean that host. Their ops go through the worker's
+//! driver to a third backend, the world's model (the op seam: one
+//! translation of `driver::Call`, one variant of the worker's driver, one
+//! `Stage` arm of the op future), so outside a sim nothing on the I/O
+//! path changes. A socket's descriptor is an inert `eventfd` placeholder.
+//!
+//! The model: a connect takes a round trip (SYN, SYN-ACK), is refused
+//! where nobody listens and lost across a partition; segments take one
+//! way each, in order, held by a partition until its repair; a close is
+//! the peer's end of stream, a segment to a closed socket is answered by
+//! a reset. Faults from the seed: [`Sim::udp_loss`],
+//! [`Sim::reset_chance`]; and on call: [`Net::partition`]/[`Net::repair`],
+//! [`Net::reset`], [`Host::crash`]/[`Host::restart`] (its tasks aborted,
+//! listeners gone, peers reset). Socket options are accepted and change
+//! nothing; reading one (but `nodelay`, always true) is refused with
+//! `ferrio: not simulated: ...`. Not simulated: Unix sockets, `from_std`,
+//! `into_std`, the readiness calls `try_read`/`try_write`/`peek` (plain
+//! system calls on the placeholder: they fail, touching no network).
+//!
+//! ```
+//! use std::time::Duration;
+//! use ferrio::net::{TcpListener, TcpStream};
+//! use ferrio::sim::Sim;
+//!
+//! let sim = Sim::new(11).latency(Duration::from_millis(5), Duration::ZERO);
+//! let report = sim.run(|net| async move {
+//!     let server = net.host("server");
+//!     let client = net.host("client");
+//!     let _server = server.spawn(async {
+//!         let listener = TcpListener::bind("0.0.0.0:80").unwrap();
+//!         loop {
+//!             let (conn, _) = listener.accept().await.unwrap();
+//!             let (n, buf) = conn.read(Vec::with_capacity(64)).await;
+//!             conn.write_all(buf[..n.unwrap()].to_vec()).await.0.unwrap();
+//!         }
+//!     });
+//!     // A client that retries with a 1 s timeout, through a 3 s partition.
+//!     net.partition(&client, &server);
+//!     let (n2, c2, s2) = (net.clone(), client.clone(), server.clone());
+//!     let _repair = ferrio::spawn(async move {
+//!         ferrio::time::sleep(Duration::from_millis(2500)).await;
+//!         n2.repair(&c2, &s2);
+//!     });
+//!     client
+//!         .spawn(async {
+//!             let mut attempts = 0;
+//!             loop {
+//!                 attempts += 1;
+//!                 let connect = TcpStream::connect("server:80");
+//!                 if let Ok(Ok(s)) = ferrio::time::wait_for(connect, Duration::from_secs(1)).await {
+//!                     s.write_all(&b"hi"[..]).await.0.unwrap();
+//!                     let (n, buf) = s.read(Vec::with_capacity(8)).await;
+//!                     assert_eq!(&buf[..n.unwrap()], b"hi");
+//!                     return (attempts, ferrio::time::now());
+//!                 }
+//!             }
+//!         })
+//!         .await
+//!         .unwrap()
+//!         .0
+//! });
+//! // Three SYNs are lost in the partition; the fourth, at 3 s, connects
+//! // and its round trips take 4 × 5 ms.
+//! assert_eq!(report.output, 4);
+//! assert_eq!(report.elapsed, Duration::from_millis(3020));
+//! ```
+//!
+//! The older stream types of this module ([`Host::connect`],
+//! [`Host::bind`], [`SimListener`], [`SimStream`]) share the network's
+//! hosts, partitions, latency, seed and hash. The scheduler's choice among
+//! runnable tasks is not drawn from the seed yet (a one-worker runtime
+//! runs them in its FIFO order, itself a function of the run).
 //!
 //! # What is not simulated is refused, not run for real
 //!
@@ -82,10 +156,9 @@
 //!   `OpenOptions::open`) and subprocesses ([`crate::process::Command`]:
 //!   `spawn`, `output`, `status`) fail with an `io::Error` of kind
 //!   `Unsupported` whose message starts `ferrio: not simulated: `.
-//! - Real sockets ([`crate::net`]: `TcpListener::bind`,
-//!   `TcpStream::connect`, `TcpSocket::new_v4`/`new_v6`, `UdpSocket::bind`,
-//!   the Unix sockets, every `from_std`, `lookup_host`) fail the same way,
-//!   the message pointing to the sim's [`Net`]/[`Host`].
+//! - Real sockets (the Unix sockets, every `from_std`) fail the same
+//!   way; ferrio's own TCP and UDP constructors run on the world's
+//!   network (above).
 //!
 //! A descriptor made outside ferrio and wrapped without an error path
 //! (`fs::File::from_std`) is not caught: it runs for real.
@@ -97,24 +170,27 @@
 //!     let e = ferrio::fs::read("/etc/hostname").await.unwrap_err();
 //!     assert_eq!(e.kind(), std::io::ErrorKind::Unsupported);
 //!     assert!(e.to_string().starts_with("ferrio: not simulated: "));
-//!     let e = ferrio::net::TcpListener::bind("127.0.0.1:0").unwrap_err();
-//!     assert!(e.to_string().contains("use the sim's Net/Host"));
+//!     let e = ferrio::net::UnixStream::pair().unwrap_err();
+//!     assert!(e.to_string().starts_with("ferrio: not simulated: "));
 //!     // Runs here and now, on the world's own task.
 //!     ferrio::to_thread(|| 6 * 7).await.unwrap()
 //! });
 //! assert_eq!(report.output, 42);
 //! ```
 
+mod backend;
 mod log;
 mod net;
+mod pump;
 mod rng;
+mod world;
 
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use net::{Host, Net, SimListener, SimStream};
+pub use net::{Host, Net, OnHost, SimListener, SimStream};
 
 use self::log::EventLog;
 use self::rng::SimRng;
@@ -129,6 +205,8 @@ pub struct Sim {
     seed: u64,
     latency: Duration,
     jitter: Duration,
+    udp_loss: f64,
+    reset_chance: f64,
 }
 
 /// What a run gave: the world's output, the hash and count of its
@@ -156,7 +234,25 @@ impl Sim {
             seed,
             latency: Duration::from_millis(1),
             jitter: Duration::from_micros(500),
+            udp_loss: 0.0,
+            reset_chance: 0.0,
         }
+    }
+
+    /// Each UDP datagram (of `ferrio::net::UdpSocket`) is lost with
+    /// probability `p` (0 to 1), drawn from the seed. 0 by default.
+    pub fn udp_loss(mut self, p: f64) -> Sim {
+        self.udp_loss = p.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Each TCP send (of `ferrio::net`) resets its connection with
+    /// probability `p` (0 to 1), drawn from the seed: the sender's call
+    /// fails with `ConnectionReset`, and its peer's next read after one
+    /// way. 0 by default.
+    pub fn reset_chance(mut self, p: f64) -> Sim {
+        self.reset_chance = p.clamp(0.0, 1.0);
+        self
     }
 
     /// A simulation whose seed is `FERRIO_SIM_SEED` (see [`SEED_ENV`]),
@@ -195,18 +291,29 @@ impl Sim {
         Fut: Future + Send + 'static,
         Fut::Output: Send + 'static,
     {
+        let rng = Arc::new(SimRng::new(self.seed));
+        let log = Arc::new(EventLog::new());
+        let config = net::NetConfig {
+            latency: self.latency,
+            jitter: self.jitter,
+            udp_loss: self.udp_loss,
+            reset_chance: self.reset_chance,
+        };
+        let net = Net::new(config, rng, log.clone());
         let rt = crate::Runtime::builder()
             .start_paused(true)
             .thread_name("ferrio-sim")
+            .io_driver(crate::IoDriver::Epoll)
             .simulated()
+            .sim_backend(net.inner().clone())
             .build()
             .unwrap_or_else(|e| panic!("ferrio::sim: cannot build the runtime: {e}"));
-        let rng = Arc::new(SimRng::new(self.seed));
-        let log = Arc::new(EventLog::new());
-        let (net, start) = rt.block_on(async {
-            let net = Net::new(self.latency, self.jitter, rng, log.clone());
-            (net, crate::time::now())
+        let start = rt.block_on(async {
+            net.start();
+            crate::time::now()
         });
+        drop(rt.spawn(pump::Pump::new(net.inner().clone())));
+        let model = net.inner().clone();
         let world = world(net);
         // The world runs as a task on the one worker, and its report is
         // taken there as it ends (other tasks may still run after it):
@@ -216,6 +323,12 @@ impl Sim {
             (output, log.snapshot(), crate::time::now() - start)
         });
         let outcome = rt.block_on(task);
+        let elapsed_now = rt.block_on(async { crate::time::now() - start });
+        // The runtime holds the model (its backend), and the model holds
+        // wakers and abort handles of the runtime's tasks: after the
+        // runtime ends, the model lets them go, breaking the cycle.
+        drop(rt);
+        model.clear();
         match outcome {
             Ok((output, (event_hash, events), elapsed)) => SimReport {
                 output,
@@ -225,7 +338,7 @@ impl Sim {
                 elapsed,
             },
             Err(e) => {
-                let elapsed = rt.block_on(async { crate::time::now() - start });
+                let elapsed = elapsed_now;
                 eprintln!(
                     "ferrio::sim: the run failed at {elapsed:?} of virtual time; \
                      replay it with {SEED_ENV}={}",
@@ -270,4 +383,10 @@ pub(crate) fn seed_from(var: Option<String>) -> Result<u64, SeedError> {
         None => s.parse(),
     };
     parsed.map_err(|_| SeedError(v))
+}
+
+/// How many ops wait on the simulated socket `fd` (tests).
+#[cfg(test)]
+pub(crate) fn waiters(net: &Net, fd: std::os::fd::RawFd) -> usize {
+    net.inner().world.lock().waiters(fd)
 }

@@ -15,9 +15,10 @@
 //! - Dropping a stream sends its FIN (the peer reads 0 once the data
 //!   before it is read).
 //!
-//! This layer has its own stream and listener types for now; the design
-//! (see `sim/mod.rs`) routes the unchanged `ferrio::net` types through a
-//! driver backend onto this same model.
+//! These are the sim's own stream and listener types, kept for the
+//! programs written against them; the unchanged `ferrio::net` types run
+//! on the world's model (`world.rs`, through `backend.rs`), which shares
+//! this network's hosts, partitions, latency, seed and event hash.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -31,6 +32,7 @@ use crate::time;
 
 use super::log::{EventKind, EventLog};
 use super::rng::SimRng;
+use super::world::{host_ip, World, CURRENT_HOST};
 
 /// The network of one simulation (cheap to clone). Made by
 /// [`Sim::run`](super::Sim::run), which hands it to the simulated world.
@@ -39,13 +41,24 @@ pub struct Net {
     inner: Arc<NetInner>,
 }
 
-struct NetInner {
-    start: Instant,
-    latency: Duration,
-    jitter: Duration,
+pub(super) struct NetInner {
+    /// The virtual time the world began (set as the runtime starts).
+    start: Mutex<Option<Instant>>,
+    config: NetConfig,
     rng: Arc<SimRng>,
     log: Arc<EventLog>,
     state: Mutex<NetState>,
+    /// The model of the `ferrio::net` types (`world.rs`).
+    pub(super) world: Mutex<World>,
+}
+
+/// A network's settings (from [`Sim`](super::Sim)).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct NetConfig {
+    pub(super) latency: Duration,
+    pub(super) jitter: Duration,
+    pub(super) udp_loss: f64,
+    pub(super) reset_chance: f64,
 }
 
 #[derive(Default)]
@@ -93,22 +106,28 @@ fn pair(a: u32, b: u32) -> (u32, u32) {
 }
 
 impl Net {
-    pub(super) fn new(
-        latency: Duration,
-        jitter: Duration,
-        rng: Arc<SimRng>,
-        log: Arc<EventLog>,
-    ) -> Net {
+    /// A network (made before its runtime, which it is the backend of:
+    /// [`start`](Net::start) it inside).
+    pub(super) fn new(config: NetConfig, rng: Arc<SimRng>, log: Arc<EventLog>) -> Net {
         Net {
             inner: Arc::new(NetInner {
-                start: time::now(),
-                latency,
-                jitter,
+                start: Mutex::new(None),
+                config,
                 rng,
                 log,
                 state: Mutex::new(NetState::default()),
+                world: Mutex::new(World::default()),
             }),
         }
+    }
+
+    /// Starts the world's clock (inside its runtime).
+    pub(super) fn start(&self) {
+        *self.inner.start.lock() = Some(time::now());
+    }
+
+    pub(super) fn inner(&self) -> &Arc<NetInner> {
+        &self.inner
     }
 
     /// The host named `name`, created at its first mention.
@@ -155,6 +174,16 @@ impl Net {
         for h in released {
             self.inner.transmit(h.from, h.to, &h.dir, h.data);
         }
+        self.inner.with_world(|w, net| w.release(net, p.0, p.1));
+    }
+
+    /// Resets every `ferrio::net` TCP connection between `a` and `b`:
+    /// each end fails with `ConnectionReset` (the far end after one way).
+    /// Returns how many ends were reset here.
+    pub fn reset(&self, a: &Host, b: &Host) -> usize {
+        self.inner.with_world(|w, net| {
+            w.reset_between(net, a.index, b.index) + w.reset_between(net, b.index, a.index)
+        })
     }
 
     /// The hash of every event so far, and their count (see
@@ -165,18 +194,66 @@ impl Net {
 }
 
 impl NetInner {
-    fn record(&self, kind: EventKind, a: u32, b: u32, n: u64) {
-        let at = time::now().saturating_duration_since(self.start);
+    pub(super) fn record(&self, kind: EventKind, a: u32, b: u32, n: u64) {
+        let start = *self.start.lock();
+        let now = time::now();
+        let at = now.saturating_duration_since(start.unwrap_or(now));
         self.log.record(at, kind, a, b, n);
     }
 
-    fn partitioned(&self, a: u32, b: u32) -> bool {
+    pub(super) fn partitioned(&self, a: u32, b: u32) -> bool {
         self.state.lock().partitions.contains(&pair(a, b))
     }
 
-    fn one_way(&self) -> Duration {
-        let jitter = self.rng.up_to(self.jitter.as_micros() as u64);
-        self.latency + Duration::from_micros(jitter)
+    pub(super) fn one_way(&self) -> Duration {
+        let jitter = self.rng.up_to(self.config.jitter.as_micros() as u64);
+        self.config.latency + Duration::from_micros(jitter)
+    }
+
+    pub(super) fn config(&self) -> &NetConfig {
+        &self.config
+    }
+
+    /// True with probability `p`, drawn from the seed (no draw at 0).
+    pub(super) fn chance(&self, p: f64) -> bool {
+        if p <= 0.0 {
+            return false;
+        }
+        (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 1.0 < p
+    }
+
+    /// Forgets the model's state and everything it holds of the runtime
+    /// (wakers, abort handles, segments in flight), once it has ended.
+    pub(super) fn clear(&self) {
+        let world = std::mem::take(&mut *self.world.lock());
+        let mut state = self.state.lock();
+        let held = std::mem::take(&mut state.held);
+        let listeners = std::mem::take(&mut state.listeners);
+        drop(state);
+        drop((world, held, listeners));
+    }
+
+    pub(super) fn host_count(&self) -> u32 {
+        self.state.lock().hosts.len() as u32
+    }
+
+    /// The index of the host named `name`.
+    pub(super) fn host_index(&self, name: &str) -> Option<u32> {
+        let s = self.state.lock();
+        s.hosts.iter().position(|h| h == name).map(|i| i as u32)
+    }
+
+    /// Runs `f` on the world's model, then wakes what it woke (outside
+    /// the lock).
+    pub(super) fn with_world<R>(&self, f: impl FnOnce(&mut World, &NetInner) -> R) -> R {
+        let mut w = self.world.lock();
+        let r = f(&mut w, self);
+        let wake = std::mem::take(&mut w.wake);
+        drop(w);
+        for waker in wake {
+            waker.wake();
+        }
+        r
     }
 
     /// Sends a segment from `from` to `to`, or holds it on a partition.
@@ -234,7 +311,96 @@ impl Host {
         self.net.inner.state.lock().hosts[self.index as usize].clone()
     }
 
-    /// Listens on `port` of this host.
+    /// The host's address on the simulated network: `10.0.0.N` for the
+    /// N-th host named (what `lookup_host("name:port")` gives).
+    pub fn ip(&self) -> std::net::IpAddr {
+        host_ip(self.index).into()
+    }
+
+    /// Runs `fut` as a task of this host: the `ferrio::net` sockets it
+    /// makes (`TcpListener::bind`, `TcpStream::connect`,
+    /// `UdpSocket::bind`) are this host's, and [`crash`](Host::crash)
+    /// aborts it. (Tasks it starts with `ferrio::spawn` run on no host:
+    /// the sockets they were handed keep working, but they make none;
+    /// start them with `Host::spawn` too.)
+    ///
+    /// ```
+    /// use ferrio::net::{TcpListener, TcpStream};
+    /// use ferrio::sim::Sim;
+    ///
+    /// let report = Sim::new(3).run(|net| async move {
+    ///     let server = net.host("server");
+    ///     let client = net.host("client");
+    ///     let listener = server.scope(async { TcpListener::bind("0.0.0.0:80") }).await.unwrap();
+    ///     let echo = server.spawn(async move {
+    ///         let (conn, peer) = listener.accept().await.unwrap();
+    ///         let (n, buf) = conn.read(Vec::with_capacity(16)).await;
+    ///         conn.write_all(buf).await.0.unwrap();
+    ///         (n.unwrap(), peer.ip().to_string())
+    ///     });
+    ///     let reply = client
+    ///         .spawn(async {
+    ///             let s = TcpStream::connect("server:80").await.unwrap();
+    ///             s.write_all(b"ping".to_vec()).await.0.unwrap();
+    ///             let (n, buf) = s.read(Vec::with_capacity(16)).await;
+    ///             buf[..n.unwrap()].to_vec()
+    ///         })
+    ///         .await
+    ///         .unwrap();
+    ///     assert_eq!(reply, b"ping");
+    ///     echo.await.unwrap()
+    /// });
+    /// assert_eq!(report.output, (4, "10.0.0.2".to_string()));
+    /// ```
+    pub fn spawn<F>(&self, fut: F) -> crate::Task<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let task = crate::spawn(self.scope(fut));
+        let abort = task.abort_handle();
+        let mut world = self.net.inner.world.lock();
+        let tasks = world.tasks.entry(self.index).or_default();
+        // Finished tasks need no abort: the list stays as long as what runs.
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(abort);
+        drop(world);
+        task
+    }
+
+    /// `fut`, run as this host's wherever it is awaited (not a task of
+    /// its own: a crash does not abort it).
+    pub fn scope<F: std::future::Future>(&self, fut: F) -> OnHost<F> {
+        OnHost {
+            host: self.index,
+            fut,
+        }
+    }
+
+    /// Crashes the host: its tasks (from [`spawn`](Host::spawn)) are
+    /// aborted, its listeners closed, its sockets fail with
+    /// `ConnectionReset` and their peers are reset (after one way); until
+    /// [`restart`](Host::restart) it drops every packet.
+    pub fn crash(&self) {
+        let net = &self.net.inner;
+        net.record(EventKind::Crash, self.index, self.index, 0);
+        let tasks = net.with_world(|w, net| w.crash(net, self.index));
+        for t in tasks {
+            t.abort();
+        }
+    }
+
+    /// Brings a crashed host back, with nothing running or listening:
+    /// start its tasks again with [`spawn`](Host::spawn).
+    pub fn restart(&self) {
+        let net = &self.net.inner;
+        net.record(EventKind::Restart, self.index, self.index, 0);
+        net.with_world(|w, _| w.down.remove(&self.index));
+    }
+
+    /// Listens on `port` of this host, for [`Host::connect`] (the sim's
+    /// own streams; `ferrio::net`'s listeners and ports are the model's,
+    /// apart from these).
     ///
     /// # Errors
     /// `AddrInUse` when something listens there already.
@@ -461,5 +627,38 @@ impl SimStream {
 impl Drop for SimStream {
     fn drop(&mut self) {
         self.net.inner.send(self.local, self.peer, &self.out, None);
+    }
+}
+
+/// A future run as a host's ([`Host::scope`]).
+#[derive(Debug)]
+pub struct OnHost<F> {
+    host: u32,
+    fut: F,
+}
+
+impl<F: std::future::Future> std::future::Future for OnHost<F> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        // SAFETY: `fut` is structurally pinned: never moved out of the
+        // pinned `OnHost`, which has no `Drop` and is not `Unpin` unless
+        // `F` is.
+        let this = unsafe { self.get_unchecked_mut() };
+        let host = this.host;
+        // SAFETY: as above.
+        let fut = unsafe { std::pin::Pin::new_unchecked(&mut this.fut) };
+        let prev = CURRENT_HOST.with(|c| c.replace(Some(host)));
+        struct Restore(Option<u32>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                CURRENT_HOST.with(|c| c.set(self.0));
+            }
+        }
+        let _restore = Restore(prev);
+        fut.poll(cx)
     }
 }

@@ -81,9 +81,9 @@ impl Listener {
             Listener::Tcp(l) => l.as_raw_fd(),
             Listener::Unix(l) => l.as_raw_fd(),
         };
-        // SAFETY: plain syscall on a descriptor we own; shutting down a
-        // listening socket's receive side closes it for new connections.
-        unsafe { libc::shutdown(fd, libc::SHUT_RD) };
+        // Shutting down a listening socket's receive side closes it for
+        // new connections.
+        crate::driver::shutdown_socket(fd, libc::SHUT_RD);
     }
 
     /// Accepts connections one after another through the listener's

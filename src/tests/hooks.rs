@@ -89,7 +89,7 @@ pub(crate) fn newer_opcodes_present(handle: &Handle) -> usize {
 pub(crate) fn any_ring_leaked(handle: &Handle) -> bool {
     handle.shared.each_ring().any(|ring| match ring {
         crate::driver::DriverShared::Uring(ring) => ring.stats.leaked.load(Ordering::Relaxed),
-        crate::driver::DriverShared::Epoll(_) => false,
+        _ => false,
     })
 }
 
@@ -159,4 +159,10 @@ pub(crate) fn sim_seed_from(var: Option<String>) -> Result<u64, crate::sim::Seed
 /// The size of a task's header (the wait record is three of its words).
 pub(crate) fn task_header_size() -> usize {
     std::mem::size_of::<crate::task::core::raw::Header>()
+}
+
+/// How many ops wait on a simulated socket (`sim/world.rs`).
+#[cfg(feature = "sim")]
+pub(crate) fn sim_waiters(net: &crate::sim::Net, fd: std::os::fd::RawFd) -> usize {
+    crate::sim::waiters(net, fd)
 }

@@ -40,6 +40,8 @@ mod shutdown_sweep;
 mod signals;
 #[cfg(feature = "sim")]
 mod sim;
+#[cfg(feature = "sim")]
+mod sim_net;
 mod streams;
 mod stress;
 mod sync;

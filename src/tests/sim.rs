@@ -408,24 +408,32 @@ fn subprocesses_are_refused_inside_a_simulation() {
 
 #[test]
 fn real_sockets_are_refused_inside_a_simulation() {
-    use ferrio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket, UnixDatagram, UnixStream};
-    let what = "use the sim's Net/Host";
-    Sim::new(3).run(move |_net| async move {
-        assert_not_simulated(TcpListener::bind("127.0.0.1:0"), what);
-        assert_not_simulated(TcpStream::connect("127.0.0.1:1").await, what);
-        assert_not_simulated(TcpStream::connect("localhost:1").await, what);
-        assert_not_simulated(TcpSocket::new_v4(), what);
-        assert_not_simulated(UdpSocket::bind("127.0.0.1:0"), what);
+    use ferrio::net::{TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixStream};
+    let what = "do not run inside ferrio::sim";
+    Sim::new(3).run(move |net| async move {
         assert_not_simulated(UnixStream::pair(), what);
         assert_not_simulated(UnixDatagram::unbound(), what);
-        assert_not_simulated(
-            ferrio::net::lookup_host("localhost:80")
-                .await
-                .map(|a| a.count()),
-            what,
-        );
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         assert_not_simulated(TcpListener::from_std(std_listener), what);
+        let std_socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert_not_simulated(UdpSocket::from_std(std_socket), what);
+        // ferrio::net's own constructors bind on the world's network, not
+        // a real one: the host's address, the first ephemeral port.
+        let host = net.host("only");
+        host.scope(async {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            assert_eq!(l.local_addr().unwrap().to_string(), "10.0.0.1:49152");
+            let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+            assert_eq!(u.local_addr().unwrap().to_string(), "10.0.0.1:49152");
+            let addrs: Vec<_> = ferrio::net::lookup_host("localhost:80")
+                .await
+                .unwrap()
+                .collect();
+            assert_eq!(addrs.len(), 1);
+            assert!(addrs[0].ip().is_loopback());
+            let _ = TcpStream::connect("127.0.0.1:1").await.unwrap_err();
+        })
+        .await;
     });
     ferrio::Runtime::new().unwrap().block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

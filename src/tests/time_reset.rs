@@ -231,6 +231,29 @@ fn interval_at_first_ticks_at_its_start() {
 }
 
 #[test]
+fn an_intervals_first_tick_due_at_creation_is_ready_at_its_first_poll() {
+    use ferrio::time::interval_at;
+    let rt = rt(1);
+    rt.block_on(rt.spawn(async {
+        let handle = Handle::current();
+        // A start of now may lie ahead of the wheel's last step: the first
+        // tick still completes at its first poll, with no timer.
+        let start = Instant::now();
+        let mut intervals = [ferrio::interval(HOUR), interval_at(start, HOUR)];
+        for every in &mut intervals {
+            assert!(poll_once(pin!(every.tick())).await.is_ready());
+        }
+        assert_eq!(timers_registered(&handle), 0);
+        // The next ticks are an hour away: each waits on a timer.
+        for every in &mut intervals {
+            assert!(poll_once(pin!(every.tick())).await.is_pending());
+        }
+        assert_eq!(timers_registered(&handle), 2);
+    }))
+    .unwrap();
+}
+
+#[test]
 #[should_panic(expected = "the period must be non-zero")]
 fn interval_at_refuses_a_zero_period() {
     let _ = ferrio::time::interval_at(Instant::now(), Duration::ZERO);

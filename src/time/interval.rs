@@ -48,7 +48,7 @@ pub fn interval(period: Duration) -> Interval {
         !period.is_zero(),
         "ferrio::interval: the period must be non-zero"
     );
-    interval_at(super::now(), period)
+    Interval::starting(super::now(), period, true)
 }
 
 /// Ticks every `period`, the first tick at `start` (tokio's
@@ -74,12 +74,7 @@ pub fn interval_at(start: Instant, period: Duration) -> Interval {
         !period.is_zero(),
         "ferrio::time::interval_at: the period must be non-zero"
     );
-    Interval {
-        next: start,
-        period,
-        missed: MissedTickBehavior::default(),
-        sleep: sleep_until(start),
-    }
+    Interval::starting(start, period, start <= super::now())
 }
 
 /// A periodic timer; see [`interval`].
@@ -92,6 +87,22 @@ pub struct Interval {
 }
 
 impl Interval {
+    /// The first tick at `start`; `due`: it completes at its first poll
+    /// (a start of now can lie ahead of the timer wheel's last step, and
+    /// the first tick must not wait for the next one).
+    fn starting(start: Instant, period: Duration, due: bool) -> Interval {
+        let mut sleep = sleep_until(start);
+        if due {
+            sleep.mark_due();
+        }
+        Interval {
+            next: start,
+            period,
+            missed: MissedTickBehavior::default(),
+            sleep,
+        }
+    }
+
     /// Waits for the next tick; returns its scheduled time.
     #[track_caller]
     pub fn tick(&mut self) -> impl Future<Output = Instant> + '_ {

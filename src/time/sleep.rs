@@ -98,9 +98,9 @@ impl fmt::Debug for Sleep {
 pub fn sleep(duration: Duration) -> Sleep {
     let now = super::now();
     let mut sleep = sleep_until(now.checked_add(duration).unwrap_or(now + FAR_FUTURE));
-    // Due already: ready at the first poll, with no timer (a deadline of
-    // now could lie ahead of the wheel's last step).
-    sleep.done = duration.is_zero();
+    if duration.is_zero() {
+        sleep.mark_due();
+    }
     sleep
 }
 
@@ -127,6 +127,12 @@ impl Sleep {
     /// when it ended early because the runtime shut down).
     pub fn is_elapsed(&self) -> bool {
         self.done || super::now() >= self.deadline
+    }
+
+    /// Ready at the first poll, with no timer: for a deadline known to
+    /// have passed (which could still lie ahead of the wheel's last step).
+    pub(super) fn mark_due(&mut self) {
+        self.done = true;
     }
 
     /// True when the sleep ended before its deadline because its runtime
