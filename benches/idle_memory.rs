@@ -2,7 +2,8 @@
 //! read, on a ferrio server reading through the worker's buffer pool
 //! (`read_pooled`, also what `futures-io` reads and Streams use), on a
 //! ferrio server reading into an owned 4 KiB buffer, and on tokio servers
-//! (`read` into a 4 KiB buffer, and `readable()` with no buffer).
+//! (`read` into a 4 KiB buffer, and `readable()` with no buffer); then
+//! the heap of an idle task alone (awaiting `pending()`) on both.
 //!
 //! `cargo bench --bench idle_memory` (a bench binary, not criterion: it
 //! measures bytes, counted by a global allocator, not time). Kernel socket
@@ -154,4 +155,58 @@ fn main() {
     for (name, per) in rows {
         println!("  {per:>8.0} B  {name}");
     }
+    let (ferrio_task, tokio_task) = idle_tasks();
+    println!("heap bytes per idle task ({TASKS} tasks awaiting `pending()`, 2 workers):");
+    println!("  {ferrio_task:>8.0} B  ferrio");
+    println!("  {tokio_task:>8.0} B  tokio");
+}
+
+const TASKS: usize = 100_000;
+
+/// The task alone: `TASKS` tasks, each polled once and then pending
+/// forever; heap growth per task on each runtime.
+fn idle_tasks() -> (f64, f64) {
+    fn settle(started: &AtomicUsize, before: isize) -> f64 {
+        while started.load(Relaxed) < TASKS {
+            std::thread::yield_now();
+        }
+        (LIVE.load(Relaxed) - before) as f64 / TASKS as f64
+    }
+    let ferrio = {
+        let rt = ferrio::Runtime::builder()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let started = Arc::new(AtomicUsize::new(0));
+        let before = LIVE.load(Relaxed);
+        for _ in 0..TASKS {
+            let started = started.clone();
+            drop(rt.spawn(async move {
+                started.fetch_add(1, Relaxed);
+                std::future::pending::<()>().await;
+            }));
+        }
+        let per = settle(&started, before);
+        drop(rt);
+        per
+    };
+    let tokio = {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let started = Arc::new(AtomicUsize::new(0));
+        let before = LIVE.load(Relaxed);
+        for _ in 0..TASKS {
+            let started = started.clone();
+            drop(rt.spawn(async move {
+                started.fetch_add(1, Relaxed);
+                std::future::pending::<()>().await;
+            }));
+        }
+        let per = settle(&started, before);
+        drop(rt);
+        per
+    };
+    (ferrio, tokio)
 }
