@@ -156,7 +156,7 @@ fn main() {
         println!("  {per:>8.0} B  {name}");
     }
     let (ferrio_task, tokio_task) = idle_tasks();
-    println!("heap bytes per idle task ({TASKS} tasks awaiting `pending()`, 2 workers):");
+    println!("heap bytes per idle task ({TASKS} boxed tasks awaiting `pending()`, 2 workers):");
     println!("  {ferrio_task:>8.0} B  ferrio");
     println!("  {tokio_task:>8.0} B  tokio");
 }
@@ -166,47 +166,35 @@ const TASKS: usize = 100_000;
 /// The task alone: `TASKS` tasks, each polled once and then pending
 /// forever; heap growth per task on each runtime.
 fn idle_tasks() -> (f64, f64) {
-    fn settle(started: &AtomicUsize, before: isize) -> f64 {
+    type Idle = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+    // Spawns the tasks through `spawn` and returns the growth per task.
+    fn per_task(spawn: &dyn Fn(Idle)) -> f64 {
+        let started = Arc::new(AtomicUsize::new(0));
+        let before = LIVE.load(Relaxed);
+        for _ in 0..TASKS {
+            let started = started.clone();
+            spawn(Box::pin(async move {
+                started.fetch_add(1, Relaxed);
+                std::future::pending::<()>().await;
+            }));
+        }
         while started.load(Relaxed) < TASKS {
             std::thread::yield_now();
         }
         (LIVE.load(Relaxed) - before) as f64 / TASKS as f64
     }
-    let ferrio = {
-        let rt = ferrio::Runtime::builder()
-            .worker_threads(2)
-            .build()
-            .unwrap();
-        let started = Arc::new(AtomicUsize::new(0));
-        let before = LIVE.load(Relaxed);
-        for _ in 0..TASKS {
-            let started = started.clone();
-            drop(rt.spawn(async move {
-                started.fetch_add(1, Relaxed);
-                std::future::pending::<()>().await;
-            }));
-        }
-        let per = settle(&started, before);
-        drop(rt);
-        per
-    };
-    let tokio = {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .unwrap();
-        let started = Arc::new(AtomicUsize::new(0));
-        let before = LIVE.load(Relaxed);
-        for _ in 0..TASKS {
-            let started = started.clone();
-            drop(rt.spawn(async move {
-                started.fetch_add(1, Relaxed);
-                std::future::pending::<()>().await;
-            }));
-        }
-        let per = settle(&started, before);
-        drop(rt);
-        per
-    };
-    (ferrio, tokio)
+    let ferrio = ferrio::Runtime::builder()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    // The boxed future is spawned as it is on both (the same extra box).
+    let ferrio_per = per_task(&|f| drop(ferrio.spawn(f)));
+    drop(ferrio);
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let tokio_per = per_task(&|f| drop(tokio.spawn(f)));
+    drop(tokio);
+    (ferrio_per, tokio_per)
 }
