@@ -1,3 +1,5 @@
+// Over 500 lines: the listener and the stream share the socket helpers
+// and the simulated-world branches; most of the length is doc examples.
 //! TCP: `TcpListener` and `TcpStream` (its readiness calls in
 //! `tcp/ready.rs`).
 

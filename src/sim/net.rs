@@ -1,3 +1,5 @@
+// Over 500 lines: `Net` and `Host` are one face of the world's network
+// (hosts, streams, partitions, faults); the state lives in `world.rs`.
 //! The simulated network: named hosts, TCP-like streams between them
 //! with a latency (and jitter from the seed) per segment, partitions
 //! between two hosts and their repair. Everything happens in the

@@ -1,3 +1,5 @@
+// Over 500 lines: one record protocol (write, read, clear) and the
+// `WaitOn` kinds it encodes; the module head documents the protocol.
 //! Wait records: what a task waits on, written by the leaf future that
 //! returned `Pending`, read by a task dump (`Handle::dump`).
 //!
