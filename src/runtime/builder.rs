@@ -44,6 +44,8 @@ pub struct Builder {
     #[cfg(all(feature = "sim", not(ferrio_loom)))]
     simulated: bool,
     #[cfg(all(feature = "sim", not(ferrio_loom)))]
+    schedule_seed: Option<u64>,
+    #[cfg(all(feature = "sim", not(ferrio_loom)))]
     sim_backend: Option<StdArc<dyn crate::driver::sim_hook::SimBackend>>,
 }
 
@@ -75,6 +77,8 @@ impl Default for Builder {
             start_paused: false,
             #[cfg(all(feature = "sim", not(ferrio_loom)))]
             simulated: false,
+            #[cfg(all(feature = "sim", not(ferrio_loom)))]
+            schedule_seed: None,
             #[cfg(all(feature = "sim", not(ferrio_loom)))]
             sim_backend: None,
         }
@@ -315,6 +319,8 @@ impl Builder {
             #[cfg(all(feature = "sim", not(ferrio_loom)))]
             simulated: self.simulated,
             #[cfg(all(feature = "sim", not(ferrio_loom)))]
+            schedule_seed: self.schedule_seed,
+            #[cfg(all(feature = "sim", not(ferrio_loom)))]
             sim_backend: self.sim_backend.clone(),
         };
         let (shared, parts, watchdog) = Shared::new(workers, config)?;
@@ -374,6 +380,15 @@ impl Builder {
     #[cfg(all(feature = "sim", not(ferrio_loom)))]
     pub(crate) fn simulated(mut self) -> Builder {
         self.simulated = true;
+        self
+    }
+
+    /// Each worker picks the next task among all its runnable ones by a
+    /// generator of `seed` (feature `sim`: a world's order of runnable
+    /// tasks is then a function of its seed, and varies with it).
+    #[cfg(all(feature = "sim", not(ferrio_loom)))]
+    pub(crate) fn schedule_seed(mut self, seed: u64) -> Builder {
+        self.schedule_seed = Some(seed);
         self
     }
 

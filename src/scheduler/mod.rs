@@ -83,6 +83,10 @@ pub(crate) struct Config {
     /// `to_thread` runs inline (`runtime/simulated.rs`).
     #[cfg(all(feature = "sim", not(ferrio_loom)))]
     pub(crate) simulated: bool,
+    /// The worker picks among its runnable tasks by a generator of this
+    /// seed, not in queue order (`worker.rs`, `next_task_seeded`).
+    #[cfg(all(feature = "sim", not(ferrio_loom)))]
+    pub(crate) schedule_seed: Option<u64>,
     /// The world whose network every worker's driver simulates
     /// (`driver/sim_hook.rs`).
     #[cfg(all(feature = "sim", not(ferrio_loom)))]

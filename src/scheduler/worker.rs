@@ -57,6 +57,10 @@ pub(crate) struct Worker {
     tick: Cell<u32>,
     rng: Cell<u64>,
     park: StdArc<WorkerPark>,
+    /// A seeded runtime's runnable tasks and its generator (feature
+    /// `sim`; see `next_task_seeded`).
+    #[cfg(all(feature = "sim", not(ferrio_loom)))]
+    seeded: Option<Seeded>,
     /// `&shared.remotes[index]`, resolved once.
     remote: *const WorkerRemote,
 }
@@ -71,7 +75,11 @@ impl Worker {
         let seed =
             0x9E37_79B9_7F4A_7C15u64 ^ (index as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         let remote = &shared.remotes[index] as *const WorkerRemote;
+        #[cfg(all(feature = "sim", not(ferrio_loom)))]
+        let seeded = shared.config.schedule_seed.map(Seeded::new);
         Worker {
+            #[cfg(all(feature = "sim", not(ferrio_loom)))]
+            seeded,
             remote,
             shared,
             index,
@@ -223,6 +231,10 @@ impl Worker {
     }
 
     fn next_task(&self) -> Option<Notified> {
+        #[cfg(all(feature = "sim", not(ferrio_loom)))]
+        if let Some(seeded) = &self.seeded {
+            return self.next_task_seeded(seeded);
+        }
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
         if tick % GLOBAL_QUEUE_INTERVAL == 0 {
@@ -248,14 +260,39 @@ impl Worker {
         self.shared.injector.steal_into(&self.local)
     }
 
+    /// A seeded runtime's `next_task` (feature `sim`): every runnable
+    /// task (the LIFO slot, the local queue, the injector) joins the
+    /// pool, and the next is drawn from it by the seed's generator. The
+    /// pool is the worker's own, so nothing else sees it; with one task
+    /// runnable nothing is drawn, so the sequence of draws is a function
+    /// of the sequence of pools, itself one of the run. The periodic
+    /// maintenance keeps its place in the tick count.
+    #[cfg(all(feature = "sim", not(ferrio_loom)))]
+    fn next_task_seeded(&self, seeded: &Seeded) -> Option<Notified> {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        if tick % GLOBAL_QUEUE_INTERVAL == 0 {
+            self.maintain();
+        }
+        let mut pool = seeded.pool.borrow_mut();
+        pool.extend(self.lifo().take());
+        while let Some(task) = self.local.pop() {
+            pool.push(task);
+        }
+        while let Some(task) = self.shared.injector.pop() {
+            pool.push(task);
+        }
+        match pool.len() {
+            0 | 1 => pool.pop(),
+            n => {
+                let i = xorshift_below(&seeded.rng, n);
+                Some(pool.swap_remove(i))
+            }
+        }
+    }
+
     fn next_random(&self, n: usize) -> usize {
-        // xorshift64*
-        let mut x = self.rng.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng.set(x);
-        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as usize % n
+        xorshift_below(&self.rng, n)
     }
 
     /// Steals from siblings (starting at a random one), then the injector.
@@ -326,6 +363,11 @@ impl Worker {
     /// Drops the notifications in the LIFO slot and the local queue (their
     /// tasks are complete or being shut down).
     fn drop_queued(&self) {
+        #[cfg(all(feature = "sim", not(ferrio_loom)))]
+        if let Some(seeded) = &self.seeded {
+            let pool = std::mem::take(&mut *seeded.pool.borrow_mut());
+            drop(pool);
+        }
         drop(self.lifo().take());
         while let Some(task) = self.local.pop() {
             drop(task);
@@ -351,6 +393,39 @@ impl Worker {
         // this thread.
         #[cfg(not(ferrio_loom))]
         drop(self.remote().driver.lock().take());
+    }
+}
+
+/// A draw below `n` from the xorshift64* generator in `state`.
+fn xorshift_below(state: &Cell<u64>, n: usize) -> usize {
+    let mut x = state.get();
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    state.set(x);
+    (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as usize % n
+}
+
+/// A seeded worker's runnable tasks and the generator that picks among
+/// them (feature `sim`).
+#[cfg(all(feature = "sim", not(ferrio_loom)))]
+struct Seeded {
+    pool: std::cell::RefCell<Vec<Notified>>,
+    rng: Cell<u64>,
+}
+
+#[cfg(all(feature = "sim", not(ferrio_loom)))]
+impl Seeded {
+    fn new(seed: u64) -> Seeded {
+        // splitmix64 of the seed: nearby seeds start far apart, and the
+        // state is never zero (xorshift's fixed point).
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        Seeded {
+            pool: std::cell::RefCell::new(Vec::new()),
+            rng: Cell::new((z ^ (z >> 31)) | 1),
+        }
     }
 }
 

@@ -136,9 +136,47 @@
 //!
 //! The older stream types of this module ([`Host::connect`],
 //! [`Host::bind`], [`SimListener`], [`SimStream`]) share the network's
-//! hosts, partitions, latency, seed and hash. The scheduler's choice among
-//! runnable tasks is not drawn from the seed yet (a one-worker runtime
-//! runs them in its FIFO order, itself a function of the run).
+//! hosts, partitions, latency, seed and hash.
+//!
+//! # The order of runnable tasks is drawn from the seed
+//!
+//! The world's one worker does not run its runnable tasks in queue order:
+//! each time it picks the next, every runnable task is a candidate, and
+//! the seed's generator draws one. So one seed is one interleaving,
+//! replayed exactly, and other seeds try others: a test that is right
+//! only in spawn order fails under some seed. The watchdog reports a
+//! world's task stuck in a poll but never moves its work (a rescue's
+//! timing would decide the order), and no thread but the worker
+//! schedules anything once the world has started.
+//!
+//! ```
+//! use ferrio::sim::Sim;
+//! use std::sync::{Arc, Mutex};
+//!
+//! // Three tasks each append their name: the order depends on the seed.
+//! let order = |seed| {
+//!     Sim::new(seed)
+//!         .run(|_net| async {
+//!             let seen = Arc::new(Mutex::new(String::new()));
+//!             let tasks: Vec<_> = ["a", "b", "c"]
+//!                 .into_iter()
+//!                 .map(|name| {
+//!                     let seen = seen.clone();
+//!                     ferrio::spawn(async move { seen.lock().unwrap().push_str(name) })
+//!                 })
+//!                 .collect();
+//!             for t in tasks {
+//!                 t.await.unwrap();
+//!             }
+//!             let s = seen.lock().unwrap().clone();
+//!             s
+//!         })
+//!         .output
+//! };
+//! assert_eq!(order(5), order(5));
+//! let orders: std::collections::BTreeSet<String> = (0..32).map(order).collect();
+//! assert!(orders.len() > 1, "{orders:?}");
+//! ```
 //!
 //! # What is not simulated is refused, not run for real
 //!
@@ -305,6 +343,7 @@ impl Sim {
             .thread_name("ferrio-sim")
             .io_driver(crate::IoDriver::Epoll)
             .simulated()
+            .schedule_seed(self.seed)
             .sim_backend(net.inner().clone())
             .build()
             .unwrap_or_else(|e| panic!("ferrio::sim: cannot build the runtime: {e}"));
@@ -312,13 +351,16 @@ impl Sim {
             net.start();
             crate::time::now()
         });
-        drop(rt.spawn(pump::Pump::new(net.inner().clone())));
         let model = net.inner().clone();
+        let pump = pump::Pump::new(model.clone());
         let world = world(net);
-        // The world runs as a task on the one worker, and its report is
-        // taken there as it ends (other tasks may still run after it):
-        // this thread only waits, so nothing races the worker's order.
+        // The world runs as a task on the one worker, which starts the
+        // pump itself (so no other thread's timing decides which of the
+        // two is runnable first), and its report is taken there as it
+        // ends (other tasks may still run after it): this thread only
+        // waits, so nothing races the worker's order.
         let task = rt.spawn(async move {
+            drop(crate::spawn(pump));
             let output = world.await;
             (output, log.snapshot(), crate::time::now() - start)
         });

@@ -42,6 +42,8 @@ mod signals;
 mod sim;
 #[cfg(feature = "sim")]
 mod sim_net;
+#[cfg(feature = "sim")]
+mod sim_schedule;
 mod streams;
 mod stress;
 mod sync;
